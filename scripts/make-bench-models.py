@@ -1,0 +1,222 @@
+#!/usr/bin/env python3
+"""Writes full-size random-weight models in the released container formats, for benchmarks.
+
+  scripts/make-bench-models.py OUTDIR [--vqgan] [--clip]
+
+- OUTDIR/vqgan_f16_16384_random.ckpt (+ .yaml): a PyTorch-Lightning-style checkpoint with the
+  vqgan_imagenet_f16_16384 architecture (ch 128, ch_mult 1,1,2,2,4, 2 res blocks, attention
+  at 16x16, z 256, 16384 codes), `loss.*` weights of the LPIPS + discriminator sizes, and two
+  Adam optimizer states, as the released file has (~0.9 GB).
+- OUTDIR/ViT-B-32_random.pt: a TorchScript archive whose state_dict has OpenAI's ViT-B/32 names,
+  shapes and dtypes (float16 conv/linear weights, float32 others).
+
+Weights are random: these files measure speed and memory, not quality. Needs Debian's
+python3-torch; this is a development tool, vqclip itself never runs Python.
+"""
+import argparse
+import os
+import sys
+import types
+
+import torch
+
+
+def vqgan_state_dict(ch=128, ch_mult=(1, 1, 2, 2, 4), nres=2, attn_levels=(4,), z=256,
+                     embed=256, n_embed=16384, gen=None):
+    sd = {}
+
+    def conv(name, cin, cout, k):
+        sd[name + ".weight"] = torch.randn(cout, cin, k, k, generator=gen) * (cin * k * k) ** -0.5
+        sd[name + ".bias"] = torch.zeros(cout)
+
+    def norm(name, c):
+        sd[name + ".weight"] = torch.ones(c)
+        sd[name + ".bias"] = torch.zeros(c)
+
+    def res(name, cin, cout):
+        norm(name + ".norm1", cin)
+        conv(name + ".conv1", cin, cout, 3)
+        norm(name + ".norm2", cout)
+        conv(name + ".conv2", cout, cout, 3)
+        if cin != cout:
+            conv(name + ".nin_shortcut", cin, cout, 1)
+
+    def attn(name, c):
+        norm(name + ".norm", c)
+        for p in ("q", "k", "v", "proj_out"):
+            conv(name + "." + p, c, c, 1)
+
+    mults = (1,) + tuple(ch_mult)
+    conv("encoder.conv_in", 3, ch, 3)
+    for i in range(len(ch_mult)):
+        cin, cout = ch * mults[i], ch * ch_mult[i]
+        for b in range(nres):
+            res(f"encoder.down.{i}.block.{b}", cin if b == 0 else cout, cout)
+            if i in attn_levels:
+                attn(f"encoder.down.{i}.attn.{b}", cout)
+        if i != len(ch_mult) - 1:
+            conv(f"encoder.down.{i}.downsample.conv", cout, cout, 3)
+    top = ch * ch_mult[-1]
+    for m in ("encoder", "decoder"):
+        res(f"{m}.mid.block_1", top, top)
+        attn(f"{m}.mid.attn_1", top)
+        res(f"{m}.mid.block_2", top, top)
+    norm("encoder.norm_out", top)
+    conv("encoder.conv_out", top, z, 3)
+    conv("decoder.conv_in", z, top, 3)
+    cin = top
+    for i in reversed(range(len(ch_mult))):
+        cout = ch * ch_mult[i]
+        for b in range(nres + 1):
+            res(f"decoder.up.{i}.block.{b}", cin, cout)
+            cin = cout
+            if i in attn_levels:
+                attn(f"decoder.up.{i}.attn.{b}", cout)
+        if i != 0:
+            conv(f"decoder.up.{i}.upsample.conv", cout, cout, 3)
+    norm("decoder.norm_out", ch)
+    conv("decoder.conv_out", ch, 3, 3)
+    sd["quantize.embedding.weight"] = torch.rand(n_embed, embed, generator=gen) * 2 - 1
+    conv("quant_conv", z, embed, 1)
+    conv("post_quant_conv", embed, z, 1)
+    return sd
+
+
+def loss_state_dict(gen):
+    """Tensors of the sizes of VQLPIPSWithDiscriminator's (VGG16 LPIPS + NLayer discriminator)."""
+    sd = {}
+    vgg = [(3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256), (256, 256),
+           (256, 512), (512, 512), (512, 512), (512, 512), (512, 512), (512, 512)]
+    for i, (cin, cout) in enumerate(vgg):
+        sd[f"loss.perceptual_loss.net.slice{i}.weight"] = torch.randn(cout, cin, 3, 3, generator=gen)
+        sd[f"loss.perceptual_loss.net.slice{i}.bias"] = torch.zeros(cout)
+    for i, c in enumerate((64, 128, 256, 512, 512)):
+        sd[f"loss.perceptual_loss.lin{i}.model.1.weight"] = torch.rand(1, c, 1, 1, generator=gen)
+    disc = [(3, 64), (64, 128), (128, 256), (256, 512), (512, 1)]
+    for i, (cin, cout) in enumerate(disc):
+        sd[f"loss.discriminator.main.{i}.weight"] = torch.randn(cout, cin, 4, 4, generator=gen)
+    sd["loss.logvar"] = torch.zeros(())
+    return sd
+
+
+def adam_state(params, gen):
+    return {"state": {i: {"step": 1000, "exp_avg": torch.randn_like(p), "exp_avg_sq": torch.rand_like(p)}
+                      for i, p in enumerate(params)},
+            "param_groups": [{"lr": 4.5e-6, "betas": (0.5, 0.9), "eps": 1e-8, "weight_decay": 0,
+                              "amsgrad": False, "params": list(range(len(params)))}]}
+
+
+def write_vqgan(outdir):
+    gen = torch.Generator().manual_seed(0)
+    model = vqgan_state_dict(gen=gen)
+    loss = loss_state_dict(gen)
+    sd = dict(model)
+    sd.update(loss)
+    # A stand-in for the Lightning class the released files use as a dict key.
+    pl = types.ModuleType("pytorch_lightning")
+    cb = types.ModuleType("pytorch_lightning.callbacks")
+    mc = types.ModuleType("pytorch_lightning.callbacks.model_checkpoint")
+    class ModelCheckpoint:  # noqa: E306
+        pass
+    ModelCheckpoint.__module__ = mc.__name__
+    ModelCheckpoint.__qualname__ = "ModelCheckpoint"
+    mc.ModelCheckpoint = ModelCheckpoint
+    sys.modules.update({pl.__name__: pl, cb.__name__: cb, mc.__name__: mc})
+    ckpt = {"epoch": 3, "global_step": 100000, "pytorch-lightning_version": "1.0.8",
+            "callbacks": {ModelCheckpoint: {"monitor": "val/rec_loss", "best_model_score": torch.tensor(0.5)}},
+            "optimizer_states": [adam_state(list(model.values()), gen), adam_state(list(loss.values()), gen)],
+            "lr_schedulers": [], "state_dict": sd}
+    path = os.path.join(outdir, "vqgan_f16_16384_random.ckpt")
+    torch.save(ckpt, path)
+    with open(os.path.join(outdir, "vqgan_f16_16384_random.yaml"), "w") as f:
+        f.write("model:\n  target: taming.models.vqgan.VQModel\n  params:\n    embed_dim: 256\n"
+                "    n_embed: 16384\n    ddconfig:\n      double_z: False\n      z_channels: 256\n"
+                "      resolution: 256\n      in_channels: 3\n      out_ch: 3\n      ch: 128\n"
+                "      ch_mult: [1, 1, 2, 2, 4]\n      num_res_blocks: 2\n"
+                "      attn_resolutions: [16]\n      dropout: 0.0\n")
+    print(path, os.path.getsize(path))
+
+
+class TensorTree(torch.nn.Module):
+    """A module holding only named tensors, so that TorchScript stores them under their names."""
+    def __init__(self, tensors):
+        super().__init__()
+        children = {}
+        for name, t in tensors.items():
+            head, _, rest = name.partition(".")
+            if rest:
+                children.setdefault(head, {})[rest] = t
+            else:
+                self.register_parameter(head, torch.nn.Parameter(t, requires_grad=False))
+        for head, sub in children.items():
+            self.add_module(head, TensorTree(sub))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def clip_vit_state_dict(width=768, layers=12, patch=32, res=224, embed=512, tw=512, tl=12,
+                        vocab=49408, ctx=77, gen=None):
+    half = torch.float16
+    sd = {}
+    def r(*s, dt=torch.float32, scale=0.02):
+        return (torch.randn(*s, generator=gen) * scale).to(dt)
+    def block(p, w):
+        sd[p + ".attn.in_proj_weight"] = r(3 * w, w, dt=half)
+        sd[p + ".attn.in_proj_bias"] = r(3 * w, dt=half)
+        sd[p + ".attn.out_proj.weight"] = r(w, w, dt=half)
+        sd[p + ".attn.out_proj.bias"] = r(w, dt=half)
+        for ln in ("ln_1", "ln_2"):
+            sd[f"{p}.{ln}.weight"] = torch.ones(w)
+            sd[f"{p}.{ln}.bias"] = torch.zeros(w)
+        sd[p + ".mlp.c_fc.weight"] = r(4 * w, w, dt=half)
+        sd[p + ".mlp.c_fc.bias"] = r(4 * w, dt=half)
+        sd[p + ".mlp.c_proj.weight"] = r(w, 4 * w, dt=half)
+        sd[p + ".mlp.c_proj.bias"] = r(w, dt=half)
+    grid = res // patch
+    sd["positional_embedding"] = r(ctx, tw, scale=0.01)
+    sd["text_projection"] = r(tw, embed, dt=half, scale=tw ** -0.5)
+    sd["logit_scale"] = torch.tensor(4.6052)
+    sd["visual.class_embedding"] = r(width, scale=width ** -0.5)
+    sd["visual.positional_embedding"] = r(grid * grid + 1, width, scale=width ** -0.5)
+    sd["visual.proj"] = r(width, embed, dt=half, scale=width ** -0.5)
+    sd["visual.conv1.weight"] = r(width, 3, patch, patch, dt=half)
+    for ln in ("visual.ln_pre", "visual.ln_post", "ln_final"):
+        w = tw if ln == "ln_final" else width
+        sd[ln + ".weight"] = torch.ones(w)
+        sd[ln + ".bias"] = torch.zeros(w)
+    for i in range(layers):
+        block(f"visual.transformer.resblocks.{i}", width)
+    for i in range(tl):
+        block(f"transformer.resblocks.{i}", tw)
+    sd["token_embedding.weight"] = r(vocab, tw, dt=half)
+    sd["input_resolution"] = torch.tensor(res)
+    sd["context_length"] = torch.tensor(ctx)
+    sd["vocab_size"] = torch.tensor(vocab)
+    return sd
+
+
+def write_clip(outdir):
+    gen = torch.Generator().manual_seed(1)
+    tree = TensorTree(clip_vit_state_dict(gen=gen))
+    path = os.path.join(outdir, "ViT-B-32_random.pt")
+    torch.jit.save(torch.jit.script(tree), path)
+    print(path, os.path.getsize(path))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("outdir")
+    ap.add_argument("--vqgan", action="store_true")
+    ap.add_argument("--clip", action="store_true")
+    a = ap.parse_args()
+    os.makedirs(a.outdir, exist_ok=True)
+    both = not a.vqgan and not a.clip
+    if a.vqgan or both:
+        write_vqgan(a.outdir)
+    if a.clip or both:
+        write_clip(a.outdir)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian 12 machine for vqclip and builds it: installs the build dependencies
+# with apt (as root, or through sudo), then configures and builds into ./build.
+#   scripts/setup.sh            install + build (Release with debug info)
+#   VQCLIP_SANITIZE=1 scripts/setup.sh   build with AddressSanitizer + UBSan into ./build-asan
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PKGS=(build-essential cmake pkg-config libtorch-dev libopenblas0-openmp libstb-dev
+      libcjson-dev libutf8proc-dev zlib1g-dev)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "setup: installing ${missing[*]}" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+# Debian's libtorch falls back to the reference BLAS (~30x slower) unless OpenBLAS is the
+# selected libblas alternative; libopenblas0-openmp registers itself, but say so if it is not.
+if command -v update-alternatives >/dev/null; then
+  sel=$(update-alternatives --query libblas.so.3-x86_64-linux-gnu 2>/dev/null | awk '/^Value:/{print $2}')
+  case "$sel" in *openblas*) ;; *) echo "setup: warning: libblas.so.3 is '$sel', not OpenBLAS" >&2 ;; esac
+fi
+
+if [ "${VQCLIP_SANITIZE:-0}" = 1 ]; then
+  BUILD=build-asan; EXTRA=(-DVQCLIP_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug)
+else
+  BUILD=build; EXTRA=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
+fi
+cmake -S . -B "$BUILD" "${EXTRA[@]}" >/dev/null
+cmake --build "$BUILD" -j"$(nproc)"
+echo "setup: built $BUILD/vqclip" >&2

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs the test suite (CPU labels: unit and parity) on the build in ./build, and fails when a
+# test was skipped: a missing fixture folder must not pass silently.
+#   scripts/test.sh [extra ctest args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${VQCLIP_BUILD:-build}
+export VQCLIP_FIXTURES="${VQCLIP_FIXTURES:-$(cd .. && pwd)/shared/fixtures}"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+ctest --test-dir "$BUILD" --output-on-failure -LE gpu -j"$(nproc)" "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+if grep -q "Not Run\|\*\*\*Skipped" "$log"; then
+  echo "test: some tests were skipped (fixtures in $VQCLIP_FIXTURES?): failing" >&2
+  exit 1
+fi
+exit "$status"

@@ -1,0 +1,482 @@
+/* The optimisation loop (see loop.h). */
+#include "gen/loop.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/error.h"
+
+typedef struct {
+    vqt_tensor *embed; /* [1, M, D], unit-normalised */
+    double weight, stop;
+} prompt_t;
+
+struct vqc_loop {
+    vqc_loop_params p;
+    const vqc_vqgan *vq;
+    const vqc_clip *clip;
+    vqt_device dev;
+    int toks_w, toks_h, embed_dim;
+    vqt_tensor *z, *z_min, *z_max, *anchor, *last_grad;
+    vqc_optim *opt;
+    prompt_t *prompts;
+    int nprompts;
+    int step;
+    double mse_weight; /* stepped mode: the current weight */
+    int mse_rounds;
+};
+
+vqc_loop_params vqc_loop_default_params(void)
+{
+    vqc_loop_params p;
+    memset(&p, 0, sizeof p);
+    p.width = p.height = 256;
+    p.lr = 0.1;
+    p.optimiser = VQC_OPT_ADAM;
+    p.mse_mode = VQC_MSE_SEED;
+    p.mse_decay_every = 50;
+    p.mse_epochs = 5;
+    p.cut = vqc_cutout_default_params();
+    p.cut.cut_size = 0;
+    return p;
+}
+
+static int fail_torch(const char *what)
+{
+    return vqc_error_set(VQC_ERR_RUNTIME, "%s: %s", what, vqt_last_error());
+}
+
+/* Per-channel min and max over the codebook, as [1, D, 1, 1]. */
+static int codebook_range(vqc_loop *L)
+{
+    const vqt_tensor *cb = vqc_vqgan_codebook(L->vq);
+    int64_t zero = 0, shape[4] = {1, L->embed_dim, 1, 1};
+    vqt_scope_begin();
+    L->z_min = vqt_keep(vqt_reshape(vqt_reduce(VQT_AMIN, cb, 1, &zero, false), 4, shape));
+    L->z_max = vqt_keep(vqt_reshape(vqt_reduce(VQT_AMAX, cb, 1, &zero, false), 4, shape));
+    vqt_scope_end();
+    return L->z_min && L->z_max ? 0 : fail_torch("codebook range");
+}
+
+int vqc_loop_create(const vqc_loop_params *p, const vqc_vqgan *vqgan, const vqc_clip *clip,
+                    vqc_loop **out)
+{
+    *out = NULL;
+    const vqc_vqgan_info *vi = vqc_vqgan_get_info(vqgan);
+    int f = vi->downsample;
+    if (p->width < f || p->height < f || p->width % f || p->height % f)
+        return vqc_error_set(VQC_ERR_USAGE, "image size %dx%d must be positive multiples of %d",
+                             p->width, p->height, f);
+    vqt_device d1 = vqc_vqgan_device(vqgan), d2 = vqc_clip_device(clip);
+    if (d1.type != d2.type || d1.index != d2.index)
+        return vqc_error_set(VQC_ERR_USAGE, "VQGAN and CLIP are on different devices");
+    if (vqc_clip_get_info(clip)->embed_dim <= 0)
+        return vqc_error_set(VQC_ERR_MODEL, "CLIP model has no embedding size");
+    vqc_loop *L = calloc(1, sizeof *L);
+    if (!L)
+        return vqc_error_set(VQC_ERR_NOMEM, "out of memory");
+    L->p = *p;
+    if (L->p.cut.cut_size <= 0)
+        L->p.cut.cut_size = vqc_clip_get_info(clip)->image_resolution;
+    L->vq = vqgan;
+    L->clip = clip;
+    L->dev = d1;
+    L->toks_w = p->width / f;
+    L->toks_h = p->height / f;
+    L->embed_dim = vi->embed_dim;
+    L->mse_weight = p->init_weight;
+    vqt_manual_seed(p->seed);
+    int rc = codebook_range(L);
+    if (rc) {
+        vqc_loop_free(L);
+        return rc;
+    }
+    *out = L;
+    return 0;
+}
+
+void vqc_loop_clear_prompts(vqc_loop *L)
+{
+    for (int i = 0; i < L->nprompts; i++)
+        vqt_free(L->prompts[i].embed);
+    free(L->prompts);
+    L->prompts = NULL;
+    L->nprompts = 0;
+}
+
+void vqc_loop_free(vqc_loop *L)
+{
+    if (!L)
+        return;
+    vqc_loop_clear_prompts(L);
+    vqt_free(L->z);
+    vqt_free(L->z_min);
+    vqt_free(L->z_max);
+    vqt_free(L->anchor);
+    vqt_free(L->last_grad);
+    vqc_optim_free(L->opt);
+    free(L);
+}
+
+int vqc_loop_prompt_count(const vqc_loop *L)
+{
+    return L->nprompts;
+}
+
+int vqc_loop_steps(const vqc_loop *L)
+{
+    return L->step;
+}
+
+const vqt_tensor *vqc_loop_z(const vqc_loop *L)
+{
+    return L->z;
+}
+
+const vqt_tensor *vqc_loop_last_grad(const vqc_loop *L)
+{
+    return L->last_grad;
+}
+
+vqc_optim *vqc_loop_optimiser(vqc_loop *L)
+{
+    return L->opt;
+}
+
+/* ---- prompts --------------------------------------------------------------------------- */
+
+int vqc_loop_add_embed_prompt(vqc_loop *L, const vqt_tensor *embed, double weight, double stop)
+{
+    if (!isfinite(weight) || isnan(stop))
+        return vqc_error_set(VQC_ERR_USAGE, "prompt weight and stop must be numbers");
+    int64_t shape[3] = {1, -1, L->p.cut.cut_size ? vqt_size(embed, -1) : 0};
+    if (shape[2] != vqc_clip_get_info(L->clip)->embed_dim)
+        return vqc_error_set(VQC_ERR_USAGE, "prompt embedding has size %lld, CLIP's is %d",
+                             (long long)shape[2], vqc_clip_get_info(L->clip)->embed_dim);
+    prompt_t *ps = realloc(L->prompts, (size_t)(L->nprompts + 1) * sizeof *ps);
+    if (!ps)
+        return vqc_error_set(VQC_ERR_NOMEM, "out of memory");
+    L->prompts = ps;
+    vqt_scope_begin();
+    vqt_tensor *e = vqt_to(embed, L->dev, VQC_DTYPE_F32);
+    e = vqt_keep(vqt_normalize(vqt_detach(vqt_reshape(e, 3, shape)), 2, 1e-12));
+    vqt_scope_end();
+    if (!e)
+        return fail_torch("prompt embedding");
+    ps[L->nprompts++] = (prompt_t){e, weight, stop};
+    return 0;
+}
+
+int vqc_loop_add_text_prompt(vqc_loop *L, const vqc_tokenizer *tok, const char *text,
+                             double weight, double stop)
+{
+    int ctx = vqc_clip_get_info(L->clip)->context_length, dropped = 0;
+    int64_t *ids = calloc((size_t)ctx, sizeof *ids);
+    if (!ids)
+        return vqc_error_set(VQC_ERR_NOMEM, "out of memory");
+    int rc = vqc_tokenizer_tokenize(tok, text, ctx, ids, &dropped);
+    if (!rc && dropped > 0)
+        vqc_log(VQC_LOG_WARN, "prompt '%.40s%s' is too long for CLIP: %d token(s) dropped", text,
+                strlen(text) > 40 ? "..." : "", dropped);
+    bool grad = vqt_set_grad_enabled(false);
+    vqt_tensor *e = rc ? NULL : vqc_clip_encode_text(L->clip, ids, 1);
+    vqt_set_grad_enabled(grad);
+    free(ids);
+    if (rc || !e)
+        return rc ? rc : VQC_ERR_RUNTIME;
+    rc = vqc_loop_add_embed_prompt(L, e, weight, stop);
+    vqt_free(e);
+    return rc;
+}
+
+/* Resizes an image tensor [1,3,h,w] to the output size: area when shrinking, bicubic else. */
+static vqt_tensor *fit_image(const vqc_loop *L, const vqc_image *img)
+{
+    vqt_tensor *x = vqc_image_to_tensor(img, L->dev);
+    if (!x || (img->w == L->p.width && img->h == L->p.height))
+        return x;
+    bool shrink = img->w >= L->p.width && img->h >= L->p.height;
+    vqt_tensor *r = vqt_interpolate(x, L->p.height, L->p.width,
+                                    shrink ? VQT_INTERP_AREA : VQT_INTERP_BICUBIC, false);
+    vqt_free(x);
+    vqt_tensor *c = vqt_clamp(r, 0.0, 1.0);
+    vqt_free(r);
+    return c;
+}
+
+int vqc_loop_add_image_prompt(vqc_loop *L, const vqc_image *img, double weight, double stop)
+{
+    bool grad = vqt_set_grad_enabled(false);
+    vqt_scope_begin();
+    vqt_tensor *x = fit_image(L, img);
+    vqt_tensor *cuts = x ? vqc_make_cutouts(&L->p.cut, x) : NULL;
+    vqt_tensor *e = cuts ? vqt_keep(vqc_clip_encode_image(L->clip,
+                                                           vqc_clip_normalize(L->clip, cuts)))
+                         : NULL;
+    vqt_scope_end();
+    vqt_set_grad_enabled(grad);
+    if (!e)
+        return x ? VQC_ERR_RUNTIME : fail_torch("image prompt");
+    int rc = vqc_loop_add_embed_prompt(L, e, weight, stop);
+    vqt_free(e);
+    return rc;
+}
+
+int vqc_loop_add_noise_prompt(vqc_loop *L, uint64_t seed, double weight)
+{
+    /* As the notebook: torch.empty([1, D]).normal_(generator=Generator().manual_seed(seed)) on
+     * the CPU; then the loop's own seed stream is re-established. */
+    int64_t shape[2] = {1, vqc_clip_get_info(L->clip)->embed_dim};
+    vqt_device cpu = {VQT_DEVICE_CPU, 0};
+    vqt_manual_seed(seed);
+    vqt_tensor *e = vqt_randn(2, shape, cpu);
+    vqt_manual_seed(L->p.seed + 0x9e3779b97f4a7c15ULL * (uint64_t)(L->nprompts + 1));
+    if (!e)
+        return fail_torch("noise prompt");
+    int rc = vqc_loop_add_embed_prompt(L, e, weight, -INFINITY);
+    vqt_free(e);
+    return rc;
+}
+
+/* ---- initial z ------------------------------------------------------------------------- */
+
+static int adopt_z(vqc_loop *L, vqt_tensor *z)
+{
+    if (!z)
+        return VQC_ERR_RUNTIME;
+    vqt_free(L->z);
+    vqt_free(L->anchor);
+    vqt_free(L->last_grad);
+    vqc_optim_free(L->opt);
+    L->last_grad = NULL;
+    L->opt = NULL;
+    L->z = z;
+    L->anchor = vqt_detach(z);
+    L->step = 0;
+    if (!L->anchor || vqt_set_requires_grad(L->z, true) != 0)
+        return fail_torch("initial z");
+    return vqc_optim_create(L->p.optimiser, L->p.lr, L->z, &L->opt);
+}
+
+int vqc_loop_set_z(vqc_loop *L, const vqt_tensor *z)
+{
+    int64_t s[8];
+    if (vqt_shape(z, s) != 4 || s[0] != 1 || s[1] != L->embed_dim || s[2] != L->toks_h ||
+        s[3] != L->toks_w)
+        return vqc_error_set(VQC_ERR_USAGE, "z must be [1, %d, %d, %d]", L->embed_dim,
+                             L->toks_h, L->toks_w);
+    vqt_tensor *c = vqt_to(z, L->dev, VQC_DTYPE_F32);
+    vqt_tensor *d = c ? vqt_detach(c) : NULL;
+    vqt_tensor *own = d ? vqt_clone(d) : NULL;
+    vqt_free(c);
+    vqt_free(d);
+    return own ? adopt_z(L, own) : fail_torch("set z");
+}
+
+int vqc_loop_init_random(vqc_loop *L)
+{
+    const vqc_vqgan_info *vi = vqc_vqgan_get_info(L->vq);
+    int64_t shape[3] = {1, L->toks_h, L->toks_w};
+    vqt_tensor *idx = vqt_randint(0, vi->n_embed, 3, shape, L->dev);
+    vqt_tensor *z = idx ? vqc_vqgan_embed(L->vq, idx) : NULL;
+    vqt_free(idx);
+    return z ? adopt_z(L, z) : fail_torch("random z");
+}
+
+/* z = quantise(encode(x * 2 - 1)) for an image tensor in [0, 1]. */
+static int init_from_tensor(vqc_loop *L, vqt_tensor *x01)
+{
+    bool grad = vqt_set_grad_enabled(false);
+    vqt_tensor *x = x01 ? vqt_affine(x01, 2.0, -1.0) : NULL;
+    vqt_tensor *h = x ? vqc_vqgan_encode(L->vq, x) : NULL;
+    vqt_tensor *z = h ? vqc_vqgan_quantize(L->vq, h, NULL) : NULL;
+    vqt_set_grad_enabled(grad);
+    vqt_free(x);
+    vqt_free(h);
+    if (!z)
+        return x01 ? VQC_ERR_RUNTIME : fail_torch("init image");
+    return adopt_z(L, z);
+}
+
+int vqc_loop_init_image(vqc_loop *L, const vqc_image *img)
+{
+    vqt_tensor *x = fit_image(L, img);
+    int rc = init_from_tensor(L, x);
+    vqt_free(x);
+    return rc;
+}
+
+/* A random image: uniform pixels in 1/255 steps, or a gradient between random colours
+ * (horizontal in red, vertical in green and blue). */
+static vqt_tensor *noise_image(const vqc_loop *L, vqc_init_noise kind)
+{
+    int64_t shape[4] = {1, 3, L->p.height, L->p.width};
+    if (kind == VQC_NOISE_PIXELS)
+        return vqt_binary_s(VQT_DIV, vqt_unary(VQT_FLOOR, vqt_binary_s(VQT_MUL,
+                                                         vqt_rand(4, shape, L->dev), 256.0)),
+                            255.0);
+    int64_t cshape[4] = {1, 3, 1, 1};
+    vqt_tensor *c0 = vqt_rand(4, cshape, L->dev), *c1 = vqt_rand(4, cshape, L->dev);
+    int64_t hs[4] = {1, 1, 1, L->p.width}, vs[4] = {1, 1, L->p.height, 1};
+    vqt_tensor *tx = vqt_binary_s(VQT_DIV, vqt_arange(L->p.width, VQC_DTYPE_F32, L->dev),
+                                  L->p.width > 1 ? L->p.width - 1 : 1);
+    vqt_tensor *ty = vqt_binary_s(VQT_DIV, vqt_arange(L->p.height, VQC_DTYPE_F32, L->dev),
+                                  L->p.height > 1 ? L->p.height - 1 : 1);
+    vqt_tensor *t = vqt_expand(vqt_reshape(tx, 4, hs), 4, shape);
+    vqt_tensor *u = vqt_expand(vqt_reshape(ty, 4, vs), 4, shape);
+    vqt_tensor *t3[3] = {vqt_narrow(t, 1, 0, 1), vqt_narrow(u, 1, 1, 1), vqt_narrow(u, 1, 2, 1)};
+    vqt_tensor *w = vqt_cat(t3, 3, 1);
+    return vqt_binary(VQT_ADD, c0, vqt_binary(VQT_MUL, w, vqt_binary(VQT_SUB, c1, c0)));
+}
+
+int vqc_loop_init_noise(vqc_loop *L, vqc_init_noise kind)
+{
+    vqt_scope_begin();
+    vqt_tensor *img = vqt_keep(noise_image(L, kind));
+    vqt_scope_end();
+    if (!img)
+        return fail_torch("init noise");
+    int rc = init_from_tensor(L, img);
+    vqt_free(img);
+    return rc;
+}
+
+/* ---- one step -------------------------------------------------------------------------- */
+
+static vqt_tensor *synth(const vqc_loop *L, const vqt_tensor *z)
+{
+    vqt_tensor *zq = vqc_vqgan_nearest(L->vq, z, NULL);
+    vqt_tensor *y = zq ? vqc_vqgan_decode(L->vq, zq) : NULL;
+    return vqt_clamp_with_grad(vqt_affine(y, 0.5, 0.5), 0.0, 1.0);
+}
+
+vqt_tensor *vqc_loop_image(const vqc_loop *L)
+{
+    if (!L->z) {
+        vqc_error_set(VQC_ERR_USAGE, "the loop has no z yet");
+        return NULL;
+    }
+    bool grad = vqt_set_grad_enabled(false);
+    vqt_scope_begin();
+    vqt_tensor *img = vqt_keep(synth(L, L->z));
+    vqt_scope_end();
+    vqt_set_grad_enabled(grad);
+    if (!img)
+        fail_torch("image");
+    return img;
+}
+
+/* The prompt's loss: |w| * mean(replace_grad(d, max(d, stop))) with
+ * d = sign(w) * 2 asin(|a - b| / 2)^2 over cutout embeddings a and prompt embeddings b. */
+static vqt_tensor *prompt_loss(const prompt_t *pr, const vqt_tensor *feats_normed)
+{
+    vqt_tensor *d = vqt_norm(vqt_binary(VQT_SUB, feats_normed, pr->embed), 2, false);
+    d = vqt_binary_s(VQT_MUL, vqt_unary(VQT_SQUARE, vqt_unary(VQT_ASIN,
+                                                            vqt_binary_s(VQT_DIV, d, 2.0))),
+                     2.0);
+    d = vqt_binary_s(VQT_MUL, d, pr->weight > 0 ? 1.0 : pr->weight < 0 ? -1.0 : 0.0);
+    if (pr->stop > -INFINITY) /* the value of d, the gradient of max(d, stop) */
+        d = vqt_replace_grad(d, vqt_binary_s(VQT_MAX, d, pr->stop));
+    return vqt_binary_s(VQT_MUL, vqt_reduce(VQT_MEAN, d, 0, NULL, false), fabs(pr->weight));
+}
+
+/* The MSE term of step i (NULL-free: a zero tensor when there is none). */
+static vqt_tensor *mse_term(vqc_loop *L)
+{
+    vqc_loop_params *p = &L->p;
+    if (p->mse_mode == VQC_MSE_STEPPED && L->step > 0 && L->step % p->mse_decay_every == 0 &&
+        L->mse_rounds < p->mse_epochs) {
+        L->mse_weight = fmax(0.0, L->mse_weight - p->init_weight / p->mse_epochs);
+        L->mse_rounds++;
+        vqt_free(L->anchor);
+        L->anchor = vqt_detach(L->z);
+    }
+    if (p->init_weight == 0)
+        return vqt_full(0, NULL, 0.0, VQC_DTYPE_F32, L->dev);
+    if (p->mse_mode == VQC_MSE_SEED) {
+        /* (1 / tensor(2i + 1)) * w in float32, as the notebook computes it. */
+        float c = (1.0f / (float)(2 * L->step + 1)) * (float)p->init_weight;
+        vqt_tensor *zero = vqt_binary_s(VQT_MUL, L->anchor, 0.0);
+        return vqt_binary_s(VQT_DIV, vqt_binary_s(VQT_MUL, vqt_mse_loss(L->z, zero), c), 2.0);
+    }
+    double w = p->mse_mode == VQC_MSE_STEPPED ? L->mse_weight : p->init_weight;
+    return vqt_binary_s(VQT_DIV, vqt_binary_s(VQT_MUL, vqt_mse_loss(L->z, L->anchor), w), 2.0);
+}
+
+/* Builds the total loss; terms[0..nprompts] get the individual terms (scope-owned). */
+static vqt_tensor *total_loss(vqc_loop *L, vqt_tensor **terms)
+{
+    vqt_tensor *img = synth(L, L->z);
+    vqt_tensor *cuts = img ? vqc_make_cutouts(&L->p.cut, img) : NULL;
+    vqt_tensor *feats = cuts ? vqc_clip_encode_image(L->clip, vqc_clip_normalize(L->clip, cuts))
+                             : NULL;
+    if (!feats)
+        return NULL;
+    vqt_tensor *fn = vqt_normalize(vqt_unsqueeze(feats, 1), 2, 1e-12);
+    terms[0] = mse_term(L);
+    vqt_tensor *sum = terms[0];
+    for (int i = 0; i < L->nprompts; i++) {
+        terms[i + 1] = prompt_loss(&L->prompts[i], fn);
+        sum = vqt_binary(VQT_ADD, sum, terms[i + 1]);
+    }
+    return sum;
+}
+
+static int update_z(vqc_loop *L)
+{
+    vqt_free(L->last_grad);
+    L->last_grad = vqt_grad(L->z);
+    vqt_grad_clear(L->z);
+    if (!L->last_grad)
+        return vqc_error_set(VQC_ERR_RUNTIME, "no gradient reached z");
+    int rc = vqc_optim_step(L->opt, L->last_grad);
+    if (rc)
+        return rc;
+    vqt_tensor *c = vqt_clamp_t(L->z, L->z_min, L->z_max);
+    rc = c ? vqt_copy_(L->z, c) : -1;
+    vqt_free(c);
+    return rc ? fail_torch("clamp z") : 0;
+}
+
+static int read_losses(vqc_loop *L, vqt_tensor *const *terms, float *losses)
+{
+    vqt_tensor *all = vqt_stack(terms, L->nprompts + 1, 0);
+    int64_t n = all ? vqt_to_host(all, losses, VQC_DTYPE_F32, L->nprompts + 1) : -1;
+    vqt_free(all);
+    if (n != L->nprompts + 1)
+        return fail_torch("losses");
+    for (int i = 0; i <= L->nprompts; i++)
+        if (!isfinite(losses[i]))
+            return vqc_error_set(VQC_ERR_RUNTIME,
+                                 "the loss became %s at step %d (try a lower learning rate)",
+                                 isnan(losses[i]) ? "NaN" : "infinite", L->step + 1);
+    return 0;
+}
+
+int vqc_loop_step(vqc_loop *L, float *losses)
+{
+    if (!L->z || !L->opt)
+        return vqc_error_set(VQC_ERR_USAGE, "the loop has no initial z");
+    vqt_tensor **terms = calloc((size_t)L->nprompts + 1, sizeof *terms);
+    if (!terms)
+        return vqc_error_set(VQC_ERR_NOMEM, "out of memory");
+    vqc_error_set(0, "%s", "");
+    vqt_scope_begin();
+    vqt_tensor *loss = total_loss(L, terms);
+    int rc = 0;
+    if (!loss && vqc_error_get()[0])
+        rc = vqc_error_wrap(VQC_ERR_RUNTIME, "step %d", L->step + 1);
+    else if (!loss)
+        rc = vqc_error_set(VQC_ERR_RUNTIME, "step %d: %s", L->step + 1, vqt_last_error());
+    if (!rc && losses)
+        rc = read_losses(L, terms, losses);
+    if (!rc && vqt_backward(loss) != 0)
+        rc = fail_torch("backward");
+    vqt_scope_end();
+    free(terms);
+    rc = rc ? rc : update_z(L);
+    if (!rc)
+        L->step++;
+    return rc;
+}

@@ -1,0 +1,106 @@
+/* The VQGAN + CLIP optimisation loop of the seed notebook ("z + quantize").
+ *
+ *   vqc_loop_params p = vqc_loop_default_params();
+ *   p.width = 256; p.height = 256; p.seed = 42;
+ *   vqc_loop *L;
+ *   vqc_loop_create(&p, vqgan, clip, &L);             // models are borrowed, must outlive L
+ *   vqc_loop_add_text_prompt(L, tok, "a red fox", 1.0, -INFINITY);
+ *   vqc_loop_init_random(L);                           // or _init_image / _init_noise / _set_z
+ *   for (int i = 0; i < p.iterations; i++) vqc_loop_step(L, losses);
+ *   vqt_tensor *img = vqc_loop_image(L);               // [1,3,H,W] in [0,1]
+ *   vqc_loop_free(L);
+ *
+ * One step: z_q = nearest codebook entries of z (straight-through); img =
+ * clamp_with_grad((decode(z_q) + 1) / 2, 0, 1); cutouts (+ augmentations, noise); CLIP
+ * normalisation; image embedding; loss = MSE term + sum over prompts of
+ * |w| * mean(sign(w) * 2 asin(|a - b| / 2)^2) with the stop applied as the notebook does;
+ * backward; optimiser step; z clamped to the codebook's per-channel [min, max]. */
+#ifndef VQC_GEN_LOOP_H
+#define VQC_GEN_LOOP_H
+
+#include <stdint.h>
+
+#include "gen/cutouts.h"
+#include "gen/optim.h"
+#include "io/image.h"
+#include "models/clip.h"
+#include "models/tokenizer.h"
+#include "models/vqgan.h"
+
+typedef enum {
+    VQC_MSE_SEED = 0, /* mse(z, 0) * w / (2i + 1) / 2: the seed notebook's decaying term */
+    VQC_MSE_ANCHOR,   /* mse(z, z_init) * w / 2: a constant pull towards the initial z */
+    VQC_MSE_STEPPED   /* the "MSE regularised" notebook: re-anchor and lower w periodically */
+} vqc_mse_mode;
+
+typedef enum { VQC_NOISE_PIXELS = 0, VQC_NOISE_GRADIENT } vqc_init_noise;
+
+typedef struct vqc_loop_params {
+    int width, height;      /* image size; must be multiples of the VQGAN's factor */
+    double lr;              /* 0.1 */
+    vqc_optim_kind optimiser;
+    double init_weight;     /* 0: no MSE term */
+    vqc_mse_mode mse_mode;
+    int mse_decay_every;    /* stepped mode: 50 */
+    int mse_epochs;         /* stepped mode: 5 */
+    vqc_cutout_params cut;  /* cut_size 0 = the CLIP model's input resolution */
+    uint64_t seed;
+} vqc_loop_params;
+
+typedef struct vqc_loop vqc_loop;
+
+/* Defaults: 256x256, Adam lr 0.1, no MSE term, the seed's pooling cutouts (32, augmented,
+ * noise 0.1), seed 0. */
+vqc_loop_params vqc_loop_default_params(void);
+
+/* Creates a loop over borrowed models. Seeds libtorch with p->seed. Returns 0 or a negative
+ * VQC_ERR_* (bad size, models on different devices). */
+int vqc_loop_create(const vqc_loop_params *p, const vqc_vqgan *vqgan, const vqc_clip *clip,
+                    vqc_loop **out);
+void vqc_loop_free(vqc_loop *L);
+
+/* ---- prompts (embedded once, before the first step) ---- */
+
+/* A prompt given by its embedding(s) [M, D] or [D] (copied). */
+int vqc_loop_add_embed_prompt(vqc_loop *L, const vqt_tensor *embed, double weight, double stop);
+/* Text prompt: tokenized (truncated with a warning when too long) and CLIP-encoded. */
+int vqc_loop_add_text_prompt(vqc_loop *L, const vqc_tokenizer *tok, const char *text,
+                             double weight, double stop);
+/* Image prompt: resized to the output size, cut out like the generated image, CLIP-encoded. */
+int vqc_loop_add_image_prompt(vqc_loop *L, const vqc_image *img, double weight, double stop);
+/* Noise prompt: a standard normal embedding drawn from `seed`. */
+int vqc_loop_add_noise_prompt(vqc_loop *L, uint64_t seed, double weight);
+/* Removes all prompts (story mode switches phrases with this). */
+void vqc_loop_clear_prompts(vqc_loop *L);
+int vqc_loop_prompt_count(const vqc_loop *L);
+
+/* ---- the initial z (call one; it also (re)creates the optimiser) ---- */
+
+/* Random codebook entries drawn from the loop's generator. */
+int vqc_loop_init_random(vqc_loop *L);
+/* The VQGAN encoding (encoder, quant_conv, quantise) of `img` resized to the output size. */
+int vqc_loop_init_image(vqc_loop *L, const vqc_image *img);
+/* The encoding of a random noise or gradient image. */
+int vqc_loop_init_noise(vqc_loop *L, vqc_init_noise kind);
+/* A given z [1, embed_dim, H/f, W/f] (copied). */
+int vqc_loop_set_z(vqc_loop *L, const vqt_tensor *z);
+
+/* ---- running ---- */
+
+/* One optimisation step. losses (may be NULL) receives 1 + prompt-count values: the MSE term
+ * (0 without one), then each prompt's loss, as computed before the update. Returns 0 or a
+ * negative code (VQC_ERR_RUNTIME for a libtorch failure or a non-finite loss). */
+int vqc_loop_step(vqc_loop *L, float *losses);
+
+/* Steps done so far. */
+int vqc_loop_steps(const vqc_loop *L);
+
+/* The image of the current z, [1, 3, H, W] in [0, 1] (new handle, no gradient). */
+vqt_tensor *vqc_loop_image(const vqc_loop *L);
+
+/* Borrowed views: the latent z, and the gradient dL/dz of the last step (NULL before). */
+const vqt_tensor *vqc_loop_z(const vqc_loop *L);
+const vqt_tensor *vqc_loop_last_grad(const vqc_loop *L);
+vqc_optim *vqc_loop_optimiser(vqc_loop *L);
+
+#endif

@@ -1,0 +1,79 @@
+#include "gen/modelpath.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "util/error.h"
+
+#ifndef VQCLIP_DATADIR
+#define VQCLIP_DATADIR "/usr/local/share/vqclip/models"
+#endif
+
+static int is_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int vqc_model_dirs(const char **dirs, int max)
+{
+    static char cache[4096];
+    int n = 0;
+    const char *env = getenv("VQCLIP_MODELS"), *home = getenv("HOME");
+    if (env && *env && n < max)
+        dirs[n++] = env;
+    if (home && *home && n < max) {
+        snprintf(cache, sizeof cache, "%s/.cache/vqclip", home);
+        dirs[n++] = cache;
+    }
+    if (n < max)
+        dirs[n++] = VQCLIP_DATADIR;
+    return n;
+}
+
+static const char *const suffixes[3][4] = {
+    [VQC_MODEL_VQGAN] = {"", ".ckpt", ".safetensors", NULL},
+    [VQC_MODEL_CLIP] = {"", ".pt", ".safetensors", NULL},
+    [VQC_MODEL_BPE] = {"", NULL},
+};
+
+int vqc_model_find(vqc_model_kind kind, const char *name, char *out, size_t len)
+{
+    if (is_file(name)) {
+        snprintf(out, len, "%s", name);
+        return 0;
+    }
+    char base[512];
+    snprintf(base, sizeof base, "%s", name);
+    if (kind == VQC_MODEL_CLIP)
+        for (char *p = base; *p; p++)
+            *p = *p == '/' ? '-' : *p;
+    const char *dirs[4];
+    int nd = vqc_model_dirs(dirs, 4);
+    char tried[2048] = "";
+    size_t at = 0;
+    for (int d = 0; d < nd; d++) {
+        for (int s = 0; suffixes[kind][s]; s++) {
+            snprintf(out, len, "%s/%s%s", dirs[d], base, suffixes[kind][s]);
+            if (is_file(out))
+                return 0;
+            if (at < sizeof tried)
+                at += (size_t)snprintf(tried + at, sizeof tried - at, "%s%s", at ? ", " : "", out);
+        }
+    }
+    static const char *const what[] = {"VQGAN model", "CLIP model", "CLIP BPE vocabulary"};
+    return vqc_error_set(VQC_ERR_IO,
+                         "%s '%s' not found (tried %s, %s); put the file in one of those "
+                         "folders or pass its path (see models/README.md)",
+                         what[kind], name, name, tried);
+}
+
+int vqc_model_find_yaml(const char *ckpt, char *out, size_t len)
+{
+    const char *dot = strrchr(ckpt, '.'), *slash = strrchr(ckpt, '/');
+    size_t stem = dot && (!slash || dot > slash) ? (size_t)(dot - ckpt) : strlen(ckpt);
+    snprintf(out, len, "%.*s.yaml", (int)stem, ckpt);
+    return is_file(out) ? 0 : -1;
+}

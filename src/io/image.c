@@ -1,0 +1,249 @@
+#include "io/image.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <stb/stb_image.h>
+#include <stb/stb_image_write.h>
+
+#include "util/error.h"
+
+int vqc_image_load(const char *path, vqc_image *out)
+{
+    memset(out, 0, sizeof *out);
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return vqc_error_set(VQC_ERR_IO, "%s: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode))
+        return vqc_error_set(VQC_ERR_IO, "%s: is a directory, not an image", path);
+    int w, h, c;
+    if (!stbi_info(path, &w, &h, &c))
+        return vqc_error_set(VQC_ERR_FORMAT, "%s: not a readable image (%s)", path,
+                             stbi_failure_reason());
+    if (w <= 0 || h <= 0 || w > VQC_IMAGE_MAX_SIDE || h > VQC_IMAGE_MAX_SIDE)
+        return vqc_error_set(VQC_ERR_FORMAT, "%s: image size %dx%d is out of range (max %d)", path,
+                             w, h, VQC_IMAGE_MAX_SIDE);
+    unsigned char *px = stbi_load(path, &w, &h, &c, 3);
+    if (!px)
+        return vqc_error_set(VQC_ERR_FORMAT, "%s: cannot decode image (%s)", path,
+                             stbi_failure_reason());
+    out->rgb = malloc((size_t)w * h * 3 * sizeof(float));
+    if (!out->rgb) {
+        stbi_image_free(px);
+        return vqc_error_set(VQC_ERR_NOMEM, "%s: out of memory for %dx%d image", path, w, h);
+    }
+    for (size_t i = 0; i < (size_t)w * h * 3; i++)
+        out->rgb[i] = px[i] / 255.0f;
+    out->w = w;
+    out->h = h;
+    stbi_image_free(px);
+    return 0;
+}
+
+void vqc_image_free(vqc_image *img)
+{
+    if (!img)
+        return;
+    free(img->rgb);
+    img->rgb = NULL;
+    img->w = img->h = 0;
+}
+
+/* ---- PNG writing ---------------------------------------------------------------------- */
+
+typedef struct {
+    unsigned char *data;
+    size_t len, cap;
+    int failed;
+} membuf;
+
+static void membuf_put(membuf *b, const void *p, size_t n)
+{
+    if (b->failed)
+        return;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 65536;
+        while (cap < b->len + n)
+            cap *= 2;
+        unsigned char *d = realloc(b->data, cap);
+        if (!d) {
+            b->failed = 1;
+            return;
+        }
+        b->data = d;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+}
+
+static void stb_sink(void *ctx, void *data, int size)
+{
+    membuf_put(ctx, data, (size_t)size);
+}
+
+static void put_be32(membuf *b, uint32_t v)
+{
+    unsigned char c[4] = {v >> 24, v >> 16, v >> 8, v};
+    membuf_put(b, c, 4);
+}
+
+/* Appends a tEXt chunk: keyword (1-79 Latin-1 chars), NUL, text. */
+static void put_text_chunk(membuf *b, const char *key, const char *val)
+{
+    size_t kl = strnlen(key, 79), vl = strlen(val);
+    put_be32(b, (uint32_t)(kl + 1 + vl));
+    size_t start = b->len;
+    membuf_put(b, "tEXt", 4);
+    membuf_put(b, key, kl);
+    membuf_put(b, "", 1);
+    membuf_put(b, val, vl);
+    if (b->failed)
+        return;
+    put_be32(b, (uint32_t)crc32(0, b->data + start, (uInt)(b->len - start)));
+}
+
+int vqc_image_save_png(const char *path, const vqc_image *img, const char *const *text_kv)
+{
+    size_t n = (size_t)img->w * img->h * 3;
+    unsigned char *px = malloc(n ? n : 1);
+    if (!px)
+        return vqc_error_set(VQC_ERR_NOMEM, "out of memory writing %s", path);
+    for (size_t i = 0; i < n; i++) {
+        float v = img->rgb[i];
+        v = isnan(v) ? 0.0f : v < 0 ? 0 : v > 1 ? 1 : v;
+        px[i] = (unsigned char)lrintf(v * 255.0f);
+    }
+    membuf raw = {0}, out = {0};
+    int ok = stbi_write_png_to_func(stb_sink, &raw, img->w, img->h, 3, px, img->w * 3);
+    free(px);
+    /* PNG signature (8) + IHDR chunk (4 len + 4 type + 13 data + 4 crc) = 33 bytes. */
+    if (!ok || raw.failed || raw.len < 33) {
+        free(raw.data);
+        return vqc_error_set(VQC_ERR_IO, "%s: PNG encoding failed", path);
+    }
+    membuf_put(&out, raw.data, 33);
+    for (int i = 0; text_kv && text_kv[i] && text_kv[i + 1]; i += 2)
+        put_text_chunk(&out, text_kv[i], text_kv[i + 1]);
+    membuf_put(&out, raw.data + 33, raw.len - 33);
+    free(raw.data);
+    int rc = out.failed ? vqc_error_set(VQC_ERR_NOMEM, "out of memory writing %s", path)
+                        : vqc_write_file_atomic(path, out.data, out.len);
+    free(out.data);
+    return rc;
+}
+
+/* ---- atomic files ---------------------------------------------------------------------- */
+
+static void dir_of(const char *path, char *dir, size_t len)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    snprintf(dir, len, "%s", dirname(tmp));
+}
+
+int vqc_check_writable(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return vqc_error_set(VQC_ERR_IO, "%s: is a directory", path);
+    char dir[4096];
+    dir_of(path, dir, sizeof dir);
+    if (stat(dir, &st) != 0)
+        return vqc_error_set(VQC_ERR_IO, "cannot write %s: directory %s: %s", path, dir,
+                             strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return vqc_error_set(VQC_ERR_IO, "cannot write %s: %s is not a directory", path, dir);
+    if (access(dir, W_OK | X_OK) != 0)
+        return vqc_error_set(VQC_ERR_IO, "cannot write %s: directory %s: %s", path, dir,
+                             strerror(errno));
+    return 0;
+}
+
+int vqc_write_file_atomic(const char *path, const void *data, size_t len)
+{
+    char dir[4096], tmp[4200];
+    dir_of(path, dir, sizeof dir);
+    const char *base = strrchr(path, '/');
+    snprintf(tmp, sizeof tmp, "%s/.%s.XXXXXX", dir, base ? base + 1 : path);
+    int fd = mkstemp(tmp);
+    if (fd < 0)
+        return vqc_error_set(VQC_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+    const unsigned char *p = data;
+    size_t left = len;
+    while (left > 0) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            int e = w < 0 ? errno : ENOSPC;
+            close(fd);
+            unlink(tmp);
+            return vqc_error_set(VQC_ERR_IO, "cannot write %s: %s", path, strerror(e));
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    mode_t mask = umask(022);
+    umask(mask);
+    fchmod(fd, 0666 & ~mask);
+    if (fsync(fd) != 0 || close(fd) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return vqc_error_set(VQC_ERR_IO, "cannot write %s: %s", path, strerror(e));
+    }
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return vqc_error_set(VQC_ERR_IO, "cannot write %s: %s", path, strerror(e));
+    }
+    return 0;
+}
+
+/* ---- tensors --------------------------------------------------------------------------- */
+
+vqt_tensor *vqc_image_to_tensor(const vqc_image *img, vqt_device dev)
+{
+    /* The pixels are HWC; present them to libtorch as [1, 3, h, w] through strides. */
+    int64_t shape[4] = {1, 3, img->h, img->w};
+    int64_t strides[4] = {3LL * img->w * img->h, 1, 3LL * img->w, 3};
+    vqt_tensor *t = vqt_from_data(img->rgb, VQC_DTYPE_F32, 4, shape, strides, dev, VQC_DTYPE_F32);
+    if (!t)
+        vqc_error_set(VQC_ERR_RUNTIME, "image to tensor: %s", vqt_last_error());
+    return t;
+}
+
+int vqc_image_from_tensor(const vqt_tensor *t, vqc_image *out)
+{
+    memset(out, 0, sizeof *out);
+    int64_t shape[8];
+    int nd = vqt_shape(t, shape);
+    const int64_t *s = nd == 4 ? shape + 1 : shape;
+    if ((nd != 4 && nd != 3) || (nd == 4 && shape[0] != 1) || s[0] != 3)
+        return vqc_error_set(VQC_ERR_USAGE, "image tensor must be [1, 3, H, W]");
+    int64_t perm[3] = {1, 2, 0};
+    vqt_tensor *img3 = nd == 4 ? vqt_select(t, 0, 0) : vqt_ref(t);
+    vqt_tensor *hwc = img3 ? vqt_permute(img3, 3, perm) : NULL;
+    vqt_free(img3);
+    if (!hwc)
+        return vqc_error_set(VQC_ERR_RUNTIME, "image from tensor: %s", vqt_last_error());
+    out->h = (int)s[1];
+    out->w = (int)s[2];
+    int64_t n = 3 * s[1] * s[2];
+    out->rgb = malloc((size_t)n * sizeof(float));
+    int64_t got = out->rgb ? vqt_to_host(hwc, out->rgb, VQC_DTYPE_F32, n) : -1;
+    vqt_free(hwc);
+    if (got != n) {
+        vqc_image_free(out);
+        return vqc_error_set(VQC_ERR_RUNTIME, "image from tensor: %s", vqt_last_error());
+    }
+    return 0;
+}

@@ -1,0 +1,48 @@
+/* Images in and out: decoding PNG/JPEG/BMP/... (stb_image), writing PNG with tEXt metadata
+ * atomically, and conversion to and from NCHW tensors. */
+#ifndef VQC_IO_IMAGE_H
+#define VQC_IO_IMAGE_H
+
+#include <stdint.h>
+
+#include "torch/shim.h"
+
+/* An RGB image: w*h*3 floats in [0, 1], row-major, channels interleaved. */
+typedef struct vqc_image {
+    int w, h;
+    float *rgb; /* owned; free with vqc_image_free */
+} vqc_image;
+
+/* Largest side accepted on input (larger images are rejected before decoding). */
+#define VQC_IMAGE_MAX_SIDE 16384
+
+/* Decodes the image file at `path` (PNG, JPEG, BMP, TGA, GIF first frame, ...; alpha is
+ * dropped, greyscale expanded). Returns 0 and fills *out, or VQC_ERR_IO (unreadable) /
+ * VQC_ERR_FORMAT (not a decodable image, or absurd dimensions) with a message. */
+int vqc_image_load(const char *path, vqc_image *out);
+
+/* Releases the pixels; the struct may be reused. */
+void vqc_image_free(vqc_image *img);
+
+/* Writes `img` as an 8-bit RGB PNG (pixel = round(clamp(v, 0, 1) * 255)) with one tEXt chunk
+ * per key/value pair of the NULL-terminated list text_kv (may be NULL). The file is written to a
+ * temporary name in the same directory, synced, then renamed over `path`, so an existing file is
+ * never left half-written or lost on failure. Returns 0 or VQC_ERR_IO. */
+int vqc_image_save_png(const char *path, const vqc_image *img, const char *const *text_kv);
+
+/* A new [1, 3, h, w] float32 tensor on dev holding the image (values in [0, 1]). */
+vqt_tensor *vqc_image_to_tensor(const vqc_image *img, vqt_device dev);
+
+/* Copies a [1, 3, h, w] (or [3, h, w]) tensor of values in [0, 1] into a new image (out is
+ * overwritten; free with vqc_image_free). Returns 0 or a negative code. */
+int vqc_image_from_tensor(const vqt_tensor *t, vqc_image *out);
+
+/* Writes `len` bytes to `path` atomically (temporary file in the same directory, fsync,
+ * rename). Returns 0 or VQC_ERR_IO; on failure the old file, if any, is untouched. */
+int vqc_write_file_atomic(const char *path, const void *data, size_t len);
+
+/* Checks that a file can be created in the directory of `path` (and that `path` is not a
+ * directory), without touching `path`. Returns 0 or VQC_ERR_IO with a message. */
+int vqc_check_writable(const char *path);
+
+#endif

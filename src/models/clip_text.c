@@ -1,0 +1,169 @@
+/* CLIP: the residual attention transformer shared by both towers, and the text encoder. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "models/clip_internal.h"
+#include "util/error.h"
+
+/* ---- building blocks ------------------------------------------------------------------------ */
+
+vqt_tensor *clip_layer_norm(const vqt_tensor *x, const vqt_tensor *w, const vqt_tensor *b)
+{
+    if (!x)
+        return NULL;
+    vqc_dtype dt = vqt_dtype(x);
+    if (dt == VQC_DTYPE_F32)
+        return vqt_layer_norm(x, w, b, 1e-5);
+    vqt_device dev = vqt_device_of(x);
+    vqt_tensor *x32 = vqt_to(x, dev, VQC_DTYPE_F32);
+    vqt_tensor *y32 = vqt_layer_norm(x32, w, b, 1e-5);
+    vqt_tensor *y = vqt_to(y32, dev, dt);
+    vqt_free(x32);
+    vqt_free(y32);
+    return y;
+}
+
+/* [N, L, D] -> [N, heads, L, D / heads] */
+static vqt_tensor *split_heads(const vqt_tensor *t, int heads)
+{
+    int64_t n = vqt_size(t, 0), l = vqt_size(t, 1), d = vqt_size(t, 2);
+    vqt_tensor *r = vqt_reshape(t, 4, (int64_t[]){n, l, heads, d / heads});
+    vqt_tensor *p = vqt_permute(r, 4, (int64_t[]){0, 2, 1, 3});
+    vqt_free(r);
+    return p;
+}
+
+vqt_tensor *clip_attention(const vqt_tensor *q, const vqt_tensor *k, const vqt_tensor *v,
+                           int heads, const vqt_tensor *mask)
+{
+    if (!q || !k || !v)
+        return NULL;
+    int64_t n = vqt_size(q, 0), lq = vqt_size(q, 1), d = vqt_size(q, 2);
+    vqt_scope_begin();
+    vqt_tensor *qh = vqt_binary_s(VQT_MUL, split_heads(q, heads), 1.0 / sqrt((double)(d / heads)));
+    vqt_tensor *kt = vqt_transpose(split_heads(k, heads), 2, 3);
+    vqt_tensor *s = vqt_matmul(qh, kt); /* [N, H, Lq, Lk] */
+    if (mask)
+        s = vqt_binary(VQT_ADD, s, mask);
+    vqt_tensor *o = vqt_matmul(vqt_softmax(s, -1), split_heads(v, heads)); /* [N, H, Lq, hd] */
+    vqt_tensor *out = vqt_reshape(vqt_permute(o, 4, (int64_t[]){0, 2, 1, 3}), 3,
+                                  (int64_t[]){n, lq, d});
+    vqt_keep(out);
+    vqt_scope_end();
+    return out;
+}
+
+/* x + out_proj(attention(ln_1(x))) + mlp(ln_2(...)), inside the caller's scope. */
+static vqt_tensor *block_forward(const clip_block *b, int heads, const vqt_tensor *x,
+                                 const vqt_tensor *mask)
+{
+    int64_t w = vqt_size(x, 2);
+    vqt_tensor *qkv = vqt_linear(clip_layer_norm(x, b->ln1_w, b->ln1_b), b->in_w, b->in_b);
+    vqt_tensor *q = vqt_narrow(qkv, 2, 0, w);
+    vqt_tensor *k = vqt_narrow(qkv, 2, w, w);
+    vqt_tensor *v = vqt_narrow(qkv, 2, 2 * w, w);
+    vqt_tensor *a = vqt_linear(clip_attention(q, k, v, heads, mask), b->out_w, b->out_b);
+    vqt_tensor *h = vqt_binary(VQT_ADD, x, a);
+    vqt_tensor *f = vqt_linear(clip_layer_norm(h, b->ln2_w, b->ln2_b), b->fc_w, b->fc_b);
+    vqt_tensor *g = vqt_linear(vqt_unary(VQT_QUICK_GELU, f), b->proj_w, b->proj_b);
+    return vqt_binary(VQT_ADD, h, g);
+}
+
+vqt_tensor *clip_transformer_forward(const clip_transformer *tr, const vqt_tensor *x,
+                                     const vqt_tensor *mask)
+{
+    vqt_scope_begin();
+    const vqt_tensor *h = x;
+    vqt_tensor *prev = NULL; /* the last block's output, freed once the next one exists */
+    for (int i = 0; i < tr->layers && h; i++) {
+        vqt_scope_begin();
+        vqt_tensor *next = vqt_keep(block_forward(&tr->blocks[i], tr->heads, h, mask));
+        vqt_scope_end();
+        vqt_free(prev); /* autograd keeps what backward needs */
+        h = prev = next;
+    }
+    vqt_tensor *out = vqt_keep(h ? vqt_ref(h) : NULL);
+    vqt_scope_end();
+    return out;
+}
+
+/* ---- text encoder ---------------------------------------------------------------------------- */
+
+/* Checks the ids and fills eot[i] = flat row index (i * L + argmax of row i). */
+static int text_rows(const vqc_clip *m, const int64_t *tokens, int n, int64_t *eot)
+{
+    int64_t L = m->info.context_length;
+    for (int i = 0; i < n; i++) {
+        const int64_t *row = tokens + (int64_t)i * L;
+        int64_t best = 0;
+        for (int64_t j = 0; j < L; j++) {
+            if (row[j] < 0 || row[j] >= m->info.vocab_size)
+                return vqc_error_set(VQC_ERR_USAGE, "token id %lld at [%d, %lld] is outside "
+                                     "the vocabulary (%d)", (long long)row[j], i,
+                                     (long long)j, m->info.vocab_size);
+            if (row[j] > row[best])
+                best = j;
+        }
+        eot[i] = (int64_t)i * L + best;
+    }
+    return 0;
+}
+
+/* Embeddings + transformer + ln_final + EOT rows + projection, in the compute dtype. */
+static vqt_tensor *text_forward(const vqc_clip *m, const int64_t *tokens, int n,
+                                const int64_t *eot)
+{
+    int64_t L = m->info.context_length, w = m->info.transformer_width;
+    vqt_device cpu = {VQT_DEVICE_CPU, 0};
+    int64_t nl = (int64_t)n * L, nn = n;
+    vqt_tensor *ids = vqt_to(vqt_from_data(tokens, VQC_DTYPE_I64, 1, &nl, NULL, cpu,
+                                           VQC_DTYPE_I64), m->dev, VQC_DTYPE_I64);
+    vqt_tensor *emb = vqt_reshape(vqt_index_select(m->tok_emb, 0, ids), 3,
+                                  (int64_t[]){n, L, w});
+    vqt_tensor *x = vqt_binary(VQT_ADD, emb, m->pos_emb);
+    x = clip_transformer_forward(&m->text, x, m->causal_mask);
+    x = clip_layer_norm(x, m->lnf_w, m->lnf_b);
+    vqt_tensor *rows_idx = vqt_to(vqt_from_data(eot, VQC_DTYPE_I64, 1, &nn, NULL, cpu,
+                                                VQC_DTYPE_I64), m->dev, VQC_DTYPE_I64);
+    vqt_tensor *rows = vqt_index_select(vqt_reshape(x, 2, (int64_t[]){nl, w}), 0, rows_idx);
+    return vqt_matmul(rows, m->text_proj);
+}
+
+vqt_tensor *vqc_clip_encode_text(const vqc_clip *m, const int64_t *tokens, int n)
+{
+    if (n <= 0 || !tokens) {
+        vqc_error_set(VQC_ERR_USAGE, "encode_text: no tokens");
+        return NULL;
+    }
+    int64_t *eot = malloc((size_t)n * sizeof *eot);
+    if (!eot) {
+        vqc_error_set(VQC_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    vqt_tensor *out = NULL;
+    if (text_rows(m, tokens, n, eot) == 0) {
+        vqt_scope_begin();
+        out = vqt_keep(vqt_to(text_forward(m, tokens, n, eot), m->dev, VQC_DTYPE_F32));
+        vqt_scope_end();
+        if (!out)
+            vqc_error_set(VQC_ERR_RUNTIME, "encode_text: %s", vqt_last_error());
+    }
+    free(eot);
+    return out;
+}
+
+vqt_tensor *vqc_clip_normalize(const vqc_clip *m, const vqt_tensor *x01)
+{
+    if (!x01 || vqt_ndim(x01) != 4 || vqt_size(x01, 1) != 3) {
+        vqc_error_set(VQC_ERR_USAGE, "normalize: expected an [N, 3, H, W] tensor");
+        return NULL;
+    }
+    vqt_scope_begin();
+    vqt_tensor *x = vqt_to(x01, m->dev, VQC_DTYPE_F32);
+    vqt_tensor *y = vqt_binary(VQT_DIV, vqt_binary(VQT_SUB, x, m->norm_mean), m->norm_std);
+    vqt_keep(y);
+    vqt_scope_end();
+    if (!y)
+        vqc_error_set(VQC_ERR_RUNTIME, "normalize: %s", vqt_last_error());
+    return y;
+}

@@ -1,0 +1,237 @@
+/* vqt: the thin C view of libtorch that vqclip's models, loop and tools are written against.
+ *
+ * Conventions (after tch-rs' torch-sys, tightened):
+ *   - Every function that returns a `vqt_tensor *` returns a NEW handle that the caller owns and
+ *     releases with vqt_free() (or leaves to the enclosing scope, below). Arguments are borrowed.
+ *   - On failure a function returns NULL (handles), -1 (ints) or NAN (doubles) and stores a
+ *     one-line message in a thread-local buffer read with vqt_last_error(). No C++ exception ever
+ *     crosses this interface.
+ *   - Scopes: between vqt_scope_begin() and vqt_scope_end() every new handle is also recorded in
+ *     the scope, and vqt_scope_end() frees all of them except those passed to vqt_keep(), which
+ *     move to the enclosing scope (or become unscoped at the outermost level). This lets a forward
+ *     pass create intermediates freely and keep only its result. vqt_free() stays valid inside a
+ *     scope. Scopes are per thread and nest.
+ *   - Shapes are given as (ndim, int64_t array). Dims may be negative (counted from the end).
+ *
+ * Only the operations VQGAN + CLIP + the optimisation loop need are here; add more by hand. */
+#ifndef VQC_TORCH_SHIM_H
+#define VQC_TORCH_SHIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/dtype.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct vqt_tensor vqt_tensor;
+
+typedef enum { VQT_DEVICE_CPU = 0, VQT_DEVICE_CUDA = 1 } vqt_device_type;
+
+typedef struct vqt_device {
+    vqt_device_type type;
+    int index; /* CUDA ordinal; 0 for the CPU */
+} vqt_device;
+
+/* ---- runtime --------------------------------------------------------------------------- */
+
+/* Sets libtorch's intra-op thread count (n <= 0: all online cores; Debian's libtorch would
+ * otherwise use one). Idempotent; returns the count in use. */
+int vqt_init(int nthreads);
+
+/* The current thread's last error message; never NULL. */
+const char *vqt_last_error(void);
+
+/* libtorch's version string, e.g. "1.13.1". Static storage. */
+const char *vqt_version(void);
+
+/* Parses "cpu", "cuda", "cuda:N". Returns 0, or -1 (with a message) for another string or an
+ * absent CUDA device. */
+int vqt_device_parse(const char *text, vqt_device *out);
+
+/* Number of CUDA devices libtorch can use (0 in a CPU-only build). */
+int vqt_cuda_device_count(void);
+
+/* Writes "cpu" or "cuda:N" into buf. */
+void vqt_device_str(vqt_device dev, char *buf, size_t len);
+
+/* Seeds every libtorch generator (CPU and CUDA). */
+void vqt_manual_seed(uint64_t seed);
+
+/* Enables or disables gradient recording on this thread; returns the previous setting. */
+bool vqt_set_grad_enabled(bool enabled);
+
+/* Waits for all work queued on `dev` (no-op on the CPU). */
+void vqt_synchronize(vqt_device dev);
+
+/* Peak bytes allocated on a CUDA device since the last reset (0 on the CPU), and the reset. */
+int64_t vqt_cuda_peak_bytes(vqt_device dev);
+void vqt_cuda_reset_peak(vqt_device dev);
+
+/* ---- handles and scopes ---------------------------------------------------------------- */
+
+/* Releases a handle (and the tensor when it was the last reference). NULL is ignored. */
+void vqt_free(vqt_tensor *t);
+void vqt_scope_begin(void);
+/* Frees every handle created since the matching vqt_scope_begin() except kept ones. */
+void vqt_scope_end(void);
+/* Moves `t` out of the current scope into the enclosing one; returns t (NULL passes through). */
+vqt_tensor *vqt_keep(vqt_tensor *t);
+
+/* ---- creation and access --------------------------------------------------------------- */
+
+/* Copies host data (element type src, given shape and element strides, NULL = contiguous) into
+ * a new tensor of type dst on dev. */
+vqt_tensor *vqt_from_data(const void *data, vqc_dtype src, int ndim, const int64_t *shape,
+                          const int64_t *strides, vqt_device dev, vqc_dtype dst);
+vqt_tensor *vqt_full(int ndim, const int64_t *shape, double value, vqc_dtype dt, vqt_device dev);
+/* Uniform [0,1), standard normal, integers in [low, high), from libtorch's default generator. */
+vqt_tensor *vqt_rand(int ndim, const int64_t *shape, vqt_device dev);
+vqt_tensor *vqt_randn(int ndim, const int64_t *shape, vqt_device dev);
+vqt_tensor *vqt_randint(int64_t low, int64_t high, int ndim, const int64_t *shape, vqt_device dev);
+vqt_tensor *vqt_arange(int64_t n, vqc_dtype dt, vqt_device dev);
+
+/* Copies `t` (any layout, any device) as contiguous elements of type dt into dst, which holds
+ * at most max_elems elements. Returns the element count, or -1. */
+int64_t vqt_to_host(const vqt_tensor *t, void *dst, vqc_dtype dt, int64_t max_elems);
+/* The value of a one-element tensor as a double (NAN on error). */
+double vqt_item(const vqt_tensor *t);
+
+int vqt_ndim(const vqt_tensor *t);
+int64_t vqt_size(const vqt_tensor *t, int dim);
+int64_t vqt_numel(const vqt_tensor *t);
+/* Writes up to 8 sizes into shape; returns ndim. */
+int vqt_shape(const vqt_tensor *t, int64_t *shape);
+vqc_dtype vqt_dtype(const vqt_tensor *t);
+vqt_device vqt_device_of(const vqt_tensor *t);
+
+vqt_tensor *vqt_to(const vqt_tensor *t, vqt_device dev, vqc_dtype dt);
+vqt_tensor *vqt_clone(const vqt_tensor *t);
+vqt_tensor *vqt_detach(const vqt_tensor *t);
+/* A new handle to the same tensor (shares storage and autograd identity). */
+vqt_tensor *vqt_ref(const vqt_tensor *t);
+
+/* ---- shape ----------------------------------------------------------------------------- */
+
+vqt_tensor *vqt_reshape(const vqt_tensor *t, int ndim, const int64_t *shape);
+vqt_tensor *vqt_permute(const vqt_tensor *t, int ndim, const int64_t *dims);
+vqt_tensor *vqt_transpose(const vqt_tensor *t, int d0, int d1);
+vqt_tensor *vqt_narrow(const vqt_tensor *t, int dim, int64_t start, int64_t len);
+vqt_tensor *vqt_select(const vqt_tensor *t, int dim, int64_t index);
+vqt_tensor *vqt_index_select(const vqt_tensor *t, int dim, const vqt_tensor *index);
+vqt_tensor *vqt_cat(vqt_tensor *const *ts, int n, int dim);
+vqt_tensor *vqt_stack(vqt_tensor *const *ts, int n, int dim);
+vqt_tensor *vqt_unsqueeze(const vqt_tensor *t, int dim);
+vqt_tensor *vqt_squeeze(const vqt_tensor *t, int dim);
+vqt_tensor *vqt_expand(const vqt_tensor *t, int ndim, const int64_t *shape);
+vqt_tensor *vqt_flatten(const vqt_tensor *t, int start, int end);
+vqt_tensor *vqt_contiguous(const vqt_tensor *t);
+/* Upper triangle (elements below diagonal `k` set to zero). */
+vqt_tensor *vqt_triu(const vqt_tensor *t, int64_t k);
+
+/* ---- element-wise ---------------------------------------------------------------------- */
+
+typedef enum {
+    VQT_ADD, VQT_SUB, VQT_MUL, VQT_DIV, VQT_MIN, VQT_MAX, VQT_POW,
+    VQT_LT, VQT_LE, VQT_GT, VQT_GE, VQT_EQ /* comparisons give bool tensors */
+} vqt_binop;
+vqt_tensor *vqt_binary(vqt_binop op, const vqt_tensor *a, const vqt_tensor *b);
+/* Broadcasting with a scalar right operand: t op s. */
+vqt_tensor *vqt_binary_s(vqt_binop op, const vqt_tensor *t, double s);
+/* t * mul + add. */
+vqt_tensor *vqt_affine(const vqt_tensor *t, double mul, double add);
+
+typedef enum {
+    VQT_NEG, VQT_ABS, VQT_SQRT, VQT_RSQRT, VQT_EXP, VQT_LOG, VQT_SIGMOID, VQT_SILU, VQT_RELU,
+    VQT_GELU, VQT_QUICK_GELU, VQT_TANH, VQT_ASIN, VQT_SIGN, VQT_SQUARE, VQT_FLOOR, VQT_SIN,
+    VQT_COS
+} vqt_unop;
+vqt_tensor *vqt_unary(vqt_unop op, const vqt_tensor *t);
+
+/* Clamp to [lo, hi]; pass NAN for an open side. */
+vqt_tensor *vqt_clamp(const vqt_tensor *t, double lo, double hi);
+/* Element-wise clamp between two broadcastable tensors. */
+vqt_tensor *vqt_clamp_t(const vqt_tensor *t, const vqt_tensor *lo, const vqt_tensor *hi);
+vqt_tensor *vqt_where(const vqt_tensor *cond, const vqt_tensor *a, const vqt_tensor *b);
+/* a + w * (b - a) */
+vqt_tensor *vqt_lerp(const vqt_tensor *a, const vqt_tensor *b, double w);
+
+/* ---- reductions ------------------------------------------------------------------------ */
+
+typedef enum { VQT_SUM, VQT_MEAN, VQT_AMAX, VQT_AMIN } vqt_redop;
+/* Reduces over ndims dims (ndims == 0: over all elements, giving a 0-dim tensor). */
+vqt_tensor *vqt_reduce(vqt_redop op, const vqt_tensor *t, int ndims, const int64_t *dims,
+                       bool keepdim);
+vqt_tensor *vqt_argmin(const vqt_tensor *t, int dim, bool keepdim);
+vqt_tensor *vqt_argmax(const vqt_tensor *t, int dim, bool keepdim);
+/* Euclidean norm over one dim (gradient 0 where the norm is 0, as torch.norm). */
+vqt_tensor *vqt_norm(const vqt_tensor *t, int dim, bool keepdim);
+/* x / max(||x||_2 over dim, eps), as torch.nn.functional.normalize. */
+vqt_tensor *vqt_normalize(const vqt_tensor *t, int dim, double eps);
+
+/* ---- neural-network operators ---------------------------------------------------------- */
+
+vqt_tensor *vqt_conv2d(const vqt_tensor *x, const vqt_tensor *w, const vqt_tensor *b, int sh,
+                       int sw, int ph, int pw, int groups);
+vqt_tensor *vqt_linear(const vqt_tensor *x, const vqt_tensor *w, const vqt_tensor *b);
+vqt_tensor *vqt_matmul(const vqt_tensor *a, const vqt_tensor *b);
+vqt_tensor *vqt_softmax(const vqt_tensor *t, int dim);
+/* LayerNorm over the last dimension (w, b may be NULL). */
+vqt_tensor *vqt_layer_norm(const vqt_tensor *x, const vqt_tensor *w, const vqt_tensor *b,
+                           double eps);
+vqt_tensor *vqt_group_norm(const vqt_tensor *x, int groups, const vqt_tensor *w,
+                           const vqt_tensor *b, double eps);
+/* BatchNorm in evaluation mode with running statistics. */
+vqt_tensor *vqt_batch_norm(const vqt_tensor *x, const vqt_tensor *w, const vqt_tensor *b,
+                           const vqt_tensor *mean, const vqt_tensor *var, double eps);
+
+typedef enum { VQT_PAD_CONSTANT, VQT_PAD_REFLECT, VQT_PAD_REPLICATE } vqt_padmode;
+/* Pads the last dims as torch.nn.functional.pad: pads = (left, right, top, bottom, ...). */
+vqt_tensor *vqt_pad(const vqt_tensor *x, int npads, const int64_t *pads, vqt_padmode mode,
+                    double value);
+
+typedef enum { VQT_INTERP_NEAREST, VQT_INTERP_BILINEAR, VQT_INTERP_BICUBIC, VQT_INTERP_AREA }
+    vqt_interp;
+/* Resizes an NCHW tensor to oh x ow. align_corners is ignored for nearest and area. */
+vqt_tensor *vqt_interpolate(const vqt_tensor *x, int64_t oh, int64_t ow, vqt_interp mode,
+                            bool align_corners);
+vqt_tensor *vqt_avg_pool2d(const vqt_tensor *x, int k, int stride);
+vqt_tensor *vqt_adaptive_avg_pool2d(const vqt_tensor *x, int64_t oh, int64_t ow);
+vqt_tensor *vqt_adaptive_max_pool2d(const vqt_tensor *x, int64_t oh, int64_t ow);
+
+typedef enum { VQT_GRID_ZEROS, VQT_GRID_BORDER, VQT_GRID_REFLECTION } vqt_gridpad;
+/* Samples an NCHW input at a grid [N, H, W, 2] of (x, y) in [-1, 1] (bilinear). */
+vqt_tensor *vqt_grid_sample(const vqt_tensor *x, const vqt_tensor *grid, vqt_gridpad pad,
+                            bool align_corners);
+/* Sampling grid [N, h, w, 2] for affine matrices theta [N, 2, 3]. */
+vqt_tensor *vqt_affine_grid(const vqt_tensor *theta, int64_t n, int64_t c, int64_t h, int64_t w,
+                            bool align_corners);
+vqt_tensor *vqt_mse_loss(const vqt_tensor *a, const vqt_tensor *b);
+
+/* ---- autograd -------------------------------------------------------------------------- */
+
+int vqt_set_requires_grad(vqt_tensor *t, bool requires);
+bool vqt_requires_grad(const vqt_tensor *t);
+/* Back-propagates from a one-element tensor. Returns 0 or -1. */
+int vqt_backward(const vqt_tensor *loss);
+/* The accumulated gradient of a leaf, or NULL when none (not an error). */
+vqt_tensor *vqt_grad(const vqt_tensor *t);
+/* Drops the accumulated gradient of a leaf. */
+void vqt_grad_clear(vqt_tensor *t);
+/* Copies src into dst in place without recording gradients (dst keeps its identity). */
+int vqt_copy_(vqt_tensor *dst, const vqt_tensor *src);
+
+/* Clamps like vqt_clamp, but the gradient passes wherever it would move the value back into
+ * [lo, hi] (the seed notebook's ClampWithGrad). */
+vqt_tensor *vqt_clamp_with_grad(const vqt_tensor *x, double lo, double hi);
+/* Forward value of `fwd`, gradient routed to `bwd` as if identity (straight-through). */
+vqt_tensor *vqt_replace_grad(const vqt_tensor *fwd, const vqt_tensor *bwd);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,46 @@
+/* Error text and logging for the C side of vqclip.
+ *
+ * Functions inside the library return 0 on success and a negative code on failure; before
+ * returning a failure they record a one-line, human-readable message with vqc_error_set().
+ * The CLI prints it as `vqclip: error: <message>`. The message is thread-local. */
+#ifndef VQC_UTIL_ERROR_H
+#define VQC_UTIL_ERROR_H
+
+#include <stdarg.h>
+
+/* Error codes (negative). The CLI maps them to exit statuses. */
+enum {
+    VQC_ERR_USAGE = -1,   /* bad argument or option value */
+    VQC_ERR_IO = -2,      /* file missing, unreadable or unwritable */
+    VQC_ERR_FORMAT = -3,  /* a file is not what it should be (corrupt, truncated, wrong kind) */
+    VQC_ERR_MODEL = -4,   /* weights do not form a model we know */
+    VQC_ERR_RUNTIME = -5, /* a libtorch or device failure */
+    VQC_ERR_NOMEM = -6,   /* allocation failed or a size is absurd */
+    VQC_ERR_INTERRUPTED = -7,
+};
+
+/* Records the current thread's error message (printf-style) and returns `code`, so that callers
+ * can write `return vqc_error_set(VQC_ERR_IO, "cannot open %s", path);`. */
+int vqc_error_set(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prefixes the current message with "<prefix>: " (printf-style) and returns `code`: adds
+ * context as an error travels up ("loading model.ckpt: truncated entry"). */
+int vqc_error_wrap(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The current thread's last message; never NULL (empty when none). Valid until the next set. */
+const char *vqc_error_get(void);
+
+/* Log levels for vqc_log. */
+typedef enum { VQC_LOG_DEBUG = 0, VQC_LOG_INFO, VQC_LOG_WARN, VQC_LOG_ERROR } vqc_log_level;
+
+/* Log sink: receives every message at or above the threshold. Default prints to stderr as
+ * "vqclip: <text>" (warnings as "vqclip: warning: <text>"). */
+typedef void (*vqc_log_callback)(vqc_log_level level, const char *text, void *user);
+
+/* Installs a log sink (NULL restores the default) and the lowest level that is passed on. */
+void vqc_log_set(vqc_log_callback cb, void *user, vqc_log_level threshold);
+
+/* Logs a printf-style message. */
+void vqc_log(vqc_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

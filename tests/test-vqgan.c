@@ -1,0 +1,87 @@
+/* VQGAN parity with taming-transformers on every fixture in shared/fixtures/vqgan. */
+#include "models/vqgan.h"
+#include "testref.h"
+
+static const vqt_device cpu = {VQT_DEVICE_CPU, 0};
+
+static void check_fixture(const char *name, vqc_vqgan_kind kind, bool from_transformer)
+{
+    char ckpt[128], yaml[128], refp[128];
+    snprintf(ckpt, sizeof ckpt, "vqgan/%s.ckpt", name);
+    snprintf(yaml, sizeof yaml, "vqgan/%s.yaml", name);
+    snprintf(refp, sizeof refp, "vqgan/%s_ref.safetensors", name);
+    fprintf(stderr, "%s\n", name);
+    vqc_tensor_map *ref;
+    ASSERT_OK(vqc_tmap_open(fixture_path(refp), &ref));
+    vqc_vqgan *m;
+    ASSERT_OK(vqc_vqgan_load(fixture_path(ckpt), fixture_path(yaml), cpu, &m));
+    const vqc_vqgan_info *in = vqc_vqgan_get_info(m);
+    ASSERT_EQ(in->kind, kind);
+    ASSERT_EQ(in->from_transformer, from_transformer);
+
+    vqt_scope_begin();
+    vqt_tensor *x = ref_tensor(ref, "x", VQC_DTYPE_F32);
+    assert_close_ref(vqc_vqgan_encoder(m, x), ref, "encoder_out", 1e-4, 1e-4);
+    vqt_tensor *h = vqc_vqgan_encode(m, x);
+    assert_close_ref(h, ref, "prequant", 1e-4, 1e-4);
+    vqt_tensor *idx;
+    vqt_tensor *zq = vqc_vqgan_quantize(m, h, &idx);
+    assert_close_ref(idx, ref, "indices", 0, 0);
+    assert_close_ref(zq, ref, "z_q", 1e-5, 1e-5);
+    /* Decode the reference z_q so that this check does not depend on the ones above. */
+    assert_close_ref(vqc_vqgan_decode(m, ref_tensor(ref, "z_q", VQC_DTYPE_F32)), ref, "decoded",
+                     1e-4, 1e-4);
+    assert_close_ref(vqc_vqgan_decode(m, ref_tensor(ref, "z_rect", VQC_DTYPE_F32)), ref,
+                     "decoded_rect", 1e-4, 1e-4);
+    assert_close_ref(vqc_vqgan_codebook(m), ref, "codebook", 0, 0);
+    /* Straight-through nearest: same values as quantize for a VQ model, gradient of identity. */
+    if (kind == VQC_VQGAN_VQ) {
+        vqt_tensor *z = vqt_clone(h);
+        ASSERT_OK(vqt_set_requires_grad(z, true));
+        vqt_tensor *st = vqc_vqgan_nearest(m, z, NULL);
+        assert_close_ref(st, ref, "z_q", 1e-6, 1e-6); /* taming adds (z_q - z) to z */
+        ASSERT_OK(vqt_backward(vqt_reduce(VQT_SUM, st, 0, NULL, false)));
+        vqt_tensor *g = vqt_grad(z);
+        ASSERT(g != NULL);
+        ASSERT_NEAR(vqt_item(vqt_reduce(VQT_MEAN, g, 0, NULL, false)), 1.0, 0);
+    }
+    vqt_scope_end();
+    vqc_vqgan_free(m);
+    vqc_tmap_free(ref);
+}
+
+static void check_errors(void)
+{
+    vqc_vqgan *m = NULL;
+    ASSERT(vqc_vqgan_load("/nonexistent/model.ckpt", NULL, cpu, &m) < 0);
+    ASSERT(m == NULL && strlen(vqc_error_get()) > 0);
+    /* A CLIP archive is not a VQGAN. */
+    int rc = vqc_vqgan_load(fixture_path("clip/tiny_vit.pt"), NULL, cpu, &m);
+    ASSERT_EQ(rc, VQC_ERR_MODEL);
+    ASSERT(strstr(vqc_error_get(), "CLIP") != NULL);
+    /* A config that disagrees with the weights. */
+    rc = vqc_vqgan_load(fixture_path("vqgan/tiny_vq.ckpt"), fixture_path("vqgan/tiny_gumbel.yaml"),
+                        cpu, &m);
+    ASSERT_EQ(rc, VQC_ERR_MODEL);
+    fprintf(stderr, "  mismatched yaml: %s\n", vqc_error_get());
+    /* Input sizes that are not a multiple of the downsampling factor. */
+    ASSERT_OK(vqc_vqgan_load(fixture_path("vqgan/tiny_vq.ckpt"), NULL, cpu, &m));
+    int64_t shape[4] = {1, 3, 30, 32};
+    vqt_tensor *x = vqt_full(4, shape, 0.0, VQC_DTYPE_F32, cpu);
+    ASSERT(vqc_vqgan_encode(m, x) == NULL);
+    ASSERT(strstr(vqc_error_get(), "multiple of 4") != NULL);
+    vqt_free(x);
+    vqc_vqgan_free(m);
+}
+
+int main(void)
+{
+    vqt_init(0);
+    check_fixture("tiny_vq", VQC_VQGAN_VQ, false);
+    check_fixture("tiny_vq_legacy", VQC_VQGAN_VQ, false);
+    check_fixture("tiny_gumbel", VQC_VQGAN_GUMBEL, false);
+    check_fixture("tiny_transformer", VQC_VQGAN_VQ, true);
+    check_errors();
+    fprintf(stderr, "test-vqgan: ok\n");
+    return 0;
+}

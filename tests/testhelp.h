@@ -1,0 +1,105 @@
+/* Minimal test macros in the libuv style: each failing check prints file, line and both values,
+ * then the test exits 1. A test that cannot run (missing fixtures) exits 77, which ctest reports
+ * as skipped (and CI counts as a failure). */
+#ifndef VQC_TESTHELP_H
+#define VQC_TESTHELP_H
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/error.h"
+
+#define TEST_FAIL(...)                                                                     \
+    do {                                                                                   \
+        fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                                    \
+        fprintf(stderr, __VA_ARGS__);                                                      \
+        fprintf(stderr, "\n");                                                             \
+        exit(1);                                                                           \
+    } while (0)
+
+#define ASSERT(cond)                                                                       \
+    do {                                                                                   \
+        if (!(cond))                                                                       \
+            TEST_FAIL("assertion failed: %s", #cond);                                      \
+    } while (0)
+
+#define ASSERT_EQ(a, b)                                                                    \
+    do {                                                                                   \
+        long long a_ = (long long)(a), b_ = (long long)(b);                                \
+        if (a_ != b_)                                                                      \
+            TEST_FAIL("%s == %s failed: %lld != %lld", #a, #b, a_, b_);                    \
+    } while (0)
+
+#define ASSERT_NE(a, b)                                                                    \
+    do {                                                                                   \
+        long long a_ = (long long)(a), b_ = (long long)(b);                                \
+        if (a_ == b_)                                                                      \
+            TEST_FAIL("%s != %s failed: both %lld", #a, #b, a_);                           \
+    } while (0)
+
+#define ASSERT_STR_EQ(a, b)                                                                \
+    do {                                                                                   \
+        const char *a_ = (a), *b_ = (b);                                                   \
+        if (!a_ || !b_ || strcmp(a_, b_) != 0)                                             \
+            TEST_FAIL("%s == %s failed: \"%s\" != \"%s\"", #a, #b, a_ ? a_ : "(null)",     \
+                      b_ ? b_ : "(null)");                                                 \
+    } while (0)
+
+#define ASSERT_NEAR(a, b, tol)                                                             \
+    do {                                                                                   \
+        double a_ = (double)(a), b_ = (double)(b);                                         \
+        if (!(fabs(a_ - b_) <= (tol)))                                                     \
+            TEST_FAIL("|%s - %s| <= %g failed: %.9g vs %.9g", #a, #b, (double)(tol), a_, b_); \
+    } while (0)
+
+/* Calls `expr` (returning 0 / negative) and fails with the library's error text on failure. */
+#define ASSERT_OK(expr)                                                                    \
+    do {                                                                                   \
+        int rc_ = (expr);                                                                  \
+        if (rc_ != 0)                                                                      \
+            TEST_FAIL("%s returned %d: %s", #expr, rc_, vqc_error_get());                  \
+    } while (0)
+
+#define TEST_SKIP(...)                                                                     \
+    do {                                                                                   \
+        fprintf(stderr, "SKIP: ");                                                         \
+        fprintf(stderr, __VA_ARGS__);                                                      \
+        fprintf(stderr, "\n");                                                             \
+        exit(77);                                                                          \
+    } while (0)
+
+/* Path of a fixture file ("vqgan/tiny_vq.ckpt") under $VQCLIP_FIXTURES, in a static buffer;
+ * skips the test (exit 77) when the folder or file is missing. */
+static inline const char *fixture_path(const char *rel)
+{
+    static char buf[8][4096];
+    static int next;
+    const char *dir = getenv("VQCLIP_FIXTURES");
+    if (!dir || !*dir)
+        TEST_SKIP("VQCLIP_FIXTURES is not set");
+    char *p = buf[next++ % 8];
+    snprintf(p, 4096, "%s/%s", dir, rel);
+    FILE *f = fopen(p, "rb");
+    if (!f)
+        TEST_SKIP("fixture %s not found", p);
+    fclose(f);
+    return p;
+}
+
+/* A scratch directory for this test ($VQCLIP_TMP/<name>, created), in a static buffer. */
+static inline const char *test_tmpdir(const char *name)
+{
+    static char buf[4096];
+    const char *base = getenv("VQCLIP_TMP");
+    snprintf(buf, sizeof buf, "%s/%s", base && *base ? base : "/tmp/vqclip-test", name);
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", buf);
+    if (system(cmd) != 0)
+        TEST_FAIL("cannot create %s", buf);
+    return buf;
+}
+
+#endif
