@@ -117,6 +117,16 @@ static void test_warp(void)
     for (int64_t e = 0; e < n; e++)
         ASSERT_NEAR(yv[e], xv[e - e % 9 + (8 - e % 9)], 1e-5);
     ASSERT(vqc_augment_warp(x, NULL) == NULL);
+    free(xv);
+    free(yv);
+    vqt_free(y);
+    vqt_free(h);
+    vqt_free(x);
+}
+
+/* A strong perspective whose horizon crosses the output: nothing is sampled beyond it. */
+static void test_warp_horizon(void)
+{
     /* (x', y') = (x, y) / (2x + 1): points at x' >= 1/2 have no genuine preimage (it would lie
      * behind the horizon; x' = 1 naively maps back to x = -1, the left border) and must stay
      * empty; on the middle row (y' = 0) x' <= 1/3 comes from inside the image. */
@@ -124,6 +134,7 @@ static void test_warp(void)
     int64_t s4[4] = {3, 3, 9, 9};
     vqt_tensor *ones = vqt_full(4, s4, 1.0, VQC_DTYPE_F32, cpu), *hz = homs(horizon, 3);
     vqt_tensor *yz = vqc_augment_warp(ones, hz);
+    int64_t n;
     float *zv = host_copy(yz, &n);
     for (int64_t e = 0; e < n; e++) {
         if (e % 9 <= 5 && e / 9 % 9 == 4) /* x' = -1 + 2j/8 <= 1/4, y' = 0 */
@@ -135,11 +146,6 @@ static void test_warp(void)
     vqt_free(yz);
     vqt_free(hz);
     vqt_free(ones);
-    free(xv);
-    free(yv);
-    vqt_free(y);
-    vqt_free(h);
-    vqt_free(x);
 }
 
 /* Maps (x, y) by the 3x3 matrix m (row-major floats). */
@@ -301,6 +307,7 @@ int main(void)
     vqt_scope_begin();
     test_parse();
     test_warp();
+    test_warp_horizon();
     test_homography_ranges();
     test_erase();
     test_photometric();

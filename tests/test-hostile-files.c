@@ -19,8 +19,12 @@
 #define TRIALS 300 /* per file; VQCLIP_FUZZ_TRIALS overrides it for longer local runs */
 
 static const char *const files[] = {
-    "vqgan/tiny_vq.ckpt",     "vqgan/tiny_vq_legacy.ckpt", "vqgan/tiny_gumbel.ckpt",
-    "vqgan/tiny_transformer.ckpt", "clip/tiny_vit.pt",     "clip/tiny_rn.pt",
+    "vqgan/tiny_vq.ckpt",
+    "vqgan/tiny_vq_legacy.ckpt",
+    "vqgan/tiny_gumbel.ckpt",
+    "vqgan/tiny_transformer.ckpt",
+    "clip/tiny_vit.pt",
+    "clip/tiny_rn.pt",
     "vqgan/tiny_vq_ref.safetensors",
 };
 
@@ -122,8 +126,12 @@ static size_t pick_position(const image *im, int target)
 {
     size_t tail = im->len < 4096 ? im->len : 4096;
     switch (target) {
-    case 0: case 1: case 2: case 3: return im->pk_off + (size_t)(rnd() % im->pk_len);
-    case 4: case 5: return im->len - tail + (size_t)(rnd() % tail);
+    case 0:
+    case 1:
+    case 2:
+    case 3: return im->pk_off + (size_t)(rnd() % im->pk_len);
+    case 4:
+    case 5: return im->len - tail + (size_t)(rnd() % tail);
     case 6: return (size_t)(rnd() % (im->len < 4096 ? im->len : 4096));
     default: return (size_t)(rnd() % im->len);
     }
@@ -204,7 +212,8 @@ int main(void)
         int opened = 0;
         for (int t = 0; t < trials; t++)
             opened += trial(&im, files[f]);
-        printf("%-32s %d trials: %d opened, %d rejected\n", files[f], trials, opened, trials - opened);
+        printf("%-32s %d trials: %d opened, %d rejected\n", files[f], trials, opened,
+               trials - opened);
         free(im.data);
     }
     printf("test-hostile-files: ok (%.1f s CPU)\n", (double)(clock() - start) / CLOCKS_PER_SEC);

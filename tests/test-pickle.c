@@ -147,7 +147,7 @@ static void test_scalars(void)
     bint(&p, -5);
     op(&p, 'K'), op(&p, 200);
     op(&p, 'M'), le(&p, 60000, 2);
-    op(&p, 0x8a), op(&p, 1), op(&p, 0xff);                             /* LONG1 -1 */
+    op(&p, 0x8a), op(&p, 1), op(&p, 0xff);                                         /* LONG1 -1 */
     op(&p, 0x8a), op(&p, 10), le(&p, 0x0102030405060708ull, 8), le(&p, 0x0102, 2); /* bigint */
     op(&p, 'G'), put(&p, "\x3f\xf8\0\0\0\0\0\0", 8); /* 1.5 big-endian */
     op(&p, 'N'), op(&p, 0x88), op(&p, 0x89);
@@ -186,19 +186,19 @@ static void test_containers_and_memo(void)
 {
     pbuf p = {0};
     op(&p, 0x80), op(&p, 4), op(&p, 0x95), le(&p, 0, 8);
-    op(&p, '}'), op(&p, 0x94);                                    /* memo 0: the dict */
+    op(&p, '}'), op(&p, 0x94); /* memo 0: the dict */
     op(&p, '('), str(&p, "list"), op(&p, ']'), op(&p, 'q'), op(&p, 1);
-    op(&p, '('), bint(&p, 1), bint(&p, 2), op(&p, 'e');          /* APPENDS */
-    str(&p, "again"), op(&p, 'h'), op(&p, 1);                    /* BINGET 1 */
+    op(&p, '('), bint(&p, 1), bint(&p, 2), op(&p, 'e'); /* APPENDS */
+    str(&p, "again"), op(&p, 'h'), op(&p, 1);           /* BINGET 1 */
     str(&p, "t3"), bint(&p, 7), op(&p, '2'), op(&p, 'N'), op(&p, 0x87);
-    op(&p, 'r'), le(&p, 5, 4);                                   /* LONG_BINPUT 5 */
+    op(&p, 'r'), le(&p, 5, 4); /* LONG_BINPUT 5 */
     str(&p, "set"), op(&p, 0x8f), op(&p, '('), bint(&p, 9), op(&p, 0x90);
     str(&p, "g"), op(&p, 0x8c), op(&p, 4), text(&p, "amod"), op(&p, 0x8c), op(&p, 4),
         text(&p, "Name"), op(&p, 0x93);
-    op(&p, 'u');                                                 /* SETITEMS */
-    op(&p, 'N'), op(&p, '0');                                    /* POP */
-    op(&p, '('), op(&p, 'N'), op(&p, 'N'), op(&p, '1');          /* POP_MARK */
-    str(&p, "single"), op(&p, 'j'), le(&p, 5, 4), op(&p, 's');   /* SETITEM, LONG_BINGET */
+    op(&p, 'u');                                               /* SETITEMS */
+    op(&p, 'N'), op(&p, '0');                                  /* POP */
+    op(&p, '('), op(&p, 'N'), op(&p, 'N'), op(&p, '1');        /* POP_MARK */
+    str(&p, "single"), op(&p, 'j'), le(&p, 5, 4), op(&p, 's'); /* SETITEM, LONG_BINGET */
     op(&p, '.');
     vqc_pickle *pk = load_ok(&p);
     const vqc_pk_value *d = vqc_pickle_root(pk);
@@ -223,7 +223,8 @@ static void test_containers_and_memo(void)
 
 static void test_tensors(void)
 {
-    static const int32_t shape[2] = {3, 4}, stride[2] = {4, 1}, tshape[2] = {4, 3}, tstride[2] = {1, 4};
+    static const int32_t shape[2] = {3, 4}, stride[2] = {4, 1}, tshape[2] = {4, 3},
+                         tstride[2] = {1, 4};
     pbuf p = {0};
     op(&p, 0x80), op(&p, 2), op(&p, '(');
     tensor(&p, "HalfStorage", "0", 12, 0, 2, shape, stride);
@@ -240,17 +241,18 @@ static void test_tensors(void)
     vqc_pickle *pk = load_ok(&p);
     const vqc_pk_value *t = vqc_pickle_root(pk);
     ASSERT_EQ(t->u.seq.n, 5);
-    const vqc_pk_tensor *a = &item(t, 0)->u.tensor, *b = &item(t, 1)->u.tensor;
+    const vqc_pk_tensor *a = item(t, 0)->u.tensor, *b = item(t, 1)->u.tensor;
     ASSERT_EQ(item(t, 0)->kind, VQC_PK_TENSOR);
-    ASSERT(a->ndim == 2 && a->shape[0] == 3 && a->shape[1] == 4 && a->stride[0] == 4 && a->numel == 12);
-    ASSERT_EQ(a->storage->u.storage.dtype, VQC_DTYPE_F16);
-    ASSERT(b->offset == 8 && b->stride[1] == 4 && b->storage->u.storage.dtype == VQC_DTYPE_F32);
-    ASSERT(item(t, 2)->kind == VQC_PK_TENSOR && item(t, 2)->u.tensor.ndim == 0 &&
-           item(t, 2)->u.tensor.numel == 1);
-    ASSERT_EQ(item(t, 3)->u.tensor.storage->u.storage.dtype, VQC_DTYPE_BF16);
-    ASSERT_EQ(item(t, 4)->u.tensor.numel, 0);
+    ASSERT(a->ndim == 2 && a->shape[0] == 3 && a->shape[1] == 4 && a->stride[0] == 4 &&
+           a->numel == 12);
+    ASSERT_EQ(a->storage->u.storage->dtype, VQC_DTYPE_F16);
+    ASSERT(b->offset == 8 && b->stride[1] == 4 && b->storage->u.storage->dtype == VQC_DTYPE_F32);
+    ASSERT(item(t, 2)->kind == VQC_PK_TENSOR && item(t, 2)->u.tensor->ndim == 0 &&
+           item(t, 2)->u.tensor->numel == 1);
+    ASSERT_EQ(item(t, 3)->u.tensor->storage->u.storage->dtype, VQC_DTYPE_BF16);
+    ASSERT_EQ(item(t, 4)->u.tensor->numel, 0);
     ASSERT_EQ(vqc_pickle_storage_count(pk), 5);
-    const vqc_pk_storage *s = &vqc_pickle_storage_at(pk, 1)->u.storage;
+    const vqc_pk_storage *s = vqc_pickle_storage_at(pk, 1)->u.storage;
     ASSERT(s->numel == 20 && s->elem_size == 4 && s->key.len == 1 && s->key.ptr[0] == '1');
     ASSERT(vqc_pickle_storage_at(pk, 5) == NULL);
     vqc_pickle_free(pk);
@@ -267,10 +269,11 @@ static void test_objects(void)
     op(&p, '}'), op(&p, '(');
     str(&p, "od"), glob(&p, "collections", "OrderedDict"), op(&p, ')'), op(&p, 'R');
     op(&p, '('), str(&p, "w"), bint(&p, 1), op(&p, 'u');
-    str(&p, "cb"), op(&p, '}'), glob(&p, "pytorch_lightning.callbacks.model_checkpoint", "ModelCheckpoint");
+    str(&p, "cb"), op(&p, '}'),
+        glob(&p, "pytorch_lightning.callbacks.model_checkpoint", "ModelCheckpoint");
     op(&p, '}'), op(&p, 's');
     str(&p, "ns"), glob(&p, "argparse", "Namespace"), op(&p, ')'), op(&p, 0x81);
-    op(&p, '('), str(&p, "k"), bint(&p, 2), op(&p, 'u');        /* SETITEMS on an object */
+    op(&p, '('), str(&p, "k"), bint(&p, 2), op(&p, 'u'); /* SETITEMS on an object */
     str(&p, "cplx");
     tensor(&p, "ComplexFloatStorage", "9", 4, 0, 1, (int32_t[]){4}, (int32_t[]){1});
     op(&p, 'u'), op(&p, 'b'), op(&p, '.');
@@ -282,7 +285,8 @@ static void test_objects(void)
     ASSERT(st && st->kind == VQC_PK_DICT && st->u.seq.n == 8);
     ASSERT(item(st, 1)->kind == VQC_PK_DICT && vqc_pk_str_eq(item(item(st, 1), 0), "w"));
     const vqc_pk_value *cb = item(st, 3);
-    ASSERT(vqc_pk_is_global(item(cb, 0), "pytorch_lightning.callbacks.model_checkpoint", "ModelCheckpoint"));
+    ASSERT(vqc_pk_is_global(item(cb, 0), "pytorch_lightning.callbacks.model_checkpoint",
+                            "ModelCheckpoint"));
     const vqc_pk_value *ns = item(st, 5);
     ASSERT(ns->kind == VQC_PK_OBJECT && ns->u.obj.items && ns->u.obj.items->u.seq.n == 2);
     ASSERT_EQ(item(st, 7)->kind, VQC_PK_REDUCE); /* complex tensor: inert */
@@ -301,7 +305,8 @@ static void test_no_execution(void)
     op(&p, 0x80), op(&p, 2), op(&p, '(');
     glob(&p, "os", "system"), str(&p, cmd), op(&p, 0x85), op(&p, 'R');
     glob(&p, "posix", "system"), str(&p, cmd), op(&p, 0x85), op(&p, 'R');
-    glob(&p, "builtins", "eval"), str(&p, "__import__('os').system('true')"), op(&p, 0x85), op(&p, 'R');
+    glob(&p, "builtins", "eval"), str(&p, "__import__('os').system('true')"), op(&p, 0x85),
+        op(&p, 'R');
     glob(&p, "subprocess", "Popen"), op(&p, '('), str(&p, "sh"), op(&p, 't'), op(&p, 0x81);
     op(&p, '('), str(&p, "x"), op(&p, 'l'), op(&p, 'P'), text(&p, "weird\n"); /* text pid */
     op(&p, 't'), op(&p, '.');
@@ -364,10 +369,12 @@ static void test_bad_tensors(void)
     pbuf p = start(); /* shape and stride of different ranks */
     glob(&p, "torch._utils", "_rebuild_tensor_v2"), op(&p, '(');
     storage(&p, "FloatStorage", "0", 12);
-    bint(&p, 0), ints(&p, 1, (int32_t[]){3}), ints(&p, 2, (int32_t[]){1, 1}), op(&p, 't'), op(&p, 'R');
+    bint(&p, 0), ints(&p, 1, (int32_t[]){3}), ints(&p, 2, (int32_t[]){1, 1}), op(&p, 't'),
+        op(&p, 'R');
     finish_fails(&p, VQC_ERR_FORMAT, "rank mismatch");
     p = start(); /* a legacy view outside its storage */
-    op(&p, '('), str(&p, "storage"), glob(&p, "torch", "FloatStorage"), str(&p, "0"), str(&p, "cpu");
+    op(&p, '('), str(&p, "storage"), glob(&p, "torch", "FloatStorage"), str(&p, "0"),
+        str(&p, "cpu");
     bint(&p, 10), op(&p, '('), str(&p, "1"), bint(&p, 8), bint(&p, 4), op(&p, 't'), op(&p, 't'),
         op(&p, 'Q');
     finish_fails(&p, VQC_ERR_FORMAT, "view outside storage");
@@ -387,21 +394,26 @@ static void test_bad_streams(void)
     p = (pbuf){0}, op(&p, 0x80), op(&p, 6), finish_fails(&p, VQC_ERR_FORMAT, "protocol 6");
     p = start(), op(&p, 'X'), le(&p, 0xffffffffu, 4), text(&p, "abc");
     finish_fails(&p, VQC_ERR_FORMAT, "huge BINUNICODE");
-    p = start(), op(&p, 0x8d), le(&p, UINT64_MAX, 8), finish_fails(&p, VQC_ERR_FORMAT, "huge BINUNICODE8");
-    p = start(), op(&p, 0x8b), le(&p, 0x80000000u, 4), finish_fails(&p, VQC_ERR_FORMAT, "negative LONG4");
+    p = start(), op(&p, 0x8d), le(&p, UINT64_MAX, 8),
+    finish_fails(&p, VQC_ERR_FORMAT, "huge BINUNICODE8");
+    p = start(), op(&p, 0x8b), le(&p, 0x80000000u, 4),
+    finish_fails(&p, VQC_ERR_FORMAT, "negative LONG4");
     p = start(), op(&p, 'N'), op(&p, 'r'), le(&p, 0xfffffff0u, 4);
     finish_fails(&p, VQC_ERR_FORMAT, "huge memo index");
     p = start(), op(&p, 'h'), op(&p, 3), finish_fails(&p, VQC_ERR_FORMAT, "empty memo slot");
-    p = start(), op(&p, 'j'), le(&p, 0xffffffffu, 4), finish_fails(&p, VQC_ERR_FORMAT, "memo get far");
+    p = start(), op(&p, 'j'), le(&p, 0xffffffffu, 4),
+    finish_fails(&p, VQC_ERR_FORMAT, "memo get far");
     p = start(), op(&p, '0'), finish_fails(&p, VQC_ERR_FORMAT, "POP on empty stack");
     p = start(), op(&p, ')'), op(&p, 'R'), finish_fails(&p, VQC_ERR_FORMAT, "REDUCE underflow");
     p = start(), op(&p, '('), op(&p, 'R'), finish_fails(&p, VQC_ERR_FORMAT, "REDUCE across a MARK");
-    p = start(), bint(&p, 1), bint(&p, 2), op(&p, 'a'), finish_fails(&p, VQC_ERR_FORMAT, "APPEND to int");
+    p = start(), bint(&p, 1), bint(&p, 2), op(&p, 'a'),
+    finish_fails(&p, VQC_ERR_FORMAT, "APPEND to int");
     p = start(), op(&p, '}'), op(&p, '('), op(&p, 'N'), op(&p, 'u'),
     finish_fails(&p, VQC_ERR_FORMAT, "odd SETITEMS");
     p = start(), op(&p, 't'), finish_fails(&p, VQC_ERR_FORMAT, "TUPLE without MARK");
     p = start(), finish_fails(&p, VQC_ERR_FORMAT, "STOP on empty stack");
-    p = start(), op(&p, 'N'), op(&p, 0x93), finish_fails(&p, VQC_ERR_FORMAT, "STACK_GLOBAL of None");
+    p = start(), op(&p, 'N'), op(&p, 0x93),
+    finish_fails(&p, VQC_ERR_FORMAT, "STACK_GLOBAL of None");
     p = start(), text(&p, "Iabc\n"), finish_fails(&p, VQC_ERR_FORMAT, "bad INT text");
     p = start(), text(&p, "cos\nsys"), load_fails(&p, VQC_ERR_FORMAT, "unterminated GLOBAL");
     free(p.b);
@@ -520,8 +532,10 @@ static void test_legacy_image(void)
     tensor(&o, "FloatStorage", "1", 4, 1, 1, (int32_t[]){2}, (int32_t[]){2});
     op(&o, 'l'), str(&o, "c"); /* a view of storage 0: elements 2..5 */
     glob(&o, "torch._utils", "_rebuild_tensor_v2"), op(&o, '(');
-    op(&o, '('), str(&o, "storage"), glob(&o, "torch", "FloatStorage"), str(&o, "0"), str(&o, "cpu");
-    bint(&o, 6), op(&o, '('), str(&o, "77"), bint(&o, 2), bint(&o, 4), op(&o, 't'), op(&o, 't'), op(&o, 'Q');
+    op(&o, '('), str(&o, "storage"), glob(&o, "torch", "FloatStorage"), str(&o, "0"),
+        str(&o, "cpu");
+    bint(&o, 6), op(&o, '('), str(&o, "77"), bint(&o, 2), bint(&o, 4), op(&o, 't'), op(&o, 't'),
+        op(&o, 'Q');
     bint(&o, 1), ints(&o, 1, (int32_t[]){2}), ints(&o, 1, (int32_t[]){1}), op(&o, 't'), op(&o, 'R');
     str(&o, "evil"), glob(&o, "os", "system"), str(&o, "true"), op(&o, 0x85), op(&o, 'R');
     op(&o, 'u'), op(&o, '.');
@@ -601,6 +615,31 @@ static void test_hostile_trees(void)
     ASSERT_EQ(open_legacy_object(&o, (int64_t)1 << 40), VQC_ERR_FORMAT); /* data missing */
 }
 
+/* Damaged legacy headers: magic number, protocol version, byte order. */
+static void test_legacy_headers(void)
+{
+    pbuf o = start();
+    one_tensor(&o), op(&o, '.');
+    pbuf img = legacy_image(&o, 1, (int64_t[]){4});
+    vqc_tensor_map *m;
+    img.b[13] ^= 1; /* magic */
+    ASSERT_EQ(open_image(&img, &m), VQC_ERR_FORMAT);
+    ASSERT(strstr(vqc_error_get(), "magic"));
+    img.b[13] ^= 1, img.b[18] = 0xe8; /* protocol 1000 */
+    ASSERT_EQ(open_image(&img, &m), VQC_ERR_FORMAT);
+    ASSERT(strstr(vqc_error_get(), "protocol"));
+    img.b[18] = 0xe9;
+    unsigned char *le_flag = memmem(img.b, img.n, "little_endian", 13);
+    ASSERT(le_flag && le_flag[13] == 0x88);
+    le_flag[13] = 0x89; /* little_endian: False */
+    ASSERT_EQ(open_image(&img, &m), VQC_ERR_FORMAT);
+    ASSERT(strstr(vqc_error_get(), "big-endian"));
+    le_flag[13] = 0x88;
+    ASSERT_OK(open_image(&img, &m));
+    free(img.b);
+    free(o.b);
+}
+
 int main(void)
 {
     test_scalars();
@@ -614,6 +653,7 @@ int main(void)
     test_truncation();
     test_legacy_image();
     test_hostile_trees();
+    test_legacy_headers();
     printf("test-pickle: ok\n");
     return 0;
 }

@@ -62,7 +62,8 @@ static void assert_no_temp_files(void)
 static void test_round_trip(void)
 {
     static unsigned char bytes[VQC_DTYPE_COUNT][64];
-    static const int64_t shapes[VQC_DTYPE_COUNT][3] = {{2, 3, 1}, {4}, {2, 2}, {3}, {1, 1, 1}, {5}, {2}, {7}, {3, 2}, {4}};
+    static const int64_t shapes[VQC_DTYPE_COUNT][3] = {{2, 3, 1}, {4}, {2, 2}, {3},    {1, 1, 1},
+                                                       {5},       {2}, {7},    {3, 2}, {4}};
     static const int ndims[VQC_DTYPE_COUNT] = {3, 1, 2, 1, 3, 1, 1, 1, 2, 1};
     vqc_st_tensor t[VQC_DTYPE_COUNT + 2];
     char names[VQC_DTYPE_COUNT][32];
@@ -76,7 +77,8 @@ static void test_round_trip(void)
     float scalar = 3.5f;
     t[VQC_DTYPE_COUNT] = (vqc_st_tensor){"scalar \"quoted\"\\", VQC_DTYPE_F32, 0, NULL, &scalar};
     t[VQC_DTYPE_COUNT + 1] = (vqc_st_tensor){"empty", VQC_DTYPE_F16, 2, empty_shape, NULL};
-    const char *meta[] = {"prompt", "a \"cat\"\n\tin C:\\path, caf\xc3\xa9 \x01", "seed", "42", NULL};
+    const char *meta[] = {"prompt", "a \"cat\"\n\tin C:\\path, caf\xc3\xa9 \x01", "seed", "42",
+                          NULL};
     const char *path = path_in_dir("round.safetensors");
     ASSERT_OK(vqc_safetensors_write(path, t, VQC_DTYPE_COUNT + 2, meta));
     assert_no_temp_files();
@@ -201,32 +203,46 @@ static void expect_parse_error(const char *json, size_t data_len, int code, cons
     if (rc == 0)
         vqc_tmap_free(m);
     else
-        ASSERT(m == NULL && strstr(vqc_error_get(), "bad.safetensors"));
+        ASSERT(m == NULL && strstr(vqc_error_get(), "bad.safetensors") &&
+               !strchr(vqc_error_get(), '\n'));
     free(b);
 }
 
 static void test_parse_errors(void)
 {
     int F = VQC_ERR_FORMAT;
-    expect_parse_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, 0, "valid");
-    expect_parse_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 7, F, "data short");
-    expect_parse_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}}", 8, F, "size mismatch");
-    expect_parse_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}", 8, F, "reversed");
-    expect_parse_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", 8, F, "negative dim");
-    expect_parse_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2.5],\"data_offsets\":[0,8]}}", 8, F, "fraction");
-    expect_parse_error("{\"a\":{\"dtype\":\"C64\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, F, "unknown dtype");
-    expect_parse_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,2],\"data_offsets\":[0,8]}}", 8, F,
-                       "nine dims");
+    expect_parse_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, 0,
+                       "valid");
+    expect_parse_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 7, F,
+                       "data short");
+    expect_parse_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}}", 8, F,
+                       "size mismatch");
+    expect_parse_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}", 8, F,
+                       "reversed");
+    expect_parse_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", 8, F,
+                       "negative dim");
+    expect_parse_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2.5],\"data_offsets\":[0,8]}}", 8, F,
+                       "fraction");
+    expect_parse_error("{\"a\":{\"dtype\":\"C64\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, F,
+                       "unknown dtype");
+    expect_parse_error(
+        "{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,2],\"data_offsets\":[0,8]}}", 8, F,
+        "nine dims");
     expect_parse_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,4294967296],"
-                       "\"data_offsets\":[0,8]}}", 8, F, "numel overflow");
+                       "\"data_offsets\":[0,8]}}",
+                       8, F, "numel overflow");
     expect_parse_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[0,9007199254740992,9007199254740992],"
-                       "\"data_offsets\":[0,0]}}", 8, F, "stride overflow");
-    expect_parse_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[1e300,1e300]}}", 8, F, "huge offset");
+                       "\"data_offsets\":[0,0]}}",
+                       8, F, "stride overflow");
+    expect_parse_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[1e300,1e300]}}",
+                       8, F, "huge offset");
     expect_parse_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2]}}", 8, F, "no offsets");
     expect_parse_error("{\"a\":[1,2]}", 8, F, "entry not an object");
     expect_parse_error("{\"__metadata__\":[1]}", 0, F, "metadata not an object");
     expect_parse_error("{\"a\":{\"dtype\":\"F32\"", 8, F, "unterminated JSON");
     expect_parse_error("{}", 0, 0, "empty object");
+    expect_parse_error("{\"a\nb\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}}", 8, F,
+                       "raw newline in a name");
     unsigned char hdr[16] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, '{', '}'};
     vqc_tensor_map *m = NULL;
     ASSERT_EQ(vqc_tmap_open_memory(hdr, sizeof hdr, "huge.safetensors", &m), F);

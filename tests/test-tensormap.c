@@ -39,16 +39,39 @@ static const struct expect {
     {"vqgan/tiny_vq.ckpt", "state_dict.loss.logvar", VQC_DTYPE_F32, 0, {0}},
     {"vqgan/tiny_vq.ckpt", "callbacks.<ModelCheckpoint>.best_model_score", VQC_DTYPE_F32, 0, {0}},
     {"vqgan/tiny_vq.ckpt", "optimizer_states.0.state.0.exp_avg", VQC_DTYPE_F32, 4, {32, 3, 3, 3}},
-    {"vqgan/tiny_vq_legacy.ckpt", "state_dict.encoder.conv_in.weight", VQC_DTYPE_F32, 4, {32, 3, 3, 3}},
-    {"vqgan/tiny_vq_legacy.ckpt", "state_dict.quantize.embedding.weight", VQC_DTYPE_F32, 2, {64, 16}},
+    {"vqgan/tiny_vq_legacy.ckpt",
+     "state_dict.encoder.conv_in.weight",
+     VQC_DTYPE_F32,
+     4,
+     {32, 3, 3, 3}},
+    {"vqgan/tiny_vq_legacy.ckpt",
+     "state_dict.quantize.embedding.weight",
+     VQC_DTYPE_F32,
+     2,
+     {64, 16}},
     {"vqgan/tiny_gumbel.ckpt", "state_dict.quantize.embed.weight", VQC_DTYPE_F32, 2, {64, 16}},
     {"vqgan/tiny_gumbel.ckpt", "state_dict.quantize.proj.weight", VQC_DTYPE_F32, 4, {64, 16, 1, 1}},
-    {"vqgan/tiny_transformer.ckpt", "state_dict.first_stage_model.quantize.embedding.weight",
-     VQC_DTYPE_F32, 2, {64, 16}},
-    {"vqgan/tiny_transformer.ckpt", "state_dict.transformer.tok_emb.weight", VQC_DTYPE_F32, 2, {64, 8}},
-    {"vqgan/tiny_transformer.ckpt", "state_dict.permuter.forward_shuffle_idx", VQC_DTYPE_I64, 1, {16}},
+    {"vqgan/tiny_transformer.ckpt",
+     "state_dict.first_stage_model.quantize.embedding.weight",
+     VQC_DTYPE_F32,
+     2,
+     {64, 16}},
+    {"vqgan/tiny_transformer.ckpt",
+     "state_dict.transformer.tok_emb.weight",
+     VQC_DTYPE_F32,
+     2,
+     {64, 8}},
+    {"vqgan/tiny_transformer.ckpt",
+     "state_dict.permuter.forward_shuffle_idx",
+     VQC_DTYPE_I64,
+     1,
+     {16}},
     {"clip/tiny_vit.pt", "visual.conv1.weight", VQC_DTYPE_F16, 4, {64, 3, 8, 8}},
-    {"clip/tiny_vit.pt", "transformer.resblocks.0.attn.in_proj_weight", VQC_DTYPE_F16, 2, {192, 64}},
+    {"clip/tiny_vit.pt",
+     "transformer.resblocks.0.attn.in_proj_weight",
+     VQC_DTYPE_F16,
+     2,
+     {192, 64}},
     {"clip/tiny_vit.pt", "visual.transformer.resblocks.1.mlp.c_fc.bias", VQC_DTYPE_F16, 1, {256}},
     {"clip/tiny_vit.pt", "visual.transformer.resblocks.1.ln_2.weight", VQC_DTYPE_F32, 1, {64}},
     {"clip/tiny_vit.pt", "visual.proj", VQC_DTYPE_F16, 2, {64, 32}},
@@ -123,8 +146,8 @@ static void test_expected_entries(void)
         if (!t)
             TEST_FAIL("%s: no tensor %s", x->file, x->name);
         if (t->dtype != x->dtype || t->ndim != x->ndim)
-            TEST_FAIL("%s: %s is %s/%d-d, expected %s/%d-d", x->file, x->name, vqc_dtype_name(t->dtype),
-                      t->ndim, vqc_dtype_name(x->dtype), x->ndim);
+            TEST_FAIL("%s: %s is %s/%d-d, expected %s/%d-d", x->file, x->name,
+                      vqc_dtype_name(t->dtype), t->ndim, vqc_dtype_name(x->dtype), x->ndim);
         for (int d = 0; d < x->ndim; d++)
             ASSERT_EQ(t->shape[d], x->shape[d]);
         vqc_tmap_free(m);
@@ -177,10 +200,12 @@ static void test_values(void)
                    "vqgan/tiny_vq_legacy_ref.safetensors");
     check_codebook("vqgan/tiny_gumbel.ckpt", "state_dict.quantize.embed.weight",
                    "vqgan/tiny_gumbel_ref.safetensors");
-    check_codebook("vqgan/tiny_transformer.ckpt", "state_dict.first_stage_model.quantize.embedding.weight",
+    check_codebook("vqgan/tiny_transformer.ckpt",
+                   "state_dict.first_stage_model.quantize.embedding.weight",
                    "vqgan/tiny_transformer_ref.safetensors");
     /* the zip and legacy checkpoints hold the same architecture under the same names */
-    vqc_tensor_map *z = open_fixture("vqgan/tiny_vq.ckpt"), *l = open_fixture("vqgan/tiny_vq_legacy.ckpt");
+    vqc_tensor_map *z = open_fixture("vqgan/tiny_vq.ckpt"),
+                   *l = open_fixture("vqgan/tiny_vq_legacy.ckpt");
     for (size_t i = 0; i < vqc_tmap_count(z); i++) {
         const vqc_tensor_info *a = vqc_tmap_at(z, i), *b = vqc_tmap_get(l, a->name);
         if (!b)

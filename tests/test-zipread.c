@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <zlib.h>
 
+#include "io/tensor_map.h"
 #include "io/zipread.h"
 #include "testhelp.h"
 #include "util/error.h"
@@ -92,10 +93,12 @@ static void central(zbuild *z, zentry *e)
 {
     int x = z->zip64;
     e->central = z->n;
-    le(z, 0x02014b50, 4), le(z, 45, 2), le(z, x ? 45 : 20, 2), le(z, 0, 2), le(z, (uint64_t)e->method, 2);
+    le(z, 0x02014b50, 4), le(z, 45, 2), le(z, x ? 45 : 20, 2), le(z, 0, 2),
+        le(z, (uint64_t)e->method, 2);
     le(z, 0, 4), le(z, e->crc, 4);
     le(z, x ? 0xffffffffu : e->csize, 4), le(z, x ? 0xffffffffu : e->usize, 4);
-    le(z, strlen(e->name), 2), le(z, x ? 28 : 0, 2), le(z, 0, 2), le(z, 0, 2), le(z, 0, 2), le(z, 0, 4);
+    le(z, strlen(e->name), 2), le(z, x ? 28 : 0, 2), le(z, 0, 2), le(z, 0, 2), le(z, 0, 2),
+        le(z, 0, 4);
     le(z, x ? 0xffffffffu : e->local, 4);
     put(z, e->name, strlen(e->name));
     if (x)
@@ -237,25 +240,68 @@ static void expect_damage(int zip64, uint64_t (*where)(const zbuild *), uint32_t
         vqc_zip_free(zip);
     }
     if (rc != code)
-        TEST_FAIL("%s (zip64=%d): expected %d, got %d (%s)", what, zip64, code, rc, vqc_error_get());
+        TEST_FAIL("%s (zip64=%d): expected %d, got %d (%s)", what, zip64, code, rc,
+                  vqc_error_get());
     ASSERT(strstr(vqc_error_get(), "t.zip") && !strchr(vqc_error_get(), '\n'));
     free(z.b);
 }
 
-static uint64_t crc_of_1(const zbuild *z) { return z->e[1].central + 16; }
-static uint64_t crc_of_0(const zbuild *z) { return z->e[0].central + 16; }
-static uint64_t method_of_1(const zbuild *z) { return z->e[1].central + 8; } /* flags+method */
-static uint64_t flags_of_0(const zbuild *z) { return z->e[0].central + 6; }  /* needed+flags */
-static uint64_t local_sig_0(const zbuild *z) { return z->e[0].local; }
-static uint64_t usize_of_0(const zbuild *z) { return z->e[0].central + 24; }
-static uint64_t local_off_2(const zbuild *z) { return z->e[2].central + 42; }
-static uint64_t usize_of_1(const zbuild *z) { return z->e[1].central + 24; }
-static uint64_t inflate_data_1(const zbuild *z) { return z->e[1].local + 30 + 14 + 20 * (uint64_t)z->zip64; }
-static uint64_t eocd_count(const zbuild *z) { return z->n - 22 + 8; }  /* this disk + total */
-static uint64_t eocd_cd_off(const zbuild *z) { return z->n - 22 + 16; }
-static uint64_t eocd_disk(const zbuild *z) { return z->n - 22 + 4; }
-static uint64_t eocd64_count(const zbuild *z) { return z->n - 22 - 20 - 56 + 32; }
-static uint64_t extra_id_1(const zbuild *z) { return z->e[1].central + 46 + 14; }
+static uint64_t crc_of_1(const zbuild *z)
+{
+    return z->e[1].central + 16;
+}
+static uint64_t crc_of_0(const zbuild *z)
+{
+    return z->e[0].central + 16;
+}
+static uint64_t method_of_1(const zbuild *z)
+{
+    return z->e[1].central + 8;
+} /* flags+method */
+static uint64_t flags_of_0(const zbuild *z)
+{
+    return z->e[0].central + 6;
+} /* needed+flags */
+static uint64_t local_sig_0(const zbuild *z)
+{
+    return z->e[0].local;
+}
+static uint64_t usize_of_0(const zbuild *z)
+{
+    return z->e[0].central + 24;
+}
+static uint64_t local_off_2(const zbuild *z)
+{
+    return z->e[2].central + 42;
+}
+static uint64_t usize_of_1(const zbuild *z)
+{
+    return z->e[1].central + 24;
+}
+static uint64_t inflate_data_1(const zbuild *z)
+{
+    return z->e[1].local + 30 + 14 + 20 * (uint64_t)z->zip64;
+}
+static uint64_t eocd_count(const zbuild *z)
+{
+    return z->n - 22 + 8;
+} /* this disk + total */
+static uint64_t eocd_cd_off(const zbuild *z)
+{
+    return z->n - 22 + 16;
+}
+static uint64_t eocd_disk(const zbuild *z)
+{
+    return z->n - 22 + 4;
+}
+static uint64_t eocd64_count(const zbuild *z)
+{
+    return z->n - 22 - 20 - 56 + 32;
+}
+static uint64_t extra_id_1(const zbuild *z)
+{
+    return z->e[1].central + 46 + 14;
+}
 
 static void test_damage(void)
 {
@@ -270,11 +316,100 @@ static void test_damage(void)
     expect_damage(0, usize_of_0, 6, 0, VQC_ERR_FORMAT, "stored sizes disagree");
     expect_damage(0, local_off_2, 0x7fffffff, 2, VQC_ERR_FORMAT, "local header past the end");
     expect_damage(0, usize_of_1, 0xfffffff0u, 1, VQC_ERR_NOMEM, "absurd inflated size");
-    expect_damage(0, eocd_count, 0x00ff00ff, 0, VQC_ERR_FORMAT, "too many entries for the directory");
+    expect_damage(0, eocd_count, 0x00ff00ff, 0, VQC_ERR_FORMAT,
+                  "too many entries for the directory");
     expect_damage(0, eocd_cd_off, 0x7fffffff, 0, VQC_ERR_FORMAT, "directory outside the file");
     expect_damage(0, eocd_disk, 0x00010001, 0, VQC_ERR_FORMAT, "multi-disk");
     expect_damage(1, eocd64_count, 0x7fffffff, 0, VQC_ERR_FORMAT, "ZIP64 entry count too large");
     expect_damage(1, extra_id_1, 0x00180007, 1, VQC_ERR_FORMAT, "ZIP64 extra field missing");
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * torch.save-style archives through vqc_tmap_open_memory
+ * ------------------------------------------------------------------------------------------- */
+
+/* {'w': _rebuild_tensor_v2(('storage', torch.FloatStorage, '0', 'cpu', 6), 0, (2, 3), (3, 1),
+ *  False, OrderedDict())} as torch.save pickles it (protocol 2). */
+static const char weights_pkl[] = "\x80\x02}X\x01\0\0\0w"
+                                  "ctorch._utils\n_rebuild_tensor_v2\n"
+                                  "((X\x07\0\0\0storage"
+                                  "ctorch\nFloatStorage\n"
+                                  "X\x01\0\0\0"
+                                  "0"
+                                  "X\x03\0\0\0cpuK\x06tQK\0K\x02K\x03\x86K\x03K\x01\x86\x89"
+                                  "ccollections\nOrderedDict\n"
+                                  ")RtRs.";
+
+/* An archive under `prefix` with data.pkl, a deflated storage of `nfloats` floats, and `extra`
+ * (an entry name, or NULL) holding `extra_data`. */
+static zbuild torch_archive(const char *prefix, int nfloats, const char *extra,
+                            const char *extra_data)
+{
+    static char names[3][256];
+    static const float values[6] = {0, 1, 2, 3, 4, 5};
+    zbuild z = {0};
+    snprintf(names[0], sizeof names[0], "%sdata.pkl", prefix);
+    snprintf(names[1], sizeof names[1], "%sdata/0", prefix);
+    add(&z, names[0], weights_pkl, sizeof weights_pkl - 1, 0);
+    if (nfloats >= 0)
+        add(&z, names[1], values, (size_t)nfloats * 4, 8);
+    if (extra) {
+        snprintf(names[2], sizeof names[2], "%s%s", prefix, extra);
+        add(&z, names[2], extra_data, strlen(extra_data), 0);
+    }
+    finish(&z, 0, "");
+    return z;
+}
+
+static int open_torch(const zbuild *z, vqc_tensor_map **m)
+{
+    *m = NULL;
+    int rc = vqc_tmap_open_memory(z->b, z->n, "t.ckpt", m);
+    free(z->b);
+    return rc;
+}
+
+static void test_torch_archives(void)
+{
+    vqc_tensor_map *m;
+    zbuild empty = {0};
+    ASSERT_EQ(open_torch(&empty, &m), VQC_ERR_FORMAT);
+    zbuild z = torch_archive("my model/", 6, "version", "3\n");
+    unsigned char *keep = malloc(z.n);
+    memcpy(keep, z.b, z.n);
+    ASSERT_OK(vqc_tmap_open_memory(keep, z.n, "t.ckpt", &m));
+    ASSERT_STR_EQ(vqc_tmap_format(m), "zip");
+    const vqc_tensor_info *w = vqc_tmap_get(m, "w");
+    ASSERT(vqc_tmap_count(m) == 1 && w && w->ndim == 2 && w->shape[0] == 2 && w->strides[0] == 3);
+    float v5;
+    memcpy(&v5, (const char *)w->data + 20, 4); /* from the inflated storage */
+    ASSERT_NEAR(v5, 5, 0);
+    vqc_tmap_free(m);
+    free(keep);
+    free(z.b);
+    z = torch_archive("archive/", 6, "code/__torch__/m.py", "class M: pass\n");
+    ASSERT_OK(open_torch(&z, &m));
+    ASSERT_STR_EQ(vqc_tmap_format(m), "torchscript");
+    vqc_tmap_free(m);
+    z = torch_archive("archive/", 6, "constants.pkl", "\x80\x02).");
+    ASSERT_OK(open_torch(&z, &m));
+    ASSERT_STR_EQ(vqc_tmap_format(m), "torchscript");
+    vqc_tmap_free(m);
+    z = torch_archive("archive/", 6, "byteorder", "big");
+    ASSERT_EQ(open_torch(&z, &m), VQC_ERR_FORMAT);
+    ASSERT(strstr(vqc_error_get(), "big-endian"));
+    z = torch_archive("archive/", 6, "byteorder", "little");
+    ASSERT_OK(open_torch(&z, &m));
+    vqc_tmap_free(m);
+    z = torch_archive("archive/", -1, NULL, NULL);
+    ASSERT_EQ(open_torch(&z, &m), VQC_ERR_FORMAT);
+    ASSERT(strstr(vqc_error_get(), "archive/data/0 is missing"));
+    z = torch_archive("archive/", 5, NULL, NULL);
+    ASSERT_EQ(open_torch(&z, &m), VQC_ERR_FORMAT);
+    ASSERT(strstr(vqc_error_get(), "truncated: storage data/0 needs 24 bytes, 20 present"));
+    z = torch_archive("a/b/", 6, NULL, NULL); /* torch uses exactly one folder level */
+    ASSERT_EQ(open_torch(&z, &m), VQC_ERR_FORMAT);
+    ASSERT(strstr(vqc_error_get(), "data.pkl"));
 }
 
 int main(void)
@@ -282,6 +417,7 @@ int main(void)
     test_good_archives();
     test_truncation();
     test_damage();
+    test_torch_archives();
     printf("test-zipread: ok\n");
     return 0;
 }

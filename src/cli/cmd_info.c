@@ -49,7 +49,8 @@ int cmd_info(int argc, char **argv)
     const char *vqgan = NULL, *yaml = NULL, *clip = NULL;
     int json = 0, c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
         switch (c) {
         case O_VQGAN: vqgan = optarg; break;
         case O_YAML: yaml = optarg; break;
@@ -57,7 +58,10 @@ int cmd_info(int argc, char **argv)
         case O_JSON: json = 1; break;
         case 'h':
         case O_HELP: usage(stdout); return 0;
-        default: return 1;
+        default:
+            cli_option_error("info", c, argv);
+            cli_print_error(NULL);
+            return 1;
         }
     }
     if (optind < argc || (!vqgan == !clip)) {

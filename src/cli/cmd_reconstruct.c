@@ -38,7 +38,8 @@ static int parse(int argc, char **argv, opts_t *o)
         {"help", no_argument, 0, O_HELP},         {0, 0, 0, 0}};
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "i:o:h", lo, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":i:o:h", lo, NULL)) != -1) {
         switch (c) {
         case O_VQGAN: o->vqgan = optarg; break;
         case O_YAML: o->yaml = optarg; break;
@@ -48,7 +49,10 @@ static int parse(int argc, char **argv, opts_t *o)
         case O_DEVICE: o->device = optarg; break;
         case 'h':
         case O_HELP: usage(stdout); exit(0);
-        default: return 1;
+        default:
+            cli_option_error("reconstruct", c, argv);
+            cli_print_error(NULL);
+            return 1;
         }
     }
     if (optind < argc) {

@@ -47,7 +47,8 @@ static int parse(int argc, char **argv, score_opts *o)
         {"help", no_argument, 0, O_HELP},          {0, 0, 0, 0}};
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "i:p:h", lo, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":i:p:h", lo, NULL)) != -1) {
         switch (c) {
         case O_CLIP: o->clip = optarg; break;
         case O_BPE: o->bpe = optarg; break;
@@ -57,7 +58,10 @@ static int parse(int argc, char **argv, score_opts *o)
         case O_DEVICE: o->device = optarg; break;
         case 'h':
         case O_HELP: usage(stdout); return -1;
-        default: return 1;
+        default:
+            cli_option_error("score", c, argv);
+            cli_print_error(NULL);
+            return 1;
         }
     }
     if (optind < argc) {

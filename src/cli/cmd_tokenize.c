@@ -33,15 +33,6 @@ typedef struct {
 
 /* Records a usage error for the option getopt just refused: glibc leaves a short option's letter
  * in optopt, and 0 or the long option's value (>= 256) otherwise. */
-static int option_error(int c, char **argv)
-{
-    char letter[3] = {'-', (char)optopt, '\0'};
-    const char *opt = optopt > 0 && optopt < 128 ? letter : argv[optind - 1];
-    if (c == ':')
-        return vqc_error_set(VQC_ERR_USAGE, "tokenize: %s needs an argument", opt);
-    return vqc_error_set(VQC_ERR_USAGE, "tokenize: invalid option '%s'", opt);
-}
-
 /* Parses the options. Returns 0 to go on, 1 after printing the help, or a negative error code. */
 static int parse_options(int argc, char **argv, tokenize_opts *o)
 {
@@ -58,7 +49,7 @@ static int parse_options(int argc, char **argv, tokenize_opts *o)
         case O_CONTEXT: o->context = 1; break;
         case 'h':
         case O_HELP: usage(stdout); return 1;
-        default: return option_error(c, argv);
+        default: return cli_option_error("tokenize", c, argv);
         }
     }
     o->first = optind;

@@ -18,6 +18,11 @@ int cli_exit_status(int err);
 /* Prints "vqclip: error: <message>" for the current library error (or `fallback`). */
 void cli_print_error(const char *fallback);
 
+/* Records the usage error for a getopt result `c` ('?' unknown option, ':' missing value) of
+ * command `cmd` ("reconstruct", or "" for the generator) and returns VQC_ERR_USAGE. Use with
+ * opterr = 0 and an optstring that starts with ':'. */
+int cli_option_error(const char *cmd, int c, char **argv);
+
 /* Resolves --device: NULL means CUDA when available, else the CPU (with a notice when a CUDA
  * build finds no GPU is not worth one: silent). Returns 0, or prints an error and returns the
  * exit status 1. Also initialises libtorch's threads. */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/commands.h"
 #include "gen/modelpath.h"
 #include "util/error.h"
 
@@ -216,7 +217,10 @@ static int handle(int c, int argc, char **argv, gen_opts *o)
     case 'q': o->quiet = true; return 0;
     case O_DET: return 0; /* CPU runs are deterministic already */
     case O_HELP: gen_opts_usage(); return -1;
-    default: return 1;
+    default:
+        cli_option_error("", c, argv);
+        fprintf(stderr, "vqclip: error: %s\n", vqc_error_get());
+        return 1;
     }
 }
 
@@ -224,9 +228,9 @@ int gen_opts_parse(int argc, char **argv, gen_opts *o)
 {
     defaults(o);
     optind = 1;
-    opterr = 1;
+    opterr = 0;
     int c;
-    while ((c = getopt_long_only(argc, argv, "p:o:s:i:m:qh", long_opts, NULL)) != -1) {
+    while ((c = getopt_long_only(argc, argv, ":p:o:s:i:m:qh", long_opts, NULL)) != -1) {
         int rc = handle(c == 'h' ? O_HELP : c, argc, argv, o);
         if (rc)
             return rc;

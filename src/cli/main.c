@@ -1,4 +1,5 @@
 /* vqclip: command-line entry point. Dispatches to subcommands (see commands.h). */
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,6 +25,18 @@ void cli_print_error(const char *fallback)
 {
     const char *msg = vqc_error_get();
     fprintf(stderr, "vqclip: error: %s\n", msg && *msg ? msg : fallback ? fallback : "failed");
+}
+
+int cli_option_error(const char *cmd, int c, char **argv)
+{
+    char letter[3] = {'-', (char)optopt, '\0'};
+    const char *opt = optopt > 0 && optopt < 128 ? letter : argv[optind - 1];
+    const char *sp = *cmd ? " " : "";
+    if (c == ':')
+        return vqc_error_set(VQC_ERR_USAGE, "%s%soption '%s' needs a value", cmd, *cmd ? ": " : "",
+                             opt);
+    return vqc_error_set(VQC_ERR_USAGE, "%s%sunknown option '%s' (see vqclip %s%s--help)", cmd,
+                         *cmd ? ": " : "", opt, cmd, sp);
 }
 
 int cli_pick_device(const char *opt, vqt_device *out)

@@ -19,6 +19,14 @@ typedef struct value_block {
     vqc_pk_value v[VALUE_BLOCK];
 } value_block;
 
+typedef struct payload { /* out-of-line storage and tensor records */
+    struct payload *next;
+    union {
+        vqc_pk_storage storage;
+        vqc_pk_tensor tensor;
+    } u;
+} payload;
+
 struct vqc_pickle {
     const uint8_t *buf;
     size_t len, pos;
@@ -32,6 +40,8 @@ struct vqc_pickle {
     size_t memo_cap, memo_count, memo_limit;
     value_block *blocks;
     size_t nvalues;
+    payload *payloads;
+    vqc_pk_value *none, *yes, *no; /* shared singletons */
     vqc_pk_value **storages;
     size_t nstorages, stcap;
 };
@@ -42,14 +52,16 @@ struct vqc_pickle {
 
 #define PK_FAIL(pk, code, ...) pk_fail((pk), (code), __VA_ARGS__)
 
-__attribute__((format(printf, 3, 4))) static int pk_fail(vqc_pickle *pk, int code, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int pk_fail(vqc_pickle *pk, int code, const char *fmt,
+                                                         ...)
 {
     char what[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    return vqc_error_set(code, "%s: pickle: %s (at byte %zu)", pk->label, what, pk->pos);
+    vqc_error_set(code, "%s: pickle: %s (at byte %zu)", pk->label, what, pk->pos);
+    return code; /* visibly non-zero to the compiler and analyzers */
 }
 
 static vqc_pk_value *new_value(vqc_pickle *pk, vqc_pk_kind kind)
@@ -71,31 +83,51 @@ static vqc_pk_value *new_value(vqc_pickle *pk, vqc_pk_kind kind)
     return v;
 }
 
-/* Grows *arr (elements of `size` bytes, capacity *cap) to hold `need` elements, up to `limit`. */
-static int grow(void **arr, size_t *cap, size_t need, size_t size, size_t limit)
+/* A value of `kind` (VQC_PK_STORAGE or VQC_PK_TENSOR) with its zeroed out-of-line record. */
+static vqc_pk_value *new_payload_value(vqc_pickle *pk, vqc_pk_kind kind)
+{
+    payload *p = calloc(1, sizeof *p);
+    vqc_pk_value *v = p ? new_value(pk, kind) : NULL;
+    if (!v) {
+        free(p);
+        return NULL;
+    }
+    p->next = pk->payloads;
+    pk->payloads = p;
+    if (kind == VQC_PK_STORAGE)
+        v->u.storage = &p->u.storage;
+    else
+        v->u.tensor = &p->u.tensor;
+    return v;
+}
+
+/* Returns `arr` (elements of `size` bytes, capacity *cap) grown to hold `need` elements, at
+ * most `limit`; NULL (with `arr` untouched) when that is impossible. */
+static void *grow(void *arr, size_t *cap, size_t need, size_t size, size_t limit)
 {
     if (need <= *cap)
-        return 0;
+        return arr;
     if (need > limit)
-        return -1;
+        return NULL;
     size_t ncap = *cap ? *cap : 16;
     while (ncap < need)
         ncap *= 2;
     if (ncap > limit)
         ncap = limit;
-    void *p = realloc(*arr, ncap * size);
-    if (!p)
-        return -1;
-    *arr = p;
-    *cap = ncap;
-    return 0;
+    void *p = realloc(arr, ncap * size);
+    if (p)
+        *cap = ncap;
+    return p;
 }
 
 static int seq_push(vqc_pk_value *seq, vqc_pk_value *item)
 {
-    if (grow((void **)&seq->u.seq.items, &seq->u.seq.cap, seq->u.seq.n + 1, sizeof item, SIZE_MAX / 16))
+    vqc_pk_value **items =
+        grow(seq->u.seq.items, &seq->u.seq.cap, seq->u.seq.n + 1, sizeof item, SIZE_MAX / 16);
+    if (!items)
         return -1;
-    seq->u.seq.items[seq->u.seq.n++] = item;
+    seq->u.seq.items = items;
+    items[seq->u.seq.n++] = item;
     return 0;
 }
 
@@ -113,15 +145,18 @@ static int push(vqc_pickle *pk, vqc_pk_value *v)
     if (!v)
         return PK_FAIL(pk, VQC_ERR_NOMEM, "too many values (limit %u) or out of memory",
                        VQC_PK_MAX_VALUES);
-    if (grow((void **)&pk->stack, &pk->scap, pk->sp + 1, sizeof v, VQC_PK_MAX_STACK))
+    vqc_pk_value **stack = grow(pk->stack, &pk->scap, pk->sp + 1, sizeof v, VQC_PK_MAX_STACK);
+    if (!stack)
         return PK_FAIL(pk, VQC_ERR_NOMEM, "stack deeper than %u", VQC_PK_MAX_STACK);
-    pk->stack[pk->sp++] = v;
+    pk->stack = stack;
+    stack[pk->sp++] = v;
     return 0;
 }
 
 /* Pops the top value into *v; fails on an empty stack or when a MARK sits above the value. */
 static int pop(vqc_pickle *pk, vqc_pk_value **v)
 {
+    *v = NULL;
     size_t floor = pk->nmarks ? pk->marks[pk->nmarks - 1] : 0;
     if (pk->sp <= floor)
         return PK_FAIL(pk, VQC_ERR_FORMAT, "stack underflow");
@@ -131,6 +166,7 @@ static int pop(vqc_pickle *pk, vqc_pk_value **v)
 
 static int top(vqc_pickle *pk, vqc_pk_value **v)
 {
+    *v = NULL;
     size_t floor = pk->nmarks ? pk->marks[pk->nmarks - 1] : 0;
     if (pk->sp <= floor)
         return PK_FAIL(pk, VQC_ERR_FORMAT, "stack underflow");
@@ -140,15 +176,18 @@ static int top(vqc_pickle *pk, vqc_pk_value **v)
 
 static int push_mark(vqc_pickle *pk)
 {
-    if (grow((void **)&pk->marks, &pk->mcap, pk->nmarks + 1, sizeof *pk->marks, VQC_PK_MAX_MARKS))
+    size_t *marks = grow(pk->marks, &pk->mcap, pk->nmarks + 1, sizeof *marks, VQC_PK_MAX_MARKS);
+    if (!marks)
         return PK_FAIL(pk, VQC_ERR_NOMEM, "more than %u nested MARKs", VQC_PK_MAX_MARKS);
-    pk->marks[pk->nmarks++] = pk->sp;
+    pk->marks = marks;
+    marks[pk->nmarks++] = pk->sp;
     return 0;
 }
 
 /* Pops the topmost MARK: the items above it are stack[*from .. pk->sp) (still on the stack). */
 static int pop_mark(vqc_pickle *pk, size_t *from)
 {
+    *from = 0;
     if (pk->nmarks == 0)
         return PK_FAIL(pk, VQC_ERR_FORMAT, "no MARK on the stack");
     *from = pk->marks[--pk->nmarks];
@@ -164,8 +203,10 @@ static int memo_put(vqc_pickle *pk, uint64_t idx)
     if (idx >= pk->memo_limit)
         return PK_FAIL(pk, VQC_ERR_FORMAT, "memo index %llu out of range", (unsigned long long)idx);
     size_t old = pk->memo_cap;
-    if (grow((void **)&pk->memo, &pk->memo_cap, (size_t)idx + 1, sizeof v, pk->memo_limit))
+    vqc_pk_value **memo = grow(pk->memo, &pk->memo_cap, (size_t)idx + 1, sizeof v, pk->memo_limit);
+    if (!memo)
         return PK_FAIL(pk, VQC_ERR_NOMEM, "out of memory for the memo");
+    pk->memo = memo;
     if (pk->memo_cap > old)
         memset(pk->memo + old, 0, (pk->memo_cap - old) * sizeof v);
     if (!pk->memo[idx])
@@ -187,6 +228,7 @@ static int memo_get(vqc_pickle *pk, uint64_t idx)
 
 static int take(vqc_pickle *pk, size_t n, const uint8_t **p)
 {
+    *p = NULL;
     if (pk->len - pk->pos < n)
         return PK_FAIL(pk, VQC_ERR_FORMAT, "truncated: needs %zu more bytes, %zu left", n,
                        pk->len - pk->pos);
@@ -206,7 +248,8 @@ static uint64_t le(const uint8_t *p, int n)
 /* Reads an n-byte little-endian unsigned argument. */
 static int arg_uint(vqc_pickle *pk, int n, uint64_t *v)
 {
-    const uint8_t *p;
+    *v = 0;
+    const uint8_t *p = NULL;
     int rc = take(pk, (size_t)n, &p);
     if (!rc)
         *v = le(p, n);
@@ -216,6 +259,8 @@ static int arg_uint(vqc_pickle *pk, int n, uint64_t *v)
 /* Reads a text line (protocol 0 argument) without its newline. */
 static int arg_line(vqc_pickle *pk, const char **s, size_t *n)
 {
+    *s = NULL;
+    *n = 0;
     const uint8_t *start = pk->buf + pk->pos;
     const uint8_t *nl = memchr(start, '\n', pk->len - pk->pos);
     if (!nl)
@@ -229,6 +274,7 @@ static int arg_line(vqc_pickle *pk, const char **s, size_t *n)
 /* Reads a text line holding a decimal integer (INT, LONG, GET, PUT). */
 static int arg_line_int(vqc_pickle *pk, int64_t *v)
 {
+    *v = 0;
     const char *s;
     size_t n;
     int rc = arg_line(pk, &s, &n);
@@ -253,7 +299,7 @@ static int arg_line_int(vqc_pickle *pk, int64_t *v)
 /* Pushes a string-like value of `n` bytes taken from the stream. */
 static int push_bytes(vqc_pickle *pk, vqc_pk_kind kind, uint64_t n)
 {
-    const uint8_t *p;
+    const uint8_t *p = NULL;
     if (n > pk->len - pk->pos)
         return PK_FAIL(pk, VQC_ERR_FORMAT, "truncated: string of %llu bytes, %zu left",
                        (unsigned long long)n, pk->len - pk->pos);
@@ -281,7 +327,7 @@ static int push_long(vqc_pickle *pk, uint64_t n)
 {
     if (n > 8)
         return push_bytes(pk, VQC_PK_BIGINT, n);
-    const uint8_t *p;
+    const uint8_t *p = NULL;
     int rc = take(pk, (size_t)n, &p);
     if (rc)
         return rc;
@@ -293,7 +339,7 @@ static int push_long(vqc_pickle *pk, uint64_t n)
 
 static int push_float_be(vqc_pickle *pk)
 {
-    const uint8_t *p;
+    const uint8_t *p = NULL;
     int rc = take(pk, 8, &p);
     if (rc)
         return rc;
@@ -341,12 +387,13 @@ static int push_int_text(vqc_pickle *pk)
     return push_int(pk, x);
 }
 
+/* None, True and False: one shared, never modified value each. */
 static int push_simple(vqc_pickle *pk, vqc_pk_kind kind, int b)
 {
-    vqc_pk_value *v = new_value(pk, kind);
-    if (v)
-        v->u.b = b;
-    return push(pk, v);
+    vqc_pk_value **slot = kind == VQC_PK_NONE ? &pk->none : b ? &pk->yes : &pk->no;
+    if (!*slot && (*slot = new_value(pk, kind)))
+        (*slot)->u.b = b;
+    return push(pk, *slot);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -375,7 +422,7 @@ static int collect(vqc_pickle *pk, size_t from, vqc_pk_kind kind)
 
 static int op_collect_mark(vqc_pickle *pk, vqc_pk_kind kind)
 {
-    size_t from;
+    size_t from = 0;
     int rc = pop_mark(pk, &from);
     return rc ? rc : collect(pk, from, kind);
 }
@@ -426,7 +473,7 @@ static int extend_from(vqc_pickle *pk, size_t from, vqc_pk_kind kind)
 
 static int op_extend_mark(vqc_pickle *pk, vqc_pk_kind kind)
 {
-    size_t from;
+    size_t from = 0;
     int rc = pop_mark(pk, &from);
     return rc ? rc : extend_from(pk, from, kind);
 }
@@ -496,15 +543,24 @@ static const struct {
     const char *name;
     int dtype, size;
 } storage_types[] = {
-    {"FloatStorage", VQC_DTYPE_F32, 4},   {"HalfStorage", VQC_DTYPE_F16, 2},
-    {"BFloat16Storage", VQC_DTYPE_BF16, 2}, {"DoubleStorage", VQC_DTYPE_F64, 8},
-    {"LongStorage", VQC_DTYPE_I64, 8},    {"IntStorage", VQC_DTYPE_I32, 4},
-    {"ShortStorage", VQC_DTYPE_I16, 2},   {"CharStorage", VQC_DTYPE_I8, 1},
-    {"ByteStorage", VQC_DTYPE_U8, 1},     {"BoolStorage", VQC_DTYPE_BOOL, 1},
-    {"UntypedStorage", VQC_DTYPE_U8, 1},  {"ComplexFloatStorage", -1, 8},
-    {"ComplexDoubleStorage", -1, 16},     {"QInt8Storage", -1, 1},
-    {"QUInt8Storage", -1, 1},             {"QInt32Storage", -1, 4},
-    {"QUInt4x2Storage", -1, 1},           {"QUInt2x4Storage", -1, 1},
+    {"FloatStorage", VQC_DTYPE_F32, 4},
+    {"HalfStorage", VQC_DTYPE_F16, 2},
+    {"BFloat16Storage", VQC_DTYPE_BF16, 2},
+    {"DoubleStorage", VQC_DTYPE_F64, 8},
+    {"LongStorage", VQC_DTYPE_I64, 8},
+    {"IntStorage", VQC_DTYPE_I32, 4},
+    {"ShortStorage", VQC_DTYPE_I16, 2},
+    {"CharStorage", VQC_DTYPE_I8, 1},
+    {"ByteStorage", VQC_DTYPE_U8, 1},
+    {"BoolStorage", VQC_DTYPE_BOOL, 1},
+    {"UntypedStorage", VQC_DTYPE_U8, 1},
+    {"ComplexFloatStorage", -1, 8},
+    {"ComplexDoubleStorage", -1, 16},
+    {"QInt8Storage", -1, 1},
+    {"QUInt8Storage", -1, 1},
+    {"QInt32Storage", -1, 4},
+    {"QUInt4x2Storage", -1, 1},
+    {"QUInt2x4Storage", -1, 1},
 };
 
 /* Index in storage_types of the torch storage class `cls`, or -1. */
@@ -553,10 +609,12 @@ static int persistent_load(vqc_pickle *pk, vqc_pk_value *pid, vqc_pk_value **res
             (*res)->u.obj.args = pid;
         return 0;
     }
-    vqc_pk_value *v = new_value(pk, VQC_PK_STORAGE);
-    if (!v || grow((void **)&pk->storages, &pk->stcap, pk->nstorages + 1, sizeof v, SIZE_MAX / 16))
+    vqc_pk_value *v = new_payload_value(pk, VQC_PK_STORAGE);
+    vqc_pk_value **all = grow(pk->storages, &pk->stcap, pk->nstorages + 1, sizeof v, SIZE_MAX / 16);
+    if (!v || !all)
         return PK_FAIL(pk, VQC_ERR_NOMEM, "out of memory");
-    vqc_pk_storage *st = &v->u.storage;
+    pk->storages = all;
+    vqc_pk_storage *st = v->u.storage;
     st->key = it[2]->u.s;
     st->type = it[1]->u.global.name;
     st->dtype = storage_types[t].dtype;
@@ -573,7 +631,7 @@ static int persistent_load(vqc_pickle *pk, vqc_pk_value *pid, vqc_pk_value **res
 
 static int op_persid(vqc_pickle *pk, int binary)
 {
-    vqc_pk_value *pid, *res;
+    vqc_pk_value *pid = NULL, *res = NULL;
     int rc;
     if (binary) {
         rc = pop(pk, &pid);
@@ -608,7 +666,7 @@ static int int_tuple(const vqc_pk_value *t, int64_t *out)
 /* Checks sizes, strides and offset of `t` against its storage's element count. */
 static int check_tensor(vqc_pickle *pk, vqc_pk_tensor *t)
 {
-    const vqc_pk_storage *st = &t->storage->u.storage;
+    const vqc_pk_storage *st = t->storage->u.storage;
     int64_t avail = st->has_view ? st->view_numel : st->numel, numel = 1, last = t->offset;
     if (t->offset < 0)
         return PK_FAIL(pk, VQC_ERR_FORMAT, "tensor with negative storage offset");
@@ -639,7 +697,7 @@ static int rebuild_tensor(vqc_pickle *pk, const vqc_pk_value *args, vqc_pk_value
 {
     vqc_pk_value **a = args->u.seq.items;
     *res = NULL;
-    if (args->u.seq.n < 4 || a[0]->kind != VQC_PK_STORAGE || a[0]->u.storage.dtype < 0 ||
+    if (args->u.seq.n < 4 || a[0]->kind != VQC_PK_STORAGE || a[0]->u.storage->dtype < 0 ||
         a[1]->kind != VQC_PK_INT)
         return 0;
     vqc_pk_tensor t = {.storage = a[0], .offset = a[1]->u.i};
@@ -652,9 +710,9 @@ static int rebuild_tensor(vqc_pickle *pk, const vqc_pk_value *args, vqc_pk_value
     int rc = check_tensor(pk, &t);
     if (rc)
         return rc;
-    if (!(*res = new_value(pk, VQC_PK_TENSOR)))
+    if (!(*res = new_payload_value(pk, VQC_PK_TENSOR)))
         return PK_FAIL(pk, VQC_ERR_NOMEM, "out of memory");
-    (*res)->u.tensor = t;
+    *(*res)->u.tensor = t;
     return 0;
 }
 
@@ -767,7 +825,7 @@ static int op_pop(vqc_pickle *pk)
 
 static int op_pop_mark(vqc_pickle *pk)
 {
-    size_t from;
+    size_t from = 0;
     int rc = pop_mark(pk, &from);
     if (!rc)
         pk->sp = from;
@@ -786,7 +844,8 @@ static int op_proto(vqc_pickle *pk)
     uint64_t v;
     int rc = arg_uint(pk, 1, &v);
     if (!rc && v > 5)
-        return PK_FAIL(pk, VQC_ERR_FORMAT, "unsupported pickle protocol %llu", (unsigned long long)v);
+        return PK_FAIL(pk, VQC_ERR_FORMAT, "unsupported pickle protocol %llu",
+                       (unsigned long long)v);
     return rc;
 }
 
@@ -814,21 +873,26 @@ static int op_scalar(vqc_pickle *pk, uint8_t op)
 {
     uint64_t n;
     int w = op == 'K' || op == 'U' || op == 'C' || op == 0x8a || op == 0x8c ? 1
-            : op == 'M'                                                    ? 2
-            : op == 0x8d || op == 0x8e || op == 0x96                       ? 8
-                                                                           : 4;
+            : op == 'M'                                                     ? 2
+            : op == 0x8d || op == 0x8e || op == 0x96                        ? 8
+                                                                            : 4;
     int rc = arg_uint(pk, w, &n);
     if (rc)
         return rc;
     switch (op) {
     case 'J': return push_int(pk, (int32_t)(uint32_t)n);
-    case 'K': case 'M': return push_int(pk, (int64_t)n);
+    case 'K':
+    case 'M': return push_int(pk, (int64_t)n);
     case 0x8a: return push_long(pk, n);
     case 0x8b:
         if ((int32_t)(uint32_t)n < 0)
             return PK_FAIL(pk, VQC_ERR_FORMAT, "negative LONG4 length");
         return push_long(pk, n);
-    case 'T': case 'U': case 'X': case 0x8c: case 0x8d: return push_bytes(pk, VQC_PK_STR, n);
+    case 'T':
+    case 'U':
+    case 'X':
+    case 0x8c:
+    case 0x8d: return push_bytes(pk, VQC_PK_STR, n);
     default: return push_bytes(pk, VQC_PK_BYTES, n); /* 'B', 'C', 0x8e, 0x96 */
     }
 }
@@ -836,14 +900,14 @@ static int op_scalar(vqc_pickle *pk, uint8_t op)
 /* Executes one opcode; *stop is set at STOP. */
 static int step(vqc_pickle *pk, int *stop)
 {
-    const uint8_t *p;
+    const uint8_t *p = NULL;
     int rc = take(pk, 1, &p);
     if (rc)
         return rc;
     uint8_t op = *p;
     switch (op) {
     case 0x80: return op_proto(pk);
-    case 0x95: pk->pos--; return take(pk, 9, &p); /* FRAME: framing is irrelevant in memory */
+    case 0x95: return take(pk, 8, &p); /* FRAME: framing is irrelevant in memory */
     case '.': *stop = 1; return 0;
     case '(': return push_mark(pk);
     case '0': return op_pop(pk);
@@ -853,11 +917,27 @@ static int step(vqc_pickle *pk, int *stop)
     case 0x88: return push_simple(pk, VQC_PK_BOOL, 1);
     case 0x89: return push_simple(pk, VQC_PK_BOOL, 0);
     case 'I': return push_int_text(pk);
-    case 'L': { int64_t x; rc = arg_line_int(pk, &x); return rc ? rc : push_int(pk, x); }
+    case 'L': {
+        int64_t x;
+        rc = arg_line_int(pk, &x);
+        return rc ? rc : push_int(pk, x);
+    }
     case 'F': return push_float_text(pk);
     case 'G': return push_float_be(pk);
-    case 'J': case 'K': case 'M': case 0x8a: case 0x8b: case 'T': case 'U': case 'X':
-    case 0x8c: case 0x8d: case 'B': case 'C': case 0x8e: case 0x96: return op_scalar(pk, op);
+    case 'J':
+    case 'K':
+    case 'M':
+    case 0x8a:
+    case 0x8b:
+    case 'T':
+    case 'U':
+    case 'X':
+    case 0x8c:
+    case 0x8d:
+    case 'B':
+    case 'C':
+    case 0x8e:
+    case 0x96: return op_scalar(pk, op);
     case 0x98: return 0; /* READONLY_BUFFER */
     case ')': return collect(pk, pk->sp, VQC_PK_TUPLE);
     case ']': return collect(pk, pk->sp, VQC_PK_LIST);
@@ -867,7 +947,9 @@ static int step(vqc_pickle *pk, int *stop)
     case 'l': return op_collect_mark(pk, VQC_PK_LIST);
     case 'd': return op_collect_mark(pk, VQC_PK_DICT);
     case 0x91: return op_collect_mark(pk, VQC_PK_TUPLE); /* FROZENSET */
-    case 0x85: case 0x86: case 0x87: return op_tuple_n(pk, (size_t)(op - 0x84));
+    case 0x85:
+    case 0x86:
+    case 0x87: return op_tuple_n(pk, (size_t)(op - 0x84));
     case 'a': return op_extend_n(pk, 1, VQC_PK_LIST);
     case 'e': return op_extend_mark(pk, VQC_PK_LIST);
     case 0x90: return op_extend_mark(pk, VQC_PK_LIST); /* ADDITEMS */
@@ -888,9 +970,7 @@ static int step(vqc_pickle *pk, int *stop)
     case 0x92: return op_newobj(pk, 1);
     case 'P': return op_persid(pk, 0);
     case 'Q': return op_persid(pk, 1);
-    default:
-        pk->pos--;
-        return PK_FAIL(pk, VQC_ERR_FORMAT, "unsupported opcode 0x%02x", op);
+    default: pk->pos--; return PK_FAIL(pk, VQC_ERR_FORMAT, "unsupported opcode 0x%02x", op);
     }
 }
 
@@ -944,6 +1024,11 @@ void vqc_pickle_free(vqc_pickle *pk)
         value_block *next = b->next;
         free(b);
         b = next;
+    }
+    while (pk->payloads) {
+        payload *next = pk->payloads->next;
+        free(pk->payloads);
+        pk->payloads = next;
     }
     free(pk->stack);
     free(pk->marks);

@@ -22,10 +22,10 @@
  * values; other persistent ids become VQC_PK_REDUCE placeholders.
  *
  * Unsupported opcodes (an error): STRING, UNICODE, INST, OBJ, EXT1/2/4, NEXT_BUFFER. PERSID
- * (text ids) is accepted and gives an inert placeholder. Strings and bytes point into the input buffer
- * (not NUL-terminated; the buffer must outlive the tree). Limits: stack, memo, mark depth and
- * value count are bounded (below); tensors have at most VQC_PK_MAX_DIMS dims, non-negative sizes
- * and strides, overflow-checked element counts, and every addressed element lies inside the
+ * (text ids) is accepted and gives an inert placeholder. Strings and bytes point into the input
+ * buffer (not NUL-terminated; the buffer must outlive the tree). Limits: stack, memo, mark depth
+ * and value count are bounded (below); tensors have at most VQC_PK_MAX_DIMS dims, non-negative
+ * sizes and strides, overflow-checked element counts, and every addressed element lies inside the
  * storage's declared element count. The tree may share nodes and may even contain cycles (a list
  * that contains itself): walkers must bound their depth. */
 #ifndef VQC_IO_PICKLE_H
@@ -35,16 +35,16 @@
 #include <stdint.h>
 
 #define VQC_PK_MAX_DIMS 8
-#define VQC_PK_MAX_STACK (1u << 20)   /* values on the stack */
-#define VQC_PK_MAX_MARKS (1u << 16)   /* open MARKs */
-#define VQC_PK_MAX_MEMO (1u << 24)    /* memo slots */
-#define VQC_PK_MAX_VALUES (1u << 26)  /* values created in total */
+#define VQC_PK_MAX_STACK (1u << 20)  /* values on the stack */
+#define VQC_PK_MAX_MARKS (1u << 16)  /* open MARKs */
+#define VQC_PK_MAX_MEMO (1u << 24)   /* memo slots */
+#define VQC_PK_MAX_VALUES (1u << 23) /* values created in total (None/True/False are shared) */
 
 typedef enum vqc_pk_kind {
     VQC_PK_NONE = 0,
     VQC_PK_BOOL,
-    VQC_PK_INT,     /* fits int64 */
-    VQC_PK_BIGINT,  /* longer integer: little-endian two's complement bytes in .s */
+    VQC_PK_INT,    /* fits int64 */
+    VQC_PK_BIGINT, /* longer integer: little-endian two's complement bytes in .s */
     VQC_PK_FLOAT,
     VQC_PK_STR,     /* UTF-8 bytes in .s */
     VQC_PK_BYTES,   /* bytes / bytearray in .s */
@@ -66,17 +66,17 @@ typedef struct vqc_pk_bytes {
 } vqc_pk_bytes;
 
 typedef struct vqc_pk_storage {
-    vqc_pk_bytes key;      /* storage key: "0", "17", "734933472" */
-    vqc_pk_bytes type;     /* class name, e.g. "FloatStorage" */
-    int dtype;             /* vqc_dtype, or -1 when the type has no vqc_dtype (complex, quantized) */
-    int elem_size;         /* bytes per element (known for every torch storage class) */
-    int64_t numel;         /* elements, from the persistent id */
-    int has_view;          /* legacy format: a view into the storage `key` */
+    vqc_pk_bytes key;  /* storage key: "0", "17", "734933472" */
+    vqc_pk_bytes type; /* class name, e.g. "FloatStorage" */
+    int dtype;         /* vqc_dtype, or -1 when the type has no vqc_dtype (complex, quantized) */
+    int elem_size;     /* bytes per element (known for every torch storage class) */
+    int64_t numel;     /* elements, from the persistent id */
+    int has_view;      /* legacy format: a view into the storage `key` */
     vqc_pk_bytes view_key; /* the view's own key */
     int64_t view_offset;   /* in elements of the root storage */
     int64_t view_numel;
     /* Filled in by the container reader, not by the interpreter: */
-    const void *data;      /* first byte of this storage (after the view offset), or NULL */
+    const void *data; /* first byte of this storage (after the view offset), or NULL */
 } vqc_pk_storage;
 
 typedef struct vqc_pk_tensor {
@@ -106,8 +106,8 @@ struct vqc_pk_value {
             vqc_pk_value *cls, *args, *state;
             vqc_pk_value *items; /* DICT from SETITEM(S) or LIST from APPEND(S) on it, or NULL */
         } obj;
-        vqc_pk_storage storage;
-        vqc_pk_tensor tensor;
+        vqc_pk_storage *storage; /* owned by the pickle */
+        vqc_pk_tensor *tensor;   /* owned by the pickle */
     } u;
 };
 

@@ -75,11 +75,13 @@ static int parse_tensor(const cJSON *j, const uint8_t *data, uint64_t dlen, cons
         return vqc_error_set(VQC_ERR_FORMAT, "%s: tensor %s: bad data_offsets", label, j->string);
     if (__builtin_mul_overflow(t->numel, (int64_t)vqc_dtype_size(dtype), &nbytes) ||
         end - begin != nbytes)
-        return vqc_error_set(VQC_ERR_FORMAT, "%s: tensor %s: data_offsets span %lld bytes, shape needs %lld",
-                             label, j->string, (long long)(end - begin), (long long)nbytes);
+        return vqc_error_set(VQC_ERR_FORMAT,
+                             "%s: tensor %s: data_offsets span %lld bytes, shape needs %lld", label,
+                             j->string, (long long)(end - begin), (long long)nbytes);
     if ((uint64_t)end > dlen)
-        return vqc_error_set(VQC_ERR_FORMAT, "%s: truncated: tensor %s needs bytes up to %lld, %llu present",
-                             label, j->string, (long long)end, (unsigned long long)dlen);
+        return vqc_error_set(VQC_ERR_FORMAT,
+                             "%s: truncated: tensor %s needs bytes up to %lld, %llu present", label,
+                             j->string, (long long)end, (unsigned long long)dlen);
     t->data = data + begin;
     return 0;
 }
@@ -140,13 +142,14 @@ int vqc_safetensors_parse(const void *data, size_t len, const char *label, vqc_s
     const uint8_t *p = data;
     memset(out, 0, sizeof *out);
     if (len < 8)
-        return vqc_error_set(VQC_ERR_FORMAT, "%s: truncated: %zu bytes, no safetensors header", label, len);
+        return vqc_error_set(VQC_ERR_FORMAT, "%s: truncated: %zu bytes, no safetensors header",
+                             label, len);
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--)
         hlen = (hlen << 8) | p[i];
     if (hlen > len - 8)
-        return vqc_error_set(VQC_ERR_FORMAT, "%s: truncated: header of %llu bytes, %zu present", label,
-                             (unsigned long long)hlen, len - 8);
+        return vqc_error_set(VQC_ERR_FORMAT, "%s: truncated: header of %llu bytes, %zu present",
+                             label, (unsigned long long)hlen, len - 8);
     if (hlen > VQC_ST_MAX_HEADER || hlen < 2 || p[8] != '{')
         return vqc_error_set(VQC_ERR_FORMAT, "%s: bad safetensors header (%llu bytes)", label,
                              (unsigned long long)hlen);
@@ -248,19 +251,23 @@ static int validate(const vqc_st_tensor *t, size_t n, int64_t *nbytes)
         names[i] = t[i].name;
         if (!t[i].name || !strcmp(t[i].name, "__metadata__") || !es || t[i].ndim < 0 ||
             t[i].ndim > VQC_MAX_DIMS || (t[i].ndim && !t[i].shape))
-            rc = vqc_error_set(VQC_ERR_USAGE, "safetensors: tensor %zu has a bad name, dtype or rank", i);
+            rc = vqc_error_set(VQC_ERR_USAGE,
+                               "safetensors: tensor %zu has a bad name, dtype or rank", i);
         for (int d = 0; !rc && d < t[i].ndim; d++)
             if (t[i].shape[d] < 0 || __builtin_mul_overflow(ne, t[i].shape[d], &ne))
-                rc = vqc_error_set(VQC_ERR_USAGE, "safetensors: tensor %s has a bad shape", t[i].name);
+                rc = vqc_error_set(VQC_ERR_USAGE, "safetensors: tensor %s has a bad shape",
+                                   t[i].name);
         if (!rc && (__builtin_mul_overflow(ne, (int64_t)es, &nbytes[i]) ||
                     __builtin_add_overflow(total, nbytes[i], &total) || (nbytes[i] && !t[i].data)))
-            rc = vqc_error_set(VQC_ERR_USAGE, "safetensors: tensor %s: bad size or no data", t[i].name);
+            rc = vqc_error_set(VQC_ERR_USAGE, "safetensors: tensor %s: bad size or no data",
+                               t[i].name);
     }
     if (!rc && n > 1) {
         qsort(names, n, sizeof *names, cmp_names);
         for (size_t i = 1; i < n && !rc; i++)
             if (!strcmp(names[i - 1], names[i]))
-                rc = vqc_error_set(VQC_ERR_USAGE, "safetensors: duplicate tensor name %s", names[i]);
+                rc =
+                    vqc_error_set(VQC_ERR_USAGE, "safetensors: duplicate tensor name %s", names[i]);
     }
     free(names);
     return rc;
@@ -275,7 +282,8 @@ static int build_header(const vqc_st_tensor *t, size_t n, const int64_t *nbytes,
         sb_add(b, "\"__metadata__\":{", 16);
         for (size_t i = 0; meta_kv[i]; i += 2) {
             if (!meta_kv[i + 1])
-                return vqc_error_set(VQC_ERR_USAGE, "safetensors: metadata key %s has no value", meta_kv[i]);
+                return vqc_error_set(VQC_ERR_USAGE, "safetensors: metadata key %s has no value",
+                                     meta_kv[i]);
             sb_add(b, i ? "," : "", i ? 1 : 0);
             sb_json_str(b, meta_kv[i]);
             sb_add(b, ":", 1);
@@ -292,7 +300,8 @@ static int build_header(const vqc_st_tensor *t, size_t n, const int64_t *nbytes,
         sb_add(b, ",\"shape\":[", 10);
         for (int d = 0; d < t[i].ndim; d++)
             sb_printf(b, d ? ",%lld" : "%lld", (long long)t[i].shape[d], 0);
-        sb_printf(b, "],\"data_offsets\":[%lld,%lld]}", (long long)off, (long long)(off + nbytes[i]));
+        sb_printf(b, "],\"data_offsets\":[%lld,%lld]}", (long long)off,
+                  (long long)(off + nbytes[i]));
         off += nbytes[i];
     }
     sb_add(b, "}", 1);
@@ -322,7 +331,8 @@ static int write_all(int fd, const void *data, uint64_t n)
 }
 
 /* Writes header and data to `fd`; 0 or -1 with errno set. */
-static int write_body(int fd, const strbuf *hdr, const vqc_st_tensor *t, size_t n, const int64_t *nbytes)
+static int write_body(int fd, const strbuf *hdr, const vqc_st_tensor *t, size_t n,
+                      const int64_t *nbytes)
 {
     uint8_t len8[8];
     for (int i = 0; i < 8; i++)
@@ -348,7 +358,8 @@ static int write_atomic(const char *path, const strbuf *hdr, const vqc_st_tensor
     const char *dir = dirname(d1), *base = basename(d2);
     sprintf(tmp, "%s/.%s.XXXXXX", dir, base);
     if ((fd = mkstemp(tmp)) < 0) {
-        rc = vqc_error_set(VQC_ERR_IO, "%s: cannot create a temporary file: %s", path, strerror(errno));
+        rc = vqc_error_set(VQC_ERR_IO, "%s: cannot create a temporary file: %s", path,
+                           strerror(errno));
         goto done;
     }
     int ok = fchmod(fd, 0644) == 0 && write_body(fd, hdr, t, n, nbytes) == 0;

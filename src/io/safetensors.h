@@ -46,7 +46,7 @@ int vqc_safetensors_write(const char *path, const vqc_st_tensor *tensors, size_t
 typedef struct vqc_st_index {
     vqc_tensor_info *tensors; /* in header order; names and the array owned by the index */
     size_t count;
-    char **meta;              /* 2 * nmeta strings: key, value (string-valued entries only) */
+    char **meta; /* 2 * nmeta strings: key, value (string-valued entries only) */
     size_t nmeta;
 } vqc_st_index;
 

@@ -13,9 +13,11 @@
  *   safetensors:          the header's names as they are.
  * A dict key that is neither a string nor an int becomes "<ClassName>" when it is a class (as
  * Lightning's `callbacks` dict does: "callbacks.<ModelCheckpoint>.best_model_score") and "<key>"
- * otherwise; a bare tensor at the root is named "". Non-tensor leaves, tensors of dtypes vqclip
- * has no vqc_dtype for (complex, quantized) and the results of unknown calls are dropped. If two
- * paths give the same name, vqc_tmap_get returns the first in file order.
+ * otherwise; a bare tensor at the root is named "". Pickled objects contribute the attributes
+ * their BUILD state sets (TorchScript modules, plain Python objects); the arguments of calls are
+ * never looked at. Non-tensor leaves and tensors of dtypes vqclip has no vqc_dtype for (complex,
+ * quantized) are dropped. If two paths give the same name, vqc_tmap_get returns the first in
+ * file order.
  * Tensor data is not copied: entries point into the mapped file (or into buffers the map owns
  * for compressed entries). Every entry has been bounds-checked: all elements addressed by
  * shape, strides and offset lie inside its storage. Data is little-endian but not necessarily

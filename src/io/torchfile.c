@@ -18,13 +18,13 @@
 #include "io/zipread.h"
 #include "util/error.h"
 
-#define MAX_DEPTH 100                       /* nesting of containers and objects */
-#define MAX_WORK (1u << 26)                 /* items examined while flattening (shared subtrees) */
+#define MAX_DEPTH 100       /* nesting of containers and objects */
+#define MAX_WORK (1u << 26) /* items examined while flattening (shared subtrees) */
 #define MAX_TENSORS (1u << 18)
-#define MAX_NAME 4096                       /* bytes in one dotted name */
-#define MAX_NAME_BYTES ((size_t)256 << 20)  /* all names together */
+#define MAX_NAME 4096                      /* bytes in one dotted name */
+#define MAX_NAME_BYTES ((size_t)256 << 20) /* all names together */
 #define NAME_CHUNK 65536
-#define MAX_KEY 256                         /* storage key length */
+#define MAX_KEY 256 /* storage key length */
 
 typedef struct name_chunk {
     struct name_chunk *next;
@@ -43,7 +43,7 @@ struct vqc_tensor_map {
     uint64_t file_size;
     void *mapping; /* mmap'ed file, or NULL for vqc_tmap_open_memory */
     size_t mapping_len;
-    vqc_zip *zip;   /* kept: it owns the buffers of deflated storages */
+    vqc_zip *zip; /* kept: it owns the buffers of deflated storages */
     vqc_st_index st;
     vqc_tensor_info *t; /* st.tensors for safetensors, else owned */
     size_t n, cap;
@@ -92,7 +92,7 @@ static int add_tensor(vqc_tensor_map *m, const vqc_pk_tensor *t, const char *nam
         m->t = p;
         m->cap = cap;
     }
-    const vqc_pk_storage *st = &t->storage->u.storage;
+    const vqc_pk_storage *st = t->storage->u.storage;
     vqc_tensor_info *e = &m->t[m->n];
     memset(e, 0, sizeof *e);
     if (!(e->name = name_copy(m, name, len)))
@@ -146,7 +146,7 @@ static int worth_visit(flat_ctx *c, const vqc_pk_value *v, int *rc)
         return 0;
     }
     return v->kind == VQC_PK_TENSOR || v->kind == VQC_PK_DICT || v->kind == VQC_PK_LIST ||
-           v->kind == VQC_PK_TUPLE || v->kind == VQC_PK_OBJECT;
+           v->kind == VQC_PK_TUPLE || v->kind == VQC_PK_OBJECT || v->kind == VQC_PK_REDUCE;
 }
 
 /* Flattens `v` under the current name (`len` bytes) extended by `part`. */
@@ -167,7 +167,8 @@ static int flatten_child(flat_ctx *c, const char *part, size_t plen, const vqc_p
 }
 
 /* The name part of a dict key: the string, the integer, "<ClassName>" or "<key>". */
-static void key_part(const vqc_pk_value *k, char *tmp, size_t tmpsize, const char **part, size_t *plen)
+static void key_part(const vqc_pk_value *k, char *tmp, size_t tmpsize, const char **part,
+                     size_t *plen)
 {
     if (k->kind == VQC_PK_STR) {
         *part = k->u.s.ptr;
@@ -177,7 +178,8 @@ static void key_part(const vqc_pk_value *k, char *tmp, size_t tmpsize, const cha
     if (k->kind == VQC_PK_INT)
         snprintf(tmp, tmpsize, "%lld", (long long)k->u.i);
     else if (k->kind == VQC_PK_GLOBAL)
-        snprintf(tmp, tmpsize, "<%.*s>", (int)(k->u.global.name.len < 64 ? k->u.global.name.len : 64),
+        snprintf(tmp, tmpsize, "<%.*s>",
+                 (int)(k->u.global.name.len < 64 ? k->u.global.name.len : 64),
                  k->u.global.name.ptr);
     else
         snprintf(tmp, tmpsize, "<key>");
@@ -214,7 +216,8 @@ static int flatten_seq(flat_ctx *c, const vqc_pk_value *s, size_t len, int depth
 }
 
 /* An object's attributes: BUILD's state (a dict, or a (dict, slots-dict) pair) and the items a
- * dict or list subclass holds. */
+ * dict or list subclass holds. The same for the inert result of a call (never its arguments):
+ * copyreg._reconstructor objects carry their attributes that way. */
 static int flatten_object(flat_ctx *c, const vqc_pk_value *o, size_t len, int depth)
 {
     const vqc_pk_value *st = o->u.obj.state, *items = o->u.obj.items;
@@ -235,14 +238,15 @@ static int flatten_object(flat_ctx *c, const vqc_pk_value *o, size_t len, int de
 static int flatten(flat_ctx *c, const vqc_pk_value *v, size_t len, int depth)
 {
     if (depth > MAX_DEPTH)
-        return vqc_error_set(VQC_ERR_FORMAT, "%s: objects nested deeper than %d levels", c->m->label,
-                             MAX_DEPTH);
+        return vqc_error_set(VQC_ERR_FORMAT, "%s: objects nested deeper than %d levels",
+                             c->m->label, MAX_DEPTH);
     switch (v->kind) {
-    case VQC_PK_TENSOR: return add_tensor(c->m, &v->u.tensor, c->name, len);
+    case VQC_PK_TENSOR: return add_tensor(c->m, v->u.tensor, c->name, len);
     case VQC_PK_DICT: return flatten_dict(c, v, len, depth);
     case VQC_PK_LIST:
     case VQC_PK_TUPLE: return flatten_seq(c, v, len, depth);
-    case VQC_PK_OBJECT: return flatten_object(c, v, len, depth);
+    case VQC_PK_OBJECT:
+    case VQC_PK_REDUCE: return flatten_object(c, v, len, depth);
     default: return 0;
     }
 }
@@ -304,7 +308,8 @@ static int check_byteorder(vqc_tensor_map *m, const char *prefix, size_t plen)
         return 0;
     int rc = vqc_zip_read(m->zip, (size_t)i, &p, &n);
     if (!rc && n >= 3 && memcmp(p, "big", 3) == 0)
-        return vqc_error_set(VQC_ERR_FORMAT, "%s: big-endian checkpoints are not supported", m->label);
+        return vqc_error_set(VQC_ERR_FORMAT, "%s: big-endian checkpoints are not supported",
+                             m->label);
     return rc;
 }
 
@@ -312,23 +317,26 @@ static int check_byteorder(vqc_tensor_map *m, const char *prefix, size_t plen)
 static int resolve_zip_storages(vqc_tensor_map *m, vqc_pickle *pk, const char *prefix, size_t plen)
 {
     for (size_t i = 0; i < vqc_pickle_storage_count(pk); i++) {
-        vqc_pk_storage *st = &vqc_pickle_storage_at(pk, i)->u.storage;
+        vqc_pk_storage *st = vqc_pickle_storage_at(pk, i)->u.storage;
         if (st->key.len > MAX_KEY)
             return vqc_error_set(VQC_ERR_FORMAT, "%s: storage key too long", m->label);
         char name[MAX_NAME];
-        snprintf(name, sizeof name, "%.*sdata/%.*s", (int)plen, prefix, (int)st->key.len, st->key.ptr);
+        snprintf(name, sizeof name, "%.*sdata/%.*s", (int)plen, prefix, (int)st->key.len,
+                 st->key.ptr);
         long e = vqc_zip_find(m->zip, name);
         if (e < 0)
-            return vqc_error_set(VQC_ERR_FORMAT, "%s: truncated or corrupt: storage entry %s is missing",
-                                 m->label, name);
+            return vqc_error_set(VQC_ERR_FORMAT,
+                                 "%s: truncated or corrupt: storage entry %s is missing", m->label,
+                                 name);
         const void *p;
         uint64_t size, need = (uint64_t)st->numel * (uint64_t)st->elem_size;
         int rc = vqc_zip_read(m->zip, (size_t)e, &p, &size);
         if (rc)
             return rc;
         if (size < need)
-            return vqc_error_set(VQC_ERR_FORMAT, "%s: truncated: storage %s needs %llu bytes, %llu present",
-                                 m->label, name + plen, (unsigned long long)need, (unsigned long long)size);
+            return vqc_error_set(
+                VQC_ERR_FORMAT, "%s: truncated: storage %s needs %llu bytes, %llu present",
+                m->label, name + plen, (unsigned long long)need, (unsigned long long)size);
         st->data = (const uint8_t *)p + (st->has_view ? st->view_offset * st->elem_size : 0);
     }
     return 0;
@@ -362,7 +370,8 @@ static int load_zip(vqc_tensor_map *m, const uint8_t *d, size_t len)
     size_t plen = 0;
     long entry = find_data_pkl(m, &plen);
     if (entry < 0)
-        return vqc_error_set(VQC_ERR_FORMAT, "%s: zip archive without a data.pkl entry (not a PyTorch checkpoint)",
+        return vqc_error_set(VQC_ERR_FORMAT,
+                             "%s: zip archive without a data.pkl entry (not a PyTorch checkpoint)",
                              m->label);
     const char *prefix = vqc_zip_name(m->zip, (size_t)entry);
     m->format = is_torchscript(m, prefix, plen) ? "torchscript" : "zip";
@@ -375,24 +384,35 @@ static int load_zip(vqc_tensor_map *m, const uint8_t *d, size_t len)
  * Legacy (pre-1.6) torch.save: magic, protocol, sys_info, object, storage keys, storage data
  * ------------------------------------------------------------------------------------------- */
 
-static const uint8_t legacy_magic[10] = {0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
+static const uint8_t legacy_magic[10] = {0x6c, 0xfc, 0x9c, 0x46, 0xf9,
+                                         0x20, 0x6a, 0xa8, 0x50, 0x19};
 
-/* Checks the three header pickles: magic number, protocol 1001, little-endian sys_info. */
+/* The first pickle must be the legacy magic number. */
+static int check_legacy_magic(vqc_tensor_map *m, const vqc_pickle *pk)
+{
+    const vqc_pk_value *magic = vqc_pickle_root(pk);
+    if (magic->kind != VQC_PK_BIGINT || magic->u.s.len != 10 ||
+        memcmp(magic->u.s.ptr, legacy_magic, 10) != 0)
+        return vqc_error_set(VQC_ERR_FORMAT,
+                             "%s: not a PyTorch checkpoint (a pickle without the magic number)",
+                             m->label);
+    return 0;
+}
+
+/* The next two: protocol 1001 and a sys_info dict that does not say big-endian. */
 static int check_legacy_header(vqc_tensor_map *m, vqc_pickle **pk)
 {
-    const vqc_pk_value *magic = vqc_pickle_root(pk[0]), *proto = vqc_pickle_root(pk[1]);
-    const vqc_pk_value *info = vqc_pickle_root(pk[2]);
-    if (magic->kind != VQC_PK_BIGINT || magic->u.s.len != 10 || memcmp(magic->u.s.ptr, legacy_magic, 10))
-        return vqc_error_set(VQC_ERR_FORMAT, "%s: not a PyTorch checkpoint (a pickle without the magic number)",
-                             m->label);
+    const vqc_pk_value *proto = vqc_pickle_root(pk[1]), *info = vqc_pickle_root(pk[2]);
     if (proto->kind != VQC_PK_INT || proto->u.i != 1001)
         return vqc_error_set(VQC_ERR_FORMAT, "%s: unsupported legacy protocol version", m->label);
     if (info->kind != VQC_PK_DICT)
         return vqc_error_set(VQC_ERR_FORMAT, "%s: corrupt legacy sys_info", m->label);
     for (size_t i = 0; i + 1 < info->u.seq.n; i += 2) {
         const vqc_pk_value *v = info->u.seq.items[i + 1];
-        if (vqc_pk_str_eq(info->u.seq.items[i], "little_endian") && v->kind == VQC_PK_BOOL && !v->u.b)
-            return vqc_error_set(VQC_ERR_FORMAT, "%s: big-endian checkpoints are not supported", m->label);
+        if (vqc_pk_str_eq(info->u.seq.items[i], "little_endian") && v->kind == VQC_PK_BOOL &&
+            !v->u.b)
+            return vqc_error_set(VQC_ERR_FORMAT, "%s: big-endian checkpoints are not supported",
+                                 m->label);
     }
     return 0;
 }
@@ -406,7 +426,7 @@ static int cmp_bytes(vqc_pk_bytes a, vqc_pk_bytes b)
 static int cmp_storage_key(const void *a, const void *b)
 {
     const vqc_pk_value *x = *(vqc_pk_value *const *)a, *y = *(vqc_pk_value *const *)b;
-    return cmp_bytes(x->u.storage.key, y->u.storage.key);
+    return cmp_bytes(x->u.storage->key, y->u.storage->key);
 }
 
 /* Reads one storage record (int64 element count + bytes) at area[*pos] for the storages
@@ -414,25 +434,26 @@ static int cmp_storage_key(const void *a, const void *b)
 static int read_legacy_record(vqc_tensor_map *m, vqc_pk_value **s, size_t n, const uint8_t *area,
                               uint64_t alen, uint64_t *pos)
 {
-    const vqc_pk_storage *first = &s[0]->u.storage;
+    const vqc_pk_storage *first = s[0]->u.storage;
     int key_len = (int)first->key.len;
     uint64_t count = 0;
     if (alen - *pos < 8)
-        return vqc_error_set(VQC_ERR_FORMAT, "%s: truncated: storage %.*s has no size record", m->label,
-                             key_len, first->key.ptr);
+        return vqc_error_set(VQC_ERR_FORMAT, "%s: truncated: storage %.*s has no size record",
+                             m->label, key_len, first->key.ptr);
     for (int i = 7; i >= 0; i--)
         count = (count << 8) | area[*pos + (uint64_t)i];
     uint64_t need = count * (uint64_t)first->elem_size;
     if (count > (uint64_t)INT64_MAX / 16 || alen - *pos - 8 < need)
-        return vqc_error_set(VQC_ERR_FORMAT, "%s: truncated: storage %.*s needs %llu bytes, %llu present",
-                             m->label, key_len, first->key.ptr, (unsigned long long)need,
+        return vqc_error_set(VQC_ERR_FORMAT,
+                             "%s: truncated: storage %.*s needs %llu bytes, %llu present", m->label,
+                             key_len, first->key.ptr, (unsigned long long)need,
                              (unsigned long long)(alen - *pos - 8));
     for (size_t j = 0; j < n; j++) {
-        vqc_pk_storage *st = &s[j]->u.storage;
+        vqc_pk_storage *st = s[j]->u.storage;
         if (st->elem_size != first->elem_size || (uint64_t)st->numel != count)
-            return vqc_error_set(VQC_ERR_FORMAT, "%s: storage %.*s: %llu elements in the data, %lld in the pickle",
-                                 m->label, key_len, first->key.ptr, (unsigned long long)count,
-                                 (long long)st->numel);
+            return vqc_error_set(
+                VQC_ERR_FORMAT, "%s: storage %.*s: %llu elements in the data, %lld in the pickle",
+                m->label, key_len, first->key.ptr, (unsigned long long)count, (long long)st->numel);
         st->data = area + *pos + 8 + (st->has_view ? st->view_offset * st->elem_size : 0);
     }
     *pos += 8 + need;
@@ -453,13 +474,13 @@ static int read_legacy_data(vqc_tensor_map *m, const vqc_pk_value *keys, vqc_pk_
         size_t lo = 0, hi = ns;
         while (lo < hi) { /* first storage with key >= k */
             size_t mid = lo + (hi - lo) / 2;
-            if (cmp_bytes(s[mid]->u.storage.key, k->u.s) < 0)
+            if (cmp_bytes(s[mid]->u.storage->key, k->u.s) < 0)
                 lo = mid + 1;
             else
                 hi = mid;
         }
         size_t end = lo;
-        while (end < ns && cmp_bytes(s[end]->u.storage.key, k->u.s) == 0)
+        while (end < ns && cmp_bytes(s[end]->u.storage->key, k->u.s) == 0)
             end++;
         if (end == lo)
             return vqc_error_set(VQC_ERR_FORMAT, "%s: legacy storage %.*s is listed but never used",
@@ -469,9 +490,10 @@ static int read_legacy_data(vqc_tensor_map *m, const vqc_pk_value *keys, vqc_pk_
             return rc;
     }
     for (size_t i = 0; i < ns; i++)
-        if (!s[i]->u.storage.data)
-            return vqc_error_set(VQC_ERR_FORMAT, "%s: truncated or corrupt: storage %.*s has no data",
-                                 m->label, (int)s[i]->u.storage.key.len, s[i]->u.storage.key.ptr);
+        if (!s[i]->u.storage->data)
+            return vqc_error_set(VQC_ERR_FORMAT,
+                                 "%s: truncated or corrupt: storage %.*s has no data", m->label,
+                                 (int)s[i]->u.storage->key.len, s[i]->u.storage->key.ptr);
     return 0;
 }
 
@@ -503,6 +525,8 @@ static int load_legacy(vqc_tensor_map *m, const uint8_t *d, size_t len)
         rc = vqc_pickle_load(d + pos, len - pos, label, &pk[i]);
         if (!rc)
             pos += vqc_pickle_consumed(pk[i]);
+        if (!rc && i == 0)
+            rc = check_legacy_magic(m, pk[0]);
         if (!rc && i == 2)
             rc = check_legacy_header(m, pk);
     }
@@ -543,15 +567,29 @@ static int load_any(vqc_tensor_map *m, const uint8_t *d, size_t len)
     if (d[0] == 0x80)
         return load_legacy(m, d, len);
     if (len >= 262 && memcmp(d + 257, "ustar", 5) == 0)
-        return vqc_error_set(VQC_ERR_FORMAT, "%s: tar-format checkpoints (PyTorch < 0.4) are not supported",
+        return vqc_error_set(VQC_ERR_FORMAT,
+                             "%s: tar-format checkpoints (PyTorch < 0.4) are not supported",
                              m->label);
     vqc_zip *z;
     if (vqc_zip_open(d, len, m->label, &z) == 0) { /* a zip with data before it */
         vqc_zip_free(z);
         return load_zip(m, d, len);
     }
-    return vqc_error_set(VQC_ERR_FORMAT, "%s: not a weight file (neither zip, legacy PyTorch nor safetensors)",
+    return vqc_error_set(VQC_ERR_FORMAT,
+                         "%s: not a weight file (neither zip, legacy PyTorch nor safetensors)",
                          m->label);
+}
+
+/* Re-sets the current error message with control characters (from names inside a hostile
+ * file) replaced by '?', so that it stays one line. Returns `rc`. */
+static int one_line_error(int rc)
+{
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", vqc_error_get());
+    for (char *p = msg; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
+    return vqc_error_set(rc, "%s", msg);
 }
 
 int vqc_tmap_open_memory(const void *data, size_t len, const char *label, vqc_tensor_map **out)
@@ -568,7 +606,7 @@ int vqc_tmap_open_memory(const void *data, size_t len, const char *label, vqc_te
         rc = build_index(m);
     if (rc) {
         vqc_tmap_free(m);
-        return rc;
+        return one_line_error(rc);
     }
     *out = m;
     return 0;

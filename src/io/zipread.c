@@ -39,7 +39,7 @@ struct vqc_zip {
     uint64_t base; /* bytes prepended before the archive proper (usually 0) */
     zip_entry *ent;
     size_t n;
-    char *names;        /* all entry names, NUL-separated */
+    char *names;         /* all entry names, NUL-separated */
     sorted_name *sorted; /* entries ordered by name, for vqc_zip_find */
     void **inflated;     /* per entry: buffer of a deflated entry, or NULL */
 };
@@ -87,9 +87,9 @@ static int find_eocd(const vqc_zip *z, uint64_t *pos)
         if (p == lo)
             break;
     }
-    return vqc_error_set(VQC_ERR_FORMAT,
-                         "%s: no zip end-of-central-directory record (not a zip archive, or truncated)",
-                         z->label);
+    return vqc_error_set(
+        VQC_ERR_FORMAT,
+        "%s: no zip end-of-central-directory record (not a zip archive, or truncated)", z->label);
 }
 
 /* Reads the ZIP64 end record that the locator at `loc` points to. */
@@ -97,7 +97,8 @@ static int read_eocd64(const vqc_zip *z, uint64_t loc, cd_info *cd)
 {
     const uint8_t *l = z->img + loc;
     if (rd32(l + 16) > 1)
-        return vqc_error_set(VQC_ERR_FORMAT, "%s: multi-disk zip archives are not supported", z->label);
+        return vqc_error_set(VQC_ERR_FORMAT, "%s: multi-disk zip archives are not supported",
+                             z->label);
     uint64_t rec = rd64(l + 8);
     /* The record normally sits just before the locator; that position also works when data was
      * prepended to the archive, which shifts every stored offset. */
@@ -117,7 +118,7 @@ static int read_eocd64(const vqc_zip *z, uint64_t loc, cd_info *cd)
 /* Locates the central directory: its entry count, size, offset and the archive's base shift. */
 static int read_directory_info(vqc_zip *z, cd_info *cd)
 {
-    uint64_t eocd;
+    uint64_t eocd = 0;
     int rc = find_eocd(z, &eocd);
     if (rc)
         return rc;
@@ -131,10 +132,12 @@ static int read_directory_info(vqc_zip *z, cd_info *cd)
         if (rc)
             return rc;
     } else if (rd16(e + 4) != 0 || rd16(e + 6) != 0) {
-        return vqc_error_set(VQC_ERR_FORMAT, "%s: multi-disk zip archives are not supported", z->label);
+        return vqc_error_set(VQC_ERR_FORMAT, "%s: multi-disk zip archives are not supported",
+                             z->label);
     }
     if (cd->size > cd->end || cd->offset > cd->end - cd->size)
-        return vqc_error_set(VQC_ERR_FORMAT, "%s: zip central directory lies outside the file", z->label);
+        return vqc_error_set(VQC_ERR_FORMAT, "%s: zip central directory lies outside the file",
+                             z->label);
     /* Offsets are relative to the archive start; data prepended to it shows as a gap. */
     z->base = 0;
     if (cd->count > 0 && rd32(z->img + cd->offset) != SIG_CENTRAL)
@@ -171,8 +174,8 @@ static int apply_zip64_extra(const vqc_zip *z, const uint8_t *x, size_t xlen, zi
         xlen -= 4 + (size_t)sz;
     }
     if (need_u || need_c || need_o)
-        return vqc_error_set(VQC_ERR_FORMAT, "%s: zip entry %s lacks its ZIP64 extra field", z->label,
-                             e->name);
+        return vqc_error_set(VQC_ERR_FORMAT, "%s: zip entry %s lacks its ZIP64 extra field",
+                             z->label, e->name);
     return 0;
 }
 
@@ -212,6 +215,22 @@ static int cmp_sorted(const void *a, const void *b)
     return x->index < y->index ? -1 : x->index > y->index;
 }
 
+/* Bytes needed for the names of the first `n` records at `p` (each plus a NUL): a superset of
+ * what parse_entry copies before it stops. */
+static uint64_t names_size(const uint8_t *p, uint64_t avail, size_t n)
+{
+    uint64_t total = 1;
+    for (size_t i = 0; i < n && avail >= CENTRAL_LEN; i++) {
+        uint64_t len = CENTRAL_LEN + (uint64_t)rd16(p + 28) + rd16(p + 30) + rd16(p + 32);
+        if (len > avail)
+            break;
+        total += rd16(p + 28) + 1u;
+        p += len;
+        avail -= len;
+    }
+    return total;
+}
+
 /* Reads every directory record and builds the sorted name index. */
 static int parse_directory(vqc_zip *z, const cd_info *cd)
 {
@@ -219,14 +238,15 @@ static int parse_directory(vqc_zip *z, const cd_info *cd)
     z->ent = calloc(z->n ? z->n : 1, sizeof *z->ent);
     z->sorted = calloc(z->n ? z->n : 1, sizeof *z->sorted);
     z->inflated = calloc(z->n ? z->n : 1, sizeof *z->inflated);
-    z->names = malloc((size_t)cd->size + z->n + 1);
-    if (!z->ent || !z->sorted || !z->inflated || !z->names)
-        return vqc_error_set(VQC_ERR_NOMEM, "%s: out of memory reading the zip directory", z->label);
     const uint8_t *p = z->img + z->base + cd->offset;
+    z->names = malloc((size_t)names_size(p, cd->size, z->n));
+    if (!z->ent || !z->sorted || !z->inflated || !z->names)
+        return vqc_error_set(VQC_ERR_NOMEM, "%s: out of memory reading the zip directory",
+                             z->label);
     uint64_t avail = cd->size;
     char *names = z->names;
     for (size_t i = 0; i < z->n; i++) {
-        uint64_t used;
+        uint64_t used = 0;
         int rc = parse_entry(z, p, avail, &z->ent[i], &names, &used);
         if (rc)
             return rc;
@@ -317,14 +337,16 @@ static int locate_data(const vqc_zip *z, size_t i, const uint8_t **p)
     if (e->flags & 1)
         return vqc_error_set(VQC_ERR_FORMAT, "%s: zip entry %s is encrypted", z->label, e->name);
     uint64_t lo = e->local_off + z->base;
-    if (lo < e->local_off || lo > z->len || z->len - lo < LOCAL_LEN || rd32(z->img + lo) != SIG_LOCAL)
-        return vqc_error_set(VQC_ERR_FORMAT, "%s: zip entry %s: bad local header", z->label, e->name);
+    if (lo < e->local_off || lo > z->len || z->len - lo < LOCAL_LEN ||
+        rd32(z->img + lo) != SIG_LOCAL)
+        return vqc_error_set(VQC_ERR_FORMAT, "%s: zip entry %s: bad local header", z->label,
+                             e->name);
     uint64_t start = lo + LOCAL_LEN + rd16(z->img + lo + 26) + rd16(z->img + lo + 28);
     if (start > z->len || z->len - start < e->csize)
-        return vqc_error_set(VQC_ERR_FORMAT,
-                             "%s: truncated: zip entry %s needs %llu bytes at offset %llu, file has %zu",
-                             z->label, e->name, (unsigned long long)e->csize,
-                             (unsigned long long)start, z->len);
+        return vqc_error_set(
+            VQC_ERR_FORMAT,
+            "%s: truncated: zip entry %s needs %llu bytes at offset %llu, file has %zu", z->label,
+            e->name, (unsigned long long)e->csize, (unsigned long long)start, z->len);
     *p = z->img + start;
     return 0;
 }
@@ -401,7 +423,7 @@ int vqc_zip_read(vqc_zip *z, size_t i, const void **data, uint64_t *size)
         return vqc_error_set(VQC_ERR_USAGE, "%s: zip entry index %zu out of range", z->label, i);
     const zip_entry *e = &z->ent[i];
     if (!z->inflated[i]) {
-        const uint8_t *src;
+        const uint8_t *src = NULL;
         int rc = locate_data(z, i, &src);
         if (rc)
             return rc;
@@ -414,8 +436,9 @@ int vqc_zip_read(vqc_zip *z, size_t i, const void **data, uint64_t *size)
             return 0;
         }
         if (e->method != 8)
-            return vqc_error_set(VQC_ERR_FORMAT, "%s: zip entry %s: unsupported compression method %u",
-                                 z->label, e->name, e->method);
+            return vqc_error_set(VQC_ERR_FORMAT,
+                                 "%s: zip entry %s: unsupported compression method %u", z->label,
+                                 e->name, e->method);
         if ((rc = inflate_entry(z, i, src)))
             return rc;
     }
