@@ -36,8 +36,8 @@ static float *host_copy(const vqt_tensor *t, int64_t *n)
 
 static double max_abs_diff(const vqt_tensor *a, const vqt_tensor *b)
 {
-    vqt_tensor *d = vqt_reduce(VQT_AMAX, vqt_unary(VQT_ABS, vqt_binary(VQT_SUB, a, b)), 0,
-                               NULL, false);
+    vqt_tensor *d =
+        vqt_reduce(VQT_AMAX, vqt_unary(VQT_ABS, vqt_binary(VQT_SUB, a, b)), 0, NULL, false);
     double v = vqt_item(d);
     vqt_free(d);
     return v;
@@ -291,7 +291,7 @@ static void test_bad_input(void)
     vqt_tensor *a = vqt_full(3, s3, 0.5, VQC_DTYPE_F32, cpu);
     vqt_tensor *b = vqt_full(4, s4, 0.5, VQC_DTYPE_F32, cpu);
     ASSERT(vqc_augment_apply(a, VQC_AUG_AF, 0) == NULL);
-    ASSERT(vqc_augment_apply(b, VQC_AUG_JI, 0) == NULL); /* jitter needs RGB */
+    ASSERT(vqc_augment_apply(b, VQC_AUG_JI, 0) == NULL);                /* jitter needs RGB */
     vqt_tensor *y = vqc_augment_apply(b, VQC_AUG_AF | VQC_AUG_ER, 1.0); /* others do not */
     ASSERT(y != NULL);
     ASSERT(vqc_augment_apply(b, 1u << 12, 0) == NULL);

@@ -84,13 +84,15 @@ static void test_reconstruct(void)
     ASSERT_EQ(img.w, 32);
     ASSERT_EQ(img.h, 24);
     vqc_image_free(&img);
-    expect_error(run("reconstruct --vqgan '%s' -i '%s' -o '%s'", ckpt, odd, out), 1, "multiples of 4");
+    expect_error(run("reconstruct --vqgan '%s' -i '%s' -o '%s'", ckpt, odd, out), 1,
+                 "multiples of 4");
     ASSERT_EQ(run("reconstruct --vqgan '%s' -i '%s' -o '%s' --resize", ckpt, odd, out), 0);
     ASSERT_OK(vqc_image_load(out, &img));
     ASSERT_EQ(img.w, 28);
     vqc_image_free(&img);
-    expect_error(run("reconstruct --vqgan '%s' -i '%s' -o '%s'",
-                     fixture_path("clip/tiny_vit.pt"), in, out), 2, "CLIP");
+    expect_error(
+        run("reconstruct --vqgan '%s' -i '%s' -o '%s'", fixture_path("clip/tiny_vit.pt"), in, out),
+        2, "CLIP");
     expect_error(run("reconstruct --vqgan /nonexistent.ckpt -i '%s' -o '%s'", in, out), 2,
                  "nonexistent");
     expect_error(run("reconstruct --vqgan '%s' -i /no/such.png -o '%s'", ckpt, out), 2, "such.png");
@@ -111,10 +113,11 @@ static void test_generate(void)
     snprintf(out2, sizeof out2, "%s/gen2.png", tmp);
     const char *common = "-s 32 32 --cutn 4 --seed 5 -q";
     /* -i 7 -se 5: the final image (step 7) is written, not only the step-5 snapshot. */
-    ASSERT_EQ(run("%s -p 'a red fox:1|blur:-0.3' %s -i 7 -se 5 -o '%s' --json", models, common,
-                  out), 0);
+    ASSERT_EQ(
+        run("%s -p 'a red fox:1|blur:-0.3' %s -i 7 -se 5 -o '%s' --json", models, common, out), 0);
     const char *js = slurp("out.txt");
-    ASSERT(strstr(js, "\"step\":5") && strstr(js, "\"step\":7") && strstr(js, "\"event\":\"done\""));
+    ASSERT(strstr(js, "\"step\":5") && strstr(js, "\"step\":7") &&
+           strstr(js, "\"event\":\"done\""));
     ASSERT_EQ(run("%s -p 'a red fox:1|blur:-0.3' %s -i 7 -se 5 -o '%s'", models, common, out2), 0);
     char cmd[9000];
     snprintf(cmd, sizeof cmd, "cmp -s '%s' '%s'", out, out2);
@@ -136,8 +139,10 @@ static void test_interrupt(void)
     pid_t pid = fork();
     if (pid == 0) {
         char cmd[8192];
-        snprintf(cmd, sizeof cmd, "exec %s %s -p 'a lighthouse' -s 32 32 --cutn 4 -i 100000 -q "
-                                  "-o '%s' 2>/dev/null", bin, models, out);
+        snprintf(cmd, sizeof cmd,
+                 "exec %s %s -p 'a lighthouse' -s 32 32 --cutn 4 -i 100000 -q "
+                 "-o '%s' 2>/dev/null",
+                 bin, models, out);
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
     }

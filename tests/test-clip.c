@@ -21,19 +21,24 @@ static double max_abs_diff(const vqt_tensor *a, const vqt_tensor *b)
     ASSERT(a && b);
     ASSERT_EQ(vqt_numel(a), vqt_numel(b));
     vqt_scope_begin();
-    vqt_tensor *d = vqt_reduce(VQT_AMAX, vqt_unary(VQT_ABS, vqt_binary(VQT_SUB, a, b)), 0,
-                               NULL, false);
+    vqt_tensor *d =
+        vqt_reduce(VQT_AMAX, vqt_unary(VQT_ABS, vqt_binary(VQT_SUB, a, b)), 0, NULL, false);
     ASSERT(d);
     double v = vqt_item(d);
     vqt_scope_end();
     return v;
 }
 
+/* A reference tensor as float32 on the CPU, owned by the caller's scope. */
 static vqt_tensor *ref_tensor(const vqc_tensor_map *ref, const char *name)
 {
-    vqt_tensor *t = vqc_weight(ref, "", name, cpu, VQC_DTYPE_F32, -1, NULL);
+    const vqc_tensor_info *ti = vqc_tmap_get(ref, name);
+    if (!ti)
+        TEST_FAIL("reference %s missing", name);
+    vqt_tensor *t =
+        vqt_from_data(ti->data, ti->dtype, ti->ndim, ti->shape, ti->strides, cpu, VQC_DTYPE_F32);
     if (!t)
-        TEST_FAIL("reference %s: %s", name, vqc_error_get());
+        TEST_FAIL("reference %s: %s", name, vqt_last_error());
     return t;
 }
 
@@ -42,8 +47,8 @@ static int64_t *ref_tokens(const vqc_tensor_map *ref, int *n)
 {
     const vqc_tensor_info *ti = vqc_tmap_get(ref, "tokens");
     ASSERT(ti && ti->ndim == 2);
-    vqt_tensor *t = vqt_from_data(ti->data, ti->dtype, 2, ti->shape, ti->strides, cpu,
-                                  VQC_DTYPE_I64);
+    vqt_tensor *t =
+        vqt_from_data(ti->data, ti->dtype, 2, ti->shape, ti->strides, cpu, VQC_DTYPE_I64);
     int64_t *buf = malloc((size_t)ti->numel * sizeof *buf);
     ASSERT(t && buf);
     ASSERT_EQ(vqt_to_host(t, buf, VQC_DTYPE_I64, ti->numel), ti->numel);
@@ -80,7 +85,8 @@ static void check_features(const vqc_clip *m, const char *ref_path, const char *
     double dt = max_abs_diff(txt, ref_tensor(ref, "text_features"));
     double ls = vqt_item(ref_tensor(ref, "logit_scale"));
     printf("%-24s image_features max|diff| %.3g, text_features max|diff| %.3g, "
-           "logit_scale %.6f (ref %.6f)\n", label, di, dt, vqc_clip_logit_scale(m), ls);
+           "logit_scale %.6f (ref %.6f)\n",
+           label, di, dt, vqc_clip_logit_scale(m), ls);
     ASSERT(di <= ATOL);
     ASSERT(dt <= ATOL);
     ASSERT_NEAR(vqc_clip_logit_scale(m), ls, 1e-6);
@@ -174,8 +180,8 @@ static void out_write(out_list *l, const char *path)
     vqc_st_tensor *st = calloc(l->n, sizeof *st);
     ASSERT(st);
     for (size_t i = 0; i < l->n; i++)
-        st[i] = (vqc_st_tensor){l->v[i].name, l->v[i].dt, l->v[i].ndim, l->v[i].shape,
-                                l->v[i].data};
+        st[i] =
+            (vqc_st_tensor){l->v[i].name, l->v[i].dt, l->v[i].ndim, l->v[i].shape, l->v[i].data};
     ASSERT_OK(vqc_safetensors_write(path, st, l->n, NULL));
     free(st);
     for (size_t i = 0; i < l->n; i++)
@@ -199,8 +205,10 @@ static const char *const hf_exact[][2] = {
     {"logit_scale", "logit_scale"},
 };
 static const char *const hf_part[][2] = {
-    {"ln_1.", "layer_norm1."},        {"ln_2.", "layer_norm2."},
-    {"mlp.c_fc.", "mlp.fc1."},        {"mlp.c_proj.", "mlp.fc2."},
+    {"ln_1.", "layer_norm1."},
+    {"ln_2.", "layer_norm2."},
+    {"mlp.c_fc.", "mlp.fc1."},
+    {"mlp.c_proj.", "mlp.fc2."},
     {"attn.out_proj.", "self_attn.out_proj."},
 };
 
@@ -264,8 +272,8 @@ static void convert_file(const char *src, const char *dst, bool hf, const char *
     vqt_scope_begin();
     for (size_t i = 0; i < vqc_tmap_count(map); i++) {
         const vqc_tensor_info *ti = vqc_tmap_at(map, i);
-        vqt_tensor *t = vqt_from_data(ti->data, ti->dtype, ti->ndim, ti->shape, ti->strides, cpu,
-                                      ti->dtype);
+        vqt_tensor *t =
+            vqt_from_data(ti->data, ti->dtype, ti->ndim, ti->shape, ti->strides, cpu, ti->dtype);
         char name[200];
         snprintf(name, sizeof name, "%s%s", prefix, ti->name);
         if (hf)
@@ -431,13 +439,13 @@ static void test_grad_fd(const char *rel)
     ASSERT(norm > 0);
     bool prev = vqt_set_grad_enabled(false);
     const double eps = 1e-2;
-    vqt_tensor *step = vqt_affine(vqt_from_data(g, VQC_DTYPE_F32, 4, shape, NULL, cpu,
-                                                VQC_DTYPE_F32), eps / norm, 0.0);
+    vqt_tensor *step = vqt_affine(
+        vqt_from_data(g, VQC_DTYPE_F32, 4, shape, NULL, cpu, VQC_DTYPE_F32), eps / norm, 0.0);
     double numeric = (vqt_item(feature_loss(m, vqt_binary(VQT_ADD, x, step), true)) -
-                      vqt_item(feature_loss(m, vqt_binary(VQT_SUB, x, step), true))) / (2 * eps);
+                      vqt_item(feature_loss(m, vqt_binary(VQT_SUB, x, step), true))) /
+                     (2 * eps);
     vqt_set_grad_enabled(prev);
-    printf("%-24s |grad sum(f^2)| %.6g, finite difference along it %.6g\n", rel, norm,
-           numeric);
+    printf("%-24s |grad sum(f^2)| %.6g, finite difference along it %.6g\n", rel, norm, numeric);
     ASSERT(fabs(norm - numeric) <= 1e-2 * norm);
     free(g);
     vqt_scope_end();
@@ -593,8 +601,10 @@ static void test_cli_score(void)
     vqc_image_free(&img);
     static const char *const texts[2] = {"a clockwork angel, trending on ArtStation",
                                          "Cyberpunk City artstationHQ"};
-    snprintf(cmd, sizeof cmd, "'%s' score --device cpu --clip '%s' --bpe '%s' -i '%s' -p '%s' "
-             "-p '%s'", bin, fixture_path("clip/tiny_vit.pt"),
+    snprintf(cmd, sizeof cmd,
+             "'%s' score --device cpu --clip '%s' --bpe '%s' -i '%s' -p '%s' "
+             "-p '%s'",
+             bin, fixture_path("clip/tiny_vit.pt"),
              fixture_path("clip/bpe_simple_vocab_16e6.txt.gz"), png, texts[0], texts[1]);
     FILE *p = popen(cmd, "r");
     ASSERT(p);

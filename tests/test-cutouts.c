@@ -130,8 +130,8 @@ static void test_resample_invariants(void)
         ASSERT_EQ(vqt_size(r, 0), 2);
         ASSERT_EQ(vqt_size(r, 2), sizes[i][0]);
         ASSERT_EQ(vqt_size(r, 3), sizes[i][1]);
-        vqt_tensor *c = vqt_full(4, (int64_t[]){2, 3, sizes[i][0], sizes[i][1]}, 0.375,
-                                 VQC_DTYPE_F32, cpu);
+        vqt_tensor *c =
+            vqt_full(4, (int64_t[]){2, 3, sizes[i][0], sizes[i][1]}, 0.375, VQC_DTYPE_F32, cpu);
         ASSERT_NEAR(max_abs_diff(r, c), 0, 2e-6); /* the kernel sums to 1 */
         vqt_free(r);
         vqt_free(c);
@@ -152,8 +152,8 @@ static void test_resample_invariants(void)
 static void test_resample_golden(void)
 {
     vqt_tensor *x = wave_image(12, 10, 1.0, 0.0, NULL);
-    vqt_tensor *a = vqc_resample(x, 5, 7);   /* shrinks both axes (Lanczos on both) */
-    vqt_tensor *b = vqc_resample(x, 16, 4);  /* grows the rows, shrinks the columns */
+    vqt_tensor *a = vqc_resample(x, 5, 7);  /* shrinks both axes (Lanczos on both) */
+    vqt_tensor *b = vqc_resample(x, 16, 4); /* grows the rows, shrinks the columns */
     int64_t n;
     float *av = host_copy(a, &n), *bv = host_copy(b, &n);
     ASSERT_NEAR(av[(0 * 5 + 0) * 7 + 0], 0.310983658, 1e-5);

@@ -42,8 +42,8 @@ static void add_prompts(vqc_loop *L, const models_t *m, const vqc_tensor_map *re
         int dropped;
         ASSERT_OK(vqc_tokenizer_tokenize(m->tok, text, 77, ids, &dropped));
         vqt_tensor *mine = vqc_clip_encode_text(m->clip, ids, 1);
-        vqt_tensor *d = vqt_reduce(VQT_AMAX, vqt_unary(VQT_ABS, vqt_binary(VQT_SUB, mine, e)), 0,
-                                   NULL, false);
+        vqt_tensor *d =
+            vqt_reduce(VQT_AMAX, vqt_unary(VQT_ABS, vqt_binary(VQT_SUB, mine, e)), 0, NULL, false);
         ASSERT_NEAR(vqt_item(d), 0, 1e-4);
         vqt_free(e);
     }
@@ -175,7 +175,8 @@ static void loss_falls(const models_t *m, unsigned augments, double noise)
     p.seed = 1234;
     vqc_loop *L;
     ASSERT_OK(vqc_loop_create(&p, m->vq, m->clip, &L));
-    ASSERT_OK(vqc_loop_add_text_prompt(L, m->tok, "a red circle on a blue background", 1, -INFINITY));
+    ASSERT_OK(
+        vqc_loop_add_text_prompt(L, m->tok, "a red circle on a blue background", 1, -INFINITY));
     ASSERT_OK(vqc_loop_add_noise_prompt(L, 7, 0.5));
     ASSERT_OK(vqc_loop_init_random(L));
     double first = 0, last = 0;
@@ -197,9 +198,11 @@ int main(void)
 {
     vqt_init(0);
     models_t m = load_models();
+    vqt_scope_begin(); /* frees the test's own temporaries */
     run_fixture(&m, "loop/loop_pooling.safetensors", false);
     run_fixture(&m, "loop/loop_boxes.safetensors", true);
     loss_falls(&m, 0, 0);
+    vqt_scope_end();
     vqc_tokenizer_free(m.tok);
     vqc_clip_free(m.clip);
     vqc_vqgan_free(m.vq);

@@ -40,8 +40,8 @@ static vqt_tensor *problem_target(void)
 static double loss_grad(vqt_tensor *p, const vqt_tensor *target, vqt_tensor **grad)
 {
     vqt_scope_begin();
-    vqt_tensor *loss = vqt_reduce(VQT_SUM, vqt_unary(VQT_SQUARE, vqt_binary(VQT_SUB, p, target)),
-                                  0, NULL, false);
+    vqt_tensor *loss =
+        vqt_reduce(VQT_SUM, vqt_unary(VQT_SQUARE, vqt_binary(VQT_SUB, p, target)), 0, NULL, false);
     ASSERT(loss != NULL);
     ASSERT_OK(vqt_backward(loss));
     double l = vqt_item(loss);
@@ -75,8 +75,8 @@ static void host6(const vqt_tensor *t, float *out)
 static double max_diff(const vqt_tensor *a, const vqt_tensor *b)
 {
     vqt_scope_begin();
-    double r = vqt_item(vqt_reduce(VQT_AMAX, vqt_unary(VQT_ABS, vqt_binary(VQT_SUB, a, b)), 0,
-                                   NULL, false));
+    double r = vqt_item(
+        vqt_reduce(VQT_AMAX, vqt_unary(VQT_ABS, vqt_binary(VQT_SUB, a, b)), 0, NULL, false));
     vqt_scope_end();
     return r;
 }
@@ -85,9 +85,9 @@ static double max_diff(const vqt_tensor *a, const vqt_tensor *b)
 
 static void test_parse(void)
 {
-    static const char *const names[] = {"Adam", "AdamW", "Adagrad", "Adamax",
+    static const char *const names[] = {"Adam",  "AdamW",   "Adagrad",  "Adamax",
                                         "RAdam", "RMSprop", "DiffGrad", "AdamP"};
-    static const char *const other_case[] = {"adam", "ADAMW", "adagrad", "AdaMax",
+    static const char *const other_case[] = {"adam",  "ADAMW",   "adagrad",  "AdaMax",
                                              "radam", "RMSProp", "diffgrad", "ADAMP"};
     for (int k = 0; k < VQC_OPT_COUNT; k++) {
         vqc_optim_kind kind = VQC_OPT_COUNT;
@@ -128,23 +128,38 @@ static const struct {
     int steps;
     float p[6];
 } torch_ref[] = {
-    {VQC_OPT_ADAM, 0.1, 3,
+    {VQC_OPT_ADAM,
+     0.1,
+     3,
      {0.201854303f, -0.0951287299f, 0.0744375661f, -0.101854309f, -0.400664985f, -0.700367093f}},
-    {VQC_OPT_ADAM, 0.1, 8,
+    {VQC_OPT_ADAM,
+     0.1,
+     8,
      {-0.256148875f, -0.456946015f, -0.0527856983f, 0.356148839f, 0.0867486149f, -0.206950516f}},
-    {VQC_OPT_ADAMW, 0.1, 3,
+    {VQC_OPT_ADAMW,
+     0.1,
+     3,
      {0.200668216f, -0.0954150259f, 0.0743337795f, -0.10096509f, -0.398872435f, -0.697674155f}},
-    {VQC_OPT_ADAGRAD, 0.1, 3,
+    {VQC_OPT_ADAGRAD,
+     0.1,
+     3,
      {0.281538039f, -0.00910082459f, 0.0f, -0.181538031f, -0.476056069f, -0.774266362f}},
-    {VQC_OPT_ADAMAX, 0.1, 3,
+    {VQC_OPT_ADAMAX,
+     0.1,
+     3,
      {0.217230976f, -0.0690902472f, 0.0598333403f, -0.117230982f, -0.408063859f, -0.704838872f}},
-    {VQC_OPT_RMSPROP, 0.01, 3,
-     {0.281064153f, -0.00956677273f, -2.2744584e-12f, -0.181064174f, -0.475583792f,
-      -0.773795664f}},
+    {VQC_OPT_RMSPROP,
+     0.01,
+     3,
+     {0.281064153f, -0.00956677273f, -2.2744584e-12f, -0.181064174f, -0.475583792f, -0.773795664f}},
     /* RAdam: steps 1-5 take the un-rectified branch (rho_t <= 5), 6-8 the rectified one. */
-    {VQC_OPT_RADAM, 0.01, 3,
+    {VQC_OPT_RADAM,
+     0.01,
+     3,
      {0.446573317f, 0.170318514f, -0.0940637067f, -0.346573323f, -0.587210357f, -0.815974772f}},
-    {VQC_OPT_RADAM, 0.01, 8,
+    {VQC_OPT_RADAM,
+     0.01,
+     8,
      {0.4109779f, 0.150114447f, -0.0892511457f, -0.310977876f, -0.513136685f, -0.69572717f}},
 };
 
@@ -286,8 +301,8 @@ static void test_adamp_projection(void)
 static void test_converges(void)
 {
     static const double lr[VQC_OPT_COUNT] = {
-        [VQC_OPT_ADAM] = 0.1,   [VQC_OPT_ADAMW] = 0.1,   [VQC_OPT_ADAGRAD] = 0.5,
-        [VQC_OPT_ADAMAX] = 0.1, [VQC_OPT_RADAM] = 0.1,   [VQC_OPT_RMSPROP] = 0.05,
+        [VQC_OPT_ADAM] = 0.1,     [VQC_OPT_ADAMW] = 0.1, [VQC_OPT_ADAGRAD] = 0.5,
+        [VQC_OPT_ADAMAX] = 0.1,   [VQC_OPT_RADAM] = 0.1, [VQC_OPT_RMSPROP] = 0.05,
         [VQC_OPT_DIFFGRAD] = 0.1, [VQC_OPT_ADAMP] = 0.1,
     };
     vqt_tensor *target = problem_target();
@@ -338,8 +353,8 @@ static vqc_optim *restore(vqc_optim_kind kind, double lr, const snapshot *s, boo
     if (!with_state)
         return opt;
     for (int i = 0; i < s->nstate; i++) {
-        vqt_tensor *t = vqt_from_data(s->state[i], VQC_DTYPE_F32, 2, shape23, NULL, cpu,
-                                      VQC_DTYPE_F32);
+        vqt_tensor *t =
+            vqt_from_data(s->state[i], VQC_DTYPE_F32, 2, shape23, NULL, cpu, VQC_DTYPE_F32);
         ASSERT_OK(vqc_optim_state_set(opt, vqc_optim_state_name(opt, i), t));
         vqt_free(t);
     }

@@ -53,6 +53,25 @@ static void test_scopes(void)
     vqt_free(kept);
 }
 
+/* keep and persist inside nested scopes: no handle is freed twice or leaked (ASan checks). */
+static void test_persist(void)
+{
+    int64_t n = 3;
+    vqt_scope_begin();
+    vqt_tensor *p = vqt_persist(vqt_full(1, &n, 1.0, VQC_DTYPE_F32, cpu));
+    vqt_scope_begin();
+    vqt_tensor *k = vqt_keep(vqt_affine(p, 2.0, 0.0));
+    vqt_free(k); /* freed after keep, before the inner scope ends */
+    vqt_tensor *q = vqt_persist(vqt_affine(p, 3.0, 0.0));
+    vqt_scope_end();
+    vqt_scope_end();
+    vqt_tensor *sum = vqt_reduce(VQT_SUM, q, 0, NULL, false);
+    ASSERT_NEAR(vqt_item(sum), 9, 0);
+    vqt_free(sum);
+    vqt_free(p);
+    vqt_free(q);
+}
+
 static void test_clamp_with_grad(void)
 {
     const float v[4] = {-0.5f, 0.5f, 1.5f, 2.0f};
@@ -73,8 +92,8 @@ static void test_clamp_with_grad(void)
      * gradient where grad * (x - clamp(x)) >= 0: (-0.5 - 0) * 1 < 0 -> zero. */
     ASSERT_NEAR(g[0], 0, 0);
     ASSERT_NEAR(g[1], 1, 0);
-    ASSERT_NEAR(g[2], 1, 0);  /* (1.5 - 1) * 1 >= 0: passes (descent moves it back inside) */
-    ASSERT_NEAR(g[3], 0, 0);  /* (2 - 1) * -1 < 0: blocked */
+    ASSERT_NEAR(g[2], 1, 0); /* (1.5 - 1) * 1 >= 0: passes (descent moves it back inside) */
+    ASSERT_NEAR(g[3], 0, 0); /* (2 - 1) * -1 < 0: blocked */
 }
 
 static void test_replace_grad(void)
@@ -116,11 +135,16 @@ int main(void)
     int n = vqt_init(0);
     ASSERT(n >= 1);
     fprintf(stderr, "libtorch %s, %d threads\n", vqt_version(), n);
+    vqt_scope_begin();
     test_errors();
+    vqt_scope_end();
     test_scopes();
+    test_persist();
+    vqt_scope_begin();
     test_clamp_with_grad();
     test_replace_grad();
     test_layouts();
+    vqt_scope_end();
     fprintf(stderr, "test-shim: ok\n");
     return 0;
 }

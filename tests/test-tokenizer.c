@@ -17,7 +17,7 @@
 #include "util/error.h"
 
 #if defined(__SANITIZE_ADDRESS__) /* gcc */
-#define SLOW 10                     /* sanitizer builds run several times slower */
+#define SLOW 10                   /* sanitizer builds run several times slower */
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer) /* clang */
 #define SLOW 10
@@ -68,20 +68,29 @@ static void test_normalize_html(void)
 
 static void test_normalize_ftfy(void)
 {
-    check_normalize("it’s “quoted” ﬁne ＬＯＵＤ\xE3\x80\x80ＮＯＩＳＥ", "it's \"quoted\" fine loud noise");
+    check_normalize("it’s “quoted” ﬁne ＬＯＵＤ\xE3\x80\x80ＮＯＩＳＥ",
+                    "it's \"quoted\" fine loud noise");
     check_normalize("don\xC2\x92t \xC2\x85", "don't …"); /* C1 controls read as Windows-1252 */
-    check_normalize("e\xCC\x81", "é");                  /* NFC */
-    check_normalize("\x1B[31mred\x1B[0m", "red");       /* terminal escapes */
-    check_normalize("a\x0B" "b\x1C" "c\x7F" "d", "abcd"); /* control characters removed */
-    check_normalize("\xEF\xBB\xBFhello", "hello");      /* byte order mark */
-    check_normalize("ŉ Ǆ", "'n dž");                     /* ligatures, then uncurled quote */
-    check_normalize("ｶﾞ", "ガ");                           /* half width, then NFC */
+    check_normalize("e\xCC\x81", "é");                   /* NFC */
+    check_normalize("\x1B[31mred\x1B[0m", "red");        /* terminal escapes */
+    check_normalize("a\x0B"
+                    "b\x1C"
+                    "c\x7F"
+                    "d",
+                    "abcd");                       /* control characters removed */
+    check_normalize("\xEF\xBB\xBFhello", "hello"); /* byte order mark */
+    check_normalize("ŉ Ǆ", "'n dž");               /* ligatures, then uncurled quote */
+    check_normalize("ｶﾞ", "ガ");                   /* half width, then NFC */
 }
 
 static void test_normalize_space_case(void)
 {
     check_normalize("   leading and   trailing   ", "leading and trailing");
-    check_normalize("a\xC2\xA0" "b\xE2\x80\xA8" "c\xE3\x80\x80" "d\te\r\nf", "a b c d e f");
+    check_normalize("a\xC2\xA0"
+                    "b\xE2\x80\xA8"
+                    "c\xE3\x80\x80"
+                    "d\te\r\nf",
+                    "a b c d e f");
     check_normalize("", "");
     check_normalize(" \t\r\n\xC2\xA0 ", "");
     check_normalize("İSTANBUL ΟΔΟΣ Σ ΑΣ. Α'Σ ΑΣΑ", "i\xCC\x87stanbul οδος σ ας. α'ς ασα");
@@ -91,10 +100,13 @@ static void test_normalize_space_case(void)
 static void test_invalid_utf8(void)
 {
     /* Each maximal invalid subsequence becomes one U+FFFD, as in Python's errors="replace". */
-    check_normalize("\xFF\xFE" "abc \xC3", "\xEF\xBF\xBD\xEF\xBF\xBD" "abc \xEF\xBF\xBD");
+    check_normalize("\xFF\xFE"
+                    "abc \xC3",
+                    "\xEF\xBF\xBD\xEF\xBF\xBD"
+                    "abc \xEF\xBF\xBD");
     check_normalize("\xED\xA0\x80", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"); /* surrogate */
     check_normalize("\xE2\x82|\xF0\x9F\x98|\xC0\x80", "\xEF\xBF\xBD|\xEF\xBF\xBD|"
-                                                     "\xEF\xBF\xBD\xEF\xBF\xBD");
+                                                      "\xEF\xBF\xBD\xEF\xBF\xBD");
     ASSERT(vqc_text_utf8_valid("caf\xC3\xA9", 5));
     ASSERT(!vqc_text_utf8_valid("caf\xC3", 4));
 }
@@ -108,8 +120,8 @@ static void check_pieces(const char *text, const char *const *want, size_t nwant
         if (k >= nwant)
             TEST_FAIL("\"%s\": extra piece \"%.*s\"", text, (int)len, text + start);
         if (len != strlen(want[k]) || memcmp(text + start, want[k], len) != 0)
-            TEST_FAIL("\"%s\": piece %zu is \"%.*s\", want \"%s\"", text, k, (int)len,
-                      text + start, want[k]);
+            TEST_FAIL("\"%s\": piece %zu is \"%.*s\", want \"%s\"", text, k, (int)len, text + start,
+                      want[k]);
         k++;
     }
     ASSERT_EQ(k, nwant);
@@ -118,8 +130,9 @@ static void check_pieces(const char *text, const char *const *want, size_t nwant
 static void test_pretokenizer(void)
 {
     /* Expected pieces from Python's regex.findall with the reference's pattern. */
-    static const char *const a[] = {"it", "'s", "a", "'ſ", "'", "test", "1", "2", "!!<|",
-                                    "endoftext", "|>", "<|endoftext|>", "x"};
+    static const char *const a[] = {"it", "'s", "a",    "'ſ",        "'",  "test",
+                                    "1",  "2",  "!!<|", "endoftext", "|>", "<|endoftext|>",
+                                    "x"};
     check_pieces("it's a 'ſ ' test 12 !!<|endoftext|> <|endoftext|>x", a, 13);
     static const char *const b[] = {"'", "sand", "'ll", "'d", "'re", "'ve", "'m", "'t", "'", "x"};
     check_pieces("' sand 'll 'd 're 've 'm 't 'x", b, 10);
@@ -343,7 +356,10 @@ static void test_more_cases(const vqc_tokenizer *tok)
     check_encode(tok, "<|startoftext|>hi<|endoftext|>", (const int32_t[]){49406, 1883, 49407}, 3);
     check_encode(tok, "it's 'ſ", (const int32_t[]){585, 568, 6, 129, 379}, 5);
     check_encode(tok, "α\xCD\x85β", (const int32_t[]){157, 122, 111, 138, 366}, 5);
-    check_encode(tok, "\xFF\xFE" "abc \xC3", (const int32_t[]){47356, 39802, 5334, 39802}, 4);
+    check_encode(tok,
+                 "\xFF\xFE"
+                 "abc \xC3",
+                 (const int32_t[]){47356, 39802, 5334, 39802}, 4);
     check_encode(tok, "\xED\xA0\x80", (const int32_t[]){47356, 47356, 39802}, 3);
     check_encode(tok, "a painting of a fox", (const int32_t[]){320, 3086, 539, 320, 3240}, 5);
     check_encode(tok, "", NULL, 0);
@@ -466,8 +482,8 @@ static const char *write_hf_layout(void)
     for (int r = 0; r < VQC_TOKENIZER_MERGES; r++) {
         char *nl = strchr(line, '\n'), *sp = strchr(line, ' ');
         ASSERT(nl && sp && sp < nl && nl - line < (long)sizeof joined);
-        snprintf(joined, sizeof joined, "%.*s%.*s", (int)(sp - line), line,
-                 (int)(nl - sp - 1), sp + 1);
+        snprintf(joined, sizeof joined, "%.*s%.*s", (int)(sp - line), line, (int)(nl - sp - 1),
+                 sp + 1);
         cJSON_AddNumberToObject(vocab, joined, id++);
         line = nl + 1;
     }

@@ -12,63 +12,63 @@
 
 #include "util/error.h"
 
-#define TEST_FAIL(...)                                                                     \
-    do {                                                                                   \
-        fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                                    \
-        fprintf(stderr, __VA_ARGS__);                                                      \
-        fprintf(stderr, "\n");                                                             \
-        exit(1);                                                                           \
+#define TEST_FAIL(...)                                  \
+    do {                                                \
+        fprintf(stderr, "%s:%d: ", __FILE__, __LINE__); \
+        fprintf(stderr, __VA_ARGS__);                   \
+        fprintf(stderr, "\n");                          \
+        exit(1);                                        \
     } while (0)
 
-#define ASSERT(cond)                                                                       \
-    do {                                                                                   \
-        if (!(cond))                                                                       \
-            TEST_FAIL("assertion failed: %s", #cond);                                      \
+#define ASSERT(cond)                                  \
+    do {                                              \
+        if (!(cond))                                  \
+            TEST_FAIL("assertion failed: %s", #cond); \
     } while (0)
 
-#define ASSERT_EQ(a, b)                                                                    \
-    do {                                                                                   \
-        long long a_ = (long long)(a), b_ = (long long)(b);                                \
-        if (a_ != b_)                                                                      \
-            TEST_FAIL("%s == %s failed: %lld != %lld", #a, #b, a_, b_);                    \
+#define ASSERT_EQ(a, b)                                                 \
+    do {                                                                \
+        long long a_ = (long long)(a), b_ = (long long)(b);             \
+        if (a_ != b_)                                                   \
+            TEST_FAIL("%s == %s failed: %lld != %lld", #a, #b, a_, b_); \
     } while (0)
 
-#define ASSERT_NE(a, b)                                                                    \
-    do {                                                                                   \
-        long long a_ = (long long)(a), b_ = (long long)(b);                                \
-        if (a_ == b_)                                                                      \
-            TEST_FAIL("%s != %s failed: both %lld", #a, #b, a_);                           \
+#define ASSERT_NE(a, b)                                          \
+    do {                                                         \
+        long long a_ = (long long)(a), b_ = (long long)(b);      \
+        if (a_ == b_)                                            \
+            TEST_FAIL("%s != %s failed: both %lld", #a, #b, a_); \
     } while (0)
 
-#define ASSERT_STR_EQ(a, b)                                                                \
-    do {                                                                                   \
-        const char *a_ = (a), *b_ = (b);                                                   \
-        if (!a_ || !b_ || strcmp(a_, b_) != 0)                                             \
-            TEST_FAIL("%s == %s failed: \"%s\" != \"%s\"", #a, #b, a_ ? a_ : "(null)",     \
-                      b_ ? b_ : "(null)");                                                 \
+#define ASSERT_STR_EQ(a, b)                                                            \
+    do {                                                                               \
+        const char *a_ = (a), *b_ = (b);                                               \
+        if (!a_ || !b_ || strcmp(a_, b_) != 0)                                         \
+            TEST_FAIL("%s == %s failed: \"%s\" != \"%s\"", #a, #b, a_ ? a_ : "(null)", \
+                      b_ ? b_ : "(null)");                                             \
     } while (0)
 
-#define ASSERT_NEAR(a, b, tol)                                                             \
-    do {                                                                                   \
-        double a_ = (double)(a), b_ = (double)(b);                                         \
-        if (!(fabs(a_ - b_) <= (tol)))                                                     \
+#define ASSERT_NEAR(a, b, tol)                                                                \
+    do {                                                                                      \
+        double a_ = (double)(a), b_ = (double)(b);                                            \
+        if (!(fabs(a_ - b_) <= (tol)))                                                        \
             TEST_FAIL("|%s - %s| <= %g failed: %.9g vs %.9g", #a, #b, (double)(tol), a_, b_); \
     } while (0)
 
 /* Calls `expr` (returning 0 / negative) and fails with the library's error text on failure. */
-#define ASSERT_OK(expr)                                                                    \
-    do {                                                                                   \
-        int rc_ = (expr);                                                                  \
-        if (rc_ != 0)                                                                      \
-            TEST_FAIL("%s returned %d: %s", #expr, rc_, vqc_error_get());                  \
+#define ASSERT_OK(expr)                                                   \
+    do {                                                                  \
+        int rc_ = (expr);                                                 \
+        if (rc_ != 0)                                                     \
+            TEST_FAIL("%s returned %d: %s", #expr, rc_, vqc_error_get()); \
     } while (0)
 
-#define TEST_SKIP(...)                                                                     \
-    do {                                                                                   \
-        fprintf(stderr, "SKIP: ");                                                         \
-        fprintf(stderr, __VA_ARGS__);                                                      \
-        fprintf(stderr, "\n");                                                             \
-        exit(77);                                                                          \
+#define TEST_SKIP(...)                \
+    do {                              \
+        fprintf(stderr, "SKIP: ");    \
+        fprintf(stderr, __VA_ARGS__); \
+        fprintf(stderr, "\n");        \
+        exit(77);                     \
     } while (0)
 
 /* Path of a fixture file ("vqgan/tiny_vq.ckpt") under $VQCLIP_FIXTURES, in a static buffer;

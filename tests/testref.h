@@ -29,6 +29,7 @@ static inline void assert_close_ref(const vqt_tensor *got, const vqc_tensor_map 
     if (!got)
         TEST_FAIL("%s: no tensor (%s / %s)", name, vqc_error_get(), vqt_last_error());
     vqt_device cpu = {VQT_DEVICE_CPU, 0};
+    vqt_scope_begin();
     vqt_tensor *g = vqt_to(got, cpu, VQC_DTYPE_F64);
     vqt_tensor *r = ref_tensor(ref, name, VQC_DTYPE_F64);
     int64_t gs[8], rs[8];
@@ -45,8 +46,7 @@ static inline void assert_close_ref(const vqt_tensor *got, const vqc_tensor_map 
     fprintf(stderr, "  %-16s max |diff| %.3g\n", name, maxd);
     if (!(over <= 0))
         TEST_FAIL("%s: max |diff| %.6g exceeds atol %g + rtol %g", name, maxd, atol, rtol);
-    vqt_free(g);
-    vqt_free(r);
+    vqt_scope_end();
 }
 
 #endif

@@ -113,12 +113,14 @@ static int read_inputs(run_t *r)
 static int load_models(run_t *r)
 {
     const gen_opts *o = &r->o;
-    int rc = vqc_model_find(VQC_MODEL_VQGAN, o->vqgan ? o->vqgan : VQC_DEFAULT_VQGAN,
-                            r->vqgan_path, sizeof r->vqgan_path);
-    rc = rc ? rc : vqc_model_find(VQC_MODEL_CLIP, o->clip ? o->clip : VQC_DEFAULT_CLIP,
-                                  r->clip_path, sizeof r->clip_path);
-    rc = rc ? rc : vqc_model_find(VQC_MODEL_BPE, o->bpe ? o->bpe : VQC_DEFAULT_BPE,
-                                  r->bpe_path, sizeof r->bpe_path);
+    int rc = vqc_model_find(VQC_MODEL_VQGAN, o->vqgan ? o->vqgan : VQC_DEFAULT_VQGAN, r->vqgan_path,
+                            sizeof r->vqgan_path);
+    rc = rc ? rc
+            : vqc_model_find(VQC_MODEL_CLIP, o->clip ? o->clip : VQC_DEFAULT_CLIP, r->clip_path,
+                             sizeof r->clip_path);
+    rc = rc ? rc
+            : vqc_model_find(VQC_MODEL_BPE, o->bpe ? o->bpe : VQC_DEFAULT_BPE, r->bpe_path,
+                             sizeof r->bpe_path);
     if (rc)
         return rc;
     if (o->vqgan_config)
@@ -132,7 +134,8 @@ static int load_models(run_t *r)
         return vqc_error_set(VQC_ERR_USAGE, "--clip-precision '%s': expected fp16 or fp32",
                              o->clip_precision);
     rc = vqc_tokenizer_load(r->bpe_path, &r->tok);
-    rc = rc ? rc : vqc_vqgan_load(r->vqgan_path, r->have_yaml ? r->yaml_path : NULL, r->dev, &r->vq);
+    rc =
+        rc ? rc : vqc_vqgan_load(r->vqgan_path, r->have_yaml ? r->yaml_path : NULL, r->dev, &r->vq);
     rc = rc ? rc : vqc_clip_load(r->clip_path, r->dev, prec, &r->clip);
     return rc;
 }
@@ -146,10 +149,11 @@ static int pick_size(run_t *r)
         w = h = r->dev.type == VQT_DEVICE_CUDA ? 512 : 256;
     int rw = w / f * f, rh = h / f * f;
     if (rw == 0 || rh == 0)
-        return vqc_error_set(VQC_ERR_USAGE, "size %dx%d is smaller than the VQGAN's factor %d",
-                             w, h, f);
+        return vqc_error_set(VQC_ERR_USAGE, "size %dx%d is smaller than the VQGAN's factor %d", w,
+                             h, f);
     if (rw != w || rh != h)
-        vqc_log(VQC_LOG_INFO, "size %dx%d rounded down to %dx%d (multiples of %d)", w, h, rw, rh, f);
+        vqc_log(VQC_LOG_INFO, "size %dx%d rounded down to %dx%d (multiples of %d)", w, h, rw, rh,
+                f);
     r->lp.width = rw;
     r->lp.height = rh;
     return 0;
@@ -247,23 +251,23 @@ static void build_params_text(run_t *r)
     if (!b)
         return;
     b[0] = 0;
-#define ADD_RAW(...)                                                                          \
-    do {                                                                                      \
-        snprintf(num, sizeof num, __VA_ARGS__);                                               \
-        if (len + strlen(num) + 1 > cap) {                                                    \
-            char *nb = realloc(b, cap = (len + strlen(num)) * 2 + 1);                         \
-            if (!nb) {                                                                        \
-                free(b);                                                                      \
-                return;                                                                       \
-            }                                                                                 \
-            b = nb;                                                                           \
-        }                                                                                     \
-        len += (size_t)sprintf(b + len, "%s", num);                                           \
+#define ADD_RAW(...)                                                  \
+    do {                                                              \
+        snprintf(num, sizeof num, __VA_ARGS__);                       \
+        if (len + strlen(num) + 1 > cap) {                            \
+            char *nb = realloc(b, cap = (len + strlen(num)) * 2 + 1); \
+            if (!nb) {                                                \
+                free(b);                                              \
+                return;                                               \
+            }                                                         \
+            b = nb;                                                   \
+        }                                                             \
+        len += (size_t)sprintf(b + len, "%s", num);                   \
     } while (0)
-#define ADD_STR(flag, val)                                                                    \
-    do {                                                                                      \
-        ADD_RAW(" %s ", flag);                                                                \
-        append_quoted(&b, &len, &cap, val);                                                   \
+#define ADD_STR(flag, val)                  \
+    do {                                    \
+        ADD_RAW(" %s ", flag);              \
+        append_quoted(&b, &len, &cap, val); \
     } while (0)
     ADD_RAW("vqclip");
     if (o->prompts)
@@ -285,7 +289,8 @@ static void build_params_text(run_t *r)
     if (o->init_noise)
         ADD_STR("-in", o->init_noise);
     if (o->init_weight != 0)
-        ADD_RAW(" -iw %g --init-weight-mode %s", o->init_weight, o->mse_mode ? o->mse_mode : "seed");
+        ADD_RAW(" -iw %g --init-weight-mode %s", o->init_weight,
+                o->mse_mode ? o->mse_mode : "seed");
 #undef ADD_RAW
 #undef ADD_STR
     r->params_text = b;
@@ -316,16 +321,18 @@ static int save_image(run_t *r, int step)
     vqt_free(t);
     char stepbuf[32];
     snprintf(stepbuf, sizeof stepbuf, "%d", step);
-    const char *meta[] = {"parameters", r->params_text ? r->params_text : "", "Software",
-                          "vqclip " VQCLIP_VERSION, "vqclip:step", stepbuf, NULL};
+    const char *meta[] = {"parameters",  r->params_text ? r->params_text : "",
+                          "Software",    "vqclip " VQCLIP_VERSION,
+                          "vqclip:step", stepbuf,
+                          NULL};
     rc = rc ? rc : vqc_image_save_png(r->o.output, &img, meta);
     vqc_image_free(&img);
     if (!rc && r->o.json) {
         double total;
         total_losses(r, &total);
         char *q = json_string(r->o.output);
-        printf("{\"event\":\"image\",\"path\":%s,\"step\":%d,\"loss\":%.6f}\n",
-               q ? q : "\"\"", step, total);
+        printf("{\"event\":\"image\",\"path\":%s,\"step\":%d,\"loss\":%.6f}\n", q ? q : "\"\"",
+               step, total);
         free(q);
         fflush(stdout);
     }

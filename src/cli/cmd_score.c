@@ -14,21 +14,20 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: vqclip score --clip MODEL [--bpe FILE] -i IMG [-i IMG ...] -p TEXT\n"
-            "                    [-p TEXT ...] [--json] [--device D]\n\n"
-            "Prints the CLIP cosine similarity of every image with every text, one line per\n"
-            "pair: the score with 6 decimals, a TAB, the image path, a TAB, the text.\n\n"
-            "  --clip MODEL       CLIP weights (OpenAI .pt, state dict, .safetensors, HF\n"
-            "                     layout): a path, or a name such as ViT-B/32 looked up in\n"
-            "                     $VQCLIP_MODELS, then ~/.cache/vqclip\n"
-            "  --bpe FILE         the tokenizer's " VQC_DEFAULT_BPE "\n"
-            "                     (default: looked up in the same folders)\n"
-            "  -i, --image IMG    an image (PNG, JPEG, ...); repeatable\n"
-            "  -p, --prompt TEXT  a text; repeatable\n"
-            "  --json             one JSON object per line:\n"
-            "                     {\"image\":..,\"text\":..,\"score\":..}\n"
-            "  --device D         cpu, cuda or cuda:N (default: cuda when available)\n");
+    fprintf(f, "usage: vqclip score --clip MODEL [--bpe FILE] -i IMG [-i IMG ...] -p TEXT\n"
+               "                    [-p TEXT ...] [--json] [--device D]\n\n"
+               "Prints the CLIP cosine similarity of every image with every text, one line per\n"
+               "pair: the score with 6 decimals, a TAB, the image path, a TAB, the text.\n\n"
+               "  --clip MODEL       CLIP weights (OpenAI .pt, state dict, .safetensors, HF\n"
+               "                     layout): a path, or a name such as ViT-B/32 looked up in\n"
+               "                     $VQCLIP_MODELS, then ~/.cache/vqclip\n"
+               "  --bpe FILE         the tokenizer's " VQC_DEFAULT_BPE "\n"
+               "                     (default: looked up in the same folders)\n"
+               "  -i, --image IMG    an image (PNG, JPEG, ...); repeatable\n"
+               "  -p, --prompt TEXT  a text; repeatable\n"
+               "  --json             one JSON object per line:\n"
+               "                     {\"image\":..,\"text\":..,\"score\":..}\n"
+               "  --device D         cpu, cuda or cuda:N (default: cuda when available)\n");
 }
 
 typedef struct score_opts {
@@ -41,10 +40,10 @@ static int parse(int argc, char **argv, score_opts *o)
 {
     enum { O_CLIP = 256, O_BPE, O_JSON, O_DEVICE, O_HELP };
     static const struct option lo[] = {
-        {"clip", required_argument, 0, O_CLIP},    {"bpe", required_argument, 0, O_BPE},
-        {"image", required_argument, 0, 'i'},      {"prompt", required_argument, 0, 'p'},
-        {"json", no_argument, 0, O_JSON},          {"device", required_argument, 0, O_DEVICE},
-        {"help", no_argument, 0, O_HELP},          {0, 0, 0, 0}};
+        {"clip", required_argument, 0, O_CLIP}, {"bpe", required_argument, 0, O_BPE},
+        {"image", required_argument, 0, 'i'},   {"prompt", required_argument, 0, 'p'},
+        {"json", no_argument, 0, O_JSON},       {"device", required_argument, 0, O_DEVICE},
+        {"help", no_argument, 0, O_HELP},       {0, 0, 0, 0}};
     int c;
     optind = 1;
     opterr = 0;
@@ -224,16 +223,16 @@ static void info_text(const char *path, const vqc_tensor_map *map, const vqc_cli
 {
     printf("file:             %s (%s, %.1f MB)\n", path, vqc_tmap_format(map),
            vqc_tmap_file_size(map) / 1e6);
-    printf("model:            CLIP %s\n", in->is_vit ? "ViT (VisionTransformer)"
-                                                     : "ResNet (ModifiedResNet)");
+    printf("model:            CLIP %s\n",
+           in->is_vit ? "ViT (VisionTransformer)" : "ResNet (ModifiedResNet)");
     printf("embed_dim:        %d\nimage_resolution: %d\n", in->embed_dim, in->image_resolution);
     if (in->is_vit)
         printf("vision:           width %d, layers %d, patch %d, heads %d\n", in->vision_width,
                in->vision_layers, in->vision_patch_size, in->vision_heads);
     else
-        printf("vision:           width %d, layers [%d, %d, %d, %d], heads %d\n",
-               in->vision_width, in->vision_rn_layers[0], in->vision_rn_layers[1],
-               in->vision_rn_layers[2], in->vision_rn_layers[3], in->vision_heads);
+        printf("vision:           width %d, layers [%d, %d, %d, %d], heads %d\n", in->vision_width,
+               in->vision_rn_layers[0], in->vision_rn_layers[1], in->vision_rn_layers[2],
+               in->vision_rn_layers[3], in->vision_heads);
     printf("text:             context %d, vocab %d, width %d, heads %d, layers %d\n",
            in->context_length, in->vocab_size, in->transformer_width, in->transformer_heads,
            in->transformer_layers);
@@ -244,8 +243,8 @@ static void info_json(const vqc_tensor_map *map, const vqc_clip_info *in)
 {
     printf("{\"model\":\"clip\",\"arch\":\"%s\",\"format\":\"%s\",\"embed_dim\":%d,"
            "\"image_resolution\":%d,\"vision_width\":%d,\"vision_layers\":%d,",
-           in->is_vit ? "vit" : "resnet", vqc_tmap_format(map), in->embed_dim,
-           in->image_resolution, in->vision_width, in->vision_layers);
+           in->is_vit ? "vit" : "resnet", vqc_tmap_format(map), in->embed_dim, in->image_resolution,
+           in->vision_width, in->vision_layers);
     if (!in->is_vit)
         printf("\"vision_rn_layers\":[%d,%d,%d,%d],", in->vision_rn_layers[0],
                in->vision_rn_layers[1], in->vision_rn_layers[2], in->vision_rn_layers[3]);

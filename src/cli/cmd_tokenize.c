@@ -68,8 +68,10 @@ static int print_tokens(const vqc_tokenizer *tok, const char *text, int index, i
     if (rc)
         return rc;
     if (dropped)
-        vqc_log(VQC_LOG_WARN, "text %d is %d token(s) longer than CLIP's %d-token context; "
-                              "they were dropped", index, dropped, VQC_TOKENIZER_CONTEXT);
+        vqc_log(VQC_LOG_WARN,
+                "text %d is %d token(s) longer than CLIP's %d-token context; "
+                "they were dropped",
+                index, dropped, VQC_TOKENIZER_CONTEXT);
     int n = VQC_TOKENIZER_CONTEXT;
     while (!context && ids[n - 1] == 0) /* padding follows the end token, which is not 0 */
         n--;

@@ -11,17 +11,17 @@
 #define GEN_MAX_LIST 64
 
 typedef struct gen_opts {
-    const char *prompts;                      /* -p */
-    const char *image_prompts[GEN_MAX_LIST];  /* -ip, repeatable; each may hold '|' lists */
+    const char *prompts;                     /* -p */
+    const char *image_prompts[GEN_MAX_LIST]; /* -ip, repeatable; each may hold '|' lists */
     int n_image_prompts;
-    const char *noise_prompts[GEN_MAX_LIST];  /* --noise-prompt SEED[:W], repeatable */
+    const char *noise_prompts[GEN_MAX_LIST]; /* --noise-prompt SEED[:W], repeatable */
     int n_noise_prompts;
-    const char *nps, *npw;                    /* the peer's -nps "1|2" -npw "0.5|1" form */
+    const char *nps, *npw; /* the peer's -nps "1|2" -npw "0.5|1" form */
     const char *vqgan, *vqgan_config, *clip, *bpe;
     const char *init_image, *init_noise;
     const char *output, *device;
     int iterations, save_every;
-    int width, height;                        /* 0: the device's default */
+    int width, height; /* 0: the device's default */
     double init_weight, lr, cut_pow, cut_noise;
     const char *mse_mode, *cut_method, *augments, *optimiser, *clip_precision;
     int mse_decay_every, mse_epochs, cutn, threads;

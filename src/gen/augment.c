@@ -46,16 +46,18 @@ static int parse_token(const char *tok, size_t n, unsigned *mask)
             return 0;
         }
     if (n == 2 && (strncasecmp(tok, "Et", 2) == 0 || strncasecmp(tok, "Ts", 2) == 0))
-        return vqc_error_set(VQC_ERR_USAGE,
-                             "augmentation '%.2s' (%s) is not supported; valid codes: %s", tok,
-                             tolower((unsigned char)tok[0]) == 'e' ? "elastic transform"
-                                                                   : "thin plate spline",
-                             VALID_CODES);
+        return vqc_error_set(
+            VQC_ERR_USAGE, "augmentation '%.2s' (%s) is not supported; valid codes: %s", tok,
+            tolower((unsigned char)tok[0]) == 'e' ? "elastic transform" : "thin plate spline",
+            VALID_CODES);
     return vqc_error_set(VQC_ERR_USAGE, "unknown augmentation '%.*s'; valid codes: %s",
                          n > 32 ? 32 : (int)n, tok, VALID_CODES);
 }
 
-static int is_sep(char c) { return c == ',' || isspace((unsigned char)c); }
+static int is_sep(char c)
+{
+    return c == ',' || isspace((unsigned char)c);
+}
 
 int vqc_augments_parse(const char *text, unsigned *mask)
 {
@@ -245,10 +247,15 @@ static vqt_tensor *square_to_quad(vqt_tensor *const qx[4], vqt_tensor *const qy[
     vqt_tensor *den = SUB(MUL(dx1, dy2), MUL(dx2, dy1));
     vqt_tensor *g = DIV(SUB(MUL(dx3, dy2), MUL(dx2, dy3)), den);
     vqt_tensor *h = DIV(SUB(MUL(dx1, dy3), MUL(dx3, dy1)), den);
-    vqt_tensor *e[9] = {
-        ADD(SUB(qx[1], qx[0]), MUL(g, qx[1])), ADD(SUB(qx[3], qx[0]), MUL(h, qx[3])), qx[0],
-        ADD(SUB(qy[1], qy[0]), MUL(g, qy[1])), ADD(SUB(qy[3], qy[0]), MUL(h, qy[3])), qy[0],
-        g, h, fill(n, 1, dev)};
+    vqt_tensor *e[9] = {ADD(SUB(qx[1], qx[0]), MUL(g, qx[1])),
+                        ADD(SUB(qx[3], qx[0]), MUL(h, qx[3])),
+                        qx[0],
+                        ADD(SUB(qy[1], qy[0]), MUL(g, qy[1])),
+                        ADD(SUB(qy[3], qy[0]), MUL(h, qy[3])),
+                        qy[0],
+                        g,
+                        h,
+                        fill(n, 1, dev)};
     return mat3(e);
 }
 
@@ -378,11 +385,9 @@ static void matmul3(const double a[9], const double b[9], double out[9])
  * (I, Q) plane, back. Returns [n, 3, 3]. */
 static vqt_tensor *hue_matrix(const vqt_tensor *theta, int64_t n, vqt_device dev)
 {
-    static const double yiq[9] = {0.299, 0.587, 0.114, 0.596, -0.274, -0.322,
-                                  0.211, -0.523, 0.312};
-    static const double e[3][9] = {{1, 0, 0, 0, 0, 0, 0, 0, 0},
-                                   {0, 0, 0, 0, 1, 0, 0, 0, 1},
-                                   {0, 0, 0, 0, 0, -1, 0, 1, 0}};
+    static const double yiq[9] = {0.299, 0.587, 0.114, 0.596, -0.274, -0.322, 0.211, -0.523, 0.312};
+    static const double e[3][9] = {
+        {1, 0, 0, 0, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 1, 0, 0, 0, 1}, {0, 0, 0, 0, 0, -1, 0, 1, 0}};
     double inv[9], tmp[9], p[3][9];
     inverse3(yiq, inv);
     for (int k = 0; k < 3; k++) {
@@ -391,8 +396,8 @@ static vqt_tensor *hue_matrix(const vqt_tensor *theta, int64_t n, vqt_device dev
     }
     int64_t s[3] = {1, 3, 3};
     vqt_tensor *th = view3(theta, n);
-    vqt_tensor *m = ADD(host_const(p[0], 3, s, dev),
-                        MUL(vqt_unary(VQT_COS, th), host_const(p[1], 3, s, dev)));
+    vqt_tensor *m =
+        ADD(host_const(p[0], 3, s, dev), MUL(vqt_unary(VQT_COS, th), host_const(p[1], 3, s, dev)));
     return ADD(m, MUL(vqt_unary(VQT_SIN, th), host_const(p[2], 3, s, dev)));
 }
 
@@ -442,8 +447,8 @@ static vqt_tensor *sharpen(const vqt_tensor *x, double p)
     int64_t ks[4] = {1, 1, 3, 3}, kall[4] = {s[1], 1, 3, 3}, pads[4] = {1, 1, 1, 1};
     vqt_tensor *kern = vqt_contiguous(vqt_expand(host_const(k, 4, ks, dev), 4, kall));
     vqt_tensor *pad = vqt_pad(x, 4, pads, VQT_PAD_REPLICATE, 0.0);
-    vqt_tensor *blur = vqt_conv2d(pad, vqt_to(kern, dev, vqt_dtype(x)), NULL, 1, 1, 0, 0,
-                                  (int)s[1]);
+    vqt_tensor *blur =
+        vqt_conv2d(pad, vqt_to(kern, dev, vqt_dtype(x)), NULL, 1, 1, 0, 0, (int)s[1]);
     vqt_tensor *f = view4(gated(gate(s[0], p, dev), s[0], 0.0, 0.3, dev), s[0]);
     return ADD(x, MUL(f, SUB(x, blur)));
 }

@@ -16,9 +16,9 @@ static const struct {
     const char *name;
     vqc_cut_method method;
 } method_names[] = {
-    {"pooling", VQC_CUT_POOLING},   {"latest", VQC_CUT_POOLING},
+    {"pooling", VQC_CUT_POOLING},        {"latest", VQC_CUT_POOLING},
     {"updatedpooling", VQC_CUT_POOLING}, {"original", VQC_CUT_ORIGINAL},
-    {"updated", VQC_CUT_ORIGINAL},  {"nrupdated", VQC_CUT_ORIGINAL},
+    {"updated", VQC_CUT_ORIGINAL},       {"nrupdated", VQC_CUT_ORIGINAL},
 };
 
 vqc_cutout_params vqc_cutout_default_params(void)
@@ -176,8 +176,8 @@ static vqt_tensor *crop_resampled(const vqt_tensor *img, int64_t x, int64_t y, i
 }
 
 /* original: random squares, drawn on the CPU generator in the notebook's order. */
-static vqt_tensor *original_cutouts(const vqc_cutout_params *p, const vqt_tensor *img,
-                                    int64_t h, int64_t w, vqt_tensor **parts)
+static vqt_tensor *original_cutouts(const vqc_cutout_params *p, const vqt_tensor *img, int64_t h,
+                                    int64_t w, vqt_tensor **parts)
 {
     int64_t S = p->cut_size;
     int64_t max_size = h < w ? h : w, min_size = max_size < S ? max_size : S;

@@ -53,8 +53,8 @@ static int codebook_range(vqc_loop *L)
     const vqt_tensor *cb = vqc_vqgan_codebook(L->vq);
     int64_t zero = 0, shape[4] = {1, L->embed_dim, 1, 1};
     vqt_scope_begin();
-    L->z_min = vqt_keep(vqt_reshape(vqt_reduce(VQT_AMIN, cb, 1, &zero, false), 4, shape));
-    L->z_max = vqt_keep(vqt_reshape(vqt_reduce(VQT_AMAX, cb, 1, &zero, false), 4, shape));
+    L->z_min = vqt_persist(vqt_reshape(vqt_reduce(VQT_AMIN, cb, 1, &zero, false), 4, shape));
+    L->z_max = vqt_persist(vqt_reshape(vqt_reduce(VQT_AMAX, cb, 1, &zero, false), 4, shape));
     vqt_scope_end();
     return L->z_min && L->z_max ? 0 : fail_torch("codebook range");
 }
@@ -160,7 +160,7 @@ int vqc_loop_add_embed_prompt(vqc_loop *L, const vqt_tensor *embed, double weigh
     L->prompts = ps;
     vqt_scope_begin();
     vqt_tensor *e = vqt_to(embed, L->dev, VQC_DTYPE_F32);
-    e = vqt_keep(vqt_normalize(vqt_detach(vqt_reshape(e, 3, shape)), 2, 1e-12));
+    e = vqt_persist(vqt_normalize(vqt_detach(vqt_reshape(e, 3, shape)), 2, 1e-12));
     vqt_scope_end();
     if (!e)
         return fail_torch("prompt embedding");
@@ -168,8 +168,8 @@ int vqc_loop_add_embed_prompt(vqc_loop *L, const vqt_tensor *embed, double weigh
     return 0;
 }
 
-int vqc_loop_add_text_prompt(vqc_loop *L, const vqc_tokenizer *tok, const char *text,
-                             double weight, double stop)
+int vqc_loop_add_text_prompt(vqc_loop *L, const vqc_tokenizer *tok, const char *text, double weight,
+                             double stop)
 {
     int ctx = vqc_clip_get_info(L->clip)->context_length, dropped = 0;
     int64_t *ids = calloc((size_t)ctx, sizeof *ids);
@@ -211,9 +211,8 @@ int vqc_loop_add_image_prompt(vqc_loop *L, const vqc_image *img, double weight, 
     vqt_scope_begin();
     vqt_tensor *x = fit_image(L, img);
     vqt_tensor *cuts = x ? vqc_make_cutouts(&L->p.cut, x) : NULL;
-    vqt_tensor *e = cuts ? vqt_keep(vqc_clip_encode_image(L->clip,
-                                                           vqc_clip_normalize(L->clip, cuts)))
-                         : NULL;
+    vqt_tensor *e =
+        cuts ? vqt_keep(vqc_clip_encode_image(L->clip, vqc_clip_normalize(L->clip, cuts))) : NULL;
     vqt_scope_end();
     vqt_set_grad_enabled(grad);
     if (!e)
@@ -251,8 +250,8 @@ static int adopt_z(vqc_loop *L, vqt_tensor *z)
     vqc_optim_free(L->opt);
     L->last_grad = NULL;
     L->opt = NULL;
-    L->z = z;
-    L->anchor = vqt_detach(z);
+    L->z = vqt_persist(z);
+    L->anchor = vqt_persist(vqt_detach(z));
     L->step = 0;
     if (!L->anchor || vqt_set_requires_grad(L->z, true) != 0)
         return fail_torch("initial z");
@@ -264,8 +263,8 @@ int vqc_loop_set_z(vqc_loop *L, const vqt_tensor *z)
     int64_t s[8];
     if (vqt_shape(z, s) != 4 || s[0] != 1 || s[1] != L->embed_dim || s[2] != L->toks_h ||
         s[3] != L->toks_w)
-        return vqc_error_set(VQC_ERR_USAGE, "z must be [1, %d, %d, %d]", L->embed_dim,
-                             L->toks_h, L->toks_w);
+        return vqc_error_set(VQC_ERR_USAGE, "z must be [1, %d, %d, %d]", L->embed_dim, L->toks_h,
+                             L->toks_w);
     vqt_tensor *c = vqt_to(z, L->dev, VQC_DTYPE_F32);
     vqt_tensor *d = c ? vqt_detach(c) : NULL;
     vqt_tensor *own = d ? vqt_clone(d) : NULL;
@@ -313,9 +312,9 @@ static vqt_tensor *noise_image(const vqc_loop *L, vqc_init_noise kind)
 {
     int64_t shape[4] = {1, 3, L->p.height, L->p.width};
     if (kind == VQC_NOISE_PIXELS)
-        return vqt_binary_s(VQT_DIV, vqt_unary(VQT_FLOOR, vqt_binary_s(VQT_MUL,
-                                                         vqt_rand(4, shape, L->dev), 256.0)),
-                            255.0);
+        return vqt_binary_s(
+            VQT_DIV, vqt_unary(VQT_FLOOR, vqt_binary_s(VQT_MUL, vqt_rand(4, shape, L->dev), 256.0)),
+            255.0);
     int64_t cshape[4] = {1, 3, 1, 1};
     vqt_tensor *c0 = vqt_rand(4, cshape, L->dev), *c1 = vqt_rand(4, cshape, L->dev);
     int64_t hs[4] = {1, 1, 1, L->p.width}, vs[4] = {1, 1, L->p.height, 1};
@@ -372,9 +371,8 @@ vqt_tensor *vqc_loop_image(const vqc_loop *L)
 static vqt_tensor *prompt_loss(const prompt_t *pr, const vqt_tensor *feats_normed)
 {
     vqt_tensor *d = vqt_norm(vqt_binary(VQT_SUB, feats_normed, pr->embed), 2, false);
-    d = vqt_binary_s(VQT_MUL, vqt_unary(VQT_SQUARE, vqt_unary(VQT_ASIN,
-                                                            vqt_binary_s(VQT_DIV, d, 2.0))),
-                     2.0);
+    d = vqt_binary_s(
+        VQT_MUL, vqt_unary(VQT_SQUARE, vqt_unary(VQT_ASIN, vqt_binary_s(VQT_DIV, d, 2.0))), 2.0);
     d = vqt_binary_s(VQT_MUL, d, pr->weight > 0 ? 1.0 : pr->weight < 0 ? -1.0 : 0.0);
     if (pr->stop > -INFINITY) /* the value of d, the gradient of max(d, stop) */
         d = vqt_replace_grad(d, vqt_binary_s(VQT_MAX, d, pr->stop));
@@ -390,7 +388,7 @@ static vqt_tensor *mse_term(vqc_loop *L)
         L->mse_weight = fmax(0.0, L->mse_weight - p->init_weight / p->mse_epochs);
         L->mse_rounds++;
         vqt_free(L->anchor);
-        L->anchor = vqt_detach(L->z);
+        L->anchor = vqt_persist(vqt_detach(L->z));
     }
     if (p->init_weight == 0)
         return vqt_full(0, NULL, 0.0, VQC_DTYPE_F32, L->dev);
@@ -409,8 +407,8 @@ static vqt_tensor *total_loss(vqc_loop *L, vqt_tensor **terms)
 {
     vqt_tensor *img = synth(L, L->z);
     vqt_tensor *cuts = img ? vqc_make_cutouts(&L->p.cut, img) : NULL;
-    vqt_tensor *feats = cuts ? vqc_clip_encode_image(L->clip, vqc_clip_normalize(L->clip, cuts))
-                             : NULL;
+    vqt_tensor *feats =
+        cuts ? vqc_clip_encode_image(L->clip, vqc_clip_normalize(L->clip, cuts)) : NULL;
     if (!feats)
         return NULL;
     vqt_tensor *fn = vqt_normalize(vqt_unsqueeze(feats, 1), 2, 1e-12);
@@ -426,7 +424,7 @@ static vqt_tensor *total_loss(vqc_loop *L, vqt_tensor **terms)
 static int update_z(vqc_loop *L)
 {
     vqt_free(L->last_grad);
-    L->last_grad = vqt_grad(L->z);
+    L->last_grad = vqt_persist(vqt_grad(L->z));
     vqt_grad_clear(L->z);
     if (!L->last_grad)
         return vqc_error_set(VQC_ERR_RUNTIME, "no gradient reached z");

@@ -36,14 +36,14 @@ typedef enum {
 typedef enum { VQC_NOISE_PIXELS = 0, VQC_NOISE_GRADIENT } vqc_init_noise;
 
 typedef struct vqc_loop_params {
-    int width, height;      /* image size; must be multiples of the VQGAN's factor */
-    double lr;              /* 0.1 */
+    int width, height; /* image size; must be multiples of the VQGAN's factor */
+    double lr;         /* 0.1 */
     vqc_optim_kind optimiser;
-    double init_weight;     /* 0: no MSE term */
+    double init_weight; /* 0: no MSE term */
     vqc_mse_mode mse_mode;
-    int mse_decay_every;    /* stepped mode: 50 */
-    int mse_epochs;         /* stepped mode: 5 */
-    vqc_cutout_params cut;  /* cut_size 0 = the CLIP model's input resolution */
+    int mse_decay_every;   /* stepped mode: 50 */
+    int mse_epochs;        /* stepped mode: 5 */
+    vqc_cutout_params cut; /* cut_size 0 = the CLIP model's input resolution */
     uint64_t seed;
 } vqc_loop_params;
 
@@ -64,8 +64,8 @@ void vqc_loop_free(vqc_loop *L);
 /* A prompt given by its embedding(s) [M, D] or [D] (copied). */
 int vqc_loop_add_embed_prompt(vqc_loop *L, const vqt_tensor *embed, double weight, double stop);
 /* Text prompt: tokenized (truncated with a warning when too long) and CLIP-encoded. */
-int vqc_loop_add_text_prompt(vqc_loop *L, const vqc_tokenizer *tok, const char *text,
-                             double weight, double stop);
+int vqc_loop_add_text_prompt(vqc_loop *L, const vqc_tokenizer *tok, const char *text, double weight,
+                             double stop);
 /* Image prompt: resized to the output size, cut out like the generated image, CLIP-encoded. */
 int vqc_loop_add_image_prompt(vqc_loop *L, const vqc_image *img, double weight, double stop);
 /* Noise prompt: a standard normal embedding drawn from `seed`. */

@@ -37,14 +37,13 @@ struct vqc_optim {
 /* A step kernel: given the gradient and the new step number t (>= 1), sets next[0..nstate-1]
  * to the next state values and next[nstate] to the next param (scope-owned, or borrowed from
  * the arguments). Failures show as NULL entries. */
-typedef void (*step_fn)(const vqc_optim *o, const vqt_tensor *g, double t,
-                        const vqt_tensor **next);
+typedef void (*step_fn)(const vqc_optim *o, const vqt_tensor *g, double t, const vqt_tensor **next);
 
 /* ---- names ----------------------------------------------------------------------------- */
 
 static const char *const kind_names[VQC_OPT_COUNT] = {
-    [VQC_OPT_ADAM] = "Adam",       [VQC_OPT_ADAMW] = "AdamW",     [VQC_OPT_ADAGRAD] = "Adagrad",
-    [VQC_OPT_ADAMAX] = "Adamax",   [VQC_OPT_RADAM] = "RAdam",     [VQC_OPT_RMSPROP] = "RMSprop",
+    [VQC_OPT_ADAM] = "Adam",         [VQC_OPT_ADAMW] = "AdamW", [VQC_OPT_ADAGRAD] = "Adagrad",
+    [VQC_OPT_ADAMAX] = "Adamax",     [VQC_OPT_RADAM] = "RAdam", [VQC_OPT_RMSPROP] = "RMSprop",
     [VQC_OPT_DIFFGRAD] = "DiffGrad", [VQC_OPT_ADAMP] = "AdamP",
 };
 
@@ -83,8 +82,12 @@ const char *vqc_optim_name(vqc_optim_kind kind)
 /* The reference defaults, and the names of the state tensors in torch's state_dict order. */
 static void kind_setup(vqc_optim *o)
 {
-    o->h = (hparams){.beta1 = 0.9, .beta2 = 0.999, .alpha = 0.99, .eps = 1e-8,
-                     .weight_decay = 0.0, .delta = 0.1};
+    o->h = (hparams){.beta1 = 0.9,
+                     .beta2 = 0.999,
+                     .alpha = 0.99,
+                     .eps = 1e-8,
+                     .weight_decay = 0.0,
+                     .delta = 0.1};
     const char **n = o->names;
     n[0] = "exp_avg";
     n[1] = "exp_avg_sq";
@@ -104,8 +107,7 @@ static int check_param(const vqt_tensor *param)
     if (!param)
         return vqc_error_set(VQC_ERR_USAGE, "optimiser: no parameter tensor");
     vqc_dtype dt = vqt_dtype(param);
-    if (dt != VQC_DTYPE_F32 && dt != VQC_DTYPE_F64 && dt != VQC_DTYPE_F16 &&
-        dt != VQC_DTYPE_BF16)
+    if (dt != VQC_DTYPE_F32 && dt != VQC_DTYPE_F64 && dt != VQC_DTYPE_F16 && dt != VQC_DTYPE_BF16)
         return vqc_error_set(VQC_ERR_USAGE, "optimiser: the parameter must be floating, not %s",
                              vqc_dtype_name(dt));
     if (vqt_ndim(param) < 0 || vqt_ndim(param) > 8)
@@ -134,7 +136,7 @@ int vqc_optim_create(vqc_optim_kind kind, double lr, vqt_tensor *param, vqc_opti
     int64_t shape[8];
     int nd = vqt_shape(param, shape);
     for (int i = 0; i < o->nstate; i++) {
-        o->state[i] = vqt_full(nd, shape, 0.0, vqt_dtype(param), vqt_device_of(param));
+        o->state[i] = vqt_persist(vqt_full(nd, shape, 0.0, vqt_dtype(param), vqt_device_of(param)));
         if (!o->state[i]) {
             rc = vqc_error_set(VQC_ERR_RUNTIME, "optimiser state: %s", vqt_last_error());
             vqc_optim_free(o);
@@ -154,13 +156,22 @@ void vqc_optim_free(vqc_optim *opt)
     free(opt);
 }
 
-vqc_optim_kind vqc_optim_get_kind(const vqc_optim *opt) { return opt->kind; }
+vqc_optim_kind vqc_optim_get_kind(const vqc_optim *opt)
+{
+    return opt->kind;
+}
 
-double vqc_optim_get_lr(const vqc_optim *opt) { return opt->lr; }
+double vqc_optim_get_lr(const vqc_optim *opt)
+{
+    return opt->lr;
+}
 
 /* ---- state ----------------------------------------------------------------------------- */
 
-int64_t vqc_optim_steps(const vqc_optim *opt) { return opt->steps; }
+int64_t vqc_optim_steps(const vqc_optim *opt)
+{
+    return opt->steps;
+}
 
 int vqc_optim_set_steps(vqc_optim *opt, int64_t steps)
 {
@@ -171,7 +182,10 @@ int vqc_optim_set_steps(vqc_optim *opt, int64_t steps)
     return 0;
 }
 
-int vqc_optim_state_count(const vqc_optim *opt) { return opt->nstate; }
+int vqc_optim_state_count(const vqc_optim *opt)
+{
+    return opt->nstate;
+}
 
 const char *vqc_optim_state_name(const vqc_optim *opt, int i)
 {
@@ -205,8 +219,8 @@ int vqc_optim_state_set(vqc_optim *opt, const char *name, const vqt_tensor *valu
             return vqc_error_set(VQC_ERR_USAGE, "%s state '%s': shape differs from the parameter",
                                  vqc_optim_name(opt->kind), name);
         if (vqt_copy_(opt->state[i], value) != 0)
-            return vqc_error_set(VQC_ERR_RUNTIME, "%s state '%s': %s",
-                                 vqc_optim_name(opt->kind), name, vqt_last_error());
+            return vqc_error_set(VQC_ERR_RUNTIME, "%s state '%s': %s", vqc_optim_name(opt->kind),
+                                 name, vqt_last_error());
         return 0;
     }
     return vqc_error_set(VQC_ERR_USAGE, "%s has no state called '%s'", vqc_optim_name(opt->kind),
@@ -246,7 +260,10 @@ static vqt_tensor *sqrt_eps(const vqt_tensor *x, double div, double eps)
 }
 
 /* 1 / x, which is what Python's `scalar / tensor` computes before scaling. */
-static vqt_tensor *reciprocal(const vqt_tensor *x) { return vqt_binary_s(VQT_POW, x, -1.0); }
+static vqt_tensor *reciprocal(const vqt_tensor *x)
+{
+    return vqt_binary_s(VQT_POW, x, -1.0);
+}
 
 /* ---- torch.optim kernels --------------------------------------------------------------- */
 
@@ -269,8 +286,7 @@ static void step_adam(const vqc_optim *o, const vqt_tensor *g, double t, const v
 }
 
 /* Adagrad (lr_decay 0, initial accumulator 0, no weight decay). */
-static void step_adagrad(const vqc_optim *o, const vqt_tensor *g, double t,
-                         const vqt_tensor **next)
+static void step_adagrad(const vqc_optim *o, const vqt_tensor *g, double t, const vqt_tensor **next)
 {
     (void)t; /* clr = lr / (1 + (t - 1) * lr_decay) = lr */
     vqt_tensor *sum = vqt_binary(VQT_ADD, o->state[0], vqt_binary(VQT_MUL, g, g));
@@ -280,8 +296,7 @@ static void step_adagrad(const vqc_optim *o, const vqt_tensor *g, double t,
 }
 
 /* Adamax: exp_inf = max(exp_inf * beta2, |g| + eps); p -= lr / bc1 * m / exp_inf. */
-static void step_adamax(const vqc_optim *o, const vqt_tensor *g, double t,
-                        const vqt_tensor **next)
+static void step_adamax(const vqc_optim *o, const vqt_tensor *g, double t, const vqt_tensor **next)
 {
     const hparams *h = &o->h;
     vqt_tensor *m = ema(o->state[0], g, h->beta1);
@@ -295,8 +310,7 @@ static void step_adamax(const vqc_optim *o, const vqt_tensor *g, double t,
 
 /* RAdam (torch 1.13): the rectified adaptive step once the SMA length rho_t exceeds 5, else
  * the bias-corrected momentum step. */
-static void step_radam(const vqc_optim *o, const vqt_tensor *g, double t,
-                       const vqt_tensor **next)
+static void step_radam(const vqc_optim *o, const vqt_tensor *g, double t, const vqt_tensor **next)
 {
     const hparams *h = &o->h;
     double bc1 = 1.0 - pow(h->beta1, t), bc2 = 1.0 - pow(h->beta2, t);
@@ -318,8 +332,7 @@ static void step_radam(const vqc_optim *o, const vqt_tensor *g, double t,
 }
 
 /* RMSprop (alpha 0.99, no momentum, not centred). */
-static void step_rmsprop(const vqc_optim *o, const vqt_tensor *g, double t,
-                         const vqt_tensor **next)
+static void step_rmsprop(const vqc_optim *o, const vqt_tensor *g, double t, const vqt_tensor **next)
 {
     (void)t;
     vqt_tensor *sq = ema_sq(o->state[0], g, o->h.alpha);
@@ -341,8 +354,8 @@ static void step_diffgrad(const vqc_optim *o, const vqt_tensor *g, double t,
     vqt_tensor *denom = sqrt_eps(v, 1.0, h->eps);
     double bc1 = 1.0 - pow(h->beta1, t), bc2 = 1.0 - pow(h->beta2, t);
     vqt_tensor *diff = vqt_unary(VQT_ABS, vqt_binary(VQT_SUB, o->state[2], g));
-    vqt_tensor *dfc = reciprocal(vqt_binary_s(VQT_ADD, vqt_unary(VQT_EXP, vqt_unary(VQT_NEG, diff)),
-                                              1.0));
+    vqt_tensor *dfc =
+        reciprocal(vqt_binary_s(VQT_ADD, vqt_unary(VQT_EXP, vqt_unary(VQT_NEG, diff)), 1.0));
     vqt_tensor *m1 = vqt_binary(VQT_MUL, m, dfc);
     double step_size = o->lr * sqrt(bc2) / bc1;
     next[0] = m;
@@ -386,8 +399,7 @@ static vqt_tensor *adamp_view(const vqc_optim *o, const vqt_tensor *g, const vqt
  * perturb = m / (sqrt(v) / sqrt(bc2) + eps); for a parameter of 2+ dims whose gradient is
  * nearly orthogonal to it (channel view first, then layer view), the radial component of
  * perturb is removed. Both tests run on the device, the choice is a `where`: no host sync. */
-static void step_adamp(const vqc_optim *o, const vqt_tensor *g, double t,
-                       const vqt_tensor **next)
+static void step_adamp(const vqc_optim *o, const vqt_tensor *g, double t, const vqt_tensor **next)
 {
     const hparams *h = &o->h;
     double bc1 = 1.0 - pow(h->beta1, t), bc2 = 1.0 - pow(h->beta2, t);
@@ -434,8 +446,10 @@ static int commit(vqc_optim *o, const vqt_tensor **next)
 int vqc_optim_step(vqc_optim *opt, const vqt_tensor *grad)
 {
     if (!grad || !same_shape(grad, opt->param))
-        return vqc_error_set(VQC_ERR_USAGE, "%s step: the gradient's shape differs from the "
-                             "parameter's", vqc_optim_name(opt->kind));
+        return vqc_error_set(VQC_ERR_USAGE,
+                             "%s step: the gradient's shape differs from the "
+                             "parameter's",
+                             vqc_optim_name(opt->kind));
     const vqt_tensor *next[MAX_STATE + 1] = {NULL};
     bool was_enabled = vqt_set_grad_enabled(false);
     vqt_scope_begin();

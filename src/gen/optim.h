@@ -52,8 +52,8 @@ typedef struct vqc_optim vqc_optim;
 
 /* Creates an optimiser of `kind` with learning rate `lr` (finite, >= 0) for `param`, a floating
  * tensor of at most 8 dims that is borrowed and must outlive the optimiser. The state tensors
- * (zeros like param, same device and dtype) are allocated here: call it outside any vqt scope,
- * or in one that outlives the optimiser. Returns 0 and *out (free with vqc_optim_free), or a
+ * (zeros like param, same device and dtype) are allocated here and persisted (vqt_persist), so
+ * the caller's scopes do not free them. Returns 0 and *out (free with vqc_optim_free), or a
  * negative VQC_ERR_* with a message. */
 int vqc_optim_create(vqc_optim_kind kind, double lr, vqt_tensor *param, vqc_optim **out);
 

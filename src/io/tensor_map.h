@@ -34,12 +34,12 @@
 #define VQC_MAX_DIMS 8
 
 typedef struct vqc_tensor_info {
-    const char *name;             /* dotted path, owned by the map */
+    const char *name; /* dotted path, owned by the map */
     vqc_dtype dtype;
-    int ndim;                     /* 0 for a scalar */
+    int ndim; /* 0 for a scalar */
     int64_t shape[VQC_MAX_DIMS];
     int64_t strides[VQC_MAX_DIMS]; /* in elements, as torch reports them */
-    const void *data;             /* address of element [0,...,0]; valid while the map lives */
+    const void *data;              /* address of element [0,...,0]; valid while the map lives */
     int64_t numel;
 } vqc_tensor_info;
 

@@ -67,7 +67,10 @@ static const struct {
     {"attn.in_proj_bias", "self_attn.q_proj.bias", XF_QKV},
 };
 
-static bool starts(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
+static bool starts(const char *s, const char *p)
+{
+    return strncmp(s, p, strlen(p)) == 0;
+}
 
 /* Rewrites a block weight name "<tower>N.<part>..." to HF. Returns the transform or -1. */
 static int hf_block_name(const char *oa, char *out, size_t len)
@@ -119,7 +122,10 @@ static const vqc_tensor_info *ld_info(const clip_loader *ld, const char *oa, int
     return x < 0 ? NULL : vqc_weight_info(ld->map, ld->prefix, name);
 }
 
-static bool ld_has(const clip_loader *ld, const char *oa) { return ld_info(ld, oa, NULL) != NULL; }
+static bool ld_has(const clip_loader *ld, const char *oa)
+{
+    return ld_info(ld, oa, NULL) != NULL;
+}
 
 /* Size of dim i of `oa` as OpenAI stores it (negative i counts from the end); -1 if absent. */
 static int64_t ld_dim(const clip_loader *ld, const char *oa, int i)
@@ -162,7 +168,7 @@ static vqt_tensor *load_transposed(clip_loader *ld, const char *name, vqc_dtype 
     vqt_tensor *c = vqt_contiguous(t);
     vqt_free(raw);
     vqt_free(t);
-    return c;
+    return vqt_persist(c);
 }
 
 /* Loads HF's separate q/k/v projections (`name` has "q_proj") packed as OpenAI's in_proj. */
@@ -182,7 +188,7 @@ static vqt_tensor *load_qkv(clip_loader *ld, char *name, vqc_dtype dt, int ndim,
         vqc_error_set(VQC_ERR_RUNTIME, "packing %s: %s", name, vqt_last_error());
     for (int i = 0; i < 3; i++)
         vqt_free(qkv[i]);
-    return out;
+    return vqt_persist(out);
 }
 
 /* The weight `oa` as a new tensor of type dt on the device, checked against ndim/shape (-1:
@@ -256,7 +262,10 @@ static int ld_detect(clip_loader *ld, const vqc_tensor_map *map)
 }
 
 /* At least one head; 64 channels per head where the width allows (OpenAI: width // 64). */
-static int heads_for(int width) { return width / 64 > 0 ? width / 64 : 1; }
+static int heads_for(int width)
+{
+    return width / 64 > 0 ? width / 64 : 1;
+}
 
 static int inspect_text(const clip_loader *ld, vqc_clip_info *in)
 {
@@ -289,8 +298,7 @@ static int inspect_vit(const clip_loader *ld, vqc_clip_info *in)
         grid <= 0 || (int64_t)grid * grid + 1 != rows)
         return vqc_error_set(VQC_ERR_MODEL, "not a CLIP model: incomplete vision transformer");
     if (ld_dim(ld, "visual.proj", 1) != in->embed_dim)
-        return vqc_error_set(VQC_ERR_MODEL, "visual.proj does not project to %d",
-                             in->embed_dim);
+        return vqc_error_set(VQC_ERR_MODEL, "visual.proj does not project to %d", in->embed_dim);
     if (in->vision_width % in->vision_heads)
         return vqc_error_set(VQC_ERR_MODEL, "vision width %d is not a multiple of %d heads",
                              in->vision_width, in->vision_heads);
@@ -314,8 +322,7 @@ static int inspect_rn(const clip_loader *ld, vqc_clip_info *in)
     in->vision_heads = heads_for(in->vision_width * 32);
     for (int i = 0; i < 4; i++)
         if (in->vision_rn_layers[i] <= 0)
-            return vqc_error_set(VQC_ERR_MODEL, "not a CLIP model: ResNet layer%d is empty",
-                                 i + 1);
+            return vqc_error_set(VQC_ERR_MODEL, "not a CLIP model: ResNet layer%d is empty", i + 1);
     if (in->vision_width <= 0 || out_w <= 0 || (int64_t)out_w * out_w + 1 != rows)
         return vqc_error_set(VQC_ERR_MODEL, "not a CLIP model: incomplete ResNet");
     if (ld_dim(ld, "visual.attnpool.c_proj.weight", 0) != in->embed_dim)
@@ -329,17 +336,17 @@ static int inspect_rn(const clip_loader *ld, vqc_clip_info *in)
 /* Whether a stored name (prefix removed) is a model parameter, not a buffer or bookkeeping. */
 static bool is_param_name(const clip_loader *ld, const char *n)
 {
-    static const char *const oa_roots[] = {"visual.", "transformer.", "token_embedding.",
-                                           "positional_embedding", "ln_final.",
-                                           "text_projection", "logit_scale"};
+    static const char *const oa_roots[] = {
+        "visual.",   "transformer.",    "token_embedding.", "positional_embedding",
+        "ln_final.", "text_projection", "logit_scale"};
     static const char *const hf_roots[] = {"text_model.", "vision_model.", "visual_projection.",
                                            "text_projection.", "logit_scale"};
-    if (strstr(n, "running_mean") || strstr(n, "running_var") ||
-        strstr(n, "num_batches_tracked") || strstr(n, "position_ids"))
+    if (strstr(n, "running_mean") || strstr(n, "running_var") || strstr(n, "num_batches_tracked") ||
+        strstr(n, "position_ids"))
         return false;
     const char *const *roots = ld->hf ? hf_roots : oa_roots;
-    size_t nroots = ld->hf ? sizeof hf_roots / sizeof hf_roots[0]
-                           : sizeof oa_roots / sizeof oa_roots[0];
+    size_t nroots =
+        ld->hf ? sizeof hf_roots / sizeof hf_roots[0] : sizeof oa_roots / sizeof oa_roots[0];
     for (size_t i = 0; i < nroots; i++)
         if (starts(n, roots[i]))
             return true;
@@ -404,8 +411,8 @@ static void load_block(clip_loader *ld, const char *base, int w, clip_block *b)
     b->proj_b = ld_fmt(ld, base, "mlp.c_proj.bias", wd, 1, (int64_t[]){w});
 }
 
-static void load_transformer(clip_loader *ld, const char *tower, int width, int heads,
-                             int layers, clip_transformer *tr)
+static void load_transformer(clip_loader *ld, const char *tower, int width, int heads, int layers,
+                             clip_transformer *tr)
 {
     tr->width = width;
     tr->heads = heads;
@@ -431,8 +438,8 @@ static void load_text(clip_loader *ld, vqc_clip *m)
     m->lnf_w = ld_1d(ld, "ln_final.weight", VQC_DTYPE_F32, w);
     m->lnf_b = ld_1d(ld, "ln_final.bias", VQC_DTYPE_F32, w);
     m->text_proj = ld_2d(ld, "text_projection", ld->wdt, w, in->embed_dim);
-    load_transformer(ld, "transformer.resblocks.", w, in->transformer_heads,
-                     in->transformer_layers, &m->text);
+    load_transformer(ld, "transformer.resblocks.", w, in->transformer_heads, in->transformer_layers,
+                     &m->text);
     if (ld->err)
         return;
     int64_t L = in->context_length, shape[2] = {L, L};
@@ -456,8 +463,8 @@ static void load_vit(clip_loader *ld, vqc_clip *m)
     m->ln_post_w = ld_1d(ld, "visual.ln_post.weight", VQC_DTYPE_F32, w);
     m->ln_post_b = ld_1d(ld, "visual.ln_post.bias", VQC_DTYPE_F32, w);
     m->vproj = ld_2d(ld, "visual.proj", ld->wdt, w, in->embed_dim);
-    load_transformer(ld, "visual.transformer.resblocks.", w, in->vision_heads,
-                     in->vision_layers, &m->vis);
+    load_transformer(ld, "visual.transformer.resblocks.", w, in->vision_heads, in->vision_layers,
+                     &m->vis);
 }
 
 static void load_bn(clip_loader *ld, const char *base, int64_t c, clip_bn *bn)
@@ -475,8 +482,8 @@ static vqt_tensor *ld_conv(clip_loader *ld, const char *base, const char *leaf, 
     return ld_fmt(ld, base, leaf, ld->wdt, 4, (int64_t[]){out, in, k, k});
 }
 
-static void load_bottleneck(clip_loader *ld, const char *base, int64_t inplanes,
-                            int64_t planes, int stride, clip_bottleneck *b)
+static void load_bottleneck(clip_loader *ld, const char *base, int64_t inplanes, int64_t planes,
+                            int stride, clip_bottleneck *b)
 {
     char sub[160];
     b->stride = stride;
@@ -566,8 +573,10 @@ static void load_norm_consts(clip_loader *ld, vqc_clip *m)
     static const float mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
     static const float std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
     const int64_t shape[4] = {1, 3, 1, 1};
-    m->norm_mean = vqt_from_data(mean, VQC_DTYPE_F32, 4, shape, NULL, ld->dev, VQC_DTYPE_F32);
-    m->norm_std = vqt_from_data(std, VQC_DTYPE_F32, 4, shape, NULL, ld->dev, VQC_DTYPE_F32);
+    m->norm_mean =
+        vqt_persist(vqt_from_data(mean, VQC_DTYPE_F32, 4, shape, NULL, ld->dev, VQC_DTYPE_F32));
+    m->norm_std =
+        vqt_persist(vqt_from_data(std, VQC_DTYPE_F32, 4, shape, NULL, ld->dev, VQC_DTYPE_F32));
     if (!ld->err && (!m->norm_mean || !m->norm_std))
         ld->err = vqc_error_set(VQC_ERR_RUNTIME, "%s", vqt_last_error());
 }
@@ -625,8 +634,8 @@ static void free_transformer(clip_transformer *tr)
 {
     for (int i = 0; tr->blocks && i < tr->layers; i++) {
         clip_block *b = &tr->blocks[i];
-        vqt_tensor *all[] = {b->ln1_w, b->ln1_b, b->in_w,  b->in_b,  b->out_w, b->out_b,
-                             b->ln2_w, b->ln2_b, b->fc_w,  b->fc_b,  b->proj_w, b->proj_b};
+        vqt_tensor *all[] = {b->ln1_w, b->ln1_b, b->in_w, b->in_b, b->out_w,  b->out_b,
+                             b->ln2_w, b->ln2_b, b->fc_w, b->fc_b, b->proj_w, b->proj_b};
         for (size_t j = 0; j < sizeof all / sizeof all[0]; j++)
             vqt_free(all[j]);
     }
@@ -669,10 +678,10 @@ void vqc_clip_free(vqc_clip *m)
 {
     if (!m)
         return;
-    vqt_tensor *all[] = {m->tok_emb,   m->pos_emb,   m->lnf_w,     m->lnf_b,     m->text_proj,
-                         m->causal_mask, m->patch_w, m->class_emb, m->vpos_emb,  m->ln_pre_w,
-                         m->ln_pre_b,  m->ln_post_w, m->ln_post_b, m->vproj,     m->norm_mean,
-                         m->norm_std};
+    vqt_tensor *all[] = {m->tok_emb,   m->pos_emb,     m->lnf_w,     m->lnf_b,
+                         m->text_proj, m->causal_mask, m->patch_w,   m->class_emb,
+                         m->vpos_emb,  m->ln_pre_w,    m->ln_pre_b,  m->ln_post_w,
+                         m->ln_post_b, m->vproj,       m->norm_mean, m->norm_std};
     for (size_t j = 0; j < sizeof all / sizeof all[0]; j++)
         vqt_free(all[j]);
     free_transformer(&m->text);
@@ -681,8 +690,17 @@ void vqc_clip_free(vqc_clip *m)
     free(m);
 }
 
-const vqc_clip_info *vqc_clip_get_info(const vqc_clip *m) { return &m->info; }
+const vqc_clip_info *vqc_clip_get_info(const vqc_clip *m)
+{
+    return &m->info;
+}
 
-vqt_device vqc_clip_device(const vqc_clip *m) { return m->dev; }
+vqt_device vqc_clip_device(const vqc_clip *m)
+{
+    return m->dev;
+}
 
-double vqc_clip_logit_scale(const vqc_clip *m) { return m->logit_scale; }
+double vqc_clip_logit_scale(const vqc_clip *m)
+{
+    return m->logit_scale;
+}

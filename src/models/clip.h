@@ -17,9 +17,9 @@
  * attention (head size 64, at least one head), a causal mask in the text transformer, the text
  * feature taken at the highest token id (EOT), LayerNorm in float32, BatchNorm in evaluation
  * mode (eps 1e-5), AttentionPool2d over the mean token. All returned tensors are new handles the
- * caller frees; the encoders are differentiable where libtorch is. Load (and free) a model
- * outside any vqt scope: its weights must outlive the scope. A loaded model is read-only, so
- * several threads may run its encoders at once. */
+ * caller frees; the encoders are differentiable where libtorch is. The weights are
+ * persisted (vqt_persist): a model may be loaded inside a vqt scope. A loaded model is read-only,
+ * so several threads may run its encoders at once. */
 #ifndef VQC_MODELS_CLIP_H
 #define VQC_MODELS_CLIP_H
 
@@ -42,7 +42,7 @@ typedef struct vqc_clip_info {
     int vision_heads;        /* ViT: width/64; RN: width*32/64 (at least 1) */
     int context_length, vocab_size;
     int transformer_width, transformer_heads, transformer_layers;
-    int64_t n_params;        /* parameters, as sum(p.numel() for p in model.parameters()) */
+    int64_t n_params; /* parameters, as sum(p.numel() for p in model.parameters()) */
 } vqc_clip_info;
 
 typedef enum { VQC_CLIP_FP32 = 0, VQC_CLIP_FP16 } vqc_clip_precision;

@@ -56,8 +56,8 @@ vqt_tensor *clip_layer_norm(const vqt_tensor *x, const vqt_tensor *w, const vqt_
 
 /* Multi-head scaled dot-product attention of q [N, Lq, D] over k, v [N, Lk, D] with `heads`
  * heads and an optional additive mask [Lq, Lk]. Returns [N, Lq, D]. */
-vqt_tensor *clip_attention(const vqt_tensor *q, const vqt_tensor *k, const vqt_tensor *v,
-                           int heads, const vqt_tensor *mask);
+vqt_tensor *clip_attention(const vqt_tensor *q, const vqt_tensor *k, const vqt_tensor *v, int heads,
+                           const vqt_tensor *mask);
 
 /* Runs the residual blocks of `tr` over x [N, L, width] (mask may be NULL). */
 vqt_tensor *clip_transformer_forward(const clip_transformer *tr, const vqt_tensor *x,

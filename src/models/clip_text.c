@@ -33,8 +33,8 @@ static vqt_tensor *split_heads(const vqt_tensor *t, int heads)
     return p;
 }
 
-vqt_tensor *clip_attention(const vqt_tensor *q, const vqt_tensor *k, const vqt_tensor *v,
-                           int heads, const vqt_tensor *mask)
+vqt_tensor *clip_attention(const vqt_tensor *q, const vqt_tensor *k, const vqt_tensor *v, int heads,
+                           const vqt_tensor *mask)
 {
     if (!q || !k || !v)
         return NULL;
@@ -46,8 +46,8 @@ vqt_tensor *clip_attention(const vqt_tensor *q, const vqt_tensor *k, const vqt_t
     if (mask)
         s = vqt_binary(VQT_ADD, s, mask);
     vqt_tensor *o = vqt_matmul(vqt_softmax(s, -1), split_heads(v, heads)); /* [N, H, Lq, hd] */
-    vqt_tensor *out = vqt_reshape(vqt_permute(o, 4, (int64_t[]){0, 2, 1, 3}), 3,
-                                  (int64_t[]){n, lq, d});
+    vqt_tensor *out =
+        vqt_reshape(vqt_permute(o, 4, (int64_t[]){0, 2, 1, 3}), 3, (int64_t[]){n, lq, d});
     vqt_keep(out);
     vqt_scope_end();
     return out;
@@ -98,9 +98,10 @@ static int text_rows(const vqc_clip *m, const int64_t *tokens, int n, int64_t *e
         int64_t best = 0;
         for (int64_t j = 0; j < L; j++) {
             if (row[j] < 0 || row[j] >= m->info.vocab_size)
-                return vqc_error_set(VQC_ERR_USAGE, "token id %lld at [%d, %lld] is outside "
-                                     "the vocabulary (%d)", (long long)row[j], i,
-                                     (long long)j, m->info.vocab_size);
+                return vqc_error_set(VQC_ERR_USAGE,
+                                     "token id %lld at [%d, %lld] is outside "
+                                     "the vocabulary (%d)",
+                                     (long long)row[j], i, (long long)j, m->info.vocab_size);
             if (row[j] > row[best])
                 best = j;
         }
@@ -110,21 +111,19 @@ static int text_rows(const vqc_clip *m, const int64_t *tokens, int n, int64_t *e
 }
 
 /* Embeddings + transformer + ln_final + EOT rows + projection, in the compute dtype. */
-static vqt_tensor *text_forward(const vqc_clip *m, const int64_t *tokens, int n,
-                                const int64_t *eot)
+static vqt_tensor *text_forward(const vqc_clip *m, const int64_t *tokens, int n, const int64_t *eot)
 {
     int64_t L = m->info.context_length, w = m->info.transformer_width;
     vqt_device cpu = {VQT_DEVICE_CPU, 0};
     int64_t nl = (int64_t)n * L, nn = n;
-    vqt_tensor *ids = vqt_to(vqt_from_data(tokens, VQC_DTYPE_I64, 1, &nl, NULL, cpu,
-                                           VQC_DTYPE_I64), m->dev, VQC_DTYPE_I64);
-    vqt_tensor *emb = vqt_reshape(vqt_index_select(m->tok_emb, 0, ids), 3,
-                                  (int64_t[]){n, L, w});
+    vqt_tensor *ids = vqt_to(vqt_from_data(tokens, VQC_DTYPE_I64, 1, &nl, NULL, cpu, VQC_DTYPE_I64),
+                             m->dev, VQC_DTYPE_I64);
+    vqt_tensor *emb = vqt_reshape(vqt_index_select(m->tok_emb, 0, ids), 3, (int64_t[]){n, L, w});
     vqt_tensor *x = vqt_binary(VQT_ADD, emb, m->pos_emb);
     x = clip_transformer_forward(&m->text, x, m->causal_mask);
     x = clip_layer_norm(x, m->lnf_w, m->lnf_b);
-    vqt_tensor *rows_idx = vqt_to(vqt_from_data(eot, VQC_DTYPE_I64, 1, &nn, NULL, cpu,
-                                                VQC_DTYPE_I64), m->dev, VQC_DTYPE_I64);
+    vqt_tensor *rows_idx = vqt_to(
+        vqt_from_data(eot, VQC_DTYPE_I64, 1, &nn, NULL, cpu, VQC_DTYPE_I64), m->dev, VQC_DTYPE_I64);
     vqt_tensor *rows = vqt_index_select(vqt_reshape(x, 2, (int64_t[]){nl, w}), 0, rows_idx);
     return vqt_matmul(rows, m->text_proj);
 }

@@ -15,9 +15,9 @@ vqt_tensor *clip_vit_forward(const vqc_clip *m, const vqt_tensor *x)
     int p = m->info.vision_patch_size;
     int64_t n = vqt_size(x, 0), w = m->info.vision_width;
     vqt_tensor *t = vqt_conv2d(x, m->patch_w, NULL, p, p, 0, 0, 1); /* [N, W, g, g] */
-    t = vqt_permute(vqt_flatten(t, 2, 3), 3, (int64_t[]){0, 2, 1});  /* [N, g*g, W] */
-    vqt_tensor *cls = vqt_expand(vqt_reshape(m->class_emb, 3, (int64_t[]){1, 1, w}), 3,
-                                 (int64_t[]){n, 1, w});
+    t = vqt_permute(vqt_flatten(t, 2, 3), 3, (int64_t[]){0, 2, 1}); /* [N, g*g, W] */
+    vqt_tensor *cls =
+        vqt_expand(vqt_reshape(m->class_emb, 3, (int64_t[]){1, 1, w}), 3, (int64_t[]){n, 1, w});
     vqt_tensor *parts[2] = {cls, t};
     t = vqt_binary(VQT_ADD, vqt_cat(parts, 2, 1), m->vpos_emb);
     t = clip_layer_norm(t, m->ln_pre_w, m->ln_pre_b);

@@ -275,8 +275,7 @@ static int parse_merges(const char *text, size_t n, const char *path, merge_line
         if (!vqc_text_utf8_valid(text + pos, end - pos))
             return vqc_error_set(VQC_ERR_FORMAT, "%s: line %d is not UTF-8 text", path, r + 2);
         if (split_merge(text + pos, end - pos, &m[r]) != 0)
-            return vqc_error_set(VQC_ERR_FORMAT, "%s: line %d is not a merge \"A B\"", path,
-                                 r + 2);
+            return vqc_error_set(VQC_ERR_FORMAT, "%s: line %d is not a merge \"A B\"", path, r + 2);
         pos = end + 1;
     }
     return 0;
@@ -366,8 +365,7 @@ static int add_json_token(str_map *v, const cJSON *item, unsigned char *seen, co
 }
 
 /* Hugging Face's vocab.json: a JSON object mapping each token to its id. */
-static int build_json_vocab(vqc_tokenizer *t, str_map *v, const vqc_strbuf *json,
-                            const char *path)
+static int build_json_vocab(vqc_tokenizer *t, str_map *v, const vqc_strbuf *json, const char *path)
 {
     cJSON *root = cJSON_ParseWithLength(json->p, json->n);
     if (!cJSON_IsObject(root)) {
@@ -430,8 +428,7 @@ static int find_symbols(vqc_tokenizer *t, const str_map *v, const char *path)
     t->start = smap_get(v, "<|startoftext|>", 15);
     t->end = smap_get(v, "<|endoftext|>", 13);
     if (t->start < 0 || t->end < 0)
-        return vqc_error_set(VQC_ERR_FORMAT, "%s: no <|startoftext|> or <|endoftext|> token",
-                             path);
+        return vqc_error_set(VQC_ERR_FORMAT, "%s: no <|startoftext|> or <|endoftext|> token", path);
     return 0;
 }
 
@@ -657,8 +654,7 @@ static int bpe_word(const vqc_tokenizer *t, const unsigned char *b, size_t n, bp
 
 /* ---------------------------------------------------------------- encoding */
 
-static int encode_piece(const vqc_tokenizer *t, const char *s, size_t n, bpe_work *w,
-                        id_list *out)
+static int encode_piece(const vqc_tokenizer *t, const char *s, size_t n, bpe_work *w, id_list *out)
 {
     /* The reference's cache starts with the two special tokens, so typing them yields them. */
     if (n == 15 && memcmp(s, "<|startoftext|>", 15) == 0)

@@ -176,8 +176,8 @@ static int py_isspace(int32_t c)
         return 1;
     if (c < 0x85)
         return 0;
-    return c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) ||
-           c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+    return c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 ||
+           c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
 }
 
 static int is_letter(int32_t c)
@@ -197,13 +197,13 @@ static int is_number(int32_t c)
 static int is_cased(int32_t c)
 {
     static const int32_t other[][2] = {
-        {0xAA, 0xAA}, {0xBA, 0xBA}, {0x2B0, 0x2B8}, {0x2C0, 0x2C1}, {0x2E0, 0x2E4},
-        {0x345, 0x345}, {0x37A, 0x37A}, {0x1D2C, 0x1D6A}, {0x1D78, 0x1D78}, {0x1D9B, 0x1DBF},
-        {0x2071, 0x2071}, {0x207F, 0x207F}, {0x2090, 0x209C}, {0x2160, 0x217F},
-        {0x24B6, 0x24E9}, {0x2C7C, 0x2C7D}, {0xA69C, 0xA69D}, {0xA770, 0xA770},
-        {0xA7F8, 0xA7F9}, {0xAB5C, 0xAB5F}, {0x10780, 0x10780}, {0x10783, 0x10785},
-        {0x10787, 0x107B0}, {0x107B2, 0x107BA}, {0x1F130, 0x1F149}, {0x1F150, 0x1F169},
-        {0x1F170, 0x1F189},
+        {0xAA, 0xAA},       {0xBA, 0xBA},       {0x2B0, 0x2B8},     {0x2C0, 0x2C1},
+        {0x2E0, 0x2E4},     {0x345, 0x345},     {0x37A, 0x37A},     {0x1D2C, 0x1D6A},
+        {0x1D78, 0x1D78},   {0x1D9B, 0x1DBF},   {0x2071, 0x2071},   {0x207F, 0x207F},
+        {0x2090, 0x209C},   {0x2160, 0x217F},   {0x24B6, 0x24E9},   {0x2C7C, 0x2C7D},
+        {0xA69C, 0xA69D},   {0xA770, 0xA770},   {0xA7F8, 0xA7F9},   {0xAB5C, 0xAB5F},
+        {0x10780, 0x10780}, {0x10783, 0x10785}, {0x10787, 0x107B0}, {0x107B2, 0x107BA},
+        {0x1F130, 0x1F149}, {0x1F150, 0x1F169}, {0x1F170, 0x1F189},
     };
     utf8proc_category_t k = utf8proc_category(c);
     if (k == UTF8PROC_CATEGORY_LU || k == UTF8PROC_CATEGORY_LL || k == UTF8PROC_CATEGORY_LT)
@@ -252,7 +252,7 @@ int32_t vqc_text_cp1252(int32_t c)
     /* Windows-1252 for bytes 0x80..0x9F; the five bytes it leaves undefined map to themselves
      * (ftfy's "sloppy-windows-1252", and html.unescape's table for &#128; .. &#159;). */
     static const uint16_t table[32] = {
-        0x20AC, 0x81,   0x201A, 0x192,  0x201E, 0x2026, 0x2020, 0x2021, 0x2C6, 0x2030, 0x160,
+        0x20AC, 0x81,   0x201A, 0x192,  0x201E, 0x2026, 0x2020, 0x2021, 0x2C6,  0x2030, 0x160,
         0x2039, 0x152,  0x8D,   0x17D,  0x8F,   0x90,   0x2018, 0x2019, 0x201C, 0x201D, 0x2022,
         0x2013, 0x2014, 0x2DC,  0x2122, 0x161,  0x203A, 0x153,  0x9D,   0x17E,  0x178,
     };
@@ -271,10 +271,11 @@ static int fix_ligature(int32_t c, vqc_strbuf *out)
         int32_t c;
         const char *s;
     } lig[] = {
-        {0x132, "IJ"}, {0x133, "ij"}, {0x149, "\xCA\xBCn"}, {0x1C4, "D\xC5\xBD"},
-        {0x1C5, "D\xC5\xBE"}, {0x1C6, "d\xC5\xBE"}, {0x1C7, "LJ"}, {0x1C8, "Lj"}, {0x1C9, "lj"},
-        {0x1CA, "NJ"}, {0x1CB, "Nj"}, {0x1CC, "nj"}, {0x1F1, "DZ"}, {0x1F2, "Dz"}, {0x1F3, "dz"},
-        {0xFB00, "ff"}, {0xFB01, "fi"}, {0xFB02, "fl"}, {0xFB03, "ffi"}, {0xFB04, "ffl"},
+        {0x132, "IJ"},         {0x133, "ij"},        {0x149, "\xCA\xBCn"}, {0x1C4, "D\xC5\xBD"},
+        {0x1C5, "D\xC5\xBE"},  {0x1C6, "d\xC5\xBE"}, {0x1C7, "LJ"},        {0x1C8, "Lj"},
+        {0x1C9, "lj"},         {0x1CA, "NJ"},        {0x1CB, "Nj"},        {0x1CC, "nj"},
+        {0x1F1, "DZ"},         {0x1F2, "Dz"},        {0x1F3, "dz"},        {0xFB00, "ff"},
+        {0xFB01, "fi"},        {0xFB02, "fl"},       {0xFB03, "ffi"},      {0xFB04, "ffl"},
         {0xFB05, "\xC5\xBFt"}, {0xFB06, "st"},
     };
     if ((c >= 0x132 && c <= 0x1F3) || (c >= 0xFB00 && c <= 0xFB06)) {
@@ -294,8 +295,8 @@ static int fix_width(int32_t c, vqc_strbuf *out)
     /* ftfy maps each of U+FF01..U+FFEF to its NFKC form. */
     utf8proc_uint8_t one[4], *nfkc = NULL;
     utf8proc_ssize_t k = utf8proc_encode_char(c, one);
-    utf8proc_ssize_t m = utf8proc_map(one, k, &nfkc,
-                                      UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT);
+    utf8proc_ssize_t m =
+        utf8proc_map(one, k, &nfkc, UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT);
     if (m < 0) /* only on allocation failure: the input is one valid character */
         return vqc_error_set(VQC_ERR_NOMEM, "out of memory normalising text");
     int rc = vqc_strbuf_put(out, (const char *)nfkc, (size_t)m);
@@ -423,8 +424,15 @@ static int pass_controls(const char *s, size_t n, vqc_strbuf *out)
 static int fix_round(vqc_strbuf *cur, vqc_strbuf *tmp, int unescape)
 {
     static const text_pass_fn passes[] = {
-        vqc_text_ftfy_unescape, pass_c1, pass_ligatures, pass_width, pass_quotes,
-        fix_line_breaks, remove_terminal_escapes, pass_controls, normalize_nfc,
+        vqc_text_ftfy_unescape,
+        pass_c1,
+        pass_ligatures,
+        pass_width,
+        pass_quotes,
+        fix_line_breaks,
+        remove_terminal_escapes,
+        pass_controls,
+        normalize_nfc,
     };
     for (size_t i = unescape ? 0 : 1; i < sizeof passes / sizeof passes[0]; i++) {
         vqc_strbuf_clear(tmp);
@@ -623,8 +631,8 @@ static size_t match_literal(const char *s, size_t n, size_t i, const char *lit)
 /* Length in bytes of the pattern's match at s[i] (alternatives tried in order), or 0. */
 static size_t match_at(const char *s, size_t n, size_t i)
 {
-    static const char *const literals[] = {"<|startoftext|>", "<|endoftext|>", "'s", "'t",
-                                           "'re", "'ve", "'m", "'ll", "'d"};
+    static const char *const literals[] = {
+        "<|startoftext|>", "<|endoftext|>", "'s", "'t", "'re", "'ve", "'m", "'ll", "'d"};
     if (s[i] == '<' || s[i] == '\'') {
         for (size_t k = 0; k < sizeof literals / sizeof literals[0]; k++) {
             size_t m = match_literal(s, n, i, literals[k]);

@@ -194,15 +194,14 @@ static int load_quantizer(loader_t *ld)
         return VQC_ERR_MODEL;
     vqt_tensor *sq = vqt_unary(VQT_SQUARE, m->codebook);
     int64_t dim = 1;
-    m->codebook_sq = sq ? vqt_reduce(VQT_SUM, sq, 1, &dim, false) : NULL;
+    m->codebook_sq = sq ? vqt_persist(vqt_reduce(VQT_SUM, sq, 1, &dim, false)) : NULL;
     vqt_free(sq);
     if (!m->codebook_sq)
         return vqc_error_set(VQC_ERR_RUNTIME, "codebook: %s", vqt_last_error());
     return 0;
 }
 
-int vqc_vqgan_load_map(const vqc_tensor_map *map, const char *yaml, vqt_device dev,
-                       vqc_vqgan **out)
+int vqc_vqgan_load_map(const vqc_tensor_map *map, const char *yaml, vqt_device dev, vqc_vqgan **out)
 {
     *out = NULL;
     vqc_vqgan *m = calloc(1, sizeof *m);
@@ -394,9 +393,8 @@ static int check_input(const vqc_vqgan *m, const vqt_tensor *x, int channels, in
         return vqc_error_set(VQC_ERR_USAGE, "VQGAN %s: input must be [N, %d, H, W]", what,
                              channels);
     if (mult > 1 && (s[2] % mult || s[3] % mult))
-        return vqc_error_set(VQC_ERR_USAGE,
-                             "VQGAN %s: size %lldx%lld is not a multiple of %d", what,
-                             (long long)s[3], (long long)s[2], mult);
+        return vqc_error_set(VQC_ERR_USAGE, "VQGAN %s: size %lldx%lld is not a multiple of %d",
+                             what, (long long)s[3], (long long)s[2], mult);
     (void)m;
     return 0;
 }
@@ -471,8 +469,7 @@ static vqt_tensor *run_quantize(const vqc_vqgan *m, const vqt_tensor *h, vqt_ten
     return embed(m, idx);
 }
 
-vqt_tensor *vqc_vqgan_quantize(const vqc_vqgan *m, const vqt_tensor *prequant,
-                               vqt_tensor **indices)
+vqt_tensor *vqc_vqgan_quantize(const vqc_vqgan *m, const vqt_tensor *prequant, vqt_tensor **indices)
 {
     if (indices)
         *indices = NULL;

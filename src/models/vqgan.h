@@ -28,16 +28,16 @@ typedef enum { VQC_VQGAN_VQ = 0, VQC_VQGAN_GUMBEL = 1 } vqc_vqgan_kind;
 
 typedef struct vqc_vqgan_info {
     vqc_vqgan_kind kind;
-    bool from_transformer;  /* weights came from a Net2NetTransformer's first_stage_model */
-    int ch;                 /* base channels */
-    int num_levels;         /* len(ch_mult) */
+    bool from_transformer; /* weights came from a Net2NetTransformer's first_stage_model */
+    int ch;                /* base channels */
+    int num_levels;        /* len(ch_mult) */
     int ch_mult[VQC_VQGAN_MAX_LEVELS];
     int num_res_blocks;
     bool enc_attn[VQC_VQGAN_MAX_LEVELS]; /* attention in encoder level i */
     bool dec_attn[VQC_VQGAN_MAX_LEVELS]; /* attention in decoder level i */
     int in_channels, out_ch, z_channels, embed_dim, n_embed;
-    int downsample;         /* 2^(num_levels - 1) */
-    int64_t n_params;       /* parameters of the encoder, decoder, quantizer and 1x1 convs */
+    int downsample;   /* 2^(num_levels - 1) */
+    int64_t n_params; /* parameters of the encoder, decoder, quantizer and 1x1 convs */
 } vqc_vqgan_info;
 
 typedef struct vqc_vqgan vqc_vqgan;

@@ -25,9 +25,9 @@ static const vqc_tensor_info *get(const vqc_tensor_map *map, const char *prefix,
 
 static const char *find_prefix(const vqc_tensor_map *map)
 {
-    static const char *const prefixes[] = {"state_dict.", "state_dict.first_stage_model.",
-                                           "first_stage_model.", "", "model.",
-                                           "state_dict.model."};
+    static const char *const prefixes[] = {
+        "state_dict.",      "state_dict.first_stage_model.", "first_stage_model.", "", "model.",
+        "state_dict.model."};
     for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++)
         if (vqc_weight_has(map, prefixes[i], "encoder.conv_in.weight"))
             return prefixes[i];
@@ -80,8 +80,7 @@ static int infer_levels(const vqc_tensor_map *map, const char *pf, vqc_vqgan_inf
 {
     in->num_levels = count_indexed(map, pf, "encoder.down.%d", ".block.0.conv1.weight");
     int dec_levels = count_indexed(map, pf, "decoder.up.%d", ".block.0.conv1.weight");
-    if (in->num_levels < 1 || in->num_levels > VQC_VQGAN_MAX_LEVELS ||
-        dec_levels != in->num_levels)
+    if (in->num_levels < 1 || in->num_levels > VQC_VQGAN_MAX_LEVELS || dec_levels != in->num_levels)
         return vqc_error_set(VQC_ERR_MODEL, "VQGAN has %d encoder and %d decoder levels",
                              in->num_levels, dec_levels);
     in->num_res_blocks = count_indexed(map, pf, "encoder.down.0.block.%d", ".conv1.weight");
@@ -216,9 +215,8 @@ static int check_lists(const yaml_doc *d, const vqc_vqgan_info *in)
         for (int j = 0; j < n; j++)
             want |= v[j] == (res >> i);
         if (want != in->enc_attn[i])
-            return vqc_error_set(VQC_ERR_MODEL,
-                                 "config attn_resolutions disagrees with the weights at level %d",
-                                 i);
+            return vqc_error_set(
+                VQC_ERR_MODEL, "config attn_resolutions disagrees with the weights at level %d", i);
     }
     return 0;
 }
@@ -282,16 +280,19 @@ void vqc_vqgan_info_print(const vqc_vqgan_info *in, FILE *f, bool json)
 {
     const char *kind = in->kind == VQC_VQGAN_GUMBEL ? "GumbelVQ" : "VQModel";
     if (json) {
-        fprintf(f, "{\"model\":\"vqgan\",\"kind\":\"%s\",\"from_transformer\":%s,\"ch\":%d,"
-                   "\"ch_mult\":[", kind, in->from_transformer ? "true" : "false", in->ch);
+        fprintf(f,
+                "{\"model\":\"vqgan\",\"kind\":\"%s\",\"from_transformer\":%s,\"ch\":%d,"
+                "\"ch_mult\":[",
+                kind, in->from_transformer ? "true" : "false", in->ch);
         for (int i = 0; i < in->num_levels; i++)
             fprintf(f, i ? ",%d" : "%d", in->ch_mult[i]);
         fprintf(f, "],\"num_res_blocks\":%d,\"attn_levels_encoder\":[", in->num_res_blocks);
         print_levels(f, in, in->enc_attn, true);
         fprintf(f, "],\"attn_levels_decoder\":[");
         print_levels(f, in, in->dec_attn, true);
-        fprintf(f, "],\"z_channels\":%d,\"embed_dim\":%d,\"n_embed\":%d,\"downsample\":%d,"
-                   "\"in_channels\":%d,\"out_ch\":%d,\"parameters\":%lld}\n",
+        fprintf(f,
+                "],\"z_channels\":%d,\"embed_dim\":%d,\"n_embed\":%d,\"downsample\":%d,"
+                "\"in_channels\":%d,\"out_ch\":%d,\"parameters\":%lld}\n",
                 in->z_channels, in->embed_dim, in->n_embed, in->downsample, in->in_channels,
                 in->out_ch, (long long)in->n_params);
         return;
@@ -305,7 +306,8 @@ void vqc_vqgan_info_print(const vqc_vqgan_info *in, FILE *f, bool json)
     print_levels(f, in, in->enc_attn, false);
     fprintf(f, "] decoder [");
     print_levels(f, in, in->dec_attn, false);
-    fprintf(f, "]\nz_channels:       %d\nembed_dim:        %d\nn_embed:          %d\n"
-               "downsampling:     f%d\nparameters:       %lld\n",
+    fprintf(f,
+            "]\nz_channels:       %d\nembed_dim:        %d\nn_embed:          %d\n"
+            "downsampling:     f%d\nparameters:       %lld\n",
             in->z_channels, in->embed_dim, in->n_embed, in->downsample, (long long)in->n_params);
 }

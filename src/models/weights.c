@@ -48,5 +48,5 @@ vqt_tensor *vqc_weight(const vqc_tensor_map *map, const char *prefix, const char
     vqt_tensor *t = vqt_from_data(ti->data, ti->dtype, ti->ndim, ti->shape, ti->strides, dev, dt);
     if (!t)
         vqc_error_set(VQC_ERR_RUNTIME, "weight '%s': %s", ti->name, vqt_last_error());
-    return t;
+    return vqt_persist(t);
 }

@@ -9,6 +9,7 @@
 
 /* Copies the entry `prefix` + `name` of `map` to a new tensor of type dt on dev (caller frees).
  * When ndim >= 0 the entry must have that many dimensions and, where shape[i] >= 0, that size.
+ * The tensor is persisted (vqt_persist): enclosing vqt scopes do not free it.
  * Returns NULL with a vqc_error message ("missing weight ...", "weight ... has shape ...") when
  * the entry is absent or does not fit. */
 vqt_tensor *vqc_weight(const vqc_tensor_map *map, const char *prefix, const char *name,

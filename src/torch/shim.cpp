@@ -21,7 +21,8 @@ struct vqt_tensor {
     int scope; // depth of the scope that owns it (0 = unscoped)
 };
 
-namespace {
+namespace
+{
 
 thread_local char err_buf[1024];
 thread_local std::vector<std::vector<vqt_tensor *>> scopes;
@@ -94,7 +95,8 @@ at::IntArrayRef dims(int n, const int64_t *v)
 
 // Thrown for a NULL argument: the failure that produced the NULL already left its message, so
 // a chain of ops propagates the first error instead of overwriting it.
-struct null_handle {};
+struct null_handle {
+};
 
 const at::Tensor &T(const vqt_tensor *h)
 {
@@ -151,22 +153,22 @@ struct ReplaceGrad : public torch::autograd::Function<ReplaceGrad> {
 
 } // namespace
 
-#define GUARD(fail, ...)                                                                      \
-    try {                                                                                     \
-        __VA_ARGS__                                                                           \
-    } catch (const null_handle &) {                                                           \
-        if (!err_buf[0])                                                                      \
-            set_error("null tensor handle");                                                  \
-        return fail;                                                                          \
-    } catch (const c10::Error &e) {                                                           \
-        set_error(e.what_without_backtrace());                                                \
-        return fail;                                                                          \
-    } catch (const std::exception &e) {                                                       \
-        set_error(e.what());                                                                  \
-        return fail;                                                                          \
-    } catch (...) {                                                                           \
-        set_error("unknown libtorch failure");                                                \
-        return fail;                                                                          \
+#define GUARD(fail, ...)                       \
+    try {                                      \
+        __VA_ARGS__                            \
+    } catch (const null_handle &) {            \
+        if (!err_buf[0])                       \
+            set_error("null tensor handle");   \
+        return fail;                           \
+    } catch (const c10::Error &e) {            \
+        set_error(e.what_without_backtrace()); \
+        return fail;                           \
+    } catch (const std::exception &e) {        \
+        set_error(e.what());                   \
+        return fail;                           \
+    } catch (...) {                            \
+        set_error("unknown libtorch failure"); \
+        return fail;                           \
     }
 
 #define TENSOR_OP(expr) GUARD(nullptr, return wrap(expr);)
@@ -188,7 +190,10 @@ int vqt_init(int nthreads)
     })
 }
 
-const char *vqt_last_error(void) { return err_buf; }
+const char *vqt_last_error(void)
+{
+    return err_buf;
+}
 
 const char *vqt_version(void)
 {
@@ -219,7 +224,9 @@ int vqt_device_parse(const char *text, vqt_device *out)
     int n = vqt_cuda_device_count();
     if (n == 0) {
         snprintf(err_buf, sizeof err_buf, "device '%s': no CUDA device is available%s", text,
-                 torch::cuda::is_available() ? "" : " (this libtorch has no CUDA support or no GPU was found)");
+                 torch::cuda::is_available()
+                     ? ""
+                     : " (this libtorch has no CUDA support or no GPU was found)");
         return -1;
     }
     if (index < 0 || index >= n) {
@@ -267,7 +274,8 @@ int64_t vqt_cuda_peak_bytes(vqt_device dev)
 #ifdef VQT_WITH_CUDA_HEADERS
     if (dev.type == VQT_DEVICE_CUDA)
         GUARD(-1, return (int64_t)c10::cuda::CUDACachingAllocator::getDeviceStats(dev.index)
-                      .allocated_bytes[0].peak;)
+                      .allocated_bytes[0]
+                      .peak;)
 #endif
     (void)dev;
     return 0;
@@ -288,18 +296,36 @@ void vqt_cuda_reset_peak(vqt_device dev)
 
 /* ---- handles and scopes ---- */
 
+// Removes h from the vector of the scope that owns it (searching from the back: the handles
+// moved are almost always among the newest).
+static void unlink_from_scope(vqt_tensor *h)
+{
+    if (h->scope <= 0 || h->scope > (int)scopes.size())
+        return;
+    std::vector<vqt_tensor *> &v = scopes[(size_t)h->scope - 1];
+    for (size_t i = v.size(); i-- > 0;) {
+        if (v[i] == h) {
+            v.erase(v.begin() + (std::ptrdiff_t)i);
+            return;
+        }
+    }
+}
+
 void vqt_free(vqt_tensor *t)
 {
     if (!t)
         return;
     if (t->scope > 0 && t->scope <= (int)scopes.size()) {
-        t->t = at::Tensor(); // the scope deletes the handle itself
+        t->t = at::Tensor(); // the owning scope deletes the handle itself
         return;
     }
     delete t;
 }
 
-void vqt_scope_begin(void) { scopes.emplace_back(); }
+void vqt_scope_begin(void)
+{
+    scopes.emplace_back();
+}
 
 void vqt_scope_end(void)
 {
@@ -307,65 +333,60 @@ void vqt_scope_end(void)
         return;
     std::vector<vqt_tensor *> owned = std::move(scopes.back());
     scopes.pop_back();
-    for (vqt_tensor *h : owned) {
-        if (h->scope == (int)scopes.size() + 1)
-            delete h;
-    }
+    for (vqt_tensor *h : owned)
+        delete h;
 }
 
 vqt_tensor *vqt_keep(vqt_tensor *t)
 {
     if (!t || t->scope == 0 || t->scope != (int)scopes.size())
         return t;
+    unlink_from_scope(t);
     t->scope--;
     if (t->scope > 0)
-        scopes[t->scope - 1].push_back(t);
+        scopes[(size_t)t->scope - 1].push_back(t);
+    return t;
+}
+
+vqt_tensor *vqt_persist(vqt_tensor *t)
+{
+    if (!t)
+        return t;
+    unlink_from_scope(t);
+    t->scope = 0;
     return t;
 }
 
 /* ---- creation and access ---- */
 
 vqt_tensor *vqt_from_data(const void *data, vqc_dtype src, int ndim, const int64_t *shape,
-                          const int64_t *strides, vqt_device dev, vqc_dtype dst)
-{
-    TENSOR_OP(([&] {
-        auto opts = at::TensorOptions().dtype(to_scalar(src));
-        at::Tensor view = strides ? at::from_blob((void *)data, dims(ndim, shape),
-                                                  dims(ndim, strides), opts)
-                                  : at::from_blob((void *)data, dims(ndim, shape), opts);
-        at::Tensor out = at::empty(dims(ndim, shape),
-                                   at::TensorOptions().dtype(to_scalar(dst)).device(to_device(dev)));
-        out.copy_(view);
-        return out;
-    }()))
-}
+                          const int64_t *strides, vqt_device dev, vqc_dtype dst){TENSOR_OP(([&] {
+    auto opts = at::TensorOptions().dtype(to_scalar(src));
+    at::Tensor view =
+        strides ? at::from_blob((void *)data, dims(ndim, shape), dims(ndim, strides), opts)
+                : at::from_blob((void *)data, dims(ndim, shape), opts);
+    at::Tensor out = at::empty(dims(ndim, shape),
+                               at::TensorOptions().dtype(to_scalar(dst)).device(to_device(dev)));
+    out.copy_(view);
+    return out;
+}()))}
 
-vqt_tensor *vqt_full(int ndim, const int64_t *shape, double value, vqc_dtype dt, vqt_device dev)
-{
+vqt_tensor *vqt_full(int ndim, const int64_t *shape, double value, vqc_dtype dt, vqt_device dev){
     TENSOR_OP(at::full(dims(ndim, shape), value,
-                       at::TensorOptions().dtype(to_scalar(dt)).device(to_device(dev))))
-}
+                       at::TensorOptions().dtype(to_scalar(dt)).device(to_device(dev))))}
 
-vqt_tensor *vqt_rand(int ndim, const int64_t *shape, vqt_device dev)
-{
-    TENSOR_OP(at::rand(dims(ndim, shape), at::TensorOptions().device(to_device(dev))))
-}
+vqt_tensor *vqt_rand(int ndim, const int64_t *shape, vqt_device dev){
+    TENSOR_OP(at::rand(dims(ndim, shape), at::TensorOptions().device(to_device(dev))))}
 
-vqt_tensor *vqt_randn(int ndim, const int64_t *shape, vqt_device dev)
-{
-    TENSOR_OP(at::randn(dims(ndim, shape), at::TensorOptions().device(to_device(dev))))
-}
+vqt_tensor *vqt_randn(int ndim, const int64_t *shape, vqt_device dev){
+    TENSOR_OP(at::randn(dims(ndim, shape), at::TensorOptions().device(to_device(dev))))}
 
-vqt_tensor *vqt_randint(int64_t low, int64_t high, int ndim, const int64_t *shape, vqt_device dev)
-{
+vqt_tensor *vqt_randint(int64_t low, int64_t high, int ndim, const int64_t *shape, vqt_device dev){
     TENSOR_OP(at::randint(low, high, dims(ndim, shape),
-                          at::TensorOptions().dtype(at::kLong).device(to_device(dev))))
-}
+                          at::TensorOptions().dtype(at::kLong).device(to_device(dev))))}
 
-vqt_tensor *vqt_arange(int64_t n, vqc_dtype dt, vqt_device dev)
-{
-    TENSOR_OP(at::arange(n, at::TensorOptions().dtype(to_scalar(dt)).device(to_device(dev))))
-}
+vqt_tensor *vqt_arange(int64_t n, vqc_dtype dt, vqt_device dev){
+    TENSOR_OP(at::arange(n, at::TensorOptions().dtype(to_scalar(dt)).device(to_device(dev))))}
 
 int64_t vqt_to_host(const vqt_tensor *t, void *dst, vqc_dtype dt, int64_t max_elems)
 {
@@ -378,26 +399,39 @@ int64_t vqt_to_host(const vqt_tensor *t, void *dst, vqc_dtype dt, int64_t max_el
     })
 }
 
-double vqt_item(const vqt_tensor *t) { GUARD(NAN, return T(t).item<double>();) }
-
-int vqt_ndim(const vqt_tensor *t) { GUARD(-1, return (int)T(t).dim();) }
-
-int64_t vqt_size(const vqt_tensor *t, int dim) { GUARD(-1, return T(t).size(dim);) }
-
-int64_t vqt_numel(const vqt_tensor *t) { GUARD(-1, return T(t).numel();) }
-
-int vqt_shape(const vqt_tensor *t, int64_t *shape)
+double vqt_item(const vqt_tensor *t)
 {
-    GUARD(-1, {
-        const at::Tensor &x = T(t);
-        int n = (int)x.dim();
-        for (int i = 0; i < n && i < 8; i++)
-            shape[i] = x.size(i);
-        return n;
-    })
+    GUARD(NAN, return T(t).item<double>();)
 }
 
-vqc_dtype vqt_dtype(const vqt_tensor *t) { GUARD(VQC_DTYPE_COUNT, return from_scalar(T(t).scalar_type());) }
+int vqt_ndim(const vqt_tensor *t)
+{
+    GUARD(-1, return (int)T(t).dim();)
+}
+
+int64_t vqt_size(const vqt_tensor *t, int dim)
+{
+    GUARD(-1, return T(t).size(dim);)
+}
+
+int64_t vqt_numel(const vqt_tensor *t)
+{
+    GUARD(-1, return T(t).numel();)
+}
+
+int vqt_shape(const vqt_tensor *t, int64_t *shape){GUARD(-1,
+                                                         {
+                                                             const at::Tensor &x = T(t);
+                                                             int n = (int)x.dim();
+                                                             for (int i = 0; i < n && i < 8; i++)
+                                                                 shape[i] = x.size(i);
+                                                             return n;
+                                                         })}
+
+vqc_dtype vqt_dtype(const vqt_tensor *t)
+{
+    GUARD(VQC_DTYPE_COUNT, return from_scalar(T(t).scalar_type());)
+}
 
 vqt_device vqt_device_of(const vqt_tensor *t)
 {
@@ -410,35 +444,28 @@ vqt_device vqt_device_of(const vqt_tensor *t)
     })
 }
 
-vqt_tensor *vqt_to(const vqt_tensor *t, vqt_device dev, vqc_dtype dt)
-{
-    TENSOR_OP(T(t).to(to_device(dev), to_scalar(dt)))
-}
+vqt_tensor *vqt_to(const vqt_tensor *t, vqt_device dev,
+                   vqc_dtype dt){TENSOR_OP(T(t).to(to_device(dev), to_scalar(dt)))}
 
-vqt_tensor *vqt_clone(const vqt_tensor *t) { TENSOR_OP(T(t).clone()) }
-vqt_tensor *vqt_detach(const vqt_tensor *t) { TENSOR_OP(T(t).detach()) }
-vqt_tensor *vqt_ref(const vqt_tensor *t) { TENSOR_OP(T(t)) }
+vqt_tensor *vqt_clone(const vqt_tensor *t){
+    TENSOR_OP(T(t).clone())} vqt_tensor *vqt_detach(const vqt_tensor *t){
+    TENSOR_OP(T(t).detach())} vqt_tensor *vqt_ref(const vqt_tensor *t){TENSOR_OP(T(t))}
 
 /* ---- shape ---- */
 
-vqt_tensor *vqt_reshape(const vqt_tensor *t, int ndim, const int64_t *shape)
-{
-    TENSOR_OP(T(t).reshape(dims(ndim, shape)))
-}
+vqt_tensor *vqt_reshape(const vqt_tensor *t, int ndim,
+                        const int64_t *shape){TENSOR_OP(T(t).reshape(dims(ndim, shape)))}
 
-vqt_tensor *vqt_permute(const vqt_tensor *t, int ndim, const int64_t *d)
-{
-    TENSOR_OP(T(t).permute(dims(ndim, d)))
-}
+vqt_tensor *vqt_permute(const vqt_tensor *t, int ndim,
+                        const int64_t *d){TENSOR_OP(T(t).permute(dims(ndim, d)))}
 
-vqt_tensor *vqt_transpose(const vqt_tensor *t, int d0, int d1) { TENSOR_OP(T(t).transpose(d0, d1)) }
+vqt_tensor *vqt_transpose(const vqt_tensor *t, int d0, int d1){TENSOR_OP(T(t).transpose(d0, d1))}
 
-vqt_tensor *vqt_narrow(const vqt_tensor *t, int dim, int64_t start, int64_t len)
-{
-    TENSOR_OP(T(t).narrow(dim, start, len))
-}
+vqt_tensor *vqt_narrow(const vqt_tensor *t, int dim, int64_t start,
+                       int64_t len){TENSOR_OP(T(t).narrow(dim, start, len))}
 
-vqt_tensor *vqt_select(const vqt_tensor *t, int dim, int64_t index) { TENSOR_OP(T(t).select(dim, index)) }
+vqt_tensor *vqt_select(const vqt_tensor *t, int dim,
+                       int64_t index){TENSOR_OP(T(t).select(dim, index))}
 
 vqt_tensor *vqt_index_select(const vqt_tensor *t, int dim, const vqt_tensor *index)
 {
@@ -456,19 +483,23 @@ static std::vector<at::Tensor> tensor_list(vqt_tensor *const *ts, int n)
     return v;
 }
 
-vqt_tensor *vqt_cat(vqt_tensor *const *ts, int n, int dim) { TENSOR_OP(at::cat(tensor_list(ts, n), dim)) }
-vqt_tensor *vqt_stack(vqt_tensor *const *ts, int n, int dim) { TENSOR_OP(at::stack(tensor_list(ts, n), dim)) }
-vqt_tensor *vqt_unsqueeze(const vqt_tensor *t, int dim) { TENSOR_OP(T(t).unsqueeze(dim)) }
-vqt_tensor *vqt_squeeze(const vqt_tensor *t, int dim) { TENSOR_OP(T(t).squeeze(dim)) }
+vqt_tensor *vqt_cat(vqt_tensor *const *ts, int n, int dim){
+    TENSOR_OP(at::cat(tensor_list(ts, n), dim))} vqt_tensor *vqt_stack(vqt_tensor *const *ts, int n,
+                                                                       int dim){
+    TENSOR_OP(at::stack(tensor_list(ts, n), dim))} vqt_tensor *vqt_unsqueeze(const vqt_tensor *t,
+                                                                             int dim){
+    TENSOR_OP(T(t).unsqueeze(dim))} vqt_tensor *vqt_squeeze(const vqt_tensor *t,
+                                                            int dim){TENSOR_OP(T(t).squeeze(dim))}
 
-vqt_tensor *vqt_expand(const vqt_tensor *t, int ndim, const int64_t *shape)
+vqt_tensor *vqt_expand(const vqt_tensor *t, int ndim,
+                       const int64_t *shape){TENSOR_OP(T(t).expand(dims(ndim, shape)))}
+
+vqt_tensor *vqt_flatten(const vqt_tensor *t, int start, int end){
+    TENSOR_OP(T(t).flatten(start, end))} vqt_tensor *vqt_contiguous(const vqt_tensor *t){
+    TENSOR_OP(T(t).contiguous())} vqt_tensor *vqt_triu(const vqt_tensor *t, int64_t k)
 {
-    TENSOR_OP(T(t).expand(dims(ndim, shape)))
+    TENSOR_OP(T(t).triu(k))
 }
-
-vqt_tensor *vqt_flatten(const vqt_tensor *t, int start, int end) { TENSOR_OP(T(t).flatten(start, end)) }
-vqt_tensor *vqt_contiguous(const vqt_tensor *t) { TENSOR_OP(T(t).contiguous()) }
-vqt_tensor *vqt_triu(const vqt_tensor *t, int64_t k) { TENSOR_OP(T(t).triu(k)) }
 
 /* ---- element-wise ---- */
 
@@ -491,29 +522,27 @@ static at::Tensor binop(vqt_binop op, const at::Tensor &a, const at::Tensor &b)
     throw std::runtime_error("invalid binary operator");
 }
 
-vqt_tensor *vqt_binary(vqt_binop op, const vqt_tensor *a, const vqt_tensor *b)
-{
-    TENSOR_OP(binop(op, T(a), T(b)))
-}
+vqt_tensor *vqt_binary(vqt_binop op, const vqt_tensor *a,
+                       const vqt_tensor *b){TENSOR_OP(binop(op, T(a), T(b)))}
 
-vqt_tensor *vqt_binary_s(vqt_binop op, const vqt_tensor *t, double s)
-{
-    TENSOR_OP(([&] {
-        const at::Tensor &x = T(t);
-        switch (op) {
-        case VQT_ADD: return x + s;
-        case VQT_SUB: return x - s;
-        case VQT_MUL: return x * s;
-        case VQT_DIV: return x / s;
-        case VQT_POW: return x.pow(s);
-        case VQT_MIN: return x.clamp_max(s);
-        case VQT_MAX: return x.clamp_min(s);
-        default: return binop(op, x, at::scalar_tensor(s, x.options()));
-        }
-    }()))
-}
+vqt_tensor *vqt_binary_s(vqt_binop op, const vqt_tensor *t, double s){TENSOR_OP(([&] {
+    const at::Tensor &x = T(t);
+    switch (op) {
+    case VQT_ADD: return x + s;
+    case VQT_SUB: return x - s;
+    case VQT_MUL: return x * s;
+    case VQT_DIV: return x / s;
+    case VQT_POW: return x.pow(s);
+    case VQT_MIN: return x.clamp_max(s);
+    case VQT_MAX: return x.clamp_min(s);
+    default: return binop(op, x, at::scalar_tensor(s, x.options()));
+    }
+}()))}
 
-vqt_tensor *vqt_affine(const vqt_tensor *t, double mul, double add) { TENSOR_OP(T(t) * mul + add) }
+vqt_tensor *vqt_affine(const vqt_tensor *t, double mul, double add)
+{
+    TENSOR_OP(T(t) * mul + add)
+}
 
 static at::Tensor unop(vqt_unop op, const at::Tensor &x)
 {
@@ -540,154 +569,127 @@ static at::Tensor unop(vqt_unop op, const at::Tensor &x)
     throw std::runtime_error("invalid unary operator");
 }
 
-vqt_tensor *vqt_unary(vqt_unop op, const vqt_tensor *t) { TENSOR_OP(unop(op, T(t))) }
+vqt_tensor *vqt_unary(vqt_unop op, const vqt_tensor *t){TENSOR_OP(unop(op, T(t)))}
 
-vqt_tensor *vqt_clamp(const vqt_tensor *t, double lo, double hi)
-{
+vqt_tensor *vqt_clamp(const vqt_tensor *t, double lo, double hi){
     TENSOR_OP(T(t).clamp(std::isnan(lo) ? c10::optional<at::Scalar>() : at::Scalar(lo),
-                         std::isnan(hi) ? c10::optional<at::Scalar>() : at::Scalar(hi)))
-}
+                         std::isnan(hi) ? c10::optional<at::Scalar>() : at::Scalar(hi)))}
 
-vqt_tensor *vqt_clamp_t(const vqt_tensor *t, const vqt_tensor *lo, const vqt_tensor *hi)
-{
-    TENSOR_OP(at::minimum(at::maximum(T(t), T(lo)), T(hi)))
-}
+vqt_tensor *vqt_clamp_t(const vqt_tensor *t, const vqt_tensor *lo, const vqt_tensor *hi){
+    TENSOR_OP(at::minimum(at::maximum(T(t), T(lo)), T(hi)))}
 
-vqt_tensor *vqt_where(const vqt_tensor *c, const vqt_tensor *a, const vqt_tensor *b)
-{
-    TENSOR_OP(at::where(T(c), T(a), T(b)))
-}
+vqt_tensor *vqt_where(const vqt_tensor *c, const vqt_tensor *a,
+                      const vqt_tensor *b){TENSOR_OP(at::where(T(c), T(a), T(b)))}
 
-vqt_tensor *vqt_lerp(const vqt_tensor *a, const vqt_tensor *b, double w) { TENSOR_OP(at::lerp(T(a), T(b), w)) }
+vqt_tensor *vqt_lerp(const vqt_tensor *a, const vqt_tensor *b,
+                     double w){TENSOR_OP(at::lerp(T(a), T(b), w))}
 
 /* ---- reductions ---- */
 
-vqt_tensor *vqt_reduce(vqt_redop op, const vqt_tensor *t, int ndims, const int64_t *d, bool keepdim)
-{
-    TENSOR_OP(([&] {
-        const at::Tensor &x = T(t);
-        if (ndims == 0) {
-            switch (op) {
-            case VQT_SUM: return x.sum();
-            case VQT_MEAN: return x.mean();
-            case VQT_AMAX: return x.max();
-            case VQT_AMIN: return x.min();
-            }
-        }
+vqt_tensor *vqt_reduce(vqt_redop op, const vqt_tensor *t, int ndims, const int64_t *d,
+                       bool keepdim){TENSOR_OP(([&] {
+    const at::Tensor &x = T(t);
+    if (ndims == 0) {
         switch (op) {
-        case VQT_SUM: return x.sum(dims(ndims, d), keepdim);
-        case VQT_MEAN: return x.mean(dims(ndims, d), keepdim);
-        case VQT_AMAX: return x.amax(dims(ndims, d), keepdim);
-        case VQT_AMIN: return x.amin(dims(ndims, d), keepdim);
+        case VQT_SUM: return x.sum();
+        case VQT_MEAN: return x.mean();
+        case VQT_AMAX: return x.max();
+        case VQT_AMIN: return x.min();
         }
-        throw std::runtime_error("invalid reduction");
-    }()))
-}
+    }
+    switch (op) {
+    case VQT_SUM: return x.sum(dims(ndims, d), keepdim);
+    case VQT_MEAN: return x.mean(dims(ndims, d), keepdim);
+    case VQT_AMAX: return x.amax(dims(ndims, d), keepdim);
+    case VQT_AMIN: return x.amin(dims(ndims, d), keepdim);
+    }
+    throw std::runtime_error("invalid reduction");
+}()))}
 
-vqt_tensor *vqt_argmin(const vqt_tensor *t, int dim, bool keepdim) { TENSOR_OP(T(t).argmin(dim, keepdim)) }
-vqt_tensor *vqt_argmax(const vqt_tensor *t, int dim, bool keepdim) { TENSOR_OP(T(t).argmax(dim, keepdim)) }
+vqt_tensor *vqt_argmin(const vqt_tensor *t, int dim, bool keepdim){
+    TENSOR_OP(T(t).argmin(dim, keepdim))} vqt_tensor *vqt_argmax(const vqt_tensor *t, int dim,
+                                                                 bool keepdim){
+    TENSOR_OP(T(t).argmax(dim, keepdim))}
 
-vqt_tensor *vqt_norm(const vqt_tensor *t, int dim, bool keepdim)
-{
-    TENSOR_OP(at::norm(T(t), 2, {dim}, keepdim))
-}
+vqt_tensor *vqt_norm(const vqt_tensor *t, int dim,
+                     bool keepdim){TENSOR_OP(at::norm(T(t), 2, {dim}, keepdim))}
 
-vqt_tensor *vqt_normalize(const vqt_tensor *t, int dim, double eps)
-{
-    TENSOR_OP(torch::nn::functional::normalize(
-        T(t), torch::nn::functional::NormalizeFuncOptions().dim(dim).eps(eps)))
-}
+vqt_tensor *vqt_normalize(const vqt_tensor *t, int dim,
+                          double eps){TENSOR_OP(torch::nn::functional::normalize(
+    T(t), torch::nn::functional::NormalizeFuncOptions().dim(dim).eps(eps)))}
 
 /* ---- neural-network operators ---- */
 
 vqt_tensor *vqt_conv2d(const vqt_tensor *x, const vqt_tensor *w, const vqt_tensor *b, int sh,
-                       int sw, int ph, int pw, int groups)
-{
-    TENSOR_OP(at::conv2d(T(x), T(w), opt(b), {sh, sw}, {ph, pw}, {1, 1}, groups))
-}
+                       int sw, int ph, int pw, int groups){
+    TENSOR_OP(at::conv2d(T(x), T(w), opt(b), {sh, sw}, {ph, pw}, {1, 1}, groups))}
 
-vqt_tensor *vqt_linear(const vqt_tensor *x, const vqt_tensor *w, const vqt_tensor *b)
-{
-    TENSOR_OP(at::linear(T(x), T(w), opt(b)))
-}
+vqt_tensor *vqt_linear(const vqt_tensor *x, const vqt_tensor *w,
+                       const vqt_tensor *b){TENSOR_OP(at::linear(T(x), T(w), opt(b)))}
 
-vqt_tensor *vqt_matmul(const vqt_tensor *a, const vqt_tensor *b) { TENSOR_OP(at::matmul(T(a), T(b))) }
-vqt_tensor *vqt_softmax(const vqt_tensor *t, int dim) { TENSOR_OP(at::softmax(T(t), dim)) }
+vqt_tensor *vqt_matmul(const vqt_tensor *a, const vqt_tensor *b){
+    TENSOR_OP(at::matmul(T(a), T(b)))} vqt_tensor *vqt_softmax(const vqt_tensor *t, int dim){
+    TENSOR_OP(at::softmax(T(t), dim))}
 
-vqt_tensor *vqt_layer_norm(const vqt_tensor *x, const vqt_tensor *w, const vqt_tensor *b, double eps)
-{
-    TENSOR_OP(at::layer_norm(T(x), {T(x).size(-1)}, opt(w), opt(b), eps))
-}
+vqt_tensor *vqt_layer_norm(const vqt_tensor *x, const vqt_tensor *w, const vqt_tensor *b,
+                           double eps){
+    TENSOR_OP(at::layer_norm(T(x), {T(x).size(-1)}, opt(w), opt(b), eps))}
 
 vqt_tensor *vqt_group_norm(const vqt_tensor *x, int groups, const vqt_tensor *w,
-                           const vqt_tensor *b, double eps)
-{
-    TENSOR_OP(at::group_norm(T(x), groups, opt(w), opt(b), eps))
-}
+                           const vqt_tensor *b,
+                           double eps){TENSOR_OP(at::group_norm(T(x), groups, opt(w), opt(b), eps))}
 
 vqt_tensor *vqt_batch_norm(const vqt_tensor *x, const vqt_tensor *w, const vqt_tensor *b,
-                           const vqt_tensor *mean, const vqt_tensor *var, double eps)
-{
-    TENSOR_OP(at::batch_norm(T(x), opt(w), opt(b), opt(mean), opt(var), false, 0.0, eps, true))
-}
+                           const vqt_tensor *mean, const vqt_tensor *var, double eps){
+    TENSOR_OP(at::batch_norm(T(x), opt(w), opt(b), opt(mean), opt(var), false, 0.0, eps, true))}
 
-vqt_tensor *vqt_pad(const vqt_tensor *x, int npads, const int64_t *pads, vqt_padmode mode, double value)
-{
-    TENSOR_OP(([&] {
-        namespace F = torch::nn::functional;
-        auto o = F::PadFuncOptions(std::vector<int64_t>(pads, pads + npads));
-        if (mode == VQT_PAD_REFLECT)
-            o.mode(torch::kReflect);
-        else if (mode == VQT_PAD_REPLICATE)
-            o.mode(torch::kReplicate);
-        else
-            o.mode(torch::kConstant).value(value);
-        return F::pad(T(x), o);
-    }()))
-}
+vqt_tensor *vqt_pad(const vqt_tensor *x, int npads, const int64_t *pads, vqt_padmode mode,
+                    double value){TENSOR_OP(([&] {
+    namespace F = torch::nn::functional;
+    auto o = F::PadFuncOptions(std::vector<int64_t>(pads, pads + npads));
+    if (mode == VQT_PAD_REFLECT)
+        o.mode(torch::kReflect);
+    else if (mode == VQT_PAD_REPLICATE)
+        o.mode(torch::kReplicate);
+    else
+        o.mode(torch::kConstant).value(value);
+    return F::pad(T(x), o);
+}()))}
 
-vqt_tensor *vqt_interpolate(const vqt_tensor *x, int64_t oh, int64_t ow, vqt_interp mode, bool ac)
-{
-    TENSOR_OP(([&] {
-        const at::Tensor &t = T(x);
-        std::vector<int64_t> size{oh, ow};
-        switch (mode) {
-        case VQT_INTERP_NEAREST: return at::upsample_nearest2d(t, size);
-        case VQT_INTERP_BILINEAR: return at::upsample_bilinear2d(t, size, ac);
-        case VQT_INTERP_BICUBIC: return at::upsample_bicubic2d(t, size, ac);
-        case VQT_INTERP_AREA: return at::adaptive_avg_pool2d(t, size);
-        }
-        throw std::runtime_error("invalid interpolation mode");
-    }()))
-}
+vqt_tensor *vqt_interpolate(const vqt_tensor *x, int64_t oh, int64_t ow, vqt_interp mode,
+                            bool ac){TENSOR_OP(([&] {
+    const at::Tensor &t = T(x);
+    std::vector<int64_t> size{oh, ow};
+    switch (mode) {
+    case VQT_INTERP_NEAREST: return at::upsample_nearest2d(t, size);
+    case VQT_INTERP_BILINEAR: return at::upsample_bilinear2d(t, size, ac);
+    case VQT_INTERP_BICUBIC: return at::upsample_bicubic2d(t, size, ac);
+    case VQT_INTERP_AREA: return at::adaptive_avg_pool2d(t, size);
+    }
+    throw std::runtime_error("invalid interpolation mode");
+}()))}
 
-vqt_tensor *vqt_avg_pool2d(const vqt_tensor *x, int k, int stride)
-{
-    TENSOR_OP(at::avg_pool2d(T(x), {k, k}, {stride, stride}))
-}
+vqt_tensor *vqt_avg_pool2d(const vqt_tensor *x, int k,
+                           int stride){TENSOR_OP(at::avg_pool2d(T(x), {k, k}, {stride, stride}))}
 
-vqt_tensor *vqt_adaptive_avg_pool2d(const vqt_tensor *x, int64_t oh, int64_t ow)
-{
-    TENSOR_OP(at::adaptive_avg_pool2d(T(x), {oh, ow}))
-}
+vqt_tensor *vqt_adaptive_avg_pool2d(const vqt_tensor *x, int64_t oh,
+                                    int64_t ow){TENSOR_OP(at::adaptive_avg_pool2d(T(x), {oh, ow}))}
 
-vqt_tensor *vqt_adaptive_max_pool2d(const vqt_tensor *x, int64_t oh, int64_t ow)
-{
-    TENSOR_OP(std::get<0>(at::adaptive_max_pool2d(T(x), {oh, ow})))
-}
+vqt_tensor *vqt_adaptive_max_pool2d(const vqt_tensor *x, int64_t oh, int64_t ow){
+    TENSOR_OP(std::get<0>(at::adaptive_max_pool2d(T(x), {oh, ow})))}
 
-vqt_tensor *vqt_grid_sample(const vqt_tensor *x, const vqt_tensor *grid, vqt_gridpad pad, bool ac)
-{
+vqt_tensor *vqt_grid_sample(const vqt_tensor *x, const vqt_tensor *grid, vqt_gridpad pad, bool ac){
     // grid_sampler modes: interpolation 0 = bilinear; padding 0 zeros, 1 border, 2 reflection.
-    TENSOR_OP(at::grid_sampler(T(x), T(grid), 0, (int64_t)pad, ac))
-}
+    TENSOR_OP(at::grid_sampler(T(x), T(grid), 0, (int64_t)pad, ac))}
 
-vqt_tensor *vqt_affine_grid(const vqt_tensor *theta, int64_t n, int64_t c, int64_t h, int64_t w, bool ac)
+vqt_tensor *vqt_affine_grid(const vqt_tensor *theta, int64_t n, int64_t c, int64_t h, int64_t w,
+                            bool ac){
+    TENSOR_OP(at::affine_grid_generator(T(theta), {n, c, h, w}, ac))}
+
+vqt_tensor *vqt_mse_loss(const vqt_tensor *a, const vqt_tensor *b)
 {
-    TENSOR_OP(at::affine_grid_generator(T(theta), {n, c, h, w}, ac))
+    TENSOR_OP(at::mse_loss(T(a), T(b)))
 }
-
-vqt_tensor *vqt_mse_loss(const vqt_tensor *a, const vqt_tensor *b) { TENSOR_OP(at::mse_loss(T(a), T(b))) }
 
 /* ---- autograd ---- */
 
@@ -700,15 +702,16 @@ int vqt_set_requires_grad(vqt_tensor *t, bool requires)
     })
 }
 
-bool vqt_requires_grad(const vqt_tensor *t) { GUARD(false, return T(t).requires_grad();) }
-
-int vqt_backward(const vqt_tensor *loss)
+bool vqt_requires_grad(const vqt_tensor *t)
 {
-    GUARD(-1, {
-        T(loss).backward();
-        return 0;
-    })
+    GUARD(false, return T(t).requires_grad();)
 }
+
+int vqt_backward(const vqt_tensor *loss){GUARD(-1,
+                                               {
+                                                   T(loss).backward();
+                                                   return 0;
+                                               })}
 
 vqt_tensor *vqt_grad(const vqt_tensor *t)
 {
@@ -729,20 +732,16 @@ void vqt_grad_clear(vqt_tensor *t)
     }
 }
 
-int vqt_copy_(vqt_tensor *dst, const vqt_tensor *src)
-{
-    GUARD(-1, {
-        at::NoGradGuard ng;
-        T(dst);
-        dst->t.copy_(T(src));
-        return 0;
-    })
-}
+int vqt_copy_(vqt_tensor *dst, const vqt_tensor *src){GUARD(-1,
+                                                            {
+                                                                at::NoGradGuard ng;
+                                                                T(dst);
+                                                                dst->t.copy_(T(src));
+                                                                return 0;
+                                                            })}
 
-vqt_tensor *vqt_clamp_with_grad(const vqt_tensor *x, double lo, double hi)
-{
-    TENSOR_OP(ClampWithGrad::apply(T(x), lo, hi))
-}
+vqt_tensor *vqt_clamp_with_grad(const vqt_tensor *x, double lo,
+                                double hi){TENSOR_OP(ClampWithGrad::apply(T(x), lo, hi))}
 
 vqt_tensor *vqt_replace_grad(const vqt_tensor *fwd, const vqt_tensor *bwd)
 {

@@ -10,7 +10,7 @@
  *     the scope, and vqt_scope_end() frees all of them except those passed to vqt_keep(), which
  *     move to the enclosing scope (or become unscoped at the outermost level). This lets a forward
  *     pass create intermediates freely and keep only its result. vqt_free() stays valid inside a
- *     scope. Scopes are per thread and nest.
+ *     scope. Scopes are per thread and nest. vqt_persist() takes a handle out of all scopes.
  *   - Shapes are given as (ndim, int64_t array). Dims may be negative (counted from the end).
  *
  * Only the operations VQGAN + CLIP + the optimisation loop need are here; add more by hand. */
@@ -80,6 +80,9 @@ void vqt_scope_begin(void);
 void vqt_scope_end(void);
 /* Moves `t` out of the current scope into the enclosing one; returns t (NULL passes through). */
 vqt_tensor *vqt_keep(vqt_tensor *t);
+/* Takes `t` out of every scope: it lives until vqt_free(). Long-lived tensors (model weights,
+ * optimiser state) are persisted so that the caller's scopes never free them. Returns t. */
+vqt_tensor *vqt_persist(vqt_tensor *t);
 
 /* ---- creation and access --------------------------------------------------------------- */
 
@@ -135,8 +138,18 @@ vqt_tensor *vqt_triu(const vqt_tensor *t, int64_t k);
 /* ---- element-wise ---------------------------------------------------------------------- */
 
 typedef enum {
-    VQT_ADD, VQT_SUB, VQT_MUL, VQT_DIV, VQT_MIN, VQT_MAX, VQT_POW,
-    VQT_LT, VQT_LE, VQT_GT, VQT_GE, VQT_EQ /* comparisons give bool tensors */
+    VQT_ADD,
+    VQT_SUB,
+    VQT_MUL,
+    VQT_DIV,
+    VQT_MIN,
+    VQT_MAX,
+    VQT_POW,
+    VQT_LT,
+    VQT_LE,
+    VQT_GT,
+    VQT_GE,
+    VQT_EQ /* comparisons give bool tensors */
 } vqt_binop;
 vqt_tensor *vqt_binary(vqt_binop op, const vqt_tensor *a, const vqt_tensor *b);
 /* Broadcasting with a scalar right operand: t op s. */
@@ -145,8 +158,23 @@ vqt_tensor *vqt_binary_s(vqt_binop op, const vqt_tensor *t, double s);
 vqt_tensor *vqt_affine(const vqt_tensor *t, double mul, double add);
 
 typedef enum {
-    VQT_NEG, VQT_ABS, VQT_SQRT, VQT_RSQRT, VQT_EXP, VQT_LOG, VQT_SIGMOID, VQT_SILU, VQT_RELU,
-    VQT_GELU, VQT_QUICK_GELU, VQT_TANH, VQT_ASIN, VQT_SIGN, VQT_SQUARE, VQT_FLOOR, VQT_SIN,
+    VQT_NEG,
+    VQT_ABS,
+    VQT_SQRT,
+    VQT_RSQRT,
+    VQT_EXP,
+    VQT_LOG,
+    VQT_SIGMOID,
+    VQT_SILU,
+    VQT_RELU,
+    VQT_GELU,
+    VQT_QUICK_GELU,
+    VQT_TANH,
+    VQT_ASIN,
+    VQT_SIGN,
+    VQT_SQUARE,
+    VQT_FLOOR,
+    VQT_SIN,
     VQT_COS
 } vqt_unop;
 vqt_tensor *vqt_unary(vqt_unop op, const vqt_tensor *t);
@@ -193,8 +221,12 @@ typedef enum { VQT_PAD_CONSTANT, VQT_PAD_REFLECT, VQT_PAD_REPLICATE } vqt_padmod
 vqt_tensor *vqt_pad(const vqt_tensor *x, int npads, const int64_t *pads, vqt_padmode mode,
                     double value);
 
-typedef enum { VQT_INTERP_NEAREST, VQT_INTERP_BILINEAR, VQT_INTERP_BICUBIC, VQT_INTERP_AREA }
-    vqt_interp;
+typedef enum {
+    VQT_INTERP_NEAREST,
+    VQT_INTERP_BILINEAR,
+    VQT_INTERP_BICUBIC,
+    VQT_INTERP_AREA
+} vqt_interp;
 /* Resizes an NCHW tensor to oh x ow. align_corners is ignored for nearest and area. */
 vqt_tensor *vqt_interpolate(const vqt_tensor *x, int64_t oh, int64_t ow, vqt_interp mode,
                             bool align_corners);

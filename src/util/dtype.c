@@ -6,9 +6,9 @@ static const struct {
     const char *name;
     size_t size;
 } dtype_table[VQC_DTYPE_COUNT] = {
-    [VQC_DTYPE_F32] = {"F32", 4}, [VQC_DTYPE_F16] = {"F16", 2}, [VQC_DTYPE_BF16] = {"BF16", 2},
-    [VQC_DTYPE_F64] = {"F64", 8}, [VQC_DTYPE_I64] = {"I64", 8}, [VQC_DTYPE_I32] = {"I32", 4},
-    [VQC_DTYPE_I16] = {"I16", 2}, [VQC_DTYPE_I8] = {"I8", 1},   [VQC_DTYPE_U8] = {"U8", 1},
+    [VQC_DTYPE_F32] = {"F32", 4},   [VQC_DTYPE_F16] = {"F16", 2}, [VQC_DTYPE_BF16] = {"BF16", 2},
+    [VQC_DTYPE_F64] = {"F64", 8},   [VQC_DTYPE_I64] = {"I64", 8}, [VQC_DTYPE_I32] = {"I32", 4},
+    [VQC_DTYPE_I16] = {"I16", 2},   [VQC_DTYPE_I8] = {"I8", 1},   [VQC_DTYPE_U8] = {"U8", 1},
     [VQC_DTYPE_BOOL] = {"BOOL", 1},
 };
 
