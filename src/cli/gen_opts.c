@@ -16,21 +16,39 @@ void gen_opts_usage(void)
 {
     printf(
         "usage: vqclip -p PROMPT [-o OUT.png] [options]\n"
+        "       vqclip --batch FILE [-o TEMPLATE] [options]\n"
         "Generates an image that CLIP sees as PROMPT by optimising a VQGAN latent.\n\n"
         "Prompts:\n"
-        "  -p, --prompts TEXT        'text[:weight[:stop]]|...' (negative weight: avoid)\n"
+        "  -p, --prompts TEXT        'text[:weight[:stop]]|...' (negative weight: avoid);\n"
+        "                            story mode: phrases separated by '^'\n"
         "  -ip, --image-prompts IMG  image prompt(s) 'path[:weight[:stop]]|...' (repeatable)\n"
         "  --noise-prompt SEED[:W]   random embedding prompt (repeatable); also -nps/-npw\n"
+        "  -cpe, --change-prompt-every N  story mode: next phrase every N steps\n"
         "Output:\n"
-        "  -o, --output FILE         PNG to write (default output.png); written atomically\n"
+        "  -o, --output FILE         PNG to write (default output.png); written atomically;\n"
+        "                            may hold {index} {index:04} {slug} {seed} {date}\n"
         "  -s, --size W [H]          image size (default 512x512 on a GPU, 256x256 on the CPU),\n"
         "                            rounded down to the VQGAN's factor\n"
         "  -i, --iterations N        optimisation steps (default 500)\n"
         "  -se, --save-every N       rewrite the output every N steps (default 50); the final\n"
         "                            image is always written\n"
+        "  --save-frames DIR         also write every --frame-every'th step (default 1) as\n"
+        "                            DIR/NNNNN.png\n"
         "  --seed N                  random seed (default: random, printed); alias -sd\n"
+        "  --save-state FILE         write a resumable state with each snapshot\n"
+        "  --resume FILE             continue a run from its state (same settings; -i may grow)\n"
         "  --json                    JSON lines on stdout: each saved image, then a summary\n"
         "  -q, --quiet               no progress line\n"
+        "Batches:\n"
+        "  --batch FILE              one job per line ('-': stdin): a prompt, or a JSON object\n"
+        "                            of options ({\"prompts\": \"...\", \"seed\": 3, ...});\n"
+        "                            models load once; -o is a template (default\n"
+        "                            {index:04}-{slug}.png)\n"
+        "  --skip-existing           skip jobs whose output exists\n"
+        "  --variations N            N seeds per prompt (default 1)\n"
+        "  --shard I/N               run only the jobs with index %% N == I; without it,\n"
+        "                            SLURM_ARRAY_TASK_ID/COUNT or JOB_COMPLETION_INDEX and\n"
+        "                            --shard-count N are honoured\n"
         "Models:\n"
         "  --vqgan NAME|CKPT         VQGAN checkpoint (default " VQC_DEFAULT_VQGAN "); -ckpt\n"
         "  --vqgan-config YAML       its config (found beside the checkpoint); -conf\n"
@@ -89,75 +107,102 @@ enum {
     O_SEED,
     O_JSON,
     O_HELP,
-    O_DET
+    O_DET,
+    O_CPE,
+    O_FRAMES,
+    O_FRAME_EVERY,
+    O_STATE,
+    O_RESUME,
+    O_BATCH,
+    O_SKIP,
+    O_VARIATIONS,
+    O_SHARD,
+    O_SHARD_COUNT
 };
 
-static const struct option long_opts[] = {{"prompts", required_argument, 0, 'p'},
-                                          {"image-prompts", required_argument, 0, O_IP},
-                                          {"image_prompts", required_argument, 0, O_IP},
-                                          {"ip", required_argument, 0, O_IP},
-                                          {"noise-prompt", required_argument, 0, O_NOISE},
-                                          {"nps", required_argument, 0, O_NPS},
-                                          {"noise_prompt_seeds", required_argument, 0, O_NPS},
-                                          {"npw", required_argument, 0, O_NPW},
-                                          {"noise_prompt_weights", required_argument, 0, O_NPW},
-                                          {"output", required_argument, 0, 'o'},
-                                          {"size", required_argument, 0, 's'},
-                                          {"iterations", required_argument, 0, 'i'},
-                                          {"save-every", required_argument, 0, O_SE},
-                                          {"save_every", required_argument, 0, O_SE},
-                                          {"se", required_argument, 0, O_SE},
-                                          {"vqgan", required_argument, 0, O_VQGAN},
-                                          {"vqgan_checkpoint", required_argument, 0, O_VQGAN},
-                                          {"ckpt", required_argument, 0, O_VQGAN},
-                                          {"vqgan-config", required_argument, 0, O_CONF},
-                                          {"vqgan_config", required_argument, 0, O_CONF},
-                                          {"conf", required_argument, 0, O_CONF},
-                                          {"clip", required_argument, 0, 'm'},
-                                          {"clip_model", required_argument, 0, 'm'},
-                                          {"bpe", required_argument, 0, O_BPE},
-                                          {"init-image", required_argument, 0, O_II},
-                                          {"init_image", required_argument, 0, O_II},
-                                          {"ii", required_argument, 0, O_II},
-                                          {"init-noise", required_argument, 0, O_IN},
-                                          {"init_noise", required_argument, 0, O_IN},
-                                          {"in", required_argument, 0, O_IN},
-                                          {"init-weight", required_argument, 0, O_IW},
-                                          {"init_weight", required_argument, 0, O_IW},
-                                          {"iw", required_argument, 0, O_IW},
-                                          {"init-weight-mode", required_argument, 0, O_MSEMODE},
-                                          {"mse-decay-every", required_argument, 0, O_MSEEVERY},
-                                          {"mse-epochs", required_argument, 0, O_MSEEPOCHS},
-                                          {"learning-rate", required_argument, 0, O_LR},
-                                          {"learning_rate", required_argument, 0, O_LR},
-                                          {"lr", required_argument, 0, O_LR},
-                                          {"optimiser", required_argument, 0, O_OPT},
-                                          {"optimizer", required_argument, 0, O_OPT},
-                                          {"opt", required_argument, 0, O_OPT},
-                                          {"cut-method", required_argument, 0, O_CUTM},
-                                          {"cut_method", required_argument, 0, O_CUTM},
-                                          {"cutm", required_argument, 0, O_CUTM},
-                                          {"cutn", required_argument, 0, O_CUTN},
-                                          {"num_cuts", required_argument, 0, O_CUTN},
-                                          {"cuts", required_argument, 0, O_CUTN},
-                                          {"cut-pow", required_argument, 0, O_CUTP},
-                                          {"cut_power", required_argument, 0, O_CUTP},
-                                          {"cutp", required_argument, 0, O_CUTP},
-                                          {"cut-noise", required_argument, 0, O_CUTNOISE},
-                                          {"augments", required_argument, 0, O_AUG},
-                                          {"aug", required_argument, 0, O_AUG},
-                                          {"device", required_argument, 0, O_DEVICE},
-                                          {"cuda_device", required_argument, 0, O_DEVICE},
-                                          {"cd", required_argument, 0, O_DEVICE},
-                                          {"clip-precision", required_argument, 0, O_PREC},
-                                          {"threads", required_argument, 0, O_THREADS},
-                                          {"seed", required_argument, 0, O_SEED},
-                                          {"sd", required_argument, 0, O_SEED},
+#define REQ(name, val)                  \
+    {                                   \
+        name, required_argument, 0, val \
+    }
+static const struct option long_opts[] = {REQ("prompts", 'p'),
+                                          REQ("image-prompts", O_IP),
+                                          REQ("image_prompts", O_IP),
+                                          REQ("ip", O_IP),
+                                          REQ("noise-prompt", O_NOISE),
+                                          REQ("nps", O_NPS),
+                                          REQ("noise_prompt_seeds", O_NPS),
+                                          REQ("npw", O_NPW),
+                                          REQ("noise_prompt_weights", O_NPW),
+                                          REQ("output", 'o'),
+                                          REQ("size", 's'),
+                                          REQ("iterations", 'i'),
+                                          REQ("save-every", O_SE),
+                                          REQ("save_every", O_SE),
+                                          REQ("se", O_SE),
+                                          REQ("vqgan", O_VQGAN),
+                                          REQ("vqgan_checkpoint", O_VQGAN),
+                                          REQ("ckpt", O_VQGAN),
+                                          REQ("vqgan-config", O_CONF),
+                                          REQ("vqgan_config", O_CONF),
+                                          REQ("conf", O_CONF),
+                                          REQ("clip", 'm'),
+                                          REQ("clip_model", 'm'),
+                                          REQ("bpe", O_BPE),
+                                          REQ("init-image", O_II),
+                                          REQ("init_image", O_II),
+                                          REQ("ii", O_II),
+                                          REQ("init-noise", O_IN),
+                                          REQ("init_noise", O_IN),
+                                          REQ("in", O_IN),
+                                          REQ("init-weight", O_IW),
+                                          REQ("init_weight", O_IW),
+                                          REQ("iw", O_IW),
+                                          REQ("init-weight-mode", O_MSEMODE),
+                                          REQ("mse-decay-every", O_MSEEVERY),
+                                          REQ("mse-epochs", O_MSEEPOCHS),
+                                          REQ("learning-rate", O_LR),
+                                          REQ("learning_rate", O_LR),
+                                          REQ("lr", O_LR),
+                                          REQ("optimiser", O_OPT),
+                                          REQ("optimizer", O_OPT),
+                                          REQ("opt", O_OPT),
+                                          REQ("cut-method", O_CUTM),
+                                          REQ("cut_method", O_CUTM),
+                                          REQ("cutm", O_CUTM),
+                                          REQ("cutn", O_CUTN),
+                                          REQ("num_cuts", O_CUTN),
+                                          REQ("cuts", O_CUTN),
+                                          REQ("cut-pow", O_CUTP),
+                                          REQ("cut_power", O_CUTP),
+                                          REQ("cutp", O_CUTP),
+                                          REQ("cut-noise", O_CUTNOISE),
+                                          REQ("augments", O_AUG),
+                                          REQ("aug", O_AUG),
+                                          REQ("device", O_DEVICE),
+                                          REQ("cuda_device", O_DEVICE),
+                                          REQ("cd", O_DEVICE),
+                                          REQ("clip-precision", O_PREC),
+                                          REQ("threads", O_THREADS),
+                                          REQ("seed", O_SEED),
+                                          REQ("sd", O_SEED),
+                                          REQ("change-prompt-every", O_CPE),
+                                          REQ("change_prompt_every", O_CPE),
+                                          REQ("cpe", O_CPE),
+                                          REQ("save-frames", O_FRAMES),
+                                          REQ("frame-every", O_FRAME_EVERY),
+                                          REQ("save-state", O_STATE),
+                                          REQ("resume", O_RESUME),
+                                          REQ("batch", O_BATCH),
+                                          REQ("variations", O_VARIATIONS),
+                                          REQ("shard", O_SHARD),
+                                          REQ("shard-count", O_SHARD_COUNT),
+                                          {"skip-existing", no_argument, 0, O_SKIP},
                                           {"json", no_argument, 0, O_JSON},
                                           {"quiet", no_argument, 0, 'q'},
                                           {"help", no_argument, 0, O_HELP},
                                           {"deterministic", no_argument, 0, O_DET},
                                           {0, 0, 0, 0}};
+#undef REQ
 
 static int bad(const char *opt, const char *val, const char *what)
 {
@@ -193,14 +238,36 @@ static int parse_double(const char *opt, const char *s, double lo, double hi, do
     return 0;
 }
 
+static int parse_seed(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s || *end || errno || s[0] == '-' || s[0] == '+')
+        return bad("--seed", s, "expected a non-negative integer");
+    *out = v;
+    return 0;
+}
+
 static int parse_size(int argc, char **argv, gen_opts *o)
 {
-    if (parse_int("--size", optarg, 1, 16384, &o->width))
+    if (parse_int("--size", optarg, 1, 100000, &o->gp.width))
         return 1;
-    o->height = o->width;
+    o->gp.height = o->gp.width;
+    o->size_given = true;
     /* A second number right after is the height, as generate.py takes "-s 512 384". */
     if (optind < argc && argv[optind][0] >= '0' && argv[optind][0] <= '9')
-        return parse_int("--size", argv[optind++], 1, 16384, &o->height);
+        return parse_int("--size", argv[optind++], 1, 100000, &o->gp.height);
+    return 0;
+}
+
+static int parse_shard(const char *s, gen_opts *o)
+{
+    int i, n, used = 0;
+    if (sscanf(s, "%d/%d%n", &i, &n, &used) != 2 || s[used] || n < 1 || i < 0 || i >= n)
+        return bad("--shard", s, "expected I/N with 0 <= I < N");
+    o->shard_index = i;
+    o->shard_count = n;
     return 0;
 }
 
@@ -212,62 +279,102 @@ static int add_list(const char **list, int *n, const char *v, const char *opt)
     return 0;
 }
 
+/* Turns the peer's "-nps 1|2 -npw 0.5|1" into "SEED:W" noise prompts. */
+static int peer_noise_prompts(gen_opts *o, const char *nps, const char *npw)
+{
+    const char *s = nps, *w = npw;
+    while (s && *s) {
+        char *end, *wend = NULL;
+        unsigned long long seed = strtoull(s, &end, 10);
+        double weight = w && *w ? strtod(w, &wend) : 1.0;
+        if (end == s || (*end && *end != '|') || (wend && (wend == w || !isfinite(weight))))
+            return bad("-nps/-npw", nps, "expected SEED|SEED... and W|W...");
+        int k = o->gp.n_noise_prompts;
+        if (k >= GEN_MAX_LIST || !(o->noise_owned[k] = malloc(64)))
+            return bad("-nps", nps, "too many noise prompts");
+        snprintf(o->noise_owned[k], 64, "%llu:%.17g", seed, weight);
+        o->noise_prompts[o->gp.n_noise_prompts++] = o->noise_owned[k];
+        s = *end == '|' ? end + 1 : end;
+        w = wend && *wend == '|' ? wend + 1 : wend;
+    }
+    return 0;
+}
+
 static void defaults(gen_opts *o)
 {
     memset(o, 0, sizeof *o);
-    o->output = "output.png";
-    o->iterations = 500;
-    o->save_every = 50;
-    o->lr = 0.1;
-    o->cut_pow = 1.0;
-    o->cut_noise = 0.1;
-    o->cutn = 32;
-    o->mse_decay_every = 50;
-    o->mse_epochs = 5;
+    o->cp = vqc_context_default_params();
+    o->gp = vqc_generate_default_params();
+    o->gp.image_prompts = o->image_prompts;
+    o->gp.noise_prompts = o->noise_prompts;
+    o->variations = 1;
+}
+
+/* Options that take numbers; returns 0, 1 (error) or 2 (not one of them). */
+static int handle_number(int c, gen_opts *o)
+{
+    vqc_generate_params *g = &o->gp;
+    switch (c) {
+    case 'i': return parse_int("--iterations", optarg, 0, 10000000, &g->iterations);
+    case O_SE: return parse_int("--save-every", optarg, 0, INT_MAX, &g->save_every);
+    case O_IW: return parse_double("--init-weight", optarg, -1e6, 1e6, &g->init_weight);
+    case O_MSEEVERY: return parse_int("--mse-decay-every", optarg, 1, INT_MAX, &g->mse_decay_every);
+    case O_MSEEPOCHS: return parse_int("--mse-epochs", optarg, 1, 100000, &g->mse_epochs);
+    case O_LR: return parse_double("--learning-rate", optarg, 0, 1e6, &g->lr);
+    case O_CUTN: return parse_int("--cutn", optarg, 1, 4096, &g->cutn);
+    case O_CUTP: return parse_double("--cut-pow", optarg, 0, 1000, &g->cut_pow);
+    case O_CUTNOISE: return parse_double("--cut-noise", optarg, 0, 100, &g->cut_noise);
+    case O_THREADS: return parse_int("--threads", optarg, 1, 4096, &o->cp.n_threads);
+    case O_CPE:
+        return parse_int("--change-prompt-every", optarg, 0, INT_MAX, &g->change_prompt_every);
+    case O_FRAME_EVERY: return parse_int("--frame-every", optarg, 1, INT_MAX, &g->frame_every);
+    case O_VARIATIONS: return parse_int("--variations", optarg, 1, 100000, &o->variations);
+    case O_SHARD_COUNT: return parse_int("--shard-count", optarg, 1, 1000000, &o->shard_count_opt);
+    case O_SHARD: return parse_shard(optarg, o);
+    case O_SEED: o->seed_given = true; return parse_seed(optarg, &g->seed);
+    default: return 2;
+    }
 }
 
 /* Handles one option; returns 0, 1 (error) or -1 (help printed). */
-static int handle(int c, int argc, char **argv, gen_opts *o)
+static int handle(int c, int argc, char **argv, gen_opts *o, const char **nps, const char **npw)
 {
+    vqc_generate_params *g = &o->gp;
+    int rc = handle_number(c, o);
+    if (rc != 2)
+        return rc;
     switch (c) {
-    case 'p': o->prompts = optarg; return 0;
-    case O_IP: return add_list(o->image_prompts, &o->n_image_prompts, optarg, "-ip");
-    case O_NOISE: return add_list(o->noise_prompts, &o->n_noise_prompts, optarg, "--noise-prompt");
-    case O_NPS: o->nps = optarg; return 0;
-    case O_NPW: o->npw = optarg; return 0;
-    case 'o': o->output = optarg; return 0;
+    case 'p': g->prompts = optarg; return 0;
+    case O_IP: return add_list(o->image_prompts, &g->n_image_prompts, optarg, "-ip");
+    case O_NOISE: return add_list(o->noise_prompts, &g->n_noise_prompts, optarg, "--noise-prompt");
+    case O_NPS: *nps = optarg; return 0;
+    case O_NPW: *npw = optarg; return 0;
+    case 'o':
+        g->output = optarg;
+        o->output_given = true;
+        return 0;
     case 's': return parse_size(argc, argv, o);
-    case 'i': return parse_int("--iterations", optarg, 0, 10000000, &o->iterations);
-    case O_SE: return parse_int("--save-every", optarg, 0, INT_MAX, &o->save_every);
-    case O_VQGAN: o->vqgan = optarg; return 0;
-    case O_CONF: o->vqgan_config = optarg; return 0;
-    case 'm': o->clip = optarg; return 0;
-    case O_BPE: o->bpe = optarg; return 0;
-    case O_II: o->init_image = optarg; return 0;
-    case O_IN: o->init_noise = optarg; return 0;
-    case O_IW: return parse_double("--init-weight", optarg, -1e6, 1e6, &o->init_weight);
-    case O_MSEMODE: o->mse_mode = optarg; return 0;
-    case O_MSEEVERY: return parse_int("--mse-decay-every", optarg, 1, INT_MAX, &o->mse_decay_every);
-    case O_MSEEPOCHS: return parse_int("--mse-epochs", optarg, 1, 100000, &o->mse_epochs);
-    case O_LR: return parse_double("--learning-rate", optarg, 0, 1e6, &o->lr);
-    case O_OPT: o->optimiser = optarg; return 0;
-    case O_CUTM: o->cut_method = optarg; return 0;
-    case O_CUTN: return parse_int("--cutn", optarg, 1, 4096, &o->cutn);
-    case O_CUTP: return parse_double("--cut-pow", optarg, 0, 1000, &o->cut_pow);
-    case O_CUTNOISE: return parse_double("--cut-noise", optarg, 0, 100, &o->cut_noise);
-    case O_AUG: o->augments = optarg; return 0;
-    case O_DEVICE: o->device = optarg; return 0;
-    case O_PREC: o->clip_precision = optarg; return 0;
-    case O_THREADS: return parse_int("--threads", optarg, 1, 4096, &o->threads);
-    case O_SEED: {
-        char *end;
-        errno = 0;
-        o->seed = strtoull(optarg, &end, 10);
-        o->seed_given = true;
-        return (end == optarg || *end || errno || optarg[0] == '-')
-                   ? bad("--seed", optarg, "expected a non-negative integer")
-                   : 0;
-    }
+    case O_VQGAN: o->cp.vqgan = optarg; return 0;
+    case O_CONF: o->cp.vqgan_config = optarg; return 0;
+    case 'm': o->cp.clip = optarg; return 0;
+    case O_BPE: o->cp.bpe = optarg; return 0;
+    case O_II: g->init_image = optarg; return 0;
+    case O_IN: g->init_noise = optarg; return 0;
+    case O_MSEMODE: g->init_weight_mode = optarg; return 0;
+    case O_OPT: g->optimiser = optarg; return 0;
+    case O_CUTM: g->cut_method = optarg; return 0;
+    case O_AUG: g->augments = optarg; return 0;
+    case O_DEVICE: o->cp.device = optarg; return 0;
+    case O_PREC:
+        if (strcmp(optarg, "fp16") && strcmp(optarg, "fp32"))
+            return bad("--clip-precision", optarg, "expected fp16 or fp32");
+        o->cp.clip_fp32 = strcmp(optarg, "fp32") == 0;
+        return 0;
+    case O_FRAMES: g->save_frames = optarg; return 0;
+    case O_STATE: g->save_state = optarg; return 0;
+    case O_RESUME: g->resume = optarg; return 0;
+    case O_BATCH: o->batch = optarg; return 0;
+    case O_SKIP: o->skip_existing = true; return 0;
     case O_JSON: o->json = true; return 0;
     case 'q': o->quiet = true; return 0;
     case O_DET: return 0; /* CPU runs are deterministic already */
@@ -279,14 +386,21 @@ static int handle(int c, int argc, char **argv, gen_opts *o)
     }
 }
 
+void gen_opts_free(gen_opts *o)
+{
+    for (int i = 0; i < GEN_MAX_LIST; i++)
+        free(o->noise_owned[i]);
+}
+
 int gen_opts_parse(int argc, char **argv, gen_opts *o)
 {
     defaults(o);
     optind = 1;
     opterr = 0;
+    const char *nps = NULL, *npw = NULL;
     int c;
     while ((c = getopt_long_only(argc, argv, ":p:o:s:i:m:qh", long_opts, NULL)) != -1) {
-        int rc = handle(c == 'h' ? O_HELP : c, argc, argv, o);
+        int rc = handle(c == 'h' ? O_HELP : c, argc, argv, o, &nps, &npw);
         if (rc)
             return rc;
     }
@@ -295,47 +409,11 @@ int gen_opts_parse(int argc, char **argv, gen_opts *o)
                 argv[optind]);
         return 1;
     }
-    if (!o->prompts && !o->n_image_prompts && !o->n_noise_prompts && !o->nps) {
-        fprintf(stderr, "vqclip: error: no prompt: give -p TEXT (see vqclip --help)\n");
+    if (nps && peer_noise_prompts(o, nps, npw))
         return 1;
-    }
-    return 0;
-}
-
-int gen_opts_loop_params(const gen_opts *o, vqc_loop_params *p)
-{
-    *p = vqc_loop_default_params();
-    p->width = o->width;
-    p->height = o->height;
-    p->lr = o->lr;
-    p->init_weight = o->init_weight;
-    p->mse_decay_every = o->mse_decay_every;
-    p->mse_epochs = o->mse_epochs;
-    p->seed = o->seed;
-    p->cut.cutn = o->cutn;
-    p->cut.cut_pow = o->cut_pow;
-    p->cut.cut_noise = o->cut_noise;
-    int rc = 0;
-    if (o->optimiser)
-        rc = vqc_optim_parse(o->optimiser, &p->optimiser);
-    if (!rc && o->cut_method)
-        rc = vqc_cut_method_parse(o->cut_method, &p->cut.method);
-    if (!rc && o->augments)
-        rc = vqc_augments_parse(o->augments, &p->cut.augments);
-    if (!rc && o->mse_mode) {
-        static const char *const modes[] = {"seed", "anchor", "stepped"};
-        rc = VQC_ERR_USAGE;
-        for (int i = 0; i < 3; i++)
-            if (strcmp(o->mse_mode, modes[i]) == 0) {
-                p->mse_mode = (vqc_mse_mode)i;
-                rc = 0;
-            }
-        if (rc)
-            vqc_error_set(rc, "--init-weight-mode '%s': expected seed, anchor or stepped",
-                          o->mse_mode);
-    }
-    if (rc) {
-        fprintf(stderr, "vqclip: error: %s\n", vqc_error_get());
+    if (!o->batch && !o->gp.prompts && !o->gp.n_image_prompts && !o->gp.n_noise_prompts) {
+        fprintf(stderr, "vqclip: error: no prompt: give -p TEXT or --batch FILE (see vqclip "
+                        "--help)\n");
         return 1;
     }
     return 0;

@@ -105,6 +105,32 @@ void vqc_loop_clear_prompts(vqc_loop *L)
     L->nprompts = 0;
 }
 
+void vqc_loop_truncate_prompts(vqc_loop *L, int n)
+{
+    while (L->nprompts > n && L->nprompts > 0)
+        vqt_free(L->prompts[--L->nprompts].embed);
+}
+
+void vqc_loop_mse_state(const vqc_loop *L, const vqt_tensor **anchor, double *weight, int *rounds)
+{
+    *anchor = L->anchor;
+    *weight = L->mse_weight;
+    *rounds = L->mse_rounds;
+}
+
+int vqc_loop_restore(vqc_loop *L, const vqt_tensor *z, int step, const vqt_tensor *anchor,
+                     double mse_weight, int mse_rounds)
+{
+    if (!L->z || step < 0)
+        return vqc_error_set(VQC_ERR_USAGE, "restore: the loop has no z yet");
+    if (vqt_copy_(L->z, z) != 0 || vqt_copy_(L->anchor, anchor) != 0)
+        return fail_torch("restore z");
+    L->step = step;
+    L->mse_weight = mse_weight;
+    L->mse_rounds = mse_rounds;
+    return 0;
+}
+
 void vqc_loop_free(vqc_loop *L)
 {
     if (!L)
@@ -240,6 +266,15 @@ int vqc_loop_add_noise_prompt(vqc_loop *L, uint64_t seed, double weight)
 
 /* ---- initial z ------------------------------------------------------------------------- */
 
+/* A persisted copy of z that later in-place updates of z do not change. */
+static vqt_tensor *detached_copy(const vqt_tensor *z)
+{
+    vqt_tensor *d = vqt_detach(z);
+    vqt_tensor *c = d ? vqt_clone(d) : NULL;
+    vqt_free(d);
+    return vqt_persist(c);
+}
+
 static int adopt_z(vqc_loop *L, vqt_tensor *z)
 {
     if (!z)
@@ -251,7 +286,7 @@ static int adopt_z(vqc_loop *L, vqt_tensor *z)
     L->last_grad = NULL;
     L->opt = NULL;
     L->z = vqt_persist(z);
-    L->anchor = vqt_persist(vqt_detach(z));
+    L->anchor = detached_copy(z);
     L->step = 0;
     if (!L->anchor || vqt_set_requires_grad(L->z, true) != 0)
         return fail_torch("initial z");
@@ -388,7 +423,7 @@ static vqt_tensor *mse_term(vqc_loop *L)
         L->mse_weight = fmax(0.0, L->mse_weight - p->init_weight / p->mse_epochs);
         L->mse_rounds++;
         vqt_free(L->anchor);
-        L->anchor = vqt_persist(vqt_detach(L->z));
+        L->anchor = detached_copy(L->z);
     }
     if (p->init_weight == 0)
         return vqt_full(0, NULL, 0.0, VQC_DTYPE_F32, L->dev);

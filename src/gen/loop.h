@@ -70,8 +70,10 @@ int vqc_loop_add_text_prompt(vqc_loop *L, const vqc_tokenizer *tok, const char *
 int vqc_loop_add_image_prompt(vqc_loop *L, const vqc_image *img, double weight, double stop);
 /* Noise prompt: a standard normal embedding drawn from `seed`. */
 int vqc_loop_add_noise_prompt(vqc_loop *L, uint64_t seed, double weight);
-/* Removes all prompts (story mode switches phrases with this). */
+/* Removes all prompts. */
 void vqc_loop_clear_prompts(vqc_loop *L);
+/* Keeps the first n prompts and removes the rest (story mode swaps its text prompts). */
+void vqc_loop_truncate_prompts(vqc_loop *L, int n);
 int vqc_loop_prompt_count(const vqc_loop *L);
 
 /* ---- the initial z (call one; it also (re)creates the optimiser) ---- */
@@ -97,6 +99,14 @@ int vqc_loop_steps(const vqc_loop *L);
 
 /* The image of the current z, [1, 3, H, W] in [0, 1] (new handle, no gradient). */
 vqt_tensor *vqc_loop_image(const vqc_loop *L);
+
+/* The MSE term's state: the anchor (borrowed), the stepped mode's current weight and rounds. */
+void vqc_loop_mse_state(const vqc_loop *L, const vqt_tensor **anchor, double *weight, int *rounds);
+
+/* Restores a saved run: z, the step count and the MSE state (the optimiser's state is restored
+ * through vqc_loop_optimiser()). Call after one of the init functions. Returns 0 or a code. */
+int vqc_loop_restore(vqc_loop *L, const vqt_tensor *z, int step, const vqt_tensor *anchor,
+                     double mse_weight, int mse_rounds);
 
 /* Borrowed views: the latent z, and the gradient dL/dz of the last step (NULL before). */
 const vqt_tensor *vqc_loop_z(const vqc_loop *L);

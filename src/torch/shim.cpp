@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -251,6 +252,21 @@ void vqt_manual_seed(uint64_t seed)
         torch::manual_seed(seed);
     } catch (...) {
     }
+}
+
+vqt_tensor *vqt_rng_get_state(vqt_device dev)
+{
+    TENSOR_OP(at::globalContext().defaultGenerator(to_device(dev)).get_state())
+}
+
+int vqt_rng_set_state(vqt_device dev, const vqt_tensor *state)
+{
+    GUARD(-1, {
+        at::Generator gen = at::globalContext().defaultGenerator(to_device(dev));
+        std::lock_guard<std::mutex> lock(gen.mutex());
+        gen.set_state(T(state).to(at::kCPU, at::kByte).contiguous());
+        return 0;
+    })
 }
 
 bool vqt_set_grad_enabled(bool enabled)

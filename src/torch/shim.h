@@ -61,6 +61,11 @@ void vqt_device_str(vqt_device dev, char *buf, size_t len);
 /* Seeds every libtorch generator (CPU and CUDA). */
 void vqt_manual_seed(uint64_t seed);
 
+/* The state of libtorch's default generator for `dev` as a new uint8 tensor on the CPU, and
+ * its restoration (resuming a run reproduces the random numbers an unbroken run draws). */
+vqt_tensor *vqt_rng_get_state(vqt_device dev);
+int vqt_rng_set_state(vqt_device dev, const vqt_tensor *state);
+
 /* Enables or disables gradient recording on this thread; returns the previous setting. */
 bool vqt_set_grad_enabled(bool enabled);
 

@@ -8,16 +8,8 @@
 
 #include <stdarg.h>
 
-/* Error codes (negative). The CLI maps them to exit statuses. */
-enum {
-    VQC_ERR_USAGE = -1,   /* bad argument or option value */
-    VQC_ERR_IO = -2,      /* file missing, unreadable or unwritable */
-    VQC_ERR_FORMAT = -3,  /* a file is not what it should be (corrupt, truncated, wrong kind) */
-    VQC_ERR_MODEL = -4,   /* weights do not form a model we know */
-    VQC_ERR_RUNTIME = -5, /* a libtorch or device failure */
-    VQC_ERR_NOMEM = -6,   /* allocation failed or a size is absurd */
-    VQC_ERR_INTERRUPTED = -7,
-};
+/* The error codes (VQC_ERR_*) are the public ones of include/vqclip.h. */
+#include "vqclip.h"
 
 /* Records the current thread's error message (printf-style) and returns `code`, so that callers
  * can write `return vqc_error_set(VQC_ERR_IO, "cannot open %s", path);`. */

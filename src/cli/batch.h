@@ -1,0 +1,43 @@
+/* Batches (`vqclip --batch FILE`) and what the generate command shares with them. */
+#ifndef VQC_CLI_BATCH_H
+#define VQC_CLI_BATCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cli/gen_opts.h"
+
+/* Progress and output state of the command line, passed as the callbacks' user pointer. */
+typedef struct cli_ui {
+    bool quiet, json, line_open;
+    double t_first;
+    int steps_seen;
+} cli_ui;
+
+/* Installs the command line's progress, abort (SIGINT/SIGTERM) and image callbacks. */
+void cli_ui_attach(cli_ui *ui, vqc_generate_params *gp);
+/* Ends an open progress line. */
+void cli_end_progress(cli_ui *ui);
+
+/* The signal that asked to stop (0: none). */
+int cli_interrupted(void);
+/* A random seed below 2^32. */
+uint64_t cli_random_seed(void);
+/* A JSON string literal for s (malloc'ed), or NULL. */
+char *cli_json_string(const char *s);
+/* Checks, before any model loads, that the output can be written and the input images read. */
+int cli_precheck(const vqc_generate_params *gp);
+/* Exit status for a library result, printing the error line when there is one. */
+int cli_status(int rc);
+
+/* Runs every job of o->batch with the models loaded once; returns the exit status: 0 when
+ * every job succeeded (or was skipped), else the status of the first failure (130/143 when
+ * interrupted, which ends the batch). */
+int cli_run_batch(gen_opts *o);
+
+/* Expands an output template: {index}, {index:0N}, {slug}, {seed}, {date}. Writes into out.
+ * Returns 0, or VQC_ERR_USAGE for an unknown placeholder. */
+int cli_expand_template(const char *tmpl, int index, const char *prompt, uint64_t seed, char *out,
+                        size_t len);
+
+#endif

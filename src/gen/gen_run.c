@@ -1,0 +1,236 @@
+/* One generation run (see gen_internal.h): inputs, prompts, the initial z, the steps with
+ * snapshots, frames, story switches and resumable state. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "gen/gen_internal.h"
+#include "util/error.h"
+
+void vqc_gen_run_free(gen_run *r)
+{
+    vqc_loop_free(r->loop);
+    vqc_story_free(r->story, r->n_story);
+    vqc_prompt_list_clear(&r->images);
+    vqc_image_free(&r->init);
+    free(r->losses);
+    free(r->params_text);
+    free(r->settings);
+}
+
+/* mkdir -p for the folder `dir`. */
+static int make_dirs(const char *dir)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", dir);
+    for (char *p = buf + 1;; p++) {
+        if (*p != '/' && *p)
+            continue;
+        char c = *p;
+        *p = 0;
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return vqc_error_set(VQC_ERR_IO, "cannot create folder %s: %s", buf, strerror(errno));
+        *p = c;
+        if (!c)
+            return 0;
+    }
+}
+
+static int check_outputs(const vqc_generate_params *g)
+{
+    int rc = vqc_check_writable(g->output);
+    if (!rc && g->save_state)
+        rc = vqc_check_writable(g->save_state);
+    if (!rc && g->save_frames)
+        rc = make_dirs(g->save_frames);
+    return rc;
+}
+
+/* Parses the prompts and decodes every input image, before the loop is built. */
+static int read_inputs(gen_run *r)
+{
+    const vqc_generate_params *g = r->g;
+    int rc = 0;
+    if (g->prompts && *g->prompts)
+        rc = vqc_story_parse(g->prompts, &r->story, &r->n_story);
+    for (int i = 0; !rc && i < g->n_image_prompts; i++)
+        rc = vqc_prompts_parse(g->image_prompts[i], &r->images);
+    if (!rc && r->n_story == 0 && r->images.n == 0 && g->n_noise_prompts == 0)
+        rc = vqc_error_set(VQC_ERR_USAGE, "no prompt given");
+    if (!rc && g->init_image && (rc = vqc_image_load(g->init_image, &r->init)))
+        rc = vqc_error_wrap(rc, "init image");
+    return rc;
+}
+
+/* Image and noise prompts (kept for the whole run), then the first text phrase. */
+static int add_fixed_prompts(gen_run *r)
+{
+    const vqc_generate_params *g = r->g;
+    int rc = 0;
+    for (int i = 0; !rc && i < r->images.n; i++) {
+        const vqc_prompt *p = &r->images.items[i];
+        vqc_image img;
+        rc = vqc_image_load(p->text, &img);
+        if (rc)
+            return vqc_error_wrap(rc, "image prompt");
+        rc = vqc_loop_add_image_prompt(r->loop, &img, p->weight, p->stop);
+        vqc_image_free(&img);
+    }
+    for (int i = 0; !rc && i < g->n_noise_prompts; i++) {
+        unsigned long long seed;
+        double w;
+        rc = vqc_noise_prompt_parse(g->noise_prompts[i], &seed, &w);
+        rc = rc ? rc : vqc_loop_add_noise_prompt(r->loop, seed, w);
+    }
+    r->n_fixed = vqc_loop_prompt_count(r->loop);
+    return rc;
+}
+
+/* Replaces the text prompts by phrase `k` of the story. */
+static int set_phrase(gen_run *r, int k)
+{
+    vqc_loop_truncate_prompts(r->loop, r->n_fixed);
+    r->phrase = k;
+    if (r->n_story == 0)
+        return 0;
+    const vqc_prompt_list *l = &r->story[k];
+    for (int i = 0; i < l->n; i++) {
+        int rc = vqc_loop_add_text_prompt(r->loop, r->ctx->tok, l->items[i].text,
+                                          l->items[i].weight, l->items[i].stop);
+        if (rc)
+            return rc;
+    }
+    r->n_losses = vqc_loop_prompt_count(r->loop) + 1;
+    return 0;
+}
+
+static int init_z(gen_run *r)
+{
+    const vqc_generate_params *g = r->g;
+    if (g->init_image)
+        return vqc_loop_init_image(r->loop, &r->init);
+    if (g->init_noise)
+        return vqc_loop_init_noise(r->loop, strcmp(g->init_noise, "gradient") == 0
+                                                ? VQC_NOISE_GRADIENT
+                                                : VQC_NOISE_PIXELS);
+    return vqc_loop_init_random(r->loop);
+}
+
+static int alloc_losses(gen_run *r)
+{
+    int most = 0;
+    for (int i = 0; i < r->n_story; i++)
+        most = r->story[i].n > most ? r->story[i].n : most;
+    r->losses = calloc((size_t)(r->n_fixed + most + 1), sizeof *r->losses);
+    r->n_losses = vqc_loop_prompt_count(r->loop) + 1;
+    return r->losses ? 0 : vqc_error_set(VQC_ERR_NOMEM, "out of memory");
+}
+
+int vqc_gen_setup(gen_run *r)
+{
+    vqc_context *c = r->ctx;
+    int rc = check_outputs(r->g);
+    rc = rc ? rc : read_inputs(r);
+    rc = rc ? rc : vqc_gen_loop_params(c, r->g, &r->lp);
+    rc = rc ? rc : vqc_loop_create(&r->lp, c->vq, c->clip, &r->loop);
+    rc = rc ? rc : add_fixed_prompts(r);
+    rc = rc ? rc : set_phrase(r, 0);
+    rc = rc ? rc : init_z(r);
+    rc = rc ? rc : alloc_losses(r);
+    rc = rc ? rc : vqc_gen_describe(r);
+    if (!rc && r->g->resume)
+        rc = vqc_gen_load_state(r);
+    return rc;
+}
+
+/* ---- the steps ------------------------------------------------------------------------- */
+
+static int write_png(gen_run *r, const char *path, int step)
+{
+    vqc_image img = {0};
+    vqt_tensor *t = vqc_loop_image(r->loop);
+    int rc = t ? vqc_image_from_tensor(t, &img) : VQC_ERR_RUNTIME;
+    vqt_free(t);
+    char stepbuf[32];
+    snprintf(stepbuf, sizeof stepbuf, "%d", step);
+    const char *meta[] = {"parameters",  r->g->params_text ? r->g->params_text : r->params_text,
+                          "Software",    "vqclip " VQCLIP_VERSION,
+                          "vqclip:step", stepbuf,
+                          NULL};
+    rc = rc ? rc : vqc_image_save_png(path, &img, meta);
+    vqc_image_free(&img);
+    return rc;
+}
+
+/* The output image (and the state file) at `step`. */
+static int snapshot(gen_run *r, int step)
+{
+    int rc = write_png(r, r->g->output, step);
+    if (!rc && r->g->save_state)
+        rc = vqc_gen_save_state(r);
+    if (!rc && r->g->on_image)
+        r->g->on_image(r->g->output, step, r->total_loss, r->g->user);
+    return rc;
+}
+
+static int save_frame(gen_run *r, int step)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%05d.png", r->g->save_frames, step);
+    return write_png(r, path, step);
+}
+
+/* Story mode: which phrase step `step` (1-based) uses. */
+static int phrase_for(const gen_run *r, int step)
+{
+    int every = r->g->change_prompt_every;
+    if (every <= 0 || r->n_story <= 1)
+        return 0;
+    return ((step - 1) / every) % r->n_story;
+}
+
+static int one_step(gen_run *r, int i)
+{
+    int rc = 0;
+    if (phrase_for(r, i) != r->phrase && (rc = set_phrase(r, phrase_for(r, i))))
+        return rc;
+    if ((rc = vqc_loop_step(r->loop, r->losses)))
+        return rc;
+    r->total_loss = 0;
+    for (int k = 0; k < r->n_losses; k++)
+        r->total_loss += r->losses[k];
+    if (r->g->progress)
+        r->g->progress(i, r->g->iterations, r->losses, r->n_losses, r->g->user);
+    if (r->g->save_frames && i % r->g->frame_every == 0)
+        rc = save_frame(r, i);
+    return rc;
+}
+
+int vqc_gen_optimise(gen_run *r)
+{
+    const vqc_generate_params *g = r->g;
+    int n = g->iterations, se = g->save_every;
+    r->t_first = vqc_now();
+    int start = vqc_loop_steps(r->loop);
+    if (start > 0 && phrase_for(r, start + 1) != r->phrase) {
+        int rc = set_phrase(r, phrase_for(r, start + 1));
+        if (rc)
+            return rc;
+    }
+    for (int i = start + 1; i <= n; i++) {
+        int rc = one_step(r, i);
+        if (rc)
+            return rc;
+        if (se > 0 && i % se == 0 && i != n && (rc = snapshot(r, i)))
+            return rc;
+        if (g->abort && g->abort(g->user)) {
+            vqc_log(VQC_LOG_INFO, "interrupted at step %d/%d: writing the current image", i, n);
+            rc = snapshot(r, i);
+            return rc ? rc : vqc_error_set(VQC_ERR_INTERRUPTED, "interrupted at step %d", i);
+        }
+    }
+    return snapshot(r, vqc_loop_steps(r->loop));
+}

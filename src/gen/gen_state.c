@@ -1,0 +1,312 @@
+/* A run's description (the PNG "parameters" text, the settings a state file must match) and
+ * its resumable state: z, the optimiser's state, the MSE term's state, the step and the random
+ * generator, in a safetensors file written atomically. */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gen/gen_internal.h"
+#include "io/safetensors.h"
+#include "io/tensor_map.h"
+#include "util/error.h"
+
+/* ---- text building --------------------------------------------------------------------- */
+
+typedef struct {
+    char *s;
+    size_t len, cap;
+    int failed;
+} strbuf;
+
+static void sb_add(strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_add(strbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (b->failed || n < 0)
+        return;
+    if (b->len + (size_t)n + 1 > b->cap) {
+        size_t cap = (b->len + (size_t)n + 1) * 2;
+        char *s = realloc(b->s, cap);
+        if (!s) {
+            b->failed = 1;
+            return;
+        }
+        b->s = s;
+        b->cap = cap;
+    }
+    va_start(ap, fmt);
+    vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+/* Appends ' FLAG 'VALUE'' with the value single-quoted for a POSIX shell. */
+static void sb_arg(strbuf *b, const char *flag, const char *v)
+{
+    sb_add(b, " %s '", flag);
+    for (; *v; v++)
+        sb_add(b, *v == '\'' ? "'\\''" : "%c", *v);
+    sb_add(b, "'");
+}
+
+static const char *str_or(const char *s, const char *dflt)
+{
+    return s ? s : dflt;
+}
+
+/* The settings that determine the picture, one "key=value" line each. */
+static char *settings_text(const gen_run *r)
+{
+    const vqc_generate_params *g = r->g;
+    strbuf b = {0};
+    sb_add(&b, "prompts=%s\n", str_or(g->prompts, ""));
+    for (int i = 0; i < g->n_image_prompts; i++)
+        sb_add(&b, "image_prompt=%s\n", g->image_prompts[i]);
+    for (int i = 0; i < g->n_noise_prompts; i++)
+        sb_add(&b, "noise_prompt=%s\n", g->noise_prompts[i]);
+    sb_add(&b, "change_prompt_every=%d\nsize=%dx%d\nseed=%" PRIu64 "\n", g->change_prompt_every,
+           r->lp.width, r->lp.height, g->seed);
+    sb_add(&b, "init_image=%s\ninit_noise=%s\ninit_weight=%.17g\ninit_weight_mode=%s\n",
+           str_or(g->init_image, ""), str_or(g->init_noise, ""), g->init_weight,
+           str_or(g->init_weight_mode, "seed"));
+    sb_add(&b, "mse_decay_every=%d\nmse_epochs=%d\nlr=%.17g\noptimiser=%s\n", g->mse_decay_every,
+           g->mse_epochs, g->lr, vqc_optim_name(r->lp.optimiser));
+    char aug[128];
+    vqc_augments_str(r->lp.cut.augments, aug, sizeof aug);
+    sb_add(&b, "cut_method=%s\ncutn=%d\ncut_pow=%.17g\ncut_noise=%.17g\naugments=%s\n",
+           vqc_cut_method_name(r->lp.cut.method), g->cutn, g->cut_pow, g->cut_noise, aug);
+    sb_add(&b, "vqgan=%s\nclip=%s\n", r->ctx->vqgan_path, r->ctx->clip_path);
+    return b.failed ? (free(b.s), NULL) : b.s;
+}
+
+/* A command line that regenerates the picture. */
+static char *params_text(const gen_run *r)
+{
+    const vqc_generate_params *g = r->g;
+    strbuf b = {0};
+    sb_add(&b, "vqclip");
+    if (g->prompts)
+        sb_arg(&b, "-p", g->prompts);
+    for (int i = 0; i < g->n_image_prompts; i++)
+        sb_arg(&b, "-ip", g->image_prompts[i]);
+    for (int i = 0; i < g->n_noise_prompts; i++)
+        sb_arg(&b, "--noise-prompt", g->noise_prompts[i]);
+    if (g->change_prompt_every)
+        sb_add(&b, " --change-prompt-every %d", g->change_prompt_every);
+    sb_add(&b, " -s %d %d -i %d --seed %" PRIu64, r->lp.width, r->lp.height, g->iterations,
+           g->seed);
+    sb_arg(&b, "--vqgan", r->ctx->vqgan_path);
+    sb_arg(&b, "--clip", r->ctx->clip_path);
+    char aug[128];
+    vqc_augments_str(r->lp.cut.augments, aug, sizeof aug);
+    sb_add(&b, " -lr %g -opt %s --cut-method %s --cutn %d --cut-pow %g --cut-noise %g", g->lr,
+           vqc_optim_name(r->lp.optimiser), vqc_cut_method_name(r->lp.cut.method), g->cutn,
+           g->cut_pow, g->cut_noise);
+    sb_arg(&b, "--augments", aug);
+    if (g->init_image)
+        sb_arg(&b, "-ii", g->init_image);
+    if (g->init_noise)
+        sb_arg(&b, "-in", g->init_noise);
+    if (g->init_weight != 0)
+        sb_add(&b, " -iw %g --init-weight-mode %s", g->init_weight,
+               str_or(g->init_weight_mode, "seed"));
+    return b.failed ? (free(b.s), NULL) : b.s;
+}
+
+int vqc_gen_describe(gen_run *r)
+{
+    r->settings = settings_text(r);
+    r->params_text = params_text(r);
+    return r->settings && r->params_text ? 0 : vqc_error_set(VQC_ERR_NOMEM, "out of memory");
+}
+
+/* ---- saving ---------------------------------------------------------------------------- */
+
+#define MAX_STATE_TENSORS 16
+
+typedef struct {
+    vqc_st_tensor t[MAX_STATE_TENSORS];
+    int64_t shapes[MAX_STATE_TENSORS][8];
+    void *data[MAX_STATE_TENSORS];
+    char names[MAX_STATE_TENSORS][64];
+    int n;
+} state_set;
+
+/* Copies a tensor to the host and adds it under `name`. */
+static int state_add(state_set *s, const char *name, const vqt_tensor *t, vqc_dtype dt)
+{
+    if (s->n == MAX_STATE_TENSORS)
+        return vqc_error_set(VQC_ERR_RUNTIME, "too many state tensors");
+    int i = s->n;
+    int nd = vqt_shape(t, s->shapes[i]);
+    int64_t numel = vqt_numel(t);
+    s->data[i] = malloc((size_t)(numel > 0 ? numel : 1) * vqc_dtype_size(dt));
+    if (nd < 0 || !s->data[i] || vqt_to_host(t, s->data[i], dt, numel) != numel)
+        return vqc_error_set(VQC_ERR_RUNTIME, "state %s: %s", name, vqt_last_error());
+    snprintf(s->names[i], sizeof s->names[i], "%s", name);
+    s->t[i] = (vqc_st_tensor){s->names[i], dt, nd, s->shapes[i], s->data[i]};
+    s->n++;
+    return 0;
+}
+
+static void state_free(state_set *s)
+{
+    for (int i = 0; i < s->n; i++)
+        free(s->data[i]);
+}
+
+static int collect(const gen_run *r, state_set *s, double *mse_w, int *mse_rounds)
+{
+    const vqt_tensor *anchor;
+    vqc_loop_mse_state(r->loop, &anchor, mse_w, mse_rounds);
+    int rc = state_add(s, "z", vqc_loop_z(r->loop), VQC_DTYPE_F32);
+    rc = rc ? rc : state_add(s, "anchor", anchor, VQC_DTYPE_F32);
+    vqc_optim *opt = vqc_loop_optimiser(r->loop);
+    for (int i = 0; !rc && i < vqc_optim_state_count(opt); i++) {
+        char name[64];
+        snprintf(name, sizeof name, "optim.%s", vqc_optim_state_name(opt, i));
+        rc = state_add(s, name, vqc_optim_state_tensor(opt, i), VQC_DTYPE_F32);
+    }
+    vqt_device cpu = {VQT_DEVICE_CPU, 0};
+    vqt_tensor *rng = rc ? NULL : vqt_rng_get_state(cpu);
+    rc = rc ? rc : rng ? state_add(s, "rng.cpu", rng, VQC_DTYPE_U8) : VQC_ERR_RUNTIME;
+    vqt_free(rng);
+    if (!rc && r->ctx->dev.type == VQT_DEVICE_CUDA) {
+        rng = vqt_rng_get_state(r->ctx->dev);
+        rc = rng ? state_add(s, "rng.cuda", rng, VQC_DTYPE_U8) : VQC_ERR_RUNTIME;
+        vqt_free(rng);
+    }
+    return rc;
+}
+
+int vqc_gen_save_state(const gen_run *r)
+{
+    state_set s;
+    memset(&s, 0, sizeof s);
+    double mse_w;
+    int rounds;
+    int rc = collect(r, &s, &mse_w, &rounds);
+    char step[32], optsteps[32], w[40], rnd[16];
+    snprintf(step, sizeof step, "%d", vqc_loop_steps(r->loop));
+    snprintf(optsteps, sizeof optsteps, "%" PRId64, vqc_optim_steps(vqc_loop_optimiser(r->loop)));
+    snprintf(w, sizeof w, "%.17g", mse_w);
+    snprintf(rnd, sizeof rnd, "%d", rounds);
+    const char *meta[] = {"format",   "vqclip-state-1", "step", step,         "optim_steps",
+                          optsteps,   "mse_weight",     w,      "mse_rounds", rnd,
+                          "settings", r->settings,      NULL};
+    if (!rc)
+        rc = vqc_safetensors_write(r->g->save_state, s.t, (size_t)s.n, meta);
+    state_free(&s);
+    return rc;
+}
+
+/* ---- loading --------------------------------------------------------------------------- */
+
+static vqt_tensor *state_tensor(const vqc_tensor_map *m, const char *name, vqt_device dev,
+                                vqc_dtype dt)
+{
+    const vqc_tensor_info *ti = vqc_tmap_get(m, name);
+    if (!ti) {
+        vqc_error_set(VQC_ERR_FORMAT, "state has no '%s'", name);
+        return NULL;
+    }
+    vqt_tensor *t = vqt_from_data(ti->data, ti->dtype, ti->ndim, ti->shape, ti->strides, dev, dt);
+    if (!t)
+        vqc_error_set(VQC_ERR_RUNTIME, "state '%s': %s", name, vqt_last_error());
+    return t;
+}
+
+/* The first line where two settings texts differ, for the error message. */
+static void first_difference(const char *a, const char *b, char *out, size_t len)
+{
+    while (*a && *b) {
+        const char *ea = strchr(a, '\n'), *eb = strchr(b, '\n');
+        size_t la = ea ? (size_t)(ea - a) : strlen(a), lb = eb ? (size_t)(eb - b) : strlen(b);
+        if (la != lb || memcmp(a, b, la) != 0) {
+            snprintf(out, len, "state has '%.*s', this run '%.*s'", (int)lb, b, (int)la, a);
+            return;
+        }
+        a += la + (ea ? 1 : 0);
+        b += lb + (eb ? 1 : 0);
+    }
+    snprintf(out, len, "the settings differ");
+}
+
+static int check_meta(const gen_run *r, const vqc_tensor_map *m, int *step, double *w, int *rounds,
+                      int64_t *optsteps)
+{
+    const char *fmt = vqc_tmap_meta(m, "format"), *settings = vqc_tmap_meta(m, "settings");
+    const char *st = vqc_tmap_meta(m, "step"), *os = vqc_tmap_meta(m, "optim_steps");
+    const char *mw = vqc_tmap_meta(m, "mse_weight"), *mr = vqc_tmap_meta(m, "mse_rounds");
+    if (!fmt || strcmp(fmt, "vqclip-state-1") != 0 || !settings || !st || !os || !mw || !mr)
+        return vqc_error_set(VQC_ERR_FORMAT, "not a vqclip state file");
+    if (strcmp(settings, r->settings) != 0) {
+        char diff[600];
+        first_difference(r->settings, settings, diff, sizeof diff);
+        return vqc_error_set(VQC_ERR_USAGE, "cannot resume with other settings: %s", diff);
+    }
+    *step = atoi(st);
+    *optsteps = strtoll(os, NULL, 10);
+    *w = strtod(mw, NULL);
+    *rounds = atoi(mr);
+    return *step >= 0 && *optsteps >= 0 ? 0 : vqc_error_set(VQC_ERR_FORMAT, "bad step count");
+}
+
+static int restore_optimiser(const gen_run *r, const vqc_tensor_map *m, int64_t steps)
+{
+    vqc_optim *opt = vqc_loop_optimiser(r->loop);
+    int rc = vqc_optim_set_steps(opt, steps);
+    for (int i = 0; !rc && i < vqc_optim_state_count(opt); i++) {
+        char name[64];
+        snprintf(name, sizeof name, "optim.%s", vqc_optim_state_name(opt, i));
+        vqt_tensor *t = state_tensor(m, name, r->ctx->dev, VQC_DTYPE_F32);
+        rc = t ? vqc_optim_state_set(opt, vqc_optim_state_name(opt, i), t) : VQC_ERR_FORMAT;
+        vqt_free(t);
+    }
+    return rc;
+}
+
+static int restore_rng(const gen_run *r, const vqc_tensor_map *m)
+{
+    vqt_device cpu = {VQT_DEVICE_CPU, 0};
+    vqt_tensor *t = state_tensor(m, "rng.cpu", cpu, VQC_DTYPE_U8);
+    int rc = t && vqt_rng_set_state(cpu, t) == 0 ? 0 : VQC_ERR_FORMAT;
+    vqt_free(t);
+    if (!rc && r->ctx->dev.type == VQT_DEVICE_CUDA) {
+        t = state_tensor(m, "rng.cuda", cpu, VQC_DTYPE_U8);
+        rc = t && vqt_rng_set_state(r->ctx->dev, t) == 0 ? 0 : VQC_ERR_FORMAT;
+        vqt_free(t);
+    }
+    if (rc && !vqc_error_get()[0])
+        vqc_error_set(rc, "random generator state: %s", vqt_last_error());
+    return rc;
+}
+
+int vqc_gen_load_state(gen_run *r)
+{
+    vqc_tensor_map *m;
+    int rc = vqc_tmap_open(r->g->resume, &m);
+    if (rc)
+        return rc;
+    int step, rounds;
+    double w;
+    int64_t optsteps;
+    vqt_tensor *z = NULL, *anchor = NULL;
+    rc = check_meta(r, m, &step, &w, &rounds, &optsteps);
+    if (!rc && !(z = state_tensor(m, "z", r->ctx->dev, VQC_DTYPE_F32)))
+        rc = VQC_ERR_FORMAT;
+    if (!rc && !(anchor = state_tensor(m, "anchor", r->ctx->dev, VQC_DTYPE_F32)))
+        rc = VQC_ERR_FORMAT;
+    rc = rc ? rc : vqc_loop_restore(r->loop, z, step, anchor, w, rounds);
+    rc = rc ? rc : restore_optimiser(r, m, optsteps);
+    rc = rc ? rc : restore_rng(r, m);
+    vqt_free(z);
+    vqt_free(anchor);
+    vqc_tmap_free(m);
+    return rc ? vqc_error_wrap(rc, "resuming from %s", r->g->resume) : 0;
+}
