@@ -172,6 +172,22 @@ static void test_resume(void)
     ASSERT_EQ(run("%s %s -i 10 -o x.png --resume jobs.txt", models, base), 2);
 }
 
+/* --video with ffmpeg encodes the frames; without it, a clear error before any work. */
+static void test_video(void)
+{
+    if (system("command -v ffmpeg >/dev/null 2>&1") != 0) {
+        ASSERT_EQ(run("%s -p fox -i 2 -o v.png --video v.mp4", models), 1);
+        ASSERT(strstr(slurp("err.txt"), "ffmpeg"));
+        return;
+    }
+    ASSERT_EQ(run("%s -p fox -i 3 -o v.png --video v.mp4", models), 0);
+    char p[4096];
+    snprintf(p, sizeof p, "%s/v.mp4", tmp);
+    struct stat st;
+    ASSERT(stat(p, &st) == 0 && st.st_size > 0);
+    ASSERT_EQ(run("--batch jobs.txt %s --video v.mp4", models), 1);
+}
+
 static void test_new_user_errors(void)
 {
     ASSERT_EQ(run("%s -p cat --iteratoins 5", models), 1);
@@ -199,6 +215,7 @@ int main(void)
     test_shards();
     test_variations_and_story();
     test_resume();
+    test_video();
     test_new_user_errors();
     fprintf(stderr, "test-batch: ok\n");
     return 0;

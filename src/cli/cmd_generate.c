@@ -11,6 +11,7 @@
 #include "cli/batch.h"
 #include "cli/commands.h"
 #include "cli/gen_opts.h"
+#include "cli/video.h"
 #include "gen/prompts.h"
 #include "io/image.h"
 #include "util/error.h"
@@ -196,7 +197,9 @@ static int run_single(gen_opts *o)
         o->gp.seed = cli_random_seed();
     if (!o->quiet)
         vqc_log(VQC_LOG_INFO, "seed %llu", (unsigned long long)o->gp.seed);
-    int rc = cli_precheck(&o->gp);
+    char frames[4200];
+    int rc = cli_video_prepare(o, frames, sizeof frames);
+    rc = rc ? rc : cli_precheck(&o->gp);
     vqc_context *ctx = NULL;
     rc = rc ? rc : vqc_init(&o->cp, &ctx);
     vqc_generate_result res = {0};
@@ -205,6 +208,9 @@ static int run_single(gen_opts *o)
         rc = vqc_generate(ctx, &o->gp, &res);
         cli_end_progress(&ui);
     }
+    if (!rc)
+        rc = cli_video_encode(o);
+    cli_video_cleanup(frames);
     int status = cli_status(rc);
     summary(o, &res, rc);
     vqc_free(ctx);

@@ -35,6 +35,8 @@ void gen_opts_usage(void)
         "  --save-frames DIR         also write every --frame-every'th step (default 1) as\n"
         "                            DIR/NNNNN.png\n"
         "  --seed N                  random seed (default: random, printed); alias -sd\n"
+        "  --video FILE.mp4          also encode the frames as a video (needs ffmpeg);\n"
+        "                            --video-fps N (default 30)\n"
         "  --save-state FILE         write a resumable state with each snapshot\n"
         "  --resume FILE             continue a run from its state (same settings; -i may grow)\n"
         "  --json                    JSON lines on stdout: each saved image, then a summary\n"
@@ -117,7 +119,9 @@ enum {
     O_SKIP,
     O_VARIATIONS,
     O_SHARD,
-    O_SHARD_COUNT
+    O_SHARD_COUNT,
+    O_VIDEO,
+    O_FPS
 };
 
 #define REQ(name, val)                  \
@@ -196,6 +200,8 @@ static const struct option long_opts[] = {REQ("prompts", 'p'),
                                           REQ("variations", O_VARIATIONS),
                                           REQ("shard", O_SHARD),
                                           REQ("shard-count", O_SHARD_COUNT),
+                                          REQ("video", O_VIDEO),
+                                          REQ("video-fps", O_FPS),
                                           {"skip-existing", no_argument, 0, O_SKIP},
                                           {"json", no_argument, 0, O_JSON},
                                           {"quiet", no_argument, 0, 'q'},
@@ -308,6 +314,7 @@ static void defaults(gen_opts *o)
     o->gp.image_prompts = o->image_prompts;
     o->gp.noise_prompts = o->noise_prompts;
     o->variations = 1;
+    o->video_fps = 30;
 }
 
 /* Options that take numbers; returns 0, 1 (error) or 2 (not one of them). */
@@ -331,6 +338,7 @@ static int handle_number(int c, gen_opts *o)
     case O_VARIATIONS: return parse_int("--variations", optarg, 1, 100000, &o->variations);
     case O_SHARD_COUNT: return parse_int("--shard-count", optarg, 1, 1000000, &o->shard_count_opt);
     case O_SHARD: return parse_shard(optarg, o);
+    case O_FPS: return parse_int("--video-fps", optarg, 1, 240, &o->video_fps);
     case O_SEED: o->seed_given = true; return parse_seed(optarg, &g->seed);
     default: return 2;
     }
@@ -374,6 +382,7 @@ static int handle(int c, int argc, char **argv, gen_opts *o, const char **nps, c
     case O_STATE: g->save_state = optarg; return 0;
     case O_RESUME: g->resume = optarg; return 0;
     case O_BATCH: o->batch = optarg; return 0;
+    case O_VIDEO: o->video = optarg; return 0;
     case O_SKIP: o->skip_existing = true; return 0;
     case O_JSON: o->json = true; return 0;
     case 'q': o->quiet = true; return 0;
@@ -411,6 +420,11 @@ int gen_opts_parse(int argc, char **argv, gen_opts *o)
     }
     if (nps && peer_noise_prompts(o, nps, npw))
         return 1;
+    if (o->batch && o->video) {
+        fprintf(stderr, "vqclip: error: --video makes one video per run; it cannot be used with "
+                        "--batch\n");
+        return 1;
+    }
     if (!o->batch && !o->gp.prompts && !o->gp.n_image_prompts && !o->gp.n_noise_prompts) {
         fprintf(stderr, "vqclip: error: no prompt: give -p TEXT or --batch FILE (see vqclip "
                         "--help)\n");

@@ -20,6 +20,8 @@ typedef struct gen_opts {
     char *noise_owned[GEN_MAX_LIST];         /* entries made from the peer's -nps/-npw */
     bool output_given, seed_given, size_given, quiet, json;
     const char *batch; /* --batch FILE ('-' = stdin) */
+    const char *video; /* --video OUT.mp4 (ffmpeg) */
+    int video_fps;
     bool skip_existing;
     int variations;               /* seeds per prompt; 1 */
     int shard_index, shard_count; /* --shard I/N (count 0: not sharded) */

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/cmd_doctor.h"
 #include "cli/commands.h"
 #include "cli/gen_opts.h"
 #include "torch/shim.h"
@@ -62,6 +63,7 @@ static const struct {
     {"info", cmd_info, "describe a VQGAN or CLIP model file"},
     {"tokenize", cmd_tokenize, "CLIP token ids of texts"},
     {"score", cmd_score, "CLIP similarity of images and texts"},
+    {"doctor", cmd_doctor, "check libtorch, BLAS, threads, GPUs and models"},
     {NULL, NULL, NULL},
 };
 

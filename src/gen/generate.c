@@ -85,7 +85,9 @@ int vqc_init(const vqc_context_params *p, vqc_context **out)
     if (!rc) {
         char dev[32];
         vqt_device_str(c->dev, dev, sizeof dev);
-        vqc_log(VQC_LOG_INFO, "models loaded on %s: %s, %s", dev, c->vqgan_path, c->clip_path);
+        vqc_log(VQC_LOG_INFO, "models loaded on %s%s: %s, %s", dev,
+                !p->device && c->dev.type == VQT_DEVICE_CPU ? " (no CUDA device found)" : "",
+                c->vqgan_path, c->clip_path);
     }
     if (rc) {
         vqc_free(c);

@@ -49,7 +49,7 @@ int vqc_model_find(vqc_model_kind kind, const char *name, char *out, size_t len)
     snprintf(base, sizeof base, "%s", name);
     if (kind == VQC_MODEL_CLIP)
         for (char *p = base; *p; p++)
-            *p = *p == '/' ? '-' : *p;
+            *p = *p == '/' || *p == '@' ? '-' : *p; /* "ViT-L/14@336px" -> "ViT-L-14-336px" */
     const char *dirs[4];
     int nd = vqc_model_dirs(dirs, 4);
     char tried[2048] = "";

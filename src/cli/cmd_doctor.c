@@ -1,0 +1,638 @@
+/* vqclip doctor: what this machine gives vqclip (libtorch, BLAS, threads, GPUs, models).
+ *
+ * Everything is read from the running process: the BLAS is the library that provides the
+ * `sgemm_` libtorch calls (and every BLAS-like library in /proc/self/maps), measured with a
+ * 1024x1024 product through the shim; GPUs come from vqt_cuda_device_count() plus NVML, which
+ * the NVIDIA driver installs and which is opened with dlopen (no link-time dependency). */
+#include "cli/cmd_doctor.h"
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/commands.h"
+#include "gen/modelpath.h"
+#include "torch/shim.h"
+#include "util/error.h"
+
+/* ---- the report: text rows and a JSON tree built side by side ------------------------------ */
+
+typedef struct {
+    int json;      /* --json: print only the JSON object */
+    cJSON *root;   /* the JSON report */
+    cJSON *warns;  /* root.warnings */
+    int matmul_ok; /* libtorch computed a correct product */
+} report;
+
+/* Prints "label       text" in text mode. */
+static void row(const report *r, const char *label, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void row(const report *r, const char *label, const char *fmt, ...)
+{
+    if (r->json)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    printf("%-12s ", label);
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+}
+
+/* Records a warning (printed after the report in text mode). */
+static void warn(report *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void warn(report *r, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cJSON_AddItemToArray(r->warns, cJSON_CreateString(msg));
+}
+
+static void add_str_or_null(cJSON *o, const char *key, const char *s)
+{
+    if (s)
+        cJSON_AddStringToObject(o, key, s);
+    else
+        cJSON_AddNullToObject(o, key);
+}
+
+/* "980.1 MB" (decimal units, as download sizes are quoted). */
+static const char *fmt_bytes(double b, char *buf, size_t len)
+{
+    if (b >= 1e9)
+        snprintf(buf, len, "%.1f GB", b / 1e9);
+    else if (b >= 1e6)
+        snprintf(buf, len, "%.1f MB", b / 1e6);
+    else if (b >= 1e3)
+        snprintf(buf, len, "%.1f kB", b / 1e3);
+    else
+        snprintf(buf, len, "%.0f B", b);
+    return buf;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ---- threads ---------------------------------------------------------------------------- */
+
+static void check_threads(report *r, int want)
+{
+    int threads = vqt_init(want);
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    cpu_set_t set;
+    int allowed = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : (int)online;
+    const char *omp = getenv("OMP_NUM_THREADS");
+    cJSON *t = cJSON_AddObjectToObject(r->root, "threads");
+    cJSON_AddNumberToObject(t, "intra_op", threads);
+    cJSON_AddNumberToObject(t, "cores_online", (double)online);
+    cJSON_AddNumberToObject(t, "cores_allowed", allowed);
+    add_str_or_null(t, "OMP_NUM_THREADS", omp);
+    row(r, "threads", "%d (cores: %ld online, %d allowed to this process%s%s)", threads, online,
+        allowed, omp ? "; OMP_NUM_THREADS=" : "", omp ? omp : "");
+    if (threads > allowed)
+        warn(r,
+             "%d threads on %d allowed cores (a job scheduler's CPU set?) oversubscribes them: "
+             "pass --threads %d",
+             threads, allowed, allowed);
+}
+
+/* ---- BLAS --------------------------------------------------------------------------------- */
+
+/* The implementation a BLAS library path belongs to; sets *reference for netlib's. */
+static const char *blas_kind(const char *path, int *reference)
+{
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    *reference = 0;
+    if (strstr(path, "openblas"))
+        return "OpenBLAS";
+    if (strstr(path, "mkl"))
+        return "Intel MKL";
+    if (strstr(path, "blis"))
+        return "BLIS";
+    if (strstr(path, "flexiblas"))
+        return "FlexiBLAS";
+    if (strstr(path, "atlas"))
+        return "ATLAS";
+    if (strstr(path, "armpl"))
+        return "Arm Performance Libraries";
+    if (strncmp(base, "libblas.", 8) == 0 && strstr(path, "/blas/")) {
+        *reference = 1; /* Debian's netlib package: /usr/lib/<triplet>/blas/libblas.so.3 */
+        return "reference BLAS (netlib)";
+    }
+    return "unknown BLAS";
+}
+
+static int is_blas_name(const char *base)
+{
+    static const char *const prefixes[] = {"libblas.", "libopenblas", "libmkl_",   "libblis",
+                                           "libatlas", "libsatlas",   "libtatlas", "libflexiblas",
+                                           "libcblas", "libarmpl",    NULL};
+    for (int i = 0; prefixes[i]; i++)
+        if (strncmp(base, prefixes[i], strlen(prefixes[i])) == 0)
+            return 1;
+    return 0;
+}
+
+/* Adds every BLAS-like shared library mapped into this process (from /proc/self/maps). */
+static void list_mapped_blas(cJSON *arr)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[PATH_MAX + 256];
+    while (f && fgets(line, sizeof line, f)) {
+        char *path = strchr(line, '/');
+        if (!path)
+            continue;
+        path[strcspn(path, "\n")] = 0;
+        const char *base = strrchr(path, '/') + 1;
+        if (!is_blas_name(base))
+            continue;
+        int seen = 0;
+        const cJSON *it;
+        cJSON_ArrayForEach(it, arr) seen |= strcmp(it->valuestring, path) == 0;
+        if (!seen)
+            cJSON_AddItemToArray(arr, cJSON_CreateString(path));
+    }
+    if (f)
+        fclose(f);
+}
+
+/* The file of the library that provides `sym` in the global scope, resolved through links
+ * (Debian's alternatives); NULL when no loaded library exports it. */
+static const char *provider_of(const char *sym, char *buf)
+{
+    Dl_info info;
+    void *addr = dlsym(RTLD_DEFAULT, sym);
+    if (!addr || !dladdr(addr, &info) || !info.dli_fname)
+        return NULL;
+    if (!realpath(info.dli_fname, buf))
+        snprintf(buf, PATH_MAX, "%s", info.dli_fname);
+    return buf;
+}
+
+/* The library's own description, where the active `kind` has one (OpenBLAS, MKL, BLIS):
+ * another BLAS can be loaded beside it (LAPACK's), so the kind decides whose is asked. */
+static void blas_config(const char *kind, char *out, size_t len)
+{
+    char *(*ob_config)(void) = (char *(*)(void))dlsym(RTLD_DEFAULT, "openblas_get_config");
+    int (*ob_par)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "openblas_get_parallel");
+    void (*mkl_version)(char *, int) =
+        (void (*)(char *, int))dlsym(RTLD_DEFAULT, "mkl_get_version_string");
+    const char *(*blis_version)(void) =
+        (const char *(*)(void))dlsym(RTLD_DEFAULT, "bli_info_get_version_str");
+    static const char *const par[] = {"sequential", "pthreads", "OpenMP"};
+    *out = 0;
+    if (!kind)
+        return;
+    if (ob_config && strcmp(kind, "OpenBLAS") == 0) {
+        int p = ob_par ? ob_par() : -1;
+        snprintf(out, len, "%s%s%s", ob_config(), p >= 0 && p <= 2 ? ", " : "",
+                 p >= 0 && p <= 2 ? par[p] : "");
+    } else if (mkl_version && strcmp(kind, "Intel MKL") == 0) {
+        mkl_version(out, (int)len);
+    } else if (blis_version && strcmp(kind, "BLIS") == 0) {
+        snprintf(out, len, "BLIS %s", blis_version());
+    }
+}
+
+/* ---- matrix products ---------------------------------------------------------------------- */
+
+/* A 64x64 product of small integers (exact in float32) against the C result: a broken libtorch
+ * or BLAS fails here. Returns 0, or -1 with the reason in msg. */
+static int matmul_correct(char *msg, size_t len)
+{
+    enum { N = 64 };
+    static float a[N * N], b[N * N], c[N * N];
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++) {
+            a[i * N + j] = (float)((i * 7 + j * 3) % 11 - 5);
+            b[i * N + j] = (float)((i * 5 + j) % 13 - 6);
+        }
+    int64_t shape[2] = {N, N};
+    vqt_device cpu = {VQT_DEVICE_CPU, 0};
+    vqt_scope_begin();
+    vqt_tensor *ta = vqt_from_data(a, VQC_DTYPE_F32, 2, shape, NULL, cpu, VQC_DTYPE_F32);
+    vqt_tensor *tb = vqt_from_data(b, VQC_DTYPE_F32, 2, shape, NULL, cpu, VQC_DTYPE_F32);
+    vqt_tensor *tc = ta && tb ? vqt_matmul(ta, tb) : NULL;
+    int64_t got = tc ? vqt_to_host(tc, c, VQC_DTYPE_F32, N * N) : -1;
+    vqt_scope_end();
+    if (got != N * N) {
+        snprintf(msg, len, "libtorch cannot multiply matrices: %s", vqt_last_error());
+        return -1;
+    }
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++) {
+            double want = 0;
+            for (int k = 0; k < N; k++)
+                want += (double)a[i * N + k] * b[k * N + j];
+            if (c[i * N + j] != (float)want) {
+                snprintf(msg, len, "a 64x64 matrix product is wrong at [%d][%d]: %g, not %g", i, j,
+                         c[i * N + j], want);
+                return -1;
+            }
+        }
+    return 0;
+}
+
+/* GFLOP/s of n x n float32 products on the CPU: one warm-up, then repeats for at least
+ * 0.3 s (at most 20). Returns a negative value when libtorch fails. */
+static double matmul_gflops(int n)
+{
+    int64_t shape[2] = {n, n};
+    vqt_device cpu = {VQT_DEVICE_CPU, 0};
+    double result = -1;
+    vqt_scope_begin();
+    vqt_tensor *a = vqt_randn(2, shape, cpu), *b = vqt_randn(2, shape, cpu);
+    vqt_tensor *c = a && b ? vqt_matmul(a, b) : NULL;
+    if (c) {
+        vqt_free(c);
+        int reps = 0;
+        double t0 = now_s(), t = 0;
+        while ((t < 0.3 && reps < 20) || reps == 0) {
+            c = vqt_matmul(a, b);
+            if (!c)
+                break;
+            vqt_free(c);
+            reps++;
+            t = now_s() - t0;
+        }
+        if (c && t > 0)
+            result = 2.0 * n * n * (double)n * reps / t / 1e9;
+    }
+    vqt_scope_end();
+    return result;
+}
+
+static void check_blas(report *r, int bench)
+{
+    char msg[512], lib[PATH_MAX], config[512];
+    cJSON *b = cJSON_AddObjectToObject(r->root, "blas");
+    r->matmul_ok = matmul_correct(msg, sizeof msg) == 0;
+    cJSON_AddBoolToObject(b, "matmul_ok", r->matmul_ok);
+    if (!r->matmul_ok) {
+        row(r, "matmul", "FAILED: %s", msg);
+        cJSON_AddStringToObject(b, "error", msg);
+    }
+    /* After the product, so that a lazily loaded BLAS is mapped too. */
+    const char *path = provider_of("sgemm_", lib);
+    if (!path)
+        path = provider_of("cblas_sgemm", lib);
+    cJSON *mapped = cJSON_AddArrayToObject(b, "mapped");
+    list_mapped_blas(mapped);
+    int reference = 0;
+    const char *kind = path ? blas_kind(path, &reference) : NULL;
+    blas_config(kind, config, sizeof config);
+    add_str_or_null(b, "library", path);
+    add_str_or_null(b, "kind", kind);
+    cJSON_AddBoolToObject(b, "reference", reference);
+    add_str_or_null(b, "config", *config ? config : NULL);
+    if (path)
+        row(r, "BLAS", "%s: %s", kind, path);
+    else
+        row(r, "BLAS", "no sgemm_ exported by a loaded library (built into libtorch?)");
+    if (*config)
+        row(r, "", "%s", config);
+    if (reference)
+        warn(r, "CPU matrix products use the reference BLAS (netlib), many times slower than "
+                "OpenBLAS: apt-get install libopenblas0-openmp (Debian selects it), or "
+                "update-alternatives --config libblas.so.3-$(gcc -dumpmachine)");
+    if (!bench || !r->matmul_ok)
+        return;
+    double gf = matmul_gflops(1024);
+    if (gf > 0) {
+        cJSON_AddNumberToObject(b, "gflops_1024", gf);
+        row(r, "matmul", "%.1f GFLOP/s (1024x1024 float32 on the CPU)", gf);
+    } else {
+        r->matmul_ok = 0;
+        row(r, "matmul", "FAILED: %s", vqt_last_error());
+        cJSON_ReplaceItemInObject(b, "matmul_ok", cJSON_CreateBool(0));
+        cJSON_AddStringToObject(b, "error", vqt_last_error());
+    }
+}
+
+/* ---- GPUs ----------------------------------------------------------------------------------- */
+
+/* NVML's C ABI (stable since driver R319); only what is used here. */
+typedef struct nvml_device_st *nvml_device;
+typedef struct {
+    unsigned long long total, free, used;
+} nvml_memory;
+
+typedef struct {
+    void *lib;
+    int (*init)(void);
+    int (*shutdown)(void);
+    int (*count)(unsigned *);
+    int (*handle)(unsigned, nvml_device *);
+    int (*name)(nvml_device, char *, unsigned);
+    int (*memory)(nvml_device, nvml_memory *);
+    int (*driver)(char *, unsigned);
+} nvml_api;
+
+static int nvml_open(nvml_api *n)
+{
+    memset(n, 0, sizeof *n);
+    n->lib = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (!n->lib)
+        return -1;
+    *(void **)&n->init = dlsym(n->lib, "nvmlInit_v2");
+    *(void **)&n->shutdown = dlsym(n->lib, "nvmlShutdown");
+    *(void **)&n->count = dlsym(n->lib, "nvmlDeviceGetCount_v2");
+    *(void **)&n->handle = dlsym(n->lib, "nvmlDeviceGetHandleByIndex_v2");
+    *(void **)&n->name = dlsym(n->lib, "nvmlDeviceGetName");
+    *(void **)&n->memory = dlsym(n->lib, "nvmlDeviceGetMemoryInfo");
+    *(void **)&n->driver = dlsym(n->lib, "nvmlSystemGetDriverVersion");
+    if (!n->init || !n->shutdown || !n->count || !n->handle || !n->name || !n->memory ||
+        n->init() != 0) {
+        dlclose(n->lib);
+        return -1;
+    }
+    return 0;
+}
+
+/* Lists the driver's GPUs with free memory; returns how many (0 without NVML). */
+static int list_nvml_gpus(report *r, cJSON *gpus, char *driver, size_t dlen)
+{
+    nvml_api n;
+    unsigned count = 0;
+    *driver = 0;
+    if (nvml_open(&n) != 0)
+        return 0;
+    if (n.driver && n.driver(driver, (unsigned)dlen) != 0)
+        *driver = 0;
+    if (n.count(&count) != 0)
+        count = 0;
+    for (unsigned i = 0; i < count; i++) {
+        nvml_device dev;
+        char name[96] = "?", fr[32], tot[32];
+        nvml_memory mem = {0, 0, 0};
+        if (n.handle(i, &dev) != 0)
+            continue;
+        n.name(dev, name, sizeof name);
+        int have_mem = n.memory(dev, &mem) == 0;
+        cJSON *g = cJSON_CreateObject();
+        cJSON_AddNumberToObject(g, "nvml_index", i);
+        cJSON_AddStringToObject(g, "name", name);
+        if (have_mem) {
+            cJSON_AddNumberToObject(g, "free_bytes", (double)mem.free);
+            cJSON_AddNumberToObject(g, "total_bytes", (double)mem.total);
+        }
+        cJSON_AddItemToArray(gpus, g);
+        row(r, i == 0 ? "GPUs" : "", "%u: %s, %s free of %s", i, name,
+            have_mem ? fmt_bytes((double)mem.free, fr, sizeof fr) : "?",
+            have_mem ? fmt_bytes((double)mem.total, tot, sizeof tot) : "?");
+    }
+    n.shutdown();
+    dlclose(n.lib);
+    return (int)count;
+}
+
+static void check_gpus(report *r)
+{
+    cJSON *c = cJSON_AddObjectToObject(r->root, "cuda");
+    int ndev = vqt_cuda_device_count();
+    const char *visible = getenv("CUDA_VISIBLE_DEVICES");
+    char driver[96];
+    cJSON_AddNumberToObject(c, "devices", ndev);
+    add_str_or_null(c, "CUDA_VISIBLE_DEVICES", visible);
+    row(r, "CUDA", "%d device%s usable by libtorch%s%s", ndev, ndev == 1 ? "" : "s",
+        visible ? "; CUDA_VISIBLE_DEVICES=" : "", visible ? visible : "");
+    cJSON *gpus = cJSON_AddArrayToObject(c, "gpus");
+    int ngpu = list_nvml_gpus(r, gpus, driver, sizeof driver);
+    add_str_or_null(c, "driver", *driver ? driver : NULL);
+    if (*driver)
+        row(r, "", "NVIDIA driver %s (GPUs in NVML order, all of them)", driver);
+    if (ngpu > 0 && ndev == 0)
+        warn(r,
+             "%d NVIDIA GPU%s present, but this libtorch has no CUDA support (Debian's is "
+             "CPU-only): vqclip runs on the CPU; build against a CUDA libtorch (README, "
+             "'Building by hand')",
+             ngpu, ngpu == 1 ? " is" : "s are");
+}
+
+/* The download script as installed (cmake/install.cmake); scripts/download-models.sh in a
+ * checkout. */
+#define DOWNLOADER "vqclip-download-models"
+#define DOWNLOADER_SRC "(scripts/download-models.sh in a checkout)"
+
+/* ---- models --------------------------------------------------------------------------------- */
+
+static int has_suffix(const char *s, const char *suf)
+{
+    size_t n = strlen(s), m = strlen(suf);
+    return n >= m && strcmp(s + n - m, suf) == 0;
+}
+
+static int is_model_file(const char *name)
+{
+    static const char *const sufs[] = {".ckpt", ".pt", ".safetensors", ".gz", ".part", NULL};
+    if (name[0] == '.')
+        return 0;
+    for (int i = 0; sufs[i]; i++)
+        if (has_suffix(name, sufs[i]))
+            return 1;
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Lists one models folder: model files with sizes, incomplete downloads flagged. */
+static void list_dir(report *r, const char *dir, cJSON *dirs)
+{
+    cJSON *d = cJSON_CreateObject(), *files = NULL;
+    cJSON_AddStringToObject(d, "path", dir);
+    cJSON_AddItemToArray(dirs, d);
+    DIR *dp = opendir(dir);
+    cJSON_AddBoolToObject(d, "exists", dp != NULL);
+    if (!dp) {
+        row(r, "", "%s: %s", dir, errno == ENOENT ? "(none)" : strerror(errno));
+        return;
+    }
+    char *names[512];
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(dp)) && n < 512)
+        if (is_model_file(e->d_name))
+            names[n++] = strdup(e->d_name);
+    closedir(dp);
+    qsort(names, (size_t)n, sizeof *names, cmp_str);
+    row(r, "", "%s:%s", dir, n ? "" : " no model files");
+    files = cJSON_AddArrayToObject(d, "files");
+    for (int i = 0; i < n; i++) {
+        char path[PATH_MAX], sz[32];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        double bytes = stat(path, &st) == 0 ? (double)st.st_size : -1;
+        int partial = has_suffix(names[i], ".part");
+        cJSON *f = cJSON_CreateObject();
+        cJSON_AddStringToObject(f, "name", names[i]);
+        cJSON_AddNumberToObject(f, "bytes", bytes);
+        cJSON_AddBoolToObject(f, "partial", partial);
+        cJSON_AddItemToArray(files, f);
+        row(r, "", "  %-36s %10s%s", names[i], fmt_bytes(bytes, sz, sizeof sz),
+            partial ? "  (incomplete download)" : "");
+        if (partial)
+            warn(r,
+                 "%s is an incomplete download: run " DOWNLOADER " again " DOWNLOADER_SRC
+                 " to resume it",
+                 path);
+        free(names[i]);
+    }
+}
+
+/* Resolves one default model name as generation would. */
+static void check_default(report *r, cJSON *defs, vqc_model_kind kind, const char *name,
+                          const char *option)
+{
+    static const char *const keys[] = {"vqgan", "clip", "bpe"};
+    static const char *const what[] = {"VQGAN model", "CLIP model", "BPE vocabulary"};
+    const char *key = keys[kind];
+    char path[PATH_MAX], sz[32];
+    struct stat st;
+    cJSON *o = cJSON_AddObjectToObject(defs, key);
+    cJSON_AddStringToObject(o, "name", name);
+    if (vqc_model_find(kind, name, path, sizeof path) == 0 && stat(path, &st) == 0) {
+        cJSON_AddStringToObject(o, "path", path);
+        cJSON_AddNumberToObject(o, "bytes", (double)st.st_size);
+        row(r, "", "%-6s %s -> %s (%s)", key, name, path,
+            fmt_bytes((double)st.st_size, sz, sizeof sz));
+        return;
+    }
+    cJSON_AddNullToObject(o, "path");
+    row(r, "", "%-6s %s: not found", key, name);
+    warn(r,
+         "the default %s '%s' was not found: download it with '" DOWNLOADER " %s' " DOWNLOADER_SRC
+         " or pass %s PATH",
+         what[kind], name, kind == VQC_MODEL_BPE ? "bpe" : name, option);
+}
+
+static void check_models(report *r)
+{
+    cJSON *m = cJSON_AddObjectToObject(r->root, "models");
+    cJSON *defs = cJSON_AddObjectToObject(m, "defaults");
+    row(r, "models", "defaults:");
+    check_default(r, defs, VQC_MODEL_VQGAN, VQC_DEFAULT_VQGAN, "--vqgan");
+    check_default(r, defs, VQC_MODEL_CLIP, VQC_DEFAULT_CLIP, "--clip");
+    check_default(r, defs, VQC_MODEL_BPE, VQC_DEFAULT_BPE, "--bpe");
+    const char *dirs[8];
+    int nd = vqc_model_dirs(dirs, 8);
+    const char *env = getenv("VQCLIP_MODELS");
+    row(r, "", "folders searched ($VQCLIP_MODELS %s):", env && *env ? "first" : "is not set");
+    cJSON *arr = cJSON_AddArrayToObject(m, "dirs");
+    for (int i = 0; i < nd; i++)
+        list_dir(r, dirs[i], arr);
+}
+
+/* ---- the command ------------------------------------------------------------------------------
+ */
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: vqclip doctor [--json] [--threads N] [--no-bench]\n\n"
+               "Checks what this machine gives vqclip: the libtorch version, the BLAS library\n"
+               "doing CPU matrix products (a warning for the slow reference BLAS) and its speed\n"
+               "on a 1024x1024 product, the CPU threads, the CUDA devices with free memory, and\n"
+               "the model files in each models folder.\n\n"
+               "  --json        one JSON object on stdout instead of the text report\n"
+               "  --threads N   CPU threads to measure with (default: all cores)\n"
+               "  --no-bench    skip the speed measurement (a small product still checks\n"
+               "                that libtorch computes correctly)\n\n"
+               "Exit status: 0 vqclip can run here (warnings included), 1 bad usage,\n"
+               "3 libtorch cannot compute a correct matrix product.\n");
+}
+
+/* Parses the options into *json, *threads, *bench. Returns -1 to exit 0 (help), 0 to go on,
+ * or 1 after printing a usage error. */
+static int parse_args(int argc, char **argv, int *json, int *threads, int *bench)
+{
+    enum { O_JSON = 256, O_THREADS, O_NOBENCH, O_HELP };
+    static const struct option lo[] = {{"json", no_argument, 0, O_JSON},
+                                       {"threads", required_argument, 0, O_THREADS},
+                                       {"no-bench", no_argument, 0, O_NOBENCH},
+                                       {"help", no_argument, 0, O_HELP},
+                                       {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
+        char *end;
+        switch (c) {
+        case O_JSON: *json = 1; break;
+        case O_NOBENCH: *bench = 0; break;
+        case O_THREADS:
+            errno = 0;
+            *threads = (int)strtol(optarg, &end, 10);
+            if (errno || *end || end == optarg || *threads < 1 || *threads > 4096) {
+                fprintf(stderr,
+                        "vqclip: error: doctor: --threads needs a number from 1 to "
+                        "4096, not '%s'\n",
+                        optarg);
+                return 1;
+            }
+            break;
+        case 'h':
+        case O_HELP: usage(stdout); return -1;
+        default:
+            cli_option_error("doctor", c, argv);
+            cli_print_error(NULL);
+            return 1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "vqclip: error: doctor: unexpected argument '%s'\n", argv[optind]);
+        return 1;
+    }
+    return 0;
+}
+
+int cmd_doctor(int argc, char **argv)
+{
+    int json = 0, threads = 0, bench = 1;
+    int rc = parse_args(argc, argv, &json, &threads, &bench);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    report r = {json, cJSON_CreateObject(), NULL, 0};
+    cJSON_AddStringToObject(r.root, "vqclip", VQCLIP_VERSION);
+    cJSON_AddStringToObject(r.root, "libtorch", vqt_version());
+    r.warns = cJSON_AddArrayToObject(r.root, "warnings");
+    row(&r, "vqclip", "%s", VQCLIP_VERSION);
+    row(&r, "libtorch", "%s", vqt_version());
+    check_threads(&r, threads);
+    check_blas(&r, bench);
+    check_gpus(&r);
+    check_models(&r);
+    cJSON_AddBoolToObject(r.root, "ok", r.matmul_ok);
+    if (json) {
+        char *s = cJSON_PrintUnformatted(r.root);
+        printf("%s\n", s ? s : "{}");
+        free(s);
+    } else {
+        const cJSON *w;
+        cJSON_ArrayForEach(w, r.warns) printf("warning: %s\n", w->valuestring);
+        printf("%s\n", !r.matmul_ok                      ? "vqclip cannot run here (see above)"
+                       : cJSON_GetArraySize(r.warns) > 0 ? "vqclip can run here, with warnings"
+                                                         : "vqclip can run here");
+    }
+    cJSON_Delete(r.root);
+    return r.matmul_ok ? 0 : 3;
+}
