@@ -96,7 +96,9 @@ _vqclip_value() {
         *:--seed | *:-sd | *:--threads | *:-lr | *:--learning-rate | *:-cutn | *:--cutn | \
         *:-cutp | *:--cut-pow | *:--cut-noise | *:-iw | *:--init-weight | *:--noise-prompt | \
         *:-nps | *:-npw | *:-cpe | *:--change-prompt-every | *:--frame-every | \
-        *:--variations | *:--shard | *:--shard-count | *:--video-fps | *:--mse-decay-every | *:--mse-epochs)
+        *:--variations | *:--shard | *:--shard-count | *:--video-fps | *:--mse-decay-every | *:--mse-epochs | \
+        *:--zoom-every | *:--zoom-start | *:--zoom-scale | *:--zoom-shift-x | *:--zoom-shift-y | \
+        *:-zse | *:-zs | *:-zsc | *:-zsx | *:-zsy)
         COMPREPLY=() ;; # free-form values
     *) return 1 ;;
     esac
@@ -121,6 +123,7 @@ _vqclip() {
     generate)
         opts='--prompts --image-prompts --noise-prompt --change-prompt-every --output --size
             --iterations --save-every --save-frames --frame-every --video --video-fps --seed
+            --zoom-every --zoom-start --zoom-scale --zoom-shift-x --zoom-shift-y
             --save-state --resume
             --json --quiet --batch --skip-existing --variations --shard --shard-count --vqgan
             --vqgan-config --clip --bpe --init-image --init-noise --init-weight

@@ -119,6 +119,11 @@ typedef struct vqc_generate_params {
     const char *output;      /* PNG path, written atomically */
     const char *save_frames; /* folder for frames; NULL: none */
     int frame_every;         /* 1 */
+    int zoom_every;          /* zoom video: every N steps re-encode the zoomed image; 0 off */
+    int zoom_start;          /* first step that zooms (0) */
+    double zoom_scale;       /* 0.99: below 1 zooms in */
+    int zoom_shift_x;        /* pixels per zoom, wrapping around */
+    int zoom_shift_y;
     const char *save_state;  /* safetensors state written with each snapshot */
     const char *resume;      /* continue from a state file */
     const char *params_text; /* the PNG "parameters" text; NULL: generated */

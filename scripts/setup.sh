@@ -9,17 +9,7 @@ cd "$(dirname "$0")/.."
 PKGS=(build-essential cmake pkg-config libtorch-dev libopenblas0-openmp libstb-dev
       libcjson-dev libutf8proc-dev zlib1g-dev)
 
-missing=()
-for p in "${PKGS[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  SUDO=""
-  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  echo "setup: installing ${missing[*]}" >&2
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-fi
+scripts/apt-ensure.sh "${PKGS[@]}"
 
 # Debian's libtorch falls back to the reference BLAS (~30x slower) unless OpenBLAS is the
 # selected libblas alternative; libopenblas0-openmp registers itself, but say so if it is not.

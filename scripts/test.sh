@@ -8,18 +8,7 @@ BUILD=${VQCLIP_BUILD:-build}
 export VQCLIP_FIXTURES="${VQCLIP_FIXTURES:-$(cd .. && pwd)/shared/fixtures}"
 # What the tests use beyond the build: a one-node Slurm cluster, man page rendering, a local
 # HTTP server for the download script.
-TEST_PKGS=(slurm-wlm munge groff-base man-db curl python3)
-missing=()
-for p in "${TEST_PKGS[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  SUDO=""
-  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  echo "test: installing ${missing[*]}" >&2
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-fi
+scripts/apt-ensure.sh slurm-wlm munge groff-base man-db curl python3
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e

@@ -5,37 +5,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "testhelp.h"
+#include "testcli.h"
 
-static const char *bin, *tmp;
-static const char *env = ""; /* "NAME=value ..." put before the command */
-static char models[2048];
-
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...)
-{
-    char args[6000], cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "cd '%s' && %s %s %s >out.txt 2>err.txt", tmp, env, bin, args);
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-static const char *slurp(const char *name)
-{
-    static char buf[1 << 16];
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", tmp, name);
-    FILE *f = fopen(path, "rb");
-    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-    if (f)
-        fclose(f);
-    buf[n] = 0;
-    return buf;
-}
+static char models[2200];
 
 static int count_substr(const char *s, const char *sub)
 {
@@ -45,21 +17,11 @@ static int count_substr(const char *s, const char *sub)
     return n;
 }
 
-static void write_file(const char *name, const char *text)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", tmp, name);
-    FILE *f = fopen(path, "w");
-    ASSERT(f);
-    fputs(text, f);
-    fclose(f);
-}
-
-/* Number of .png files in tmp/dir. */
+/* Number of .png files in cli_tmp/dir. */
 static int count_png(const char *dir)
 {
     char path[4096];
-    snprintf(path, sizeof path, "%s/%s", tmp, dir);
+    snprintf(path, sizeof path, "%s/%s", cli_tmp, dir);
     DIR *d = opendir(path);
     int n = 0;
     for (struct dirent *e; d && (e = readdir(d));)
@@ -72,7 +34,7 @@ static int count_png(const char *dir)
 static int same_files(const char *a, const char *b)
 {
     char cmd[8192];
-    snprintf(cmd, sizeof cmd, "cd '%s' && cmp -s '%s' '%s'", tmp, a, b);
+    snprintf(cmd, sizeof cmd, "cd '%s' && cmp -s '%s' '%s'", cli_tmp, a, b);
     return system(cmd) == 0;
 }
 
@@ -86,45 +48,46 @@ static const char *jobs =
 
 static void test_batch_and_skip(void)
 {
-    write_file("jobs.txt", jobs);
-    ASSERT_EQ(run("--batch jobs.txt %s -i 3 -o 'b/{index:04}-{slug}-{seed}.png' --json", models),
-              0);
+    cli_write_file("jobs.txt", jobs);
+    ASSERT_EQ(
+        cli_run("--batch jobs.txt %s -i 3 -o 'b/{index:04}-{slug}-{seed}.png' --json", models), 0);
     ASSERT_EQ(count_png("b"), 4);
-    ASSERT_EQ(count_substr(slurp("err.txt"), "models loaded"), 1); /* once for the batch */
-    ASSERT(strstr(slurp("out.txt"), "0001-a-blue-whale-3.png"));
-    ASSERT_EQ(count_substr(slurp("out.txt"), "\"status\":\"ok\""), 4);
+    ASSERT_EQ(count_substr(cli_slurp("err.txt"), "models loaded"), 1); /* once for the batch */
+    ASSERT(strstr(cli_slurp("out.txt"), "0001-a-blue-whale-3.png"));
+    ASSERT_EQ(count_substr(cli_slurp("out.txt"), "\"status\":\"ok\""), 4);
     /* A killed batch: remove two results, keep a copy of one that stays. */
     char cmd[8192];
     snprintf(cmd, sizeof cmd,
              "cd '%s' && cp b/0001-a-blue-whale-3.png keep.png && "
              "rm b/0000-* b/0003-*",
-             tmp);
+             cli_tmp);
     ASSERT_EQ(system(cmd), 0);
-    ASSERT_EQ(run("--batch jobs.txt %s -i 3 -o 'b/{index:04}-{slug}-{seed}.png' --skip-existing "
-                  "--json",
-                  models),
-              0);
+    ASSERT_EQ(
+        cli_run("--batch jobs.txt %s -i 3 -o 'b/{index:04}-{slug}-{seed}.png' --skip-existing "
+                "--json",
+                models),
+        0);
     ASSERT_EQ(count_png("b"), 4);
-    ASSERT_EQ(count_substr(slurp("out.txt"), "\"status\":\"skipped\""), 2);
-    ASSERT_EQ(count_substr(slurp("out.txt"), "\"status\":\"ok\""), 2);
+    ASSERT_EQ(count_substr(cli_slurp("out.txt"), "\"status\":\"skipped\""), 2);
+    ASSERT_EQ(count_substr(cli_slurp("out.txt"), "\"status\":\"ok\""), 2);
     ASSERT(same_files("keep.png", "b/0001-a-blue-whale-3.png"));
 }
 
 static void test_failures_continue(void)
 {
-    write_file("bad.txt", "a cat\n{\"prompts\": \"x\", \"bogus\": 1}\n{\"prompts\": \"y\", "
-                          "\"image_prompts\": \"/missing.png\"}\na dog\n");
-    int st = run("--batch bad.txt %s -i 1 -o 'f/{index}.png' --json", models);
+    cli_write_file("bad.txt", "a cat\n{\"prompts\": \"x\", \"bogus\": 1}\n{\"prompts\": \"y\", "
+                              "\"image_prompts\": \"/missing.png\"}\na dog\n");
+    int st = cli_run("--batch bad.txt %s -i 1 -o 'f/{index}.png' --json", models);
     ASSERT(st == 1 || st == 2);
     ASSERT_EQ(count_png("f"), 2);
-    ASSERT_EQ(count_substr(slurp("out.txt"), "\"status\":\"failed\""), 2);
+    ASSERT_EQ(count_substr(cli_slurp("out.txt"), "\"status\":\"failed\""), 2);
 }
 
 static void test_shards(void)
 {
-    write_file("six.txt", "one\ntwo\nthree\nfour\nfive\nsix\n");
+    cli_write_file("six.txt", "one\ntwo\nthree\nfour\nfive\nsix\n");
     for (int i = 0; i < 3; i++)
-        ASSERT_EQ(run("--batch six.txt %s -i 1 -o 's/{index}.png' --shard %d/3", models, i), 0);
+        ASSERT_EQ(cli_run("--batch six.txt %s -i 1 -o 's/{index}.png' --shard %d/3", models, i), 0);
     ASSERT_EQ(count_png("s"), 6);
     /* Slurm's array variables (task ids from 5) and a Kubernetes indexed Job pick shards too. */
     const char *slurm[3] = {
@@ -132,84 +95,81 @@ static void test_shards(void)
         "SLURM_ARRAY_TASK_ID=6 SLURM_ARRAY_TASK_MIN=5 SLURM_ARRAY_TASK_COUNT=3",
         "SLURM_ARRAY_TASK_ID=7 SLURM_ARRAY_TASK_MIN=5 SLURM_ARRAY_TASK_COUNT=3"};
     for (int i = 0; i < 3; i++) {
-        env = slurm[i];
-        ASSERT_EQ(run("--batch six.txt %s -i 1 -o 'slurm/{index}.png'", models), 0);
+        cli_env = slurm[i];
+        ASSERT_EQ(cli_run("--batch six.txt %s -i 1 -o 'slurm/{index}.png'", models), 0);
     }
     ASSERT_EQ(count_png("slurm"), 6);
-    env = "JOB_COMPLETION_INDEX=1";
-    ASSERT_EQ(run("--batch six.txt %s -i 1 -o 'k/{index}.png' --shard-count 3", models), 0);
+    cli_env = "JOB_COMPLETION_INDEX=1";
+    ASSERT_EQ(cli_run("--batch six.txt %s -i 1 -o 'k/{index}.png' --shard-count 3", models), 0);
     ASSERT_EQ(count_png("k"), 2);
-    ASSERT_EQ(run("--batch six.txt %s -i 1 -o 'k/{index}.png'", models), 1); /* no count */
-    env = "";
-    ASSERT_EQ(run("--batch six.txt %s --shard 3/3", models), 1);
+    ASSERT_EQ(cli_run("--batch six.txt %s -i 1 -o 'k/{index}.png'", models), 1); /* no count */
+    cli_env = "";
+    ASSERT_EQ(cli_run("--batch six.txt %s --shard 3/3", models), 1);
 }
 
 static void test_variations_and_story(void)
 {
-    write_file("one.txt", "a lighthouse^a storm at sea\n");
-    ASSERT_EQ(
-        run("--batch one.txt %s -i 4 -cpe 2 --variations 3 --seed 10 -o 'v/{seed}.png'", models),
-        0);
+    cli_write_file("one.txt", "a lighthouse^a storm at sea\n");
+    ASSERT_EQ(cli_run("--batch one.txt %s -i 4 -cpe 2 --variations 3 --seed 10 -o 'v/{seed}.png'",
+                      models),
+              0);
     ASSERT_EQ(count_png("v"), 3);
     char p[4096];
-    snprintf(p, sizeof p, "%s/v/12.png", tmp);
+    snprintf(p, sizeof p, "%s/v/12.png", cli_tmp);
     ASSERT(access(p, F_OK) == 0);
 }
 
 static void test_resume(void)
 {
     const char *base = "-p 'a lighthouse^a storm' -cpe 3 -s 32 32 --cutn 2 --seed 9 -q";
-    ASSERT_EQ(run("%s %s -i 10 -o full.png", models, base), 0);
-    ASSERT_EQ(run("%s %s -i 5 -o part.png --save-state st.safetensors", models, base), 0);
-    ASSERT_EQ(run("%s %s -i 10 -o resumed.png --resume st.safetensors", models, base), 0);
+    ASSERT_EQ(cli_run("%s %s -i 10 -o full.png", models, base), 0);
+    ASSERT_EQ(cli_run("%s %s -i 5 -o part.png --save-state st.safetensors", models, base), 0);
+    ASSERT_EQ(cli_run("%s %s -i 10 -o resumed.png --resume st.safetensors", models, base), 0);
     ASSERT(same_files("full.png", "resumed.png"));
     /* Other settings are refused, naming what differs. */
-    ASSERT_EQ(run("%s -p 'a lighthouse' -s 32 32 --cutn 2 --seed 9 -i 10 -o x.png --resume "
-                  "st.safetensors",
-                  models),
+    ASSERT_EQ(cli_run("%s -p 'a lighthouse' -s 32 32 --cutn 2 --seed 9 -i 10 -o x.png --resume "
+                      "st.safetensors",
+                      models),
               1);
-    ASSERT(strstr(slurp("err.txt"), "prompts="));
-    ASSERT_EQ(run("%s %s -i 10 -o x.png --resume jobs.txt", models, base), 2);
+    ASSERT(strstr(cli_slurp("err.txt"), "prompts="));
+    ASSERT_EQ(cli_run("%s %s -i 10 -o x.png --resume jobs.txt", models, base), 2);
 }
 
 /* --video with ffmpeg encodes the frames; without it, a clear error before any work. */
 static void test_video(void)
 {
+    /* A zoom video's frames: every step, the image zoomed and re-encoded every 2. */
+    ASSERT_EQ(cli_run("%s -p fox -i 4 -zse 2 -zsc 0.9 -zsx 3 -o z.png --save-frames zf", models),
+              0);
+    ASSERT_EQ(count_png("zf"), 4);
     if (system("command -v ffmpeg >/dev/null 2>&1") != 0) {
-        ASSERT_EQ(run("%s -p fox -i 2 -o v.png --video v.mp4", models), 1);
-        ASSERT(strstr(slurp("err.txt"), "ffmpeg"));
+        ASSERT_EQ(cli_run("%s -p fox -i 2 -o v.png --video v.mp4", models), 1);
+        ASSERT(strstr(cli_slurp("err.txt"), "ffmpeg"));
         return;
     }
-    ASSERT_EQ(run("%s -p fox -i 3 -o v.png --video v.mp4", models), 0);
+    ASSERT_EQ(cli_run("%s -p fox -i 3 -o v.png --video v.mp4", models), 0);
     char p[4096];
-    snprintf(p, sizeof p, "%s/v.mp4", tmp);
+    snprintf(p, sizeof p, "%s/v.mp4", cli_tmp);
     struct stat st;
     ASSERT(stat(p, &st) == 0 && st.st_size > 0);
-    ASSERT_EQ(run("--batch jobs.txt %s --video v.mp4", models), 1);
+    ASSERT_EQ(cli_run("--batch jobs.txt %s --video v.mp4", models), 1);
 }
 
 static void test_new_user_errors(void)
 {
-    ASSERT_EQ(run("%s -p cat --iteratoins 5", models), 1);
-    ASSERT_EQ(run("%s -p 'cat:heavy'", models), 1);
-    ASSERT_EQ(run("%s -p cat -ip /no/such.png", models), 2);
-    ASSERT_EQ(run("-p cat --vqgan '%s'", fixture_path("clip/tiny_vit.pt")), 2);
-    ASSERT_EQ(run("-p cat --vqgan /no/model.ckpt"), 2);
-    ASSERT(strstr(slurp("err.txt"), "/no/model.ckpt"));
+    ASSERT_EQ(cli_run("%s -p cat --iteratoins 5", models), 1);
+    ASSERT_EQ(cli_run("%s -p 'cat:heavy'", models), 1);
+    ASSERT_EQ(cli_run("%s -p cat -ip /no/such.png", models), 2);
+    ASSERT_EQ(cli_run("-p cat --vqgan '%s'", fixture_path("clip/tiny_vit.pt")), 2);
+    ASSERT_EQ(cli_run("-p cat --vqgan /no/model.ckpt"), 2);
+    ASSERT(strstr(cli_slurp("err.txt"), "/no/model.ckpt"));
 }
 
 int main(void)
 {
-    bin = getenv("VQCLIP_BIN");
-    if (!bin)
-        TEST_SKIP("VQCLIP_BIN is not set");
-    tmp = test_tmpdir("batch");
-    char cmd[8400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'/* '%s'/.[!.]*", tmp, tmp);
-    ASSERT_EQ(system(cmd), 0);
-    snprintf(models, sizeof models, "--vqgan '%s' --clip '%s' --bpe '%s' -s 32 32 --cutn 2 -q",
-             fixture_path("vqgan/tiny_vq.ckpt"), fixture_path("clip/tiny_vit.pt"),
-             fixture_path("clip/bpe_simple_vocab_16e6.txt.gz"));
+    char base[2048];
+    cli_setup("batch", base, sizeof base);
+    snprintf(models, sizeof models, "%s -s 32 32 --cutn 2 -q", base);
     test_batch_and_skip();
     test_failures_continue();
     test_shards();

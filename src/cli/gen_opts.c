@@ -37,6 +37,10 @@ void gen_opts_usage(void)
         "  --seed N                  random seed (default: random, printed); alias -sd\n"
         "  --video FILE.mp4          also encode the frames as a video (needs ffmpeg);\n"
         "                            --video-fps N (default 30)\n"
+        "  --zoom-every N            zoom video: every N steps zoom the image by --zoom-scale\n"
+        "                            (0.99), shift it by --zoom-shift-x/-y pixels and\n"
+        "                            re-encode it, from step --zoom-start (0); aliases -zse,\n"
+        "                            -zsc, -zsx, -zsy, -zs\n"
         "  --save-state FILE         write a resumable state with each snapshot\n"
         "  --resume FILE             continue a run from its state (same settings; -i may grow)\n"
         "  --json                    JSON lines on stdout: each saved image, then a summary\n"
@@ -121,7 +125,12 @@ enum {
     O_SHARD,
     O_SHARD_COUNT,
     O_VIDEO,
-    O_FPS
+    O_FPS,
+    O_ZOOM_EVERY,
+    O_ZOOM_START,
+    O_ZOOM_SCALE,
+    O_ZOOM_X,
+    O_ZOOM_Y
 };
 
 #define REQ(name, val)                  \
@@ -202,6 +211,16 @@ static const struct option long_opts[] = {REQ("prompts", 'p'),
                                           REQ("shard-count", O_SHARD_COUNT),
                                           REQ("video", O_VIDEO),
                                           REQ("video-fps", O_FPS),
+                                          REQ("zoom-every", O_ZOOM_EVERY),
+                                          REQ("zse", O_ZOOM_EVERY),
+                                          REQ("zoom-start", O_ZOOM_START),
+                                          REQ("zs", O_ZOOM_START),
+                                          REQ("zoom-scale", O_ZOOM_SCALE),
+                                          REQ("zsc", O_ZOOM_SCALE),
+                                          REQ("zoom-shift-x", O_ZOOM_X),
+                                          REQ("zsx", O_ZOOM_X),
+                                          REQ("zoom-shift-y", O_ZOOM_Y),
+                                          REQ("zsy", O_ZOOM_Y),
                                           {"skip-existing", no_argument, 0, O_SKIP},
                                           {"json", no_argument, 0, O_JSON},
                                           {"quiet", no_argument, 0, 'q'},
@@ -339,6 +358,11 @@ static int handle_number(int c, gen_opts *o)
     case O_SHARD_COUNT: return parse_int("--shard-count", optarg, 1, 1000000, &o->shard_count_opt);
     case O_SHARD: return parse_shard(optarg, o);
     case O_FPS: return parse_int("--video-fps", optarg, 1, 240, &o->video_fps);
+    case O_ZOOM_EVERY: return parse_int("--zoom-every", optarg, 0, INT_MAX, &g->zoom_every);
+    case O_ZOOM_START: return parse_int("--zoom-start", optarg, 0, INT_MAX, &g->zoom_start);
+    case O_ZOOM_SCALE: return parse_double("--zoom-scale", optarg, 0.01, 100, &g->zoom_scale);
+    case O_ZOOM_X: return parse_int("--zoom-shift-x", optarg, -100000, 100000, &g->zoom_shift_x);
+    case O_ZOOM_Y: return parse_int("--zoom-shift-y", optarg, -100000, 100000, &g->zoom_shift_y);
     case O_SEED: o->seed_given = true; return parse_seed(optarg, &g->seed);
     default: return 2;
     }

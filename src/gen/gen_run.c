@@ -192,6 +192,47 @@ static int phrase_for(const gen_run *r, int step)
     return ((step - 1) / every) % r->n_story;
 }
 
+/* The current image scaled by zoom_scale about its centre (zoom_scale < 1 enlarges the
+ * middle) and shifted with wrap-around, as the peer's zoom video does between frames. */
+static vqt_tensor *zoomed_image(const gen_run *r, const vqt_tensor *img)
+{
+    const vqc_generate_params *g = r->g;
+    float theta[6] = {(float)g->zoom_scale, 0, 0, 0, (float)g->zoom_scale, 0};
+    int64_t ts[3] = {1, 2, 3};
+    int w = r->lp.width, h = r->lp.height;
+    vqt_tensor *t =
+        vqt_from_data(theta, VQC_DTYPE_F32, 3, ts, NULL, vqt_device_of(img), VQC_DTYPE_F32);
+    vqt_tensor *grid = vqt_affine_grid(t, 1, 3, h, w, false);
+    vqt_tensor *z = vqt_grid_sample(img, grid, VQT_GRID_BORDER, false);
+    int sx = ((g->zoom_shift_x % w) + w) % w, sy = ((g->zoom_shift_y % h) + h) % h;
+    if (sx) { /* wrap: the last sx columns move to the front */
+        vqt_tensor *parts[2] = {vqt_narrow(z, 3, w - sx, sx), vqt_narrow(z, 3, 0, w - sx)};
+        z = vqt_cat(parts, 2, 3);
+    }
+    if (sy) {
+        vqt_tensor *parts[2] = {vqt_narrow(z, 2, h - sy, sy), vqt_narrow(z, 2, 0, h - sy)};
+        z = vqt_cat(parts, 2, 2);
+    }
+    return z;
+}
+
+static int zoom(gen_run *r, int step)
+{
+    const vqc_generate_params *g = r->g;
+    if (g->zoom_every <= 0 || step % g->zoom_every != 0 || step < g->zoom_start)
+        return 0;
+    bool grad = vqt_set_grad_enabled(false);
+    vqt_scope_begin();
+    vqt_tensor *img = vqc_loop_image(r->loop);
+    vqt_tensor *zi = img ? zoomed_image(r, img) : NULL;
+    int rc = zi ? vqc_loop_reencode(r->loop, zi)
+                : vqc_error_set(VQC_ERR_RUNTIME, "zoom: %s", vqt_last_error());
+    vqt_free(img);
+    vqt_scope_end();
+    vqt_set_grad_enabled(grad);
+    return rc;
+}
+
 static int one_step(gen_run *r, int i)
 {
     int rc = 0;
@@ -206,7 +247,7 @@ static int one_step(gen_run *r, int i)
         r->g->progress(i, r->g->iterations, r->losses, r->n_losses, r->g->user);
     if (r->g->save_frames && i % r->g->frame_every == 0)
         rc = save_frame(r, i);
-    return rc;
+    return rc ? rc : zoom(r, i);
 }
 
 int vqc_gen_optimise(gen_run *r)

@@ -80,6 +80,8 @@ static char *settings_text(const gen_run *r)
     vqc_augments_str(r->lp.cut.augments, aug, sizeof aug);
     sb_add(&b, "cut_method=%s\ncutn=%d\ncut_pow=%.17g\ncut_noise=%.17g\naugments=%s\n",
            vqc_cut_method_name(r->lp.cut.method), g->cutn, g->cut_pow, g->cut_noise, aug);
+    sb_add(&b, "zoom=%d,%d,%.17g,%d,%d\n", g->zoom_every, g->zoom_start, g->zoom_scale,
+           g->zoom_shift_x, g->zoom_shift_y);
     sb_add(&b, "vqgan=%s\nclip=%s\n", r->ctx->vqgan_path, r->ctx->clip_path);
     return b.failed ? (free(b.s), NULL) : b.s;
 }
@@ -115,6 +117,11 @@ static char *params_text(const gen_run *r)
     if (g->init_weight != 0)
         sb_add(&b, " -iw %g --init-weight-mode %s", g->init_weight,
                str_or(g->init_weight_mode, "seed"));
+    if (g->zoom_every)
+        sb_add(&b,
+               " --zoom-every %d --zoom-start %d --zoom-scale %g --zoom-shift-x %d "
+               "--zoom-shift-y %d",
+               g->zoom_every, g->zoom_start, g->zoom_scale, g->zoom_shift_x, g->zoom_shift_y);
     return b.failed ? (free(b.s), NULL) : b.s;
 }
 

@@ -142,6 +142,7 @@ vqc_generate_params vqc_generate_default_params(void)
     p.cut_pow = 1.0;
     p.cut_noise = 0.1;
     p.frame_every = 1;
+    p.zoom_scale = 0.99;
     p.output = "output.png";
     return p;
 }

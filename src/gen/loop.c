@@ -364,6 +364,16 @@ static vqt_tensor *noise_image(const vqc_loop *L, vqc_init_noise kind)
     return vqt_binary(VQT_ADD, c0, vqt_binary(VQT_MUL, w, vqt_binary(VQT_SUB, c1, c0)));
 }
 
+int vqc_loop_reencode(vqc_loop *L, const vqt_tensor *x01)
+{
+    int step = L->step;
+    vqt_tensor *x = vqt_ref(x01);
+    int rc = x ? init_from_tensor(L, x) : fail_torch("re-encode");
+    vqt_free(x);
+    L->step = step;
+    return rc;
+}
+
 int vqc_loop_init_noise(vqc_loop *L, vqc_init_noise kind)
 {
     vqt_scope_begin();

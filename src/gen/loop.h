@@ -84,6 +84,10 @@ int vqc_loop_init_random(vqc_loop *L);
 int vqc_loop_init_image(vqc_loop *L, const vqc_image *img);
 /* The encoding of a random noise or gradient image. */
 int vqc_loop_init_noise(vqc_loop *L, vqc_init_noise kind);
+/* Zoom videos: z becomes the encoding of the image x01 [1, 3, H, W] in [0, 1], the optimiser
+ * starts afresh and the MSE anchor moves there, as the peer re-encodes each zoomed frame; the
+ * step count is kept. */
+int vqc_loop_reencode(vqc_loop *L, const vqt_tensor *x01);
 /* A given z [1, embed_dim, H/f, W/f] (copied). */
 int vqc_loop_set_z(vqc_loop *L, const vqt_tensor *z);
 
