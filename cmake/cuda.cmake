@@ -1,0 +1,58 @@
+# CUDA specifics, included by the top CMakeLists.txt after vqclip_core exists.
+#
+# vqclip's CUDA code is libtorch's: this file only notices that the libtorch found is a CUDA
+# build and then
+#   - defines VQT_WITH_CUDA_HEADERS for vqclip_core, so that src/torch/shim.cpp reads peak
+#     device memory from c10::cuda::CUDACachingAllocator (vqt_cuda_peak_bytes), when the
+#     c10/cuda and CUDA runtime headers are both there;
+#   - keeps libtorch_cuda.so as a run-time dependency even under a linker that defaults to
+#     --as-needed (Ubuntu's): vqclip references no symbol of it directly, and without it
+#     libtorch reports no CUDA device.
+# With Debian's CPU-only libtorch it does nothing. VQCLIP_CUDA is set ON or OFF for the rest of
+# the build and printed. Also: C++20 for vqclip_core where the libtorch headers demand it.
+
+# PyTorch 2.14 and later headers refuse C++17 (#error "C++20 or later ... required"); the project
+# asks for C++17, which older libtorch builds (Debian's 1.13) need to stay on.
+if(DEFINED Torch_VERSION AND Torch_VERSION VERSION_GREATER_EQUAL 2.14)
+  set_property(TARGET vqclip_core PROPERTY CXX_STANDARD 20)
+endif()
+
+set(VQCLIP_CUDA OFF)
+if(TARGET torch_cuda OR CAFFE2_USE_CUDA OR TORCH_CUDA OR C10_CUDA_LIBRARY OR TORCH_CUDA_LIBRARIES)
+  set(VQCLIP_CUDA ON)
+else()
+  foreach(lib IN LISTS TORCH_LIBRARIES)
+    if(lib MATCHES "(^|/)(lib)?(torch_cuda|c10_cuda)[.a-z]*$" OR lib MATCHES "^CUDA::")
+      set(VQCLIP_CUDA ON)
+    endif()
+  endforeach()
+endif()
+
+if(NOT VQCLIP_CUDA)
+  message(STATUS "vqclip: libtorch without CUDA: CPU build")
+  return()
+endif()
+
+# The headers shim.cpp needs for the allocator statistics: c10's (beside libtorch's) and the
+# CUDA runtime's (from the toolkit that find_package(Torch) located, or the usual places).
+find_path(VQCLIP_C10_CUDA_INCLUDE c10/cuda/CUDACachingAllocator.h
+          HINTS ${TORCH_INCLUDE_DIRS} NO_DEFAULT_PATH)
+find_path(VQCLIP_CUDART_INCLUDE cuda_runtime_api.h
+          HINTS ${CUDAToolkit_INCLUDE_DIRS} ${CUDA_INCLUDE_DIRS} ${CUDA_TOOLKIT_ROOT_DIR}/include
+                $ENV{CUDA_HOME}/include /usr/local/cuda/include)
+
+if(VQCLIP_C10_CUDA_INCLUDE AND VQCLIP_CUDART_INCLUDE)
+  target_compile_definitions(vqclip_core PRIVATE VQT_WITH_CUDA_HEADERS)
+  target_include_directories(vqclip_core SYSTEM PRIVATE ${VQCLIP_CUDART_INCLUDE})
+  message(STATUS "vqclip: CUDA libtorch: peak device memory from the caching allocator "
+                 "(CUDA headers in ${VQCLIP_CUDART_INCLUDE})")
+else()
+  message(WARNING "vqclip: CUDA libtorch, but c10/cuda or cuda_runtime_api.h was not found: "
+                  "vqt_cuda_peak_bytes() will report 0 (set CUDA_HOME to the toolkit)")
+endif()
+
+# LINKER:--no-as-needed lands before the libraries on every link line that uses vqclip_core,
+# so libtorch_cuda.so stays a NEEDED entry of the programs.
+if(CMAKE_SYSTEM_NAME STREQUAL "Linux")
+  target_link_options(vqclip_core INTERFACE "LINKER:--no-as-needed")
+endif()

@@ -1,0 +1,512 @@
+/* CUDA against the CPU and the reference fixtures (ctest label "gpu"; exits 77, skipped, when
+ * libtorch sees no CUDA device, so CI never runs it; scripts/gpu-check.sh does).
+ *
+ * Tolerances, |cuda - other| <= atol + rtol * |other| unless said otherwise:
+ *   shim transfers (host <-> device, dtype casts, strides)    exact
+ *   VQGAN encoder / encode / decode, float32                   1e-4 / 1e-4, indices exact
+ *   VQGAN gradient of a decode, cuda vs cpu                    1e-3 / 1e-3
+ *   CLIP float32 features (ViT and ResNet), vs ref and cpu     max |diff| <= 1e-4
+ *   CLIP float16 (VQC_CLIP_FP16) features vs cpu float32       ||d|| / ||cpu|| <= 2e-2 and
+ *                                                              cosine >= 0.999 for every row
+ *   CLIP float16 gradient w.r.t. the image vs cpu float32      finite, cosine >= 0.99
+ *   loop fixture (8 Adam steps, pooling cutouts), vs ref       losses and image_final 1e-3 /
+ *                                                              1e-3, image_step0 1e-4 / 1e-4
+ * Float32 comparisons need TF32 off: libtorch lets cuDNN convolutions use TF32 by default (about
+ * 1e-3 relative), so main() sets NVIDIA_TF32_OVERRIDE=0 (honoured by cuBLAS and cuDNN) before
+ * the first CUDA call, unless the environment already sets it.
+ *
+ * Also: `--device cuda:N` with N out of range is a clear error (vqt_device_parse and the CLI,
+ * exit status 3), an impossible allocation fails with a message instead of aborting, peak
+ * memory statistics, and a smoke run of the production loop path on CUDA (float16 CLIP, every
+ * augmentation, both cutout methods, noise and image prompts, noise init).
+ *
+ * Environment: VQCLIP_GPU_INDEX=N tests cuda:N (default 0); VQCLIP_GPU_TEST_ON_CPU=1 runs the
+ * checks that need no GPU on the CPU when there is none (see main). */
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include "gen/loop.h"
+#include "testref.h"
+
+static const vqt_device cpu = {VQT_DEVICE_CPU, 0};
+
+/* ---- helpers ------------------------------------------------------------------------------- */
+
+/* Fails unless a and b (any devices, same shape) satisfy |a - b| <= atol + rtol * |b|. */
+static void assert_close(const vqt_tensor *a, const vqt_tensor *b, const char *name, double atol,
+                         double rtol)
+{
+    if (!a || !b)
+        TEST_FAIL("%s: no tensor (%s / %s)", name, vqc_error_get(), vqt_last_error());
+    vqt_scope_begin();
+    vqt_tensor *x = vqt_to(a, cpu, VQC_DTYPE_F64), *y = vqt_to(b, cpu, VQC_DTYPE_F64);
+    int64_t xs[8], ys[8];
+    int xn = vqt_shape(x, xs), yn = vqt_shape(y, ys);
+    ASSERT_EQ(xn, yn);
+    for (int i = 0; i < xn; i++)
+        if (xs[i] != ys[i])
+            TEST_FAIL("%s: dim %d is %lld vs %lld", name, i, (long long)xs[i], (long long)ys[i]);
+    vqt_tensor *diff = vqt_unary(VQT_ABS, vqt_binary(VQT_SUB, x, y));
+    vqt_tensor *lim = vqt_affine(vqt_unary(VQT_ABS, y), rtol, atol);
+    double maxd = vqt_item(vqt_reduce(VQT_AMAX, diff, 0, NULL, false));
+    double over = vqt_item(vqt_reduce(VQT_AMAX, vqt_binary(VQT_SUB, diff, lim), 0, NULL, false));
+    fprintf(stderr, "  %-28s max |diff| %.3g\n", name, maxd);
+    if (!(over <= 0))
+        TEST_FAIL("%s: max |diff| %.6g exceeds atol %g + rtol %g", name, maxd, atol, rtol);
+    vqt_scope_end();
+}
+
+/* Fails unless t lives on dev. */
+static void assert_on(const vqt_tensor *t, vqt_device dev, const char *what)
+{
+    ASSERT(t != NULL);
+    vqt_device d = vqt_device_of(t);
+    if (d.type != dev.type || d.index != dev.index)
+        TEST_FAIL("%s is on %s:%d, expected %s:%d", what, d.type ? "cuda" : "cpu", d.index,
+                  dev.type ? "cuda" : "cpu", dev.index);
+}
+
+/* Row-wise agreement of half-precision features with float32 ones ([N, D] each): the relative
+ * L2 error of the whole batch and the smallest cosine similarity over rows. */
+static void assert_rows_agree(const vqt_tensor *half, const vqt_tensor *full, const char *name,
+                              double max_rel, double min_cos)
+{
+    if (!half || !full)
+        TEST_FAIL("%s: no tensor (%s / %s)", name, vqc_error_get(), vqt_last_error());
+    vqt_scope_begin();
+    vqt_tensor *h = vqt_to(half, cpu, VQC_DTYPE_F64), *f = vqt_to(full, cpu, VQC_DTYPE_F64);
+    vqt_tensor *d = vqt_binary(VQT_SUB, h, f);
+    double nd = sqrt(vqt_item(vqt_reduce(VQT_SUM, vqt_unary(VQT_SQUARE, d), 0, NULL, false)));
+    double nf = sqrt(vqt_item(vqt_reduce(VQT_SUM, vqt_unary(VQT_SQUARE, f), 0, NULL, false)));
+    int last = vqt_ndim(f) - 1;
+    vqt_tensor *cosine = vqt_reduce(
+        VQT_SUM, vqt_binary(VQT_MUL, vqt_normalize(h, last, 1e-30), vqt_normalize(f, last, 1e-30)),
+        1, (int64_t[]){last}, false);
+    double worst = vqt_item(vqt_reduce(VQT_AMIN, cosine, 0, NULL, false));
+    double rel = nd / (nf > 0 ? nf : 1e-300);
+    fprintf(stderr, "  %-28s relative L2 %.3g, min cosine %.6f\n", name, rel, worst);
+    if (!(rel <= max_rel) || !(worst >= min_cos))
+        TEST_FAIL("%s: relative error %.4g (limit %g), min cosine %.6f (limit %g)", name, rel,
+                  max_rel, worst, min_cos);
+    vqt_scope_end();
+}
+
+/* ---- shim: transfers, devices, seeds, memory ---------------------------------------------- */
+
+/* Host data with strides and other element types into CUDA, and back, bit for bit. */
+static void check_transfers(vqt_device dev)
+{
+    fprintf(stderr, "transfers\n");
+    vqt_scope_begin();
+    double src[2][3] = {{1.5, -2.25, 3.0}, {0.125, 1e-3, -7.0}};
+    int64_t shape[2] = {3, 2}, strides[2] = {1, 3}; /* the transpose of src */
+    vqt_tensor *t = vqt_from_data(src, VQC_DTYPE_F64, 2, shape, strides, dev, VQC_DTYPE_F32);
+    assert_on(t, dev, "from_data result");
+    ASSERT_EQ(vqt_dtype(t), VQC_DTYPE_F32);
+    float back[6];
+    ASSERT_EQ(vqt_to_host(t, back, VQC_DTYPE_F32, 6), 6);
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 2; j++)
+            ASSERT_NEAR(back[i * 2 + j], (float)src[j][i], 0);
+    /* float16 in, float64 out: exact for these values. */
+    uint16_t h[4] = {0x3c00, 0xc000, 0x3800, 0x0000}; /* 1, -2, 0.5, 0 */
+    int64_t n4 = 4;
+    vqt_tensor *th = vqt_from_data(h, VQC_DTYPE_F16, 1, &n4, NULL, dev, VQC_DTYPE_F16);
+    double hd[4];
+    ASSERT_EQ(vqt_to_host(th, hd, VQC_DTYPE_F64, 4), 4);
+    ASSERT(hd[0] == 1.0 && hd[1] == -2.0 && hd[2] == 0.5 && hd[3] == 0.0);
+    /* A non-contiguous CUDA view copies out in logical order. */
+    float v[6];
+    ASSERT_EQ(vqt_to_host(vqt_transpose(t, 0, 1), v, VQC_DTYPE_F32, 6), 6);
+    ASSERT(v[0] == 1.5f && v[1] == -2.25f && v[3] == 0.125f);
+    /* Booleans, and CUDA -> CPU -> CUDA. */
+    vqt_tensor *b = vqt_binary_s(VQT_GT, t, 0.0);
+    uint8_t bb[6];
+    ASSERT_EQ(vqt_to_host(b, bb, VQC_DTYPE_BOOL, 6), 6);
+    ASSERT(bb[0] == 1 && bb[1] == 1 && bb[2] == 0);
+    vqt_tensor *round = vqt_to(vqt_to(t, cpu, VQC_DTYPE_F32), dev, VQC_DTYPE_F32);
+    assert_close(round, t, "cuda -> cpu -> cuda", 0, 0);
+    ASSERT_NEAR(vqt_item(vqt_reduce(VQT_SUM, t, 0, NULL, false)), -4.624, 1e-5);
+    vqt_scope_end();
+}
+
+/* Random tensors land on the device asked for, and seeding reproduces them. */
+static void check_random(vqt_device dev)
+{
+    fprintf(stderr, "random\n");
+    vqt_scope_begin();
+    int64_t s[2] = {64, 64};
+    vqt_manual_seed(123);
+    vqt_tensor *a = vqt_randn(2, s, dev);
+    vqt_tensor *u = vqt_rand(2, s, dev);
+    vqt_tensor *k = vqt_randint(0, 10, 2, s, dev);
+    assert_on(a, dev, "randn");
+    assert_on(u, dev, "rand");
+    assert_on(k, dev, "randint");
+    vqt_manual_seed(123);
+    vqt_tensor *b = vqt_randn(2, s, dev);
+    assert_close(a, b, "randn reseeded", 0, 0);
+    double mean = vqt_item(vqt_reduce(VQT_MEAN, a, 0, NULL, false));
+    ASSERT(fabs(mean) < 0.1);
+    vqt_scope_end();
+}
+
+/* The allocator's peak statistics (VQT_WITH_CUDA_HEADERS, set by cmake/cuda.cmake). */
+static void check_peak(vqt_device dev)
+{
+    fprintf(stderr, "peak memory\n");
+    vqt_synchronize(dev);
+    vqt_cuda_reset_peak(dev);
+    int64_t n = 16 << 20; /* 64 MiB of float32 */
+    vqt_tensor *t = vqt_full(1, &n, 1.0, VQC_DTYPE_F32, dev);
+    ASSERT(t != NULL);
+    vqt_synchronize(dev);
+    int64_t peak = vqt_cuda_peak_bytes(dev);
+    vqt_free(t);
+    fprintf(stderr, "  peak after a 64 MiB tensor: %lld bytes\n", (long long)peak);
+    if (peak == 0)
+        fprintf(stderr, "  WARN: peak statistics unavailable (built without "
+                        "VQT_WITH_CUDA_HEADERS: see cmake/cuda.cmake's message)\n");
+    else
+        ASSERT(peak >= (int64_t)n * 4);
+}
+
+/* An allocation far beyond the card fails with a message; the device stays usable. */
+static void check_oom(vqt_device dev)
+{
+    fprintf(stderr, "out of memory\n");
+    int64_t n = (int64_t)1 << 42; /* 16 TiB of float32: no card has it */
+    vqt_tensor *t = vqt_full(1, &n, 0.0, VQC_DTYPE_F32, dev);
+    ASSERT(t == NULL);
+    fprintf(stderr, "  error: %s\n", vqt_last_error());
+    ASSERT(strlen(vqt_last_error()) > 0);
+    int64_t one = 1;
+    vqt_tensor *ok = vqt_full(1, &one, 2.0, VQC_DTYPE_F32, dev);
+    ASSERT_NEAR(vqt_item(ok), 2.0, 0);
+    vqt_free(ok);
+}
+
+/* `--device` parsing, in the shim and through the CLI (exit status 3, device named). */
+static void check_device_option(int count)
+{
+    fprintf(stderr, "device option (%d device(s))\n", count);
+    vqt_device d;
+    ASSERT_OK(vqt_device_parse("cuda", &d));
+    ASSERT(d.type == VQT_DEVICE_CUDA && d.index == 0);
+    char name[32];
+    snprintf(name, sizeof name, "cuda:%d", count - 1);
+    ASSERT_OK(vqt_device_parse(name, &d));
+    ASSERT_EQ(d.index, count - 1);
+    snprintf(name, sizeof name, "cuda:%d", count);
+    ASSERT(vqt_device_parse(name, &d) < 0);
+    fprintf(stderr, "  %s: %s\n", name, vqt_last_error());
+    ASSERT(strstr(vqt_last_error(), name) != NULL);
+    ASSERT(vqt_device_parse("cuda:-1", &d) < 0);
+    ASSERT(vqt_device_parse("cuda:0x", &d) < 0);
+
+    const char *bin = getenv("VQCLIP_BIN");
+    if (!bin) {
+        fprintf(stderr, "  VQCLIP_BIN not set: CLI check skipped\n");
+        return;
+    }
+    const char *dir = test_tmpdir("gpu-agreement");
+    char cmd[16384], err[4200];
+    snprintf(err, sizeof err, "%s/device-err.txt", dir);
+    snprintf(cmd, sizeof cmd, "'%s' -p 'a test' --device %s -i 1 -o '%s/out.png' 2>'%s'", bin, name,
+             dir, err);
+    int st = system(cmd);
+    ASSERT(st != -1 && WIFEXITED(st));
+    FILE *f = fopen(err, "r");
+    char line[1024] = "";
+    ASSERT(f != NULL);
+    if (!fgets(line, sizeof line, f))
+        line[0] = 0;
+    fclose(f);
+    fprintf(stderr, "  vqclip --device %s: exit %d, %s", name, WEXITSTATUS(st), line);
+    ASSERT(strstr(line, "vqclip: error:") != NULL && strstr(line, name) != NULL);
+    ASSERT_EQ(WEXITSTATUS(st), 3); /* README: 3 = runtime or device failure */
+}
+
+/* ---- VQGAN -------------------------------------------------------------------------------- */
+
+/* Gradient of sum(decode(z)^2) with respect to z, on z's device. */
+static vqt_tensor *decode_grad(const vqc_vqgan *m, const vqt_tensor *z0)
+{
+    vqt_tensor *z = vqt_clone(z0);
+    ASSERT_OK(vqt_set_requires_grad(z, true));
+    vqt_tensor *y = vqc_vqgan_decode(m, z);
+    ASSERT(y != NULL);
+    ASSERT_OK(vqt_backward(vqt_reduce(VQT_SUM, vqt_unary(VQT_SQUARE, y), 0, NULL, false)));
+    vqt_tensor *g = vqt_grad(z);
+    ASSERT(g != NULL);
+    return g;
+}
+
+static void check_vqgan(const char *name, vqt_device dev)
+{
+    char ckpt[128], refp[128];
+    snprintf(ckpt, sizeof ckpt, "vqgan/%s.ckpt", name);
+    snprintf(refp, sizeof refp, "vqgan/%s_ref.safetensors", name);
+    fprintf(stderr, "vqgan %s\n", name);
+    vqc_tensor_map *ref;
+    ASSERT_OK(vqc_tmap_open(fixture_path(refp), &ref));
+    vqc_vqgan *mc, *mg;
+    ASSERT_OK(vqc_vqgan_load(fixture_path(ckpt), NULL, cpu, &mc));
+    ASSERT_OK(vqc_vqgan_load(fixture_path(ckpt), NULL, dev, &mg));
+    assert_on(vqc_vqgan_codebook(mg), dev, "codebook");
+
+    vqt_scope_begin();
+    vqt_tensor *x = ref_tensor(ref, "x", VQC_DTYPE_F32); /* the VQGAN does not move inputs */
+    vqt_tensor *xg = vqt_to(x, dev, VQC_DTYPE_F32);
+    vqt_tensor *enc = vqc_vqgan_encoder(mg, xg);
+    assert_on(enc, dev, "encoder output");
+    assert_close_ref(enc, ref, "encoder_out", 1e-4, 1e-4);
+    vqt_tensor *h = vqc_vqgan_encode(mg, xg);
+    assert_close_ref(h, ref, "prequant", 1e-4, 1e-4);
+    assert_close(h, vqc_vqgan_encode(mc, x), "prequant cuda vs cpu", 1e-4, 1e-4);
+    vqt_tensor *idx;
+    vqt_tensor *zq = vqc_vqgan_quantize(mg, h, &idx);
+    assert_close_ref(idx, ref, "indices", 0, 0);
+    assert_close_ref(zq, ref, "z_q", 1e-5, 1e-5);
+    vqt_tensor *zq_ref = vqt_to(ref_tensor(ref, "z_q", VQC_DTYPE_F32), dev, VQC_DTYPE_F32);
+    vqt_tensor *y = vqc_vqgan_decode(mg, zq_ref);
+    assert_on(y, dev, "decoded");
+    assert_close_ref(y, ref, "decoded", 1e-4, 1e-4);
+    assert_close(y, vqc_vqgan_decode(mc, zq_ref), "decoded cuda vs cpu", 1e-4, 1e-4);
+    vqt_tensor *zr = vqt_to(ref_tensor(ref, "z_rect", VQC_DTYPE_F32), dev, VQC_DTYPE_F32);
+    assert_close_ref(vqc_vqgan_decode(mg, zr), ref, "decoded_rect", 1e-4, 1e-4);
+    vqt_tensor *zc = ref_tensor(ref, "z_q", VQC_DTYPE_F32);
+    assert_close(decode_grad(mg, zq_ref), decode_grad(mc, zc), "d|decode|^2/dz cuda vs cpu", 1e-3,
+                 1e-3);
+    vqt_scope_end();
+    vqc_vqgan_free(mg);
+    vqc_vqgan_free(mc);
+    vqc_tmap_free(ref);
+}
+
+/* ---- CLIP --------------------------------------------------------------------------------- */
+
+/* The reference token rows as a malloc'ed int64 array; *n gets the row count. */
+static int64_t *ref_tokens(const vqc_tensor_map *ref, int *n)
+{
+    const vqc_tensor_info *ti = vqc_tmap_get(ref, "tokens");
+    ASSERT(ti && ti->ndim == 2);
+    vqt_tensor *t = ref_tensor(ref, "tokens", VQC_DTYPE_I64);
+    int64_t *buf = malloc((size_t)ti->numel * sizeof *buf);
+    ASSERT(buf);
+    ASSERT_EQ(vqt_to_host(t, buf, VQC_DTYPE_I64, ti->numel), ti->numel);
+    vqt_free(t);
+    *n = (int)ti->shape[0];
+    return buf;
+}
+
+/* Gradient of sum(encode_image(x)) with respect to x (x's device and float32). */
+static vqt_tensor *image_grad(const vqc_clip *m, const vqt_tensor *x0)
+{
+    vqt_tensor *x = vqt_clone(x0);
+    ASSERT_OK(vqt_set_requires_grad(x, true));
+    vqt_tensor *f = vqc_clip_encode_image(m, x);
+    ASSERT(f != NULL);
+    ASSERT_OK(vqt_backward(vqt_reduce(VQT_SUM, f, 0, NULL, false)));
+    vqt_tensor *g = vqt_grad(x);
+    ASSERT(g != NULL);
+    return g;
+}
+
+static void check_clip(const char *name, vqt_device dev)
+{
+    char rel[64], refp[64];
+    snprintf(rel, sizeof rel, "clip/%s.pt", name);
+    snprintf(refp, sizeof refp, "clip/%s_ref.safetensors", name);
+    fprintf(stderr, "clip %s\n", name);
+    vqc_tensor_map *ref;
+    ASSERT_OK(vqc_tmap_open(fixture_path(refp), &ref));
+    vqc_clip *mc, *m32, *m16;
+    ASSERT_OK(vqc_clip_load(fixture_path(rel), cpu, VQC_CLIP_FP32, &mc));
+    ASSERT_OK(vqc_clip_load(fixture_path(rel), dev, VQC_CLIP_FP32, &m32));
+    ASSERT_OK(vqc_clip_load(fixture_path(rel), dev, VQC_CLIP_FP16, &m16));
+    ASSERT_NEAR(vqc_clip_logit_scale(m32), vqc_clip_logit_scale(mc), 0);
+
+    vqt_scope_begin();
+    vqt_tensor *img = ref_tensor(ref, "image", VQC_DTYPE_F32);
+    int n;
+    int64_t *tok = ref_tokens(ref, &n);
+    vqt_tensor *fi_c = vqc_clip_encode_image(mc, img), *ft_c = vqc_clip_encode_text(mc, tok, n);
+    vqt_tensor *fi = vqc_clip_encode_image(m32, img), *ft = vqc_clip_encode_text(m32, tok, n);
+    assert_on(fi, dev, "image features");
+    assert_on(ft, dev, "text features");
+    ASSERT_EQ(vqt_dtype(fi), VQC_DTYPE_F32);
+    assert_close_ref(fi, ref, "image_features", 1e-4, 0);
+    assert_close_ref(ft, ref, "text_features", 1e-4, 0);
+    assert_close(fi, fi_c, "image features cuda vs cpu", 1e-4, 0);
+    assert_close(ft, ft_c, "text features cuda vs cpu", 1e-4, 0);
+
+    vqt_tensor *hi = vqc_clip_encode_image(m16, img), *ht = vqc_clip_encode_text(m16, tok, n);
+    assert_on(hi, dev, "fp16 image features");
+    ASSERT_EQ(vqt_dtype(hi), VQC_DTYPE_F32); /* computed in float16, returned as float32 */
+    assert_rows_agree(hi, fi_c, "fp16 image features", 2e-2, 0.999);
+    assert_rows_agree(ht, ft_c, "fp16 text features", 2e-2, 0.999);
+
+    vqt_tensor *g16 = image_grad(m16, vqt_to(img, dev, VQC_DTYPE_F32));
+    vqt_tensor *g32 = image_grad(mc, img);
+    ASSERT(vqt_item(vqt_reduce(VQT_AMAX, vqt_unary(VQT_ABS, g16), 0, NULL, false)) < INFINITY);
+    int64_t flat[2] = {1, -1};
+    assert_rows_agree(vqt_reshape(g16, 2, flat), vqt_reshape(g32, 2, flat), "fp16 d(sum f)/dx", 1.0,
+                      0.99);
+    free(tok);
+    vqt_scope_end();
+    vqc_clip_free(m16);
+    vqc_clip_free(m32);
+    vqc_clip_free(mc);
+    vqc_tmap_free(ref);
+}
+
+/* ---- the loop ----------------------------------------------------------------------------- */
+
+/* test-loop.c's run_fixture for loop_pooling, with the models on dev. */
+static void check_loop_fixture(vqt_device dev)
+{
+    fprintf(stderr, "loop fixture\n");
+    vqc_tensor_map *ref;
+    ASSERT_OK(vqc_tmap_open(fixture_path("loop/loop_pooling.safetensors"), &ref));
+    vqc_vqgan *vq;
+    vqc_clip *clip;
+    ASSERT_OK(vqc_vqgan_load(fixture_path("vqgan/tiny_vq.ckpt"), NULL, dev, &vq));
+    ASSERT_OK(vqc_clip_load(fixture_path("clip/tiny_vit.pt"), dev, VQC_CLIP_FP32, &clip));
+    vqc_loop_params p = vqc_loop_default_params();
+    p.width = 48;
+    p.height = 32;
+    p.init_weight = 0.3;
+    p.cut.cut_size = 32;
+    p.cut.cut_noise = 0;
+    p.cut.augments = 0;
+    p.cut.method = VQC_CUT_POOLING;
+    p.cut.cutn = 2;
+    vqc_loop *L;
+    ASSERT_OK(vqc_loop_create(&p, vq, clip, &L));
+
+    vqt_scope_begin();
+    vqt_tensor *embeds = ref_tensor(ref, "text_embeds", VQC_DTYPE_F32);
+    cJSON *prompts = cJSON_Parse(vqc_tmap_meta(ref, "prompts"));
+    ASSERT(prompts && cJSON_IsArray(prompts));
+    for (int i = 0; i < cJSON_GetArraySize(prompts); i++) {
+        cJSON *pr = cJSON_GetArrayItem(prompts, i);
+        cJSON *stop = cJSON_GetArrayItem(pr, 2);
+        ASSERT_OK(vqc_loop_add_embed_prompt(L, vqt_select(embeds, 0, i),
+                                            cJSON_GetArrayItem(pr, 1)->valuedouble,
+                                            cJSON_IsNumber(stop) ? stop->valuedouble : -INFINITY));
+    }
+    cJSON_Delete(prompts);
+    ASSERT_OK(vqc_loop_set_z(L, ref_tensor(ref, "z_init", VQC_DTYPE_F32)));
+    assert_on(vqc_loop_z(L), dev, "loop z");
+    assert_close_ref(vqc_loop_image(L), ref, "image_step0", 1e-4, 1e-4);
+    int np = vqc_loop_prompt_count(L);
+    ASSERT(np + 1 <= 4);
+    float losses[8][4] = {{0}};
+    for (int i = 0; i < 8; i++)
+        ASSERT_OK(vqc_loop_step(L, losses[i]));
+    assert_on(vqc_loop_last_grad(L), dev, "loop gradient");
+    int64_t shape[2] = {8, np + 1};
+    float packed[8 * 4];
+    for (int i = 0; i < 8; i++)
+        for (int j = 0; j <= np; j++)
+            packed[i * (np + 1) + j] = losses[i][j];
+    vqt_tensor *lt = vqt_from_data(packed, VQC_DTYPE_F32, 2, shape, NULL, cpu, VQC_DTYPE_F32);
+    assert_close_ref(lt, ref, "losses", 1e-3, 1e-3);
+    assert_close_ref(vqc_loop_image(L), ref, "image_final", 1e-3, 1e-3);
+    vqt_scope_end();
+    vqc_loop_free(L);
+    vqc_clip_free(clip);
+    vqc_vqgan_free(vq);
+    vqc_tmap_free(ref);
+}
+
+/* The production path on CUDA: float16 CLIP, every augmentation, noise, both cutout methods,
+ * text + noise + image prompts, noise init. Every step must succeed with finite losses. */
+static void smoke_loop(vqt_device dev, vqc_cut_method method)
+{
+    fprintf(stderr, "loop smoke (%s cutouts, fp16 CLIP)\n", vqc_cut_method_name(method));
+    vqc_vqgan *vq;
+    vqc_clip *clip;
+    vqc_tokenizer *tok;
+    ASSERT_OK(vqc_vqgan_load(fixture_path("vqgan/tiny_vq.ckpt"), NULL, dev, &vq));
+    ASSERT_OK(vqc_clip_load(fixture_path("clip/tiny_vit.pt"), dev, VQC_CLIP_FP16, &clip));
+    ASSERT_OK(vqc_tokenizer_load(fixture_path("clip/bpe_simple_vocab_16e6.txt.gz"), &tok));
+    vqc_loop_params p = vqc_loop_default_params();
+    p.width = 64;
+    p.height = 48;
+    p.seed = 7;
+    p.cut.cutn = 8;
+    p.cut.method = method;
+    p.cut.augments = VQC_AUGMENTS_ALL;
+    p.cut.cut_noise = 0.1;
+    vqc_loop *L;
+    ASSERT_OK(vqc_loop_create(&p, vq, clip, &L));
+    ASSERT_OK(vqc_loop_add_text_prompt(L, tok, "a red circle", 1.0, -INFINITY));
+    ASSERT_OK(vqc_loop_add_noise_prompt(L, 3, 0.5));
+    ASSERT_OK(vqc_loop_init_noise(L, VQC_NOISE_GRADIENT));
+    vqt_tensor *first = vqc_loop_image(L);
+    vqc_image im = {0};
+    ASSERT_OK(vqc_image_from_tensor(first, &im));
+    ASSERT_OK(vqc_loop_add_image_prompt(L, &im, 0.2, -INFINITY));
+    ASSERT_OK(vqc_loop_init_noise(L, VQC_NOISE_PIXELS));
+    float losses[4];
+    for (int i = 0; i < 10; i++) {
+        ASSERT_OK(vqc_loop_step(L, losses));
+        for (int j = 0; j <= vqc_loop_prompt_count(L); j++)
+            ASSERT(isfinite(losses[j]));
+    }
+    vqt_tensor *img = vqc_loop_image(L);
+    assert_on(img, dev, "loop image");
+    ASSERT(vqt_item(vqt_reduce(VQT_AMAX, img, 0, NULL, false)) <= 1.0);
+    fprintf(stderr, "  10 steps, last losses %.4f %.4f %.4f %.4f\n", losses[0], losses[1],
+            losses[2], losses[3]);
+    vqt_free(img);
+    vqt_free(first);
+    vqc_image_free(&im);
+    vqc_loop_free(L);
+    vqc_tokenizer_free(tok);
+    vqc_clip_free(clip);
+    vqc_vqgan_free(vq);
+}
+
+int main(void)
+{
+    setenv("NVIDIA_TF32_OVERRIDE", "0", 0); /* before cuBLAS / cuDNN start */
+    vqt_init(0);
+    int count = vqt_cuda_device_count();
+    /* VQCLIP_GPU_TEST_ON_CPU=1 runs the checks that need no CUDA device with "cuda" = the CPU,
+     * to validate this test's own logic on a machine without a GPU (gpu-check.sh
+     * --cpu-dry-run). The agreement it shows there is trivially exact. */
+    const char *on_cpu = getenv("VQCLIP_GPU_TEST_ON_CPU");
+    bool dry = count == 0 && on_cpu && strcmp(on_cpu, "1") == 0;
+    if (count == 0 && !dry)
+        TEST_SKIP("no CUDA device (libtorch %s)", vqt_version());
+    const char *idx = getenv("VQCLIP_GPU_INDEX"); /* which card to test; default 0 */
+    vqt_device dev = {VQT_DEVICE_CUDA, idx ? atoi(idx) : 0};
+    if (dry)
+        dev = cpu;
+    else
+        ASSERT(dev.index >= 0 && dev.index < count);
+    fprintf(stderr, "libtorch %s, %d CUDA device(s), testing %s:%d, NVIDIA_TF32_OVERRIDE=%s\n",
+            vqt_version(), count, dry ? "cpu (dry run)" : "cuda", dev.index,
+            getenv("NVIDIA_TF32_OVERRIDE"));
+
+    check_transfers(dev);
+    check_random(dev);
+    if (!dry) {
+        check_peak(dev);
+        check_oom(dev);
+        check_device_option(count);
+    }
+    check_vqgan("tiny_vq", dev);
+    check_vqgan("tiny_gumbel", dev);
+    check_clip("tiny_vit", dev);
+    check_clip("tiny_rn", dev);
+    check_loop_fixture(dev);
+    smoke_loop(dev, VQC_CUT_POOLING);
+    smoke_loop(dev, VQC_CUT_ORIGINAL);
+    fprintf(stderr, "test-gpu-agreement: ok%s\n", dry ? " (dry run on the CPU)" : "");
+    return 0;
+}
