@@ -23,9 +23,9 @@ void cli_print_error(const char *fallback);
  * opterr = 0 and an optstring that starts with ':'. */
 int cli_option_error(const char *cmd, int c, char **argv);
 
-/* Resolves --device: NULL means CUDA when available, else the CPU (with a notice when a CUDA
- * build finds no GPU is not worth one: silent). Returns 0, or prints an error and returns the
- * exit status 1. Also initialises libtorch's threads. */
+/* Resolves --device for reconstruct and score: NULL means CUDA when available, else the CPU.
+ * Also initialises libtorch's threads. Returns 0, or prints an error and returns exit status 1.
+ * (The generator resolves its device in vqc_init.) */
 int cli_pick_device(const char *opt, vqt_device *out);
 
 #endif
