@@ -10,9 +10,10 @@
 /* String lists of one job (image and noise prompts), alive while the job runs. */
 static _Thread_local const char *job_images[MAX_JOB_LIST], *job_noise[MAX_JOB_LIST];
 
+/* key is NULL for an element of an array (the key is the array's, named by the caller). */
 static int bad_key(const char *key, const char *what)
 {
-    return vqc_error_set(VQC_ERR_USAGE, "batch job: \"%s\" %s", key, what);
+    return vqc_error_set(VQC_ERR_USAGE, "batch job: \"%s\" %s", key ? key : "size", what);
 }
 
 static int get_string(const cJSON *v, const char **out)
@@ -63,8 +64,10 @@ static int get_list(const cJSON *v, const char **list)
 
 static int get_size(const cJSON *v, vqc_generate_params *gp)
 {
-    if (cJSON_IsNumber(v))
-        return get_int(v, 1, 100000, &gp->width) || get_int(v, 1, 100000, &gp->height);
+    if (cJSON_IsNumber(v)) {
+        int rc = get_int(v, 1, 100000, &gp->width);
+        return rc ? rc : get_int(v, 1, 100000, &gp->height);
+    }
     if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != 2)
         return bad_key(v->string, "must be [width, height]");
     int rc = get_int(cJSON_GetArrayItem(v, 0), 1, 100000, &gp->width);

@@ -134,8 +134,9 @@ int cmd_reconstruct(int argc, char **argv)
     if (parse(argc, argv, &o))
         return 1;
     vqt_device dev;
-    if (cli_pick_device(o.device, &dev))
-        return 1;
+    int st = cli_pick_device(o.device, &dev);
+    if (st)
+        return st;
     int rc = run(&o, dev);
     if (rc) {
         cli_print_error(NULL);

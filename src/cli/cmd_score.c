@@ -204,8 +204,8 @@ int cmd_score(int argc, char **argv)
     o.texts = calloc((size_t)argc + 1, sizeof *o.texts);
     int rc = o.images && o.texts ? parse(argc, argv, &o) : 3;
     vqt_device dev;
-    if (rc == 0 && cli_pick_device(o.device, &dev))
-        rc = 1;
+    if (rc == 0)
+        rc = cli_pick_device(o.device, &dev);
     if (rc == 0) {
         int err = run(&o, dev);
         if (err)

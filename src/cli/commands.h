@@ -24,7 +24,9 @@ void cli_print_error(const char *fallback);
 int cli_option_error(const char *cmd, int c, char **argv);
 
 /* Resolves --device for reconstruct and score: NULL means CUDA when available, else the CPU.
- * Also initialises libtorch's threads. Returns 0, or prints an error and returns exit status 1.
+ * (with one notice when that is the CPU). Also initialises libtorch's threads. Returns 0, or
+ * prints an error and returns the exit status: 1 for a name that is no device, 3 for a CUDA
+ * device that is not present.
  * (The generator resolves its device in vqc_init.) */
 int cli_pick_device(const char *opt, vqt_device *out);
 

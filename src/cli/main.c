@@ -1,5 +1,6 @@
 /* vqclip: command-line entry point. Dispatches to subcommands (see commands.h). */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -45,11 +46,14 @@ int cli_pick_device(const char *opt, vqt_device *out)
     vqt_init(0);
     if (!opt) {
         *out = (vqt_device){vqt_cuda_device_count() > 0 ? VQT_DEVICE_CUDA : VQT_DEVICE_CPU, 0};
+        if (out->type == VQT_DEVICE_CPU)
+            vqc_log(VQC_LOG_INFO, "no CUDA device found: running on the CPU");
         return 0;
     }
-    if (vqt_device_parse(opt, out) != 0) {
+    int rc = vqt_device_parse(opt, out);
+    if (rc != 0) {
         fprintf(stderr, "vqclip: error: %s\n", vqt_last_error());
-        return 1;
+        return rc == -2 ? 3 : 1;
     }
     return 0;
 }
@@ -78,6 +82,9 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    /* A file size limit (ulimit -f) must fail the write with EFBIG, reported and cleaned up,
+     * not kill the process with SIGXFSZ and leave a temporary file behind. */
+    signal(SIGXFSZ, SIG_IGN);
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         gen_opts_usage();
         printf("\n");

@@ -16,6 +16,85 @@
 
 #include "util/error.h"
 
+/* ---- JPEG pre-check -------------------------------------------------------------------- */
+
+/* stb_image 2.27 (Debian 12's libstb) writes past its Huffman size table (stbi__build_huffman)
+ * when a DHT segment declares more than 256 codes; upstream checks since 2.28. This walks the
+ * segments the way stb's decoder does (length-prefixed segments, junk skipped byte by byte to
+ * the next marker, entropy-coded data after SOS skipped to the next real marker) and reports
+ * such a table before stb sees it. Returns 1 when the data holds one. */
+static int jpeg_bad_huffman(const unsigned char *d, size_t n)
+{
+    size_t i = 0;
+    while (i + 1 < n) {
+        if (d[i] != 0xFF || d[i + 1] == 0xFF || d[i + 1] == 0x00) {
+            i++; /* junk or fill byte: look for the next marker */
+            continue;
+        }
+        unsigned m = d[i + 1];
+        i += 2;
+        if (m == 0xD8 || m == 0x01 || (m >= 0xD0 && m <= 0xD7))
+            continue; /* markers without a length */
+        if (m == 0xD9 || i + 2 > n)
+            return 0;
+        size_t len = (size_t)d[i] << 8 | d[i + 1];
+        if (m == 0xC4) {
+            size_t t = i + 2, end = i + len;
+            while (t < end && t < n) {
+                unsigned codes = 0;
+                for (size_t k = 1; k <= 16; k++) /* stb reads zeros past the end */
+                    codes += t + k < n ? d[t + k] : 0;
+                if (codes > 256)
+                    return 1;
+                t += 17 + codes;
+            }
+        }
+        i += len < 2 ? 2 : len;
+        if (m == 0xDA) /* entropy-coded data: FF 00 and RSTn belong to it */
+            while (i + 1 < n && !(d[i] == 0xFF && d[i + 1] != 0x00 && d[i + 1] != 0xFF &&
+                                  (d[i + 1] < 0xD0 || d[i + 1] > 0xD7)))
+                i++;
+    }
+    return 0;
+}
+
+/* The whole file, malloc'ed, or NULL with an error recorded. Images over 1 GiB are refused. */
+static unsigned char *read_image_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        vqc_error_set(VQC_ERR_IO, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1 << 16, n = 0;
+    unsigned char *buf = malloc(cap);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap || n >= ((size_t)1 << 30))
+            break;
+        unsigned char *bigger = realloc(buf, cap * 2);
+        if (!bigger) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = bigger;
+        cap *= 2;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (!buf || bad || n >= ((size_t)1 << 30)) {
+        free(buf);
+        vqc_error_set(bad ? VQC_ERR_IO : VQC_ERR_FORMAT, "%s: %s", path,
+                      bad   ? "read error"
+                      : buf ? "image file over 1 GiB"
+                            : "out of memory");
+        return NULL;
+    }
+    *len = n;
+    return buf;
+}
+
 int vqc_image_load(const char *path, vqc_image *out)
 {
     memset(out, 0, sizeof *out);
@@ -24,14 +103,24 @@ int vqc_image_load(const char *path, vqc_image *out)
         return vqc_error_set(VQC_ERR_IO, "%s: %s", path, strerror(errno));
     if (S_ISDIR(st.st_mode))
         return vqc_error_set(VQC_ERR_IO, "%s: is a directory, not an image", path);
-    int w, h, c;
-    if (!stbi_info(path, &w, &h, &c))
-        return vqc_error_set(VQC_ERR_FORMAT, "%s: not a readable image (%s)", path,
-                             stbi_failure_reason());
-    if (w <= 0 || h <= 0 || w > VQC_IMAGE_MAX_SIDE || h > VQC_IMAGE_MAX_SIDE)
-        return vqc_error_set(VQC_ERR_FORMAT, "%s: image size %dx%d is out of range (max %d)", path,
-                             w, h, VQC_IMAGE_MAX_SIDE);
-    unsigned char *px = stbi_load(path, &w, &h, &c, 3);
+    size_t len = 0;
+    unsigned char *file = read_image_file(path, &len);
+    if (!file)
+        return VQC_ERR_IO;
+    int w, h, c, rc = 0;
+    if (len > 0 && file[0] == 0xFF && jpeg_bad_huffman(file, len))
+        rc = vqc_error_set(VQC_ERR_FORMAT, "%s: corrupt JPEG (a Huffman table of over 256 codes)",
+                           path);
+    else if (!stbi_info_from_memory(file, (int)len, &w, &h, &c))
+        rc = vqc_error_set(VQC_ERR_FORMAT, "%s: not a readable image (%s)", path,
+                           stbi_failure_reason());
+    else if (w <= 0 || h <= 0 || w > VQC_IMAGE_MAX_SIDE || h > VQC_IMAGE_MAX_SIDE)
+        rc = vqc_error_set(VQC_ERR_FORMAT, "%s: image size %dx%d is out of range (max %d)", path, w,
+                           h, VQC_IMAGE_MAX_SIDE);
+    unsigned char *px = rc ? NULL : stbi_load_from_memory(file, (int)len, &w, &h, &c, 3);
+    free(file);
+    if (rc)
+        return rc;
     if (!px)
         return vqc_error_set(VQC_ERR_FORMAT, "%s: cannot decode image (%s)", path,
                              stbi_failure_reason());
@@ -150,11 +239,25 @@ static void dir_of(const char *path, char *dir, size_t len)
     snprintf(dir, len, "%s", dirname(tmp));
 }
 
+/* Whether path names an existing FIFO, character or block device: written through in place
+ * (-o /dev/null, a pipe to a viewer), never replaced by a rename. */
+static int is_special(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 &&
+           (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode));
+}
+
 int vqc_check_writable(const char *path)
 {
     struct stat st;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
         return vqc_error_set(VQC_ERR_IO, "%s: is a directory", path);
+    if (is_special(path)) {
+        if (access(path, W_OK) != 0)
+            return vqc_error_set(VQC_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+        return 0;
+    }
     char dir[4096];
     dir_of(path, dir, sizeof dir);
     if (stat(dir, &st) != 0)
@@ -162,14 +265,50 @@ int vqc_check_writable(const char *path)
                              strerror(errno));
     if (!S_ISDIR(st.st_mode))
         return vqc_error_set(VQC_ERR_IO, "cannot write %s: %s is not a directory", path, dir);
-    if (access(dir, W_OK | X_OK) != 0)
+    /* access(2) says yes to root everywhere; creating the temporary file the write will use
+     * is the real test (read-only file systems, sysfs, permissions). */
+    char probe[4200];
+    snprintf(probe, sizeof probe, "%s/.vqclip-probe.XXXXXX", dir);
+    int fd = mkstemp(probe);
+    if (fd < 0)
         return vqc_error_set(VQC_ERR_IO, "cannot write %s: directory %s: %s", path, dir,
                              strerror(errno));
+    close(fd);
+    unlink(probe);
     return 0;
+}
+
+/* Writes all of data to fd; 0 or an errno value. */
+static int write_all(int fd, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return w < 0 ? errno : ENOSPC;
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+static int write_special(const char *path, const void *data, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return vqc_error_set(VQC_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+    int e = write_all(fd, data, len);
+    if (close(fd) != 0 && !e)
+        e = errno;
+    return e ? vqc_error_set(VQC_ERR_IO, "cannot write %s: %s", path, strerror(e)) : 0;
 }
 
 int vqc_write_file_atomic(const char *path, const void *data, size_t len)
 {
+    if (is_special(path))
+        return write_special(path, data, len);
     char dir[4096], tmp[4200];
     dir_of(path, dir, sizeof dir);
     const char *base = strrchr(path, '/');
@@ -177,33 +316,29 @@ int vqc_write_file_atomic(const char *path, const void *data, size_t len)
     int fd = mkstemp(tmp);
     if (fd < 0)
         return vqc_error_set(VQC_ERR_IO, "cannot write %s: %s", path, strerror(errno));
-    const unsigned char *p = data;
-    size_t left = len;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            int e = w < 0 ? errno : ENOSPC;
-            close(fd);
-            unlink(tmp);
-            return vqc_error_set(VQC_ERR_IO, "cannot write %s: %s", path, strerror(e));
-        }
-        p += w;
-        left -= (size_t)w;
+    int e = write_all(fd, data, len);
+    if (e) {
+        close(fd);
+        unlink(tmp);
+        return vqc_error_set(VQC_ERR_IO, "cannot write %s: %s", path, strerror(e));
     }
     mode_t mask = umask(022);
     umask(mask);
     fchmod(fd, 0666 & ~mask);
     if (fsync(fd) != 0 || close(fd) != 0) {
-        int e = errno;
+        e = errno;
         unlink(tmp);
         return vqc_error_set(VQC_ERR_IO, "cannot write %s: %s", path, strerror(e));
     }
     if (rename(tmp, path) != 0) {
-        int e = errno;
+        e = errno;
         unlink(tmp);
         return vqc_error_set(VQC_ERR_IO, "cannot write %s: %s", path, strerror(e));
+    }
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) { /* make the rename durable; best effort */
+        fsync(dfd);
+        close(dfd);
     }
     return 0;
 }

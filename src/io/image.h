@@ -38,11 +38,15 @@ vqt_tensor *vqc_image_to_tensor(const vqc_image *img, vqt_device dev);
 int vqc_image_from_tensor(const vqt_tensor *t, vqc_image *out);
 
 /* Writes `len` bytes to `path` atomically (temporary file in the same directory, fsync,
- * rename). Returns 0 or VQC_ERR_IO; on failure the old file, if any, is untouched. */
+ * rename, fsync of the directory). Returns 0 or VQC_ERR_IO; on failure the old file, if any,
+ * is untouched and no temporary file is left. An existing FIFO or device (-o /dev/null) is
+ * written through in place, never replaced. */
 int vqc_write_file_atomic(const char *path, const void *data, size_t len);
 
-/* Checks that a file can be created in the directory of `path` (and that `path` is not a
- * directory), without touching `path`. Returns 0 or VQC_ERR_IO with a message. */
+/* Checks that a file can be created in the directory of `path` by creating and removing a
+ * temporary one (so a read-only file system or sysfs is caught even as root), that `path` is
+ * not a directory, and, for an existing FIFO or device, that it is writable; `path` itself is
+ * never touched. Returns 0 or VQC_ERR_IO with a message. */
 int vqc_check_writable(const char *path);
 
 #endif

@@ -1,5 +1,8 @@
-/* Restricted pickle interpreter: see pickle.h. Nothing here calls out of the file: globals are
- * names, calls are records, and the few torch rebuild functions are interpreted structurally. */
+/* Restricted pickle interpreter, the stack machine: stream, stack, marks, memo, scalars and
+ * containers (see pickle.h). The opcodes that name or call code (globals, REDUCE, NEWOBJ, BUILD,
+ * persistent ids) and torch's conventions are in pickle_torch.c. Nothing calls out of the file:
+ * globals are names, calls are records, and torch's rebuild functions are read structurally. */
+#define VQC_PICKLE_INTERNAL
 #include "io/pickle.h"
 
 #include <errno.h>
@@ -50,10 +53,7 @@ struct vqc_pickle {
  * Errors, values, growable arrays
  * ------------------------------------------------------------------------------------------- */
 
-#define PK_FAIL(pk, code, ...) pk_fail((pk), (code), __VA_ARGS__)
-
-__attribute__((format(printf, 3, 4))) static int pk_fail(vqc_pickle *pk, int code, const char *fmt,
-                                                         ...)
+int vqc_pk_fail(vqc_pickle *pk, int code, const char *fmt, ...)
 {
     char what[512];
     va_list ap;
@@ -64,7 +64,7 @@ __attribute__((format(printf, 3, 4))) static int pk_fail(vqc_pickle *pk, int cod
     return code; /* visibly non-zero to the compiler and analyzers */
 }
 
-static vqc_pk_value *new_value(vqc_pickle *pk, vqc_pk_kind kind)
+vqc_pk_value *vqc_pk_new(vqc_pickle *pk, vqc_pk_kind kind)
 {
     if (pk->nvalues >= VQC_PK_MAX_VALUES)
         return NULL;
@@ -84,10 +84,10 @@ static vqc_pk_value *new_value(vqc_pickle *pk, vqc_pk_kind kind)
 }
 
 /* A value of `kind` (VQC_PK_STORAGE or VQC_PK_TENSOR) with its zeroed out-of-line record. */
-static vqc_pk_value *new_payload_value(vqc_pickle *pk, vqc_pk_kind kind)
+vqc_pk_value *vqc_pk_new_payload(vqc_pickle *pk, vqc_pk_kind kind)
 {
     payload *p = calloc(1, sizeof *p);
-    vqc_pk_value *v = p ? new_value(pk, kind) : NULL;
+    vqc_pk_value *v = p ? vqc_pk_new(pk, kind) : NULL;
     if (!v) {
         free(p);
         return NULL;
@@ -120,7 +120,7 @@ static void *grow(void *arr, size_t *cap, size_t need, size_t size, size_t limit
     return p;
 }
 
-static int seq_push(vqc_pk_value *seq, vqc_pk_value *item)
+int vqc_pk_seq_push(vqc_pk_value *seq, vqc_pk_value *item)
 {
     vqc_pk_value **items =
         grow(seq->u.seq.items, &seq->u.seq.cap, seq->u.seq.n + 1, sizeof item, SIZE_MAX / 16);
@@ -128,6 +128,17 @@ static int seq_push(vqc_pk_value *seq, vqc_pk_value *item)
         return -1;
     seq->u.seq.items = items;
     items[seq->u.seq.n++] = item;
+    return 0;
+}
+
+int vqc_pk_add_storage(vqc_pickle *pk, vqc_pk_value *storage)
+{
+    vqc_pk_value **all =
+        grow(pk->storages, &pk->stcap, pk->nstorages + 1, sizeof storage, SIZE_MAX / 16);
+    if (!all)
+        return -1;
+    pk->storages = all;
+    all[pk->nstorages++] = storage;
     return 0;
 }
 
@@ -140,7 +151,7 @@ static int is_seq(const vqc_pk_value *v)
  * Stack, marks, memo
  * ------------------------------------------------------------------------------------------- */
 
-static int push(vqc_pickle *pk, vqc_pk_value *v)
+int vqc_pk_push(vqc_pickle *pk, vqc_pk_value *v)
 {
     if (!v)
         return PK_FAIL(pk, VQC_ERR_NOMEM, "too many values (limit %u) or out of memory",
@@ -154,7 +165,7 @@ static int push(vqc_pickle *pk, vqc_pk_value *v)
 }
 
 /* Pops the top value into *v; fails on an empty stack or when a MARK sits above the value. */
-static int pop(vqc_pickle *pk, vqc_pk_value **v)
+int vqc_pk_pop(vqc_pickle *pk, vqc_pk_value **v)
 {
     *v = NULL;
     size_t floor = pk->nmarks ? pk->marks[pk->nmarks - 1] : 0;
@@ -164,7 +175,7 @@ static int pop(vqc_pickle *pk, vqc_pk_value **v)
     return 0;
 }
 
-static int top(vqc_pickle *pk, vqc_pk_value **v)
+int vqc_pk_top(vqc_pickle *pk, vqc_pk_value **v)
 {
     *v = NULL;
     size_t floor = pk->nmarks ? pk->marks[pk->nmarks - 1] : 0;
@@ -197,7 +208,7 @@ static int pop_mark(vqc_pickle *pk, size_t *from)
 static int memo_put(vqc_pickle *pk, uint64_t idx)
 {
     vqc_pk_value *v;
-    int rc = top(pk, &v);
+    int rc = vqc_pk_top(pk, &v);
     if (rc)
         return rc;
     if (idx >= pk->memo_limit)
@@ -219,7 +230,7 @@ static int memo_get(vqc_pickle *pk, uint64_t idx)
 {
     if (idx >= pk->memo_cap || !pk->memo[idx])
         return PK_FAIL(pk, VQC_ERR_FORMAT, "memo index %llu is empty", (unsigned long long)idx);
-    return push(pk, pk->memo[idx]);
+    return vqc_pk_push(pk, pk->memo[idx]);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -257,7 +268,7 @@ static int arg_uint(vqc_pickle *pk, int n, uint64_t *v)
 }
 
 /* Reads a text line (protocol 0 argument) without its newline. */
-static int arg_line(vqc_pickle *pk, const char **s, size_t *n)
+int vqc_pk_arg_line(vqc_pickle *pk, const char **s, size_t *n)
 {
     *s = NULL;
     *n = 0;
@@ -277,7 +288,7 @@ static int arg_line_int(vqc_pickle *pk, int64_t *v)
     *v = 0;
     const char *s;
     size_t n;
-    int rc = arg_line(pk, &s, &n);
+    int rc = vqc_pk_arg_line(pk, &s, &n);
     if (rc)
         return rc;
     char tmp[32];
@@ -306,20 +317,20 @@ static int push_bytes(vqc_pickle *pk, vqc_pk_kind kind, uint64_t n)
     int rc = take(pk, (size_t)n, &p);
     if (rc)
         return rc;
-    vqc_pk_value *v = new_value(pk, kind);
+    vqc_pk_value *v = vqc_pk_new(pk, kind);
     if (v) {
         v->u.s.ptr = (const char *)p;
         v->u.s.len = (size_t)n;
     }
-    return push(pk, v);
+    return vqc_pk_push(pk, v);
 }
 
 static int push_int(vqc_pickle *pk, int64_t x)
 {
-    vqc_pk_value *v = new_value(pk, VQC_PK_INT);
+    vqc_pk_value *v = vqc_pk_new(pk, VQC_PK_INT);
     if (v)
         v->u.i = x;
-    return push(pk, v);
+    return vqc_pk_push(pk, v);
 }
 
 /* LONG1 / LONG4: n-byte little-endian two's complement. */
@@ -346,17 +357,17 @@ static int push_float_be(vqc_pickle *pk)
     uint64_t u = 0;
     for (int i = 0; i < 8; i++)
         u = (u << 8) | p[i];
-    vqc_pk_value *v = new_value(pk, VQC_PK_FLOAT);
+    vqc_pk_value *v = vqc_pk_new(pk, VQC_PK_FLOAT);
     if (v)
         memcpy(&v->u.f, &u, sizeof u);
-    return push(pk, v);
+    return vqc_pk_push(pk, v);
 }
 
 static int push_float_text(vqc_pickle *pk)
 {
     const char *s;
     size_t n;
-    int rc = arg_line(pk, &s, &n);
+    int rc = vqc_pk_arg_line(pk, &s, &n);
     if (rc)
         return rc;
     char tmp[64];
@@ -364,10 +375,10 @@ static int push_float_text(vqc_pickle *pk)
         return PK_FAIL(pk, VQC_ERR_FORMAT, "bad float text");
     memcpy(tmp, s, n);
     tmp[n] = '\0';
-    vqc_pk_value *v = new_value(pk, VQC_PK_FLOAT);
+    vqc_pk_value *v = vqc_pk_new(pk, VQC_PK_FLOAT);
     if (v)
         v->u.f = strtod(tmp, NULL);
-    return push(pk, v);
+    return vqc_pk_push(pk, v);
 }
 
 /* INT: "00"/"01" are protocol 0's False/True. */
@@ -379,10 +390,10 @@ static int push_int_text(vqc_pickle *pk)
     if (rc)
         return rc;
     if (pk->pos - at == 3 && pk->buf[at] == '0') {
-        vqc_pk_value *v = new_value(pk, VQC_PK_BOOL);
+        vqc_pk_value *v = vqc_pk_new(pk, VQC_PK_BOOL);
         if (v)
             v->u.b = (int)x;
-        return push(pk, v);
+        return vqc_pk_push(pk, v);
     }
     return push_int(pk, x);
 }
@@ -391,9 +402,9 @@ static int push_int_text(vqc_pickle *pk)
 static int push_simple(vqc_pickle *pk, vqc_pk_kind kind, int b)
 {
     vqc_pk_value **slot = kind == VQC_PK_NONE ? &pk->none : b ? &pk->yes : &pk->no;
-    if (!*slot && (*slot = new_value(pk, kind)))
+    if (!*slot && (*slot = vqc_pk_new(pk, kind)))
         (*slot)->u.b = b;
-    return push(pk, *slot);
+    return vqc_pk_push(pk, *slot);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -406,18 +417,18 @@ static int collect(vqc_pickle *pk, size_t from, vqc_pk_kind kind)
     size_t n = pk->sp - from;
     if (kind == VQC_PK_DICT && n % 2)
         return PK_FAIL(pk, VQC_ERR_FORMAT, "odd number of dict items");
-    vqc_pk_value *v = new_value(pk, kind);
+    vqc_pk_value *v = vqc_pk_new(pk, kind);
     if (!v)
-        return push(pk, NULL);
+        return vqc_pk_push(pk, NULL);
     if (n) {
         v->u.seq.items = malloc(n * sizeof *v->u.seq.items);
         if (!v->u.seq.items)
-            return push(pk, NULL);
+            return vqc_pk_push(pk, NULL);
         memcpy(v->u.seq.items, pk->stack + from, n * sizeof *v->u.seq.items);
         v->u.seq.n = v->u.seq.cap = n;
     }
     pk->sp = from;
-    return push(pk, v);
+    return vqc_pk_push(pk, v);
 }
 
 static int op_collect_mark(vqc_pickle *pk, vqc_pk_kind kind)
@@ -444,7 +455,7 @@ static vqc_pk_value *items_target(vqc_pickle *pk, vqc_pk_value *target, vqc_pk_k
         return target;
     if (target->kind != VQC_PK_OBJECT && target->kind != VQC_PK_REDUCE)
         return NULL;
-    if (!target->u.obj.items && !(target->u.obj.items = new_value(pk, kind)))
+    if (!target->u.obj.items && !(target->u.obj.items = vqc_pk_new(pk, kind)))
         *err = 1;
     return target->u.obj.items && target->u.obj.items->kind == kind ? target->u.obj.items : NULL;
 }
@@ -463,10 +474,10 @@ static int extend_from(vqc_pickle *pk, size_t from, vqc_pk_kind kind)
     if (!seq && target->kind != VQC_PK_OBJECT && target->kind != VQC_PK_REDUCE)
         return PK_FAIL(pk, VQC_ERR_FORMAT, "cannot add items to this kind of value");
     for (size_t i = from; seq && i < pk->sp; i++)
-        if (seq_push(seq, pk->stack[i]))
+        if (vqc_pk_seq_push(seq, pk->stack[i]))
             err = 1;
     if (err)
-        return push(pk, NULL);
+        return vqc_pk_push(pk, NULL);
     pk->sp = from;
     return 0;
 }
@@ -487,340 +498,13 @@ static int op_extend_n(vqc_pickle *pk, size_t n, vqc_pk_kind kind)
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Globals, storages, tensors, calls
- * ------------------------------------------------------------------------------------------- */
-
-static int bytes_eq(vqc_pk_bytes b, const char *s)
-{
-    size_t n = strlen(s);
-    return b.len == n && memcmp(b.ptr, s, n) == 0;
-}
-
-int vqc_pk_is_global(const vqc_pk_value *v, const char *module, const char *name)
-{
-    return v && v->kind == VQC_PK_GLOBAL && bytes_eq(v->u.global.module, module) &&
-           bytes_eq(v->u.global.name, name);
-}
-
-int vqc_pk_str_eq(const vqc_pk_value *v, const char *s)
-{
-    return v && v->kind == VQC_PK_STR && bytes_eq(v->u.s, s);
-}
-
-static int push_global(vqc_pickle *pk, vqc_pk_bytes module, vqc_pk_bytes name)
-{
-    vqc_pk_value *v = new_value(pk, VQC_PK_GLOBAL);
-    if (v) {
-        v->u.global.module = module;
-        v->u.global.name = name;
-    }
-    return push(pk, v);
-}
-
-static int op_global(vqc_pickle *pk)
-{
-    vqc_pk_bytes m, n;
-    int rc = arg_line(pk, &m.ptr, &m.len);
-    if (!rc)
-        rc = arg_line(pk, &n.ptr, &n.len);
-    return rc ? rc : push_global(pk, m, n);
-}
-
-static int op_stack_global(vqc_pickle *pk)
-{
-    vqc_pk_value *m, *n;
-    int rc = pop(pk, &n);
-    if (!rc)
-        rc = pop(pk, &m);
-    if (rc)
-        return rc;
-    if (m->kind != VQC_PK_STR || n->kind != VQC_PK_STR)
-        return PK_FAIL(pk, VQC_ERR_FORMAT, "STACK_GLOBAL needs two strings");
-    return push_global(pk, m->u.s, n->u.s);
-}
-
-static const struct {
-    const char *name;
-    int dtype, size;
-} storage_types[] = {
-    {"FloatStorage", VQC_DTYPE_F32, 4},
-    {"HalfStorage", VQC_DTYPE_F16, 2},
-    {"BFloat16Storage", VQC_DTYPE_BF16, 2},
-    {"DoubleStorage", VQC_DTYPE_F64, 8},
-    {"LongStorage", VQC_DTYPE_I64, 8},
-    {"IntStorage", VQC_DTYPE_I32, 4},
-    {"ShortStorage", VQC_DTYPE_I16, 2},
-    {"CharStorage", VQC_DTYPE_I8, 1},
-    {"ByteStorage", VQC_DTYPE_U8, 1},
-    {"BoolStorage", VQC_DTYPE_BOOL, 1},
-    {"UntypedStorage", VQC_DTYPE_U8, 1},
-    {"ComplexFloatStorage", -1, 8},
-    {"ComplexDoubleStorage", -1, 16},
-    {"QInt8Storage", -1, 1},
-    {"QUInt8Storage", -1, 1},
-    {"QInt32Storage", -1, 4},
-    {"QUInt4x2Storage", -1, 1},
-    {"QUInt2x4Storage", -1, 1},
-};
-
-/* Index in storage_types of the torch storage class `cls`, or -1. */
-static int storage_type_index(const vqc_pk_value *cls)
-{
-    if (!cls || cls->kind != VQC_PK_GLOBAL)
-        return -1;
-    if (!bytes_eq(cls->u.global.module, "torch") && !bytes_eq(cls->u.global.module, "torch.cuda"))
-        return -1;
-    for (size_t i = 0; i < sizeof storage_types / sizeof *storage_types; i++)
-        if (bytes_eq(cls->u.global.name, storage_types[i].name))
-            return (int)i;
-    return -1;
-}
-
-/* Reads the optional legacy view_metadata (view_key, offset, size) into `st`. */
-static int storage_view(vqc_pickle *pk, const vqc_pk_value *vm, vqc_pk_storage *st)
-{
-    if (vm->kind == VQC_PK_NONE)
-        return 0;
-    if (vm->kind != VQC_PK_TUPLE || vm->u.seq.n != 3 || vm->u.seq.items[0]->kind != VQC_PK_STR ||
-        vm->u.seq.items[1]->kind != VQC_PK_INT || vm->u.seq.items[2]->kind != VQC_PK_INT)
-        return PK_FAIL(pk, VQC_ERR_FORMAT, "bad storage view metadata");
-    st->has_view = 1;
-    st->view_key = vm->u.seq.items[0]->u.s;
-    st->view_offset = vm->u.seq.items[1]->u.i;
-    st->view_numel = vm->u.seq.items[2]->u.i;
-    if (st->view_offset < 0 || st->view_numel < 0 || st->view_offset > st->numel ||
-        st->view_numel > st->numel - st->view_offset)
-        return PK_FAIL(pk, VQC_ERR_FORMAT, "storage view [%lld, +%lld) outside storage of %lld",
-                       (long long)st->view_offset, (long long)st->view_numel, (long long)st->numel);
-    return 0;
-}
-
-/* Builds a storage from a persistent id ('storage', cls, key, location, numel[, view]); any other
- * id gives an inert placeholder. */
-static int persistent_load(vqc_pickle *pk, vqc_pk_value *pid, vqc_pk_value **res)
-{
-    vqc_pk_value **it = pid->kind == VQC_PK_TUPLE ? pid->u.seq.items : NULL;
-    size_t n = it ? pid->u.seq.n : 0;
-    int t = n >= 5 ? storage_type_index(it[1]) : -1;
-    if (t < 0 || !vqc_pk_str_eq(it[0], "storage") || it[2]->kind != VQC_PK_STR ||
-        it[4]->kind != VQC_PK_INT || n > 6) {
-        *res = new_value(pk, VQC_PK_REDUCE);
-        if (*res)
-            (*res)->u.obj.args = pid;
-        return 0;
-    }
-    vqc_pk_value *v = new_payload_value(pk, VQC_PK_STORAGE);
-    vqc_pk_value **all = grow(pk->storages, &pk->stcap, pk->nstorages + 1, sizeof v, SIZE_MAX / 16);
-    if (!v || !all)
-        return PK_FAIL(pk, VQC_ERR_NOMEM, "out of memory");
-    pk->storages = all;
-    vqc_pk_storage *st = v->u.storage;
-    st->key = it[2]->u.s;
-    st->type = it[1]->u.global.name;
-    st->dtype = storage_types[t].dtype;
-    st->elem_size = storage_types[t].size;
-    st->numel = it[4]->u.i;
-    if (st->numel < 0 || st->numel > INT64_MAX / 16)
-        return PK_FAIL(pk, VQC_ERR_FORMAT, "storage %.*s has absurd size %lld", (int)st->key.len,
-                       st->key.ptr, (long long)st->numel);
-    int rc = n == 6 ? storage_view(pk, it[5], st) : 0;
-    pk->storages[pk->nstorages++] = v;
-    *res = v;
-    return rc;
-}
-
-static int op_persid(vqc_pickle *pk, int binary)
-{
-    vqc_pk_value *pid = NULL, *res = NULL;
-    int rc;
-    if (binary) {
-        rc = pop(pk, &pid);
-    } else {
-        vqc_pk_bytes s;
-        rc = arg_line(pk, &s.ptr, &s.len);
-        if (!rc && (pid = new_value(pk, VQC_PK_STR)))
-            pid->u.s = s;
-        else if (!rc)
-            return push(pk, NULL);
-    }
-    if (!rc)
-        rc = persistent_load(pk, pid, &res);
-    return rc ? rc : push(pk, res);
-}
-
-/* Reads a tuple of ints (sizes or strides) into `out`; returns its length or -1. */
-static int int_tuple(const vqc_pk_value *t, int64_t *out)
-{
-    if (t->kind != VQC_PK_TUPLE && t->kind != VQC_PK_LIST)
-        return -1;
-    if (t->u.seq.n > VQC_PK_MAX_DIMS)
-        return -2;
-    for (size_t i = 0; i < t->u.seq.n; i++) {
-        if (t->u.seq.items[i]->kind != VQC_PK_INT)
-            return -1;
-        out[i] = t->u.seq.items[i]->u.i;
-    }
-    return (int)t->u.seq.n;
-}
-
-/* Checks sizes, strides and offset of `t` against its storage's element count. */
-static int check_tensor(vqc_pickle *pk, vqc_pk_tensor *t)
-{
-    const vqc_pk_storage *st = t->storage->u.storage;
-    int64_t avail = st->has_view ? st->view_numel : st->numel, numel = 1, last = t->offset;
-    if (t->offset < 0)
-        return PK_FAIL(pk, VQC_ERR_FORMAT, "tensor with negative storage offset");
-    for (int d = 0; d < t->ndim; d++) {
-        if (t->shape[d] < 0 || t->stride[d] < 0)
-            return PK_FAIL(pk, VQC_ERR_FORMAT, "tensor with negative size or stride");
-        if (t->shape[d] && __builtin_mul_overflow(numel, t->shape[d], &numel))
-            return PK_FAIL(pk, VQC_ERR_FORMAT, "tensor element count overflows");
-        int64_t span;
-        if (t->shape[d] > 0 && (__builtin_mul_overflow(t->shape[d] - 1, t->stride[d], &span) ||
-                                __builtin_add_overflow(last, span, &last)))
-            return PK_FAIL(pk, VQC_ERR_FORMAT, "tensor extent overflows");
-    }
-    for (int d = 0; d < t->ndim; d++)
-        if (t->shape[d] == 0)
-            numel = 0;
-    t->numel = numel;
-    if (numel > 0 ? last >= avail : t->offset > avail)
-        return PK_FAIL(pk, VQC_ERR_FORMAT,
-                       "tensor addresses element %lld of the %lld-element storage %.*s",
-                       (long long)last, (long long)avail, (int)st->key.len, st->key.ptr);
-    return 0;
-}
-
-/* _rebuild_tensor_v2(storage, offset, size, stride, ...) and _rebuild_tensor(storage, offset,
- * size, stride). Sets *res to NULL when the arguments are not a tensor we can describe. */
-static int rebuild_tensor(vqc_pickle *pk, const vqc_pk_value *args, vqc_pk_value **res)
-{
-    vqc_pk_value **a = args->u.seq.items;
-    *res = NULL;
-    if (args->u.seq.n < 4 || a[0]->kind != VQC_PK_STORAGE || a[0]->u.storage->dtype < 0 ||
-        a[1]->kind != VQC_PK_INT)
-        return 0;
-    vqc_pk_tensor t = {.storage = a[0], .offset = a[1]->u.i};
-    int nd = int_tuple(a[2], t.shape), ns = int_tuple(a[3], t.stride);
-    if (nd == -2 || ns == -2)
-        return PK_FAIL(pk, VQC_ERR_FORMAT, "tensor with more than %d dimensions", VQC_PK_MAX_DIMS);
-    if (nd < 0 || nd != ns)
-        return PK_FAIL(pk, VQC_ERR_FORMAT, "tensor with malformed size or stride");
-    t.ndim = nd;
-    int rc = check_tensor(pk, &t);
-    if (rc)
-        return rc;
-    if (!(*res = new_payload_value(pk, VQC_PK_TENSOR)))
-        return PK_FAIL(pk, VQC_ERR_NOMEM, "out of memory");
-    *(*res)->u.tensor = t;
-    return 0;
-}
-
-/* collections.OrderedDict(): empty, or from a list of (key, value) pairs. */
-static vqc_pk_value *ordered_dict(vqc_pickle *pk, const vqc_pk_value *args)
-{
-    if (args->u.seq.n > 1)
-        return NULL;
-    vqc_pk_value *d = new_value(pk, VQC_PK_DICT);
-    const vqc_pk_value *src = args->u.seq.n ? args->u.seq.items[0] : NULL;
-    if (!d || !src)
-        return d;
-    if (src->kind != VQC_PK_LIST && src->kind != VQC_PK_TUPLE)
-        return NULL;
-    for (size_t i = 0; i < src->u.seq.n; i++) {
-        const vqc_pk_value *kv = src->u.seq.items[i];
-        if (kv->kind != VQC_PK_TUPLE || kv->u.seq.n != 2)
-            return NULL;
-        if (seq_push(d, kv->u.seq.items[0]) || seq_push(d, kv->u.seq.items[1]))
-            return NULL;
-    }
-    return d;
-}
-
-/* Interprets fn(*args) for the known rebuild functions; *res stays NULL for anything else. */
-static int known_call(vqc_pickle *pk, vqc_pk_value *fn, vqc_pk_value *args, int depth,
-                      vqc_pk_value **res)
-{
-    const char *u = "torch._utils";
-    vqc_pk_value **a = args->u.seq.items;
-    size_t n = args->u.seq.n;
-    *res = NULL;
-    if (vqc_pk_is_global(fn, u, "_rebuild_tensor_v2") || vqc_pk_is_global(fn, u, "_rebuild_tensor"))
-        return rebuild_tensor(pk, args, res);
-    if (vqc_pk_is_global(fn, u, "_rebuild_parameter") ||
-        vqc_pk_is_global(fn, u, "_rebuild_parameter_with_state")) {
-        if (n >= 1 && a[0]->kind == VQC_PK_TENSOR)
-            *res = a[0];
-        return 0;
-    }
-    if (vqc_pk_is_global(fn, "torch._tensor", "_rebuild_from_type_v2") && depth == 0 && n >= 3 &&
-        a[2]->kind == VQC_PK_TUPLE)
-        return known_call(pk, a[0], a[2], 1, res);
-    if (vqc_pk_is_global(fn, "collections", "OrderedDict"))
-        *res = ordered_dict(pk, args);
-    return 0;
-}
-
-static int op_reduce(vqc_pickle *pk)
-{
-    vqc_pk_value *fn, *args, *res = NULL;
-    int rc = pop(pk, &args);
-    if (!rc)
-        rc = pop(pk, &fn);
-    if (rc)
-        return rc;
-    if (args->kind == VQC_PK_TUPLE && (rc = known_call(pk, fn, args, 0, &res)))
-        return rc;
-    if (!res && (res = new_value(pk, VQC_PK_REDUCE))) {
-        res->u.obj.cls = fn;
-        res->u.obj.args = args;
-    }
-    return push(pk, res);
-}
-
-/* NEWOBJ (cls, args) and NEWOBJ_EX (cls, args, kwargs): an object without attributes yet. */
-static int op_newobj(vqc_pickle *pk, int ex)
-{
-    vqc_pk_value *cls, *args, *kw;
-    int rc = ex ? pop(pk, &kw) : 0;
-    if (!rc)
-        rc = pop(pk, &args);
-    if (!rc)
-        rc = pop(pk, &cls);
-    if (rc)
-        return rc;
-    if (vqc_pk_is_global(cls, "collections", "OrderedDict"))
-        return push(pk, new_value(pk, VQC_PK_DICT));
-    vqc_pk_value *v = new_value(pk, VQC_PK_OBJECT);
-    if (v) {
-        v->u.obj.cls = cls;
-        v->u.obj.args = args;
-    }
-    return push(pk, v);
-}
-
-/* BUILD: records the state on an object or inert call; ignored on anything else. */
-static int op_build(vqc_pickle *pk)
-{
-    vqc_pk_value *state, *target;
-    int rc = pop(pk, &state);
-    if (!rc)
-        rc = top(pk, &target);
-    if (rc)
-        return rc;
-    if (target->kind == VQC_PK_OBJECT || target->kind == VQC_PK_REDUCE)
-        target->u.obj.state = state;
-    return 0;
-}
-
-/* ---------------------------------------------------------------------------------------------
  * The interpreter loop
  * ------------------------------------------------------------------------------------------- */
 
 static int op_pop(vqc_pickle *pk)
 {
     vqc_pk_value *v;
-    return pop(pk, &v);
+    return vqc_pk_pop(pk, &v);
 }
 
 static int op_pop_mark(vqc_pickle *pk)
@@ -835,8 +519,8 @@ static int op_pop_mark(vqc_pickle *pk)
 static int op_dup(vqc_pickle *pk)
 {
     vqc_pk_value *v;
-    int rc = top(pk, &v);
-    return rc ? rc : push(pk, v);
+    int rc = vqc_pk_top(pk, &v);
+    return rc ? rc : vqc_pk_push(pk, v);
 }
 
 static int op_proto(vqc_pickle *pk)
@@ -962,14 +646,14 @@ static int step(vqc_pickle *pk, int *stop)
     case 'q': return op_memo(pk, 1, 1);
     case 'r': return op_memo(pk, 1, 4);
     case 0x94: return memo_put(pk, pk->memo_count);
-    case 'c': return op_global(pk);
-    case 0x93: return op_stack_global(pk);
-    case 'R': return op_reduce(pk);
-    case 'b': return op_build(pk);
-    case 0x81: return op_newobj(pk, 0);
-    case 0x92: return op_newobj(pk, 1);
-    case 'P': return op_persid(pk, 0);
-    case 'Q': return op_persid(pk, 1);
+    case 'c': return vqc_pk_op_global(pk);
+    case 0x93: return vqc_pk_op_stack_global(pk);
+    case 'R': return vqc_pk_op_reduce(pk);
+    case 'b': return vqc_pk_op_build(pk);
+    case 0x81: return vqc_pk_op_newobj(pk, 0);
+    case 0x92: return vqc_pk_op_newobj(pk, 1);
+    case 'P': return vqc_pk_op_persid(pk, 0);
+    case 'Q': return vqc_pk_op_persid(pk, 1);
     default: pk->pos--; return PK_FAIL(pk, VQC_ERR_FORMAT, "unsupported opcode 0x%02x", op);
     }
 }

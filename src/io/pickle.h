@@ -139,4 +139,43 @@ int vqc_pk_is_global(const vqc_pk_value *v, const char *module, const char *name
 /* 1 when `v` is a VQC_PK_STR equal to the NUL-terminated `s`. */
 int vqc_pk_str_eq(const vqc_pk_value *v, const char *s);
 
+/* ---------------------------------------------------------------------------------------------
+ * Internal: the interface between the stack machine (pickle.c) and the call and torch opcodes
+ * (pickle_torch.c). Only those two files define VQC_PICKLE_INTERNAL; nothing else may use it.
+ * ------------------------------------------------------------------------------------------- */
+#ifdef VQC_PICKLE_INTERNAL
+
+/* Records "<label>: pickle: <message> (at byte N)" as the error and returns `code`. */
+int vqc_pk_fail(vqc_pickle *pk, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+#define PK_FAIL(pk, code, ...) vqc_pk_fail((pk), (code), __VA_ARGS__)
+
+/* A new zeroed value of `kind` owned by `pk`, or NULL (value limit reached, out of memory). */
+vqc_pk_value *vqc_pk_new(vqc_pickle *pk, vqc_pk_kind kind);
+/* As vqc_pk_new for VQC_PK_STORAGE / VQC_PK_TENSOR, with the zeroed out-of-line record. */
+vqc_pk_value *vqc_pk_new_payload(vqc_pickle *pk, vqc_pk_kind kind);
+/* Appends `item` to the TUPLE/LIST/DICT `seq`; 0 or -1 (out of memory). */
+int vqc_pk_seq_push(vqc_pk_value *seq, vqc_pk_value *item);
+/* Registers a VQC_PK_STORAGE value for vqc_pickle_storage_at; 0 or -1 (out of memory). */
+int vqc_pk_add_storage(vqc_pickle *pk, vqc_pk_value *storage);
+
+/* Stack operations; each returns 0 or a VQC_ERR_* set with vqc_pk_fail. vqc_pk_push(pk, NULL)
+ * reports "too many values or out of memory" (so a failed vqc_pk_new can be pushed directly);
+ * pop and top fail on an empty stack or when a MARK sits above the top value. */
+int vqc_pk_push(vqc_pickle *pk, vqc_pk_value *v);
+int vqc_pk_pop(vqc_pickle *pk, vqc_pk_value **v);
+int vqc_pk_top(vqc_pickle *pk, vqc_pk_value **v);
+/* Reads a protocol-0 text argument up to (not including) its newline, pointing into the input. */
+int vqc_pk_arg_line(vqc_pickle *pk, const char **s, size_t *n);
+
+/* Opcode handlers of pickle_torch.c (see the top of this header for what they build). */
+int vqc_pk_op_global(vqc_pickle *pk);             /* GLOBAL */
+int vqc_pk_op_stack_global(vqc_pickle *pk);       /* STACK_GLOBAL */
+int vqc_pk_op_persid(vqc_pickle *pk, int binary); /* PERSID, BINPERSID */
+int vqc_pk_op_reduce(vqc_pickle *pk);             /* REDUCE */
+int vqc_pk_op_newobj(vqc_pickle *pk, int ex);     /* NEWOBJ, NEWOBJ_EX */
+int vqc_pk_op_build(vqc_pickle *pk);              /* BUILD */
+
+#endif /* VQC_PICKLE_INTERNAL */
+
 #endif

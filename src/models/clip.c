@@ -22,9 +22,11 @@ typedef struct clip_loader {
     const char *prefix; /* "", "state_dict.", "model.", "module." */
     bool hf;
     vqt_device dev;
-    vqc_dtype wdt; /* conv / linear / projection weights */
-    vqc_dtype cdt; /* activations and embeddings */
-    int err;       /* first failure (0: none); later loads are skipped */
+    vqc_dtype wdt;         /* conv / linear / projection weights */
+    vqc_dtype cdt;         /* activations and embeddings */
+    int err;               /* first failure (0: none); later loads are skipped */
+    vqc_weight_file *file; /* owner of map when weights may view it (vqc_clip_load) */
+    bool view;             /* load views in the stored type (the text tower, see load_text) */
 } clip_loader;
 
 static const struct {
@@ -208,6 +210,9 @@ static vqt_tensor *ld_get(clip_loader *ld, const char *oa, vqc_dtype dt, int ndi
         t = load_transposed(ld, name, dt, shape);
     } else if (xf == XF_QKV) {
         t = load_qkv(ld, name, dt, ndim, shape);
+    } else if (ld->view) {
+        const vqc_tensor_info *ti = vqc_weight_info(ld->map, ld->prefix, name);
+        t = vqc_weight_view(ld->file, ld->prefix, name, ld->dev, ti ? ti->dtype : dt, ndim, shape);
     } else {
         t = vqc_weight(ld->map, ld->prefix, name, ld->dev, dt, ndim, shape);
     }
@@ -429,10 +434,15 @@ static void load_transformer(clip_loader *ld, const char *tower, int width, int 
     }
 }
 
+/* With a file to view and on the CPU, the text tower's weights are views in the file's own type
+ * (float16 in OpenAI's files), converted block by block while a text is encoded: it runs once
+ * per prompt, so keeping a float32 copy resident for the whole run would cost 250 MB for
+ * ViT-B/32. */
 static void load_text(clip_loader *ld, vqc_clip *m)
 {
     const vqc_clip_info *in = &m->info;
     int w = in->transformer_width;
+    ld->view = ld->file && ld->dev.type == VQT_DEVICE_CPU;
     m->tok_emb = ld_2d(ld, "token_embedding.weight", ld->cdt, in->vocab_size, w);
     m->pos_emb = ld_2d(ld, "positional_embedding", ld->cdt, in->context_length, w);
     m->lnf_w = ld_1d(ld, "ln_final.weight", VQC_DTYPE_F32, w);
@@ -440,6 +450,7 @@ static void load_text(clip_loader *ld, vqc_clip *m)
     m->text_proj = ld_2d(ld, "text_projection", ld->wdt, w, in->embed_dim);
     load_transformer(ld, "transformer.resblocks.", w, in->transformer_heads, in->transformer_layers,
                      &m->text);
+    ld->view = false;
     if (ld->err)
         return;
     int64_t L = in->context_length, shape[2] = {L, L};
@@ -583,12 +594,14 @@ static void load_norm_consts(clip_loader *ld, vqc_clip *m)
 
 /* ---- public API ------------------------------------------------------------------------------ */
 
-int vqc_clip_load_map(const vqc_tensor_map *map, vqt_device dev, vqc_clip_precision prec,
-                      vqc_clip **out)
+/* Loads from map; with `file` (the owner of map) the text tower views the file. */
+static int load_from(const vqc_tensor_map *map, vqc_weight_file *file, vqt_device dev,
+                     vqc_clip_precision prec, vqc_clip **out)
 {
     *out = NULL;
     clip_loader ld;
     int rc = ld_detect(&ld, map);
+    ld.file = file;
     vqc_clip *m = rc ? NULL : calloc(1, sizeof *m);
     if (!rc && !m)
         rc = vqc_error_set(VQC_ERR_NOMEM, "out of memory");
@@ -616,6 +629,15 @@ int vqc_clip_load_map(const vqc_tensor_map *map, vqt_device dev, vqc_clip_precis
     return 0;
 }
 
+int vqc_clip_load_map(const vqc_tensor_map *map, vqt_device dev, vqc_clip_precision prec,
+                      vqc_clip **out)
+{
+    return load_from(map, NULL, dev, prec, out);
+}
+
+/* The text tower views the mapped file (see load_text); the model keeps a reference to the
+ * file so that it can give the pages it read back after each text (vqc_weight_drop_pages). The
+ * pages the float32 image tower was converted from are given back at once. */
 int vqc_clip_load(const char *path, vqt_device dev, vqc_clip_precision prec, vqc_clip **out)
 {
     *out = NULL;
@@ -623,11 +645,23 @@ int vqc_clip_load(const char *path, vqt_device dev, vqc_clip_precision prec, vqc
     int rc = vqc_tmap_open(path, &map);
     if (rc)
         return rc;
-    rc = vqc_clip_load_map(map, dev, prec, out);
-    vqc_tmap_free(map);
-    if (rc)
-        vqc_error_wrap(rc, "%s", path);
-    return rc;
+    vqc_weight_file *file = vqc_weight_file_new(map);
+    if (!file) {
+        vqc_tmap_free(map);
+        return vqc_error_set(VQC_ERR_NOMEM, "out of memory");
+    }
+    rc = load_from(map, file, dev, prec, out);
+    if (rc) {
+        vqc_weight_file_unref(file);
+        return vqc_error_wrap(rc, "%s", path);
+    }
+    if (vqc_weight_file_views(file) > 0) {
+        (*out)->file = file;
+        vqc_weight_drop_pages(map);
+    } else {
+        vqc_weight_file_unref(file);
+    }
+    return 0;
 }
 
 static void free_transformer(clip_transformer *tr)
@@ -687,6 +721,7 @@ void vqc_clip_free(vqc_clip *m)
     free_transformer(&m->text);
     free_transformer(&m->vis);
     free_rn(m);
+    vqc_weight_file_unref(m->file);
     free(m);
 }
 

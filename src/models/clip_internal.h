@@ -6,6 +6,7 @@
 #include <stdbool.h>
 
 #include "models/clip.h"
+#include "models/weights.h"
 
 /* One residual attention block: x += attn(ln_1(x)); x += mlp(ln_2(x)). */
 typedef struct clip_block {
@@ -49,9 +50,13 @@ struct vqc_clip {
     vqt_tensor *ap_pos, *ap_q_w, *ap_q_b, *ap_k_w, *ap_k_b, *ap_v_w, *ap_v_b, *ap_c_w, *ap_c_b;
     /* CLIP's normalization constants, [1, 3, 1, 1] float32 on dev */
     vqt_tensor *norm_mean, *norm_std;
+    /* The file the text tower's weights view (NULL when they are copies): held so that its
+     * pages can be given back after each text (vqc_weight_drop_pages). */
+    vqc_weight_file *file;
 };
 
-/* LayerNorm over the last dim computed in float32, result cast back to x's dtype. */
+/* LayerNorm over the last dim computed in float32, result cast back to x's dtype (w and b are
+ * converted to float32 when they are stored otherwise). */
 vqt_tensor *clip_layer_norm(const vqt_tensor *x, const vqt_tensor *w, const vqt_tensor *b);
 
 /* Multi-head scaled dot-product attention of q [N, Lq, D] over k, v [N, Lk, D] with `heads`
@@ -59,7 +64,8 @@ vqt_tensor *clip_layer_norm(const vqt_tensor *x, const vqt_tensor *w, const vqt_
 vqt_tensor *clip_attention(const vqt_tensor *q, const vqt_tensor *k, const vqt_tensor *v, int heads,
                            const vqt_tensor *mask);
 
-/* Runs the residual blocks of `tr` over x [N, L, width] (mask may be NULL). */
+/* Runs the residual blocks of `tr` over x [N, L, width] (mask may be NULL). Weights stored in
+ * another type than x's (the text tower's views) are converted block by block. */
 vqt_tensor *clip_transformer_forward(const clip_transformer *tr, const vqt_tensor *x,
                                      const vqt_tensor *mask);
 

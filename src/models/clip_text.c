@@ -7,11 +7,22 @@
 
 /* ---- building blocks ------------------------------------------------------------------------ */
 
+/* w in the type `dt` on x's device: w itself, or a converted copy left in the caller's scope
+ * (the text tower's weights stay in the file's type, see clip.c's load_text). */
+static const vqt_tensor *as_type(const vqt_tensor *w, vqc_dtype dt, const vqt_tensor *x)
+{
+    if (!w || !x || vqt_dtype(w) == dt)
+        return w;
+    return vqt_to(w, vqt_device_of(x), dt);
+}
+
 vqt_tensor *clip_layer_norm(const vqt_tensor *x, const vqt_tensor *w, const vqt_tensor *b)
 {
     if (!x)
         return NULL;
     vqc_dtype dt = vqt_dtype(x);
+    w = as_type(w, VQC_DTYPE_F32, x);
+    b = as_type(b, VQC_DTYPE_F32, x);
     if (dt == VQC_DTYPE_F32)
         return vqt_layer_norm(x, w, b, 1e-5);
     vqt_device dev = vqt_device_of(x);
@@ -58,14 +69,17 @@ static vqt_tensor *block_forward(const clip_block *b, int heads, const vqt_tenso
                                  const vqt_tensor *mask)
 {
     int64_t w = vqt_size(x, 2);
-    vqt_tensor *qkv = vqt_linear(clip_layer_norm(x, b->ln1_w, b->ln1_b), b->in_w, b->in_b);
+    vqc_dtype dt = vqt_dtype(x);
+#define W(t) as_type(t, dt, x)
+    vqt_tensor *qkv = vqt_linear(clip_layer_norm(x, b->ln1_w, b->ln1_b), W(b->in_w), W(b->in_b));
     vqt_tensor *q = vqt_narrow(qkv, 2, 0, w);
     vqt_tensor *k = vqt_narrow(qkv, 2, w, w);
     vqt_tensor *v = vqt_narrow(qkv, 2, 2 * w, w);
-    vqt_tensor *a = vqt_linear(clip_attention(q, k, v, heads, mask), b->out_w, b->out_b);
+    vqt_tensor *a = vqt_linear(clip_attention(q, k, v, heads, mask), W(b->out_w), W(b->out_b));
     vqt_tensor *h = vqt_binary(VQT_ADD, x, a);
-    vqt_tensor *f = vqt_linear(clip_layer_norm(h, b->ln2_w, b->ln2_b), b->fc_w, b->fc_b);
-    vqt_tensor *g = vqt_linear(vqt_unary(VQT_QUICK_GELU, f), b->proj_w, b->proj_b);
+    vqt_tensor *f = vqt_linear(clip_layer_norm(h, b->ln2_w, b->ln2_b), W(b->fc_w), W(b->fc_b));
+    vqt_tensor *g = vqt_linear(vqt_unary(VQT_QUICK_GELU, f), W(b->proj_w), W(b->proj_b));
+#undef W
     return vqt_binary(VQT_ADD, h, g);
 }
 
@@ -118,14 +132,16 @@ static vqt_tensor *text_forward(const vqc_clip *m, const int64_t *tokens, int n,
     int64_t nl = (int64_t)n * L, nn = n;
     vqt_tensor *ids = vqt_to(vqt_from_data(tokens, VQC_DTYPE_I64, 1, &nl, NULL, cpu, VQC_DTYPE_I64),
                              m->dev, VQC_DTYPE_I64);
-    vqt_tensor *emb = vqt_reshape(vqt_index_select(m->tok_emb, 0, ids), 3, (int64_t[]){n, L, w});
-    vqt_tensor *x = vqt_binary(VQT_ADD, emb, m->pos_emb);
+    vqt_tensor *rows_emb = vqt_index_select(m->tok_emb, 0, ids); /* stored type */
+    rows_emb = vqt_to(rows_emb, m->dev, m->cdt);
+    vqt_tensor *emb = vqt_reshape(rows_emb, 3, (int64_t[]){n, L, w});
+    vqt_tensor *x = vqt_binary(VQT_ADD, emb, as_type(m->pos_emb, m->cdt, emb));
     x = clip_transformer_forward(&m->text, x, m->causal_mask);
     x = clip_layer_norm(x, m->lnf_w, m->lnf_b);
     vqt_tensor *rows_idx = vqt_to(
         vqt_from_data(eot, VQC_DTYPE_I64, 1, &nn, NULL, cpu, VQC_DTYPE_I64), m->dev, VQC_DTYPE_I64);
     vqt_tensor *rows = vqt_index_select(vqt_reshape(x, 2, (int64_t[]){nl, w}), 0, rows_idx);
-    return vqt_matmul(rows, m->text_proj);
+    return vqt_matmul(rows, as_type(m->text_proj, m->cdt, rows));
 }
 
 vqt_tensor *vqc_clip_encode_text(const vqc_clip *m, const int64_t *tokens, int n)
@@ -144,6 +160,8 @@ vqt_tensor *vqc_clip_encode_text(const vqc_clip *m, const int64_t *tokens, int n
         vqt_scope_begin();
         out = vqt_keep(vqt_to(text_forward(m, tokens, n, eot), m->dev, VQC_DTYPE_F32));
         vqt_scope_end();
+        if (m->file) /* the views' pages: read again from the page cache next time */
+            vqc_weight_drop_pages(vqc_weight_file_map(m->file));
         if (!out)
             vqc_error_set(VQC_ERR_RUNTIME, "encode_text: %s", vqt_last_error());
     }

@@ -54,6 +54,7 @@ struct vqc_vqgan {
 
 typedef struct {
     const vqc_tensor_map *map;
+    vqc_weight_file *file; /* non-NULL: weights view the file where they can (see weights.h) */
     const char *prefix;
     vqc_vqgan *m;
     int cap;
@@ -61,7 +62,9 @@ typedef struct {
 
 static vqt_tensor *load_one(loader_t *ld, const char *name)
 {
-    vqt_tensor *t = vqc_weight(ld->map, ld->prefix, name, ld->m->dev, VQC_DTYPE_F32, -1, NULL);
+    vqt_tensor *t =
+        ld->file ? vqc_weight_view(ld->file, ld->prefix, name, ld->m->dev, VQC_DTYPE_F32, -1, NULL)
+                 : vqc_weight(ld->map, ld->prefix, name, ld->m->dev, VQC_DTYPE_F32, -1, NULL);
     if (!t)
         return NULL;
     if (ld->m->nhandles == ld->cap) {
@@ -201,7 +204,9 @@ static int load_quantizer(loader_t *ld)
     return 0;
 }
 
-int vqc_vqgan_load_map(const vqc_tensor_map *map, const char *yaml, vqt_device dev, vqc_vqgan **out)
+/* Loads from map; with `file` (which owns map) the weights view the file instead of copies. */
+static int load_from(const vqc_tensor_map *map, vqc_weight_file *file, const char *yaml,
+                     vqt_device dev, vqc_vqgan **out)
 {
     *out = NULL;
     vqc_vqgan *m = calloc(1, sizeof *m);
@@ -213,7 +218,7 @@ int vqc_vqgan_load_map(const vqc_tensor_map *map, const char *yaml, vqt_device d
     if (!rc && yaml)
         rc = vqc_vqgan_arch_check_yaml(&m->info, yaml);
     bool grad = vqt_set_grad_enabled(false);
-    loader_t ld = {map, prefix, m, 0};
+    loader_t ld = {map, file, prefix, m, 0};
     rc = rc ? rc : load_coder(&ld, &m->enc, false);
     rc = rc ? rc : load_coder(&ld, &m->dec, true);
     rc = rc ? rc : load_quantizer(&ld);
@@ -226,6 +231,14 @@ int vqc_vqgan_load_map(const vqc_tensor_map *map, const char *yaml, vqt_device d
     return 0;
 }
 
+int vqc_vqgan_load_map(const vqc_tensor_map *map, const char *yaml, vqt_device dev, vqc_vqgan **out)
+{
+    return load_from(map, NULL, yaml, dev, out);
+}
+
+/* The weights view the mapped file (zero-copy, see weights.h): loading copies nothing, the
+ * encoder's weights stay on disk until an init image needs them, and the map lives as long as
+ * the weights that view it. */
 int vqc_vqgan_load(const char *path, const char *yaml, vqt_device dev, vqc_vqgan **out)
 {
     *out = NULL;
@@ -233,8 +246,13 @@ int vqc_vqgan_load(const char *path, const char *yaml, vqt_device dev, vqc_vqgan
     int rc = vqc_tmap_open(path, &map);
     if (rc)
         return rc;
-    rc = vqc_vqgan_load_map(map, yaml, dev, out);
-    vqc_tmap_free(map);
+    vqc_weight_file *file = vqc_weight_file_new(map);
+    if (!file) {
+        vqc_tmap_free(map);
+        return vqc_error_set(VQC_ERR_NOMEM, "out of memory");
+    }
+    rc = load_from(map, file, yaml, dev, out);
+    vqc_weight_file_unref(file); /* the views hold their own references */
     if (rc)
         return vqc_error_wrap(rc, "%s", path);
     return 0;
@@ -290,12 +308,16 @@ static vqt_tensor *norm(const conv_t *n, const vqt_tensor *x)
     return vqt_group_norm(x, 32, n->w, n->b, 1e-6);
 }
 
+/* silu(norm(x)) as one op that keeps only x for the backward pass (see shim.h). */
+static vqt_tensor *norm_silu(const conv_t *n, const vqt_tensor *x)
+{
+    return vqt_group_norm_silu(x, 32, n->w, n->b, 1e-6);
+}
+
 static vqt_tensor *resblock(const resblock_t *r, const vqt_tensor *x)
 {
-    vqt_tensor *h = vqt_unary(VQT_SILU, norm(&r->norm1, x));
-    h = conv(&r->conv1, h, 1, 1);
-    h = vqt_unary(VQT_SILU, norm(&r->norm2, h));
-    h = conv(&r->conv2, h, 1, 1);
+    vqt_tensor *h = conv(&r->conv1, norm_silu(&r->norm1, x), 1, 1);
+    h = conv(&r->conv2, norm_silu(&r->norm2, h), 1, 1);
     const vqt_tensor *skip = r->shortcut.w ? conv(&r->shortcut, x, 1, r->shortcut_pad) : x;
     return vqt_binary(VQT_ADD, skip, h);
 }
@@ -328,8 +350,7 @@ static vqt_tensor *mid(const coder_t *c, vqt_tensor *h)
 
 static vqt_tensor *tail(const coder_t *c, vqt_tensor *h)
 {
-    h = vqt_unary(VQT_SILU, norm(&c->norm_out, h));
-    return conv(&c->conv_out, h, 1, 1);
+    return conv(&c->conv_out, norm_silu(&c->norm_out, h), 1, 1);
 }
 
 static vqt_tensor *level_blocks(const level_t *lv, vqt_tensor *h)

@@ -4,11 +4,16 @@
 
 #include <torch/torch.h>
 #include <ATen/Parallel.h>
-#if __has_include(<ATen/cuda/CUDAContext.h>) && defined(VQT_WITH_CUDA_HEADERS)
+#if defined(VQT_WITH_CUDA_HEADERS) && __has_include(<c10/cuda/CUDACachingAllocator.h>) && \
+    __has_include(<cuda_runtime_api.h>)
 #include <c10/cuda/CUDACachingAllocator.h>
+#include <cuda_runtime_api.h>
+#define VQT_HAVE_CUDA_ALLOC 1
 #endif
 
+#include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
@@ -16,6 +21,8 @@
 #include <vector>
 
 #include "torch/shim.h"
+#include "torch/cpu_memory.h"
+#include "torch/lean_ops.h"
 
 struct vqt_tensor {
     at::Tensor t;
@@ -152,6 +159,11 @@ struct ReplaceGrad : public torch::autograd::Function<ReplaceGrad> {
     }
 };
 
+at::Tensor or_undefined(const vqt_tensor *h)
+{
+    return h ? T(h) : at::Tensor();
+}
+
 } // namespace
 
 #define GUARD(fail, ...)                       \
@@ -187,6 +199,8 @@ int vqt_init(int nthreads)
             nthreads = 1;
         if (at::get_num_threads() != nthreads)
             at::set_num_threads(nthreads);
+        static std::once_flag malloc_tuned;
+        std::call_once(malloc_tuned, vqt_memory::tune_malloc);
         return at::get_num_threads();
     })
 }
@@ -216,11 +230,21 @@ int vqt_device_parse(const char *text, vqt_device *out)
         *out = vqt_device{VQT_DEVICE_CPU, 0};
         return 0;
     }
-    int index = 0;
-    char extra;
-    if (strcmp(text, "cuda") != 0 && sscanf(text, "cuda:%d%c", &index, &extra) != 1) {
+    long index = 0;
+    if (strncmp(text, "cuda", 4) != 0 || (text[4] != 0 && text[4] != ':')) {
         snprintf(err_buf, sizeof err_buf, "unknown device '%s' (use cpu, cuda or cuda:N)", text);
         return -1;
+    }
+    if (text[4] == ':') {
+        char *end = NULL;
+        errno = 0;
+        index = strtol(text + 5, &end, 10);
+        if (end == text + 5 || *end || errno || index < 0 || index > 1023 || text[5] == '-' ||
+            text[5] == '+' || text[5] == ' ') {
+            snprintf(err_buf, sizeof err_buf,
+                     "unknown device '%s' (use cpu, cuda or cuda:N with N a device number)", text);
+            return -1;
+        }
     }
     int n = vqt_cuda_device_count();
     if (n == 0) {
@@ -228,13 +252,14 @@ int vqt_device_parse(const char *text, vqt_device *out)
                  torch::cuda::is_available()
                      ? ""
                      : " (this libtorch has no CUDA support or no GPU was found)");
-        return -1;
+        return -2;
     }
-    if (index < 0 || index >= n) {
-        snprintf(err_buf, sizeof err_buf, "device '%s': only %d CUDA device(s) present", text, n);
-        return -1;
+    if (index >= n) {
+        snprintf(err_buf, sizeof err_buf, "device '%s': only %d CUDA device(s) present (cuda:0%s)",
+                 text, n, n > 1 ? " to cuda:N-1" : "");
+        return -2;
     }
-    *out = vqt_device{VQT_DEVICE_CUDA, index};
+    *out = vqt_device{VQT_DEVICE_CUDA, (int)index};
     return 0;
 }
 
@@ -287,7 +312,7 @@ void vqt_synchronize(vqt_device dev)
 
 int64_t vqt_cuda_peak_bytes(vqt_device dev)
 {
-#ifdef VQT_WITH_CUDA_HEADERS
+#ifdef VQT_HAVE_CUDA_ALLOC
     if (dev.type == VQT_DEVICE_CUDA)
         GUARD(-1, return (int64_t)c10::cuda::CUDACachingAllocator::getDeviceStats(dev.index)
                       .allocated_bytes[0]
@@ -299,7 +324,7 @@ int64_t vqt_cuda_peak_bytes(vqt_device dev)
 
 void vqt_cuda_reset_peak(vqt_device dev)
 {
-#ifdef VQT_WITH_CUDA_HEADERS
+#ifdef VQT_HAVE_CUDA_ALLOC
     if (dev.type == VQT_DEVICE_CUDA) {
         try {
             c10::cuda::CUDACachingAllocator::resetPeakStats(dev.index);
@@ -308,6 +333,41 @@ void vqt_cuda_reset_peak(vqt_device dev)
     }
 #endif
     (void)dev;
+}
+
+int64_t vqt_cuda_free_bytes(vqt_device dev)
+{
+#ifdef VQT_HAVE_CUDA_ALLOC
+    if (dev.type == VQT_DEVICE_CUDA) {
+        try {
+            size_t free_b = 0, total_b = 0;
+            int prev = -1;
+            cudaGetDevice(&prev);
+            cudaSetDevice(dev.index);
+            cudaError_t e = cudaMemGetInfo(&free_b, &total_b);
+            if (prev >= 0)
+                cudaSetDevice(prev);
+            if (e != cudaSuccess)
+                return -1;
+            const auto st = c10::cuda::CUDACachingAllocator::getDeviceStats(dev.index);
+            int64_t cached = st.reserved_bytes[0].current - st.allocated_bytes[0].current;
+            return (int64_t)free_b + (cached > 0 ? cached : 0);
+        } catch (...) {
+            return -1;
+        }
+    }
+#endif
+    (void)dev;
+    return -1;
+}
+
+void vqt_set_tf32(bool enabled)
+{
+    try {
+        at::globalContext().setAllowTF32CuBLAS(enabled);
+        at::globalContext().setAllowTF32CuDNN(enabled);
+    } catch (...) {
+    }
 }
 
 /* ---- handles and scopes ---- */
@@ -386,6 +446,22 @@ vqt_tensor *vqt_from_data(const void *data, vqc_dtype src, int ndim, const int64
     out.copy_(view);
     return out;
 }()))}
+
+vqt_tensor *vqt_from_blob(const void *data, vqc_dtype dt, int ndim, const int64_t *shape,
+                          const int64_t *strides, vqt_release_fn release, void *ctx)
+{
+    size_t esize = (int)dt >= 0 && dt < VQC_DTYPE_COUNT ? c10::elementSize(to_scalar(dt)) : 0;
+    if (esize == 0 || ndim < 0 || ndim > 16 || (ndim > 0 && !shape) || !data ||
+        (uintptr_t)data % esize != 0) {
+        set_error("from_blob: bad type or shape, or data missing or misaligned");
+        if (release) // nothing owns the memory yet
+            release(ctx);
+        return nullptr;
+    }
+    TENSOR_OP(vqt_memory::view_blob(data, to_scalar(dt), dims(ndim, shape),
+                                    strides ? dims(ndim, strides) : at::IntArrayRef(), release,
+                                    ctx))
+}
 
 vqt_tensor *vqt_full(int ndim, const int64_t *shape, double value, vqc_dtype dt, vqt_device dev){
     TENSOR_OP(at::full(dims(ndim, shape), value,
@@ -573,7 +649,7 @@ static at::Tensor unop(vqt_unop op, const at::Tensor &x)
     case VQT_SILU: return at::silu(x);
     case VQT_RELU: return x.relu();
     case VQT_GELU: return at::gelu(x);
-    case VQT_QUICK_GELU: return x * (x * 1.702).sigmoid();
+    case VQT_QUICK_GELU: return vqt_lean::quick_gelu(x);
     case VQT_TANH: return x.tanh();
     case VQT_ASIN: return x.asin();
     case VQT_SIGN: return x.sign();
@@ -638,10 +714,10 @@ vqt_tensor *vqt_normalize(const vqt_tensor *t, int dim,
 
 vqt_tensor *vqt_conv2d(const vqt_tensor *x, const vqt_tensor *w, const vqt_tensor *b, int sh,
                        int sw, int ph, int pw, int groups){
-    TENSOR_OP(at::conv2d(T(x), T(w), opt(b), {sh, sw}, {ph, pw}, {1, 1}, groups))}
+    TENSOR_OP(vqt_lean::conv2d(T(x), T(w), or_undefined(b), {sh, sw, ph, pw, groups}))}
 
-vqt_tensor *vqt_linear(const vqt_tensor *x, const vqt_tensor *w,
-                       const vqt_tensor *b){TENSOR_OP(at::linear(T(x), T(w), opt(b)))}
+vqt_tensor *vqt_linear(const vqt_tensor *x, const vqt_tensor *w, const vqt_tensor *b){
+    TENSOR_OP(vqt_lean::linear(T(x), T(w), or_undefined(b)))}
 
 vqt_tensor *vqt_matmul(const vqt_tensor *a, const vqt_tensor *b){
     TENSOR_OP(at::matmul(T(a), T(b)))} vqt_tensor *vqt_softmax(const vqt_tensor *t, int dim){
@@ -654,6 +730,10 @@ vqt_tensor *vqt_layer_norm(const vqt_tensor *x, const vqt_tensor *w, const vqt_t
 vqt_tensor *vqt_group_norm(const vqt_tensor *x, int groups, const vqt_tensor *w,
                            const vqt_tensor *b,
                            double eps){TENSOR_OP(at::group_norm(T(x), groups, opt(w), opt(b), eps))}
+
+vqt_tensor *vqt_group_norm_silu(const vqt_tensor *x, int groups, const vqt_tensor *w,
+                                const vqt_tensor *b, double eps){
+    TENSOR_OP(vqt_lean::group_norm_silu(T(x), or_undefined(w), or_undefined(b), groups, eps))}
 
 vqt_tensor *vqt_batch_norm(const vqt_tensor *x, const vqt_tensor *w, const vqt_tensor *b,
                            const vqt_tensor *mean, const vqt_tensor *var, double eps){

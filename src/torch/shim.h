@@ -39,7 +39,16 @@ typedef struct vqt_device {
 /* ---- runtime --------------------------------------------------------------------------- */
 
 /* Sets libtorch's intra-op thread count (n <= 0: all online cores; Debian's libtorch would
- * otherwise use one). Idempotent; returns the count in use. */
+ * otherwise use one). Idempotent; returns the count in use.
+ * With glibc it also makes malloc keep freed memory in the process (no mmap'ed chunks, no
+ * trimming), since every step allocates the same tensors again and memory handed back to the
+ * kernel costs a page fault per 4 KiB when it is touched again, and it asks for transparent
+ * huge pages where the heap will grow (madvise, first GiB): first touches fault 2 MiB at a
+ * time. The peak resident size is unchanged (up to 2 MiB granularity).
+ * (On a machine shared with other work, OMP_WAIT_POLICY=PASSIVE in the environment helps more
+ * than anything here: libgomp's idle workers otherwise spin for ~3 ms after every parallel
+ * region and take the core from the thread the team waits for. It is read once, before any of
+ * vqclip's code runs, so it cannot be set from here.) */
 int vqt_init(int nthreads);
 
 /* The current thread's last error message; never NULL. */
@@ -48,8 +57,9 @@ const char *vqt_last_error(void);
 /* libtorch's version string, e.g. "1.13.1". Static storage. */
 const char *vqt_version(void);
 
-/* Parses "cpu", "cuda", "cuda:N". Returns 0, or -1 (with a message) for another string or an
- * absent CUDA device. */
+/* Parses "cpu", "cuda", "cuda:N". Returns 0; -1 (with a message) for a string that names no
+ * device; -2 (with a message) for a well-formed CUDA device that is not present (no CUDA in
+ * this libtorch, no GPU, or N past the last device). */
 int vqt_device_parse(const char *text, vqt_device *out);
 
 /* Number of CUDA devices libtorch can use (0 in a CPU-only build). */
@@ -75,6 +85,13 @@ void vqt_synchronize(vqt_device dev);
 /* Peak bytes allocated on a CUDA device since the last reset (0 on the CPU), and the reset. */
 int64_t vqt_cuda_peak_bytes(vqt_device dev);
 void vqt_cuda_reset_peak(vqt_device dev);
+/* Bytes a CUDA device can still give this process: the driver's free memory plus what
+ * libtorch's caching allocator holds unused. -1 on the CPU or when unknown (a build without
+ * the CUDA headers). */
+int64_t vqt_cuda_free_bytes(vqt_device dev);
+/* Allows (true) or forbids TF32 tensor-core math in float32 matrix products and convolutions
+ * on CUDA (libtorch's default allows it for convolutions only). No effect on the CPU. */
+void vqt_set_tf32(bool enabled);
 
 /* ---- handles and scopes ---------------------------------------------------------------- */
 
@@ -95,6 +112,16 @@ vqt_tensor *vqt_persist(vqt_tensor *t);
  * a new tensor of type dst on dev. */
 vqt_tensor *vqt_from_data(const void *data, vqc_dtype src, int ndim, const int64_t *shape,
                           const int64_t *strides, vqt_device dev, vqc_dtype dst);
+/* Called once when the memory a vqt_from_blob() tensor views is no longer used. */
+typedef void (*vqt_release_fn)(void *ctx);
+/* A CPU tensor of type dt that views `data` (shape, element strides or NULL = contiguous)
+ * without copying. data must be aligned to the element size and stay valid until
+ * release(ctx) is called, which happens exactly once: when the last tensor sharing the memory
+ * is freed, or before this returns NULL on failure (release may be NULL). The memory is
+ * treated as read-only: no vqt op writes into its inputs, and the caller must not pass such a
+ * tensor to vqt_copy_() as dst. */
+vqt_tensor *vqt_from_blob(const void *data, vqc_dtype dt, int ndim, const int64_t *shape,
+                          const int64_t *strides, vqt_release_fn release, void *ctx);
 vqt_tensor *vqt_full(int ndim, const int64_t *shape, double value, vqc_dtype dt, vqt_device dev);
 /* Uniform [0,1), standard normal, integers in [low, high), from libtorch's default generator. */
 vqt_tensor *vqt_rand(int ndim, const int64_t *shape, vqt_device dev);
@@ -207,6 +234,14 @@ vqt_tensor *vqt_normalize(const vqt_tensor *t, int dim, double eps);
 
 /* ---- neural-network operators ---------------------------------------------------------- */
 
+/* Memory: when gradients are recorded, the input needs one and the parameters need none (the
+ * generation loop: gradients flow to the latent, never to weights), vqt_conv2d, VQT_QUICK_GELU
+ * and vqt_group_norm_silu keep less for the backward pass than libtorch's own operators would:
+ * a convolution keeps only its weight, not its input (libtorch keeps the input for a weight
+ * gradient nobody asked for); QuickGELU keeps only its input; GroupNorm + SiLU keeps only its
+ * input and the group statistics and recomputes the normalised tensor. Values and gradients
+ * are those of the plain libtorch operators, bit for bit. */
+
 vqt_tensor *vqt_conv2d(const vqt_tensor *x, const vqt_tensor *w, const vqt_tensor *b, int sh,
                        int sw, int ph, int pw, int groups);
 vqt_tensor *vqt_linear(const vqt_tensor *x, const vqt_tensor *w, const vqt_tensor *b);
@@ -217,6 +252,9 @@ vqt_tensor *vqt_layer_norm(const vqt_tensor *x, const vqt_tensor *w, const vqt_t
                            double eps);
 vqt_tensor *vqt_group_norm(const vqt_tensor *x, int groups, const vqt_tensor *w,
                            const vqt_tensor *b, double eps);
+/* silu(group_norm(x, groups, w, b, eps)) as one operator (see Memory above). */
+vqt_tensor *vqt_group_norm_silu(const vqt_tensor *x, int groups, const vqt_tensor *w,
+                                const vqt_tensor *b, double eps);
 /* BatchNorm in evaluation mode with running statistics. */
 vqt_tensor *vqt_batch_norm(const vqt_tensor *x, const vqt_tensor *w, const vqt_tensor *b,
                            const vqt_tensor *mean, const vqt_tensor *var, double eps);

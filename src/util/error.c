@@ -5,12 +5,24 @@
 
 static _Thread_local char err_buf[1024];
 
+/* Keeps a message on one line whatever text it quotes (a prompt, a JSON key, a file's bytes):
+ * line breaks and tabs become spaces, other control bytes '?'. */
+static void one_line(char *s)
+{
+    for (unsigned char *p = (unsigned char *)s; *p; p++)
+        if (*p == '\n' || *p == '\r' || *p == '\t')
+            *p = ' ';
+        else if (*p < 0x20 || *p == 0x7f)
+            *p = '?';
+}
+
 int vqc_error_set(int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(err_buf, sizeof err_buf, fmt, ap);
     va_end(ap);
+    one_line(err_buf);
     return code;
 }
 
@@ -23,6 +35,7 @@ int vqc_error_wrap(int code, const char *fmt, ...)
     va_end(ap);
     memcpy(old, err_buf, sizeof old);
     snprintf(err_buf, sizeof err_buf, "%.500s: %.520s", prefix, old);
+    one_line(err_buf);
     return code;
 }
 
@@ -51,6 +64,7 @@ void vqc_log(vqc_log_level level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
+    one_line(text);
     if (log_cb) {
         log_cb(level, text, log_user);
         return;

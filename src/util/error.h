@@ -12,7 +12,9 @@
 #include "vqclip.h"
 
 /* Records the current thread's error message (printf-style) and returns `code`, so that callers
- * can write `return vqc_error_set(VQC_ERR_IO, "cannot open %s", path);`. */
+ * can write `return vqc_error_set(VQC_ERR_IO, "cannot open %s", path);`. The message is kept
+ * on one line: line breaks and tabs in what it quotes become spaces, other control bytes '?'
+ * (vqc_error_wrap and vqc_log do the same). */
 int vqc_error_set(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Prefixes the current message with "<prefix>: " (printf-style) and returns `code`: adds

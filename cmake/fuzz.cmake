@@ -1,0 +1,52 @@
+# libFuzzer targets (docs/fuzzing.md): one executable fuzz-NAME per fuzz/fuzz-NAME.c, linked with
+# clang's -fsanitize=fuzzer,address,undefined against an instrumented copy of the library.
+#   CC=clang CXX=clang++ cmake -S . -B build-fuzz -DVQCLIP_FUZZ=ON
+#   cmake --build build-fuzz --target vqclip_fuzz     (or scripts/fuzz.sh, which also runs them)
+# With fuzz/corpus/NAME present, ctest replays it through fuzz-NAME (label "fuzz").
+option(VQCLIP_FUZZ "Build the libFuzzer targets in fuzz/ (needs clang)" OFF)
+if(NOT VQCLIP_FUZZ)
+  return()
+endif()
+if(NOT CMAKE_C_COMPILER_ID MATCHES "Clang")
+  message(FATAL_ERROR "VQCLIP_FUZZ needs clang: configure with CC=clang CXX=clang++")
+endif()
+
+set(VQCLIP_FUZZ_SAN -fsanitize=address,undefined -fno-sanitize-recover=undefined
+  -fno-omit-frame-pointer)
+
+# The library again, from vqclip_core's own sources and settings, with its C files instrumented
+# for coverage and the sanitizers. The C++ shim over libtorch is not fuzzed and stays plain.
+get_target_property(VQCLIP_FUZZ_LIB_SRC vqclip_core SOURCES)
+add_library(vqclip_fuzzcore STATIC EXCLUDE_FROM_ALL ${VQCLIP_FUZZ_LIB_SRC})
+foreach(prop INCLUDE_DIRECTORIES COMPILE_DEFINITIONS INTERFACE_INCLUDE_DIRECTORIES
+    INTERFACE_SYSTEM_INCLUDE_DIRECTORIES INTERFACE_COMPILE_DEFINITIONS)
+  get_target_property(value vqclip_core ${prop})
+  if(value)
+    set_target_properties(vqclip_fuzzcore PROPERTIES ${prop} "${value}")
+  endif()
+endforeach()
+get_target_property(VQCLIP_FUZZ_LIBS vqclip_core LINK_LIBRARIES)
+target_link_libraries(vqclip_fuzzcore PUBLIC ${VQCLIP_FUZZ_LIBS})
+target_compile_options(vqclip_fuzzcore PRIVATE
+  $<$<COMPILE_LANGUAGE:C>:-fsanitize=fuzzer-no-link ${VQCLIP_FUZZ_SAN} ${VQCLIP_WARN}>)
+
+enable_testing()
+add_custom_target(vqclip_fuzz)
+file(GLOB VQCLIP_FUZZ_TARGETS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/fuzz/fuzz-*.c)
+foreach(src ${VQCLIP_FUZZ_TARGETS})
+  get_filename_component(name ${src} NAME_WE)
+  string(REGEX REPLACE "^fuzz-" "" short ${name})
+  add_executable(${name} EXCLUDE_FROM_ALL ${src})
+  if(name STREQUAL "fuzz-batch") # the batch-line parser lives with the CLI, outside the library
+    target_sources(${name} PRIVATE ${CMAKE_SOURCE_DIR}/src/cli/batch_json.c)
+  endif()
+  target_compile_options(${name} PRIVATE -fsanitize=fuzzer ${VQCLIP_FUZZ_SAN} ${VQCLIP_WARN})
+  target_compile_definitions(${name} PRIVATE VQCLIP_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
+  target_link_options(${name} PRIVATE -fsanitize=fuzzer ${VQCLIP_FUZZ_SAN})
+  target_link_libraries(${name} PRIVATE vqclip_fuzzcore)
+  add_dependencies(vqclip_fuzz ${name})
+  if(IS_DIRECTORY ${CMAKE_SOURCE_DIR}/fuzz/corpus/${short})
+    add_test(NAME ${name}-corpus COMMAND ${name} -runs=0 ${CMAKE_SOURCE_DIR}/fuzz/corpus/${short})
+    set_tests_properties(${name}-corpus PROPERTIES LABELS fuzz TIMEOUT 300)
+  endif()
+endforeach()

@@ -1,0 +1,49 @@
+/* libFuzzer target: decoding input images (vqc_image_load: PNG, JPEG, BMP, GIF, ...) from
+ * arbitrary bytes written to a scratch file.
+ *
+ * vqclip links Debian's prebuilt stb_image, which carries no coverage instrumentation; this
+ * target compiles the same stb_image.h (from libstb-dev) into itself, and its definitions take
+ * precedence over the shared library's, so the fuzzer sees into the decoders. (stb 2.27's
+ * out-of-bounds write on a JPEG Huffman table of over 256 codes is caught by vqc_image_load's
+ * own check before stb runs; this target would report it otherwise.) */
+#define STB_IMAGE_IMPLEMENTATION
+#include <stb/stb_image.h>
+
+#include "fuzzhelp.h"
+#include "io/image.h"
+
+/* Inputs that claim more than this many pixels are skipped: decoding a legitimate 16384^2 image
+ * needs gigabytes, which libFuzzer would report as an out-of-memory finding. */
+#define MAX_PIXELS (1 << 22)
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc, (void)argv;
+    fuzz_silence();
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    int w, h, c;
+    if (size > (size_t)INT32_MAX)
+        return 0;
+    if (stbi_info_from_memory(data, (int)size, &w, &h, &c) && (int64_t)w * h > MAX_PIXELS)
+        return 0;
+    const char *path = fuzz_write_file("image", data, size);
+    vqc_image img;
+    int rc = vqc_image_load(path, &img);
+    fuzz_check_error(rc, data, size);
+    if (rc == 0) {
+        FUZZ_CHECK(img.w > 0 && img.h > 0 && img.w <= VQC_IMAGE_MAX_SIDE &&
+                   img.h <= VQC_IMAGE_MAX_SIDE);
+        float sum = 0;
+        for (size_t i = 0; i < (size_t)img.w * img.h * 3; i++) {
+            FUZZ_CHECK(img.rgb[i] >= 0 && img.rgb[i] <= 1);
+            sum += img.rgb[i];
+        }
+        (void)sum;
+        vqc_image_free(&img);
+    }
+    return 0;
+}

@@ -1,0 +1,70 @@
+#!/bin/bash
+# Benchmarks vqclip against the Python baseline on full-size random-weight models.
+#
+#   scripts/bench.sh [--sizes "128 256"] [--cutns "8 32"] [--steps 6] [--reps 3]
+#                    [--no-baseline] [--out DIR]
+#
+# Builds nothing: runs $VQCLIP_BIN (default ./build/vqclip). Writes, once, the models of
+# scripts/make-bench-models.py (VQGAN f16-16384 .ckpt ~1.1 GB, ViT-B/32 TorchScript ~0.3 GB)
+# into $VQCLIP_BENCH_MODELS (default ~/.cache/vqclip-bench), using Debian's python3-torch.
+# Then for each size x cutn, --reps times, vqclip and scripts/peer_baseline.py (the peer's
+# loop in plain PyTorch, same libtorch) run back to back at the same settings; each run's
+# start-up (process start to first step), first step, median later step and peak RSS are
+# recorded (see scripts/bench_run.py), with the FLOPs of a step against this machine's measured
+# GEMM / convolution peak (scripts/bench_flops.py). Results: DIR/bench.md (the table, also
+# printed) and DIR/bench.json (every run). DIR defaults to bench-out.
+#
+# Sizes default to 128 and 256 on the CPU (512 on 2 cores takes minutes per step) and add 512
+# on CUDA. OMP_WAIT_POLICY defaults to PASSIVE for both programs (set it to override): on a
+# machine shared with other work, libgomp's spinning idle threads otherwise dominate the
+# figures (see docs/benchmarks.md). Other knobs: VQCLIP_BENCH_DEVICE (cpu or cuda; default
+# cpu unless nvidia-smi sees a GPU), VQCLIP_BPE (the CLIP vocabulary file).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=${VQCLIP_BIN:-$ROOT/build/vqclip}
+MODELS=${VQCLIP_BENCH_MODELS:-$HOME/.cache/vqclip-bench}
+PY=/usr/bin/python3
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+
+die() {
+    echo "bench.sh: $*" >&2
+    exit 1
+}
+
+[ -x "$BIN" ] || die "no vqclip binary at $BIN (build first, or set VQCLIP_BIN)"
+"$PY" -c 'import torch' 2>/dev/null || die "$PY cannot import torch: apt-get install python3-torch"
+
+if [ -z "${VQCLIP_BENCH_DEVICE:-}" ]; then
+    if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+        VQCLIP_BENCH_DEVICE=cuda
+    else
+        VQCLIP_BENCH_DEVICE=cpu
+    fi
+fi
+SIZES="128 256"
+[ "$VQCLIP_BENCH_DEVICE" = cpu ] || SIZES="128 256 512"
+
+VQGAN=$MODELS/vqgan_f16_16384_random.ckpt
+CLIP=$MODELS/ViT-B-32_random.pt
+if [ ! -s "$VQGAN" ] || [ ! -s "$CLIP" ]; then
+    echo "bench.sh: writing the benchmark models into $MODELS (once)" >&2
+    mkdir -p "$MODELS"
+    "$PY" "$ROOT/scripts/make-bench-models.py" "$MODELS" >&2
+fi
+
+BPE=${VQCLIP_BPE:-}
+if [ -z "$BPE" ]; then
+    for d in "${VQCLIP_MODELS:-}" "$HOME/.cache/vqclip" "$ROOT/../shared/fixtures/clip"; do
+        if [ -n "$d" ] && [ -s "$d/bpe_simple_vocab_16e6.txt.gz" ]; then
+            BPE=$d/bpe_simple_vocab_16e6.txt.gz
+            break
+        fi
+    done
+fi
+[ -n "$BPE" ] || die "bpe_simple_vocab_16e6.txt.gz not found: set VQCLIP_BPE"
+
+echo "bench.sh: $("$BIN" --version), device $VQCLIP_BENCH_DEVICE, OMP_WAIT_POLICY=$OMP_WAIT_POLICY," \
+    "load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+exec "$PY" "$ROOT/scripts/bench_run.py" --bin "$BIN" --vqgan "$VQGAN" --clip "$CLIP" \
+    --bpe "$BPE" --device "$VQCLIP_BENCH_DEVICE" --sizes "$SIZES" "$@"

@@ -1,0 +1,207 @@
+/* Memory planning for a generation (see memplan.h). */
+#include "gen/memplan.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "util/error.h"
+
+/* Elements kept for the backward pass per ResnetBlock (the GroupNorm+SiLU inputs, the two
+ * convolution outputs, the sum) and per attention block (q, k, v, the output) at the block's
+ * resolution; attention also keeps its scores and softmax, two S x S matrices. */
+#define RESBLOCK_KEEP 4.0
+#define ATTN_KEEP 4.0
+
+static double attn_elems(double c, double s)
+{
+    return ATTN_KEEP * c * s + 2.0 * s * s;
+}
+
+/* The VQGAN decoder at a latent of hl x wl cells, with the gradient to its input. */
+static double decoder_elems(const vqc_vqgan_info *vi, double hl, double wl)
+{
+    int L = vi->num_levels > 0 ? vi->num_levels : 1;
+    double s = hl * wl, top = (double)vi->ch * vi->ch_mult[L - 1];
+    double kept = (double)vi->z_channels * s + top * s;       /* z, conv_in */
+    kept += 2 * RESBLOCK_KEEP * top * s + attn_elems(top, s); /* mid */
+    double largest = top * s, scores = s * s;
+    for (int i = L - 1; i >= 0; i--) {
+        double c = (double)vi->ch * vi->ch_mult[i];
+        for (int b = 0; b <= vi->num_res_blocks; b++) {
+            kept += RESBLOCK_KEEP * c * s;
+            if (vi->dec_attn[i]) {
+                kept += attn_elems(c, s);
+                scores = s * s > scores ? s * s : scores;
+            }
+        }
+        if (i > 0) {
+            s *= 4;
+            kept += 2 * c * s; /* nearest upsampling and its convolution */
+        }
+        largest = c * s > largest ? c * s : largest;
+    }
+    kept += 2.0 * vi->ch * vi->ch_mult[0] * s + 2.0 * vi->out_ch * s; /* norm_out, conv_out */
+    /* The backward pass holds about three gradients of the largest activation at once, and
+     * through an attention block the gradients of its scores and softmax. */
+    double transient = 3 * largest > 2 * scores ? 3 * largest : 2 * scores;
+    return kept + transient;
+}
+
+/* The CLIP image tower over cutn cutouts of side r, with the gradient to its input. */
+static double clip_elems(const vqc_clip_info *ci, int cutn, int r)
+{
+    double img = 3.0 * r * r;
+    if (ci->is_vit) {
+        int p = ci->vision_patch_size > 0 ? ci->vision_patch_size : 32;
+        double t = (double)(r / p) * (r / p) + 1, w = ci->vision_width;
+        double heads = ci->vision_heads > 0 ? ci->vision_heads : 1;
+        /* per layer: two LayerNorm inputs, qkv (3w), attention output, residuals, MLP 4w twice,
+         * and the scores + softmax of every head */
+        double layer = 17.0 * w * t + 2.0 * heads * t * t;
+        return cutn * (img * 2 + ci->vision_layers * layer);
+    }
+    /* ResNet: about 24 stem-width feature maps at a quarter of the input resolution per block
+     * stage; coarse, the ResNet towers are small next to the decoder. */
+    double w = ci->vision_width, q = (double)r * r / 16;
+    return cutn * (img * 2 + 24.0 * w * q * (ci->vision_layers > 0 ? ci->vision_layers : 1) / 4);
+}
+
+int64_t vqc_memplan_step_bytes(const vqc_vqgan_info *vi, const vqc_clip_info *ci, int w, int h,
+                               int cutn, int cut_size)
+{
+    int f = vi->downsample > 0 ? vi->downsample : 1;
+    int r = cut_size > 0 ? cut_size : ci->image_resolution;
+    double px = (double)w * h;
+    /* decoded image, its augmentation inputs/outputs and their gradients */
+    double elems = decoder_elems(vi, (double)h / f, (double)w / f) + 3.0 * px * 6;
+    elems += clip_elems(ci, cutn, r);
+    double bytes = 4.0 * elems;
+    return bytes > 9.0e18 ? INT64_MAX : (int64_t)bytes;
+}
+
+/* ---- what the device has ---------------------------------------------------------------- */
+
+/* A "Key:   123 kB" line of a /proc file, in bytes; -1 when absent. */
+static int64_t proc_kb(const char *file, const char *key)
+{
+    FILE *f = fopen(file, "r");
+    if (!f)
+        return -1;
+    char line[256];
+    int64_t v = -1;
+    size_t n = strlen(key);
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, key, n) == 0 && line[n] == ':') {
+            long long kb;
+            if (sscanf(line + n + 1, "%lld", &kb) == 1)
+                v = (int64_t)kb * 1024;
+            break;
+        }
+    fclose(f);
+    return v;
+}
+
+int64_t vqc_memplan_available(vqt_device dev)
+{
+    if (dev.type == VQT_DEVICE_CUDA)
+        return vqt_cuda_free_bytes(dev);
+    int64_t avail = proc_kb("/proc/meminfo", "MemAvailable");
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        int64_t used = proc_kb("/proc/self/status", "VmSize");
+        int64_t left = (int64_t)rl.rlim_cur - (used > 0 ? used : 0);
+        left = left < 0 ? 0 : left;
+        avail = avail < 0 || left < avail ? left : avail;
+    }
+    return avail;
+}
+
+void vqc_memplan_fit(const vqc_vqgan_info *vi, const vqc_clip_info *ci, int w, int h, int cutn,
+                     int cut_size, int64_t bytes, int *fit_w, int *fit_h)
+{
+    int f = vi->downsample > 0 ? vi->downsample : 1;
+    /* the longer side in latent cells; the other follows the aspect ratio */
+    int longest = (w > h ? w : h) / f, lo = 0, hi = longest;
+    while (lo < hi) {
+        int mid = lo + (hi - lo + 1) / 2;
+        int cw = w >= h ? mid : (int)((double)mid * w / h),
+            ch = h >= w ? mid : (int)((double)mid * h / w);
+        cw = cw < 1 ? 1 : cw;
+        ch = ch < 1 ? 1 : ch;
+        if (vqc_memplan_step_bytes(vi, ci, cw * f, ch * f, cutn, cut_size) <= bytes)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    if (lo == 0) {
+        *fit_w = *fit_h = 0;
+        return;
+    }
+    int cw = w >= h ? lo : (int)((double)lo * w / h), ch = h >= w ? lo : (int)((double)lo * h / w);
+    *fit_w = (cw < 1 ? 1 : cw) * f;
+    *fit_h = (ch < 1 ? 1 : ch) * f;
+}
+
+static double gib(int64_t b)
+{
+    return (double)b / (1024.0 * 1024.0 * 1024.0);
+}
+
+/* " about WxH would fit (--size W H)" or " not even the smallest size fits". */
+static void fit_text(const vqc_vqgan_info *vi, const vqc_clip_info *ci, int w, int h, int cutn,
+                     int cut_size, int64_t avail, char *buf, size_t len)
+{
+    int fw, fh; /* advice keeps a fifth in reserve: the estimate is rough */
+    vqc_memplan_fit(vi, ci, w, h, cutn, cut_size, avail / 5 * 4, &fw, &fh);
+    if (fw > 0)
+        snprintf(buf, len, "about %dx%d would fit (--size %d %d%s)", fw, fh, fw, fh,
+                 cutn > 8 ? ", or fewer --cutn" : "");
+    else
+        snprintf(buf, len, "not even the smallest size fits");
+}
+
+int vqc_memplan_check(const vqc_vqgan_info *vi, const vqc_clip_info *ci, vqt_device dev, int w,
+                      int h, int cutn, int cut_size)
+{
+    int64_t need = vqc_memplan_step_bytes(vi, ci, w, h, cutn, cut_size);
+    int64_t avail = vqc_memplan_available(dev);
+    if (avail < 0 || need <= avail)
+        return 0;
+    char fit[128], where[32];
+    fit_text(vi, ci, w, h, cutn, cut_size, avail, fit, sizeof fit);
+    vqt_device_str(dev, where, sizeof where);
+    return vqc_error_set(VQC_ERR_NOMEM,
+                         "size %dx%d needs about %.1f GiB for one step but %.1f GiB is "
+                         "available on %s; %s",
+                         w, h, gib(need), gib(avail), where, fit);
+}
+
+int vqc_memplan_is_oom(const char *m)
+{
+    return m && (strstr(m, "out of memory") || strstr(m, "bad_alloc") ||
+                 strstr(m, "CUBLAS_STATUS_ALLOC_FAILED") ||
+                 strstr(m, "DefaultCPUAllocator: can't allocate") ||
+                 strstr(m, "DefaultCPUAllocator: not enough memory"));
+}
+
+int vqc_memplan_oom_error(const vqc_vqgan_info *vi, const vqc_clip_info *ci, vqt_device dev, int w,
+                          int h, int cutn, int cut_size, const char *kept)
+{
+    char first[200], fit[128], where[32];
+    /* keep the start of the original message: it names the step and the operation */
+    snprintf(first, sizeof first, "%s", vqc_error_get());
+    int64_t avail = vqc_memplan_available(dev);
+    vqt_device_str(dev, where, sizeof where);
+    /* what failed did not fit, whatever the estimate says: advise at most 3/4 of it */
+    int64_t failed = vqc_memplan_step_bytes(vi, ci, w, h, cutn, cut_size) / 4 * 3;
+    if (avail > failed)
+        avail = failed;
+    if (avail > 0)
+        fit_text(vi, ci, w, h, cutn, cut_size, avail, fit, sizeof fit);
+    else
+        snprintf(fit, sizeof fit, "try a smaller --size or fewer --cutn");
+    return vqc_error_set(VQC_ERR_NOMEM, "out of memory on %s at %dx%d (%s); %s%s%s", where, w, h,
+                         first, fit, kept ? "; the last image written is kept in " : "",
+                         kept ? kept : "");
+}

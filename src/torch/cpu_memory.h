@@ -1,0 +1,102 @@
+// CPU memory for the shim: zero-copy views, and the process-wide malloc settings of vqt_init
+// (see shim.h). C++, included by shim.cpp only.
+#ifndef VQC_TORCH_CPU_MEMORY_H
+#define VQC_TORCH_CPU_MEMORY_H
+
+#include <ATen/ATen.h>
+#include <c10/core/Allocator.h>
+#include <c10/core/CPUAllocator.h>
+
+#include <climits>
+#include <cstdint>
+#include <cstdlib>
+#include <new>
+
+#ifdef __GLIBC__
+#include <malloc.h>
+#include <sys/mman.h>
+#endif
+
+namespace vqt_memory
+{
+
+// A CPU tensor viewing `data` (empty strides: contiguous); release(ctx) runs once, when the
+// storage dies (see vqt_from_blob).
+inline at::Tensor view_blob(const void *data, at::ScalarType st, at::IntArrayRef sizes,
+                            at::IntArrayRef strides, void (*release)(void *), void *ctx)
+{
+    auto deleter = [release, ctx](void *) {
+        if (release)
+            release(ctx);
+    };
+    if (strides.empty() && !sizes.empty())
+        return at::from_blob(const_cast<void *>(data), sizes, deleter, st);
+    return at::from_blob(const_cast<void *>(data), sizes, strides, deleter, st);
+}
+
+#ifdef __GLIBC__
+// libtorch's CPU allocator takes memory with posix_memalign(64). glibc serves an aligned
+// request by carving it out of a block 64 + 32 bytes larger, so a freed tensor leaves a hole
+// just too small for the next tensor of the same size: with the heap kept (below) and every
+// step allocating the same sizes, the heap grew to twice the live memory at 256x256. This
+// allocator aligns inside a plain malloc block of size + 72 instead, so that a freed block
+// fits the next request of the same size exactly; the block's start is stored just before the
+// aligned address (data and context stay the same pointer, as libtorch's raw_allocate, used by
+// oneDNN, requires).
+inline void heap_free(void *p)
+{
+    if (p)
+        free(((void **)p)[-1]);
+}
+
+struct HeapAllocator final : public at::Allocator {
+    static constexpr size_t kAlign = 64;
+    at::DataPtr allocate(size_t n) const override
+    {
+        if (n == 0)
+            return {nullptr, nullptr, &heap_free, at::Device(at::kCPU)};
+        void *raw = malloc(n + kAlign + sizeof(void *));
+        if (!raw)
+            throw std::bad_alloc();
+        uintptr_t p = ((uintptr_t)raw + sizeof(void *) + kAlign - 1) & ~(uintptr_t)(kAlign - 1);
+        ((void **)p)[-1] = raw;
+        return {(void *)p, (void *)p, &heap_free, at::Device(at::kCPU)};
+    }
+    at::DeleterFnPtr raw_deleter() const override
+    {
+        return &heap_free;
+    }
+};
+#endif
+
+// Makes glibc's malloc keep what it gets from the kernel (no mmap'ed chunks, which go back on
+// free, and no trimming of the heap), routes libtorch's CPU tensors through HeapAllocator, and
+// asks for transparent huge pages on the first GiB the heap grows into: an address-space-only
+// reservation malloc'ed, advised and freed again (it stays in the heap as free space since
+// trimming is off), so that a tensor's first touch faults in 2 MiB pages instead of 4 KiB
+// ones; on the benchmark VM that made first touch 2-3x cheaper (docs/benchmarks.md). Nothing is
+// made resident here. Called once, by vqt_init.
+inline void tune_malloc()
+{
+#ifdef __GLIBC__
+    static HeapAllocator heap_allocator;
+    mallopt(M_MMAP_MAX, 0);
+    mallopt(M_TRIM_THRESHOLD, INT_MAX);
+    c10::SetCPUAllocator(&heap_allocator, 0);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    const size_t reserve = (size_t)1 << 30, huge = (size_t)2 << 20;
+    char *p = (char *)malloc(reserve);
+    if (p) {
+        uintptr_t lo = ((uintptr_t)p + huge - 1) & ~(uintptr_t)(huge - 1);
+        uintptr_t hi = ((uintptr_t)p + reserve) & ~(uintptr_t)(huge - 1);
+        if (hi > lo)
+            madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+        free(p);
+    }
+#endif
+#endif
+}
+
+} // namespace vqt_memory
+
+#endif

@@ -1,0 +1,118 @@
+/* Memory planning (src/gen/memplan.h): the step estimate grows with the size and the cutouts,
+ * the fitted size fits and the next one up does not, refusals and out-of-memory errors name
+ * the size and the advice. */
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "gen/memplan.h"
+#include "testhelp.h"
+#include "util/error.h"
+
+/* vqgan_imagenet_f16_16384 and ViT-B/32, as their weights describe them. */
+static vqc_vqgan_info imagenet_f16(void)
+{
+    vqc_vqgan_info vi;
+    memset(&vi, 0, sizeof vi);
+    vi.ch = 128;
+    vi.num_levels = 5;
+    int mult[5] = {1, 1, 2, 2, 4};
+    memcpy(vi.ch_mult, mult, sizeof mult);
+    vi.num_res_blocks = 2;
+    vi.dec_attn[4] = vi.enc_attn[4] = true;
+    vi.in_channels = vi.out_ch = 3;
+    vi.z_channels = vi.embed_dim = 256;
+    vi.n_embed = 16384;
+    vi.downsample = 16;
+    return vi;
+}
+
+static vqc_clip_info vit_b32(void)
+{
+    vqc_clip_info ci;
+    memset(&ci, 0, sizeof ci);
+    ci.is_vit = 1;
+    ci.embed_dim = 512;
+    ci.image_resolution = 224;
+    ci.vision_width = 768;
+    ci.vision_layers = 12;
+    ci.vision_patch_size = 32;
+    ci.vision_heads = 12;
+    return ci;
+}
+
+static double gib(int64_t b)
+{
+    return (double)b / (1 << 30);
+}
+
+int main(void)
+{
+    vqc_vqgan_info vi = imagenet_f16();
+    vqc_clip_info ci = vit_b32();
+    int64_t s256 = vqc_memplan_step_bytes(&vi, &ci, 256, 256, 32, 0);
+    int64_t s512 = vqc_memplan_step_bytes(&vi, &ci, 512, 512, 32, 0);
+    int64_t s512c8 = vqc_memplan_step_bytes(&vi, &ci, 512, 512, 8, 0);
+    int64_t s1024 = vqc_memplan_step_bytes(&vi, &ci, 1024, 1024, 32, 0);
+    fprintf(stderr, "estimates: 256 %.2f GiB, 512 %.2f GiB (cutn 8: %.2f), 1024 %.2f GiB\n",
+            gib(s256), gib(s512), gib(s512c8), gib(s1024));
+    ASSERT(s256 > 0 && s256 < s512 && s512 < s1024);
+    ASSERT(s512c8 < s512);
+    /* The Python peer needs ~10 GB at 512x512 and ~24 GB at 900x900 on a GPU, models included;
+     * vqclip keeps less, but the estimate must stay in a plausible range. */
+    ASSERT(gib(s512) > 0.5 && gib(s512) < 12);
+    ASSERT(gib(s1024) > 2 && gib(s1024) < 48);
+    int64_t s8192 = vqc_memplan_step_bytes(&vi, &ci, 8192, 8192, 32, 0);
+    ASSERT(gib(s8192) > 100);
+
+    /* fit: the answer fits, one latent cell more does not; the aspect ratio is kept */
+    int fw, fh;
+    vqc_memplan_fit(&vi, &ci, 2048, 1024, 32, 0, s512, &fw, &fh);
+    fprintf(stderr, "fits in the 512x512 budget at 2:1: %dx%d\n", fw, fh);
+    ASSERT(fw > 0 && fw % 16 == 0 && fh % 16 == 0);
+    ASSERT(fw >= 2 * fh - 16 && fw <= 2 * fh + 16);
+    ASSERT(vqc_memplan_step_bytes(&vi, &ci, fw, fh, 32, 0) <= s512);
+    ASSERT(vqc_memplan_step_bytes(&vi, &ci, fw + 32, fh + 16, 32, 0) > s512);
+    vqc_memplan_fit(&vi, &ci, 512, 512, 32, 0, 1000, &fw, &fh);
+    ASSERT_EQ(fw, 0);
+    ASSERT_EQ(fh, 0);
+
+    /* the CPU's available memory follows RLIMIT_AS */
+    vqt_device cpu = {VQT_DEVICE_CPU, 0};
+    int64_t avail = vqc_memplan_available(cpu);
+    ASSERT(avail > 0);
+    ASSERT_OK(vqc_memplan_check(&vi, &ci, cpu, 256, 256, 1, 0));
+    struct rlimit old, rl;
+    ASSERT_EQ(getrlimit(RLIMIT_AS, &old), 0);
+    rl = old;
+    rl.rlim_cur = (rlim_t)4 << 30;
+    if (old.rlim_max == RLIM_INFINITY || old.rlim_max >= rl.rlim_cur) {
+        ASSERT_EQ(setrlimit(RLIMIT_AS, &rl), 0);
+        int64_t capped = vqc_memplan_available(cpu);
+        ASSERT(capped > 0 && capped < ((int64_t)4 << 30));
+        int rc = vqc_memplan_check(&vi, &ci, cpu, 8192, 8192, 32, 0);
+        const char *m = vqc_error_get();
+        fprintf(stderr, "refusal: %s\n", m);
+        ASSERT_EQ(rc, VQC_ERR_NOMEM);
+        ASSERT(strstr(m, "8192x8192") && strstr(m, "GiB") && strstr(m, "would fit"));
+        ASSERT_EQ(setrlimit(RLIMIT_AS, &old), 0);
+    }
+
+    /* out-of-memory errors */
+    ASSERT(vqc_memplan_is_oom("step 3: CUDA out of memory. Tried to allocate 2.00 GiB"));
+    ASSERT(vqc_memplan_is_oom("VQGAN decode: std::bad_alloc"));
+    ASSERT(vqc_memplan_is_oom("DefaultCPUAllocator: can't allocate memory: you tried to ..."));
+    ASSERT(!vqc_memplan_is_oom("step 3: loss is NaN"));
+    vqc_error_set(VQC_ERR_RUNTIME, "step 7: CUDA out of memory. Tried to allocate 1.00 GiB");
+    int rc = vqc_memplan_oom_error(&vi, &ci, cpu, 1024, 1024, 32, 0, "out.png");
+    const char *m = vqc_error_get();
+    fprintf(stderr, "oom: %s\n", m);
+    ASSERT_EQ(rc, VQC_ERR_NOMEM);
+    ASSERT(strstr(m, "1024x1024") && strstr(m, "step 7") && strstr(m, "out.png"));
+    ASSERT(strchr(m, '\n') == NULL);
+    int aw = 0, ah = 0; /* the advice is a smaller size than the one that failed */
+    ASSERT(strstr(m, "about ") && sscanf(strstr(m, "about "), "about %dx%d", &aw, &ah) == 2);
+    ASSERT(aw > 0 && aw < 1024 && ah < 1024);
+    fprintf(stderr, "test-memplan: ok\n");
+    return 0;
+}
