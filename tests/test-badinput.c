@@ -25,7 +25,11 @@
 
 #include <stb/stb_image_write.h>
 
+#include <math.h>
+
 #include "io/image.h"
+#include "io/safetensors.h"
+#include "io/tensor_map.h"
 #include "testhelp.h"
 
 static const char *bin;
@@ -287,6 +291,35 @@ static const char *corrupt_copy(const char *src, size_t at, size_t n, const char
  * Models
  * ------------------------------------------------------------------------------------------- */
 
+/* The tiny VQGAN as safetensors at tmp/name, with `value` as the first decoder weight. */
+static const char *poisoned_vqgan(const char *name, float value)
+{
+    vqc_tensor_map *map;
+    ASSERT_OK(vqc_tmap_open(fixture_path("vqgan/tiny_vq.ckpt"), &map));
+    size_t n = vqc_tmap_count(map);
+    vqc_st_tensor *ts = calloc(n, sizeof *ts);
+    void **copies = calloc(n, sizeof *copies);
+    ASSERT(ts && copies);
+    for (size_t i = 0; i < n; i++) {
+        const vqc_tensor_info *ti = vqc_tmap_at(map, i);
+        size_t bytes = (size_t)ti->numel * vqc_dtype_size(ti->dtype);
+        copies[i] = malloc(bytes ? bytes : 1);
+        ASSERT(copies[i]);
+        memcpy(copies[i], ti->data, bytes); /* the fixture's tensors are contiguous */
+        if (strstr(ti->name, "decoder.conv_in.weight") && ti->dtype == VQC_DTYPE_F32)
+            ((float *)copies[i])[0] = value;
+        ts[i] = (vqc_st_tensor){ti->name, ti->dtype, ti->ndim, ti->shape, copies[i]};
+    }
+    const char *path = tpath(name);
+    ASSERT_OK(vqc_safetensors_write(path, ts, n, NULL));
+    for (size_t i = 0; i < n; i++)
+        free(copies[i]);
+    free(copies);
+    free(ts);
+    vqc_tmap_free(map);
+    return path;
+}
+
 static void test_vqgan_files(void)
 {
     const char *vq = fixture_path("vqgan/tiny_vq.ckpt"),
@@ -310,6 +343,13 @@ static void test_vqgan_files(void)
           tpath("nope.ckpt"));
     fails(2, "CLIP", "CLIP file as --vqgan", "%s %s -p cat -o '%s' --vqgan '%s'", models, fast, out,
           fixture_path("clip/tiny_vit.pt"));
+    /* NaN / infinite weights: the first step's loss is not finite; exit 3, no image */
+    const char *nan_out = tpath("nan.png");
+    unlink(nan_out);
+    fails(3, "weights hold NaN", "NaN weights", "%s %s -p cat -o '%s' --vqgan '%s'", models, fast,
+          nan_out, poisoned_vqgan("nan_vq.safetensors", NAN));
+    fails(3, "weights hold NaN", "infinite weights", "%s %s -p cat -o '%s' --vqgan '%s'", models,
+          fast, nan_out, poisoned_vqgan("inf_vq.safetensors", INFINITY));
 }
 
 static void test_clip_and_bpe_files(void)
@@ -640,6 +680,8 @@ int main(void)
     test_output_paths();
     lap("queueing");
     run_queue();
+    if (access(tpath("nan.png"), F_OK) == 0)
+        TEST_FAIL("NaN weights: an image was written");
     lap("error cases");
     /* With SIGXFSZ ignored (as `trap '' XFSZ` leaves it) the write fails with EFBIG. */
     test_full_disk("full disk, SIGXFSZ ignored", "trap '' XFSZ; ulimit -f 2;");

@@ -491,9 +491,11 @@ static int read_losses(vqc_loop *L, vqt_tensor *const *terms, float *losses)
         return fail_torch("losses");
     for (int i = 0; i <= L->nprompts; i++)
         if (!isfinite(losses[i]))
-            return vqc_error_set(VQC_ERR_RUNTIME,
-                                 "the loss became %s at step %d (try a lower learning rate)",
-                                 isnan(losses[i]) ? "NaN" : "infinite", L->step + 1);
+            return vqc_error_set(VQC_ERR_RUNTIME, "the loss became %s at step %d (%s)",
+                                 isnan(losses[i]) ? "NaN" : "infinite", L->step + 1,
+                                 L->step == 0 ? "before any update: the model weights hold NaN "
+                                                "or infinite values"
+                                              : "try a lower learning rate");
     return 0;
 }
 
