@@ -46,6 +46,15 @@ if(VQCLIP_C10_CUDA_INCLUDE AND VQCLIP_CUDART_INCLUDE)
   target_include_directories(vqclip_core SYSTEM PRIVATE ${VQCLIP_CUDART_INCLUDE})
   message(STATUS "vqclip: CUDA libtorch: peak device memory from the caching allocator "
                  "(CUDA headers in ${VQCLIP_CUDART_INCLUDE})")
+  # Free device memory (vqt_cuda_free_bytes, for the up-front size check) needs the CUDA
+  # runtime itself; find_package(Torch) defines CUDA::cudart when it found the toolkit.
+  if(TARGET CUDA::cudart)
+    target_link_libraries(vqclip_core PRIVATE CUDA::cudart)
+    target_compile_definitions(vqclip_core PRIVATE VQT_WITH_CUDART)
+  else()
+    message(STATUS "vqclip: no CUDA::cudart target: free device memory unknown, sizes are not "
+                   "checked against it before a run (out-of-memory is still reported)")
+  endif()
 else()
   message(WARNING "vqclip: CUDA libtorch, but c10/cuda or cuda_runtime_api.h was not found: "
                   "vqt_cuda_peak_bytes() will report 0 (set CUDA_HOME to the toolkit)")

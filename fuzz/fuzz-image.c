@@ -5,7 +5,8 @@
  * target compiles the same stb_image.h (from libstb-dev) into itself, and its definitions take
  * precedence over the shared library's, so the fuzzer sees into the decoders. (stb 2.27's
  * out-of-bounds write on a JPEG Huffman table of over 256 codes is caught by vqc_image_load's
- * own check before stb runs; this target would report it otherwise.) */
+ * own check before stb runs; the size pre-check below calls stb directly, so such inputs go
+ * only through vqc_image_load.) */
 #define STB_IMAGE_IMPLEMENTATION
 #include <stb/stb_image.h>
 
@@ -28,6 +29,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int w, h, c;
     if (size > (size_t)INT32_MAX)
         return 0;
+    if (vqc_jpeg_bad_huffman(data, size)) { /* refused before stb sees it (stb 2.27's bug) */
+        vqc_image img;
+        const char *path = fuzz_write_file("image", data, size);
+        FUZZ_CHECK(vqc_image_load(path, &img) == VQC_ERR_FORMAT);
+        return 0;
+    }
     if (stbi_info_from_memory(data, (int)size, &w, &h, &c) && (int64_t)w * h > MAX_PIXELS)
         return 0;
     const char *path = fuzz_write_file("image", data, size);

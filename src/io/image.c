@@ -22,9 +22,11 @@
  * when a DHT segment declares more than 256 codes; upstream checks since 2.28. This walks the
  * segments the way stb's decoder does (length-prefixed segments, junk skipped byte by byte to
  * the next marker, entropy-coded data after SOS skipped to the next real marker) and reports
- * such a table before stb sees it. Returns 1 when the data holds one. */
-static int jpeg_bad_huffman(const unsigned char *d, size_t n)
+ * such a table before stb sees it. */
+int vqc_jpeg_bad_huffman(const unsigned char *d, size_t n)
 {
+    if (n < 2 || d[0] != 0xFF) /* stb decodes as JPEG only what starts with a marker */
+        return 0;
     size_t i = 0;
     while (i + 1 < n) {
         if (d[i] != 0xFF || d[i + 1] == 0xFF || d[i + 1] == 0x00) {
@@ -108,7 +110,7 @@ int vqc_image_load(const char *path, vqc_image *out)
     if (!file)
         return VQC_ERR_IO;
     int w, h, c, rc = 0;
-    if (len > 0 && file[0] == 0xFF && jpeg_bad_huffman(file, len))
+    if (vqc_jpeg_bad_huffman(file, len))
         rc = vqc_error_set(VQC_ERR_FORMAT, "%s: corrupt JPEG (a Huffman table of over 256 codes)",
                            path);
     else if (!stbi_info_from_memory(file, (int)len, &w, &h, &c))

@@ -21,6 +21,11 @@ typedef struct vqc_image {
  * VQC_ERR_FORMAT (not a decodable image, or absurd dimensions) with a message. */
 int vqc_image_load(const char *path, vqc_image *out);
 
+/* 1 when the bytes are a JPEG (they start with a marker) holding a Huffman table of more than 256
+ * codes, which Debian 12's stb_image 2.27 would write past its table on (vqc_image_load refuses
+ * such files before stb sees them); 0 otherwise. Exposed for the fuzz target. */
+int vqc_jpeg_bad_huffman(const unsigned char *d, size_t n);
+
 /* Releases the pixels; the struct may be reused. */
 void vqc_image_free(vqc_image *img);
 

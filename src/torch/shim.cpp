@@ -337,16 +337,15 @@ void vqt_cuda_reset_peak(vqt_device dev)
 
 int64_t vqt_cuda_free_bytes(vqt_device dev)
 {
-#ifdef VQT_HAVE_CUDA_ALLOC
+#if defined(VQT_HAVE_CUDA_ALLOC) && defined(VQT_WITH_CUDART)
     if (dev.type == VQT_DEVICE_CUDA) {
         try {
             size_t free_b = 0, total_b = 0;
             int prev = -1;
-            cudaGetDevice(&prev);
-            cudaSetDevice(dev.index);
+            if (cudaGetDevice(&prev) != cudaSuccess || cudaSetDevice(dev.index) != cudaSuccess)
+                return -1;
             cudaError_t e = cudaMemGetInfo(&free_b, &total_b);
-            if (prev >= 0)
-                cudaSetDevice(prev);
+            cudaSetDevice(prev);
             if (e != cudaSuccess)
                 return -1;
             const auto st = c10::cuda::CUDACachingAllocator::getDeviceStats(dev.index);
@@ -359,6 +358,18 @@ int64_t vqt_cuda_free_bytes(vqt_device dev)
 #endif
     (void)dev;
     return -1;
+}
+
+void vqt_set_deterministic(bool enabled)
+{
+    try {
+        if (enabled && !getenv("CUBLAS_WORKSPACE_CONFIG"))
+            setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", 0); // read when cuBLAS starts
+        at::globalContext().setDeterministicCuDNN(enabled);
+        at::globalContext().setBenchmarkCuDNN(!enabled);
+        at::globalContext().setDeterministicAlgorithms(enabled, false);
+    } catch (...) {
+    }
 }
 
 void vqt_set_tf32(bool enabled)

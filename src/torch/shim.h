@@ -92,6 +92,11 @@ int64_t vqt_cuda_free_bytes(vqt_device dev);
 /* Allows (true) or forbids TF32 tensor-core math in float32 matrix products and convolutions
  * on CUDA (libtorch's default allows it for convolutions only). No effect on the CPU. */
 void vqt_set_tf32(bool enabled);
+/* true: deterministic CUDA kernels only (cuDNN and cuBLAS; an op without one fails), so that
+ * a seed reproduces a picture on the same GPU; false: cuDNN autotuning, which picks the
+ * fastest convolution algorithms for the loop's fixed shapes on the first step. Call before
+ * the first CUDA operation. No effect on the CPU (always deterministic). */
+void vqt_set_deterministic(bool enabled);
 
 /* ---- handles and scopes ---------------------------------------------------------------- */
 
