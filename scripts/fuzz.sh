@@ -26,8 +26,9 @@ scripts/apt-ensure.sh clang libclang-rt-14-dev python3 || fail "cannot install c
 [ -d "$VQCLIP_FIXTURES" ] || fail "fixtures not found at $VQCLIP_FIXTURES"
 
 echo "fuzz: building the targets in $B" >&2
+mkdir -p "$B"
 CC=clang CXX=clang++ cmake -S . -B "$B" -DVQCLIP_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  >"$B.configure.log" 2>&1 || { cat "$B.configure.log" >&2; fail "configure failed"; }
+  >"$B/configure.log" 2>&1 || { cat "$B/configure.log" >&2; fail "configure failed"; }
 nice -n 10 cmake --build "$B" --target vqclip_fuzz -j "$JOBS" >"$B/build.log" 2>&1 ||
   { tail -40 "$B/build.log" >&2; fail "build failed"; }
 
