@@ -82,7 +82,8 @@ static void test_group_norm_silu(bool affine)
     vqt_tensor *probe = vqt_randn(4, xs, cpu);
     vqt_tensor *lean = vqt_group_norm_silu(x, 32, w, b, 1e-6);
     vqt_tensor *g_lean = grad_of(x, lean, probe);
-    vqt_tensor *plain = vqt_unary(VQT_SILU, vqt_group_norm(x, 32, w, b, 1e-6));
+    vqt_tensor *normed = vqt_group_norm(x, 32, w, b, 1e-6);
+    vqt_tensor *plain = vqt_unary(VQT_SILU, normed);
     vqt_tensor *g_plain = grad_of(x, plain, probe);
     ASSERT_SAME(lean, plain);
     ASSERT_SAME(g_lean, g_plain);
@@ -91,7 +92,7 @@ static void test_group_norm_silu(bool affine)
     vqt_tensor *nograd = vqt_group_norm_silu(x, 32, w, b, 1e-6);
     vqt_set_grad_enabled(prev);
     ASSERT_SAME(nograd, plain);
-    vqt_tensor *all[] = {x, w, b, probe, lean, g_lean, plain, g_plain, nograd};
+    vqt_tensor *all[] = {x, w, b, probe, lean, g_lean, normed, plain, g_plain, nograd};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         vqt_free(all[i]);
 }

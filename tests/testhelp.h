@@ -12,6 +12,18 @@
 
 #include "util/error.h"
 
+/* 1 in an AddressSanitizer build (which cannot run under an address-space limit). */
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifndef UNDER_ASAN
+#define UNDER_ASAN 0
+#endif
+
 #define TEST_FAIL(...)                                  \
     do {                                                \
         fprintf(stderr, "%s:%d: ", __FILE__, __LINE__); \
