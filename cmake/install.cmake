@@ -3,6 +3,8 @@
 #   share/man/man1/vqclip.1                          the man page (doc/vqclip.1)
 #   share/bash-completion/completions/vqclip         bash completion (completions/vqclip.bash)
 #   share/vqclip/models/README.md, urls.tsv          where the model files come from
+#   share/vqclip/models/demo/                        the demo models (models/demo), which
+#                                                    vqclip uses when no model is downloaded
 #   bin/vqclip-download-models                       scripts/download-models.sh; it finds the
 #                                                    URL table at ../share/vqclip/models
 # compiles the install prefix's models folder into vqclip_core as VQCLIP_DATADIR, the last
@@ -31,6 +33,13 @@ install(FILES "${CMAKE_CURRENT_SOURCE_DIR}/completions/vqclip.bash"
 install(FILES "${CMAKE_CURRENT_SOURCE_DIR}/models/README.md"
               "${CMAKE_CURRENT_SOURCE_DIR}/models/urls.tsv"
         DESTINATION "${VQCLIP_MODELS_DATADIR}")
+install(FILES "${CMAKE_CURRENT_SOURCE_DIR}/models/demo/README.md"
+              "${CMAKE_CURRENT_SOURCE_DIR}/models/demo/vqgan_demo.ckpt"
+              "${CMAKE_CURRENT_SOURCE_DIR}/models/demo/vqgan_demo.yaml"
+              "${CMAKE_CURRENT_SOURCE_DIR}/models/demo/clip_demo.safetensors"
+              "${CMAKE_CURRENT_SOURCE_DIR}/models/demo/vocab.json"
+              "${CMAKE_CURRENT_SOURCE_DIR}/models/demo/merges.txt"
+        DESTINATION "${VQCLIP_MODELS_DATADIR}/demo")
 install(PROGRAMS "${CMAKE_CURRENT_SOURCE_DIR}/scripts/download-models.sh"
         DESTINATION "${CMAKE_INSTALL_BINDIR}"
         RENAME vqclip-download-models)

@@ -91,6 +91,7 @@ _vqclip_value() {
         COMPREPLY=($(compgen -W "pixels gradient" -- "$cur")) ;;
     *:--init-weight-mode) COMPREPLY=($(compgen -W "seed anchor stepped" -- "$cur")) ;;
     *:--clip-precision) COMPREPLY=($(compgen -W "fp16 fp32" -- "$cur")) ;;
+    *:--precision) COMPREPLY=($(compgen -W "exact mixed fast" -- "$cur")) ;;
     generate:-p | generate:--prompts | score:-p | score:--prompt | generate:-s | generate:--size | \
         generate:-i | generate:--iterations | *:-se | *:--save-every | *:--save_every | \
         *:--seed | *:-sd | *:--threads | *:-lr | *:--learning-rate | *:-cutn | *:--cutn | \
@@ -128,7 +129,7 @@ _vqclip() {
             --json --quiet --batch --skip-existing --variations --shard --shard-count --vqgan
             --vqgan-config --clip --bpe --init-image --init-noise --init-weight
             --init-weight-mode --mse-decay-every --mse-epochs --learning-rate --optimiser
-            --cut-method --cutn --cut-pow --cut-noise --augments --device --clip-precision
+            --cut-method --cutn --cut-pow --cut-noise --augments --device --clip-precision --precision
             --threads --deterministic --help --version'
         # generate.py's one-dash spellings, offered once a single dash is typed
         [[ $cur == -* && $cur != --* ]] && opts+=' -p -o -s -i -m -q -ip -ii -in -iw -se -lr

@@ -59,6 +59,9 @@ typedef struct vqc_context_params {
     const char *device;       /* "cpu", "cuda", "cuda:N"; NULL: CUDA when available */
     int n_threads;            /* CPU threads; 0: all cores */
     bool clip_fp32;           /* on CUDA, run CLIP in float32 instead of float16 */
+    bool deterministic;       /* on CUDA, deterministic kernels only (else cuDNN autotuning) */
+    bool tf32; /* on CUDA, allow TF32 tensor-core math in float32 convolutions and matrix
+                * products (faster on Ampere and later, ~1e-3 relative error); off by default */
 } vqc_context_params;
 
 vqc_context_params vqc_context_default_params(void);
@@ -68,6 +71,13 @@ vqc_context_params vqc_context_default_params(void);
 int vqc_init(const vqc_context_params *p, vqc_context **out);
 
 void vqc_free(vqc_context *ctx);
+
+/* Whether vqc_init(p) uses the bundled demo models (models/demo: a small VQGAN and CLIP that
+ * the project trained on 64x64 pictures of coloured shapes): p names no model (vqgan, clip and
+ * bpe all NULL), neither default model is found in the models folders, and the demo set is
+ * installed or in the source tree. vqc_init then logs a one-line notice and loads the demo set.
+ * Callers use this to pick settings that suit it (the command line: 64x64, fewer steps). */
+bool vqc_uses_demo_models(const vqc_context_params *p);
 
 /* The VQGAN's downsampling factor (image sides are multiples of it), and whether the context
  * runs on a CUDA device. */
@@ -142,6 +152,9 @@ typedef struct vqc_generate_result {
     double loss;          /* total loss of the last step */
     double seconds;       /* time from the call to the end */
     double setup_seconds; /* time from the call to the first step */
+    /* peak bytes allocated on the CUDA device during the call (0 on the CPU, or with a
+     * libtorch build that does not expose its allocator's statistics) */
+    long long peak_device_bytes;
 } vqc_generate_result;
 
 /* Runs one generation and writes params->output (and snapshots, frames, state). Returns 0,

@@ -68,6 +68,13 @@ static void test_layout(void)
     expect_installed("share/bash-completion/completions/vqclip", 0);
     expect_installed("share/vqclip/models/README.md", 0);
     expect_installed("share/vqclip/models/urls.tsv", 0);
+    /* the demo set, which vqclip falls back to when no model is downloaded */
+    expect_installed("share/vqclip/models/demo/vqgan_demo.ckpt", 0);
+    expect_installed("share/vqclip/models/demo/vqgan_demo.yaml", 0);
+    expect_installed("share/vqclip/models/demo/clip_demo.safetensors", 0);
+    expect_installed("share/vqclip/models/demo/vocab.json", 0);
+    expect_installed("share/vqclip/models/demo/merges.txt", 0);
+    expect_installed("share/vqclip/models/demo/README.md", 0);
 }
 
 /* The man page renders with every groff warning on (-ww) and man-db's check, silently. */

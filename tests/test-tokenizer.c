@@ -509,6 +509,36 @@ static void test_hf_layout(void)
     vqc_tokenizer_free(tok);
 }
 
+/* A vocab.json with a short merges.txt (as the demo CLIP's, learned from its captions): the
+ * vocabulary is the JSON file's, the merges apply in order. */
+static void test_hf_small(void)
+{
+    const char *dir = "tokenizer-hf-small";
+    const char merges[] = "#version: 0.2\nr e\nre d</w>\nc a\nca t</w>\n";
+    write_file(tmp_path(dir, "merges.txt"), merges, sizeof merges - 1, 0);
+    cJSON *vocab = cJSON_CreateObject();
+    int id = add_byte_tokens(vocab);
+    const char *joined[] = {"re", "red</w>", "ca", "cat</w>", "<|startoftext|>", "<|endoftext|>"};
+    for (int i = 0; i < 6; i++)
+        cJSON_AddNumberToObject(vocab, joined[i], id++);
+    char *json = cJSON_PrintUnformatted(vocab);
+    write_file(tmp_path(dir, "vocab.json"), json, strlen(json), 0);
+    free(json);
+    cJSON_Delete(vocab);
+    vqc_tokenizer *tok;
+    ASSERT_OK(vqc_tokenizer_load(tmp_path(dir, "vocab.json"), &tok));
+    ASSERT_EQ(vqc_tokenizer_vocab_size(tok), 518);
+    ASSERT_EQ(vqc_tokenizer_start_token(tok), 516);
+    ASSERT_EQ(vqc_tokenizer_end_token(tok), 517);
+    int64_t ctx[8];
+    ASSERT_OK(vqc_tokenizer_tokenize(tok, "Red cat, rec", 8, ctx, NULL));
+    /* red</w> cat</w> ,</w> re c</w> */
+    const int64_t want[8] = {516, 513, 515, 11 + 256, 512, 'c' - 33 + 256, 517, 0};
+    for (int i = 0; i < 8; i++)
+        ASSERT_EQ(ctx[i], want[i]);
+    vqc_tokenizer_free(tok);
+}
+
 int main(void)
 {
     test_normalize_html();
@@ -518,6 +548,7 @@ int main(void)
     test_pretokenizer();
     test_load_errors();
     test_load_errors_json();
+    test_hf_small();
     printf("unit tests passed\n");
 
     vqc_tokenizer *tok = load_fixture_tokenizer(); /* skips (77) without the fixtures */

@@ -534,6 +534,17 @@ static void check_models(report *r)
     check_default(r, defs, VQC_MODEL_VQGAN, VQC_DEFAULT_VQGAN, "--vqgan");
     check_default(r, defs, VQC_MODEL_CLIP, VQC_DEFAULT_CLIP, "--clip");
     check_default(r, defs, VQC_MODEL_BPE, VQC_DEFAULT_BPE, "--bpe");
+    char demo[PATH_MAX];
+    if (vqc_demo_dir(demo, sizeof demo) == 0) {
+        int used = vqc_demo_fallback(demo, sizeof demo);
+        cJSON_AddStringToObject(m, "demo", demo);
+        cJSON_AddBoolToObject(m, "demo_used", used);
+        row(r, "", "demo   %s%s", demo,
+            used ? " (used when no model is named: the defaults are missing)" : "");
+    } else {
+        cJSON_AddNullToObject(m, "demo");
+        cJSON_AddBoolToObject(m, "demo_used", 0);
+    }
     const char *dirs[8];
     int nd = vqc_model_dirs(dirs, 8);
     const char *env = getenv("VQCLIP_MODELS");

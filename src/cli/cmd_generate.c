@@ -171,12 +171,12 @@ static void summary(const gen_opts *o, const vqc_generate_result *res, int rc)
     char *q = cli_json_string(o->gp.output);
     printf("{\"event\":\"done\",\"status\":\"%s\",\"path\":%s,\"seed\":%llu,\"steps\":%d,"
            "\"width\":%d,\"height\":%d,\"loss\":%.6f,\"startup_seconds\":%.3f,"
-           "\"seconds\":%.3f}\n",
+           "\"seconds\":%.3f,\"peak_device_bytes\":%lld}\n",
            rc == 0                     ? "ok"
            : rc == VQC_ERR_INTERRUPTED ? "interrupted"
                                        : "failed",
            q ? q : "\"\"", (unsigned long long)o->gp.seed, res->steps, res->width, res->height,
-           res->loss, res->setup_seconds, res->seconds);
+           res->loss, res->setup_seconds, res->seconds, res->peak_device_bytes);
     free(q);
     fflush(stdout);
 }
@@ -225,6 +225,8 @@ int cmd_generate(int argc, char **argv)
         gen_opts_free(&o);
         return rc < 0 ? 0 : 1;
     }
+    if (vqc_uses_demo_models(&o.cp))
+        gen_opts_demo_defaults(&o);
     install_signals();
     int status = o.batch ? cli_run_batch(&o) : run_single(&o);
     gen_opts_free(&o);

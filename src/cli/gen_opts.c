@@ -10,6 +10,13 @@
 
 #include "cli/commands.h"
 #include "gen/modelpath.h"
+
+/* Defaults with the demo models (gen_opts_demo_defaults; models/demo/README.md explains them). */
+#define DEMO_SIZE 64
+#define DEMO_ITERATIONS 200
+#define DEMO_CUTN 8
+#define DEMO_AUGMENTS "Af,Pe"
+#define DEMO_INIT_NOISE "gradient"
 #include "util/error.h"
 
 void gen_opts_usage(void)
@@ -80,6 +87,10 @@ void gen_opts_usage(void)
         "Device:\n"
         "  --device D                cpu, cuda, cuda:N (default: cuda when available); -cd\n"
         "  --clip-precision P        fp16 (CUDA default) or fp32\n"
+        "  --precision P             exact (float32 everywhere, no TF32), mixed (the CUDA\n"
+        "                            default: CLIP in fp16) or fast (mixed + TF32 on CUDA)\n"
+        "  --deterministic           on CUDA, deterministic kernels only, so a seed repeats a\n"
+        "                            picture (default: cuDNN autotuning; the CPU always is)\n"
         "  --threads N               CPU threads (default: all cores)\n\n"
         "Exit status: 0 ok, 1 bad usage, 2 unreadable model or input, 3 runtime or device\n"
         "failure, 130/143 interrupted (the current image is written first).\n");
@@ -109,6 +120,7 @@ enum {
     O_AUG,
     O_DEVICE,
     O_PREC,
+    O_PRECISION,
     O_THREADS,
     O_SEED,
     O_JSON,
@@ -195,6 +207,7 @@ static const struct option long_opts[] = {REQ("prompts", 'p'),
                                           REQ("cuda_device", O_DEVICE),
                                           REQ("cd", O_DEVICE),
                                           REQ("clip-precision", O_PREC),
+                                          REQ("precision", O_PRECISION),
                                           REQ("threads", O_THREADS),
                                           REQ("seed", O_SEED),
                                           REQ("sd", O_SEED),
@@ -402,6 +415,12 @@ static int handle(int c, int argc, char **argv, gen_opts *o, const char **nps, c
             return bad("--clip-precision", optarg, "expected fp16 or fp32");
         o->cp.clip_fp32 = strcmp(optarg, "fp32") == 0;
         return 0;
+    case O_PRECISION:
+        if (strcmp(optarg, "exact") && strcmp(optarg, "mixed") && strcmp(optarg, "fast"))
+            return bad("--precision", optarg, "expected exact, mixed or fast");
+        o->cp.clip_fp32 = strcmp(optarg, "exact") == 0;
+        o->cp.tf32 = strcmp(optarg, "fast") == 0;
+        return 0;
     case O_FRAMES: g->save_frames = optarg; return 0;
     case O_STATE: g->save_state = optarg; return 0;
     case O_RESUME: g->resume = optarg; return 0;
@@ -410,13 +429,40 @@ static int handle(int c, int argc, char **argv, gen_opts *o, const char **nps, c
     case O_SKIP: o->skip_existing = true; return 0;
     case O_JSON: o->json = true; return 0;
     case 'q': o->quiet = true; return 0;
-    case O_DET: return 0; /* CPU runs are deterministic already */
+    case O_DET: o->cp.deterministic = true; return 0; /* CPU runs are deterministic already */
     case O_HELP: gen_opts_usage(); return -1;
     default:
         cli_option_error("", c, argv);
         fprintf(stderr, "vqclip: error: %s\n", vqc_error_get());
         return 1;
     }
+}
+
+static bool given(const gen_opts *o, int code)
+{
+    for (int i = 0; i < o->n_given; i++)
+        if (o->given[i] == code)
+            return true;
+    return false;
+}
+
+/* The demo models were trained on 64x64 pictures of flat coloured shapes (models/demo/README.md):
+ * at that size every cutout is the whole picture, and colour jitter or erasing in the cutouts
+ * would change the very colours the prompt names; a smooth start ('gradient' noise) gives
+ * flatter backgrounds than random codes. */
+void gen_opts_demo_defaults(gen_opts *o)
+{
+    vqc_generate_params *g = &o->gp;
+    if (!o->size_given)
+        g->width = g->height = DEMO_SIZE;
+    if (!given(o, 'i'))
+        g->iterations = DEMO_ITERATIONS;
+    if (!given(o, O_CUTN))
+        g->cutn = DEMO_CUTN;
+    if (!given(o, O_AUG))
+        g->augments = DEMO_AUGMENTS;
+    if (!given(o, O_IN) && !given(o, O_II) && !g->init_image && !g->init_noise)
+        g->init_noise = DEMO_INIT_NOISE;
 }
 
 void gen_opts_free(gen_opts *o)
@@ -433,6 +479,8 @@ int gen_opts_parse(int argc, char **argv, gen_opts *o)
     const char *nps = NULL, *npw = NULL;
     int c;
     while ((c = getopt_long_only(argc, argv, ":p:o:s:i:m:qh", long_opts, NULL)) != -1) {
+        if (o->n_given < GEN_MAX_LIST)
+            o->given[o->n_given++] = c;
         int rc = handle(c == 'h' ? O_HELP : c, argc, argv, o, &nps, &npw);
         if (rc)
             return rc;

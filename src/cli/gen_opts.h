@@ -26,11 +26,17 @@ typedef struct gen_opts {
     int variations;               /* seeds per prompt; 1 */
     int shard_index, shard_count; /* --shard I/N (count 0: not sharded) */
     int shard_count_opt;          /* --shard-count N, for JOB_COMPLETION_INDEX */
+    int given[GEN_MAX_LIST];      /* option codes seen on the command line (the first ones) */
+    int n_given;
 } gen_opts;
 
 /* Fills o from argv (argv[0] is the program or command name). Prints a one-line error and
  * returns 1 on bad usage; returns -1 after printing --help (exit 0); 0 on success. */
 int gen_opts_parse(int argc, char **argv, gen_opts *o);
+
+/* Settings for the demo models (vqc_uses_demo_models): 64x64 pictures, fewer steps and cutouts,
+ * no colour jitter, a smooth start, for each of these the user did not give on the command line. */
+void gen_opts_demo_defaults(gen_opts *o);
 
 /* Releases what gen_opts_parse allocated. */
 void gen_opts_free(gen_opts *o);

@@ -6,8 +6,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "gen/gen_internal.h"
+#include "gen/memplan.h"
 #include "gen/modelpath.h"
 #include "util/error.h"
 
@@ -39,6 +41,20 @@ vqc_context_params vqc_context_default_params(void)
 
 static int find_models(vqc_context *c, const vqc_context_params *p)
 {
+    char demo[4000]; /* room for "/" and a file name in the 4096-byte paths */
+    if (!p->vqgan && !p->clip && !p->bpe && vqc_demo_fallback(demo, sizeof demo)) {
+        /* The whole demo set, never mixed with a downloaded model. */
+        snprintf(c->vqgan_path, sizeof c->vqgan_path, "%s/%s", demo, VQC_DEMO_VQGAN);
+        snprintf(c->clip_path, sizeof c->clip_path, "%s/%s", demo, VQC_DEMO_CLIP);
+        snprintf(c->bpe_path, sizeof c->bpe_path, "%s/%s", demo, VQC_DEMO_BPE);
+        if (vqc_model_find_yaml(c->vqgan_path, c->yaml_path, sizeof c->yaml_path) != 0)
+            c->yaml_path[0] = 0;
+        vqc_log(VQC_LOG_WARN,
+                "no downloaded models found: using the small demo models in %s (coloured "
+                "shapes, 64x64); scripts/download-models.sh fetches the real ones",
+                demo);
+        return 0;
+    }
     int rc = vqc_model_find(VQC_MODEL_VQGAN, p->vqgan ? p->vqgan : VQC_DEFAULT_VQGAN, c->vqgan_path,
                             sizeof c->vqgan_path);
     rc = rc ? rc
@@ -62,8 +78,9 @@ static int pick_device(const char *name, vqt_device *dev)
         *dev = (vqt_device){vqt_cuda_device_count() > 0 ? VQT_DEVICE_CUDA : VQT_DEVICE_CPU, 0};
         return 0;
     }
-    if (vqt_device_parse(name, dev) != 0)
-        return vqc_error_set(VQC_ERR_USAGE, "%s", vqt_last_error());
+    int rc = vqt_device_parse(name, dev);
+    if (rc != 0) /* -2: a CUDA device that is not there is a device failure (exit 3) */
+        return vqc_error_set(rc == -2 ? VQC_ERR_RUNTIME : VQC_ERR_USAGE, "%s", vqt_last_error());
     return 0;
 }
 
@@ -76,6 +93,10 @@ int vqc_init(const vqc_context_params *p, vqc_context **out)
         return vqc_error_set(VQC_ERR_NOMEM, "out of memory");
     int rc = pick_device(p->device, &c->dev);
     rc = rc ? rc : find_models(c, p);
+    if (c->dev.type == VQT_DEVICE_CUDA) {
+        vqt_set_tf32(p->tf32);
+        vqt_set_deterministic(p->deterministic);
+    }
     vqc_clip_precision prec =
         c->dev.type == VQT_DEVICE_CUDA && !p->clip_fp32 ? VQC_CLIP_FP16 : VQC_CLIP_FP32;
     rc = rc ? rc : vqc_tokenizer_load(c->bpe_path, &c->tok);
@@ -232,10 +253,15 @@ int vqc_generate(vqc_context *c, const vqc_generate_params *g, vqc_generate_resu
     r.ctx = c;
     r.g = g;
     r.t_start = vqc_now();
+    vqt_cuda_reset_peak(c->dev);
     vqc_error_set(0, "%s", "");
     int rc = vqc_gen_setup(&r);
     if (!rc)
         rc = vqc_gen_optimise(&r);
+    if (rc && rc != VQC_ERR_NOMEM && r.lp.width > 0 && vqc_memplan_is_oom(vqc_error_get()))
+        rc = vqc_memplan_oom_error(vqc_vqgan_get_info(c->vq), vqc_clip_get_info(c->clip), c->dev,
+                                   r.lp.width, r.lp.height, r.lp.cut.cutn, r.lp.cut.cut_size,
+                                   g->output && access(g->output, F_OK) == 0 ? g->output : NULL);
     if (res) {
         memset(res, 0, sizeof *res);
         res->steps = r.loop ? vqc_loop_steps(r.loop) : 0;
@@ -244,6 +270,8 @@ int vqc_generate(vqc_context *c, const vqc_generate_params *g, vqc_generate_resu
         res->loss = r.total_loss;
         res->setup_seconds = (r.t_first ? r.t_first : vqc_now()) - r.t_start;
         res->seconds = vqc_now() - r.t_start;
+        int64_t peak = vqt_cuda_peak_bytes(c->dev);
+        res->peak_device_bytes = peak > 0 ? (long long)peak : 0;
     }
     vqc_gen_run_free(&r);
     return rc;

@@ -6,9 +6,13 @@
 #include <sys/stat.h>
 
 #include "util/error.h"
+#include "vqclip.h"
 
 #ifndef VQCLIP_DATADIR
 #define VQCLIP_DATADIR "/usr/local/share/vqclip/models"
+#endif
+#ifndef VQCLIP_DEMO_DIR
+#define VQCLIP_DEMO_DIR "" /* the source tree's models/demo, set by CMakeLists.txt */
 #endif
 
 static int is_file(const char *path)
@@ -76,4 +80,44 @@ int vqc_model_find_yaml(const char *ckpt, char *out, size_t len)
     size_t stem = dot && (!slash || dot > slash) ? (size_t)(dot - ckpt) : strlen(ckpt);
     snprintf(out, len, "%.*s.yaml", (int)stem, ckpt);
     return is_file(out) ? 0 : -1;
+}
+
+/* ---- the demo set ---------------------------------------------------------------------- */
+
+/* Whether `dir` holds all files of the demo set. */
+static int demo_complete(const char *dir)
+{
+    static const char *const files[] = {VQC_DEMO_VQGAN, VQC_DEMO_CLIP, VQC_DEMO_BPE, "merges.txt"};
+    char path[4200];
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        if (!is_file(path))
+            return 0;
+    }
+    return 1;
+}
+
+int vqc_demo_dir(char *out, size_t len)
+{
+    const char *const dirs[] = {VQCLIP_DATADIR "/demo", VQCLIP_DEMO_DIR};
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        if (dirs[i][0] && demo_complete(dirs[i]) && (size_t)snprintf(out, len, "%s", dirs[i]) < len)
+            return 0;
+    }
+    return -1;
+}
+
+int vqc_demo_fallback(char *dir, size_t len)
+{
+    char path[4200];
+    if (vqc_model_find(VQC_MODEL_VQGAN, VQC_DEFAULT_VQGAN, path, sizeof path) == 0 ||
+        vqc_model_find(VQC_MODEL_CLIP, VQC_DEFAULT_CLIP, path, sizeof path) == 0)
+        return 0;
+    return vqc_demo_dir(dir, len) == 0;
+}
+
+bool vqc_uses_demo_models(const vqc_context_params *p)
+{
+    char dir[4200];
+    return p && !p->vqgan && !p->clip && !p->bpe && vqc_demo_fallback(dir, sizeof dir);
 }

@@ -259,14 +259,20 @@ static int split_merge(const char *line, size_t n, merge_line *m)
 
 /* Parses the merges text as the reference does: skips the first (header) line and takes the next
  * VQC_TOKENIZER_MERGES lines, each "A B". `m` has room for VQC_TOKENIZER_MERGES entries and
- * points into `text`. */
-static int parse_merges(const char *text, size_t n, const char *path, merge_line *m)
+ * points into `text`. With `allow_fewer` (a vocab.json's merges, whose vocabulary the JSON file
+ * defines), the text may end earlier, as the reference's slice allows; otherwise fewer merges are
+ * an error (a cut OpenAI file would silently shrink the vocabulary). Stores the count in *count. */
+static int parse_merges(const char *text, size_t n, const char *path, int allow_fewer,
+                        merge_line *m, int *count)
 {
     const char *nl = memchr(text, '\n', n);
     size_t pos = nl ? (size_t)(nl - text) + 1 : n;
     if (!vqc_text_utf8_valid(text, pos))
         return vqc_error_set(VQC_ERR_FORMAT, "%s: line 1 is not UTF-8 text", path);
-    for (int r = 0; r < VQC_TOKENIZER_MERGES; r++) {
+    int r = 0;
+    for (; r < VQC_TOKENIZER_MERGES; r++) {
+        if (pos >= n && allow_fewer)
+            break;
         if (pos >= n)
             return vqc_error_set(VQC_ERR_FORMAT, "%s: only %d merges, expected %d", path, r,
                                  VQC_TOKENIZER_MERGES);
@@ -278,6 +284,7 @@ static int parse_merges(const char *text, size_t n, const char *path, merge_line
             return vqc_error_set(VQC_ERR_FORMAT, "%s: line %d is not a merge \"A B\"", path, r + 2);
         pos = end + 1;
     }
+    *count = r;
     return 0;
 }
 
@@ -390,11 +397,12 @@ static int build_json_vocab(vqc_tokenizer *t, str_map *v, const vqc_strbuf *json
 /* Fills the merge table from the merges and vocabulary. A merge whose halves are not tokens can
  * never apply (as in the reference) and is skipped; one whose joined string is not a token is an
  * error (only possible with a vocab.json). */
-static int build_pairs(vqc_tokenizer *t, const str_map *v, const merge_line *m, const char *path)
+static int build_pairs(vqc_tokenizer *t, const str_map *v, const merge_line *m, int count,
+                       const char *path)
 {
-    int rc = pairs_init(t, VQC_TOKENIZER_MERGES);
+    int rc = pairs_init(t, (size_t)count);
     vqc_strbuf tmp = {0};
-    for (int r = 0; !rc && r < VQC_TOKENIZER_MERGES; r++) {
+    for (int r = 0; !rc && r < count; r++) {
         int32_t a = smap_get(v, m[r].a, m[r].alen), b = smap_get(v, m[r].b, m[r].blen);
         if (a < 0 || b < 0)
             continue;
@@ -438,22 +446,22 @@ static int build(vqc_tokenizer *t, const char *path, const vqc_strbuf *file, mer
     str_map vocab = {0};
     vqc_strbuf merges = {0}, mpath = {0};
     size_t lead = strspn(file->p, " \t\r\n");
-    int json = file->p[lead] == '{', rc;
+    int json = file->p[lead] == '{', rc, count = 0;
     if (json) {
         rc = sibling_merges_path(path, &mpath);
         if (!rc)
             rc = read_file(mpath.p, 1, &merges);
         if (!rc)
-            rc = parse_merges(merges.p, merges.n, mpath.p, m);
+            rc = parse_merges(merges.p, merges.n, mpath.p, 1, m, &count);
         if (!rc)
             rc = build_json_vocab(t, &vocab, file, path);
     } else {
-        rc = parse_merges(file->p, file->n, path, m);
+        rc = parse_merges(file->p, file->n, path, 0, m, &count);
         if (!rc)
             rc = build_openai_vocab(t, &vocab, m);
     }
     if (!rc)
-        rc = build_pairs(t, &vocab, m, json ? mpath.p : path);
+        rc = build_pairs(t, &vocab, m, count, json ? mpath.p : path);
     if (!rc)
         rc = find_symbols(t, &vocab, path);
     smap_free(&vocab);

@@ -47,7 +47,9 @@ typedef struct vqc_tokenizer vqc_tokenizer;
  *     SimpleTokenizer builds it: 256 byte symbols, the same with "</w>", the merged pairs, then
  *     <|startoftext|> and <|endoftext|> (49408 ids).
  *   - Hugging Face's layout: a vocab.json (a JSON object token -> id), with merges.txt in the same
- *     folder (a header line, then at least VQC_TOKENIZER_MERGES merges).
+ *     folder (a header line, then up to VQC_TOKENIZER_MERGES merges; later lines are ignored).
+ *     Fewer merges are fine here, as in the reference, since vocab.json defines the ids: the
+ *     vocabulary of vqclip's demo CLIP (models/demo) is such a pair, learned from its captions.
  * The layout is recognised by content (a file starting with '{' is a vocab.json).
  * On success stores a new tokenizer in *out (free it with vqc_tokenizer_free) and returns 0.
  * Errors (with vqc_error_get() describing them; *out is set to NULL): VQC_ERR_IO (cannot open or
