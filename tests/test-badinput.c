@@ -30,7 +30,7 @@
 #include "io/image.h"
 #include "io/safetensors.h"
 #include "io/tensor_map.h"
-#include "testhelp.h"
+#include "testcli.h"
 
 static const char *bin;
 static const char *tmp;
@@ -69,26 +69,13 @@ static int run_with(const char *prefix, const char *fmt, ...)
 
 #define run(...) run_with("", __VA_ARGS__)
 
-static char *slurp(const char *name)
-{
-    static char buf[65536];
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", tmp, name);
-    FILE *f = fopen(path, "rb");
-    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-    if (f)
-        fclose(f);
-    buf[n] = 0;
-    return buf;
-}
-
 /* The exit status is `want` and stderr (the file tmp/<errfile>) holds exactly one line
  * "vqclip: error: ...", its last line, containing `must_contain` when that is not NULL; any other
  * lines are vqclip's own log lines ("vqclip: ..."). `what` names the case in failure messages. */
 static void expect_error_in(const char *errfile, const char *what, int status, int want,
                             const char *must_contain)
 {
-    const char *err = slurp(errfile);
+    const char *err = cli_slurp(errfile);
     if (status != want)
         TEST_FAIL("%s: exit %d, expected %d; stderr: %s", what, status, want, err);
     const char *line = strstr(err, "vqclip: error: ");
@@ -189,7 +176,7 @@ static void run_queue(void)
 /* Exit 0, a decodable w x h PNG at `path`, and only "vqclip: " lines on stderr. */
 static void expect_image(const char *what, int status, const char *path, int w, int h)
 {
-    const char *err = slurp("err.txt");
+    const char *err = cli_slurp("err.txt");
     if (status != 0)
         TEST_FAIL("%s: exit %d, expected 0; stderr: %s", what, status, err);
     for (const char *l = err; *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : l + strlen(l))
@@ -466,7 +453,7 @@ static void test_long_prompt(void)
     const char *out = tpath("long.png");
     expect_image("100,000-character prompt",
                  run("%s %s -p '%s' -o '%s'", models, fast, prompt, out), out, 32, 32);
-    const char *err = slurp("err.txt");
+    const char *err = cli_slurp("err.txt");
     if (!strstr(err, "vqclip: warning: ") || !strstr(err, "too long"))
         TEST_FAIL("100,000-character prompt: expected a truncation warning, got: %s", err);
 }
@@ -591,7 +578,7 @@ static void test_full_disk(const char *what, const char *prefix)
     write_bytes(keep, before, n0);
     int st = run_with(prefix, "%s %s -p cat -o '%s'", models, fast, keep);
     if (st != 2 && st != 3)
-        TEST_FAIL("%s: exit %d, expected 2 or 3; stderr: %s", what, st, slurp("err.txt"));
+        TEST_FAIL("%s: exit %d, expected 2 or 3; stderr: %s", what, st, cli_slurp("err.txt"));
     expect_error(what, st, st, NULL);
     unsigned char *after = read_bytes(keep, &n1);
     if (n1 != n0 || memcmp(before, after, n0) != 0)
@@ -625,7 +612,7 @@ static void test_sigterm(void)
     ASSERT_EQ(waitpid(pid, &st, 0), pid);
     ncases++;
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 143)
-        TEST_FAIL("SIGTERM: status %#x, expected exit 143; stderr: %s", st, slurp("err.txt"));
+        TEST_FAIL("SIGTERM: status %#x, expected exit 143; stderr: %s", st, cli_slurp("err.txt"));
     expect_image("SIGTERM", 0, out, 32, 32);
 }
 
@@ -646,7 +633,7 @@ static void test_special_output(void)
     if (!S_ISFIFO(sb.st_mode))
         TEST_FAIL("output onto a FIFO: the FIFO was replaced (exit %d)", st);
     if (st != 0)
-        TEST_FAIL("output onto a FIFO: exit %d; stderr: %s", st, slurp("err.txt"));
+        TEST_FAIL("output onto a FIFO: exit %d; stderr: %s", st, cli_slurp("err.txt"));
     for (int i = 0; i < 50 && (stat(got, &sb) != 0 || sb.st_size == 0); i++)
         usleep(100000);
     expect_image("output onto a FIFO", 0, got, 32, 32);
@@ -662,7 +649,7 @@ int main(void)
     bin = getenv("VQCLIP_BIN");
     if (!bin)
         TEST_SKIP("VQCLIP_BIN is not set");
-    tmp = test_tmpdir("badinput");
+    tmp = cli_tmp = test_tmpdir("badinput");
     snprintf(models, sizeof models, "--vqgan '%s' --clip '%s' --bpe '%s'",
              fixture_path("vqgan/tiny_vq.ckpt"), fixture_path("clip/tiny_vit.pt"),
              fixture_path("clip/bpe_simple_vocab_16e6.txt.gz"));

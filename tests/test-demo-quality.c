@@ -213,11 +213,15 @@ static void test_quality(void)
 {
     int passed = 0;
     double total = 0;
-    for (int i = 0; i < N_CASES; i++) {
+    /* Under AddressSanitizer (about 20x slower here: libtorch's many small allocations go
+     * through its allocator) every generation runs the same C code: one short one shows that
+     * it is clean, and the pass rate is the plain build's to measure (same arithmetic). */
+    int n = UNDER_ASAN ? 1 : N_CASES;
+    for (int i = 0; i < n; i++) {
         const demo_case *c = &cases[i];
         double t0 = now();
-        int st = cli_run("-p 'a %s %s on a %s background' --seed %d --threads 2 -o q%d.png",
-                         c->colour, c->shape, c->bg, 100 + i, i);
+        int st = cli_run("-p 'a %s %s on a %s background' --seed %d --threads 2 -o q%d.png%s",
+                         c->colour, c->shape, c->bg, 100 + i, i, UNDER_ASAN ? " -i 20" : "");
         double dt = now() - t0;
         total += dt;
         if (st != 0)
@@ -229,8 +233,14 @@ static void test_quality(void)
         passed += judge(c, &img, dt);
         vqc_image_free(&img);
     }
-    printf("demo quality: %d of %d pictures pass (need %d); %.1f s per picture\n", passed, N_CASES,
-           MIN_PASSED, total / N_CASES);
+    printf("demo quality: %d of %d pictures pass (need %d); %.1f s per picture\n", passed, n,
+           MIN_PASSED, total / n);
+    if (UNDER_ASAN) {
+        printf("demo quality: ASan build, %d pictures generated; the pass rate is checked by the "
+               "plain build\n",
+               n);
+        return;
+    }
     if (passed < MIN_PASSED)
         TEST_FAIL("only %d of %d demo pictures match their prompt's colours", passed, N_CASES);
 }
