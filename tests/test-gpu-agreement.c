@@ -27,6 +27,7 @@
 #include <sys/wait.h>
 
 #include "gen/loop.h"
+#include "testloop.h"
 #include "testref.h"
 
 static const vqt_device cpu = {VQT_DEVICE_CPU, 0};
@@ -374,15 +375,7 @@ static void check_loop_fixture(vqt_device dev)
     vqc_clip *clip;
     ASSERT_OK(vqc_vqgan_load(fixture_path("vqgan/tiny_vq.ckpt"), NULL, dev, &vq));
     ASSERT_OK(vqc_clip_load(fixture_path("clip/tiny_vit.pt"), dev, VQC_CLIP_FP32, &clip));
-    vqc_loop_params p = vqc_loop_default_params();
-    p.width = 48;
-    p.height = 32;
-    p.init_weight = 0.3;
-    p.cut.cut_size = 32;
-    p.cut.cut_noise = 0;
-    p.cut.augments = 0;
-    p.cut.method = VQC_CUT_POOLING;
-    p.cut.cutn = 2;
+    vqc_loop_params p = fixture_loop_params();
     vqc_loop *L;
     ASSERT_OK(vqc_loop_create(&p, vq, clip, &L));
 

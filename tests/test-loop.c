@@ -4,6 +4,7 @@
 #include <math.h>
 
 #include "gen/loop.h"
+#include "testloop.h"
 #include "testref.h"
 
 static const vqt_device cpu = {VQT_DEVICE_CPU, 0};
@@ -109,15 +110,7 @@ static void run_fixture(const models_t *m, const char *file, bool boxes)
     fprintf(stderr, "%s\n", file);
     vqc_tensor_map *ref;
     ASSERT_OK(vqc_tmap_open(fixture_path(file), &ref));
-    vqc_loop_params p = vqc_loop_default_params();
-    p.width = 48;
-    p.height = 32;
-    p.init_weight = 0.3;
-    p.cut.cut_size = 32;
-    p.cut.cut_noise = 0;
-    p.cut.augments = 0;
-    p.cut.method = VQC_CUT_POOLING;
-    p.cut.cutn = 2;
+    vqc_loop_params p = fixture_loop_params();
     int box[5 * 3];
     if (boxes) {
         cJSON *b = cJSON_Parse(vqc_tmap_meta(ref, "boxes_xys"));
