@@ -60,8 +60,11 @@ typedef struct vqc_context_params {
     int n_threads;            /* CPU threads; 0: all cores */
     bool clip_fp32;           /* on CUDA, run CLIP in float32 instead of float16 */
     bool deterministic;       /* on CUDA, deterministic kernels only (else cuDNN autotuning) */
-    bool tf32; /* on CUDA, allow TF32 tensor-core math in float32 convolutions and matrix
-                * products (faster on Ampere and later, ~1e-3 relative error); off by default */
+    bool tf32;       /* on CUDA, allow TF32 tensor-core math in float32 convolutions and matrix
+                      * products (faster on Ampere and later, ~1e-3 relative error); off by default */
+    bool low_memory; /* recompute the VQGAN decoder's activations in the backward pass instead
+                      * of keeping them: the same images for much less memory per step at large
+                      * sizes, and about one more decoder forward pass per step */
 } vqc_context_params;
 
 vqc_context_params vqc_context_default_params(void);

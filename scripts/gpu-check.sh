@@ -18,7 +18,8 @@
 #   configure  cmake against torch.utils.cmake_prefix_path and .carry -> build.log
 #   build      all targets                                          -> build.log
 #   gpu-tests  ctest -L gpu (test-gpu-agreement: must pass, not skip) -> tests.log
-#   bench      vqclip at 256x256 and 512x512, cutn 32: steps/s, start-up, peak device memory
+#   bench      vqclip at 256x256 and 512x512, cutn 32: steps/s, start-up, peak device memory;
+#              then, time allowing, float32 CLIP and --low-memory at 512, and 1024 --low-memory
 #                                                                   -> bench.log, bench.md
 #   cpu-tests  ctest -LE gpu: the CPU unit + parity suite (no skips) -> tests.log
 # It ends with the benchmark table and one PASS/FAIL line per stage; exit 0 only if all passed.
@@ -453,6 +454,13 @@ run_bench() {
     rest=$(left)
     if [ "$rest" -gt 60 ]; then
       bench_config "${s}-clip32" "$s" --clip-precision fp32 || ok=1
+    fi
+    # --low-memory at the largest size and at 1024x1024 (issue 6: 1024 cutn 32 within 24 GB)
+    if [ "$(left)" -gt 60 ]; then
+      bench_config "${s}-lowmem" "$s" --low-memory || ok=1
+    fi
+    if [ "$(left)" -gt 90 ]; then
+      bench_config "1024-lowmem" 1024 --low-memory || ok=1
     fi
   fi
   t=$(($(date +%s) - t))

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "gen/modelpath.h"
 #include "io/image.h"
 #include "testcli.h"
 
@@ -94,6 +95,55 @@ static void test_notice(void)
     if (st != 0)
         TEST_FAIL("demo batch failed (%d): %s", st, err);
     ASSERT_EQ(count(err, "demo models"), 1);
+}
+
+/* score and tokenize without models fall back to the demo CLIP and its vocabulary; a CLIP
+ * file named with --clip brings the vocabulary kept beside it. */
+static void test_score_tokenize(void)
+{
+    int st = cli_run("score -i one.png -p 'a red circle on a blue background' -p 'x y z'");
+    const char *err = cli_slurp("err.txt");
+    if (st != 0)
+        TEST_FAIL("demo score failed (%d): %s", st, err);
+    ASSERT_EQ(count(err, "demo CLIP"), 1);
+    ASSERT_EQ(count(cli_slurp("out.txt"), "\tone.png\t"), 2);
+    char out[256];
+    snprintf(out, sizeof out, "%s", cli_slurp("out.txt"));
+
+    char demo[4000];
+    ASSERT_EQ(vqc_demo_dir(demo, sizeof demo), 0);
+    st = cli_run("score --clip '%s/" VQC_DEMO_CLIP "' -i one.png -p 'a red circle on a blue "
+                 "background' -p 'x y z'",
+                 demo);
+    if (st != 0)
+        TEST_FAIL("score with the demo CLIP named failed (%d): %s", st, cli_slurp("err.txt"));
+    ASSERT_EQ(count(cli_slurp("err.txt"), "demo"), 0);
+    ASSERT(strcmp(cli_slurp("out.txt"), out) == 0); /* the same vocabulary, the same scores */
+
+    st = cli_run("tokenize 'a red circle'");
+    if (st != 0)
+        TEST_FAIL("demo tokenize failed (%d): %s", st, cli_slurp("err.txt"));
+    ASSERT_EQ(count(cli_slurp("err.txt"), "demo models' vocabulary"), 1);
+    ASSERT(strncmp(cli_slurp("out.txt"), "594 ", 4) == 0); /* the demo vocabulary's start id */
+}
+
+/* --low-memory recomputes the decoder's activations in the backward pass: the same picture. */
+static void test_low_memory(void)
+{
+    vqc_image a, b;
+    ASSERT_EQ(cli_run("-p 'a green square on white' -i 4 --seed 3 --threads 1 -o lm0.png"), 0);
+    ASSERT_EQ(cli_run("-p 'a green square on white' -i 4 --seed 3 --threads 1 --low-memory "
+                      "-o lm1.png"),
+              0);
+    char p0[8400], p1[8400];
+    snprintf(p0, sizeof p0, "%s/lm0.png", cli_tmp);
+    snprintf(p1, sizeof p1, "%s/lm1.png", cli_tmp);
+    ASSERT_OK(vqc_image_load(p0, &a));
+    ASSERT_OK(vqc_image_load(p1, &b));
+    ASSERT(a.w == b.w && a.h == b.h && a.w > 0);
+    ASSERT(memcmp(a.rgb, b.rgb, sizeof *a.rgb * 3 * (size_t)a.w * (size_t)a.h) == 0);
+    vqc_image_free(&a);
+    vqc_image_free(&b);
 }
 
 static void test_no_mixing(void)
@@ -249,6 +299,8 @@ int main(void)
 {
     setup();
     test_notice();
+    test_score_tokenize();
+    test_low_memory();
     test_no_mixing();
     test_quality();
     printf("test-demo-quality: all passed\n");

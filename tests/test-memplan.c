@@ -50,30 +50,39 @@ int main(void)
 {
     vqc_vqgan_info vi = imagenet_f16();
     vqc_clip_info ci = vit_b32();
-    int64_t s256 = vqc_memplan_step_bytes(&vi, &ci, 256, 256, 32, 0);
-    int64_t s512 = vqc_memplan_step_bytes(&vi, &ci, 512, 512, 32, 0);
-    int64_t s512c8 = vqc_memplan_step_bytes(&vi, &ci, 512, 512, 8, 0);
-    int64_t s1024 = vqc_memplan_step_bytes(&vi, &ci, 1024, 1024, 32, 0);
-    fprintf(stderr, "estimates: 256 %.2f GiB, 512 %.2f GiB (cutn 8: %.2f), 1024 %.2f GiB\n",
-            gib(s256), gib(s512), gib(s512c8), gib(s1024));
+    vqc_memplan_step st = {&vi, &ci, 32, 0, false}, st8 = {&vi, &ci, 8, 0, false};
+    vqc_memplan_step low = {&vi, &ci, 32, 0, true}, st1 = {&vi, &ci, 1, 0, false};
+    int64_t s256 = vqc_memplan_step_bytes(&st, 256, 256);
+    int64_t s512 = vqc_memplan_step_bytes(&st, 512, 512);
+    int64_t s512c8 = vqc_memplan_step_bytes(&st8, 512, 512);
+    int64_t s1024 = vqc_memplan_step_bytes(&st, 1024, 1024);
+    int64_t l512 = vqc_memplan_step_bytes(&low, 512, 512);
+    int64_t l1024 = vqc_memplan_step_bytes(&low, 1024, 1024);
+    fprintf(stderr,
+            "estimates: 256 %.2f GiB, 512 %.2f GiB (cutn 8: %.2f), 1024 %.2f GiB; low-memory "
+            "512 %.2f GiB, 1024 %.2f GiB\n",
+            gib(s256), gib(s512), gib(s512c8), gib(s1024), gib(l512), gib(l1024));
     ASSERT(s256 > 0 && s256 < s512 && s512 < s1024);
     ASSERT(s512c8 < s512);
+    /* low-memory keeps the segments' inputs and one segment's activations: the decoder's share
+     * shrinks most at large sizes (CLIP's over 32 cutouts stays) */
+    ASSERT(l512 < s512 / 10 * 7 && l1024 < s1024 / 10 * 6 && l512 < l1024);
     /* The Python peer needs ~10 GB at 512x512 and ~24 GB at 900x900 on a GPU, models included;
      * vqclip keeps less, but the estimate must stay in a plausible range. */
     ASSERT(gib(s512) > 0.5 && gib(s512) < 12);
     ASSERT(gib(s1024) > 2 && gib(s1024) < 48);
-    int64_t s8192 = vqc_memplan_step_bytes(&vi, &ci, 8192, 8192, 32, 0);
+    int64_t s8192 = vqc_memplan_step_bytes(&st, 8192, 8192);
     ASSERT(gib(s8192) > 100);
 
     /* fit: the answer fits, one latent cell more does not; the aspect ratio is kept */
     int fw, fh;
-    vqc_memplan_fit(&vi, &ci, 2048, 1024, 32, 0, s512, &fw, &fh);
+    vqc_memplan_fit(&st, 2048, 1024, s512, &fw, &fh);
     fprintf(stderr, "fits in the 512x512 budget at 2:1: %dx%d\n", fw, fh);
     ASSERT(fw > 0 && fw % 16 == 0 && fh % 16 == 0);
     ASSERT(fw >= 2 * fh - 16 && fw <= 2 * fh + 16);
-    ASSERT(vqc_memplan_step_bytes(&vi, &ci, fw, fh, 32, 0) <= s512);
-    ASSERT(vqc_memplan_step_bytes(&vi, &ci, fw + 32, fh + 16, 32, 0) > s512);
-    vqc_memplan_fit(&vi, &ci, 512, 512, 32, 0, 1000, &fw, &fh);
+    ASSERT(vqc_memplan_step_bytes(&st, fw, fh) <= s512);
+    ASSERT(vqc_memplan_step_bytes(&st, fw + 32, fh + 16) > s512);
+    vqc_memplan_fit(&st, 512, 512, 1000, &fw, &fh);
     ASSERT_EQ(fw, 0);
     ASSERT_EQ(fh, 0);
 
@@ -81,7 +90,7 @@ int main(void)
     vqt_device cpu = {VQT_DEVICE_CPU, 0};
     int64_t avail = vqc_memplan_available(cpu);
     ASSERT(avail > 0);
-    ASSERT_OK(vqc_memplan_check(&vi, &ci, cpu, 256, 256, 1, 0));
+    ASSERT_OK(vqc_memplan_check(&st1, cpu, 256, 256));
     struct rlimit old, rl;
     ASSERT_EQ(getrlimit(RLIMIT_AS, &old), 0);
     rl = old;
@@ -92,7 +101,7 @@ int main(void)
         ASSERT_EQ(setrlimit(RLIMIT_AS, &rl), 0);
         int64_t capped = vqc_memplan_available(cpu);
         ASSERT(capped > 0 && capped < ((int64_t)4 << 30));
-        int rc = vqc_memplan_check(&vi, &ci, cpu, 8192, 8192, 32, 0);
+        int rc = vqc_memplan_check(&st, cpu, 8192, 8192);
         const char *m = vqc_error_get();
         fprintf(stderr, "refusal: %s\n", m);
         ASSERT_EQ(rc, VQC_ERR_NOMEM);
@@ -106,7 +115,7 @@ int main(void)
     ASSERT(vqc_memplan_is_oom("DefaultCPUAllocator: can't allocate memory: you tried to ..."));
     ASSERT(!vqc_memplan_is_oom("step 3: loss is NaN"));
     vqc_error_set(VQC_ERR_RUNTIME, "step 7: CUDA out of memory. Tried to allocate 1.00 GiB");
-    int rc = vqc_memplan_oom_error(&vi, &ci, cpu, 1024, 1024, 32, 0, "out.png");
+    int rc = vqc_memplan_oom_error(&st, cpu, 1024, 1024, "out.png");
     const char *m = vqc_error_get();
     fprintf(stderr, "oom: %s\n", m);
     ASSERT_EQ(rc, VQC_ERR_NOMEM);
@@ -115,6 +124,13 @@ int main(void)
     int aw = 0, ah = 0; /* the advice is a smaller size than the one that failed */
     ASSERT(strstr(m, "about ") && sscanf(strstr(m, "about "), "about %dx%d", &aw, &ah) == 2);
     ASSERT(aw > 0 && aw < 1024 && ah < 1024);
+    /* the size that failed would fit with --low-memory (it keeps well under 3/4): say so, and
+     * not when it is already on */
+    ASSERT(strstr(m, "--low-memory") != NULL);
+    vqc_error_set(VQC_ERR_RUNTIME, "step 7: CUDA out of memory. Tried to allocate 1.00 GiB");
+    ASSERT_EQ(vqc_memplan_oom_error(&low, cpu, 1024, 1024, NULL), VQC_ERR_NOMEM);
+    fprintf(stderr, "oom, low-memory: %s\n", vqc_error_get());
+    ASSERT(strstr(vqc_error_get(), "--low-memory") == NULL);
     fprintf(stderr, "test-memplan: ok\n");
     return 0;
 }

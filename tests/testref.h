@@ -21,17 +21,17 @@ static inline vqt_tensor *ref_tensor(const vqc_tensor_map *ref, const char *name
     return t;
 }
 
-/* Fails unless `got` and the reference `name` have the same shape and
- * |got - ref| <= atol + rtol * |ref| everywhere; prints the largest difference. */
-static inline void assert_close_ref(const vqt_tensor *got, const vqc_tensor_map *ref,
-                                    const char *name, double atol, double rtol)
+/* Fails unless `got` and `want` (any devices) have the same shape and
+ * |got - want| <= atol + rtol * |want| everywhere; prints the largest difference under `name`. */
+static inline void assert_close(const vqt_tensor *got, const vqt_tensor *want, const char *name,
+                                double atol, double rtol)
 {
-    if (!got)
+    if (!got || !want)
         TEST_FAIL("%s: no tensor (%s / %s)", name, vqc_error_get(), vqt_last_error());
     vqt_device cpu = {VQT_DEVICE_CPU, 0};
     vqt_scope_begin();
     vqt_tensor *g = vqt_to(got, cpu, VQC_DTYPE_F64);
-    vqt_tensor *r = ref_tensor(ref, name, VQC_DTYPE_F64);
+    vqt_tensor *r = vqt_to(want, cpu, VQC_DTYPE_F64);
     int64_t gs[8], rs[8];
     int gn = vqt_shape(g, gs), rn = vqt_shape(r, rs);
     ASSERT_EQ(gn, rn);
@@ -43,9 +43,21 @@ static inline void assert_close_ref(const vqt_tensor *got, const vqc_tensor_map 
     vqt_tensor *lim = vqt_affine(vqt_unary(VQT_ABS, r), rtol, atol);
     double maxd = vqt_item(vqt_reduce(VQT_AMAX, diff, 0, NULL, false));
     double over = vqt_item(vqt_reduce(VQT_AMAX, vqt_binary(VQT_SUB, diff, lim), 0, NULL, false));
-    fprintf(stderr, "  %-16s max |diff| %.3g\n", name, maxd);
+    fprintf(stderr, "  %-28s max |diff| %.3g\n", name, maxd);
     if (!(over <= 0))
         TEST_FAIL("%s: max |diff| %.6g exceeds atol %g + rtol %g", name, maxd, atol, rtol);
+    vqt_scope_end();
+}
+
+/* Fails unless `got` and the reference `name` have the same shape and
+ * |got - ref| <= atol + rtol * |ref| everywhere; prints the largest difference. */
+static inline void assert_close_ref(const vqt_tensor *got, const vqc_tensor_map *ref,
+                                    const char *name, double atol, double rtol)
+{
+    if (!got)
+        TEST_FAIL("%s: no tensor (%s / %s)", name, vqc_error_get(), vqt_last_error());
+    vqt_scope_begin();
+    assert_close(got, ref_tensor(ref, name, VQC_DTYPE_F64), name, atol, rtol);
     vqt_scope_end();
 }
 

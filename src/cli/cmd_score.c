@@ -14,15 +14,17 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: vqclip score --clip MODEL [--bpe FILE] -i IMG [-i IMG ...] -p TEXT\n"
+    fprintf(f, "usage: vqclip score [--clip MODEL] [--bpe FILE] -i IMG [-i IMG ...] -p TEXT\n"
                "                    [-p TEXT ...] [--json] [--device D]\n\n"
                "Prints the CLIP cosine similarity of every image with every text, one line per\n"
                "pair: the score with 6 decimals, a TAB, the image path, a TAB, the text.\n\n"
                "  --clip MODEL       CLIP weights (OpenAI .pt, state dict, .safetensors, HF\n"
                "                     layout): a path, or a name such as ViT-B/32 looked up in\n"
-               "                     $VQCLIP_MODELS, then ~/.cache/vqclip\n"
-               "  --bpe FILE         the tokenizer's " VQC_DEFAULT_BPE "\n"
-               "                     (default: looked up in the same folders)\n"
+               "                     $VQCLIP_MODELS, then ~/.cache/vqclip (default: ViT-B/32;\n"
+               "                     the demo CLIP when no downloaded model is found)\n"
+               "  --bpe FILE         the tokenizer's vocabulary (default: vocab.json with\n"
+               "                     merges.txt next to the CLIP file, else\n"
+               "                     " VQC_DEFAULT_BPE " looked up in the same folders)\n"
                "  -i, --image IMG    an image (PNG, JPEG, ...); repeatable\n"
                "  -p, --prompt TEXT  a text; repeatable\n"
                "  --json             one JSON object per line:\n"
@@ -67,8 +69,8 @@ static int parse(int argc, char **argv, score_opts *o)
         fprintf(stderr, "vqclip: error: unexpected argument '%s'\n", argv[optind]);
         return 1;
     }
-    if (!o->clip || !o->n_images || !o->n_texts) {
-        fprintf(stderr, "vqclip: error: score needs --clip, at least one -i and at least one -p "
+    if (!o->n_images || !o->n_texts) {
+        fprintf(stderr, "vqclip: error: score needs at least one -i and at least one -p "
                         "(see vqclip score --help)\n");
         return 1;
     }
@@ -78,11 +80,11 @@ static int parse(int argc, char **argv, score_opts *o)
 /* ---- inputs -------------------------------------------------------------------------------- */
 
 /* Token rows [n_texts, ctx] for the texts (malloc'ed into *out). */
-static int tokenize_all(const score_opts *o, int ctx, int64_t **out)
+static int tokenize_all(const score_opts *o, int ctx, const char *clip_path, int64_t **out)
 {
     char path[4096];
     vqc_tokenizer *tok = NULL;
-    int rc = vqc_model_find(VQC_MODEL_BPE, o->bpe ? o->bpe : VQC_DEFAULT_BPE, path, sizeof path);
+    int rc = vqc_model_find_bpe(o->bpe, clip_path, path, sizeof path);
     rc = rc ? rc : vqc_tokenizer_load(path, &tok);
     int64_t *rows = rc ? NULL : malloc((size_t)o->n_texts * (size_t)ctx * sizeof *rows);
     if (!rc && !rows)
@@ -102,10 +104,11 @@ static int tokenize_all(const score_opts *o, int ctx, int64_t **out)
 }
 
 /* Unit-normalized text features [n_texts, E] (new handle). */
-static int text_features(const vqc_clip *m, const score_opts *o, vqt_tensor **out)
+static int text_features(const vqc_clip *m, const score_opts *o, const char *clip_path,
+                         vqt_tensor **out)
 {
     int64_t *rows;
-    int rc = tokenize_all(o, vqc_clip_get_info(m)->context_length, &rows);
+    int rc = tokenize_all(o, vqc_clip_get_info(m)->context_length, clip_path, &rows);
     if (rc)
         return rc;
     vqt_tensor *f = vqc_clip_encode_text(m, rows, o->n_texts);
@@ -172,6 +175,22 @@ static int score_image(const vqc_clip *m, const char *path, const vqt_tensor *tf
     return rc;
 }
 
+/* The CLIP named by --clip; without one the default ViT-B/32, or the demo set's CLIP (with a
+ * notice) when no downloaded model is found. */
+static int find_clip(const score_opts *o, char *path, size_t len)
+{
+    char demo[4000];
+    if (!o->clip && vqc_demo_fallback(demo, sizeof demo)) {
+        vqc_log(VQC_LOG_WARN,
+                "no downloaded models found: using the small demo CLIP in %s; "
+                "scripts/download-models.sh fetches the real one",
+                demo);
+        snprintf(path, len, "%s/%s", demo, VQC_DEMO_CLIP);
+        return 0;
+    }
+    return vqc_model_find(VQC_MODEL_CLIP, o->clip ? o->clip : VQC_DEFAULT_CLIP, path, len);
+}
+
 static int run(const score_opts *o, vqt_device dev)
 {
     vqc_clip *m = NULL;
@@ -180,10 +199,10 @@ static int run(const score_opts *o, vqt_device dev)
     if (!sims)
         return vqc_error_set(VQC_ERR_NOMEM, "out of memory");
     char path[4096];
-    int rc = vqc_model_find(VQC_MODEL_CLIP, o->clip, path, sizeof path);
+    int rc = find_clip(o, path, sizeof path);
     rc = rc ? rc : vqc_clip_load(path, dev, VQC_CLIP_FP32, &m);
     bool grad = vqt_set_grad_enabled(false);
-    rc = rc ? rc : text_features(m, o, &tf);
+    rc = rc ? rc : text_features(m, o, path, &tf);
     for (int i = 0; !rc && i < o->n_images; i++) {
         rc = score_image(m, o->images[i], tf, sims, o->n_texts);
         for (int j = 0; !rc && j < o->n_texts; j++)

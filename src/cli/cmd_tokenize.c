@@ -17,8 +17,9 @@ static void usage(FILE *f)
             "gives, from the start token (49406) to the end token (49407). A text longer than the\n"
             "%d-token context is cut to fit, with a warning on stderr.\n\n"
             "  --bpe FILE   the BPE vocabulary: OpenAI's " VQC_DEFAULT_BPE "\n"
-            "               (default: found in $VQCLIP_MODELS, then ~/.cache/vqclip), or a\n"
-            "               Hugging Face vocab.json with merges.txt beside it\n"
+            "               (default: found in $VQCLIP_MODELS, then ~/.cache/vqclip; the demo\n"
+            "               models' vocabulary when none is), or a Hugging Face vocab.json\n"
+            "               with merges.txt beside it\n"
             "  --context    print the whole %d-id context, padded with 0s\n"
             "  -h, --help   show this help\n\n"
             "Put -- before texts that start with '-'.\n",
@@ -90,7 +91,7 @@ int cmd_tokenize(int argc, char **argv)
     char path[4096];
     vqc_tokenizer *tok = NULL;
     if (!rc)
-        rc = vqc_model_find(VQC_MODEL_BPE, o.bpe ? o.bpe : VQC_DEFAULT_BPE, path, sizeof path);
+        rc = vqc_model_find_bpe(o.bpe, NULL, path, sizeof path);
     if (!rc)
         rc = vqc_tokenizer_load(path, &tok);
     for (int i = o.first; !rc && i < argc; i++)

@@ -91,6 +91,9 @@ void gen_opts_usage(void)
         "                            default: CLIP in fp16) or fast (mixed + TF32 on CUDA)\n"
         "  --deterministic           on CUDA, deterministic kernels only, so a seed repeats a\n"
         "                            picture (default: cuDNN autotuning; the CPU always is)\n"
+        "  --low-memory              recompute the decoder's activations in the backward pass:\n"
+        "                            the same pictures for much less memory at large sizes,\n"
+        "                            about a third slower per step\n"
         "  --threads N               CPU threads (default: all cores)\n\n"
         "Exit status: 0 ok, 1 bad usage, 2 unreadable model or input, 3 runtime or device\n"
         "failure, 130/143 interrupted (the current image is written first).\n");
@@ -126,6 +129,7 @@ enum {
     O_JSON,
     O_HELP,
     O_DET,
+    O_LOWMEM,
     O_CPE,
     O_FRAMES,
     O_FRAME_EVERY,
@@ -239,6 +243,7 @@ static const struct option long_opts[] = {REQ("prompts", 'p'),
                                           {"quiet", no_argument, 0, 'q'},
                                           {"help", no_argument, 0, O_HELP},
                                           {"deterministic", no_argument, 0, O_DET},
+                                          {"low-memory", no_argument, 0, O_LOWMEM},
                                           {0, 0, 0, 0}};
 #undef REQ
 
@@ -430,6 +435,7 @@ static int handle(int c, int argc, char **argv, gen_opts *o, const char **nps, c
     case O_JSON: o->json = true; return 0;
     case 'q': o->quiet = true; return 0;
     case O_DET: o->cp.deterministic = true; return 0; /* CPU runs are deterministic already */
+    case O_LOWMEM: o->cp.low_memory = true; return 0;
     case O_HELP: gen_opts_usage(); return -1;
     default:
         cli_option_error("", c, argv);

@@ -4,6 +4,7 @@
 #define VQC_GEN_INTERNAL_H
 
 #include "gen/loop.h"
+#include "gen/memplan.h"
 #include "gen/prompts.h"
 #include "vqclip.h"
 
@@ -16,12 +17,14 @@ struct vqc_context {
     vqc_vqgan *vq;
     vqc_clip *clip;
     vqc_tokenizer *tok;
+    bool low_memory; /* the decoder is checkpointed (vqc_context_params.low_memory) */
 };
 
 typedef struct gen_run {
     vqc_context *ctx;
     const vqc_generate_params *g;
     vqc_loop_params lp;
+    vqc_memplan_step plan; /* what one step computes, for the memory estimate */
     vqc_loop *loop;
     vqc_prompt_list *story; /* text phrases ('^'), each a prompt list */
     int n_story, phrase;

@@ -136,9 +136,9 @@ int vqc_gen_setup(gen_run *r)
     int rc = check_outputs(r->g);
     rc = rc ? rc : read_inputs(r);
     rc = rc ? rc : vqc_gen_loop_params(c, r->g, &r->lp);
-    rc = rc ? rc
-            : vqc_memplan_check(vqc_vqgan_get_info(c->vq), vqc_clip_get_info(c->clip), c->dev,
-                                r->lp.width, r->lp.height, r->lp.cut.cutn, r->lp.cut.cut_size);
+    r->plan = (vqc_memplan_step){vqc_vqgan_get_info(c->vq), vqc_clip_get_info(c->clip),
+                                 r->lp.cut.cutn, r->lp.cut.cut_size, c->low_memory};
+    rc = rc ? rc : vqc_memplan_check(&r->plan, c->dev, r->lp.width, r->lp.height);
     rc = rc ? rc : vqc_loop_create(&r->lp, c->vq, c->clip, &r->loop);
     rc = rc ? rc : add_fixed_prompts(r);
     rc = rc ? rc : set_phrase(r, 0);

@@ -60,9 +60,7 @@ static int find_models(vqc_context *c, const vqc_context_params *p)
     rc = rc ? rc
             : vqc_model_find(VQC_MODEL_CLIP, p->clip ? p->clip : VQC_DEFAULT_CLIP, c->clip_path,
                              sizeof c->clip_path);
-    rc = rc ? rc
-            : vqc_model_find(VQC_MODEL_BPE, p->bpe ? p->bpe : VQC_DEFAULT_BPE, c->bpe_path,
-                             sizeof c->bpe_path);
+    rc = rc ? rc : vqc_model_find_bpe(p->bpe, c->clip_path, c->bpe_path, sizeof c->bpe_path);
     if (rc)
         return rc;
     if (p->vqgan_config)
@@ -104,6 +102,8 @@ int vqc_init(const vqc_context_params *p, vqc_context **out)
             : vqc_vqgan_load(c->vqgan_path, c->yaml_path[0] ? c->yaml_path : NULL, c->dev, &c->vq);
     rc = rc ? rc : vqc_clip_load(c->clip_path, c->dev, prec, &c->clip);
     if (!rc) {
+        vqc_vqgan_set_low_memory(c->vq, p->low_memory);
+        c->low_memory = p->low_memory;
         char dev[32];
         vqt_device_str(c->dev, dev, sizeof dev);
         vqc_log(VQC_LOG_INFO, "models loaded on %s%s: %s, %s", dev,
@@ -259,8 +259,7 @@ int vqc_generate(vqc_context *c, const vqc_generate_params *g, vqc_generate_resu
     if (!rc)
         rc = vqc_gen_optimise(&r);
     if (rc && rc != VQC_ERR_NOMEM && r.lp.width > 0 && vqc_memplan_is_oom(vqc_error_get()))
-        rc = vqc_memplan_oom_error(vqc_vqgan_get_info(c->vq), vqc_clip_get_info(c->clip), c->dev,
-                                   r.lp.width, r.lp.height, r.lp.cut.cutn, r.lp.cut.cut_size,
+        rc = vqc_memplan_oom_error(&r.plan, c->dev, r.lp.width, r.lp.height,
                                    g->output && access(g->output, F_OK) == 0 ? g->output : NULL);
     if (res) {
         memset(res, 0, sizeof *res);

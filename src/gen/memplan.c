@@ -1,6 +1,7 @@
 /* Memory planning for a generation (see memplan.h). */
 #include "gen/memplan.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -18,34 +19,56 @@ static double attn_elems(double c, double s)
     return ATTN_KEEP * c * s + 2.0 * s * s;
 }
 
-/* The VQGAN decoder at a latent of hl x wl cells, with the gradient to its input. */
-static double decoder_elems(const vqc_vqgan_info *vi, double hl, double wl)
+/* Running count of a decoder's activations by segment, as vqgan.c checkpoints them (the head
+ * convolutions, each middle block, each ResnetBlock with its attention, each upsampling, the
+ * tail): `total` all segments' activations (their inputs among them), `inputs` the segments'
+ * inputs, `biggest` the largest segment's activations. */
+typedef struct {
+    double total, inputs, biggest;
+} seg_count;
+
+static void add_segment(seg_count *n, double input, double kept)
+{
+    n->inputs += input;
+    n->total += kept;
+    n->biggest = kept > n->biggest ? kept : n->biggest;
+}
+
+/* The VQGAN decoder at a latent of hl x wl cells, with the gradient to its input: all of its
+ * activations, or with low_memory the segments' inputs and the largest segment's activations
+ * (recomputed one at a time in the backward pass). */
+static double decoder_elems(const vqc_vqgan_info *vi, double hl, double wl, bool low_memory)
 {
     int L = vi->num_levels > 0 ? vi->num_levels : 1;
-    double s = hl * wl, top = (double)vi->ch * vi->ch_mult[L - 1];
-    double kept = (double)vi->z_channels * s + top * s;       /* z, conv_in */
-    kept += 2 * RESBLOCK_KEEP * top * s + attn_elems(top, s); /* mid */
-    double largest = top * s, scores = s * s;
+    double s = hl * wl, top = (double)vi->ch * vi->ch_mult[L - 1], z = vi->z_channels * s;
+    seg_count n = {0, 0, 0};
+    add_segment(&n, z, top * s); /* z -> conv_in */
+    add_segment(&n, top * s, RESBLOCK_KEEP * top * s);
+    add_segment(&n, top * s, attn_elems(top, s));
+    add_segment(&n, top * s, RESBLOCK_KEEP * top * s);
+    double largest = top * s, scores = s * s, c_in = top;
     for (int i = L - 1; i >= 0; i--) {
         double c = (double)vi->ch * vi->ch_mult[i];
         for (int b = 0; b <= vi->num_res_blocks; b++) {
-            kept += RESBLOCK_KEEP * c * s;
+            double kept = RESBLOCK_KEEP * c * s;
             if (vi->dec_attn[i]) {
                 kept += attn_elems(c, s);
                 scores = s * s > scores ? s * s : scores;
             }
+            add_segment(&n, c_in * s, kept);
+            c_in = c;
         }
         if (i > 0) {
+            add_segment(&n, c * s, 2 * c * s * 4); /* nearest upsampling and its convolution */
             s *= 4;
-            kept += 2 * c * s; /* nearest upsampling and its convolution */
         }
         largest = c * s > largest ? c * s : largest;
     }
-    kept += 2.0 * vi->ch * vi->ch_mult[0] * s + 2.0 * vi->out_ch * s; /* norm_out, conv_out */
+    add_segment(&n, c_in * s, 2.0 * c_in * s + 2.0 * vi->out_ch * s); /* norm_out, conv_out */
     /* The backward pass holds about three gradients of the largest activation at once, and
      * through an attention block the gradients of its scores and softmax. */
     double transient = 3 * largest > 2 * scores ? 3 * largest : 2 * scores;
-    return kept + transient;
+    return (low_memory ? n.inputs + n.biggest : z + n.total) + transient;
 }
 
 /* The CLIP image tower over cutn cutouts of side r, with the gradient to its input. */
@@ -67,14 +90,17 @@ static double clip_elems(const vqc_clip_info *ci, int cutn, int r)
     return cutn * (img * 2 + 24.0 * w * q * (ci->vision_layers > 0 ? ci->vision_layers : 1) / 4);
 }
 
-int64_t vqc_memplan_step_bytes(const vqc_vqgan_info *vi, const vqc_clip_info *ci, int w, int h,
-                               int cutn, int cut_size)
+int64_t vqc_memplan_step_bytes(const vqc_memplan_step *st, int w, int h)
 {
+    const vqc_vqgan_info *vi = st->vi;
+    const vqc_clip_info *ci = st->ci;
+    int cutn = st->cutn, cut_size = st->cut_size;
+    bool low_memory = st->low_memory;
     int f = vi->downsample > 0 ? vi->downsample : 1;
     int r = cut_size > 0 ? cut_size : ci->image_resolution;
     double px = (double)w * h;
     /* decoded image, its augmentation inputs/outputs and their gradients */
-    double elems = decoder_elems(vi, (double)h / f, (double)w / f) + 3.0 * px * 6;
+    double elems = decoder_elems(vi, (double)h / f, (double)w / f, low_memory) + 3.0 * px * 6;
     elems += clip_elems(ci, cutn, r);
     double bytes = 4.0 * elems;
     return bytes > 9.0e18 ? INT64_MAX : (int64_t)bytes;
@@ -117,10 +143,10 @@ int64_t vqc_memplan_available(vqt_device dev)
     return avail;
 }
 
-void vqc_memplan_fit(const vqc_vqgan_info *vi, const vqc_clip_info *ci, int w, int h, int cutn,
-                     int cut_size, int64_t bytes, int *fit_w, int *fit_h)
+void vqc_memplan_fit(const vqc_memplan_step *st, int w, int h, int64_t bytes, int *fit_w,
+                     int *fit_h)
 {
-    int f = vi->downsample > 0 ? vi->downsample : 1;
+    int f = st->vi->downsample > 0 ? st->vi->downsample : 1;
     /* the longer side in latent cells; the other follows the aspect ratio */
     int longest = (w > h ? w : h) / f, lo = 0, hi = longest;
     while (lo < hi) {
@@ -129,7 +155,7 @@ void vqc_memplan_fit(const vqc_vqgan_info *vi, const vqc_clip_info *ci, int w, i
             ch = h >= w ? mid : (int)((double)mid * h / w);
         cw = cw < 1 ? 1 : cw;
         ch = ch < 1 ? 1 : ch;
-        if (vqc_memplan_step_bytes(vi, ci, cw * f, ch * f, cutn, cut_size) <= bytes)
+        if (vqc_memplan_step_bytes(st, cw * f, ch * f) <= bytes)
             lo = mid;
         else
             hi = mid - 1;
@@ -148,28 +174,31 @@ static double gib(int64_t b)
     return (double)b / (1024.0 * 1024.0 * 1024.0);
 }
 
-/* " about WxH would fit (--size W H)" or " not even the smallest size fits". */
-static void fit_text(const vqc_vqgan_info *vi, const vqc_clip_info *ci, int w, int h, int cutn,
-                     int cut_size, int64_t avail, char *buf, size_t len)
+/* "about WxH would fit (--size W H[, or fewer --cutn][, or --low-memory])" or "not even the
+ * smallest size fits"; --low-memory is named when the size asked for would fit with it. */
+static void fit_text(const vqc_memplan_step *st, int w, int h, int64_t avail, char *buf, size_t len)
 {
     int fw, fh; /* advice keeps a fifth in reserve: the estimate is rough */
-    vqc_memplan_fit(vi, ci, w, h, cutn, cut_size, avail / 5 * 4, &fw, &fh);
+    vqc_memplan_fit(st, w, h, avail / 5 * 4, &fw, &fh);
+    vqc_memplan_step low = *st;
+    low.low_memory = true;
+    bool low_fits = !st->low_memory && vqc_memplan_step_bytes(&low, w, h) <= avail / 5 * 4;
     if (fw > 0)
-        snprintf(buf, len, "about %dx%d would fit (--size %d %d%s)", fw, fh, fw, fh,
-                 cutn > 8 ? ", or fewer --cutn" : "");
+        snprintf(buf, len, "about %dx%d would fit (--size %d %d%s%s)", fw, fh, fw, fh,
+                 st->cutn > 8 ? ", or fewer --cutn" : "", low_fits ? ", or --low-memory" : "");
     else
-        snprintf(buf, len, "not even the smallest size fits");
+        snprintf(buf, len, "not even the smallest size fits%s",
+                 low_fits ? " without --low-memory" : "");
 }
 
-int vqc_memplan_check(const vqc_vqgan_info *vi, const vqc_clip_info *ci, vqt_device dev, int w,
-                      int h, int cutn, int cut_size)
+int vqc_memplan_check(const vqc_memplan_step *st, vqt_device dev, int w, int h)
 {
-    int64_t need = vqc_memplan_step_bytes(vi, ci, w, h, cutn, cut_size);
+    int64_t need = vqc_memplan_step_bytes(st, w, h);
     int64_t avail = vqc_memplan_available(dev);
     if (avail < 0 || need <= avail)
         return 0;
     char fit[128], where[32];
-    fit_text(vi, ci, w, h, cutn, cut_size, avail, fit, sizeof fit);
+    fit_text(st, w, h, avail, fit, sizeof fit);
     vqt_device_str(dev, where, sizeof where);
     return vqc_error_set(VQC_ERR_NOMEM,
                          "size %dx%d needs about %.1f GiB for one step but %.1f GiB is "
@@ -185,8 +214,8 @@ int vqc_memplan_is_oom(const char *m)
                  strstr(m, "DefaultCPUAllocator: not enough memory"));
 }
 
-int vqc_memplan_oom_error(const vqc_vqgan_info *vi, const vqc_clip_info *ci, vqt_device dev, int w,
-                          int h, int cutn, int cut_size, const char *kept)
+int vqc_memplan_oom_error(const vqc_memplan_step *st, vqt_device dev, int w, int h,
+                          const char *kept)
 {
     char first[200], fit[128], where[32];
     /* keep the start of the original message: it names the step and the operation */
@@ -194,11 +223,11 @@ int vqc_memplan_oom_error(const vqc_vqgan_info *vi, const vqc_clip_info *ci, vqt
     int64_t avail = vqc_memplan_available(dev);
     vqt_device_str(dev, where, sizeof where);
     /* what failed did not fit, whatever the estimate says: advise at most 3/4 of it */
-    int64_t failed = vqc_memplan_step_bytes(vi, ci, w, h, cutn, cut_size) / 4 * 3;
+    int64_t failed = vqc_memplan_step_bytes(st, w, h) / 4 * 3;
     if (avail > failed)
         avail = failed;
     if (avail > 0)
-        fit_text(vi, ci, w, h, cutn, cut_size, avail, fit, sizeof fit);
+        fit_text(st, w, h, avail, fit, sizeof fit);
     else
         snprintf(fit, sizeof fit, "try a smaller --size or fewer --cutn");
     return vqc_error_set(VQC_ERR_NOMEM, "out of memory on %s at %dx%d (%s); %s%s%s", where, w, h,

@@ -10,16 +10,25 @@
 #ifndef VQC_GEN_MEMPLAN_H
 #define VQC_GEN_MEMPLAN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "models/clip.h"
 #include "models/vqgan.h"
 #include "torch/shim.h"
 
+/* What one step computes, apart from the image size. */
+typedef struct {
+    const vqc_vqgan_info *vi;
+    const vqc_clip_info *ci;
+    int cutn;        /* cutouts per step */
+    int cut_size;    /* their side (0 = CLIP's input resolution) */
+    bool low_memory; /* decoder checkpointed (vqc_vqgan_set_low_memory) */
+} vqc_memplan_step;
+
 /* Estimated bytes one step needs beyond the loaded models, for a w x h image (multiples of the
- * VQGAN factor), cutn cutouts of side cut_size (0 = CLIP's input resolution). */
-int64_t vqc_memplan_step_bytes(const vqc_vqgan_info *vi, const vqc_clip_info *ci, int w, int h,
-                               int cutn, int cut_size);
+ * VQGAN factor). */
+int64_t vqc_memplan_step_bytes(const vqc_memplan_step *st, int w, int h);
 
 /* Bytes this process can still allocate on dev: on the CPU the smaller of MemAvailable and
  * what RLIMIT_AS leaves; on a CUDA device its free memory. -1 when unknown. */
@@ -27,14 +36,13 @@ int64_t vqc_memplan_available(vqt_device dev);
 
 /* The largest size with the aspect ratio of w x h (multiples of the VQGAN factor) whose
  * estimate is at most `bytes`; writes 0 x 0 when not even one latent cell fits. */
-void vqc_memplan_fit(const vqc_vqgan_info *vi, const vqc_clip_info *ci, int w, int h, int cutn,
-                     int cut_size, int64_t bytes, int *fit_w, int *fit_h);
+void vqc_memplan_fit(const vqc_memplan_step *st, int w, int h, int64_t bytes, int *fit_w,
+                     int *fit_h);
 
 /* Refuses (VQC_ERR_NOMEM, with a message naming the size, the estimate, what is available and
  * the size that would fit) when the estimate exceeds what dev has; 0 otherwise, or when the
  * available memory is unknown. */
-int vqc_memplan_check(const vqc_vqgan_info *vi, const vqc_clip_info *ci, vqt_device dev, int w,
-                      int h, int cutn, int cut_size);
+int vqc_memplan_check(const vqc_memplan_step *st, vqt_device dev, int w, int h);
 
 /* Whether an error message reads as an allocation failure (CUDA or CPU out of memory). */
 int vqc_memplan_is_oom(const char *message);
@@ -42,7 +50,7 @@ int vqc_memplan_is_oom(const char *message);
 /* Re-records the current error, an allocation failure at w x h on dev, as VQC_ERR_NOMEM with
  * the size that would fit in what dev has now; `kept` (may be NULL) names the last snapshot
  * kept. Returns VQC_ERR_NOMEM. */
-int vqc_memplan_oom_error(const vqc_vqgan_info *vi, const vqc_clip_info *ci, vqt_device dev, int w,
-                          int h, int cutn, int cut_size, const char *kept);
+int vqc_memplan_oom_error(const vqc_memplan_step *st, vqt_device dev, int w, int h,
+                          const char *kept);
 
 #endif

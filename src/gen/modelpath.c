@@ -121,3 +121,32 @@ bool vqc_uses_demo_models(const vqc_context_params *p)
     char dir[4200];
     return p && !p->vqgan && !p->clip && !p->bpe && vqc_demo_fallback(dir, sizeof dir);
 }
+
+int vqc_model_find_bpe(const char *bpe, const char *clip_path, char *out, size_t len)
+{
+    if (bpe)
+        return vqc_model_find(VQC_MODEL_BPE, bpe, out, len);
+    if (clip_path) {
+        const char *slash = strrchr(clip_path, '/');
+        int dirlen = slash ? (int)(slash - clip_path) : 1;
+        const char *dir = slash ? clip_path : ".";
+        char merges[4200];
+        if (dirlen < 4000) {
+            snprintf(merges, sizeof merges, "%.*s/merges.txt", dirlen, dir);
+            if ((size_t)snprintf(out, len, "%.*s/%s", dirlen, dir, VQC_DEMO_BPE) < len &&
+                is_file(out) && is_file(merges))
+                return 0;
+        }
+    }
+    int rc = vqc_model_find(VQC_MODEL_BPE, VQC_DEFAULT_BPE, out, len);
+    char demo[4000];
+    if (rc && !clip_path && vqc_demo_dir(demo, sizeof demo) == 0 &&
+        (size_t)snprintf(out, len, "%s/%s", demo, VQC_DEMO_BPE) < len) {
+        vqc_log(VQC_LOG_WARN,
+                "no downloaded vocabulary found: using the demo models' vocabulary in %s; "
+                "scripts/download-models.sh fetches the real one",
+                demo);
+        return 0;
+    }
+    return rc;
+}

@@ -44,4 +44,12 @@ int vqc_demo_dir(char *out, size_t len);
  * their message in vqc_error_get(). */
 int vqc_demo_fallback(char *dir, size_t len);
 
+/* The BPE vocabulary to use with a CLIP. In order: `bpe` when given (resolved as
+ * vqc_model_find does); the vocabulary kept next to the CLIP file `clip_path` (may be NULL): its
+ * folder's vocab.json with merges.txt, as the demo set and Hugging Face folders keep it; the
+ * default VQC_DEFAULT_BPE in the models directories; else, when `clip_path` is NULL, the demo
+ * set's vocabulary, with a one-line notice. Writes the path into out and returns 0, or the
+ * default lookup's error (VQC_ERR_IO, listing the paths tried). */
+int vqc_model_find_bpe(const char *bpe, const char *clip_path, char *out, size_t len);
+
 #endif

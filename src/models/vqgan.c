@@ -48,6 +48,17 @@ struct vqc_vqgan {
     vqt_tensor *codebook_sq; /* sum of squares per entry, [n_embed] */
     int nhandles;
     vqt_tensor **handles; /* every weight, for freeing */
+    bool low_memory;      /* decoder segments checkpointed (vqc_vqgan_set_low_memory) */
+    int nsegs;
+    struct segment *segs; /* post_quant_conv + decoder as segments, in order (set at load) */
+};
+
+/* One unit of the decoder: checkpointed on its own in low-memory mode. */
+typedef enum { SEG_HEAD, SEG_MID1, SEG_MID_ATTN, SEG_MID2, SEG_BLOCK, SEG_UP, SEG_TAIL } seg_kind;
+struct segment {
+    const struct vqc_vqgan *m;
+    seg_kind kind;
+    int level, block; /* SEG_BLOCK: a ResnetBlock (with its attention); SEG_UP: upsampling */
 };
 
 /* ---- loading --------------------------------------------------------------------------- */
@@ -204,6 +215,31 @@ static int load_quantizer(loader_t *ld)
     return 0;
 }
 
+/* The decoder's segments in the order they run. */
+static int plan_segments(vqc_vqgan *m)
+{
+    int cap = 5;
+    for (int i = 0; i < m->info.num_levels; i++)
+        cap += m->dec.levels[i].nblocks + 1;
+    m->segs = calloc((size_t)cap, sizeof *m->segs);
+    if (!m->segs)
+        return vqc_error_set(VQC_ERR_NOMEM, "out of memory");
+    int n = 0;
+    m->segs[n++] = (struct segment){m, SEG_HEAD, 0, 0};
+    m->segs[n++] = (struct segment){m, SEG_MID1, 0, 0};
+    m->segs[n++] = (struct segment){m, SEG_MID_ATTN, 0, 0};
+    m->segs[n++] = (struct segment){m, SEG_MID2, 0, 0};
+    for (int i = m->info.num_levels - 1; i >= 0; i--) {
+        for (int b = 0; b < m->dec.levels[i].nblocks; b++)
+            m->segs[n++] = (struct segment){m, SEG_BLOCK, i, b};
+        if (m->dec.levels[i].resample.w)
+            m->segs[n++] = (struct segment){m, SEG_UP, i, 0};
+    }
+    m->segs[n++] = (struct segment){m, SEG_TAIL, 0, 0};
+    m->nsegs = n;
+    return 0;
+}
+
 /* Loads from map; with `file` (which owns map) the weights view the file instead of copies. */
 static int load_from(const vqc_tensor_map *map, vqc_weight_file *file, const char *yaml,
                      vqt_device dev, vqc_vqgan **out)
@@ -223,6 +259,11 @@ static int load_from(const vqc_tensor_map *map, vqc_weight_file *file, const cha
     rc = rc ? rc : load_coder(&ld, &m->dec, true);
     rc = rc ? rc : load_quantizer(&ld);
     vqt_set_grad_enabled(grad);
+    if (rc) {
+        vqc_vqgan_free(m);
+        return rc;
+    }
+    rc = plan_segments(m);
     if (rc) {
         vqc_vqgan_free(m);
         return rc;
@@ -276,6 +317,7 @@ void vqc_vqgan_free(vqc_vqgan *m)
     vqt_free(m->codebook_sq);
     free_coder(&m->enc, m->info.num_levels);
     free_coder(&m->dec, m->info.num_levels);
+    free(m->segs);
     free(m);
 }
 
@@ -348,13 +390,14 @@ static vqt_tensor *mid(const coder_t *c, vqt_tensor *h)
     return resblock(&c->mid2, h);
 }
 
-static vqt_tensor *tail(const coder_t *c, vqt_tensor *h)
+static vqt_tensor *tail(const coder_t *c, const vqt_tensor *h)
 {
     return conv(&c->conv_out, norm_silu(&c->norm_out, h), 1, 1);
 }
 
-static vqt_tensor *level_blocks(const level_t *lv, vqt_tensor *h)
+static vqt_tensor *level_blocks(const level_t *lv, const vqt_tensor *x)
 {
+    vqt_tensor *h = (vqt_tensor *)x; /* not modified: every op makes a new handle */
     for (int b = 0; b < lv->nblocks; b++) {
         h = resblock(&lv->blocks[b], h);
         if (lv->attns)
@@ -376,21 +419,45 @@ static vqt_tensor *run_encoder(const vqc_vqgan *m, const vqt_tensor *x)
     return tail(c, mid(c, h));
 }
 
-static vqt_tensor *run_decoder(const vqc_vqgan *m, const vqt_tensor *z)
+/* One segment of post_quant_conv + decoder (see plan_segments). */
+static vqt_tensor *decoder_segment(void *arg, const vqt_tensor *h)
 {
+    const struct segment *sg = arg;
+    const vqc_vqgan *m = sg->m;
     const coder_t *c = &m->dec;
-    vqt_tensor *h = mid(c, conv(&c->conv_in, z, 1, 1));
-    for (int i = m->info.num_levels - 1; i >= 0; i--) {
-        h = level_blocks(&c->levels[i], h);
-        if (c->levels[i].resample.w) {
-            int64_t s[4];
-            if (vqt_shape(h, s) != 4)
-                return NULL;
-            h = vqt_interpolate(h, s[2] * 2, s[3] * 2, VQT_INTERP_NEAREST, false);
-            h = conv(&c->levels[i].resample, h, 1, 1);
-        }
+    const level_t *lv = &c->levels[sg->level];
+    vqt_tensor *out;
+    int64_t s[4];
+    switch (sg->kind) {
+    case SEG_HEAD: return conv(&c->conv_in, conv(&m->post_quant_conv, h, 1, 0), 1, 1);
+    case SEG_MID1: return resblock(&c->mid1, h);
+    case SEG_MID_ATTN: return attn(&c->mid_attn, h);
+    case SEG_MID2: return resblock(&c->mid2, h);
+    case SEG_BLOCK:
+        out = resblock(&lv->blocks[sg->block], h);
+        return lv->attns ? attn(&lv->attns[sg->block], out) : out;
+    case SEG_UP:
+        if (vqt_shape(h, s) != 4)
+            return NULL;
+        out = vqt_interpolate(h, s[2] * 2, s[3] * 2, VQT_INTERP_NEAREST, false);
+        return conv(&lv->resample, out, 1, 1);
+    case SEG_TAIL: return tail(c, h);
     }
-    return tail(c, h);
+    return NULL;
+}
+
+/* The segments in order, each checkpointed in low-memory mode (only their inputs are kept for
+ * the backward pass; each is computed again when the gradient reaches it). */
+static vqt_tensor *run_decode(const vqc_vqgan *m, const vqt_tensor *z)
+{
+    const vqt_tensor *h = z;
+    vqt_tensor *out = NULL;
+    for (int i = 0; i < m->nsegs; i++) {
+        void *seg = (void *)&m->segs[i]; /* read only */
+        out = m->low_memory ? vqt_checkpoint(decoder_segment, seg, h) : decoder_segment(seg, h);
+        h = out;
+    }
+    return out;
 }
 
 /* Runs fn inside a scope, keeps its result, and turns NULL into a recorded error. */
@@ -439,9 +506,10 @@ vqt_tensor *vqc_vqgan_encode(const vqc_vqgan *m, const vqt_tensor *x)
     return scoped(run_encode, m, x, "encode");
 }
 
-static vqt_tensor *run_decode(const vqc_vqgan *m, const vqt_tensor *z)
+void vqc_vqgan_set_low_memory(vqc_vqgan *m, bool on)
 {
-    return run_decoder(m, conv(&m->post_quant_conv, z, 1, 0));
+    if (m)
+        m->low_memory = on;
 }
 
 vqt_tensor *vqc_vqgan_decode(const vqc_vqgan *m, const vqt_tensor *z_q)

@@ -74,6 +74,12 @@ vqt_tensor *vqc_vqgan_quantize(const vqc_vqgan *m, const vqt_tensor *prequant,
 vqt_tensor *vqc_vqgan_nearest(const vqc_vqgan *m, const vqt_tensor *z, vqt_tensor **indices);
 /* post_quant_conv + decoder: [N, out_ch, h*f, w*f]. */
 vqt_tensor *vqc_vqgan_decode(const vqc_vqgan *m, const vqt_tensor *z_q);
+/* Low-memory decoding (off by default): when a gradient is wanted, vqc_vqgan_decode keeps only
+ * the inputs of its segments (the head up to the middle blocks, each level, the output tail)
+ * and computes each segment again in the backward pass (vqt_checkpoint): the same image and
+ * gradient for much less activation memory and about one more decoder forward per step. The
+ * backward pass must run before the model is freed or decodes again on another thread. */
+void vqc_vqgan_set_low_memory(vqc_vqgan *m, bool on);
 /* Codebook entries for int64 indices [N, h, w] as z [N, embed_dim, h, w]. */
 vqt_tensor *vqc_vqgan_embed(const vqc_vqgan *m, const vqt_tensor *indices);
 

@@ -1,4 +1,5 @@
-// The one C++ file of vqclip: extern "C" vqt_* functions over libtorch (see shim.h).
+// The C++ shim of vqclip: extern "C" vqt_* functions over libtorch (see shim.h); the autograd
+// part is in shim_autograd.cpp, the internals both share in shim_internal.h.
 // Every body runs inside GUARD, which turns any exception into a thread-local message and a
 // sentinel return value, so nothing C++ ever reaches the C side.
 
@@ -20,29 +21,27 @@
 #include <thread>
 #include <vector>
 
-#include "torch/shim.h"
+#include "torch/shim_internal.h"
 #include "torch/cpu_memory.h"
 #include "torch/lean_ops.h"
 
-struct vqt_tensor {
-    at::Tensor t;
-    int scope; // depth of the scope that owns it (0 = unscoped)
-};
-
-namespace
+namespace vqt_detail
 {
 
 thread_local char err_buf[1024];
-thread_local std::vector<std::vector<vqt_tensor *>> scopes;
 
 void set_error(const char *msg)
 {
-    // Keep the first line only: libtorch appends stack traces after a newline.
     size_t n = 0;
     while (msg[n] && msg[n] != '\n' && n + 1 < sizeof err_buf)
         n++;
     memcpy(err_buf, msg, n);
     err_buf[n] = 0;
+}
+
+namespace
+{
+thread_local std::vector<std::vector<vqt_tensor *>> scopes;
 }
 
 vqt_tensor *wrap(at::Tensor t)
@@ -52,6 +51,22 @@ vqt_tensor *wrap(at::Tensor t)
         scopes.back().push_back(h);
     return h;
 }
+
+const at::Tensor &T(const vqt_tensor *h)
+{
+    if (!h)
+        throw null_handle();
+    if (!h->t.defined())
+        throw std::runtime_error("use of a freed tensor handle");
+    return h->t;
+}
+
+} // namespace vqt_detail
+
+using namespace vqt_detail;
+
+namespace
+{
 
 at::ScalarType to_scalar(vqc_dtype dt)
 {
@@ -101,20 +116,6 @@ at::IntArrayRef dims(int n, const int64_t *v)
     return at::IntArrayRef(v, (size_t)n);
 }
 
-// Thrown for a NULL argument: the failure that produced the NULL already left its message, so
-// a chain of ops propagates the first error instead of overwriting it.
-struct null_handle {
-};
-
-const at::Tensor &T(const vqt_tensor *h)
-{
-    if (!h)
-        throw null_handle();
-    if (!h->t.defined())
-        throw std::runtime_error("use of a freed tensor handle");
-    return h->t;
-}
-
 c10::optional<at::Tensor> opt(const vqt_tensor *h)
 {
     if (!h)
@@ -122,69 +123,12 @@ c10::optional<at::Tensor> opt(const vqt_tensor *h)
     return T(h);
 }
 
-// The seed notebook's ClampWithGrad: clamp forward; backward passes the gradient where it
-// points back into the range.
-struct ClampWithGrad : public torch::autograd::Function<ClampWithGrad> {
-    static at::Tensor forward(torch::autograd::AutogradContext *ctx, at::Tensor x, double lo,
-                              double hi)
-    {
-        ctx->saved_data["lo"] = lo;
-        ctx->saved_data["hi"] = hi;
-        ctx->save_for_backward({x});
-        return x.clamp(lo, hi);
-    }
-    static torch::autograd::variable_list backward(torch::autograd::AutogradContext *ctx,
-                                                   torch::autograd::variable_list grads)
-    {
-        auto x = ctx->get_saved_variables()[0];
-        double lo = ctx->saved_data["lo"].toDouble(), hi = ctx->saved_data["hi"].toDouble();
-        auto g = grads[0];
-        auto keep = (g * (x - x.clamp(lo, hi))) >= 0;
-        return {g * keep, at::Tensor(), at::Tensor()};
-    }
-};
-
-// The seed notebook's ReplaceGrad: the value of x_forward, the gradient of x_backward.
-struct ReplaceGrad : public torch::autograd::Function<ReplaceGrad> {
-    static at::Tensor forward(torch::autograd::AutogradContext *ctx, at::Tensor fwd, at::Tensor bwd)
-    {
-        ctx->saved_data["shape"] = bwd.sizes().vec();
-        return fwd.clone();
-    }
-    static torch::autograd::variable_list backward(torch::autograd::AutogradContext *ctx,
-                                                   torch::autograd::variable_list grads)
-    {
-        auto shape = ctx->saved_data["shape"].toIntVector();
-        return {at::Tensor(), grads[0].sum_to_size(shape)};
-    }
-};
-
 at::Tensor or_undefined(const vqt_tensor *h)
 {
     return h ? T(h) : at::Tensor();
 }
 
 } // namespace
-
-#define GUARD(fail, ...)                       \
-    try {                                      \
-        __VA_ARGS__                            \
-    } catch (const null_handle &) {            \
-        if (!err_buf[0])                       \
-            set_error("null tensor handle");   \
-        return fail;                           \
-    } catch (const c10::Error &e) {            \
-        set_error(e.what_without_backtrace()); \
-        return fail;                           \
-    } catch (const std::exception &e) {        \
-        set_error(e.what());                   \
-        return fail;                           \
-    } catch (...) {                            \
-        set_error("unknown libtorch failure"); \
-        return fail;                           \
-    }
-
-#define TENSOR_OP(expr) GUARD(nullptr, return wrap(expr);)
 
 extern "C" {
 
@@ -796,63 +740,6 @@ vqt_tensor *vqt_affine_grid(const vqt_tensor *theta, int64_t n, int64_t c, int64
 vqt_tensor *vqt_mse_loss(const vqt_tensor *a, const vqt_tensor *b)
 {
     TENSOR_OP(at::mse_loss(T(a), T(b)))
-}
-
-/* ---- autograd ---- */
-
-int vqt_set_requires_grad(vqt_tensor *t, bool requires)
-{
-    GUARD(-1, {
-        T(t);
-        t->t.set_requires_grad(requires);
-        return 0;
-    })
-}
-
-bool vqt_requires_grad(const vqt_tensor *t)
-{
-    GUARD(false, return T(t).requires_grad();)
-}
-
-int vqt_backward(const vqt_tensor *loss){GUARD(-1,
-                                               {
-                                                   T(loss).backward();
-                                                   return 0;
-                                               })}
-
-vqt_tensor *vqt_grad(const vqt_tensor *t)
-{
-    GUARD(nullptr, {
-        at::Tensor g = T(t).grad();
-        if (!g.defined())
-            return (vqt_tensor *)nullptr;
-        return wrap(g.clone());
-    })
-}
-
-void vqt_grad_clear(vqt_tensor *t)
-{
-    try {
-        if (t && t->t.defined() && t->t.grad().defined())
-            t->t.mutable_grad() = at::Tensor();
-    } catch (...) {
-    }
-}
-
-int vqt_copy_(vqt_tensor *dst, const vqt_tensor *src){GUARD(-1,
-                                                            {
-                                                                at::NoGradGuard ng;
-                                                                T(dst);
-                                                                dst->t.copy_(T(src));
-                                                                return 0;
-                                                            })}
-
-vqt_tensor *vqt_clamp_with_grad(const vqt_tensor *x, double lo,
-                                double hi){TENSOR_OP(ClampWithGrad::apply(T(x), lo, hi))}
-
-vqt_tensor *vqt_replace_grad(const vqt_tensor *fwd, const vqt_tensor *bwd)
-{
-    TENSOR_OP(ReplaceGrad::apply(T(fwd), T(bwd)))
 }
 
 } // extern "C"

@@ -310,6 +310,18 @@ vqt_tensor *vqt_clamp_with_grad(const vqt_tensor *x, double lo, double hi);
 /* Forward value of `fwd`, gradient routed to `bwd` as if identity (straight-through). */
 vqt_tensor *vqt_replace_grad(const vqt_tensor *fwd, const vqt_tensor *bwd);
 
+/* A pure function of one tensor built from vqt ops (no randomness, no side effects): it may run
+ * twice, and on another thread (CUDA's backward pass). It returns NULL on failure, with the
+ * message in vqt_last_error(). Its handles are freed by the caller (it runs inside a scope). */
+typedef vqt_tensor *(*vqt_segment_fn)(void *arg, const vqt_tensor *x);
+/* Activation checkpointing: fn(arg, x) with its intermediate values not kept for the backward
+ * pass; a gradient reaching the result runs fn on x again, recording, and flows back through
+ * that rerun into x (the gradient only reaches x: fn's other inputs, such as weights, get none).
+ * Same value and gradient as calling fn directly, for less memory and one more forward pass.
+ * Without grad mode or when x needs no gradient, it is fn(arg, x). `arg` must stay valid until
+ * the backward pass is done. Returns a new handle, or NULL on failure (also fn's). */
+vqt_tensor *vqt_checkpoint(vqt_segment_fn fn, void *arg, const vqt_tensor *x);
+
 #ifdef __cplusplus
 }
 #endif
