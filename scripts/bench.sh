@@ -2,7 +2,7 @@
 # Benchmarks vqclip against the Python baseline on full-size random-weight models.
 #
 #   scripts/bench.sh [--sizes "128 256"] [--cutns "8 32"] [--steps 6] [--reps 3]
-#                    [--no-baseline] [--out DIR]
+#                    [--no-baseline] [--no-peak] [--variant=ARGS ...] [--out DIR]
 #
 # Builds nothing: runs $VQCLIP_BIN (default ./build/vqclip). Writes, once, the models of
 # scripts/make-bench-models.py (VQGAN f16-16384 .ckpt ~1.1 GB, ViT-B/32 TorchScript ~0.3 GB)
@@ -11,7 +11,8 @@
 # loop in plain PyTorch, same libtorch) run back to back at the same settings; each run's
 # start-up (process start to first step), first step, median later step and peak RSS are
 # recorded (see scripts/bench_run.py), with the FLOPs of a step against this machine's measured
-# GEMM / convolution peak (scripts/bench_flops.py). Results: DIR/bench.md (the table, also
+# GEMM / convolution peak (scripts/bench_flops.py). Each --variant=ARGS adds a vqclip row run
+# with those extra arguments (e.g. --variant=--low-memory). Results: DIR/bench.md (the table, also
 # printed) and DIR/bench.json (every run). DIR defaults to bench-out.
 #
 # Sizes default to 128 and 256 on the CPU (512 on 2 cores takes minutes per step) and add 512

@@ -15,9 +15,12 @@ multiply-add counts 2 FLOPs. One step is
 Normalisations, activations, additions, pooling, the cutout augmentations and the optimiser
 are left out: they are memory-bound and well under 1% of the FLOPs (reported as uncounted).
 
-Peak: torch.mm of two 4096 x 4096 float32 matrices (OpenBLAS sgemm) and a 3x3 convolution of
-[1, 256, 128, 128] with 256 output channels (oneDNN), through Debian's python3-torch, which is
-the libtorch, OpenBLAS and oneDNN that vqclip links; best of 5 runs after a warm-up.
+Peak (--peak with --size and --cutn): the best of torch.mm on square float32 matrices of 2048
+and 4096 and of ViT-B/32's linear layers over the cutouts' tokens (OpenBLAS sgemm), and
+separately the best 3x3 convolution at the decoder's channel / size pairs for that picture size
+(oneDNN), through Debian's python3-torch, which is the libtorch, OpenBLAS and oneDNN that vqclip
+links; best of 5 runs after a warm-up each. bench_run.py compares a step with the time its FLOPs
+take at these rates (spatial convolutions at the convolution rate, the rest at the GEMM rate).
 """
 import argparse
 import json
@@ -33,12 +36,20 @@ import peer_baseline as pb  # noqa: E402
 
 
 class Counter:
+    """FLOPs of the hooked layers: spatial convolutions (kernel > 1, stride 1: the decoder's
+    3x3 convolutions, which oneDNN may run as Winograd) apart from GEMM-shaped work (linear
+    layers, 1x1 convolutions, the ViT's stride-32 patch embedding)."""
+
     def __init__(self):
         self.flops = 0
+        self.spatial = 0
 
     def conv(self, m, inp, out):
         k = m.weight.shape[1] * m.weight.shape[2] * m.weight.shape[3]  # Cin/groups * kh * kw
-        self.flops += 2 * out.numel() * k
+        n = 2 * out.numel() * k
+        self.flops += n
+        if m.weight.shape[2] > 1 and m.stride == (1, 1):
+            self.spatial += n
 
     def linear(self, m, inp, out):
         self.flops += 2 * out.numel() * m.in_features
@@ -62,7 +73,7 @@ def decoder_flops(size):
     # AttnBlocks sit at the 16x-downsampled level: q^T k and v w^T, each 2 * C * (hw)^2.
     hw = (size // 16) ** 2
     n_attn = 1 + 3  # mid.attn_1 + the three blocks of level 4
-    return c.flops, n_attn * 2 * (2 * 512 * hw * hw)
+    return c.flops, n_attn * 2 * (2 * 512 * hw * hw), c.spatial
 
 
 def clip_flops(cutn):
@@ -81,7 +92,9 @@ def clip_flops(cutn):
 
 
 def step_flops(size, cutn):
-    dec_layers, dec_attn = decoder_flops(size)
+    """One step's FLOPs by part; "spatial_conv" is the share of the total in 3x3-style
+    convolutions (decoder forward and input gradient), the rest is GEMM-shaped."""
+    dec_layers, dec_attn, dec_spatial = decoder_flops(size)
     clip_layers, clip_attn = clip_flops(cutn)
     hw = (size // 16) ** 2
     nearest = 2 * hw * 256 * 16384
@@ -93,6 +106,7 @@ def step_flops(size, cutn):
         "clip_backward_input": clip_layers + 2 * clip_attn,
     }
     parts["total"] = sum(parts.values())
+    parts["spatial_conv"] = 2 * dec_spatial
     parts["size"], parts["cutn"] = size, cutn
     return parts
 
@@ -109,17 +123,33 @@ def timed(fn):
     return time.perf_counter() - t0
 
 
-def peak(threads):
+def peak(threads, size=128, cutn=8):
+    """Best rate of the large GEMMs of a step (OpenBLAS sgemm: square 2048 and 4096 matrices and
+    ViT-B/32's linear layers over cutn cutouts' tokens) and of the 3x3 convolutions of the
+    VQGAN decoder at `size` (oneDNN), each counted as direct multiply-adds. oneDNN may pick
+    Winograd for 3x3 convolutions, doing fewer multiplies than counted: such a rate can exceed
+    the FMA units' limit, and it is what the decoder's convolutions can reach."""
     torch.set_num_threads(threads)
-    n = 4096
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    gemm = best_rate(lambda: torch.mm(a, b), 2 * n ** 3)
-    x, w = torch.randn(1, 256, 128, 128), torch.randn(256, 256, 3, 3)
-    conv_fl = 2 * 256 * 128 * 128 * 256 * 9
+    gemms = {}
+    for n in (2048, 4096):
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        gemms["mm %dx%dx%d" % (n, n, n)] = best_rate(lambda: torch.mm(a, b), 2 * n ** 3)
+    tokens = cutn * 50
     with torch.no_grad():
-        conv = best_rate(lambda: torch.nn.functional.conv2d(x, w, padding=1), conv_fl)
-    return {"threads": torch.get_num_threads(), "gemm_gflops": gemm, "conv_gflops": conv,
-            "gemm": "mm 4096x4096x4096 f32", "conv": "conv2d 3x3 256->256 on 128x128 f32"}
+        for fin, fout in ((768, 2304), (768, 3072), (3072, 768)):
+            x, w = torch.randn(tokens, fin), torch.randn(fout, fin)
+            gemms["linear %dx%d->%d" % (tokens, fin, fout)] = best_rate(
+                lambda: torch.nn.functional.linear(x, w), 2 * tokens * fin * fout)
+    convs = {}
+    with torch.no_grad():
+        for ch, hw in ((512, size // 16), (512, size // 8), (256, size // 4), (256, size // 2),
+                       (128, size // 2), (128, size)):
+            x, w = torch.randn(1, ch, hw, hw), torch.randn(ch, ch, 3, 3)
+            convs["conv3x3 %d->%d on %dx%d" % (ch, ch, hw, hw)] = best_rate(
+                lambda: torch.nn.functional.conv2d(x, w, padding=1), 2 * ch * ch * 9 * hw * hw)
+    g, c = max(gemms, key=gemms.get), max(convs, key=convs.get)
+    return {"threads": torch.get_num_threads(), "gemm_gflops": gemms[g], "conv_gflops": convs[c],
+            "gemm": g, "conv": c, "size": size, "cutn": cutn, "all": dict(gemms, **convs)}
 
 
 def main():
@@ -129,7 +159,7 @@ def main():
     ap.add_argument("--peak", action="store_true")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     a = ap.parse_args()
-    print(json.dumps(peak(a.threads) if a.peak else step_flops(a.size, a.cutn)))
+    print(json.dumps(peak(a.threads, a.size, a.cutn) if a.peak else step_flops(a.size, a.cutn)))
 
 
 if __name__ == "__main__":

@@ -125,10 +125,10 @@ def tail(r):
     return text[-2000:]
 
 
-def run_vqclip(a, size, cutn, out_png):
+def run_vqclip(a, size, cutn, out_png, extra=()):
     cmd = [a.bin, "-p", a.prompt, "--vqgan", a.vqgan, "--clip", a.clip, "--bpe", a.bpe,
            "-s", str(size), str(size), "--cutn", str(cutn), "-i", str(a.steps), "--seed", "1",
-           "-o", out_png, "--json", "--device", a.device]
+           "-o", out_png, "--json", "--device", a.device] + list(extra)
     r = run_timed(cmd, gpu=a.device != "cpu")
     done = None
     for t, line in r["out"]:
@@ -179,23 +179,30 @@ def fmt(v, spec):
     return "-" if v is None else format(v, spec)
 
 
+def tools_of(a):
+    """vqclip, the baseline, then vqclip with each --variant's extra arguments."""
+    return ["vqclip", "baseline"] + ["vqclip " + v for v in a.variant]
+
+
 def table(results, quoted):
     rows = ["| size | cutn | tool | start-up s | first step s | step s | peak RSS MB | "
-            "GFLOP/s (% of peak) | load |",
+            "GFLOP/s (% of peak mix) | load |",
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for res in results:
-        for tool in ("vqclip", "baseline"):
+        for tool in res["tools"]:
             m = res.get(tool)
             if not m:
                 continue
             rate = m.get("gflops")
-            pct = m.get("peak_fraction") or 0
+            pct = m.get("peak_fraction")
+            shown = "-" if rate is None else "%.1f" % rate
+            if rate is not None and pct:
+                shown += " (%.0f%%)" % (100 * pct)
             rows.append("| %d | %d | %s | %s | %s | %s | %s | %s | %s |" % (
                 res["size"], res["cutn"], tool, fmt(m["startup_s"], ".2f"),
                 fmt(m["first_step_s"], ".2f"), fmt(m["step_s"], ".2f"),
                 fmt(m["peak_rss_mb"], ".0f"),
-                "-" if rate is None else "%.1f (%.0f%%)" % (rate, 100 * pct),
-                fmt(m["load"], ".1f")))
+                shown, fmt(m["load"], ".1f")))
         if res.get("ratio"):
             q = res["ratio"]
             rows.append("| %d | %d | **vqclip / baseline** | %s | %s | %s | %s | | |" % (
@@ -223,44 +230,51 @@ def main():
     ap.add_argument("--prompt", default="a red fox")
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--no-peak", action="store_true", help="skip the peak measurements")
+    ap.add_argument("--variant", action="append", default=[],
+                    help="also run vqclip with these extra arguments (e.g. --variant=--low-memory)")
     ap.add_argument("--out", default="bench-out")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     peaks = []
 
-    def measure_peak():
+    def measure_peak(size, cutn):
         if a.device != "cpu" or a.no_peak:
             return
         p = json.loads(subprocess.check_output(
             [sys.executable, os.path.join(HERE, "bench_flops.py"), "--peak", "--threads",
-             str(a.threads)]))
+             str(a.threads), "--size", str(size), "--cutn", str(cutn)]))
         p["load"] = os.getloadavg()[0]
         peaks.append(p)
-        print("peak: %(gemm_gflops).1f GFLOP/s GEMM, %(conv_gflops).1f GFLOP/s conv" % p,
-              file=sys.stderr)
+        print("peak: %(gemm_gflops).1f GFLOP/s GEMM (%(gemm)s), %(conv_gflops).1f GFLOP/s conv "
+              "(%(conv)s)" % p, file=sys.stderr)
 
     results = []
     for size in [int(s) for s in a.sizes.split()]:
         for cutn in [int(c) for c in a.cutns.split()]:
-            measure_peak()
+            measure_peak(size, cutn)
             flops = json.loads(subprocess.check_output(
                 [sys.executable, os.path.join(HERE, "bench_flops.py"), "--size", str(size),
                  "--cutn", str(cutn)]))
-            runs = {"vqclip": [], "baseline": []}
+            runs = {t: [] for t in tools_of(a)}
             for rep in range(a.reps):
-                for tool in ("vqclip", "baseline"):
+                for k, tool in enumerate(tools_of(a)):
                     if tool == "baseline" and a.no_baseline:
                         continue
                     load = os.getloadavg()[0]
-                    png = os.path.join(a.out, "%s-%d-%d.png" % (tool, size, cutn))
-                    m = (run_vqclip if tool == "vqclip" else run_peer)(a, size, cutn, png)
+                    png = os.path.join(a.out, "%s-%d-%d-%d.png" % (tool.split()[0], k, size, cutn))
+                    if tool == "baseline":
+                        m = run_peer(a, size, cutn, png)
+                    else:
+                        m = run_vqclip(a, size, cutn, png, tool.split()[1:])
                     m["load"] = load
                     runs[tool].append(m)
                     print("%dx%d cutn %d %s rep %d: start-up %.2f s, step %s s, rss %.0f MB, "
                           "load %.1f" % (size, size, cutn, tool, rep + 1, m["startup_s"],
                                          fmt(m["step_s"], ".2f"), m["peak_rss_mb"], load),
                           file=sys.stderr)
-            res = {"size": size, "cutn": cutn, "flops_per_step": flops["total"], "runs": runs}
+            res = {"size": size, "cutn": cutn, "tools": tools_of(a),
+                   "flops_per_step": flops["total"],
+                   "spatial_conv_flops": flops["spatial_conv"], "runs": runs}
             for tool, rs in runs.items():
                 if not rs:
                     continue
@@ -274,14 +288,26 @@ def main():
                                     if res["vqclip"][k] and res["baseline"][k] else None)
                                 for k in ("startup_s", "first_step_s", "step_s", "peak_rss_mb")}
             results.append(res)
-    # The machine's peak: the best GEMM or convolution rate seen over the whole session (the
-    # cores are shared, so a single measurement under load understates it).
-    peak = {"gflops": max([max(p["gemm_gflops"], p["conv_gflops"]) for p in peaks] or [0]),
-            "runs": peaks}
+    # The peak for a size and cutn: the best GEMM and the best 3x3 convolution rate at the
+    # step's own shapes (bench_flops.py --peak), best over the session. A step's "peak mix"
+    # time is its 3x3-convolution FLOPs at that convolution rate plus the rest at that GEMM
+    # rate; peak_fraction is that time over the measured step time.
+    def best(key, size, cutn):
+        return max([p[key] for p in peaks if p["size"] == size and p["cutn"] == cutn] or [0])
+
+    peak = {"runs": peaks}
     for res in results:
-        for tool in ("vqclip", "baseline"):
-            if res.get(tool) and res[tool].get("gflops") and peak["gflops"]:
-                res[tool]["peak_fraction"] = res[tool]["gflops"] / peak["gflops"]
+        g, c = best("gemm_gflops", res["size"], res["cutn"]), best("conv_gflops", res["size"],
+                                                                   res["cutn"])
+        res["peak"] = {"gemm_gflops": g, "conv_gflops": c}
+        for tool in res["tools"]:
+            m = res.get(tool)
+            if m and m.get("gflops") and g and c:
+                conv = res["spatial_conv_flops"]
+                rest = res["flops_per_step"] - conv
+                m["peak_mix_s"] = (conv / c + rest / g) / 1e9
+                m["peak_fraction"] = m["peak_mix_s"] / m["step_s"]
+                m["best_kernel_fraction"] = m["gflops"] / max(g, c)
     report = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "machine": machine(), "peak": peak, "steps": a.steps, "reps": a.reps,
               "device": a.device, "threads": a.threads, "bin": a.bin,
@@ -289,9 +315,14 @@ def main():
     with open(os.path.join(a.out, "bench.json"), "w") as f:
         json.dump(report, f, indent=1)
     md = table(results, quoted=a.device == "cpu")
-    if peak["gflops"]:
-        md += ("\n\nPeak (best GEMM or convolution rate measured in this session): %.1f GFLOP/s"
-               % peak["gflops"])
+    peak_lines = ["%dx%d cutn %d: GEMM %.1f GFLOP/s, 3x3 convolution %.1f GFLOP/s"
+                  % (r["size"], r["size"], r["cutn"], r["peak"]["gemm_gflops"],
+                     r["peak"]["conv_gflops"]) for r in results if r["peak"]["gemm_gflops"]]
+    if peak_lines:
+        md += ("\n\nPeak (best rates at each step's own shapes, measured in this session; "
+               "direct-convolution FLOPs, oneDNN may use Winograd): " + "; ".join(peak_lines) +
+               ". % of peak mix: a step's time at those rates (its 3x3-convolution FLOPs at the "
+               "convolution rate, the rest at the GEMM rate) over its measured time.")
     with open(os.path.join(a.out, "bench.md"), "w") as f:
         f.write(md + "\n")
     print(md)
