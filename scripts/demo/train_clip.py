@@ -57,6 +57,21 @@ def augment(x, gen_scale=1.0):
     return (y + 0.02 * torch.randn_like(y)).clamp(0, 1)
 
 
+def soft_ce(logits, target):
+    """Cross-entropy against a multi-hot target, spread evenly over its positives."""
+    return -(target / target.sum(1, keepdim=True) * F.log_softmax(logits, 1)).sum(1).mean()
+
+
+def save_and_report(model, tok, path, ev_imgs, ev_scenes, what):
+    """Writes the model (eval mode while doing so) and prints its zero-shot accuracies."""
+    model.eval()
+    clip_model.save_safetensors(model, path)
+    acc = demo_eval.zero_shot(model, tok, ev_imgs, ev_scenes)
+    print(f"{what}; zero-shot " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in acc.items()),
+          flush=True)
+    model.train()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=float, default=60)
@@ -128,11 +143,8 @@ def main():
         logits = scale * img @ txt.t()  # B x (B + B*neg)
         same = torch.tensor([[texts[i] == texts[j] for j in range(len(texts))] for i in range(B)],
                             dtype=torch.float32)
-        target = same / same.sum(1, keepdim=True)
-        li = -(target * F.log_softmax(logits, 1)).sum(1).mean()
-        lt_logits = logits[:, :B].t()
-        tt = same[:, :B].t()
-        lt = -(tt / tt.sum(1, keepdim=True) * F.log_softmax(lt_logits, 1)).sum(1).mean()
+        li = soft_ce(logits, same)
+        lt = soft_ce(logits[:, :B].t(), same[:, :B].t())
         loss = (li + lt) / 2
         opt.zero_grad()
         loss.backward()
@@ -144,18 +156,11 @@ def main():
             print(f"step {step} {time.time() - t0:.0f}s lr {lr:.2e} loss {loss.item():.4f} "
                   f"batch-acc {acc:.3f} scale {scale.item():.1f}", flush=True)
         if time.time() - last_save > a.save_every * 60:
-            model.eval()
-            clip_model.save_safetensors(model, os.path.join(a.out, a.name + ".safetensors"))
-            acc = demo_eval.zero_shot(model, tok, ev_imgs, ev_scenes)
-            print(f"step {step}: saved; zero-shot " +
-                  ", ".join(f"{k} {100 * v:.1f}%" for k, v in acc.items()), flush=True)
-            model.train()
+            save_and_report(model, tok, os.path.join(a.out, a.name + ".safetensors"), ev_imgs,
+                            ev_scenes, f"step {step}: saved")
             last_save = time.time()
-    model.eval()
-    clip_model.save_safetensors(model, os.path.join(a.out, a.name + ".safetensors"))
-    acc = demo_eval.zero_shot(model, tok, ev_imgs, ev_scenes)
-    print(f"done: {step} steps, batch {a.batch}; zero-shot " +
-          ", ".join(f"{k} {100 * v:.1f}%" for k, v in acc.items()), flush=True)
+    save_and_report(model, tok, os.path.join(a.out, a.name + ".safetensors"), ev_imgs, ev_scenes,
+                    f"done: {step} steps, batch {a.batch}")
 
 
 if __name__ == "__main__":
