@@ -81,20 +81,15 @@ static int count(const char *hay, const char *needle)
 
 static void test_notice(void)
 {
-    int st = cli_run("-p 'a red circle on a blue background' -i 2 --seed 1 -o one.png");
-    const char *err = cli_slurp("err.txt");
-    if (st != 0)
-        TEST_FAIL("demo run failed (%d): %s", st, err);
+    const char *err = cli_expect_ok(
+        cli_run("-p 'a red circle on a blue background' -i 2 --seed 1 -o one.png"), "demo run");
     ASSERT_EQ(count(err, "demo models"), 1);
     ASSERT(strstr(err, "scripts/download-models.sh") != NULL);
     ASSERT(strstr(err, "vqgan_demo.ckpt") != NULL);
 
     cli_write_file("jobs.txt", "a red circle on a blue background\n"
                                "{\"prompts\": \"a green square on white\", \"seed\": 2}\n");
-    st = cli_run("--batch jobs.txt -i 2 -o 'b/{index}.png'");
-    err = cli_slurp("err.txt");
-    if (st != 0)
-        TEST_FAIL("demo batch failed (%d): %s", st, err);
+    err = cli_expect_ok(cli_run("--batch jobs.txt -i 2 -o 'b/{index}.png'"), "demo batch");
     ASSERT_EQ(count(err, "demo models"), 1);
 }
 
@@ -102,10 +97,9 @@ static void test_notice(void)
  * file named with --clip brings the vocabulary kept beside it. */
 static void test_score_tokenize(void)
 {
-    int st = cli_run("score -i one.png -p 'a red circle on a blue background' -p 'x y z'");
-    const char *err = cli_slurp("err.txt");
-    if (st != 0)
-        TEST_FAIL("demo score failed (%d): %s", st, err);
+    const char *err =
+        cli_expect_ok(cli_run("score -i one.png -p 'a red circle on a blue background' -p 'x y z'"),
+                      "demo score");
     ASSERT_EQ(count(err, "demo CLIP"), 1);
     ASSERT_EQ(count(cli_slurp("out.txt"), "\tone.png\t"), 2);
     char out[256];
@@ -113,18 +107,15 @@ static void test_score_tokenize(void)
 
     char demo[4000];
     ASSERT_EQ(vqc_demo_dir(demo, sizeof demo), 0);
-    st = cli_run("score --clip '%s/" VQC_DEMO_CLIP "' -i one.png -p 'a red circle on a blue "
-                 "background' -p 'x y z'",
-                 demo);
-    if (st != 0)
-        TEST_FAIL("score with the demo CLIP named failed (%d): %s", st, cli_slurp("err.txt"));
-    ASSERT_EQ(count(cli_slurp("err.txt"), "demo"), 0);
+    err = cli_expect_ok(cli_run("score --clip '%s/" VQC_DEMO_CLIP "' -i one.png -p 'a red circle "
+                                "on a blue background' -p 'x y z'",
+                                demo),
+                        "score with the demo CLIP named");
+    ASSERT_EQ(count(err, "demo"), 0);
     ASSERT(strcmp(cli_slurp("out.txt"), out) == 0); /* the same vocabulary, the same scores */
 
-    st = cli_run("tokenize 'a red circle'");
-    if (st != 0)
-        TEST_FAIL("demo tokenize failed (%d): %s", st, cli_slurp("err.txt"));
-    ASSERT_EQ(count(cli_slurp("err.txt"), "demo models' vocabulary"), 1);
+    err = cli_expect_ok(cli_run("tokenize 'a red circle'"), "demo tokenize");
+    ASSERT_EQ(count(err, "demo models' vocabulary"), 1);
     ASSERT(strncmp(cli_slurp("out.txt"), "594 ", 4) == 0); /* the demo vocabulary's start id */
 }
 
@@ -132,10 +123,11 @@ static void test_score_tokenize(void)
 static void test_low_memory(void)
 {
     vqc_image a, b;
-    ASSERT_EQ(cli_run("-p 'a green square on white' -i 4 --seed 3 --threads 1 -o lm0.png"), 0);
-    ASSERT_EQ(cli_run("-p 'a green square on white' -i 4 --seed 3 --threads 1 --low-memory "
-                      "-o lm1.png"),
-              0);
+    cli_expect_ok(cli_run("-p 'a green square on white' -i 4 --seed 3 --threads 1 -o lm0.png"),
+                  "plain run");
+    cli_expect_ok(cli_run("-p 'a green square on white' -i 4 --seed 3 --threads 1 --low-memory "
+                          "-o lm1.png"),
+                  "--low-memory run");
     char p0[8400], p1[8400];
     snprintf(p0, sizeof p0, "%s/lm0.png", cli_tmp);
     snprintf(p1, sizeof p1, "%s/lm1.png", cli_tmp);
@@ -275,8 +267,9 @@ static void test_quality(void)
                          c->colour, c->shape, c->bg, 100 + i, i, UNDER_ASAN ? " -i 20" : "");
         double dt = now() - t0;
         total += dt;
-        if (st != 0)
-            TEST_FAIL("generation %d failed (%d): %s", i, st, cli_slurp("err.txt"));
+        char what[32];
+        snprintf(what, sizeof what, "generation %d", i);
+        cli_expect_ok(st, what);
         char path[8400];
         snprintf(path, sizeof path, "%s/q%d.png", cli_tmp, i);
         vqc_image img;

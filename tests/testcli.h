@@ -68,6 +68,16 @@ static inline void cli_write_file(const char *name, const char *text)
     fclose(f);
 }
 
+/* The run (`what` names it) exited 0; otherwise fails with its status and stderr. Returns the
+ * run's stderr (cli_slurp's buffer). */
+static inline const char *cli_expect_ok(int status, const char *what)
+{
+    const char *err = cli_slurp("err.txt");
+    if (status != 0)
+        TEST_FAIL("%s failed (%d): %s", what, status, err);
+    return err;
+}
+
 /* The run exited with `want` and stderr holds exactly one line "vqclip: error: ..." (which
  * mentions must_contain, unless NULL). */
 static inline void cli_expect_error(int status, int want, const char *must_contain)
