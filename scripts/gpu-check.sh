@@ -422,6 +422,67 @@ print(f"| {label} | {size}x{size} | {cutn} | {b['steps']} | {steady:.2f} | {over
 EOF
 }
 
+# The peer's loop (scripts/peer_baseline.py: generate.py's loop in plain PyTorch, float16 CLIP
+# on CUDA as clip.load does) at the same size and cutn, one run of WARM + STEPS steps: its
+# steady rate from the time stamps of its step events, its peak from the same nvidia-smi
+# sampling and from torch.cuda.max_memory_allocated.
+peer_config() { # LABEL SIZE
+  local label=$1 size=$2 lim smi="" rc
+  if [ "$MODE" != gpu ] || [ "$MOCK" = 1 ]; then
+    # The peer builds the full-size architectures only: not with the tiny fixture models.
+    echo "| $label | not run: the peer needs the full-size models |" >>"$WORK/bench.rows"
+    return 0
+  fi
+  lim=$(left)
+  [ "$lim" -gt $((150 * SCALE)) ] && lim=$((150 * SCALE))
+  if [ "$lim" -lt 30 ]; then
+    echo "| $label | skipped: no time left |" >>"$WORK/bench.rows"
+    return 1
+  fi
+  if [ "$MODE" = gpu ]; then
+    nvidia-smi -i "$GPU" --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 \
+      >"$WORK/$label.smi" 2>/dev/null &
+    smi=$!
+  fi
+  echo "==== $label: peer_baseline.py ${size}x${size}, $((WARM + STEPS)) steps, cutn $CUTN" \
+    >>"$LOGS/bench.log"
+  local t0
+  t0=$(date +%s.%N)
+  timeout -k 5 "$lim" python3 \
+    "$ROOT/scripts/peer_baseline.py" --vqgan "$VQ" --clip "$CL" \
+    --bpe "$FIX/clip/bpe_simple_vocab_16e6.txt.gz" -p "a red fox in the snow, artstation" \
+    -s "$size" "$size" --cutn "$CUTN" -i $((WARM + STEPS)) --seed 1 --device "$DEVICE" \
+    -o "$WORK/$label.png" >"$WORK/$label.out" 2>>"$LOGS/bench.log"
+  rc=$?
+  echo "$t0 $(date +%s.%N)" >"$WORK/$label.wall"
+  [ -n "$smi" ] && { kill "$smi" 2>/dev/null; wait "$smi" 2>/dev/null; }
+  tail -3 "$WORK/$label.out" >>"$LOGS/bench.log"
+  echo "exit status $rc" >>"$LOGS/bench.log"
+  [ "$rc" -eq 0 ] || return 1
+  python3 - "$WORK" "$label" "$size" "$CUTN" "$WARM" "$STEPS" "$MODE" >>"$WORK/bench.rows" <<'EOF2'
+import json, sys
+work, label, size, cutn, warm, steps, mode = sys.argv[1:]
+warm, steps = int(warm), int(steps)
+ev = [json.loads(l) for l in open(f"{work}/{label}.out") if l.startswith("{")]
+t = {e["i"]: e["t"] for e in ev if e["event"] == "step"}
+start = next(e["t"] for e in ev if e["event"] == "loop_start")
+done = next(e for e in ev if e["event"] == "done")
+assert len(t) == warm + steps, "the peer did not finish"
+steady = steps / (t[warm + steps] - t[warm])
+overall = (warm + steps) / (done["t"] - start)
+w0, w1 = (float(x) for x in open(f"{work}/{label}.wall").read().split())
+startup = (w1 - w0) - (done["t"] - start)
+smi = "n/a"
+if mode == "gpu":
+    vals = [int(x) for x in open(f"{work}/{label}.smi").read().split() if x.isdigit()]
+    smi = f"{max(vals)}" if vals else "n/a"
+alloc = done.get("peak_device_bytes")
+alloc = f"{alloc / 2**20:.0f}" if alloc else "n/a"
+print(f"| {label} | {size}x{size} | {cutn} | {warm + steps} | {steady:.2f} | {overall:.2f} | "
+      f"{startup:.1f} | {smi} | {alloc} |")
+EOF2
+}
+
 run_bench() {
   local t ok=0 rest
   t=$(date +%s)
@@ -449,18 +510,19 @@ run_bench() {
   for s in $SIZES; do
     bench_config "$s" "$s" || ok=1
   done
-  # The float32 CLIP at the largest size, when time allows (the default on CUDA is float16).
+  # The peer at the largest size (the ratio issue 6 asks for), then, time allowing: 1024x1024
+  # with --low-memory (issue 6: within 24 GB), --low-memory and the float32 CLIP at the
+  # largest size (the default on CUDA is float16).
+  peer_config "${s}-peer" "$s" || ok=1
   if [ "$MODE" = gpu ]; then
-    rest=$(left)
-    if [ "$rest" -gt 60 ]; then
-      bench_config "${s}-clip32" "$s" --clip-precision fp32 || ok=1
+    if [ "$(left)" -gt 90 ]; then
+      bench_config "1024-lowmem" 1024 --low-memory || ok=1
     fi
-    # --low-memory at the largest size and at 1024x1024 (issue 6: 1024 cutn 32 within 24 GB)
     if [ "$(left)" -gt 60 ]; then
       bench_config "${s}-lowmem" "$s" --low-memory || ok=1
     fi
-    if [ "$(left)" -gt 90 ]; then
-      bench_config "1024-lowmem" 1024 --low-memory || ok=1
+    if [ "$(left)" -gt 60 ]; then
+      bench_config "${s}-clip32" "$s" --clip-precision fp32 || ok=1
     fi
   fi
   t=$(($(date +%s) - t))

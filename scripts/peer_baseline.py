@@ -14,7 +14,8 @@ that vqclip links), with the same architectures, reading the same files the same
     parameter names (taming also builds the LPIPS/discriminator loss and deletes it: not here);
   - CLIP: torch.jit.load() of the TorchScript archive, its state_dict() into a VisionTransformer
     + text Transformer with OpenAI's names (nn.MultiheadAttention, QuickGELU, fp32 LayerNorm),
-    converted to float16 and then .float() as clip.load(jit=False) does on the CPU;
+    converted to float16 as clip.load(jit=False) does, then .float() on the CPU (float16 stays
+    on CUDA, as there);
   - the loop of generate.py: z from random codebook rows, Adam (lr 0.1), vector_quantize with
     ReplaceGrad, decode, ClampWithGrad, MakeCutouts "latest" (cutn avg+max poolings, then the
     augmentations, then noise 0.1 per cutout), CLIP normalisation, encode_image, the spherical
@@ -200,7 +201,8 @@ def install_lightning_stub():
 def load_vqgan(path):
     install_lightning_stub()
     model = VQModel()
-    sd = torch.load(path, map_location="cpu")["state_dict"]  # as taming's init_from_ckpt
+    # as taming's init_from_ckpt (torch 2.6 and later need weights_only=False for its pickle)
+    sd = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
     missing, _ = model.load_state_dict(sd, strict=False)
     if missing:
         raise SystemExit(f"peer_baseline: VQGAN weights missing: {missing[:3]}")
@@ -289,10 +291,11 @@ class CLIP(nn.Module):
         self.logit_scale = nn.Parameter(torch.ones([]))
 
     def encode_image(self, x):
-        return self.visual(x)
+        return self.visual(x.type(self.visual.conv1.weight.dtype))
 
     def encode_text(self, tokens):
-        x = self.token_embedding(tokens) + self.positional_embedding
+        dt = self.visual.conv1.weight.dtype
+        x = self.token_embedding(tokens).type(dt) + self.positional_embedding.type(dt)
         x = self.transformer(x.permute(1, 0, 2)).permute(1, 0, 2)
         x = self.ln_final(x)
         return x[torch.arange(x.shape[0]), tokens.argmax(dim=-1)] @ self.text_projection
@@ -313,7 +316,8 @@ def convert_weights_fp16(model):
                 getattr(m, name).data = getattr(m, name).data.half()
 
 
-def load_clip(path):
+def load_clip(path, half):
+    """As clip.load(jit=False): float16 weights on CUDA (half), float32 on the CPU."""
     jit_model = torch.jit.load(path, map_location="cpu").eval()
     sd = jit_model.state_dict()
     for k in ("input_resolution", "context_length", "vocab_size"):
@@ -322,7 +326,8 @@ def load_clip(path):
     convert_weights_fp16(model)
     model.load_state_dict(sd)
     del jit_model, sd
-    return model.eval().float().requires_grad_(False)  # clip.load on the CPU
+    model = model.eval().requires_grad_(False)
+    return model if half else model.float()
 
 
 # ---- CLIP's BPE tokenizer (plain Python) --------------------------------------------------
@@ -560,7 +565,7 @@ def main():
 
     dev = torch.device(a.device)
     model = load_vqgan(a.vqgan).to(dev)
-    perceptor = load_clip(a.clip).to(dev)
+    perceptor = load_clip(a.clip, half=dev.type == "cuda").to(dev)
     mean, std = MEAN.to(dev), STD.to(dev)
     tok = Tokenizer(a.bpe)
     cut_size = perceptor.visual.conv1.weight.shape[-1] * round(
@@ -602,7 +607,8 @@ def main():
             torch.cuda.synchronize()
         event("step", i=i + 1, loss=float(sum(losses)))
     checkin()
-    event("done", steps=a.iterations)
+    peak = torch.cuda.max_memory_allocated(dev) if dev.type == "cuda" else None
+    event("done", steps=a.iterations, peak_device_bytes=peak)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@
 #include <climits>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 
 #ifdef __GLIBC__
@@ -49,9 +50,13 @@ inline void heap_free(void *p)
         free(((void **)p)[-1]);
 }
 
+// libtorch changed at::Allocator's interface in 2.x: allocate() lost its const and copy_data()
+// became pure virtual. Both forms of allocate() are declared here, without `override`, so that
+// whichever one the libtorch at hand declares virtual is the one overridden (the other is a
+// plain overload), and copy_data() is an extra member where the base class has none.
 struct HeapAllocator final : public at::Allocator {
     static constexpr size_t kAlign = 64;
-    at::DataPtr allocate(size_t n) const override
+    static at::DataPtr take(size_t n)
     {
         if (n == 0)
             return {nullptr, nullptr, &heap_free, at::Device(at::kCPU)};
@@ -62,7 +67,19 @@ struct HeapAllocator final : public at::Allocator {
         ((void **)p)[-1] = raw;
         return {(void *)p, (void *)p, &heap_free, at::Device(at::kCPU)};
     }
-    at::DeleterFnPtr raw_deleter() const override
+    at::DataPtr allocate(size_t n) // libtorch 2.x
+    {
+        return take(n);
+    }
+    at::DataPtr allocate(size_t n) const // libtorch 1.x
+    {
+        return take(n);
+    }
+    void copy_data(void *dest, const void *src, std::size_t count) const
+    {
+        std::memcpy(dest, src, count);
+    }
+    at::DeleterFnPtr raw_deleter() const
     {
         return &heap_free;
     }
