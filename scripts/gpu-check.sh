@@ -18,9 +18,11 @@
 #   configure  cmake against torch.utils.cmake_prefix_path and .carry -> build.log
 #   build      all targets                                          -> build.log
 #   gpu-tests  ctest -L gpu (test-gpu-agreement: must pass, not skip) -> tests.log
+#   tf32       the loop fixture with TF32 on, at 10x the float32 tolerances -> tests.log
 #   bench      vqclip at 256x256 and 512x512, cutn 32: steps/s, start-up, peak device memory;
-#              then, time allowing, float32 CLIP and --low-memory at 512, and 1024 --low-memory
-#                                                                   -> bench.log, bench.md
+#              the peer (scripts/peer_baseline.py) at the largest size; then, time allowing,
+#              --precision fast, 1024 --low-memory, a 4 GiB cuDNN workspace cap, --low-memory
+#              and float32 CLIP at the largest size               -> bench.log, bench.md
 #   cpu-tests  ctest -LE gpu: the CPU unit + parity suite (no skips) -> tests.log
 # It ends with the benchmark table and one PASS/FAIL line per stage; exit 0 only if all passed.
 #
@@ -332,6 +334,19 @@ st_gpu_tests() {
   fi
 }
 
+# The loop fixture with TF32 on (test-gpu-agreement's VQCLIP_GPU_TEST_TF32 mode, 10x the
+# float32 tolerances): what `--precision fast` costs in accuracy.
+st_tf32() {
+  env -u NVIDIA_TF32_OVERRIDE VQCLIP_GPU_TEST_TF32=1 VQCLIP_GPU_INDEX="$GPU" \
+    "$BUILD/test-gpu-agreement"
+  local rc=$?
+  if [ "$rc" -eq 77 ] && { [ "$MODE" != gpu ] || [ "$MOCK" = 1 ]; }; then
+    echo "skipped without a GPU, as expected here"
+    return 0
+  fi
+  return "$rc"
+}
+
 st_cpu_tests() {
   local j=$((JOBS / 2)) # each test uses every core for libtorch; half as many tests at once
   [ "$j" -ge 1 ] || j=1
@@ -345,7 +360,7 @@ st_cpu_tests() {
   return "$rc"
 }
 
-export -f st_env st_configure st_build st_gpu_tests st_cpu_tests
+export -f st_env st_configure st_build st_gpu_tests st_tf32 st_cpu_tests
 
 # ---- benchmark ------------------------------------------------------------------------------
 
@@ -362,7 +377,8 @@ gen_run() { # TAG SIZE ITERS LIMIT [extra vqclip args...]
   echo "==== $tag: ${size}x${size}, $iters steps, cutn $CUTN $*" >>"$LOGS/bench.log"
   local t0
   t0=$(date +%s.%N)
-  timeout -k 5 "$limit" "$BUILD/vqclip" -p "a red fox in the snow, artstation" \
+  # shellcheck disable=SC2086 # BENCH_ENV: VAR=VALUE words for one configuration
+  env ${BENCH_ENV:-} timeout -k 5 "$limit" "$BUILD/vqclip" -p "a red fox in the snow, artstation" \
     --vqgan "$VQ" --clip "$CL" --bpe "$FIX/clip/bpe_simple_vocab_16e6.txt.gz" \
     -s "$size" "$size" -i "$iters" --cutn "$CUTN" --seed 1 -se 0 --device "$DEVICE" \
     --json -q -o "$WORK/$tag.png" "$@" >"$WORK/$tag.out" 2>>"$LOGS/bench.log"
@@ -515,8 +531,16 @@ run_bench() {
   # largest size (the default on CUDA is float16).
   peer_config "${s}-peer" "$s" || ok=1
   if [ "$MODE" = gpu ]; then
+    # TF32 decoder and CLIP matrix products (what the peer's libtorch does for convolutions by
+    # default); the cost of the cuDNN workspace cap (vqclip's 512 MiB against 4 GiB)
+    if [ "$(left)" -gt 60 ]; then
+      bench_config "${s}-fast" "$s" --precision fast || ok=1
+    fi
     if [ "$(left)" -gt 90 ]; then
       bench_config "1024-lowmem" 1024 --low-memory || ok=1
+    fi
+    if [ "$(left)" -gt 60 ]; then
+      BENCH_ENV=CUDNN_CONV_WSCAP_DBG=4096 bench_config "${s}-ws4096" "$s" || ok=1
     fi
     if [ "$(left)" -gt 60 ]; then
       bench_config "${s}-lowmem" "$s" --low-memory || ok=1
@@ -565,6 +589,7 @@ if stage configure 150 "$LOGS/build.log" st_configure &&
    stage build 300 "$LOGS/build.log" st_build; then
   # The figures before the CPU suite: it only gets the time that is left.
   stage gpu-tests 240 "$LOGS/tests.log" st_gpu_tests
+  stage tf32 60 "$LOGS/tests.log" st_tf32
   run_bench
   stage cpu-tests 200 "$LOGS/tests.log" st_cpu_tests
 else
@@ -608,7 +633,7 @@ for i in "${!STAGES[@]}"; do
   [ "${RESULTS[$i]}" = PASS ] && continue
   status=1
   case ${STAGES[$i]} in
-    env) f=env.log ;; configure|build) f=build.log ;; gpu-tests|cpu-tests) f=tests.log ;;
+    env) f=env.log ;; configure|build) f=build.log ;; gpu-tests|tf32|cpu-tests) f=tests.log ;;
     models) f=models.log ;; *) f=bench.log ;;
   esac
   echo

@@ -94,8 +94,13 @@ int64_t vqt_cuda_free_bytes(vqt_device dev);
 void vqt_set_tf32(bool enabled);
 /* true: deterministic CUDA kernels only (cuDNN and cuBLAS; an op without one fails), so that
  * a seed reproduces a picture on the same GPU; false: cuDNN autotuning, which picks the
- * fastest convolution algorithms for the loop's fixed shapes on the first step. Call before
- * the first CUDA operation. No effect on the CPU (always deterministic). */
+ * fastest convolution algorithms for the loop's fixed shapes on the first step. Either way the
+ * workspace cuDNN may take per convolution is capped at VQT_CUDNN_WORKSPACE_MIB (through
+ * libtorch's CUDNN_CONV_WSCAP_DBG, unless the environment already sets it): uncapped,
+ * autotuning kept the largest workspace any candidate algorithm asked for, ~33 GiB on an H100
+ * at 256x256 and 512x512 alike. Call before the first CUDA operation. No effect on the CPU
+ * (always deterministic). */
+#define VQT_CUDNN_WORKSPACE_MIB 512
 void vqt_set_deterministic(bool enabled);
 
 /* ---- handles and scopes ---------------------------------------------------------------- */
