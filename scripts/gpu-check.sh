@@ -21,8 +21,8 @@
 #   tf32       the loop fixture with TF32 on, at 10x the float32 tolerances -> tests.log
 #   bench      vqclip at 256x256 and 512x512, cutn 32: steps/s, start-up, peak device memory;
 #              the peer (scripts/peer_baseline.py) at the largest size; then, time allowing,
-#              --precision fast, 1024 --low-memory, a 4 GiB cuDNN workspace cap, --low-memory
-#              and float32 CLIP at the largest size               -> bench.log, bench.md
+#              --precision fast, 1024 --low-memory, --deterministic, a 4 GiB cuDNN workspace
+#              cap, --low-memory and float32 CLIP at the largest size              -> bench.log, bench.md
 #   cpu-tests  ctest -LE gpu: the CPU unit + parity suite (no skips) -> tests.log
 # It ends with the benchmark table and one PASS/FAIL line per stage; exit 0 only if all passed.
 #
@@ -538,6 +538,9 @@ run_bench() {
     fi
     if [ "$(left)" -gt 90 ]; then
       bench_config "1024-lowmem" 1024 --low-memory || ok=1
+    fi
+    if [ "$(left)" -gt 60 ]; then
+      bench_config "${s}-det" "$s" --deterministic || ok=1
     fi
     if [ "$(left)" -gt 60 ]; then
       BENCH_ENV=CUDNN_CONV_WSCAP_DBG=4096 bench_config "${s}-ws4096" "$s" || ok=1
