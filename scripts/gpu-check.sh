@@ -22,7 +22,7 @@
 #   bench      vqclip at 256x256 and 512x512, cutn 32: steps/s, start-up, peak device memory;
 #              the peer (scripts/peer_baseline.py) at the largest size; then, time allowing,
 #              --precision fast, 1024 --low-memory, --deterministic, a 4 GiB cuDNN workspace
-#              cap, --low-memory and float32 CLIP at the largest size              -> bench.log, bench.md
+#              cap, --low-memory and float32 CLIP at the largest size   -> bench.log, bench.md
 #   cpu-tests  ctest -LE gpu: the CPU unit + parity suite (no skips) -> tests.log
 # It ends with the benchmark table and one PASS/FAIL line per stage; exit 0 only if all passed.
 #
