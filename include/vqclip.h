@@ -59,7 +59,7 @@ typedef struct vqc_context_params {
     const char *device;       /* "cpu", "cuda", "cuda:N"; NULL: CUDA when available */
     int n_threads;            /* CPU threads; 0: all cores */
     bool clip_fp32;           /* on CUDA, run CLIP in float32 instead of float16 */
-    bool deterministic;       /* on CUDA, deterministic kernels only (else cuDNN autotuning) */
+    bool deterministic;       /* on CUDA, deterministic cuDNN algorithms (vqt_set_deterministic) */
     bool tf32;       /* on CUDA, allow TF32 tensor-core math in float32 convolutions and matrix
                       * products (faster on Ampere and later, ~1e-3 relative error); off by default */
     bool low_memory; /* recompute the VQGAN decoder's activations in the backward pass instead

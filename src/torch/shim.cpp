@@ -309,12 +309,8 @@ void vqt_set_deterministic(bool enabled)
     try {
         if (enabled && !getenv("CUBLAS_WORKSPACE_CONFIG"))
             setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", 0); // read when cuBLAS starts
-        char cap[32];
-        snprintf(cap, sizeof cap, "%d", VQT_CUDNN_WORKSPACE_MIB);
-        setenv("CUDNN_CONV_WSCAP_DBG", cap, 0); // MiB; read by libtorch's cuDNN convolutions
         at::globalContext().setDeterministicCuDNN(enabled);
-        at::globalContext().setBenchmarkCuDNN(!enabled);
-        at::globalContext().setDeterministicAlgorithms(enabled, false);
+        at::globalContext().setBenchmarkCuDNN(false);
     } catch (...) {
     }
 }

@@ -92,15 +92,16 @@ int64_t vqt_cuda_free_bytes(vqt_device dev);
 /* Allows (true) or forbids TF32 tensor-core math in float32 matrix products and convolutions
  * on CUDA (libtorch's default allows it for convolutions only). No effect on the CPU. */
 void vqt_set_tf32(bool enabled);
-/* true: deterministic CUDA kernels only (cuDNN and cuBLAS; an op without one fails), so that
- * a seed reproduces a picture on the same GPU; false: cuDNN autotuning, which picks the
- * fastest convolution algorithms for the loop's fixed shapes on the first step. Either way the
- * workspace cuDNN may take per convolution is capped at VQT_CUDNN_WORKSPACE_MIB (through
- * libtorch's CUDNN_CONV_WSCAP_DBG, unless the environment already sets it): uncapped,
- * autotuning kept the largest workspace any candidate algorithm asked for, ~33 GiB on an H100
- * at 256x256 and 512x512 alike. Call before the first CUDA operation. No effect on the CPU
- * (always deterministic). */
-#define VQT_CUDNN_WORKSPACE_MIB 512
+/* true: cuDNN's deterministic convolution algorithms and a fixed cuBLAS workspace
+ * configuration, so that a seed takes the same kernels run after run; false: the algorithms
+ * cuDNN's heuristics pick. The backward passes of grid sampling and adaptive pooling on CUDA
+ * add with atomics and have no deterministic version in libtorch, so the last bits of a picture
+ * can still differ between runs (asking libtorch for deterministic algorithms everywhere makes
+ * the first backward pass fail: measured on an H100, docs/gpu.md). cuDNN autotuning
+ * (benchmark mode) stays off either way: on an H100 it took ~33 GiB for a moment at 256x256
+ * and 512x512 alike (candidate algorithms' workspaces), 5 s more for the first steps, and its
+ * steady rate varied from run to run (docs/benchmarks.md). Call before the first CUDA
+ * operation. No effect on the CPU (always deterministic). */
 void vqt_set_deterministic(bool enabled);
 
 /* ---- handles and scopes ---------------------------------------------------------------- */
