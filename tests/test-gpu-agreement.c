@@ -345,8 +345,8 @@ static void check_clip(const char *name, vqt_device dev)
 
 /* ---- the loop ----------------------------------------------------------------------------- */
 
-/* test-loop.c's run_fixture for loop_pooling, with the models on dev; tol scales the
- * tolerances of the losses and the final image (1: float32 exact path). */
+/* test-loop.c's run_fixture for loop_pooling, with the models on dev; tol scales every
+ * tolerance (1: the float32 path with TF32 off). */
 static void check_loop_fixture(vqt_device dev, double tol)
 {
     fprintf(stderr, "loop fixture\n");
