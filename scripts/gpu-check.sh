@@ -364,16 +364,39 @@ export -f st_env st_configure st_build st_gpu_tests st_tf32 st_cpu_tests
 
 # ---- benchmark ------------------------------------------------------------------------------
 
-# One generation; its JSON summary line goes to $WORK/TAG.json. Samples nvidia-smi's memory.used
-# every 100 ms meanwhile into $WORK/TAG.smi (GPU mode).
-gen_run() { # TAG SIZE ITERS LIMIT [extra vqclip args...]
-  local tag=$1 size=$2 iters=$3 limit=$4 smi="" rc
-  shift 4
+# Starts sampling nvidia-smi's memory.used every 100 ms into $WORK/TAG.smi (GPU mode) and
+# prints the sampler's pid (empty when nothing was started); smi_stop ends it.
+smi_start() { # TAG
   if [ "$MODE" = gpu ]; then
     nvidia-smi -i "$GPU" --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 \
-      >"$WORK/$tag.smi" 2>/dev/null &
-    smi=$!
+      >"$WORK/$1.smi" 2>/dev/null &
+    echo $!
   fi
+}
+smi_stop() { # PID (may be empty)
+  [ -n "$1" ] && { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
+  return 0
+}
+
+# The time limit for one run of a configuration: what is left of the budget, at most 150 s
+# (x SCALE); under MIN seconds it writes a "skipped" row for LABEL instead and fails.
+run_limit() { # LABEL MIN
+  local lim
+  lim=$(left)
+  [ "$lim" -gt $((150 * SCALE)) ] && lim=$((150 * SCALE))
+  if [ "$lim" -lt "$2" ]; then
+    echo "| $1 | skipped: no time left |" >>"$WORK/bench.rows"
+    return 1
+  fi
+  echo "$lim"
+}
+
+# One generation; its JSON summary line goes to $WORK/TAG.json. Samples nvidia-smi's memory.used
+# meanwhile (smi_start).
+gen_run() { # TAG SIZE ITERS LIMIT [extra vqclip args...]
+  local tag=$1 size=$2 iters=$3 limit=$4 smi rc
+  shift 4
+  smi=$(smi_start "$tag")
   echo "==== $tag: ${size}x${size}, $iters steps, cutn $CUTN $*" >>"$LOGS/bench.log"
   local t0
   t0=$(date +%s.%N)
@@ -383,7 +406,7 @@ gen_run() { # TAG SIZE ITERS LIMIT [extra vqclip args...]
     --json -q -o "$WORK/$tag.png" "$@" >"$WORK/$tag.out" 2>>"$LOGS/bench.log"
   rc=$?
   echo "$t0 $(date +%s.%N)" >"$WORK/$tag.wall"
-  [ -n "$smi" ] && { kill "$smi" 2>/dev/null; wait "$smi" 2>/dev/null; }
+  smi_stop "$smi"
   cat "$WORK/$tag.out" >>"$LOGS/bench.log"
   grep '"event":"done"' "$WORK/$tag.out" | tail -1 >"$WORK/$tag.json"
   echo "exit status $rc" >>"$LOGS/bench.log"
@@ -395,15 +418,9 @@ gen_run() { # TAG SIZE ITERS LIMIT [extra vqclip args...]
 bench_config() { # LABEL SIZE [extra vqclip args...]
   local label=$1 size=$2 lim
   shift 2
-  lim=$(left)
-  [ "$lim" -gt $((150 * SCALE)) ] && lim=$((150 * SCALE))
-  if [ "$lim" -lt 20 ]; then
-    echo "| $label | skipped: no time left |" >>"$WORK/bench.rows"
-    return 1
-  fi
+  lim=$(run_limit "$label" 20) || return 1
   gen_run "${label}-warm" "$size" "$WARM" "$lim" "$@" || return 1
-  lim=$(left)
-  [ "$lim" -gt $((150 * SCALE)) ] && lim=$((150 * SCALE))
+  lim=$(run_limit "$label" 1) || return 1
   gen_run "${label}-long" "$size" $((WARM + STEPS)) "$lim" "$@" || return 1
   python3 - "$WORK" "$label" "$size" "$CUTN" "$WARM" "$STEPS" "$MODE" >>"$WORK/bench.rows" <<'EOF'
 import json, sys
@@ -442,23 +459,14 @@ EOF
 # steady rate from the time stamps of its step events, its peak from the same nvidia-smi
 # sampling and from torch.cuda.max_memory_allocated.
 peer_config() { # LABEL SIZE
-  local label=$1 size=$2 lim smi="" rc
+  local label=$1 size=$2 lim smi rc
   if [ "$MODE" != gpu ] || [ "$MOCK" = 1 ]; then
     # The peer builds the full-size architectures only: not with the tiny fixture models.
     echo "| $label | not run: the peer needs the full-size models |" >>"$WORK/bench.rows"
     return 0
   fi
-  lim=$(left)
-  [ "$lim" -gt $((150 * SCALE)) ] && lim=$((150 * SCALE))
-  if [ "$lim" -lt 30 ]; then
-    echo "| $label | skipped: no time left |" >>"$WORK/bench.rows"
-    return 1
-  fi
-  if [ "$MODE" = gpu ]; then
-    nvidia-smi -i "$GPU" --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 \
-      >"$WORK/$label.smi" 2>/dev/null &
-    smi=$!
-  fi
+  lim=$(run_limit "$label" 30) || return 1
+  smi=$(smi_start "$label")
   echo "==== $label: peer_baseline.py ${size}x${size}, $((WARM + STEPS)) steps, cutn $CUTN" \
     >>"$LOGS/bench.log"
   local t0
@@ -470,7 +478,7 @@ peer_config() { # LABEL SIZE
     -o "$WORK/$label.png" >"$WORK/$label.out" 2>>"$LOGS/bench.log"
   rc=$?
   echo "$t0 $(date +%s.%N)" >"$WORK/$label.wall"
-  [ -n "$smi" ] && { kill "$smi" 2>/dev/null; wait "$smi" 2>/dev/null; }
+  smi_stop "$smi"
   tail -3 "$WORK/$label.out" >>"$LOGS/bench.log"
   echo "exit status $rc" >>"$LOGS/bench.log"
   [ "$rc" -eq 0 ] || return 1
