@@ -507,7 +507,7 @@ EOF2
 }
 
 run_bench() {
-  local t ok=0 rest
+  local t ok=0
   t=$(date +%s)
   : >"$WORK/bench.rows"
   if [ "$MODE" = gpu ]; then
@@ -533,13 +533,12 @@ run_bench() {
   for s in $SIZES; do
     bench_config "$s" "$s" || ok=1
   done
-  # The peer at the largest size (the ratio issue 6 asks for), then, time allowing: 1024x1024
-  # with --low-memory (issue 6: within 24 GB), --low-memory and the float32 CLIP at the
-  # largest size (the default on CUDA is float16).
+  # The peer at the largest size (the ratio issue 6 asks for), then, time allowing:
+  # --precision fast (TF32, which the peer's libtorch uses for convolutions by default),
+  # 1024x1024 with --low-memory (issue 6: within 24 GB), --deterministic, --low-memory and the
+  # float32 CLIP (the default on CUDA is float16) at the largest size.
   peer_config "${s}-peer" "$s" || ok=1
   if [ "$MODE" = gpu ]; then
-    # TF32 decoder and CLIP matrix products (what the peer's libtorch does for convolutions by
-    # default); deterministic cuDNN algorithms
     if [ "$(left)" -gt 60 ]; then
       bench_config "${s}-fast" "$s" --precision fast || ok=1
     fi
