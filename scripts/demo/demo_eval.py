@@ -88,7 +88,7 @@ def main():
     for held in (False, True):
         scenes, imgs = eval_scenes(a.n, held, 777 + held)
         rec = reconstruct(vq, imgs)
-        name = "held-out colour/background pairs" if held else "training distribution"
+        name = ("held-out (%s)" % world.HOLDOUT) if held else "training distribution"
         print(f"{name}: VQGAN PSNR {psnr(rec, imgs):.2f} dB")
         for label, x in (("real", imgs), ("reconstructed", rec)):
             acc = zero_shot(clip, tok, x, scenes)

@@ -20,8 +20,8 @@ reconstructions), with two additions:
     negative pictures for their caption, passes positive ones, next to a freshly drawn picture
     of the caption's scene; and each failure is also taught the caption of what it shows as
     the judge reads it (the border's colour as background, the next colour as the shape's),
-    so that a picture the loop painted in the wrong colours reads as those colours. The
-    held-out colour pairs never appear, in pictures or captions.
+    so that a picture the loop painted in the wrong colours reads as those colours. What
+    world.py holds out (VQCLIP_DEMO_HOLDOUT) never appears, in pictures or captions.
 Time-limited; written every --save-every minutes and at the end.
 """
 import argparse
@@ -160,7 +160,7 @@ def judge_batch(imgs, scenes, captions):
         ok = bool(quality.judge(rgb, shape["colour"], sc["bg"])[0])
         b, bshare, c, cshare = quality.describe(rgb)
         label = cap if ok else None
-        if not ok and bshare >= 0.5 and cshare >= 0.02 and world.allowed(c, b, False):
+        if not ok and bshare >= 0.5 and cshare >= 0.02 and world.allowed(c, b, False, shape["shape"]):
             label = "a %s %s on a %s background" % (c, shape["shape"], b)
         out.append((ok, label))
     return out

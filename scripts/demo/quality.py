@@ -8,8 +8,10 @@ does, over more prompts: for tuning the demo defaults and checking a retrained C
 Each pixel gets the nearest colour of the demo palette; a picture passes when its border (outer
 6 pixels) is at least 60% the background colour and the shape's colour is the most common after
 the background's, covering at least 2% of the picture. Prompts: the test's nine (the eight
-held-out pairs and the README's example), or with --prompts 24 every held-out pair with each
-shape, or with --pairs training N random triples of colour pairs seen in training. HOME and
+held-out triples and the README's example), or with --prompts N the held-out prompts of
+world.py (VQCLIP_DEMO_HOLDOUT=pairs: every held-out pair with each shape; otherwise the eight
+held-out triples, repeated with other seeds up to N), or with --pairs training N random
+(colour, shape, background) triples seen in training, one per colour pair. HOME and
 VQCLIP_MODELS point at an empty folder, so the demo fallback and its defaults
 apply unless EXTRA says otherwise; --clip swaps in another CLIP file (same vocabulary).
 """
@@ -121,7 +123,7 @@ def main():
     ap.add_argument("--clip", default="")
     ap.add_argument("--prompts", type=int, default=9)
     ap.add_argument("--pairs", choices=["held-out", "training"], default="held-out",
-                    help="with --prompts N > 9: held-out colour pairs (each with every shape), "
+                    help="with --prompts N > 9: the held-out prompts of world.py, "
                          "or N random (colour, shape, background) triples of training pairs")
     ap.add_argument("--seeds", type=int, default=1)
     ap.add_argument("--jobs", type=int, default=2)
@@ -130,14 +132,21 @@ def main():
     a = ap.parse_args()
     cases = list(TEST_CASES)
     if a.prompts > 9 and a.pairs == "held-out":
-        cases = [(c, s, b) for (c, b) in sorted(world.HELD_OUT) for s in world.SHAPES]
+        if world.HOLDOUT == "pairs":
+            cases = [(c, s, b) for (c, b) in sorted(world.HELD_OUT) for s in world.SHAPES]
+        else:  # each held-out triple again (with another seed) until there are N
+            held = sorted(world.HELD_OUT_TRIPLES)
+            cases = [held[k % len(held)] for k in range(a.prompts)]
     elif a.prompts > 9:
         rng = np.random.default_rng(31)
         pairs = [(c, b) for c in world.COLOURS for b in world.COLOURS if world.allowed(c, b, False)]
         cases = []
         for k in rng.permutation(len(pairs))[:a.prompts]:
             c, b = pairs[k]
-            cases.append((c, world.SHAPES[rng.integers(3)], b))
+            shape = world.SHAPES[rng.integers(3)]
+            while world.is_held_out(c, b, shape):
+                shape = world.SHAPES[rng.integers(3)]
+            cases.append((c, shape, b))
     tmp = a.keep or tempfile.mkdtemp(prefix="demo-quality-")
     os.makedirs(os.path.join(tmp, "empty"), exist_ok=True)
     empty = os.path.join(tmp, "empty")

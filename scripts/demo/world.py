@@ -4,6 +4,8 @@ captions from templates. Shared by train_vqgan.py, train_clip.py and eval.py.
 Everything is drawn here (numpy), so the data set costs nothing to store: a batch is drawn
 afresh for each training step from a seeded generator.
 """
+import os
+
 import numpy as np
 
 SIZE = 64
@@ -30,16 +32,42 @@ POSITIONS = {  # name -> centre (x, y)
 }
 POSITION_NAMES = list(POSITIONS)
 
-# (shape colour, background) pairs that never appear in training: the quality test and the
-# "held-out" zero-shot figures use them.
-HELD_OUT = {("red", "yellow"), ("green", "purple"), ("blue", "orange"), ("yellow", "black"),
-            ("purple", "white"), ("orange", "green"), ("white", "red"), ("black", "blue")}
+# What never appears in training, in pictures or captions (other than as a hard negative), so
+# that the quality test and the "held-out" zero-shot figures use prompts the models never saw.
+# VQCLIP_DEMO_HOLDOUT=pairs: eight (shape colour, background) pairs, with every shape; the
+# VQGAN, the first CLIP training and the first two fine-tuning stages held these out.
+# "triples" (the default since the third fine-tuning stage, 2026-11-27): only these eight pairs
+# each with one shape; the pairs themselves occur with the other two shapes.
+HELD_OUT_PAIRS = {("red", "yellow"), ("green", "purple"), ("blue", "orange"), ("yellow", "black"),
+                  ("purple", "white"), ("orange", "green"), ("white", "red"), ("black", "blue")}
+HELD_OUT_TRIPLES = {("red", "circle", "yellow"), ("green", "square", "purple"),
+                    ("blue", "triangle", "orange"), ("yellow", "circle", "black"),
+                    ("purple", "square", "white"), ("orange", "triangle", "green"),
+                    ("white", "circle", "red"), ("black", "square", "blue")}
+HOLDOUT = os.environ.get("VQCLIP_DEMO_HOLDOUT", "triples")
+if HOLDOUT not in ("pairs", "triples"):
+    raise SystemExit("VQCLIP_DEMO_HOLDOUT must be 'pairs' or 'triples', not %r" % HOLDOUT)
+HELD_OUT = HELD_OUT_PAIRS if HOLDOUT == "pairs" else HELD_OUT_TRIPLES
 
 
-def allowed(colour, bg, held_out):
+def is_held_out(colour, bg, shape=None):
+    """Whether a shape of this colour (and shape, when known) on this background is held out;
+    without the shape, in "triples" mode, whether it is for some shape."""
+    if HOLDOUT == "pairs":
+        return (colour, bg) in HELD_OUT_PAIRS
+    if shape is None:
+        return (colour, bg) in HELD_OUT_PAIRS
+    return (colour, shape, bg) in HELD_OUT_TRIPLES
+
+
+def allowed(colour, bg, held_out, shape=None):
+    """Whether training may show it (held_out: whether an evaluation of held-out scenes may).
+    Without the shape only the pair is checked: call again once the shape is drawn."""
     if colour == bg:
         return False
-    return held_out or (colour, bg) not in HELD_OUT
+    if HOLDOUT == "triples" and shape is None:
+        return True
+    return held_out or not is_held_out(colour, bg, shape)
 
 
 def sample_scene(rng, two_p=0.25, held_out=False):
@@ -53,11 +81,14 @@ def sample_scene(rng, two_p=0.25, held_out=False):
             colour = COLOUR_NAMES[rng.integers(len(COLOURS))]
             if not allowed(colour, bg, held_out) or any(s["colour"] == colour for s in shapes):
                 break
-            shapes.append(make_shape(rng, colour, SHAPES[rng.integers(len(SHAPES))],
+            shape = SHAPES[rng.integers(len(SHAPES))]
+            if not allowed(colour, bg, held_out, shape):
+                break
+            shapes.append(make_shape(rng, colour, shape,
                                      SIZE_NAMES[rng.integers(2)] if n == 1 else "small",
                                      POSITION_NAMES[positions[k]]))
         if len(shapes) == n:
-            if held_out and not any((s["colour"], bg) in HELD_OUT for s in shapes):
+            if held_out and not any(is_held_out(s["colour"], bg, s["shape"]) for s in shapes):
                 continue
             return {"bg": bg, "shapes": shapes}
 
