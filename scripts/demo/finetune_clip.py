@@ -160,7 +160,8 @@ def judge_batch(imgs, scenes, captions):
         ok = bool(quality.judge(rgb, shape["colour"], sc["bg"])[0])
         b, bshare, c, cshare = quality.describe(rgb)
         label = cap if ok else None
-        if not ok and bshare >= 0.5 and cshare >= 0.02 and world.allowed(c, b, False, shape["shape"]):
+        if (not ok and bshare >= 0.5 and cshare >= 0.02
+                and world.allowed(c, b, False, shape["shape"])):
             label = "a %s %s on a %s background" % (c, shape["shape"], b)
         out.append((ok, label))
     return out

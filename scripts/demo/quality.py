@@ -133,7 +133,7 @@ def main():
     cases = list(TEST_CASES)
     if a.prompts > 9 and a.pairs == "held-out":
         if world.HOLDOUT == "pairs":
-            cases = [(c, s, b) for (c, b) in sorted(world.HELD_OUT) for s in world.SHAPES]
+            cases = [(c, s, b) for (c, b) in sorted(world.HELD_OUT_PAIRS) for s in world.SHAPES]
         else:  # each held-out triple again (with another seed) until there are N
             held = sorted(world.HELD_OUT_TRIPLES)
             cases = [held[k % len(held)] for k in range(a.prompts)]

@@ -47,26 +47,20 @@ HELD_OUT_TRIPLES = {("red", "circle", "yellow"), ("green", "square", "purple"),
 HOLDOUT = os.environ.get("VQCLIP_DEMO_HOLDOUT", "triples")
 if HOLDOUT not in ("pairs", "triples"):
     raise SystemExit("VQCLIP_DEMO_HOLDOUT must be 'pairs' or 'triples', not %r" % HOLDOUT)
-HELD_OUT = HELD_OUT_PAIRS if HOLDOUT == "pairs" else HELD_OUT_TRIPLES
 
 
-def is_held_out(colour, bg, shape=None):
-    """Whether a shape of this colour (and shape, when known) on this background is held out;
-    without the shape, in "triples" mode, whether it is for some shape."""
+def is_held_out(colour, bg, shape):
+    """Whether a shape of this colour and shape on this background is held out."""
     if HOLDOUT == "pairs":
-        return (colour, bg) in HELD_OUT_PAIRS
-    if shape is None:
         return (colour, bg) in HELD_OUT_PAIRS
     return (colour, shape, bg) in HELD_OUT_TRIPLES
 
 
 def allowed(colour, bg, held_out, shape=None):
     """Whether training may show it (held_out: whether an evaluation of held-out scenes may).
-    Without the shape only the pair is checked: call again once the shape is drawn."""
+    Without the shape only what the pair decides is checked: call again once it is drawn."""
     if colour == bg:
         return False
-    if HOLDOUT == "triples" and shape is None:
-        return True
     return held_out or not is_held_out(colour, bg, shape)
 
 
