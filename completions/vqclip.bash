@@ -130,7 +130,7 @@ _vqclip() {
             --vqgan-config --clip --bpe --init-image --init-noise --init-weight
             --init-weight-mode --mse-decay-every --mse-epochs --learning-rate --optimiser
             --cut-method --cutn --cut-pow --cut-noise --augments --device --clip-precision --precision
-            --threads --deterministic --low-memory --help --version'
+            --threads --deterministic --low-memory --profile --help --version'
         # generate.py's one-dash spellings, offered once a single dash is typed
         [[ $cur == -* && $cur != --* ]] && opts+=' -p -o -s -i -m -q -ip -ii -in -iw -se -lr
             -opt -cutm -cutn -cutp -aug -cd -sd -cpe -nps -npw -conf -ckpt'

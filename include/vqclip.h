@@ -51,6 +51,15 @@ const char *vqc_version(void);
 
 typedef struct vqc_context vqc_context;
 
+/* How a CUDA device computes (the CPU always computes in float32, as `exact`). */
+typedef enum {
+    VQC_PRECISION_AUTO = 0, /* the device's default: fast on CUDA, exact on the CPU */
+    VQC_PRECISION_EXACT,    /* float32 everywhere, TF32 off: the reference path */
+    VQC_PRECISION_MIXED,    /* CLIP in float16, the VQGAN in float32 (TF32 off) */
+    VQC_PRECISION_FAST,     /* CLIP in float16, the VQGAN decoder in bfloat16; z, the codebook
+                             * search, the losses and the optimiser stay float32 */
+} vqc_precision;
+
 typedef struct vqc_context_params {
     const char *vqgan;        /* name or path; NULL: "vqgan_imagenet_f16_16384" */
     const char *vqgan_config; /* .yaml to cross-check; NULL: NAME.yaml beside the checkpoint */
@@ -58,10 +67,9 @@ typedef struct vqc_context_params {
     const char *bpe;          /* NULL: "bpe_simple_vocab_16e6.txt.gz" */
     const char *device;       /* "cpu", "cuda", "cuda:N"; NULL: CUDA when available */
     int n_threads;            /* CPU threads; 0: all cores */
-    bool clip_fp32;           /* on CUDA, run CLIP in float32 instead of float16 */
+    vqc_precision precision;  /* VQC_PRECISION_AUTO */
+    bool clip_fp32;           /* on CUDA, run CLIP in float32 whatever the precision */
     bool deterministic;       /* on CUDA, deterministic cuDNN algorithms (vqt_set_deterministic) */
-    bool tf32;       /* on CUDA, allow TF32 tensor-core math in float32 convolutions and matrix
-                      * products (faster on Ampere and later, ~1e-3 relative error); off by default */
     bool low_memory; /* recompute the VQGAN decoder's activations in the backward pass instead
                       * of keeping them: the same images for much less memory per step at large
                       * sizes, and about one more decoder forward pass per step */
@@ -140,6 +148,7 @@ typedef struct vqc_generate_params {
     const char *save_state;  /* safetensors state written with each snapshot */
     const char *resume;      /* continue from a state file */
     const char *params_text; /* the PNG "parameters" text; NULL: generated */
+    bool profile;            /* log where a step's time goes, stage by stage, at the end */
 
     vqc_progress_callback progress;
     vqc_abort_callback abort;
@@ -158,6 +167,10 @@ typedef struct vqc_generate_result {
     /* peak bytes allocated on the CUDA device during the call (0 on the CPU, or with a
      * libtorch build that does not expose its allocator's statistics) */
     long long peak_device_bytes;
+    /* bytes allocated on the CUDA device when the call began (the loaded models; 0 on the
+     * CPU), and the memory planner's estimate of what one step needs beyond them */
+    long long base_device_bytes;
+    long long planned_step_bytes;
 } vqc_generate_result;
 
 /* Runs one generation and writes params->output (and snapshots, frames, state). Returns 0,

@@ -21,8 +21,8 @@
  * augmentation, both cutout methods, noise and image prompts, noise init).
  *
  * Environment: VQCLIP_GPU_INDEX=N tests cuda:N (default 0); VQCLIP_GPU_TEST_ON_CPU=1 runs the
- * checks that need no GPU on the CPU when there is none (see main); VQCLIP_GPU_TEST_TF32=1
- * runs the loop fixture with TF32 on instead (see tf32_mode). */
+ * checks that need no GPU on the CPU when there is none (see main). The reduced precisions
+ * (`--precision fast` and `mixed`) are compared with `exact` by test-gpu-precision. */
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -257,9 +257,12 @@ static void check_vqgan(const char *name, vqt_device dev)
     assert_close_ref(vqc_vqgan_decode(mg, zr), ref, "decoded_rect", 1e-4, 1e-4);
     vqt_tensor *g_plain = decode_grad(mg, zq_ref);
     assert_close(g_plain, decode_grad(mc, zc), "d|decode|^2/dz cuda vs cpu", 1e-3, 1e-3);
-    /* low-memory decoding: the recomputation runs on CUDA's autograd thread */
+    /* low-memory decoding: the recomputation runs on CUDA's autograd thread. Bit-exact on the
+     * CPU (test-vqgan); on CUDA the plain and recomputed backward passes need not add in the
+     * same order (atomics in cuDNN's and the upsampling's backward kernels), so the bound is
+     * an order below the CUDA-vs-CPU one. */
     vqc_vqgan_set_low_memory(mg, true);
-    assert_close(decode_grad(mg, zq_ref), g_plain, "low-memory gradient on cuda", 1e-6, 1e-6);
+    assert_close(decode_grad(mg, zq_ref), g_plain, "low-memory gradient on cuda", 1e-4, 1e-4);
     vqt_scope_end();
     vqc_vqgan_free(mg);
     vqc_vqgan_free(mc);
@@ -345,9 +348,8 @@ static void check_clip(const char *name, vqt_device dev)
 
 /* ---- the loop ----------------------------------------------------------------------------- */
 
-/* test-loop.c's run_fixture for loop_pooling, with the models on dev; tol scales every
- * tolerance (1: the float32 path with TF32 off). */
-static void check_loop_fixture(vqt_device dev, double tol)
+/* test-loop.c's run_fixture for loop_pooling, with the models on dev (float32, TF32 off). */
+static void check_loop_fixture(vqt_device dev)
 {
     fprintf(stderr, "loop fixture\n");
     vqc_tensor_map *ref;
@@ -374,7 +376,7 @@ static void check_loop_fixture(vqt_device dev, double tol)
     cJSON_Delete(prompts);
     ASSERT_OK(vqc_loop_set_z(L, ref_tensor(ref, "z_init", VQC_DTYPE_F32)));
     assert_on(vqc_loop_z(L), dev, "loop z");
-    assert_close_ref(vqc_loop_image(L), ref, "image_step0", 1e-4 * tol, 1e-4 * tol);
+    assert_close_ref(vqc_loop_image(L), ref, "image_step0", 1e-4, 1e-4);
     int np = vqc_loop_prompt_count(L);
     ASSERT(np + 1 <= 4);
     float losses[8][4] = {{0}};
@@ -387,8 +389,8 @@ static void check_loop_fixture(vqt_device dev, double tol)
         for (int j = 0; j <= np; j++)
             packed[i * (np + 1) + j] = losses[i][j];
     vqt_tensor *lt = vqt_from_data(packed, VQC_DTYPE_F32, 2, shape, NULL, cpu, VQC_DTYPE_F32);
-    assert_close_ref(lt, ref, "losses", 1e-3 * tol, 1e-3 * tol);
-    assert_close_ref(vqc_loop_image(L), ref, "image_final", 1e-3 * tol, 1e-3 * tol);
+    assert_close_ref(lt, ref, "losses", 1e-3, 1e-3);
+    assert_close_ref(vqc_loop_image(L), ref, "image_final", 1e-3, 1e-3);
     vqt_scope_end();
     vqc_loop_free(L);
     vqc_clip_free(clip);
@@ -445,28 +447,8 @@ static void smoke_loop(vqt_device dev, vqc_cut_method method)
     vqc_vqgan_free(vq);
 }
 
-/* VQCLIP_GPU_TEST_TF32=1: the loop fixture alone with TF32 on (vqt_set_tf32, as
- * `--precision fast`), at 10x the float32 tolerances, printing the differences: whether TF32
- * convolutions and matrix products keep the loop within a usable tolerance. */
-static int tf32_mode(void)
-{
-    vqt_init(0);
-    if (vqt_cuda_device_count() == 0)
-        TEST_SKIP("no CUDA device (libtorch %s)", vqt_version());
-    const char *idx = getenv("VQCLIP_GPU_INDEX");
-    vqt_device dev = {VQT_DEVICE_CUDA, idx ? atoi(idx) : 0};
-    vqt_set_tf32(true);
-    fprintf(stderr, "libtorch %s, TF32 on, cuda:%d\n", vqt_version(), dev.index);
-    check_loop_fixture(dev, 10);
-    fprintf(stderr, "test-gpu-agreement (TF32): ok\n");
-    return 0;
-}
-
 int main(void)
 {
-    const char *tf32 = getenv("VQCLIP_GPU_TEST_TF32");
-    if (tf32 && strcmp(tf32, "1") == 0)
-        return tf32_mode();
     setenv("NVIDIA_TF32_OVERRIDE", "0", 0); /* before cuBLAS / cuDNN start */
     vqt_init(0);
     int count = vqt_cuda_device_count();
@@ -498,7 +480,7 @@ int main(void)
     check_vqgan("tiny_gumbel", dev);
     check_clip("tiny_vit", dev);
     check_clip("tiny_rn", dev);
-    check_loop_fixture(dev, 1);
+    check_loop_fixture(dev);
     smoke_loop(dev, VQC_CUT_POOLING);
     smoke_loop(dev, VQC_CUT_ORIGINAL);
     fprintf(stderr, "test-gpu-agreement: ok%s\n", dry ? " (dry run on the CPU)" : "");

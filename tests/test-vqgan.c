@@ -1,4 +1,6 @@
 /* VQGAN parity with taming-transformers on every fixture in shared/fixtures/vqgan. */
+#include <math.h>
+
 #include "models/vqgan.h"
 #include "testref.h"
 
@@ -97,6 +99,73 @@ static void check_low_memory(const char *name)
     vqc_tmap_free(ref);
 }
 
+/* sum(a * b) / (|a| |b|) over all elements, in float64. */
+static double cosine(const vqt_tensor *a, const vqt_tensor *b)
+{
+    vqt_scope_begin();
+    vqt_tensor *x = vqt_to(a, cpu, VQC_DTYPE_F64), *y = vqt_to(b, cpu, VQC_DTYPE_F64);
+    double xy = vqt_item(vqt_reduce(VQT_SUM, vqt_binary(VQT_MUL, x, y), 0, NULL, false));
+    double xx = vqt_item(vqt_reduce(VQT_SUM, vqt_binary(VQT_MUL, x, x), 0, NULL, false));
+    double yy = vqt_item(vqt_reduce(VQT_SUM, vqt_binary(VQT_MUL, y, y), 0, NULL, false));
+    vqt_scope_end();
+    return xy / sqrt(xx * yy);
+}
+
+/* |a - b| / |b| over all elements (L2). */
+static double rel_err(const vqt_tensor *a, const vqt_tensor *b)
+{
+    vqt_scope_begin();
+    vqt_tensor *x = vqt_to(a, cpu, VQC_DTYPE_F64), *y = vqt_to(b, cpu, VQC_DTYPE_F64);
+    vqt_tensor *d = vqt_binary(VQT_SUB, x, y);
+    double dd = vqt_item(vqt_reduce(VQT_SUM, vqt_binary(VQT_MUL, d, d), 0, NULL, false));
+    double yy = vqt_item(vqt_reduce(VQT_SUM, vqt_binary(VQT_MUL, y, y), 0, NULL, false));
+    vqt_scope_end();
+    return sqrt(dd / yy);
+}
+
+/* A bfloat16 decoder (the fast CUDA mode's) through libtorch's CPU kernels: float32 in and
+ * out, the image within bfloat16's rounding of the float32 one, the gradient pointing the same
+ * way; low-memory decoding is still exact against the plain bfloat16 pass. */
+static void check_reduced_decoder(const char *name)
+{
+    char ckpt[128], refp[128];
+    snprintf(ckpt, sizeof ckpt, "vqgan/%s.ckpt", name);
+    snprintf(refp, sizeof refp, "vqgan/%s_ref.safetensors", name);
+    fprintf(stderr, "%s, bfloat16 decoder\n", name);
+    vqc_tensor_map *ref;
+    ASSERT_OK(vqc_tmap_open(fixture_path(refp), &ref));
+    vqc_vqgan *m;
+    ASSERT_OK(vqc_vqgan_load(fixture_path(ckpt), NULL, cpu, &m));
+    vqt_scope_begin();
+    vqt_tensor *z = ref_tensor(ref, "z_rect", VQC_DTYPE_F32);
+    vqt_manual_seed(11);
+    int64_t s[4];
+    ASSERT_EQ(vqt_shape(vqc_vqgan_decode(m, z), s), 4);
+    vqt_tensor *w = vqt_randn(4, s, cpu);
+    vqt_tensor *g32, *gbf, *glow;
+    vqt_tensor *y32 = decode_with_grad(m, z, w, &g32);
+    ASSERT_OK(vqc_vqgan_set_decoder_dtype(m, VQC_DTYPE_BF16));
+    ASSERT_EQ(vqc_vqgan_decoder_dtype(m), VQC_DTYPE_BF16);
+    vqt_tensor *ybf = decode_with_grad(m, z, w, &gbf);
+    ASSERT_EQ(vqt_dtype(ybf), VQC_DTYPE_F32);
+    ASSERT_EQ(vqt_dtype(gbf), VQC_DTYPE_F32);
+    double ey = rel_err(ybf, y32), cg = cosine(gbf, g32);
+    fprintf(stderr, "  image relative error %.3g, gradient cosine %.6f\n", ey, cg);
+    ASSERT(ey < 6e-2); /* about 3.5e-2 on the tiny fixtures: 8-bit mantissas over ~20 layers */
+    ASSERT(cg > 0.995);
+    vqc_vqgan_set_low_memory(m, true);
+    vqt_tensor *ylow = decode_with_grad(m, z, w, &glow);
+    assert_close(ylow, ybf, "bfloat16 low-memory decode", 0, 0);
+    assert_close(glow, gbf, "bfloat16 low-memory gradient", 0, 0);
+    /* One-way, and only float types. */
+    ASSERT_EQ(vqc_vqgan_set_decoder_dtype(m, VQC_DTYPE_F32), VQC_ERR_USAGE);
+    ASSERT_EQ(vqc_vqgan_set_decoder_dtype(m, VQC_DTYPE_I64), VQC_ERR_USAGE);
+    ASSERT_OK(vqc_vqgan_set_decoder_dtype(m, VQC_DTYPE_BF16)); /* already: nothing to do */
+    vqt_scope_end();
+    vqc_vqgan_free(m);
+    vqc_tmap_free(ref);
+}
+
 static void check_errors(void)
 {
     vqc_vqgan *m = NULL;
@@ -130,6 +199,8 @@ int main(void)
     check_fixture("tiny_transformer", VQC_VQGAN_VQ, true);
     check_low_memory("tiny_vq");
     check_low_memory("tiny_transformer");
+    check_reduced_decoder("tiny_vq");
+    check_reduced_decoder("tiny_gumbel");
     check_errors();
     fprintf(stderr, "test-vqgan: ok\n");
     return 0;

@@ -171,12 +171,14 @@ static void summary(const gen_opts *o, const vqc_generate_result *res, int rc)
     char *q = cli_json_string(o->gp.output);
     printf("{\"event\":\"done\",\"status\":\"%s\",\"path\":%s,\"seed\":%llu,\"steps\":%d,"
            "\"width\":%d,\"height\":%d,\"loss\":%.6f,\"startup_seconds\":%.3f,"
-           "\"seconds\":%.3f,\"peak_device_bytes\":%lld}\n",
+           "\"seconds\":%.3f,\"peak_device_bytes\":%lld,\"base_device_bytes\":%lld,"
+           "\"planned_step_bytes\":%lld}\n",
            rc == 0                     ? "ok"
            : rc == VQC_ERR_INTERRUPTED ? "interrupted"
                                        : "failed",
            q ? q : "\"\"", (unsigned long long)o->gp.seed, res->steps, res->width, res->height,
-           res->loss, res->setup_seconds, res->seconds, res->peak_device_bytes);
+           res->loss, res->setup_seconds, res->seconds, res->peak_device_bytes,
+           res->base_device_bytes, res->planned_step_bytes);
     free(q);
     fflush(stdout);
 }

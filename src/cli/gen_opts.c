@@ -87,14 +87,16 @@ void gen_opts_usage(void)
         "Device:\n"
         "  --device D                cpu, cuda, cuda:N (default: cuda when available); -cd\n"
         "  --clip-precision P        fp16 (CUDA default) or fp32\n"
-        "  --precision P             exact (float32 everywhere, no TF32), mixed (the CUDA\n"
-        "                            default: CLIP in fp16) or fast (mixed + TF32 on CUDA)\n"
+        "  --precision P             on CUDA: fast (the default: CLIP in fp16, the decoder\n"
+        "                            in bf16), mixed (CLIP in fp16) or exact (float32\n"
+        "                            everywhere, no TF32)\n"
         "  --deterministic           on CUDA, cuDNN's deterministic algorithms, so a seed\n"
         "                            repeats a picture up to the last bits (the CPU always\n"
         "                            repeats it exactly)\n"
         "  --low-memory              recompute the decoder's activations in the backward pass:\n"
         "                            the same pictures for much less memory at large sizes,\n"
         "                            about a third slower per step\n"
+        "  --profile                 log where a step's time goes, stage by stage\n"
         "  --threads N               CPU threads (default: all cores)\n\n"
         "Exit status: 0 ok, 1 bad usage, 2 unreadable model or input, 3 runtime or device\n"
         "failure, 130/143 interrupted (the current image is written first).\n");
@@ -131,6 +133,7 @@ enum {
     O_HELP,
     O_DET,
     O_LOWMEM,
+    O_PROFILE,
     O_CPE,
     O_FRAMES,
     O_FRAME_EVERY,
@@ -245,6 +248,7 @@ static const struct option long_opts[] = {REQ("prompts", 'p'),
                                           {"help", no_argument, 0, O_HELP},
                                           {"deterministic", no_argument, 0, O_DET},
                                           {"low-memory", no_argument, 0, O_LOWMEM},
+                                          {"profile", no_argument, 0, O_PROFILE},
                                           {0, 0, 0, 0}};
 #undef REQ
 
@@ -424,8 +428,9 @@ static int handle(int c, int argc, char **argv, gen_opts *o, const char **nps, c
     case O_PRECISION:
         if (strcmp(optarg, "exact") && strcmp(optarg, "mixed") && strcmp(optarg, "fast"))
             return bad("--precision", optarg, "expected exact, mixed or fast");
-        o->cp.clip_fp32 = strcmp(optarg, "exact") == 0;
-        o->cp.tf32 = strcmp(optarg, "fast") == 0;
+        o->cp.precision = optarg[0] == 'e'   ? VQC_PRECISION_EXACT
+                          : optarg[0] == 'm' ? VQC_PRECISION_MIXED
+                                             : VQC_PRECISION_FAST;
         return 0;
     case O_FRAMES: g->save_frames = optarg; return 0;
     case O_STATE: g->save_state = optarg; return 0;
@@ -437,6 +442,7 @@ static int handle(int c, int argc, char **argv, gen_opts *o, const char **nps, c
     case 'q': o->quiet = true; return 0;
     case O_DET: o->cp.deterministic = true; return 0; /* CPU runs are deterministic already */
     case O_LOWMEM: o->cp.low_memory = true; return 0;
+    case O_PROFILE: g->profile = true; return 0;
     case O_HELP: gen_opts_usage(); return -1;
     default:
         cli_option_error("", c, argv);

@@ -17,7 +17,9 @@ struct vqc_context {
     vqc_vqgan *vq;
     vqc_clip *clip;
     vqc_tokenizer *tok;
-    bool low_memory; /* the decoder is checkpointed (vqc_context_params.low_memory) */
+    bool low_memory;         /* the decoder is checkpointed (vqc_context_params.low_memory) */
+    vqc_precision precision; /* resolved: never VQC_PRECISION_AUTO */
+    int clip_bytes;          /* 2: CLIP computes in float16; 4: float32 */
 };
 
 typedef struct gen_run {
@@ -37,6 +39,7 @@ typedef struct gen_run {
     double t_start, t_first;
     char *params_text; /* owned when generated */
     char *settings;    /* the canonical settings a state file is checked against */
+    vqt_profile *prof; /* g->profile: the steps' stage times */
 } gen_run;
 
 /* Monotonic seconds. */

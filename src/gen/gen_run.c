@@ -20,6 +20,7 @@ void vqc_gen_run_free(gen_run *r)
     free(r->losses);
     free(r->params_text);
     free(r->settings);
+    vqt_profile_free(r->prof);
 }
 
 /* mkdir -p for the folder `dir`. */
@@ -136,8 +137,13 @@ int vqc_gen_setup(gen_run *r)
     int rc = check_outputs(r->g);
     rc = rc ? rc : read_inputs(r);
     rc = rc ? rc : vqc_gen_loop_params(c, r->g, &r->lp);
-    r->plan = (vqc_memplan_step){vqc_vqgan_get_info(c->vq), vqc_clip_get_info(c->clip),
-                                 r->lp.cut.cutn, r->lp.cut.cut_size, c->low_memory};
+    r->plan = (vqc_memplan_step){vqc_vqgan_get_info(c->vq),
+                                 vqc_clip_get_info(c->clip),
+                                 r->lp.cut.cutn,
+                                 r->lp.cut.cut_size,
+                                 c->low_memory,
+                                 vqc_vqgan_decoder_dtype(c->vq) == VQC_DTYPE_F32 ? 4 : 2,
+                                 c->clip_bytes};
     rc = rc ? rc : vqc_memplan_check(&r->plan, c->dev, r->lp.width, r->lp.height);
     rc = rc ? rc : vqc_loop_create(&r->lp, c->vq, c->clip, &r->loop);
     rc = rc ? rc : add_fixed_prompts(r);
@@ -254,12 +260,9 @@ static int one_step(gen_run *r, int i)
     return rc ? rc : zoom(r, i);
 }
 
-int vqc_gen_optimise(gen_run *r)
+static int run_steps(gen_run *r, int start, int n, int se)
 {
     const vqc_generate_params *g = r->g;
-    int n = g->iterations, se = g->save_every;
-    r->t_first = vqc_now();
-    int start = vqc_loop_steps(r->loop);
     if (start > 0 && phrase_for(r, start + 1) != r->phrase) {
         int rc = set_phrase(r, phrase_for(r, start + 1));
         if (rc)
@@ -277,5 +280,56 @@ int vqc_gen_optimise(gen_run *r)
             return rc ? rc : vqc_error_set(VQC_ERR_INTERRUPTED, "interrupted at step %d", i);
         }
     }
-    return snapshot(r, vqc_loop_steps(r->loop));
+    return 0;
+}
+
+/* Logs the profile: per stage, the device and host milliseconds of an average step. */
+static void report_profile(const gen_run *r, double wall, long long handles)
+{
+    double dev, host, dev_sum = 0, host_sum = 0;
+    int steps = vqt_profile_get(r->prof, 0, &dev, &host);
+    if (steps <= 0) {
+        vqc_log(VQC_LOG_INFO, "profile: too few steps (the first two are not counted)");
+        return;
+    }
+    vqc_log(VQC_LOG_INFO, "profile of %d steps (%s), ms per step: stage, device, host", steps,
+            vqt_profile_uses_events(r->prof) ? "device times from CUDA events"
+                                             : "device times = host clock");
+    for (int s = 0; s < VQC_LOOP_PROFILE_STAGES; s++) {
+        vqt_profile_get(r->prof, s, &dev, &host);
+        dev_sum += dev;
+        host_sum += host;
+        vqc_log(VQC_LOG_INFO, "profile: %-24s %8.3f %8.3f", vqc_loop_profile_stages[s],
+                dev * 1e3 / steps, host * 1e3 / steps);
+    }
+    vqc_log(VQC_LOG_INFO, "profile: %-24s %8.3f %8.3f", "step (sum)", dev_sum * 1e3 / steps,
+            host_sum * 1e3 / steps);
+    vqc_log(VQC_LOG_INFO,
+            "profile: wall %.3f ms per step over the whole run (snapshots and "
+            "the first steps included), %lld tensor operators per step",
+            wall, handles);
+}
+
+int vqc_gen_optimise(gen_run *r)
+{
+    const vqc_generate_params *g = r->g;
+    int n = g->iterations, se = g->save_every;
+    r->t_first = vqc_now();
+    int start = vqc_loop_steps(r->loop);
+    long long handles0 = vqt_handles_made();
+    if (g->profile) {
+        r->prof = vqt_profile_new(r->ctx->dev, VQC_LOOP_PROFILE_STAGES);
+        if (!r->prof)
+            return vqc_error_set(VQC_ERR_RUNTIME, "profile: %s", vqt_last_error());
+        vqc_loop_set_profile(r->loop, r->prof);
+    }
+    int rc = run_steps(r, start, n, se);
+    if (!rc)
+        rc = snapshot(r, vqc_loop_steps(r->loop));
+    int done = vqc_loop_steps(r->loop) - start;
+    if (r->prof && done > 0)
+        report_profile(r, (vqc_now() - r->t_first) * 1e3 / done,
+                       (vqt_handles_made() - handles0) / done);
+    vqc_loop_set_profile(r->loop, NULL);
+    return rc;
 }

@@ -91,15 +91,26 @@ int vqc_init(const vqc_context_params *p, vqc_context **out)
         return vqc_error_set(VQC_ERR_NOMEM, "out of memory");
     int rc = pick_device(p->device, &c->dev);
     rc = rc ? rc : find_models(c, p);
-    if (c->dev.type == VQT_DEVICE_CUDA) {
-        vqt_set_tf32(p->tf32);
+    bool cuda = c->dev.type == VQT_DEVICE_CUDA;
+    vqc_precision precision = p->precision;
+    if (!rc && !cuda && precision != VQC_PRECISION_AUTO && precision != VQC_PRECISION_EXACT)
+        vqc_log(VQC_LOG_WARN, "the precision setting applies to CUDA devices only: the CPU "
+                              "computes in float32");
+    if (precision == VQC_PRECISION_AUTO || !cuda)
+        precision = cuda ? VQC_PRECISION_FAST : VQC_PRECISION_EXACT;
+    c->precision = precision;
+    if (cuda) {
+        vqt_set_tf32(false); /* libtorch would allow it in cuDNN's convolutions */
         vqt_set_deterministic(p->deterministic);
     }
     vqc_clip_precision prec =
-        c->dev.type == VQT_DEVICE_CUDA && !p->clip_fp32 ? VQC_CLIP_FP16 : VQC_CLIP_FP32;
+        precision != VQC_PRECISION_EXACT && !p->clip_fp32 ? VQC_CLIP_FP16 : VQC_CLIP_FP32;
+    c->clip_bytes = prec == VQC_CLIP_FP16 ? 2 : 4;
     rc = rc ? rc : vqc_tokenizer_load(c->bpe_path, &c->tok);
     rc = rc ? rc
             : vqc_vqgan_load(c->vqgan_path, c->yaml_path[0] ? c->yaml_path : NULL, c->dev, &c->vq);
+    if (!rc && precision == VQC_PRECISION_FAST)
+        rc = vqc_vqgan_set_decoder_dtype(c->vq, VQC_DTYPE_BF16);
     rc = rc ? rc : vqc_clip_load(c->clip_path, c->dev, prec, &c->clip);
     if (!rc) {
         vqc_vqgan_set_low_memory(c->vq, p->low_memory);
@@ -254,6 +265,7 @@ int vqc_generate(vqc_context *c, const vqc_generate_params *g, vqc_generate_resu
     r.g = g;
     r.t_start = vqc_now();
     vqt_cuda_reset_peak(c->dev);
+    int64_t base = vqt_cuda_allocated_bytes(c->dev);
     vqc_error_set(0, "%s", "");
     int rc = vqc_gen_setup(&r);
     if (!rc)
@@ -271,6 +283,10 @@ int vqc_generate(vqc_context *c, const vqc_generate_params *g, vqc_generate_resu
         res->seconds = vqc_now() - r.t_start;
         int64_t peak = vqt_cuda_peak_bytes(c->dev);
         res->peak_device_bytes = peak > 0 ? (long long)peak : 0;
+        res->base_device_bytes = base > 0 ? (long long)base : 0;
+        res->planned_step_bytes =
+            r.lp.width > 0 ? (long long)vqc_memplan_step_bytes(&r.plan, r.lp.width, r.lp.height)
+                           : 0;
     }
     vqc_gen_run_free(&r);
     return rc;

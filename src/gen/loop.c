@@ -25,7 +25,43 @@ struct vqc_loop {
     int step;
     double mse_weight; /* stepped mode: the current weight */
     int mse_rounds;
+    vqt_profile *prof; /* borrowed; NULL: no profiling */
+    int prof_steps;    /* steps profiled so far (the first ones are warm-up) */
 };
+
+const char *const vqc_loop_profile_stages[VQC_LOOP_PROFILE_STAGES] = {
+    "quantise",         "decode forward",     "cutouts + augmentation",
+    "CLIP forward",     "losses (read back)", "CLIP backward",
+    "cutouts backward", "decode backward",    "optimiser"};
+
+/* The stages' indices in vqc_loop_profile_stages. */
+enum {
+    PROF_QUANTISE,
+    PROF_DECODE,
+    PROF_CUTOUTS,
+    PROF_CLIP,
+    PROF_LOSSES,
+    PROF_CLIP_BWD,
+    PROF_CUTOUTS_BWD,
+    PROF_DECODE_BWD,
+    PROF_OPTIM
+};
+
+/* Steps at the start of a profile that are timed but not counted (cuDNN's first choices,
+ * the allocator's first requests). */
+#define PROFILE_WARMUP 2
+
+static void mark(const vqc_loop *L, int stage)
+{
+    if (L->prof)
+        vqt_profile_mark(L->prof, stage);
+}
+
+void vqc_loop_set_profile(vqc_loop *L, vqt_profile *prof)
+{
+    L->prof = prof;
+    L->prof_steps = 0;
+}
 
 vqc_loop_params vqc_loop_default_params(void)
 {
@@ -447,14 +483,24 @@ static vqt_tensor *mse_term(vqc_loop *L)
     return vqt_binary_s(VQT_DIV, vqt_binary_s(VQT_MUL, vqt_mse_loss(L->z, L->anchor), w), 2.0);
 }
 
-/* Builds the total loss; terms[0..nprompts] get the individual terms (scope-owned). */
+/* Builds the total loss; terms[0..nprompts] get the individual terms (scope-owned). synth()
+ * written out, with the profile's marks between the stages. */
 static vqt_tensor *total_loss(vqc_loop *L, vqt_tensor **terms)
 {
-    vqt_tensor *img = synth(L, L->z);
+    vqt_tensor *zq = vqc_vqgan_nearest(L->vq, L->z, NULL);
+    mark(L, PROF_QUANTISE);
+    vqt_tensor *y = zq ? vqc_vqgan_decode(L->vq, zq) : NULL;
+    vqt_tensor *img = vqt_clamp_with_grad(vqt_affine(y, 0.5, 0.5), 0.0, 1.0);
+    mark(L, PROF_DECODE);
     vqt_tensor *cuts = img ? vqc_make_cutouts(&L->p.cut, img) : NULL;
-    vqt_tensor *feats =
-        cuts ? vqc_clip_encode_image(L->clip, vqc_clip_normalize(L->clip, cuts)) : NULL;
+    vqt_tensor *normed = cuts ? vqc_clip_normalize(L->clip, cuts) : NULL;
+    mark(L, PROF_CUTOUTS);
+    vqt_tensor *feats = normed ? vqc_clip_encode_image(L->clip, normed) : NULL;
+    mark(L, PROF_CLIP);
     if (!feats)
+        return NULL;
+    if (L->prof && (vqt_profile_mark_on_grad(L->prof, normed, PROF_CLIP_BWD) != 0 ||
+                    vqt_profile_mark_on_grad(L->prof, img, PROF_CUTOUTS_BWD) != 0))
         return NULL;
     vqt_tensor *fn = vqt_normalize(vqt_unsqueeze(feats, 1), 2, 1e-12);
     terms[0] = mse_term(L);
@@ -507,6 +553,8 @@ int vqc_loop_step(vqc_loop *L, float *losses)
     if (!terms)
         return vqc_error_set(VQC_ERR_NOMEM, "out of memory");
     vqc_error_set(0, "%s", "");
+    if (L->prof)
+        vqt_profile_begin(L->prof);
     vqt_scope_begin();
     vqt_tensor *loss = total_loss(L, terms);
     int rc = 0;
@@ -516,11 +564,16 @@ int vqc_loop_step(vqc_loop *L, float *losses)
         rc = vqc_error_set(VQC_ERR_RUNTIME, "step %d: %s", L->step + 1, vqt_last_error());
     if (!rc && losses)
         rc = read_losses(L, terms, losses);
+    mark(L, PROF_LOSSES);
     if (!rc && vqt_backward(loss) != 0)
         rc = fail_torch("backward");
+    mark(L, PROF_DECODE_BWD);
     vqt_scope_end();
     free(terms);
     rc = rc ? rc : update_z(L);
+    mark(L, PROF_OPTIM);
+    if (L->prof && vqt_profile_end(L->prof, !rc && L->prof_steps++ >= PROFILE_WARMUP) != 0 && !rc)
+        rc = fail_torch("profile");
     if (!rc)
         L->step++;
     return rc;

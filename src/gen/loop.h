@@ -112,6 +112,17 @@ void vqc_loop_mse_state(const vqc_loop *L, const vqt_tensor **anchor, double *we
 int vqc_loop_restore(vqc_loop *L, const vqt_tensor *z, int step, const vqt_tensor *anchor,
                      double mse_weight, int mse_rounds);
 
+/* ---- profiling ---- */
+
+/* The stages of a step as vqc_loop_step marks them in a profile, in order. */
+#define VQC_LOOP_PROFILE_STAGES 9
+extern const char *const vqc_loop_profile_stages[VQC_LOOP_PROFILE_STAGES];
+
+/* Times every later step by stage into prof (borrowed, made with VQC_LOOP_PROFILE_STAGES
+ * stages on the loop's device; NULL stops). The first two steps after this call are warm-up:
+ * timed, not counted. Profiling adds one wait for the device per step. */
+void vqc_loop_set_profile(vqc_loop *L, vqt_profile *prof);
+
 /* Borrowed views: the latent z, and the gradient dL/dz of the last step (NULL before). */
 const vqt_tensor *vqc_loop_z(const vqc_loop *L);
 const vqt_tensor *vqc_loop_last_grad(const vqc_loop *L);

@@ -100,9 +100,10 @@ int64_t vqc_memplan_step_bytes(const vqc_memplan_step *st, int w, int h)
     int r = cut_size > 0 ? cut_size : ci->image_resolution;
     double px = (double)w * h;
     /* decoded image, its augmentation inputs/outputs and their gradients */
-    double elems = decoder_elems(vi, (double)h / f, (double)w / f, low_memory) + 3.0 * px * 6;
-    elems += clip_elems(ci, cutn, r);
-    double bytes = 4.0 * elems;
+    double dec_b = st->decoder_bytes > 0 ? st->decoder_bytes : 4;
+    double clip_b = st->clip_bytes > 0 ? st->clip_bytes : 4;
+    double bytes = dec_b * decoder_elems(vi, (double)h / f, (double)w / f, low_memory) +
+                   4.0 * 3.0 * px * 6 + clip_b * clip_elems(ci, cutn, r);
     return bytes > 9.0e18 ? INT64_MAX : (int64_t)bytes;
 }
 

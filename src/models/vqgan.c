@@ -49,6 +49,7 @@ struct vqc_vqgan {
     int nhandles;
     vqt_tensor **handles; /* every weight, for freeing */
     bool low_memory;      /* decoder segments checkpointed (vqc_vqgan_set_low_memory) */
+    vqc_dtype dec_dtype;  /* the decoder's weights and activations (vqc_vqgan_set_decoder_dtype) */
     int nsegs;
     struct segment *segs; /* post_quant_conv + decoder as segments, in order (set at load) */
 };
@@ -249,6 +250,7 @@ static int load_from(const vqc_tensor_map *map, vqc_weight_file *file, const cha
     if (!m)
         return vqc_error_set(VQC_ERR_NOMEM, "out of memory");
     m->dev = dev;
+    m->dec_dtype = VQC_DTYPE_F32;
     const char *prefix = NULL;
     int rc = vqc_vqgan_arch_infer(map, &m->info, &prefix);
     if (!rc && yaml)
@@ -376,7 +378,12 @@ static vqt_tensor *attn(const attn_t *a, const vqt_tensor *x)
     vqt_tensor *v = vqt_reshape(conv(&a->v, h, 1, 0), 3, flat);
     /* w[b, i, j] = sum_c q[b, c, i] k[b, c, j] / sqrt(C); softmax over j. */
     vqt_tensor *w = vqt_matmul(vqt_transpose(q, 1, 2), k);
+    vqc_dtype dt = vqt_dtype(x);
+    if (dt != VQC_DTYPE_F32) /* the softmax in float32 in a reduced-precision decoder */
+        w = vqt_to(w, vqt_device_of(x), VQC_DTYPE_F32);
     w = vqt_softmax(vqt_binary_s(VQT_MUL, w, pow((double)s[1], -0.5)), 2);
+    if (dt != VQC_DTYPE_F32)
+        w = vqt_to(w, vqt_device_of(x), dt);
     /* out[b, c, i] = sum_j v[b, c, j] w[b, i, j] */
     vqt_tensor *o = vqt_matmul(v, vqt_transpose(w, 1, 2));
     o = conv(&a->proj, vqt_reshape(o, 4, s), 1, 0);
@@ -450,14 +457,15 @@ static vqt_tensor *decoder_segment(void *arg, const vqt_tensor *h)
  * the backward pass; each is computed again when the gradient reaches it). */
 static vqt_tensor *run_decode(const vqc_vqgan *m, const vqt_tensor *z)
 {
-    const vqt_tensor *h = z;
+    bool reduced = m->dec_dtype != VQC_DTYPE_F32;
+    const vqt_tensor *h = reduced ? vqt_to(z, m->dev, m->dec_dtype) : z;
     vqt_tensor *out = NULL;
     for (int i = 0; i < m->nsegs; i++) {
         void *seg = (void *)&m->segs[i]; /* read only */
         out = m->low_memory ? vqt_checkpoint(decoder_segment, seg, h) : decoder_segment(seg, h);
         h = out;
     }
-    return out;
+    return reduced ? vqt_to(out, m->dev, VQC_DTYPE_F32) : out;
 }
 
 /* Runs fn inside a scope, keeps its result, and turns NULL into a recorded error. */
@@ -510,6 +518,89 @@ void vqc_vqgan_set_low_memory(vqc_vqgan *m, bool on)
 {
     if (m)
         m->low_memory = on;
+}
+
+/* Replaces the handle *slot (one of m->handles) by its conversion to dt. */
+static int convert_weight(vqc_vqgan *m, vqt_tensor **slot, vqc_dtype dt)
+{
+    if (!*slot)
+        return 0;
+    vqt_tensor *t = vqt_persist(vqt_to(*slot, m->dev, dt));
+    if (!t)
+        return vqc_error_set(VQC_ERR_RUNTIME, "decoder weights to %s: %s", vqc_dtype_name(dt),
+                             vqt_last_error());
+    for (int i = 0; i < m->nhandles; i++)
+        if (m->handles[i] == *slot)
+            m->handles[i] = t;
+    vqt_free(*slot);
+    *slot = t;
+    return 0;
+}
+
+static int convert_conv(vqc_vqgan *m, conv_t *c, vqc_dtype dt)
+{
+    int rc = convert_weight(m, &c->w, dt);
+    return rc ? rc : convert_weight(m, &c->b, dt);
+}
+
+static int convert_resblock(vqc_vqgan *m, resblock_t *r, vqc_dtype dt)
+{
+    conv_t *all[5] = {&r->norm1, &r->conv1, &r->norm2, &r->conv2, &r->shortcut};
+    int rc = 0;
+    for (int i = 0; i < 5 && !rc; i++)
+        rc = convert_conv(m, all[i], dt);
+    return rc;
+}
+
+static int convert_attn(vqc_vqgan *m, attn_t *a, vqc_dtype dt)
+{
+    conv_t *all[5] = {&a->norm, &a->q, &a->k, &a->v, &a->proj};
+    int rc = 0;
+    for (int i = 0; i < 5 && !rc; i++)
+        rc = convert_conv(m, all[i], dt);
+    return rc;
+}
+
+int vqc_vqgan_set_decoder_dtype(vqc_vqgan *m, vqc_dtype dt)
+{
+    if (dt != VQC_DTYPE_F32 && dt != VQC_DTYPE_BF16 && dt != VQC_DTYPE_F16)
+        return vqc_error_set(VQC_ERR_USAGE,
+                             "decoder type %s: expected float32, bfloat16 or "
+                             "float16",
+                             vqc_dtype_name(dt));
+    if (dt == m->dec_dtype)
+        return 0;
+    if (m->dec_dtype != VQC_DTYPE_F32)
+        return vqc_error_set(VQC_ERR_USAGE, "the decoder is already in %s",
+                             vqc_dtype_name(m->dec_dtype));
+    coder_t *c = &m->dec;
+    bool grad = vqt_set_grad_enabled(false);
+    int rc = convert_conv(m, &m->post_quant_conv, dt);
+    conv_t *outer[3] = {&c->conv_in, &c->norm_out, &c->conv_out};
+    for (int i = 0; i < 3 && !rc; i++)
+        rc = convert_conv(m, outer[i], dt);
+    rc = rc ? rc : convert_resblock(m, &c->mid1, dt);
+    rc = rc ? rc : convert_attn(m, &c->mid_attn, dt);
+    rc = rc ? rc : convert_resblock(m, &c->mid2, dt);
+    for (int i = 0; i < m->info.num_levels && !rc; i++) {
+        level_t *lv = &c->levels[i];
+        for (int b = 0; b < lv->nblocks && !rc; b++) {
+            rc = convert_resblock(m, &lv->blocks[b], dt);
+            if (!rc && lv->attns)
+                rc = convert_attn(m, &lv->attns[b], dt);
+        }
+        rc = rc ? rc : convert_conv(m, &lv->resample, dt);
+    }
+    vqt_set_grad_enabled(grad);
+    /* A failure part-way leaves a mixed decoder: callers free the model on error. */
+    if (!rc)
+        m->dec_dtype = dt;
+    return rc;
+}
+
+vqc_dtype vqc_vqgan_decoder_dtype(const vqc_vqgan *m)
+{
+    return m->dec_dtype;
 }
 
 vqt_tensor *vqc_vqgan_decode(const vqc_vqgan *m, const vqt_tensor *z_q)

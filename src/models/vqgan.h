@@ -80,6 +80,14 @@ vqt_tensor *vqc_vqgan_decode(const vqc_vqgan *m, const vqt_tensor *z_q);
  * gradient for much less activation memory and about one more decoder forward per step. The
  * backward pass must run before the model is freed or decodes again on another thread. */
 void vqc_vqgan_set_low_memory(vqc_vqgan *m, bool on);
+/* Runs post_quant_conv and the decoder in dt (VQC_DTYPE_F32, the default, BF16 or F16): their
+ * weights are converted once, z_q is converted on the way in and the image back to float32 on
+ * the way out, so callers see float32 either way; GroupNorm statistics and the attention
+ * softmax are computed in float32. The encoder, the codebook and the nearest-entry search stay
+ * float32. One-way: a reduced decoder cannot return to float32 (reload the model). Returns 0,
+ * or VQC_ERR_USAGE / VQC_ERR_RUNTIME; after a failure the model must be freed. */
+int vqc_vqgan_set_decoder_dtype(vqc_vqgan *m, vqc_dtype dt);
+vqc_dtype vqc_vqgan_decoder_dtype(const vqc_vqgan *m);
 /* Codebook entries for int64 indices [N, h, w] as z [N, embed_dim, h, w]. */
 vqt_tensor *vqc_vqgan_embed(const vqc_vqgan *m, const vqt_tensor *indices);
 

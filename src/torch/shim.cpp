@@ -44,8 +44,11 @@ namespace
 thread_local std::vector<std::vector<vqt_tensor *>> scopes;
 }
 
+std::atomic<long long> handles_made{0};
+
 vqt_tensor *wrap(at::Tensor t)
 {
+    handles_made.fetch_add(1, std::memory_order_relaxed);
     auto *h = new vqt_tensor{std::move(t), (int)scopes.size()};
     if (!scopes.empty())
         scopes.back().push_back(h);
@@ -261,6 +264,18 @@ int64_t vqt_cuda_peak_bytes(vqt_device dev)
         GUARD(-1, return (int64_t)c10::cuda::CUDACachingAllocator::getDeviceStats(dev.index)
                       .allocated_bytes[0]
                       .peak;)
+#endif
+    (void)dev;
+    return 0;
+}
+
+int64_t vqt_cuda_allocated_bytes(vqt_device dev)
+{
+#ifdef VQT_HAVE_CUDA_ALLOC
+    if (dev.type == VQT_DEVICE_CUDA)
+        GUARD(-1, return (int64_t)c10::cuda::CUDACachingAllocator::getDeviceStats(dev.index)
+                      .allocated_bytes[0]
+                      .current;)
 #endif
     (void)dev;
     return 0;

@@ -85,6 +85,8 @@ void vqt_synchronize(vqt_device dev);
 /* Peak bytes allocated on a CUDA device since the last reset (0 on the CPU), and the reset. */
 int64_t vqt_cuda_peak_bytes(vqt_device dev);
 void vqt_cuda_reset_peak(vqt_device dev);
+/* Bytes allocated on a CUDA device now (0 on the CPU). */
+int64_t vqt_cuda_allocated_bytes(vqt_device dev);
 /* Bytes a CUDA device can still give this process: the driver's free memory plus what
  * libtorch's caching allocator holds unused. -1 on the CPU or when unknown (a build without
  * the CUDA headers). */
@@ -327,6 +329,39 @@ typedef vqt_tensor *(*vqt_segment_fn)(void *arg, const vqt_tensor *x);
  * Without grad mode or when x needs no gradient, it is fn(arg, x). `arg` must stay valid until
  * the backward pass is done. Returns a new handle, or NULL on failure (also fn's). */
 vqt_tensor *vqt_checkpoint(vqt_segment_fn fn, void *arg, const vqt_tensor *x);
+
+/* ---- profiling ------------------------------------------------------------------------- */
+
+/* Where a step's time goes, stage by stage. A step is bracketed by vqt_profile_begin() and
+ * vqt_profile_end(); each vqt_profile_mark(p, s) in between ends stage s: the time from the
+ * previous mark is added to s. On CUDA the marks are CUDA events on the device's current
+ * stream, so a stage's device time is what the GPU spent between them (idle gaps waiting for
+ * the host included); on the CPU they are host clock readings. Every mark also reads the host
+ * clock: a stage whose host time is close to its device time is limited by launching its
+ * operators, not by the GPU. Marks past 64 in one step are dropped. Not thread-safe except as
+ * vqt_profile_mark_on_grad describes. */
+typedef struct vqt_profile vqt_profile;
+
+/* A profile of nstages (1..256) stages for work on dev; NULL on failure. */
+vqt_profile *vqt_profile_new(vqt_device dev, int nstages);
+void vqt_profile_free(vqt_profile *p);
+/* Starts a step (its first mark). Returns 0 or -1. */
+int vqt_profile_begin(vqt_profile *p);
+/* Ends stage `stage` now, in the device's stream order. Returns 0 or -1. */
+int vqt_profile_mark(vqt_profile *p, int stage);
+/* Marks stage `stage` when the backward pass has computed the gradient of t (which must record
+ * one), from the autograd engine's thread while the caller waits in vqt_backward(). */
+int vqt_profile_mark_on_grad(vqt_profile *p, vqt_tensor *t, int stage);
+/* Ends the step: waits for its last mark on the device and, when `count`, adds its stage times
+ * to the totals (false: a warm-up step, timed but not counted). Returns 0 or -1. */
+int vqt_profile_end(vqt_profile *p, bool count);
+/* The totals of a stage in seconds (device and host); returns the steps counted, or -1. */
+int vqt_profile_get(const vqt_profile *p, int stage, double *device_s, double *host_s);
+/* Whether the device times come from CUDA events (false: the host clock). */
+bool vqt_profile_uses_events(const vqt_profile *p);
+/* Tensor handles made so far by vqt functions, on every thread: a count of the operators the
+ * C side has asked libtorch for (each one or more kernel launches on a GPU). */
+long long vqt_handles_made(void);
 
 #ifdef __cplusplus
 }

@@ -4,6 +4,8 @@
 
 #include <torch/torch.h>
 
+#include <atomic>
+
 #include "torch/shim.h"
 
 struct vqt_tensor {
@@ -22,6 +24,9 @@ void set_error(const char *msg);
 
 // A new handle for t, owned by the innermost open scope of this thread (if any).
 vqt_tensor *wrap(at::Tensor t);
+
+// Handles made so far by wrap(), on every thread (vqt_handles_made).
+extern std::atomic<long long> handles_made;
 
 // Thrown for a NULL argument: the failure that produced the NULL already left its message, so
 // a chain of ops propagates the first error instead of overwriting it.

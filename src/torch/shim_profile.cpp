@@ -1,0 +1,211 @@
+// Step profiling for the shim (see "profiling" in shim.h): marks timed by CUDA events on the
+// device's current stream, or by the host clock on the CPU, where every operator has finished
+// when it returns.
+#if defined(VQT_WITH_CUDART) && defined(VQT_WITH_CUDA_HEADERS) && \
+    __has_include(<c10/cuda/CUDAStream.h>) && __has_include(<cuda_runtime_api.h>)
+#include <c10/cuda/CUDAStream.h>
+#include <cuda_runtime_api.h>
+#define VQT_PROFILE_EVENTS 1
+#endif
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <vector>
+
+#include "torch/shim_internal.h"
+
+namespace
+{
+
+constexpr int max_marks = 64; // marks per step; later ones are dropped (and counted)
+
+double host_seconds()
+{
+    using clock = std::chrono::steady_clock;
+    return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
+}
+
+} // namespace
+
+struct vqt_profile {
+    vqt_device dev;
+    int nstages;
+    std::vector<double> device_s, host_s; // totals per stage over the finished steps
+    std::vector<long long> hits;          // marks per stage over the finished steps
+    int steps = 0, dropped = 0;
+    // The step in flight: mark i ends stage stage[i]; mark 0 is the step's start.
+    int n = 0;
+    int stage[max_marks + 1];
+    double host_at[max_marks + 1];
+#ifdef VQT_PROFILE_EVENTS
+    cudaEvent_t ev[max_marks + 1] = {};
+#endif
+};
+
+namespace
+{
+
+// Records mark number p->n (stage `stage`, -1 for the start); false when the step is full.
+bool record(vqt_profile *p, int stage)
+{
+    if (p->n > max_marks) {
+        p->dropped++;
+        return false;
+    }
+    p->stage[p->n] = stage;
+    p->host_at[p->n] = host_seconds();
+#ifdef VQT_PROFILE_EVENTS
+    if (p->dev.type == VQT_DEVICE_CUDA) {
+        cudaStream_t s = c10::cuda::getCurrentCUDAStream((c10::DeviceIndex)p->dev.index).stream();
+        if (cudaEventRecord(p->ev[p->n], s) != cudaSuccess)
+            throw std::runtime_error("cudaEventRecord failed");
+    }
+#endif
+    p->n++;
+    return true;
+}
+
+} // namespace
+
+using namespace vqt_detail;
+
+extern "C" {
+
+vqt_profile *vqt_profile_new(vqt_device dev, int nstages)
+{
+    GUARD(nullptr, {
+        if (nstages <= 0 || nstages > 256)
+            throw std::runtime_error("profile: stage count out of range");
+        auto *p = new vqt_profile();
+        p->dev = dev;
+        p->nstages = nstages;
+        p->device_s.assign((size_t)nstages, 0.0);
+        p->host_s.assign((size_t)nstages, 0.0);
+        p->hits.assign((size_t)nstages, 0);
+#ifdef VQT_PROFILE_EVENTS
+        if (dev.type == VQT_DEVICE_CUDA)
+            for (auto &e : p->ev)
+                if (cudaEventCreate(&e) != cudaSuccess) {
+                    vqt_profile_free(p);
+                    throw std::runtime_error("profile: cudaEventCreate failed");
+                }
+#else
+        if (dev.type == VQT_DEVICE_CUDA)
+            std::fprintf(stderr, "vqclip: warning: built without the CUDA runtime headers: the "
+                                 "profile's device times are host times\n");
+#endif
+        return p;
+    })
+}
+
+void vqt_profile_free(vqt_profile *p)
+{
+    if (!p)
+        return;
+#ifdef VQT_PROFILE_EVENTS
+    for (auto &e : p->ev)
+        if (e)
+            cudaEventDestroy(e);
+#endif
+    delete p;
+}
+
+int vqt_profile_begin(vqt_profile *p)
+{
+    GUARD(-1, {
+        p->n = 0;
+        record(p, -1);
+        return 0;
+    })
+}
+
+int vqt_profile_mark(vqt_profile *p, int stage)
+{
+    GUARD(-1, {
+        if (stage < 0 || stage >= p->nstages)
+            throw std::runtime_error("profile: no such stage");
+        if (p->n == 0)
+            throw std::runtime_error("profile: mark before vqt_profile_begin");
+        record(p, stage);
+        return 0;
+    })
+}
+
+int vqt_profile_mark_on_grad(vqt_profile *p, vqt_tensor *t, int stage)
+{
+    GUARD(-1, {
+        if (stage < 0 || stage >= p->nstages)
+            throw std::runtime_error("profile: no such stage");
+        at::Tensor x = T(t);
+        if (!x.requires_grad())
+            throw std::runtime_error("profile: the tensor records no gradient");
+        // The autograd engine calls this once the gradient of x is complete; it runs on the
+        // engine's thread while the caller waits in vqt_backward, so no mark races it.
+        x.register_hook([p, stage](const at::TensorBase &) {
+            try {
+                record(p, stage);
+            } catch (...) {
+                p->dropped++;
+            }
+        });
+        return 0;
+    })
+}
+
+int vqt_profile_end(vqt_profile *p, bool count)
+{
+    GUARD(-1, {
+        if (p->n == 0)
+            throw std::runtime_error("profile: end before vqt_profile_begin");
+#ifdef VQT_PROFILE_EVENTS
+        if (p->dev.type == VQT_DEVICE_CUDA && cudaEventSynchronize(p->ev[p->n - 1]) != cudaSuccess)
+            throw std::runtime_error("cudaEventSynchronize failed");
+#endif
+        for (int i = 1; count && i < p->n; i++) {
+            size_t s = (size_t)p->stage[i];
+            double host = p->host_at[i] - p->host_at[i - 1], dev = host;
+#ifdef VQT_PROFILE_EVENTS
+            float ms = 0;
+            if (p->dev.type == VQT_DEVICE_CUDA) {
+                if (cudaEventElapsedTime(&ms, p->ev[i - 1], p->ev[i]) != cudaSuccess)
+                    throw std::runtime_error("cudaEventElapsedTime failed");
+                dev = ms * 1e-3;
+            }
+#endif
+            p->device_s[s] += dev;
+            p->host_s[s] += host;
+            p->hits[s]++;
+        }
+        if (count)
+            p->steps++;
+        p->n = 0;
+        return 0;
+    })
+}
+
+int vqt_profile_get(const vqt_profile *p, int stage, double *device_s, double *host_s)
+{
+    if (!p || stage < 0 || stage >= p->nstages)
+        return -1;
+    *device_s = p->device_s[(size_t)stage];
+    *host_s = p->host_s[(size_t)stage];
+    return p->steps;
+}
+
+bool vqt_profile_uses_events(const vqt_profile *p)
+{
+#ifdef VQT_PROFILE_EVENTS
+    return p && p->dev.type == VQT_DEVICE_CUDA;
+#else
+    (void)p;
+    return false;
+#endif
+}
+
+long long vqt_handles_made(void)
+{
+    return vqt_detail::handles_made.load(std::memory_order_relaxed);
+}
+
+} // extern "C"

@@ -1,0 +1,145 @@
+/* The CUDA precisions against `exact` (ctest label "gpu"): issue 17's bar for the fast default.
+ * The same loop (seed, prompt, cutouts, augmentations) runs with
+ *   exact  float32 VQGAN and CLIP, TF32 off (the reference path)
+ *   mixed  float16 CLIP, float32 VQGAN
+ *   fast   float16 CLIP, bfloat16 decoder (the CUDA default)
+ * and each reduced precision must give, against exact,
+ *   the gradient dL/dz of the first step                 cosine >= 0.99
+ *   the total prompt loss of step STEPS (50)             within 3 %
+ *
+ * Models: the full-size random-weight VQGAN (f16-16384) and ViT-B/32 that
+ * scripts/make-bench-models.py writes, found in $VQCLIP_BENCH_MODELS (gpu-check.sh sets it);
+ * 512x512, cutn 32, the default augmentations. Without a CUDA device it exits 77 (skipped);
+ * VQCLIP_GPU_TEST_ON_CPU=1 runs the same comparison on the CPU with the tiny fixture models at
+ * 64x64 (bfloat16 decoder through libtorch's CPU kernels; CLIP stays float32 there), to check
+ * this test's own logic. Environment: VQCLIP_GPU_INDEX (0), VQCLIP_PRECISION_SIZE,
+ * VQCLIP_PRECISION_STEPS. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gen/loop.h"
+#include "testhelp.h"
+
+static const vqt_device cpu = {VQT_DEVICE_CPU, 0};
+
+typedef struct {
+    const char *vqgan, *clip, *bpe;
+    vqt_device dev;
+    int size, steps, cutn;
+} setup_t;
+
+typedef struct {
+    vqt_tensor *grad0; /* dL/dz of step 1, on the CPU in float32 */
+    double loss;       /* the prompt loss of the last step */
+} outcome_t;
+
+static int env_int(const char *name, int fallback)
+{
+    const char *v = getenv(name);
+    return v && *v ? atoi(v) : fallback;
+}
+
+/* Runs the loop with the models loaded in one precision. */
+static outcome_t run(const setup_t *s, vqc_dtype decoder, vqc_clip_precision clip_prec,
+                     const char *name)
+{
+    vqc_vqgan *vq;
+    vqc_clip *clip;
+    vqc_tokenizer *tok;
+    ASSERT_OK(vqc_vqgan_load(s->vqgan, NULL, s->dev, &vq));
+    ASSERT_OK(vqc_vqgan_set_decoder_dtype(vq, decoder));
+    ASSERT_OK(vqc_clip_load(s->clip, s->dev, clip_prec, &clip));
+    ASSERT_OK(vqc_tokenizer_load(s->bpe, &tok));
+    vqc_loop_params p = vqc_loop_default_params();
+    p.width = p.height = s->size;
+    p.seed = 1;
+    p.cut.cutn = s->cutn;
+    vqc_loop *L;
+    ASSERT_OK(vqc_loop_create(&p, vq, clip, &L));
+    ASSERT_OK(
+        vqc_loop_add_text_prompt(L, tok, "a red fox in the snow, artstation", 1.0, -INFINITY));
+    ASSERT_OK(vqc_loop_init_random(L));
+    outcome_t o = {NULL, 0};
+    float losses[2];
+    for (int i = 0; i < s->steps; i++) {
+        ASSERT_OK(vqc_loop_step(L, losses));
+        if (i == 0)
+            o.grad0 = vqt_persist(vqt_to(vqc_loop_last_grad(L), cpu, VQC_DTYPE_F32));
+    }
+    ASSERT(o.grad0 != NULL);
+    o.loss = losses[1];
+    fprintf(stderr, "  %-6s prompt loss after %d steps %.6f\n", name, s->steps, o.loss);
+    vqc_loop_free(L);
+    vqc_tokenizer_free(tok);
+    vqc_clip_free(clip);
+    vqc_vqgan_free(vq);
+    return o;
+}
+
+static double cosine(const vqt_tensor *a, const vqt_tensor *b)
+{
+    vqt_scope_begin();
+    vqt_tensor *x = vqt_to(a, cpu, VQC_DTYPE_F64), *y = vqt_to(b, cpu, VQC_DTYPE_F64);
+    double xy = vqt_item(vqt_reduce(VQT_SUM, vqt_binary(VQT_MUL, x, y), 0, NULL, false));
+    double xx = vqt_item(vqt_reduce(VQT_SUM, vqt_binary(VQT_MUL, x, x), 0, NULL, false));
+    double yy = vqt_item(vqt_reduce(VQT_SUM, vqt_binary(VQT_MUL, y, y), 0, NULL, false));
+    vqt_scope_end();
+    return xy / sqrt(xx * yy);
+}
+
+static void compare(const outcome_t *got, const outcome_t *exact, const char *name)
+{
+    double c = cosine(got->grad0, exact->grad0);
+    double rel = fabs(got->loss - exact->loss) / fabs(exact->loss);
+    fprintf(stderr,
+            "%-6s vs exact: step-1 gradient cosine %.6f (>= 0.99), loss %.2f %% off "
+            "(<= 3 %%)\n",
+            name, c, 100 * rel);
+    ASSERT(c >= 0.99);
+    ASSERT(rel <= 0.03);
+}
+
+int main(void)
+{
+    setenv("NVIDIA_TF32_OVERRIDE", "0", 0); /* exact means no TF32: before cuBLAS / cuDNN start */
+    vqt_init(0);
+    const char *on_cpu = getenv("VQCLIP_GPU_TEST_ON_CPU");
+    bool dry = vqt_cuda_device_count() == 0 && on_cpu && strcmp(on_cpu, "1") == 0;
+    if (vqt_cuda_device_count() == 0 && !dry)
+        TEST_SKIP("no CUDA device (libtorch %s)", vqt_version());
+    static char vq[4096], cl[4096], bpe[4096];
+    snprintf(bpe, sizeof bpe, "%s", fixture_path("clip/bpe_simple_vocab_16e6.txt.gz"));
+    setup_t s = {vq, cl, bpe, {VQT_DEVICE_CUDA, env_int("VQCLIP_GPU_INDEX", 0)}, 512, 50, 32};
+    if (dry) {
+        snprintf(vq, sizeof vq, "%s", fixture_path("vqgan/tiny_vq.ckpt"));
+        snprintf(cl, sizeof cl, "%s", fixture_path("clip/tiny_vit.pt"));
+        s.dev = cpu;
+        s.size = 64;
+        s.steps = 20;
+        s.cutn = 8;
+    } else {
+        const char *dir = getenv("VQCLIP_BENCH_MODELS");
+        if (!dir || !*dir)
+            TEST_SKIP("VQCLIP_BENCH_MODELS is not set (the folder scripts/make-bench-models.py "
+                      "writes)");
+        snprintf(vq, sizeof vq, "%s/vqgan_f16_16384_random.ckpt", dir);
+        snprintf(cl, sizeof cl, "%s/ViT-B-32_random.pt", dir);
+    }
+    s.size = env_int("VQCLIP_PRECISION_SIZE", s.size);
+    s.steps = env_int("VQCLIP_PRECISION_STEPS", s.steps);
+    fprintf(stderr, "libtorch %s, %s, %dx%d, cutn %d, %d steps\n", vqt_version(),
+            dry ? "cpu (dry run)" : "cuda", s.size, s.size, s.cutn, s.steps);
+    vqt_set_tf32(false);
+    outcome_t exact = run(&s, VQC_DTYPE_F32, VQC_CLIP_FP32, "exact");
+    outcome_t mixed = run(&s, VQC_DTYPE_F32, VQC_CLIP_FP16, "mixed");
+    outcome_t fast = run(&s, VQC_DTYPE_BF16, VQC_CLIP_FP16, "fast");
+    if (!dry)
+        compare(&mixed, &exact, "mixed");
+    compare(&fast, &exact, "fast");
+    vqt_free(exact.grad0);
+    vqt_free(mixed.grad0);
+    vqt_free(fast.grad0);
+    fprintf(stderr, "test-gpu-precision: ok%s\n", dry ? " (dry run on the CPU)" : "");
+    return 0;
+}
