@@ -22,8 +22,8 @@
 #              must pass, not skip                                  -> tests.log
 #   bench      vqclip at 256x256 and 512x512, cutn 32: steps/s, start-up, peak device memory
 #              and the memory planner's estimate; the peer (scripts/peer_baseline.py) at both
-#              sizes; then, time allowing: a --profile run (stage times, profile.txt), 1024,
-#              --precision mixed and exact, two --deterministic runs compared byte for byte,
+#              sizes; then, time allowing: a --profile run (stage times, profile.txt), the
+#              GroupNorm implementations (VQCLIP_GROUPNORM), 1024, --precision mixed and exact, two --deterministic runs compared byte for byte,
 #              2048 --low-memory and 2048, 1024 and 512 --low-memory -> bench.log, bench.md
 #   cpu-tests  ctest -LE gpu: the CPU unit + parity suite (no skips); skipped with
 #              GPU_CHECK_CPU_TESTS=0 (CI runs it anyway)               -> tests.log
@@ -319,7 +319,8 @@ st_build() {
 
 st_gpu_tests() {
   export NVIDIA_TF32_OVERRIDE=0 VQCLIP_GPU_INDEX=$GPU VQCLIP_BENCH_MODELS=$WORK/models
-  ctest --test-dir "$BUILD" -L gpu --output-on-failure --timeout 240 | tee "$WORK/ctest-gpu.out"
+  # -V: the tests' own figures (differences, cosines, losses) go to the log even when they pass
+  ctest --test-dir "$BUILD" -L gpu -V --timeout 240 | tee "$WORK/ctest-gpu.out"
   local rc=${PIPESTATUS[0]} t
   if [ "$MODE" = gpu ] && [ "$MOCK" != 1 ]; then
     [ "$rc" -eq 0 ] || return 1
@@ -571,6 +572,13 @@ run_bench() {
     big=1024
     [ "$MOCK" = 1 ] && big=$((s * 2))
     if [ "$(left)" -gt 40 ]; then profile_config "${s}-profile" "$s" || ok=1; fi
+    # GroupNorm's CUDA implementations side by side (the default is saved; lean_ops.h)
+    if [ "$(left)" -gt 50 ]; then
+      VQCLIP_GROUPNORM=native STEPS=30 bench_config "${s}-gn-native" "$s" || ok=1
+    fi
+    if [ "$(left)" -gt 50 ]; then
+      VQCLIP_GROUPNORM=reduce STEPS=30 bench_config "${s}-gn-reduce" "$s" || ok=1
+    fi
     if [ "$(left)" -gt 60 ]; then STEPS=20 bench_config "$big" "$big" || ok=1; fi
     if [ "$(left)" -gt 50 ]; then
       STEPS=30 bench_config "${s}-mixed" "$s" --precision mixed || ok=1

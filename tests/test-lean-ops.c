@@ -1,7 +1,8 @@
 /* The memory-lean operators of the shim (convolution without a weight gradient, GroupNorm +
  * SiLU, QuickGELU) give the values and input gradients of the plain libtorch operators bit for
- * bit; zero-copy views release their owner exactly once; weight views of a file read the same
- * numbers as copies, and giving their pages back keeps them valid. */
+ * bit (GroupNorm's CUDA implementations within rounding); zero-copy views release their owner
+ * exactly once; weight views of a file read the same numbers as copies, and giving their pages back
+ * keeps them valid. */
 #include <stdint.h>
 
 #include "models/vqgan.h"
@@ -95,6 +96,44 @@ static void test_group_norm_silu(bool affine)
     vqt_tensor *all[] = {x, w, b, probe, lean, g_lean, normed, plain, g_plain, nograd};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         vqt_free(all[i]);
+}
+
+/* The CUDA implementations of GroupNorm + SiLU (vqt_set_group_norm_impl), run here on the CPU:
+ * within float32 rounding of libtorch's, values and gradients, also in bfloat16 (within its
+ * rounding), with and without the affine parameters. */
+static void test_group_norm_silu_impls(void)
+{
+    static const vqt_gn_impl impls[2] = {VQT_GN_SAVED, VQT_GN_REDUCE};
+    for (int i = 0; i < 2; i++)
+        for (int affine = 0; affine < 2; affine++)
+            for (int bf16 = 0; bf16 < 2; bf16++) {
+                vqt_manual_seed(5);
+                int64_t xs[4] = {2, 64, 6, 5}, cs = 64;
+                vqc_dtype dt = bf16 ? VQC_DTYPE_BF16 : VQC_DTYPE_F32;
+                vqt_tensor *x0 = vqt_randn(4, xs, cpu);
+                vqt_tensor *x = vqt_to(vqt_affine(x0, 2.0, 0.5), cpu, dt);
+                ASSERT_OK(vqt_set_requires_grad(x, true));
+                vqt_tensor *w = affine ? vqt_to(vqt_randn(1, &cs, cpu), cpu, dt) : NULL;
+                vqt_tensor *b = affine ? vqt_to(vqt_randn(1, &cs, cpu), cpu, dt) : NULL;
+                vqt_tensor *probe = vqt_to(vqt_randn(4, xs, cpu), cpu, dt);
+                vqt_tensor *plain = vqt_unary(VQT_SILU, vqt_group_norm(x, 32, w, b, 1e-6));
+                vqt_tensor *g_plain = grad_of(x, plain, probe);
+                vqt_set_group_norm_impl(impls[i]);
+                vqt_tensor *lean = vqt_group_norm_silu(x, 32, w, b, 1e-6);
+                vqt_tensor *g_lean = grad_of(x, lean, probe);
+                vqt_set_group_norm_impl(VQT_GN_AUTO);
+                ASSERT_EQ(vqt_dtype(lean), dt);
+                double tol = bf16 ? 0.1 : 1e-5; /* bfloat16: 8 bits of mantissa, values ~3 */
+                double dv = max_diff(lean, plain), dg = max_diff(g_lean, g_plain);
+                fprintf(stderr, "  group norm %s, %s, %s: max |diff| %.3g, gradient %.3g\n",
+                        i ? "reduce" : "saved", affine ? "affine" : "plain", bf16 ? "bf16" : "f32",
+                        dv, dg);
+                ASSERT(dv <= tol);
+                ASSERT(dg <= tol);
+                vqt_tensor *all[] = {x0, x, w, b, probe, plain, g_plain, lean, g_lean};
+                for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
+                    vqt_free(all[k]);
+            }
 }
 
 static void test_quick_gelu(void)
@@ -204,6 +243,7 @@ int main(void)
     test_conv(1, 1, 2, true);
     test_group_norm_silu(true);
     test_group_norm_silu(false);
+    test_group_norm_silu_impls();
     test_quick_gelu();
     test_from_blob();
     test_views();

@@ -454,15 +454,26 @@ static vqt_tensor *decoder_segment(void *arg, const vqt_tensor *h)
 }
 
 /* The segments in order, each checkpointed in low-memory mode (only their inputs are kept for
- * the backward pass; each is computed again when the gradient reaches it). */
+ * the backward pass; each is computed again when the gradient reaches it). Otherwise each runs
+ * in a scope of its own, so that its intermediate handles are freed when it ends: what the
+ * backward pass needs autograd holds anyway, and the rest would otherwise stay allocated until
+ * the whole decode is done. */
 static vqt_tensor *run_decode(const vqc_vqgan *m, const vqt_tensor *z)
 {
     bool reduced = m->dec_dtype != VQC_DTYPE_F32;
     const vqt_tensor *h = reduced ? vqt_to(z, m->dev, m->dec_dtype) : z;
-    vqt_tensor *out = NULL;
+    vqt_tensor *out = NULL, *prev = NULL;
     for (int i = 0; i < m->nsegs; i++) {
         void *seg = (void *)&m->segs[i]; /* read only */
-        out = m->low_memory ? vqt_checkpoint(decoder_segment, seg, h) : decoder_segment(seg, h);
+        if (m->low_memory) {
+            out = vqt_checkpoint(decoder_segment, seg, h);
+        } else {
+            vqt_scope_begin();
+            out = vqt_keep(decoder_segment(seg, h));
+            vqt_scope_end();
+            vqt_free(prev); /* the previous segment's output: the next one has been made */
+            prev = out;
+        }
         h = out;
     }
     return reduced ? vqt_to(out, m->dev, VQC_DTYPE_F32) : out;

@@ -5,7 +5,10 @@
 
 #include <torch/torch.h>
 
+#include "torch/shim.h"
+
 #include <array>
+#include <atomic>
 #include <tuple>
 #include <vector>
 
@@ -56,14 +59,37 @@ struct ConvInputGrad : public torch::autograd::Function<ConvInputGrad> {
     }
 };
 
-// silu(group_norm(x)) keeping x, mean and rstd. The backward pass recomputes the normalised
-// tensor with the same (deterministic) kernel, then makes the calls libtorch's SiluBackward0
-// and NativeGroupNormBackward0 make. x is prepared as at::group_norm prepares it.
+// silu(group_norm(x)) keeping x and the group statistics. How it computes
+// (vqt_set_group_norm_impl):
+//   native  libtorch's kernels both ways; the backward pass recomputes the normalised tensor
+//           with the same deterministic kernel, then makes the calls libtorch's SiluBackward0 and
+//           NativeGroupNormBackward0 make: values and gradients bit for bit libtorch's (the CPU)
+//   saved   forward as native; it also keeps each (sample, channel)'s scale and shift, and the
+//           backward pass rebuilds the normalised tensor from them in one multiply-add instead of
+//           computing the statistics again (on CUDA that pass is one block per group: slow at
+//           batch 1, docs/benchmarks.md); gradients within rounding of native's (CUDA default)
+//   reduce  as saved, and the forward statistics come from var_mean over [N, G, C/G*H*W] (a
+//           reduction spread over the whole GPU), the output from the scale and shift
+// x is prepared as at::group_norm prepares it.
 struct GroupNormArgs {
     at::Tensor w, b; // either may be undefined
     int64_t groups;
     double eps;
 };
+
+inline std::atomic<int> &group_norm_impl()
+{
+    static std::atomic<int> impl{VQT_GN_AUTO};
+    return impl;
+}
+
+inline vqt_gn_impl group_norm_impl_for(const at::Tensor &x)
+{
+    int impl = group_norm_impl().load(std::memory_order_relaxed);
+    if (impl == VQT_GN_AUTO)
+        return x.is_cuda() ? VQT_GN_SAVED : VQT_GN_NATIVE;
+    return (vqt_gn_impl)impl;
+}
 
 struct GroupNormSilu : public torch::autograd::Function<GroupNormSilu> {
     static std::tuple<at::Tensor, at::Tensor, at::Tensor> norm(const at::Tensor &x,
@@ -74,18 +100,61 @@ struct GroupNormSilu : public torch::autograd::Function<GroupNormSilu> {
                                      a.b.defined() ? a.b.contiguous() : at::Tensor(), n, c, hw,
                                      a.groups, a.eps);
     }
+    // Per (sample, channel) scale rstd * w and shift b - mean * rstd * w, [N, C, 1, 1] in x's
+    // type, from the [N, G] statistics: normalised = x * scale + shift.
+    static std::pair<at::Tensor, at::Tensor> scale_shift(const at::Tensor &x,
+                                                         const at::Tensor &mean,
+                                                         const at::Tensor &rstd,
+                                                         const GroupNormArgs &a)
+    {
+        int64_t n = x.size(0), c = x.size(1), g = a.groups;
+        at::Tensor r = rstd.to(x.scalar_type()).reshape({n, g, 1});
+        at::Tensor m = mean.to(x.scalar_type()).reshape({n, g, 1});
+        at::Tensor scale = a.w.defined() ? r * a.w.reshape({1, g, c / g}) : r.expand({n, g, c / g});
+        at::Tensor shift = -(m * scale);
+        if (a.b.defined())
+            shift = shift + a.b.reshape({1, g, c / g});
+        std::vector<int64_t> s(x.dim(), 1);
+        s[0] = n;
+        s[1] = c;
+        return {scale.reshape(s), shift.reshape(s)};
+    }
     static at::Tensor forward(torch::autograd::AutogradContext *ctx, const at::Tensor &input,
                               const GroupNormArgs &a)
     {
         at::Tensor x = input.device().is_cpu() ? input.contiguous(input.suggest_memory_format())
                                                : input.contiguous();
-        auto r = norm(x, a);
-        ctx->save_for_backward({x, std::get<1>(r), std::get<2>(r)});
+        vqt_gn_impl impl = group_norm_impl_for(x);
         ctx->saved_data["w"] = a.w;
         ctx->saved_data["b"] = a.b;
         ctx->saved_data["groups"] = a.groups;
         ctx->saved_data["eps"] = a.eps;
-        return at::silu(std::get<0>(r));
+        ctx->saved_data["impl"] = (int64_t)impl;
+        if (impl == VQT_GN_NATIVE) {
+            auto r = norm(x, a);
+            ctx->save_for_backward({x, std::get<1>(r), std::get<2>(r)});
+            return at::silu(std::get<0>(r));
+        }
+        at::Tensor mean, rstd, y;
+        if (impl == VQT_GN_REDUCE) {
+            int64_t n = x.size(0);
+            auto vm =
+                at::var_mean(x.reshape({n, a.groups, -1}), at::IntArrayRef({2}), false, false);
+            mean = std::get<1>(vm);
+            rstd = (std::get<0>(vm).to(at::kFloat) + a.eps).rsqrt();
+        } else {
+            auto r = norm(x, a);
+            y = std::get<0>(r);
+            mean = std::get<1>(r);
+            rstd = std::get<2>(r);
+        }
+        auto ss = scale_shift(x, mean, rstd, a);
+        if (!y.defined())
+            y = at::addcmul(ss.second, x, ss.first);
+        // native_group_norm_backward takes the statistics in x's type, [N, G]
+        ctx->save_for_backward(
+            {x, mean.to(x.scalar_type()), rstd.to(x.scalar_type()), ss.first, ss.second});
+        return at::silu_(y);
     }
     static torch::autograd::variable_list backward(torch::autograd::AutogradContext *ctx,
                                                    torch::autograd::variable_list grads)
@@ -96,7 +165,10 @@ struct GroupNormSilu : public torch::autograd::Function<GroupNormSilu> {
         const at::Tensor &x = saved[0];
         GroupNormArgs a{ctx->saved_data["w"].toTensor(), ctx->saved_data["b"].toTensor(),
                         ctx->saved_data["groups"].toInt(), ctx->saved_data["eps"].toDouble()};
-        at::Tensor gy = at::silu_backward(grads[0], std::get<0>(norm(x, a)));
+        at::Tensor normed = ctx->saved_data["impl"].toInt() == VQT_GN_NATIVE
+                                ? std::get<0>(norm(x, a))
+                                : at::addcmul(saved[4], x, saved[3]);
+        at::Tensor gy = at::silu_backward(grads[0], normed);
         int64_t n = x.size(0), c = x.size(1), hw = c10::multiply_integers(x.sizes().slice(2));
         auto r = at::native_group_norm_backward(gy.is_contiguous() ? gy : gy.contiguous(), x,
                                                 saved[1], saved[2],

@@ -265,6 +265,15 @@ vqt_tensor *vqt_layer_norm(const vqt_tensor *x, const vqt_tensor *w, const vqt_t
                            double eps);
 vqt_tensor *vqt_group_norm(const vqt_tensor *x, int groups, const vqt_tensor *w,
                            const vqt_tensor *b, double eps);
+/* How vqt_group_norm_silu computes (see lean_ops.h): NATIVE is libtorch's GroupNorm and SiLU
+ * bit for bit; SAVED keeps each channel's scale and shift so that the backward pass does not
+ * compute the group statistics again; REDUCE also computes the forward statistics with a
+ * plain reduction (var_mean) instead of libtorch's one-block-per-group kernel. AUTO, the
+ * default: SAVED on CUDA, NATIVE on the CPU. The three agree within rounding. */
+typedef enum { VQT_GN_AUTO = 0, VQT_GN_NATIVE, VQT_GN_SAVED, VQT_GN_REDUCE } vqt_gn_impl;
+/* Sets it for every thread. vqt_init() also reads VQCLIP_GROUPNORM=native|saved|reduce from
+ * the environment (a developer's switch for benchmarks). */
+void vqt_set_group_norm_impl(vqt_gn_impl impl);
 /* silu(group_norm(x, groups, w, b, eps)) as one operator (see Memory above). */
 vqt_tensor *vqt_group_norm_silu(const vqt_tensor *x, int groups, const vqt_tensor *w,
                                 const vqt_tensor *b, double eps);

@@ -113,11 +113,13 @@ bool vqt_requires_grad(const vqt_tensor *t)
     GUARD(false, return T(t).requires_grad();)
 }
 
-int vqt_backward(const vqt_tensor *loss){GUARD(-1,
-                                               {
-                                                   T(loss).backward();
-                                                   return 0;
-                                               })}
+int vqt_backward(const vqt_tensor *loss)
+{
+    GUARD(-1, {
+        T(loss).backward();
+        return 0;
+    })
+}
 
 vqt_tensor *vqt_grad(const vqt_tensor *t)
 {
@@ -138,19 +140,25 @@ void vqt_grad_clear(vqt_tensor *t)
     }
 }
 
-int vqt_copy_(vqt_tensor *dst, const vqt_tensor *src){GUARD(-1,
-                                                            {
-                                                                at::NoGradGuard ng;
-                                                                T(dst);
-                                                                dst->t.copy_(T(src));
-                                                                return 0;
-                                                            })}
+int vqt_copy_(vqt_tensor *dst, const vqt_tensor *src)
+{
+    GUARD(-1, {
+        at::NoGradGuard ng;
+        T(dst);
+        dst->t.copy_(T(src));
+        return 0;
+    })
+}
 
-vqt_tensor *vqt_clamp_with_grad(const vqt_tensor *x, double lo,
-                                double hi){TENSOR_OP(ClampWithGrad::apply(T(x), lo, hi))}
+vqt_tensor *vqt_clamp_with_grad(const vqt_tensor *x, double lo, double hi)
+{
+    TENSOR_OP(ClampWithGrad::apply(T(x), lo, hi))
+}
 
-vqt_tensor *vqt_replace_grad(const vqt_tensor *fwd,
-                             const vqt_tensor *bwd){TENSOR_OP(ReplaceGrad::apply(T(fwd), T(bwd)))}
+vqt_tensor *vqt_replace_grad(const vqt_tensor *fwd, const vqt_tensor *bwd)
+{
+    TENSOR_OP(ReplaceGrad::apply(T(fwd), T(bwd)))
+}
 
 vqt_tensor *vqt_checkpoint(vqt_segment_fn fn, void *arg, const vqt_tensor *x)
 {

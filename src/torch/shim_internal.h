@@ -36,6 +36,67 @@ struct null_handle {
 // The tensor of a handle; throws null_handle for NULL and runtime_error for a freed handle.
 const at::Tensor &T(const vqt_tensor *h);
 
+// Conversions between the C view's types and libtorch's (throw std::runtime_error when invalid).
+inline at::ScalarType to_scalar(vqc_dtype dt)
+{
+    switch (dt) {
+    case VQC_DTYPE_F32: return at::kFloat;
+    case VQC_DTYPE_F16: return at::kHalf;
+    case VQC_DTYPE_BF16: return at::kBFloat16;
+    case VQC_DTYPE_F64: return at::kDouble;
+    case VQC_DTYPE_I64: return at::kLong;
+    case VQC_DTYPE_I32: return at::kInt;
+    case VQC_DTYPE_I16: return at::kShort;
+    case VQC_DTYPE_I8: return at::kChar;
+    case VQC_DTYPE_U8: return at::kByte;
+    case VQC_DTYPE_BOOL: return at::kBool;
+    default: throw std::runtime_error("invalid element type");
+    }
+}
+
+inline vqc_dtype from_scalar(at::ScalarType st)
+{
+    switch (st) {
+    case at::kFloat: return VQC_DTYPE_F32;
+    case at::kHalf: return VQC_DTYPE_F16;
+    case at::kBFloat16: return VQC_DTYPE_BF16;
+    case at::kDouble: return VQC_DTYPE_F64;
+    case at::kLong: return VQC_DTYPE_I64;
+    case at::kInt: return VQC_DTYPE_I32;
+    case at::kShort: return VQC_DTYPE_I16;
+    case at::kChar: return VQC_DTYPE_I8;
+    case at::kByte: return VQC_DTYPE_U8;
+    case at::kBool: return VQC_DTYPE_BOOL;
+    default: return VQC_DTYPE_COUNT;
+    }
+}
+
+inline at::Device to_device(vqt_device d)
+{
+    if (d.type == VQT_DEVICE_CUDA)
+        return at::Device(at::kCUDA, (c10::DeviceIndex)d.index);
+    return at::Device(at::kCPU);
+}
+
+inline at::IntArrayRef dims(int n, const int64_t *v)
+{
+    if (n < 0 || n > 16 || (n > 0 && !v))
+        throw std::runtime_error("invalid dimension list");
+    return at::IntArrayRef(v, (size_t)n);
+}
+
+inline c10::optional<at::Tensor> opt(const vqt_tensor *h)
+{
+    if (!h)
+        return c10::nullopt;
+    return T(h);
+}
+
+inline at::Tensor or_undefined(const vqt_tensor *h)
+{
+    return h ? T(h) : at::Tensor();
+}
+
 } // namespace vqt_detail
 
 // Runs the body, turning any exception into this thread's error message and `fail`.
