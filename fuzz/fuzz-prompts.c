@@ -1,6 +1,6 @@
 /* libFuzzer target: what users type besides files, on arbitrary text: the prompt syntax
  * (vqc_prompts_parse, vqc_story_parse, vqc_noise_prompt_parse) and the option names
- * (vqc_augments_parse, vqc_cut_method_parse, vqc_optim_parse). Parsed prompts keep the
+ * (vqc_augments_parse_mask, vqc_cut_method_parse, vqc_optim_parse). Parsed prompts keep the
  * documented promises: non-empty trimmed text, finite weights, a stop that is finite or -inf; a
  * parsed augment list survives a round trip through vqc_augments_str. */
 #include <math.h>
@@ -27,7 +27,7 @@ static void check_list(const vqc_prompt_list *l)
 static void parse_names(const char *s, const uint8_t *data, size_t size)
 {
     unsigned mask = 0;
-    int rc = vqc_augments_parse(s, &mask);
+    int rc = vqc_augments_parse_mask(s, &mask);
     fuzz_check_error(rc, data, size);
     if (rc == 0) {
         FUZZ_CHECK((mask & ~VQC_AUGMENTS_ALL) == 0);
@@ -35,7 +35,7 @@ static void parse_names(const char *s, const uint8_t *data, size_t size)
         int n = vqc_augments_str(mask, buf, sizeof buf);
         FUZZ_CHECK(n > 0 && (size_t)n < sizeof buf);
         unsigned again = 0;
-        FUZZ_CHECK(vqc_augments_parse(buf, &again) == 0 && again == mask);
+        FUZZ_CHECK(vqc_augments_parse_mask(buf, &again) == 0 && again == mask);
     }
     vqc_cut_method m;
     rc = vqc_cut_method_parse(s, &m);

@@ -13,24 +13,34 @@
  *   gp.output = "city.png";
  *   gp.seed = 42;
  *   vqc_generate_result res;
- *   int rc = vqc_generate(ctx, &gp, &res);   // models stay loaded for the next call
+ *   int rc = vqc_generate(ctx, &gp, &res);   // models load at the first call and stay loaded
  *   vqc_free(ctx);
  *
  * Conventions (after whisper.cpp): opaque contexts; parameters as structs returned by value
  * from *_default_params(); functions return 0 on success and a negative VQC_ERR_* code on
- * failure, with a one-line message from vqc_last_error() (thread-local). Strings passed in
- * are borrowed for the duration of the call. */
+ * failure, with a one-line message from vqc_last_error() (thread-local); log lines go to the
+ * sink set with vqc_log_set(). Strings passed in are borrowed for the duration of the call;
+ * strings returned are static or owned by the object they came from, unless said otherwise.
+ * Nothing here prints to stdout. Link with `pkg-config --libs vqclip`. */
 #ifndef VQCLIP_H
 #define VQCLIP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* Error codes (negative); the CLI maps them to exit statuses 1, 2, 2, 2, 3, 3 and 130/143. */
+#if defined(__GNUC__)
+#define VQC_API __attribute__((visibility("default")))
+#else
+#define VQC_API
+#endif
+
+/* Error codes (negative). A command line maps them to exit statuses 1, 2, 2, 2, 3, 3 and
+ * 130/143 (vqclip's does). */
 enum {
     VQC_ERR_USAGE = -1,       /* bad argument or option value */
     VQC_ERR_IO = -2,          /* file missing, unreadable or unwritable */
@@ -42,23 +52,99 @@ enum {
 };
 
 /* The current thread's last error message; never NULL. */
-const char *vqc_last_error(void);
+VQC_API const char *vqc_last_error(void);
 
-/* "0.1.0". */
-const char *vqc_version(void);
+/* The library's version ("0.1.0") and the version of the libtorch it runs on ("2.11.0"). */
+VQC_API const char *vqc_version(void);
+VQC_API const char *vqc_torch_version(void);
 
-/* ---- context: the models, loaded once ------------------------------------------------- */
+/* ---- logging ---------------------------------------------------------------------------- */
+
+typedef enum { VQC_LOG_DEBUG = 0, VQC_LOG_INFO, VQC_LOG_WARN, VQC_LOG_ERROR } vqc_log_level;
+
+/* Receives each log line (one line, no newline) at or above the threshold. */
+typedef void (*vqc_log_callback)(vqc_log_level level, const char *text, void *user);
+
+/* Installs a log sink and the lowest level passed on (process-wide). NULL restores the default,
+ * which prints "vqclip: <text>" to stderr ("vqclip: warning: <text>" for warnings). */
+VQC_API void vqc_log_set(vqc_log_callback cb, void *user, vqc_log_level threshold);
+
+/* ---- choices ---------------------------------------------------------------------------- */
+/* Each choice has a parser taking the names nerdyrodent's generate.py accepts, ignoring case
+ * (0, or VQC_ERR_USAGE with a message listing the valid names), and a canonical name. */
+
+typedef enum {
+    VQC_OPT_ADAM = 0,
+    VQC_OPT_ADAMW,
+    VQC_OPT_ADAGRAD,
+    VQC_OPT_ADAMAX,
+    VQC_OPT_RADAM,
+    VQC_OPT_RMSPROP,
+    VQC_OPT_DIFFGRAD,
+    VQC_OPT_ADAMP,
+    VQC_OPT_COUNT
+} vqc_optim_kind;
+VQC_API int vqc_optim_parse(const char *name, vqc_optim_kind *out);
+VQC_API const char *vqc_optim_name(vqc_optim_kind kind);
+
+/* pooling: every cutout pools the whole picture (the peer's "latest", "updatedpooling");
+ * original: random squares (the peer's "original", "updated", "nrupdated"). */
+typedef enum { VQC_CUT_POOLING = 0, VQC_CUT_ORIGINAL, VQC_CUT_COUNT } vqc_cut_method;
+VQC_API int vqc_cut_method_parse(const char *name, vqc_cut_method *out);
+VQC_API const char *vqc_cut_method_name(vqc_cut_method m);
+
+/* The MSE term towards the initial z: the seed notebook's decaying term, a constant pull, or
+ * the "MSE regularised" notebook's stepped schedule. */
+typedef enum { VQC_MSE_SEED = 0, VQC_MSE_ANCHOR, VQC_MSE_STEPPED, VQC_MSE_COUNT } vqc_mse_mode;
+VQC_API int vqc_mse_mode_parse(const char *name, vqc_mse_mode *out);
+VQC_API const char *vqc_mse_mode_name(vqc_mse_mode m);
+
+/* The starting picture when there is no init image: random codebook entries (none), or the
+ * encoding of random pixels or of a random gradient. */
+typedef enum {
+    VQC_NOISE_NONE = 0,
+    VQC_NOISE_PIXELS,
+    VQC_NOISE_GRADIENT,
+    VQC_NOISE_COUNT
+} vqc_init_noise;
+VQC_API int vqc_init_noise_parse(const char *name, vqc_init_noise *out);
+VQC_API const char *vqc_init_noise_name(vqc_init_noise n);
+
+/* Augmentations of the cutouts, by the peer's codes (Af, Pe, Ji, Er, Sh, Gn, Ro, Hf, Cr, Re). */
+typedef enum {
+    VQC_AUGMENT_AF = 0, /* random affine */
+    VQC_AUGMENT_PE,     /* random perspective */
+    VQC_AUGMENT_JI,     /* colour jitter */
+    VQC_AUGMENT_ER,     /* random erasing */
+    VQC_AUGMENT_SH,     /* sharpness */
+    VQC_AUGMENT_GN,     /* Gaussian noise */
+    VQC_AUGMENT_RO,     /* rotation */
+    VQC_AUGMENT_HF,     /* horizontal flip */
+    VQC_AUGMENT_CR,     /* random crop */
+    VQC_AUGMENT_RE,     /* random resized crop */
+    VQC_AUGMENT_COUNT
+} vqc_augment;
+#define VQC_MAX_AUGMENTS 16
+/* Parses codes separated by commas and/or white space ("Af,Pe,Ji,Er", "af pe"); "none" alone
+ * gives an empty list. Writes at most VQC_MAX_AUGMENTS codes in the order given and their count. */
+VQC_API int vqc_augments_parse(const char *text, vqc_augment *out, int *n);
+VQC_API const char *vqc_augment_name(vqc_augment a);
+
+/* ---- context: the models ------------------------------------------------------------------ */
 
 typedef struct vqc_context vqc_context;
 
-/* How a CUDA device computes (the CPU always computes in float32, as `exact`). */
+/* How a CUDA device computes (the CPU always computes in float32, as exact). */
 typedef enum {
     VQC_PRECISION_AUTO = 0, /* the device's default: fast on CUDA, exact on the CPU */
     VQC_PRECISION_EXACT,    /* float32 everywhere, TF32 off: the reference path */
     VQC_PRECISION_MIXED,    /* CLIP in float16, the VQGAN in float32 (TF32 off) */
     VQC_PRECISION_FAST,     /* CLIP in float16, the VQGAN decoder in bfloat16; z, the codebook
                              * search, the losses and the optimiser stay float32 */
+    VQC_PRECISION_COUNT
 } vqc_precision;
+VQC_API int vqc_precision_parse(const char *name, vqc_precision *out);
+VQC_API const char *vqc_precision_name(vqc_precision p);
 
 typedef struct vqc_context_params {
     const char *vqgan;        /* name or path; NULL: "vqgan_imagenet_f16_16384" */
@@ -69,37 +155,35 @@ typedef struct vqc_context_params {
     int n_threads;            /* CPU threads; 0: all cores */
     vqc_precision precision;  /* VQC_PRECISION_AUTO */
     bool clip_fp32;           /* on CUDA, run CLIP in float32 whatever the precision */
-    bool deterministic;       /* on CUDA, deterministic cuDNN algorithms (vqt_set_deterministic) */
+    bool deterministic;       /* on CUDA, deterministic cuDNN algorithms */
     bool low_memory; /* recompute the VQGAN decoder's activations in the backward pass instead
                       * of keeping them: the same images for much less memory per step at large
                       * sizes, and about one more decoder forward pass per step */
 } vqc_context_params;
 
-vqc_context_params vqc_context_default_params(void);
+VQC_API vqc_context_params vqc_context_default_params(void);
 
-/* Finds and loads the models (see models/README.md for names and folders). Returns 0 and
- * *out (free with vqc_free), or VQC_ERR_IO / VQC_ERR_FORMAT / VQC_ERR_MODEL / VQC_ERR_USAGE. */
-int vqc_init(const vqc_context_params *p, vqc_context **out);
+/* Checks the parameters and picks the device (a CUDA device that is not there is
+ * VQC_ERR_RUNTIME, a name that is no device VQC_ERR_USAGE). The models are found and loaded by
+ * the first vqc_generate() (after it has checked its own inputs, so that a bad input fails
+ * before the slow part) or by vqc_load(). Returns 0 and *out (free with vqc_free). */
+VQC_API int vqc_init(const vqc_context_params *p, vqc_context **out);
 
-void vqc_free(vqc_context *ctx);
+/* Finds and loads the models now, if not done yet. Returns 0 or VQC_ERR_IO (a model file is
+ * missing: the message names what was asked for and every path tried) / VQC_ERR_FORMAT /
+ * VQC_ERR_MODEL / VQC_ERR_RUNTIME. A failure is not remembered: the next call tries again. */
+VQC_API int vqc_load(vqc_context *ctx);
 
-/* Whether vqc_init(p) uses the bundled demo models (models/demo: a small VQGAN and CLIP that
- * the project trained on 64x64 pictures of coloured shapes): p names no model (vqgan, clip and
- * bpe all NULL), neither default model is found in the models folders, and the demo set is
- * installed or in the source tree. vqc_init then logs a one-line notice and loads the demo set.
- * Callers use this to pick settings that suit it (the command line: 64x64, fewer steps). */
-bool vqc_uses_demo_models(const vqc_context_params *p);
+VQC_API void vqc_free(vqc_context *ctx);
 
-/* The VQGAN's downsampling factor (image sides are multiples of it), and whether the context
- * runs on a CUDA device. */
-int vqc_downsample_factor(const vqc_context *ctx);
-bool vqc_on_cuda(const vqc_context *ctx);
+/* Whether vqc_init(p) would use the bundled demo models (models/demo: a small VQGAN and CLIP
+ * trained on 64x64 pictures of coloured shapes): p names no model (vqgan, clip and bpe all
+ * NULL), neither default model is found in the models folders, and the demo set is installed
+ * or in the source tree. The context then logs a one-line notice and loads the demo set. Callers
+ * use this to pick settings that suit it (the command line: 64x64, fewer steps). */
+VQC_API bool vqc_uses_demo_models(const vqc_context_params *p);
 
-/* The resolved model paths (for metadata and messages). */
-const char *vqc_vqgan_path(const vqc_context *ctx);
-const char *vqc_clip_path(const vqc_context *ctx);
-
-/* ---- one generation --------------------------------------------------------------------- */
+/* ---- one generation ------------------------------------------------------------------------ */
 
 /* Progress after each step: the step number (1-based), the total, and 1 + n_prompts loss
  * terms (the MSE term first). */
@@ -109,6 +193,19 @@ typedef void (*vqc_progress_callback)(int step, int total, const float *losses, 
 typedef bool (*vqc_abort_callback)(void *user);
 /* Called after each image written: its path, the step and the total loss. */
 typedef void (*vqc_image_callback)(const char *path, int step, double loss, void *user);
+
+/* What a run resolved before its first step (for describing it). */
+typedef struct vqc_run_info {
+    int width, height;     /* the size used (rounded down to the VQGAN's factor) */
+    int downsample;        /* the VQGAN's factor */
+    const char *vqgan_path; /* the model files used */
+    const char *clip_path;
+    bool on_cuda;     /* the device is a GPU */
+    bool demo_models; /* the demo set is in use */
+} vqc_run_info;
+/* Returns the PNG "parameters" text of the run, malloc'ed (the library frees it), or NULL for
+ * none. Called once per run, before the first step, when params_text is NULL. */
+typedef char *(*vqc_describe_callback)(const vqc_run_info *info, void *user);
 
 typedef struct vqc_generate_params {
     const char *prompts;              /* "text[:w[:stop]]|...", phrases split by '^' */
@@ -120,22 +217,23 @@ typedef struct vqc_generate_params {
 
     int width, height; /* 0: 512x512 on CUDA, 256x256 on the CPU */
     int iterations;    /* 500 */
-    int save_every;    /* 50; the final image is always written */
+    int save_every;    /* 50; 0 never; the final image is always written */
     uint64_t seed;
 
-    const char *init_image;          /* NULL: random codebook entries */
-    const char *init_noise;          /* "pixels" or "gradient" */
-    double init_weight;              /* 0 */
-    const char *init_weight_mode;    /* "seed" (default), "anchor", "stepped" */
+    const char *init_image;          /* NULL: init_noise decides */
+    vqc_init_noise init_noise;       /* VQC_NOISE_NONE: random codebook entries */
+    double init_weight;              /* 0: no MSE term */
+    vqc_mse_mode init_weight_mode;   /* VQC_MSE_SEED */
     int mse_decay_every, mse_epochs; /* stepped mode: 50, 5 */
 
-    double lr;              /* 0.1 */
-    const char *optimiser;  /* "Adam" */
-    const char *cut_method; /* "pooling" */
-    int cutn;               /* 32 */
-    double cut_pow;         /* 1 */
-    double cut_noise;       /* 0.1 */
-    const char *augments;   /* "Af,Pe,Ji,Er"; "none" */
+    double lr;                 /* 0.1 */
+    vqc_optim_kind optimiser;  /* VQC_OPT_ADAM */
+    vqc_cut_method cut_method; /* VQC_CUT_POOLING */
+    int cutn;                  /* 32 */
+    double cut_pow;            /* 1 */
+    double cut_noise;          /* 0.1 */
+    vqc_augment augments[VQC_MAX_AUGMENTS]; /* Af, Pe, Ji, Er */
+    int n_augments;                         /* 4; 0: none */
 
     const char *output;      /* PNG path, written atomically */
     const char *save_frames; /* folder for frames; NULL: none */
@@ -147,36 +245,160 @@ typedef struct vqc_generate_params {
     int zoom_shift_y;
     const char *save_state;  /* safetensors state written with each snapshot */
     const char *resume;      /* continue from a state file */
-    const char *params_text; /* the PNG "parameters" text; NULL: generated */
+    const char *params_text; /* the PNG "parameters" text; NULL: from `describe`, else none */
     bool profile;            /* log where a step's time goes, stage by stage, at the end */
 
     vqc_progress_callback progress;
     vqc_abort_callback abort;
     vqc_image_callback on_image;
+    vqc_describe_callback describe;
     void *user;
 } vqc_generate_params;
 
-vqc_generate_params vqc_generate_default_params(void);
+VQC_API vqc_generate_params vqc_generate_default_params(void);
+
+/* Checks the parameters without touching a file or a model: numbers in range, names and
+ * prompts well formed. Returns 0 or VQC_ERR_USAGE. vqc_generate() checks them too. */
+VQC_API int vqc_generate_check(const vqc_generate_params *params);
+
+/* Where a size that does not fit would: filled when a run fails with VQC_ERR_NOMEM. */
+typedef struct vqc_memory_advice {
+    bool known;                /* the device's free memory is known: the three below are set */
+    int fit_width, fit_height; /* about the largest size of the same shape that fits; 0: none */
+    bool fewer_cutn;           /* fewer cutouts would also help (more than 8 were asked for) */
+    bool low_memory;           /* the size asked for would fit with low_memory */
+    const char *kept;          /* the last image written, kept (NULL: none); valid until the
+                                * next call on the context */
+} vqc_memory_advice;
 
 typedef struct vqc_generate_result {
     int steps; /* steps done (including resumed ones) */
     int width, height;
     double loss;          /* total loss of the last step */
     double seconds;       /* time from the call to the end */
-    double setup_seconds; /* time from the call to the first step */
+    double setup_seconds; /* time from the call to the first step (models loaded included) */
     /* peak bytes allocated on the CUDA device during the call (0 on the CPU, or with a
-     * libtorch build that does not expose its allocator's statistics) */
+     * libtorch build that does not expose its allocator's statistics); what the device held
+     * when the call began (the models), and the planner's estimate of one step beyond that */
     long long peak_device_bytes;
-    /* bytes allocated on the CUDA device when the call began (the loaded models; 0 on the
-     * CPU), and the memory planner's estimate of what one step needs beyond them */
     long long base_device_bytes;
     long long planned_step_bytes;
+    vqc_memory_advice advice; /* with VQC_ERR_NOMEM */
 } vqc_generate_result;
 
-/* Runs one generation and writes params->output (and snapshots, frames, state). Returns 0,
- * VQC_ERR_INTERRUPTED when the abort callback stopped it (the current image was written), or
- * another negative code. `res` may be NULL. */
-int vqc_generate(vqc_context *ctx, const vqc_generate_params *params, vqc_generate_result *res);
+/* Runs one generation and writes params->output (and snapshots, frames, state). In order: checks
+ * the parameters, that the output (and state file) can be written, reads and decodes the input
+ * images, loads the models (the first time), then runs. Returns 0, VQC_ERR_INTERRUPTED when the
+ * abort callback stopped it (the current image was written), or another negative code. `res`
+ * may be NULL. */
+VQC_API int vqc_generate(vqc_context *ctx, const vqc_generate_params *params,
+                         vqc_generate_result *res);
+
+/* Checks that `path` can be written as an output file without touching it (its folder exists
+ * and is writable, it is not a folder). Returns 0 or VQC_ERR_IO with a message. */
+VQC_API int vqc_check_output(const char *path);
+
+/* ---- models: finding and describing them --------------------------------------------------- */
+
+typedef enum { VQC_MODEL_VQGAN = 0, VQC_MODEL_CLIP, VQC_MODEL_BPE } vqc_model_kind;
+
+#define VQC_DEFAULT_VQGAN "vqgan_imagenet_f16_16384"
+#define VQC_DEFAULT_CLIP "ViT-B/32"
+#define VQC_DEFAULT_BPE "bpe_simple_vocab_16e6.txt.gz"
+
+/* The models folders searched, in order: $VQCLIP_MODELS, ~/.cache/vqclip, then the install
+ * prefix's share/vqclip/models. Writes up to max paths (valid until the environment changes)
+ * and returns the count. */
+VQC_API int vqc_model_dirs(const char **dirs, int max);
+
+/* Resolves a model name or path to an existing file (see models/README.md for the names).
+ * Returns 0, or VQC_ERR_IO with a message naming what was asked for and every path tried. */
+VQC_API int vqc_model_find(vqc_model_kind kind, const char *name, char *path, size_t len);
+
+/* The folder of the bundled demo set, when installed or in the source tree: 0, or -1 (no error
+ * recorded) when there is none. */
+VQC_API int vqc_demo_dir(char *dir, size_t len);
+
+/* A model file, described without loading it onto a device. */
+typedef struct vqc_model_desc {
+    vqc_model_kind kind; /* VQC_MODEL_VQGAN or VQC_MODEL_CLIP */
+    char path[4096];     /* the file */
+    char format[32];     /* its container: "zip", "safetensors", "torchscript", ... */
+    long long file_bytes;
+    long long n_params;
+    /* VQGAN */
+    bool gumbel;           /* GumbelVQ (else VQModel) */
+    bool from_transformer; /* the first stage of a Net2NetTransformer checkpoint */
+    int ch, num_levels, ch_mult[8], num_res_blocks;
+    bool enc_attn[8], dec_attn[8];
+    int in_channels, out_ch, z_channels, embed_dim, n_embed, downsample;
+    /* CLIP */
+    bool vit; /* VisionTransformer (else ModifiedResNet) */
+    int clip_embed_dim, image_resolution, vision_width, vision_layers, vision_rn_layers[4];
+    int vision_patch_size, vision_heads, context_length, vocab_size;
+    int transformer_width, transformer_heads, transformer_layers;
+} vqc_model_desc;
+
+/* Describes the VQGAN or CLIP `name` (looked up as vqc_model_find does); `config` (VQGAN only,
+ * may be NULL) is a .yaml cross-checked against the weights. Returns 0 or VQC_ERR_IO /
+ * VQC_ERR_FORMAT / VQC_ERR_MODEL. */
+VQC_API int vqc_model_describe(vqc_model_kind kind, const char *name, const char *config,
+                               vqc_model_desc *out);
+
+/* ---- tools: reconstruct, tokenize, score ------------------------------------------------------ */
+
+typedef struct vqc_reconstruct_params {
+    const char *vqgan;        /* name or path (required) */
+    const char *vqgan_config; /* may be NULL */
+    const char *input;        /* image file */
+    const char *output;       /* PNG, written atomically */
+    const char *device;       /* NULL: CUDA when available */
+    bool resize;              /* round the sides down to the VQGAN's factor instead of failing */
+} vqc_reconstruct_params;
+VQC_API vqc_reconstruct_params vqc_reconstruct_default_params(void);
+/* Encodes the input with the VQGAN, replaces every latent by its nearest codebook entry,
+ * decodes and writes the output. Returns 0 or a negative code. */
+VQC_API int vqc_reconstruct(const vqc_reconstruct_params *p);
+
+typedef struct vqc_tokenizer vqc_tokenizer;
+/* The CLIP tokenizer's context: 77 ids. */
+#define VQC_TOKENIZER_CONTEXT 77
+/* Loads a BPE vocabulary: OpenAI's bpe_simple_vocab_16e6.txt.gz or a Hugging Face vocab.json
+ * with merges.txt beside it; NULL looks up the default (the demo set's vocabulary, with a
+ * notice, when no downloaded one is found). Returns 0 and *out (free with vqc_tokenizer_free). */
+VQC_API int vqc_tokenizer_open(const char *bpe, vqc_tokenizer **out);
+VQC_API void vqc_tokenizer_free(vqc_tokenizer *t);
+/* Tokenizes text as clip.tokenize(text, truncate=True): n_ctx ids from the start token to the
+ * end token, 0-padded; *dropped (may be NULL) gets how many tokens did not fit. */
+VQC_API int vqc_tokenize(const vqc_tokenizer *t, const char *text, int n_ctx, int64_t *ids,
+                         int *dropped);
+
+typedef struct vqc_score_params {
+    const char *clip;   /* name or path; NULL: the default (the demo CLIP when none is found) */
+    const char *bpe;    /* NULL: beside the CLIP file, else the default vocabulary */
+    const char *device; /* NULL: CUDA when available */
+    const char *const *images;
+    int n_images;
+    const char *const *texts;
+    int n_texts;
+} vqc_score_params;
+VQC_API vqc_score_params vqc_score_default_params(void);
+/* The CLIP cosine similarity of every image with every text: scores[i * n_texts + j] for image
+ * i and text j (n_images * n_texts floats, caller-allocated). Returns 0 or a negative code. */
+VQC_API int vqc_score(const vqc_score_params *p, float *scores);
+
+/* ---- this machine ---------------------------------------------------------------------------- */
+
+typedef struct vqc_system_info {
+    int n_threads;        /* CPU threads in use */
+    int n_cuda_devices;   /* CUDA devices libtorch can use (0 in a CPU-only build) */
+    bool matmul_ok;       /* a float32 matrix product on the CPU is correct */
+    char matmul_error[256]; /* why not */
+    double matmul_gflops; /* its speed at 1024x1024 (0 when not measured) */
+} vqc_system_info;
+/* Sets the CPU thread count (0: all cores), checks libtorch's CPU matrix product and, when
+ * `bench` is true, times it. Returns 0 (the checks' outcome is in *out) or VQC_ERR_RUNTIME. */
+VQC_API int vqc_system_check(int n_threads, bool bench, vqc_system_info *out);
 
 #ifdef __cplusplus
 }

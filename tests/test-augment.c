@@ -58,31 +58,31 @@ static vqt_tensor *homs(const double m[9], int n)
 static void test_parse(void)
 {
     unsigned m = 123;
-    ASSERT_OK(vqc_augments_parse("Af,Pe,Ji,Er", &m));
+    ASSERT_OK(vqc_augments_parse_mask("Af,Pe,Ji,Er", &m));
     ASSERT_EQ(m, VQC_AUGMENTS_DEFAULT);
-    ASSERT_OK(vqc_augments_parse("  af pe,\tJI ,, ER ", &m));
+    ASSERT_OK(vqc_augments_parse_mask("  af pe,\tJI ,, ER ", &m));
     ASSERT_EQ(m, VQC_AUGMENTS_DEFAULT);
-    ASSERT_OK(vqc_augments_parse("Sh Gn Ro Hf Cr Re Af Pe Ji Er Hf", &m));
+    ASSERT_OK(vqc_augments_parse_mask("Sh Gn Ro Hf Cr Re Af Pe Ji Er Hf", &m));
     ASSERT_EQ(m, VQC_AUGMENTS_ALL);
-    ASSERT_OK(vqc_augments_parse("None", &m));
+    ASSERT_OK(vqc_augments_parse_mask("None", &m));
     ASSERT_EQ(m, 0);
     m = 5;
-    ASSERT_EQ(vqc_augments_parse("Af,Xy", &m), VQC_ERR_USAGE);
+    ASSERT_EQ(vqc_augments_parse_mask("Af,Xy", &m), VQC_ERR_USAGE);
     ASSERT_EQ(m, 5); /* untouched on error */
     ASSERT(strstr(vqc_error_get(), "'Xy'") && strstr(vqc_error_get(), "Af, Pe"));
-    ASSERT_EQ(vqc_augments_parse("Et", &m), VQC_ERR_USAGE);
+    ASSERT_EQ(vqc_augments_parse_mask("Et", &m), VQC_ERR_USAGE);
     ASSERT(strstr(vqc_error_get(), "not supported"));
-    ASSERT_EQ(vqc_augments_parse("Afx", &m), VQC_ERR_USAGE);
-    ASSERT_EQ(vqc_augments_parse("", &m), VQC_ERR_USAGE);
-    ASSERT_EQ(vqc_augments_parse(" , ", &m), VQC_ERR_USAGE);
-    ASSERT_EQ(vqc_augments_parse("none Af", &m), VQC_ERR_USAGE);
+    ASSERT_EQ(vqc_augments_parse_mask("Afx", &m), VQC_ERR_USAGE);
+    ASSERT_EQ(vqc_augments_parse_mask("", &m), VQC_ERR_USAGE);
+    ASSERT_EQ(vqc_augments_parse_mask(" , ", &m), VQC_ERR_USAGE);
+    ASSERT_EQ(vqc_augments_parse_mask("none Af", &m), VQC_ERR_USAGE);
     char buf[64];
     ASSERT_EQ(vqc_augments_str(VQC_AUGMENTS_DEFAULT, buf, sizeof buf), 11);
     ASSERT_STR_EQ(buf, "Af,Pe,Ji,Er");
     vqc_augments_str(0, buf, sizeof buf);
     ASSERT_STR_EQ(buf, "none");
     vqc_augments_str(VQC_AUGMENTS_ALL, buf, sizeof buf);
-    ASSERT_OK(vqc_augments_parse(buf, &m));
+    ASSERT_OK(vqc_augments_parse_mask(buf, &m));
     ASSERT_EQ(m, VQC_AUGMENTS_ALL);
     ASSERT_NEAR(vqc_augment_default_prob(VQC_AUG_AF), 0.7, 0);
     ASSERT_NEAR(vqc_augment_default_prob(VQC_AUG_HF), 0.5, 0);

@@ -216,6 +216,7 @@ typedef struct {
     gen_opts *o;
     cli_ui ui;
     vqc_context *ctx;
+    vqc_generate_result res; /* the last job's */
     int failed_status, ok, failed, skipped;
 } batch_run;
 
@@ -246,12 +247,11 @@ static int run_job(batch_run *b, vqc_generate_params *gp, int index, const char 
         job_line(b, index, "skipped", path, gp->seed, NULL);
         return 1;
     }
-    rc = rc ? rc : cli_precheck(gp);
     if (!rc && !b->ctx)
         rc = vqc_init(&b->o->cp, &b->ctx);
     if (!rc) {
         cli_ui_attach(&b->ui, gp);
-        rc = vqc_generate(b->ctx, gp, NULL);
+        rc = vqc_generate(b->ctx, gp, &b->res);
         cli_end_progress(&b->ui);
     }
     return rc;

@@ -9,12 +9,14 @@
 
 /* Progress and output state of the command line, passed as the callbacks' user pointer. */
 typedef struct cli_ui {
+    const vqc_generate_params *gp; /* the run's parameters, for its regeneration command */
     bool quiet, json, line_open;
     double t_first;
     int steps_seen;
 } cli_ui;
 
-/* Installs the command line's progress, abort (SIGINT/SIGTERM) and image callbacks. */
+/* Installs the command line's progress, abort (SIGINT/SIGTERM), image and describe (the PNG's
+ * regeneration command) callbacks. */
 void cli_ui_attach(cli_ui *ui, vqc_generate_params *gp);
 /* Ends an open progress line. */
 void cli_end_progress(cli_ui *ui);
@@ -25,9 +27,9 @@ int cli_interrupted(void);
 uint64_t cli_random_seed(void);
 /* A JSON string literal for s (malloc'ed), or NULL. */
 char *cli_json_string(const char *s);
-/* Checks, before any model loads, that the output can be written and the input images read. */
-int cli_precheck(const vqc_generate_params *gp);
-/* Exit status for a library result, printing the error line when there is one. */
+/* Exit status for a library result, printing the error line when there is one; with the run's
+ * result (may be NULL), an out-of-memory error also says what would fit. */
+int cli_status_of(int rc, const vqc_generate_result *res);
 int cli_status(int rc);
 
 /* Runs every job of o->batch with the models loaded once; returns the exit status: 0 when

@@ -74,6 +74,26 @@ static int get_size(const cJSON *v, vqc_generate_params *gp)
     return rc ? rc : get_int(cJSON_GetArrayItem(v, 1), 1, 100000, &gp->height);
 }
 
+/* A choice key: its string through the library's parser. */
+static int get_choice(const cJSON *v, vqc_generate_params *gp)
+{
+    const char *k = v->string, *s = NULL;
+    int rc = get_string(v, &s);
+    if (rc)
+        return rc;
+    if (strcmp(k, "init_noise") == 0)
+        rc = vqc_init_noise_parse(s, &gp->init_noise);
+    else if (strcmp(k, "init_weight_mode") == 0)
+        rc = vqc_mse_mode_parse(s, &gp->init_weight_mode);
+    else if (strcmp(k, "optimiser") == 0 || strcmp(k, "optimizer") == 0)
+        rc = vqc_optim_parse(s, &gp->optimiser);
+    else if (strcmp(k, "cut_method") == 0)
+        rc = vqc_cut_method_parse(s, &gp->cut_method);
+    else
+        rc = vqc_augments_parse(s, gp->augments, &gp->n_augments);
+    return rc ? vqc_error_set(VQC_ERR_USAGE, "batch job: \"%s\": %s", k, vqc_last_error()) : 0;
+}
+
 static int apply_string_key(const cJSON *v, vqc_generate_params *gp)
 {
     static const struct {
@@ -83,16 +103,15 @@ static int apply_string_key(const cJSON *v, vqc_generate_params *gp)
         {"prompts", offsetof(vqc_generate_params, prompts)},
         {"output", offsetof(vqc_generate_params, output)},
         {"init_image", offsetof(vqc_generate_params, init_image)},
-        {"init_noise", offsetof(vqc_generate_params, init_noise)},
-        {"init_weight_mode", offsetof(vqc_generate_params, init_weight_mode)},
-        {"optimiser", offsetof(vqc_generate_params, optimiser)},
-        {"optimizer", offsetof(vqc_generate_params, optimiser)},
-        {"cut_method", offsetof(vqc_generate_params, cut_method)},
-        {"augments", offsetof(vqc_generate_params, augments)},
     };
+    static const char *const choices[] = {"init_noise", "init_weight_mode", "optimiser",
+                                          "optimizer",  "cut_method",       "augments"};
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
         if (strcmp(v->string, keys[i].key) == 0)
             return get_string(v, (const char **)((char *)gp + keys[i].offset));
+    for (size_t i = 0; i < sizeof choices / sizeof *choices; i++)
+        if (strcmp(v->string, choices[i]) == 0)
+            return get_choice(v, gp);
     return 1; /* not a string key */
 }
 

@@ -1,6 +1,8 @@
 /* vqclip -p PROMPT -o OUT.png: the generation command (options in gen_opts.c, batches in
  * batch.c). The work itself is the library's vqc_generate(). */
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,8 +14,6 @@
 #include "cli/commands.h"
 #include "cli/gen_opts.h"
 #include "cli/video.h"
-#include "gen/prompts.h"
-#include "io/image.h"
 #include "util/error.h"
 
 static volatile sig_atomic_t got_signal;
@@ -123,45 +123,107 @@ static void on_image(const char *path, int step, double loss, void *user)
     fflush(stdout);
 }
 
+static char *regeneration_command(const vqc_run_info *info, void *user);
+
 void cli_ui_attach(cli_ui *ui, vqc_generate_params *gp)
 {
     gp->progress = on_progress;
     gp->abort = on_abort;
     gp->on_image = on_image;
+    gp->describe = regeneration_command;
     gp->user = ui;
+    ui->gp = gp;
     ui->t_first = 0;
     ui->steps_seen = 0;
 }
 
-/* ---- checks before the models load ----------------------------------------------------- */
+/* ---- the PNG's regeneration command ---------------------------------------------------- */
 
-/* The output can be written, and every input image can be read and decoded. */
-int cli_precheck(const vqc_generate_params *gp)
+/* Appends to the growing string *s (NULL after a failed allocation, which sticks). */
+static void add(char **s, size_t *len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void add(char **s, size_t *len, const char *fmt, ...)
 {
-    int rc = vqc_check_writable(gp->output);
-    vqc_prompt_list l = {0};
-    for (int i = 0; !rc && i < gp->n_image_prompts; i++)
-        rc = vqc_prompts_parse(gp->image_prompts[i], &l);
-    for (int i = 0; !rc && i < l.n; i++) {
-        vqc_image img;
-        if ((rc = vqc_image_load(l.items[i].text, &img)))
-            rc = vqc_error_wrap(rc, "image prompt");
-        vqc_image_free(&img);
+    if (!*s)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *t = n < 0 ? NULL : realloc(*s, *len + (size_t)n + 1);
+    if (!t) {
+        free(*s);
+        *s = NULL;
+        return;
     }
-    vqc_prompt_list_clear(&l);
-    if (!rc && gp->prompts) {
-        vqc_prompt_list *story;
-        int n;
-        if (!(rc = vqc_story_parse(gp->prompts, &story, &n)))
-            vqc_story_free(story, n);
-    }
-    if (!rc && gp->init_image) {
-        vqc_image img;
-        if ((rc = vqc_image_load(gp->init_image, &img)))
-            rc = vqc_error_wrap(rc, "init image");
-        vqc_image_free(&img);
-    }
-    return rc;
+    va_start(ap, fmt);
+    vsnprintf(t + *len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    *s = t;
+    *len += (size_t)n;
+}
+
+/* Appends ' FLAG 'VALUE'' with the value single-quoted for a POSIX shell. */
+static void add_arg(char **s, size_t *len, const char *flag, const char *v)
+{
+    add(s, len, " %s '", flag);
+    for (; *v; v++)
+        add(s, len, *v == '\'' ? "'\\''" : "%c", *v);
+    add(s, len, "'");
+}
+
+/* The augmentations as codes in their canonical order joined by commas, or "none". */
+static void augments_text(const vqc_generate_params *g, char *buf, size_t len)
+{
+    size_t at = 0;
+    buf[0] = 0;
+    for (int a = 0; a < VQC_AUGMENT_COUNT; a++)
+        for (int i = 0; i < g->n_augments; i++)
+            if (g->augments[i] == (vqc_augment)a) {
+                at += (size_t)snprintf(buf + at, len - at, "%s%s", at ? "," : "",
+                                       vqc_augment_name((vqc_augment)a));
+                break;
+            }
+    if (!at)
+        snprintf(buf, len, "none");
+}
+
+/* A command line that regenerates the picture (the describe callback). */
+static char *regeneration_command(const vqc_run_info *info, void *user)
+{
+    const vqc_generate_params *g = ((const cli_ui *)user)->gp;
+    size_t len = 0;
+    char *s = calloc(1, 1), aug[128];
+    add(&s, &len, "vqclip");
+    if (g->prompts)
+        add_arg(&s, &len, "-p", g->prompts);
+    for (int i = 0; i < g->n_image_prompts; i++)
+        add_arg(&s, &len, "-ip", g->image_prompts[i]);
+    for (int i = 0; i < g->n_noise_prompts; i++)
+        add_arg(&s, &len, "--noise-prompt", g->noise_prompts[i]);
+    if (g->change_prompt_every)
+        add(&s, &len, " --change-prompt-every %d", g->change_prompt_every);
+    add(&s, &len, " -s %d %d -i %d --seed %" PRIu64, info->width, info->height, g->iterations,
+        g->seed);
+    add_arg(&s, &len, "--vqgan", info->vqgan_path);
+    add_arg(&s, &len, "--clip", info->clip_path);
+    augments_text(g, aug, sizeof aug);
+    add(&s, &len, " -lr %g -opt %s --cut-method %s --cutn %d --cut-pow %g --cut-noise %g", g->lr,
+        vqc_optim_name(g->optimiser), vqc_cut_method_name(g->cut_method), g->cutn, g->cut_pow,
+        g->cut_noise);
+    add_arg(&s, &len, "--augments", aug);
+    if (g->init_image)
+        add_arg(&s, &len, "-ii", g->init_image);
+    if (g->init_noise != VQC_NOISE_NONE)
+        add_arg(&s, &len, "-in", vqc_init_noise_name(g->init_noise));
+    if (g->init_weight != 0)
+        add(&s, &len, " -iw %g --init-weight-mode %s", g->init_weight,
+            vqc_mse_mode_name(g->init_weight_mode));
+    if (g->zoom_every)
+        add(&s, &len,
+            " --zoom-every %d --zoom-start %d --zoom-scale %g --zoom-shift-x %d "
+            "--zoom-shift-y %d",
+            g->zoom_every, g->zoom_start, g->zoom_scale, g->zoom_shift_x, g->zoom_shift_y);
+    return s;
 }
 
 static void summary(const gen_opts *o, const vqc_generate_result *res, int rc)
@@ -183,13 +245,41 @@ static void summary(const gen_opts *o, const vqc_generate_result *res, int rc)
     fflush(stdout);
 }
 
-int cli_status(int rc)
+/* Words what would fit after a failure to fit, as the command line spells it. */
+static void advice_text(const vqc_memory_advice *a, char *buf, size_t len)
+{
+    size_t at;
+    if (!a->known)
+        at = (size_t)snprintf(buf, len, "try a smaller --size or fewer --cutn");
+    else if (a->fit_width > 0)
+        at = (size_t)snprintf(buf, len, "about %dx%d would fit (--size %d %d%s%s)", a->fit_width,
+                              a->fit_height, a->fit_width, a->fit_height,
+                              a->fewer_cutn ? ", or fewer --cutn" : "",
+                              a->low_memory ? ", or --low-memory" : "");
+    else
+        at = (size_t)snprintf(buf, len, "not even the smallest size fits%s",
+                              a->low_memory ? " without --low-memory" : "");
+    if (a->kept && at < len)
+        snprintf(buf + at, len - at, "; the last image written is kept in %s", a->kept);
+}
+
+int cli_status_of(int rc, const vqc_generate_result *res)
 {
     if (rc == VQC_ERR_INTERRUPTED)
         return got_signal == SIGTERM ? 143 : 130;
-    if (rc)
+    if (rc == VQC_ERR_NOMEM && res && res->width > 0) {
+        char advice[4400];
+        advice_text(&res->advice, advice, sizeof advice);
+        fprintf(stderr, "vqclip: error: %s; %s\n", vqc_last_error(), advice);
+    } else if (rc) {
         cli_print_error(NULL);
+    }
     return cli_exit_status(rc);
+}
+
+int cli_status(int rc)
+{
+    return cli_status_of(rc, NULL);
 }
 
 static int run_single(gen_opts *o)
@@ -201,7 +291,6 @@ static int run_single(gen_opts *o)
         vqc_log(VQC_LOG_INFO, "seed %llu", (unsigned long long)o->gp.seed);
     char frames[4200];
     int rc = cli_video_prepare(o, frames, sizeof frames);
-    rc = rc ? rc : cli_precheck(&o->gp);
     vqc_context *ctx = NULL;
     rc = rc ? rc : vqc_init(&o->cp, &ctx);
     vqc_generate_result res = {0};
@@ -213,7 +302,7 @@ static int run_single(gen_opts *o)
     if (!rc)
         rc = cli_video_encode(o);
     cli_video_cleanup(frames);
-    int status = cli_status(rc);
+    int status = cli_status_of(rc, &res);
     summary(o, &res, rc);
     vqc_free(ctx);
     return status;

@@ -9,14 +9,13 @@
 #include <string.h>
 
 #include "cli/commands.h"
-#include "gen/modelpath.h"
 
 /* Defaults with the demo models (gen_opts_demo_defaults; models/demo/README.md explains them). */
 #define DEMO_SIZE 64
 #define DEMO_ITERATIONS 200
 #define DEMO_CUTN 8
 #define DEMO_AUGMENTS "Af,Pe"
-#define DEMO_INIT_NOISE "gradient"
+#define DEMO_INIT_NOISE VQC_NOISE_GRADIENT
 #include "util/error.h"
 
 void gen_opts_usage(void)
@@ -258,6 +257,15 @@ static int bad(const char *opt, const char *val, const char *what)
     return 1;
 }
 
+/* A choice's parser result: its message printed on failure. */
+static int choice(int rc)
+{
+    if (!rc)
+        return 0;
+    fprintf(stderr, "vqclip: error: %s\n", vqc_last_error());
+    return 1;
+}
+
 static int parse_int(const char *opt, const char *s, int lo, int hi, int *out)
 {
     char *end;
@@ -414,11 +422,11 @@ static int handle(int c, int argc, char **argv, gen_opts *o, const char **nps, c
     case 'm': o->cp.clip = optarg; return 0;
     case O_BPE: o->cp.bpe = optarg; return 0;
     case O_II: g->init_image = optarg; return 0;
-    case O_IN: g->init_noise = optarg; return 0;
-    case O_MSEMODE: g->init_weight_mode = optarg; return 0;
-    case O_OPT: g->optimiser = optarg; return 0;
-    case O_CUTM: g->cut_method = optarg; return 0;
-    case O_AUG: g->augments = optarg; return 0;
+    case O_IN: return choice(vqc_init_noise_parse(optarg, &g->init_noise));
+    case O_MSEMODE: return choice(vqc_mse_mode_parse(optarg, &g->init_weight_mode));
+    case O_OPT: return choice(vqc_optim_parse(optarg, &g->optimiser));
+    case O_CUTM: return choice(vqc_cut_method_parse(optarg, &g->cut_method));
+    case O_AUG: return choice(vqc_augments_parse(optarg, g->augments, &g->n_augments));
     case O_DEVICE: o->cp.device = optarg; return 0;
     case O_PREC:
         if (strcmp(optarg, "fp16") && strcmp(optarg, "fp32"))
@@ -426,11 +434,8 @@ static int handle(int c, int argc, char **argv, gen_opts *o, const char **nps, c
         o->cp.clip_fp32 = strcmp(optarg, "fp32") == 0;
         return 0;
     case O_PRECISION:
-        if (strcmp(optarg, "exact") && strcmp(optarg, "mixed") && strcmp(optarg, "fast"))
+        if (vqc_precision_parse(optarg, &o->cp.precision))
             return bad("--precision", optarg, "expected exact, mixed or fast");
-        o->cp.precision = optarg[0] == 'e'   ? VQC_PRECISION_EXACT
-                          : optarg[0] == 'm' ? VQC_PRECISION_MIXED
-                                             : VQC_PRECISION_FAST;
         return 0;
     case O_FRAMES: g->save_frames = optarg; return 0;
     case O_STATE: g->save_state = optarg; return 0;
@@ -473,8 +478,8 @@ void gen_opts_demo_defaults(gen_opts *o)
     if (!given(o, O_CUTN))
         g->cutn = DEMO_CUTN;
     if (!given(o, O_AUG))
-        g->augments = DEMO_AUGMENTS;
-    if (!given(o, O_IN) && !given(o, O_II) && !g->init_image && !g->init_noise)
+        vqc_augments_parse(DEMO_AUGMENTS, g->augments, &g->n_augments);
+    if (!given(o, O_IN) && !given(o, O_II) && !g->init_image && g->init_noise == VQC_NOISE_NONE)
         g->init_noise = DEMO_INIT_NOISE;
 }
 

@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include "cli/video.h"
-#include "io/image.h"
 #include "util/error.h"
 
 int cli_video_prepare(gen_opts *o, char *tmpdir, size_t len)
@@ -18,7 +17,7 @@ int cli_video_prepare(gen_opts *o, char *tmpdir, size_t len)
     if (system("command -v ffmpeg >/dev/null 2>&1") != 0)
         return vqc_error_set(
             VQC_ERR_USAGE, "--video needs ffmpeg, which is not installed (apt-get install ffmpeg)");
-    int rc = vqc_check_writable(o->video);
+    int rc = vqc_check_output(o->video);
     if (rc || o->gp.save_frames)
         return rc;
     snprintf(tmpdir, len, "%s/vqclip-frames-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");

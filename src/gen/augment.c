@@ -37,14 +37,13 @@ double vqc_augment_default_prob(unsigned bit)
     return 0.0;
 }
 
-/* Looks up one token of length n; returns 0 and ORs its bit into *mask, or VQC_ERR_USAGE. */
-static int parse_token(const char *tok, size_t n, unsigned *mask)
+/* Looks up one token of length n; returns its index in aug_codes (a vqc_augment), or
+ * VQC_ERR_USAGE. */
+static int parse_token(const char *tok, size_t n)
 {
     for (size_t i = 0; i < N_CODES; i++)
-        if (n == 2 && strncasecmp(tok, aug_codes[i].code, 2) == 0) {
-            *mask |= aug_codes[i].bit;
-            return 0;
-        }
+        if (n == 2 && strncasecmp(tok, aug_codes[i].code, 2) == 0)
+            return (int)i;
     if (n == 2 && (strncasecmp(tok, "Et", 2) == 0 || strncasecmp(tok, "Ts", 2) == 0))
         return vqc_error_set(
             VQC_ERR_USAGE, "augmentation '%.2s' (%s) is not supported; valid codes: %s", tok,
@@ -59,33 +58,62 @@ static int is_sep(char c)
     return c == ',' || isspace((unsigned char)c);
 }
 
-int vqc_augments_parse(const char *text, unsigned *mask)
+int vqc_augments_parse(const char *text, vqc_augment *out, int *n_out)
 {
-    unsigned m = 0;
-    int ntok = 0, none = 0;
+    vqc_augment list[VQC_MAX_AUGMENTS];
+    int ntok = 0, none = 0, n = 0;
     const char *p = text ? text : "";
     while (*p) {
         if (is_sep(*p)) {
             p++;
             continue;
         }
-        size_t n = 0;
-        while (p[n] && !is_sep(p[n]))
-            n++;
+        size_t len = 0;
+        while (p[len] && !is_sep(p[len]))
+            len++;
         ntok++;
-        if (n == 4 && strncasecmp(p, "none", 4) == 0)
+        int code = len == 4 && strncasecmp(p, "none", 4) == 0 ? -2 : parse_token(p, len);
+        if (code == -2)
             none = 1;
-        else if (parse_token(p, n, &m) != 0)
+        else if (code < 0)
             return VQC_ERR_USAGE;
-        p += n;
+        else if (n == VQC_MAX_AUGMENTS)
+            return vqc_error_set(VQC_ERR_USAGE, "more than %d augmentations", VQC_MAX_AUGMENTS);
+        else
+            list[n++] = (vqc_augment)code;
+        p += len;
     }
     if (ntok == 0)
         return vqc_error_set(VQC_ERR_USAGE, "empty augmentation list; valid codes: %s",
                              VALID_CODES);
     if (none && ntok > 1)
         return vqc_error_set(VQC_ERR_USAGE, "augmentation 'none' cannot be combined with codes");
-    *mask = m;
+    memcpy(out, list, (size_t)n * sizeof *list);
+    *n_out = n;
     return 0;
+}
+
+const char *vqc_augment_name(vqc_augment a)
+{
+    return a >= 0 && (size_t)a < N_CODES ? aug_codes[a].code : "?";
+}
+
+unsigned vqc_augments_mask(const vqc_augment *list, int n)
+{
+    unsigned m = 0;
+    for (int i = 0; i < n; i++)
+        if (list[i] >= 0 && (size_t)list[i] < N_CODES)
+            m |= aug_codes[list[i]].bit;
+    return m;
+}
+
+int vqc_augments_parse_mask(const char *text, unsigned *mask)
+{
+    vqc_augment list[VQC_MAX_AUGMENTS];
+    int n = 0, rc = vqc_augments_parse(text, list, &n);
+    if (!rc)
+        *mask = vqc_augments_mask(list, n);
+    return rc;
 }
 
 int vqc_augments_str(unsigned mask, char *buf, size_t len)

@@ -47,6 +47,7 @@
 #include <stdint.h>
 
 #include "torch/shim.h"
+#include "vqclip.h"
 
 /* One bit per augmentation code. */
 enum {
@@ -71,11 +72,16 @@ enum {
 /* Standard deviation of the Gn noise. */
 #define VQC_AUG_GN_STD 0.1
 
-/* Parses a list of augmentation codes separated by commas and/or white space ("Af,Pe,Ji,Er",
- * "Af Pe Ji Er", "af, pe"), case-insensitive, repeats allowed; "none" alone gives 0. Returns 0
- * and sets *mask, or VQC_ERR_USAGE (message naming the bad code and listing the valid ones) for
- * an unknown code, one of the peer's unsupported codes (Et, Ts) or an empty list. */
-int vqc_augments_parse(const char *text, unsigned *mask);
+/* vqc_augment, vqc_augments_parse() (a list in the order given) and vqc_augment_name() are
+ * public (include/vqclip.h); VQC_AUG_* bit i is vqc_augment i. */
+
+/* The mask of a list of codes (repeats allowed). */
+unsigned vqc_augments_mask(const vqc_augment *list, int n);
+
+/* vqc_augments_parse() into a mask: "Af,Pe,Ji,Er", "af pe", repeats allowed; "none" alone gives
+ * 0. VQC_ERR_USAGE (message naming the bad code and listing the valid ones) for an unknown
+ * code, one of the peer's unsupported codes (Et, Ts) or an empty list. */
+int vqc_augments_parse_mask(const char *text, unsigned *mask);
 
 /* Writes `mask` as codes in bit order joined by commas ("Af,Pe,Ji,Er"), or "none", into buf
  * (always terminated when len > 0). Returns the length the full text needs, as snprintf. */

@@ -30,8 +30,7 @@
 
 #include "gen/augment.h"
 #include "torch/shim.h"
-
-typedef enum { VQC_CUT_POOLING = 0, VQC_CUT_ORIGINAL } vqc_cut_method;
+#include "vqclip.h" /* vqc_cut_method, vqc_cut_method_parse(), vqc_cut_method_name() */
 
 typedef struct vqc_cutout_params {
     vqc_cut_method method;
@@ -51,14 +50,6 @@ typedef struct vqc_cutout_params {
 /* pooling, cut_size 224, cutn 32, cut_pow 1, cut_noise 0.1, VQC_AUGMENTS_DEFAULT, aug_prob 0,
  * no boxes. */
 vqc_cutout_params vqc_cutout_default_params(void);
-
-/* Parses a cut method name, case-insensitive: "pooling", "latest", "updatedpooling" ->
- * VQC_CUT_POOLING; "original", "updated", "nrupdated" -> VQC_CUT_ORIGINAL. Returns 0, or
- * VQC_ERR_USAGE with a message listing the valid names. */
-int vqc_cut_method_parse(const char *name, vqc_cut_method *out);
-
-/* The canonical name of a method ("pooling", "original"); "?" for another value. */
-const char *vqc_cut_method_name(vqc_cut_method m);
 
 /* Makes the cutouts of img [1, C, H, W] (differentiable, any device): a new [cutn or nboxes, C,
  * S, S] tensor, or NULL + vqc_error_set (VQC_ERR_USAGE for bad parameters or a box outside the

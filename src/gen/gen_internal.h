@@ -6,20 +6,25 @@
 #include "gen/loop.h"
 #include "gen/memplan.h"
 #include "gen/prompts.h"
+#include "util/clock.h"
 #include "vqclip.h"
 
 /* Largest image side accepted before anything is allocated. */
 #define VQC_MAX_SIDE 8192
 
 struct vqc_context {
+    vqc_context_params p; /* its strings point into names[] */
+    char *names[5];       /* copies of vqgan, vqgan_config, clip, bpe, device */
     vqt_device dev;
     char vqgan_path[4096], yaml_path[4096], clip_path[4096], bpe_path[4096];
-    vqc_vqgan *vq;
+    bool demo;     /* the demo set is loaded */
+    vqc_vqgan *vq; /* NULL until vqc_load() */
     vqc_clip *clip;
     vqc_tokenizer *tok;
     bool low_memory;         /* the decoder is checkpointed (vqc_context_params.low_memory) */
     vqc_precision precision; /* resolved: never VQC_PRECISION_AUTO */
     int clip_bytes;          /* 2: CLIP computes in float16; 4: float32 */
+    char kept[4096];         /* storage behind vqc_memory_advice.kept */
 };
 
 typedef struct gen_run {
@@ -31,30 +36,36 @@ typedef struct gen_run {
     vqc_prompt_list *story; /* text phrases ('^'), each a prompt list */
     int n_story, phrase;
     vqc_prompt_list images;
-    int n_fixed; /* image + noise prompts, which come first in the loop */
+    vqc_image *image_data; /* images.n decoded image prompts */
+    int n_fixed;           /* image + noise prompts, which come first in the loop */
     vqc_image init;
     float *losses; /* 1 + prompts of the current phrase */
     int n_losses;
     double total_loss;
     double t_start, t_first;
-    char *params_text; /* owned when generated */
-    char *settings;    /* the canonical settings a state file is checked against */
-    vqt_profile *prof; /* g->profile: the steps' stage times */
+    char *params_text;  /* owned when generated */
+    char *settings;     /* the canonical settings a state file is checked against */
+    vqt_profile *prof;  /* g->profile: the steps' stage times */
+    int64_t base_bytes; /* allocated on the device when the run began, models loaded */
+    bool refused;       /* the planner refused the size before the first step */
+    bool oom;           /* the run failed to allocate */
 } gen_run;
-
-/* Monotonic seconds. */
-double vqc_now(void);
 
 /* Loop parameters for a generation (size picked and rounded, names parsed). */
 int vqc_gen_loop_params(const vqc_context *c, const vqc_generate_params *g, vqc_loop_params *lp);
 
-/* Reads inputs, builds the loop, embeds prompts, sets the initial z (or resumes). */
+/* The prompt texts are well formed (story, image and noise prompts; no file is read). */
+int vqc_gen_check_prompts(const vqc_generate_params *g);
+
+/* Checks the parameters and the outputs, reads the inputs, loads the models when not loaded
+ * yet, builds the loop, embeds prompts, sets the initial z (or resumes). */
 int vqc_gen_setup(gen_run *r);
 /* Runs the steps with snapshots, frames, story switches and the abort callback. */
 int vqc_gen_optimise(gen_run *r);
 void vqc_gen_run_free(gen_run *r);
 
-/* Builds r->params_text (a command line that regenerates the picture) and r->settings. */
+/* Builds r->settings, and r->params_text through the describe callback when the run has one
+ * and no params_text. */
 int vqc_gen_describe(gen_run *r);
 
 /* Writes the run's resumable state to g->save_state (atomically). */

@@ -15,6 +15,9 @@ void vqc_gen_run_free(gen_run *r)
 {
     vqc_loop_free(r->loop);
     vqc_story_free(r->story, r->n_story);
+    for (int i = 0; r->image_data && i < r->images.n; i++)
+        vqc_image_free(&r->image_data[i]);
+    free(r->image_data);
     vqc_prompt_list_clear(&r->images);
     vqc_image_free(&r->init);
     free(r->losses);
@@ -51,17 +54,46 @@ static int check_outputs(const vqc_generate_params *g)
     return rc;
 }
 
-/* Parses the prompts and decodes every input image, before the loop is built. */
+/* Parses the prompt texts into r (story phrases, image prompts). */
+static int parse_prompts(const vqc_generate_params *g, vqc_prompt_list **story, int *n_story,
+                         vqc_prompt_list *images)
+{
+    int rc = 0;
+    if (g->prompts) /* "" too: an empty prompt is an error, not the absence of one */
+        rc = vqc_story_parse(g->prompts, story, n_story);
+    for (int i = 0; !rc && i < g->n_image_prompts; i++)
+        rc = vqc_prompts_parse(g->image_prompts[i], images);
+    for (int i = 0; !rc && i < g->n_noise_prompts; i++) {
+        unsigned long long seed;
+        double w;
+        rc = vqc_noise_prompt_parse(g->noise_prompts[i], &seed, &w);
+    }
+    if (!rc && *n_story == 0 && images->n == 0 && g->n_noise_prompts == 0)
+        rc = vqc_error_set(VQC_ERR_USAGE, "no prompt given");
+    return rc;
+}
+
+int vqc_gen_check_prompts(const vqc_generate_params *g)
+{
+    vqc_prompt_list *story = NULL, images = {0};
+    int n_story = 0, rc = parse_prompts(g, &story, &n_story, &images);
+    vqc_story_free(story, n_story);
+    vqc_prompt_list_clear(&images);
+    return rc;
+}
+
+/* Parses the prompts and decodes every input image (once: they are kept for the run), before
+ * the models are loaded. */
 static int read_inputs(gen_run *r)
 {
     const vqc_generate_params *g = r->g;
-    int rc = 0;
-    if (g->prompts && *g->prompts)
-        rc = vqc_story_parse(g->prompts, &r->story, &r->n_story);
-    for (int i = 0; !rc && i < g->n_image_prompts; i++)
-        rc = vqc_prompts_parse(g->image_prompts[i], &r->images);
-    if (!rc && r->n_story == 0 && r->images.n == 0 && g->n_noise_prompts == 0)
-        rc = vqc_error_set(VQC_ERR_USAGE, "no prompt given");
+    int rc = parse_prompts(g, &r->story, &r->n_story, &r->images);
+    r->image_data = rc || !r->images.n ? NULL : calloc((size_t)r->images.n, sizeof *r->image_data);
+    if (!rc && r->images.n && !r->image_data)
+        rc = vqc_error_set(VQC_ERR_NOMEM, "out of memory");
+    for (int i = 0; !rc && i < r->images.n; i++)
+        if ((rc = vqc_image_load(r->images.items[i].text, &r->image_data[i])))
+            rc = vqc_error_wrap(rc, "image prompt");
     if (!rc && g->init_image && (rc = vqc_image_load(g->init_image, &r->init)))
         rc = vqc_error_wrap(rc, "init image");
     return rc;
@@ -74,12 +106,7 @@ static int add_fixed_prompts(gen_run *r)
     int rc = 0;
     for (int i = 0; !rc && i < r->images.n; i++) {
         const vqc_prompt *p = &r->images.items[i];
-        vqc_image img;
-        rc = vqc_image_load(p->text, &img);
-        if (rc)
-            return vqc_error_wrap(rc, "image prompt");
-        rc = vqc_loop_add_image_prompt(r->loop, &img, p->weight, p->stop);
-        vqc_image_free(&img);
+        rc = vqc_loop_add_image_prompt(r->loop, &r->image_data[i], p->weight, p->stop);
     }
     for (int i = 0; !rc && i < g->n_noise_prompts; i++) {
         unsigned long long seed;
@@ -114,10 +141,8 @@ static int init_z(gen_run *r)
     const vqc_generate_params *g = r->g;
     if (g->init_image)
         return vqc_loop_init_image(r->loop, &r->init);
-    if (g->init_noise)
-        return vqc_loop_init_noise(r->loop, strcmp(g->init_noise, "gradient") == 0
-                                                ? VQC_NOISE_GRADIENT
-                                                : VQC_NOISE_PIXELS);
+    if (g->init_noise != VQC_NOISE_NONE)
+        return vqc_loop_init_noise(r->loop, g->init_noise);
     return vqc_loop_init_random(r->loop);
 }
 
@@ -134,9 +159,15 @@ static int alloc_losses(gen_run *r)
 int vqc_gen_setup(gen_run *r)
 {
     vqc_context *c = r->ctx;
-    int rc = check_outputs(r->g);
+    int rc = vqc_generate_check(r->g);
+    rc = rc ? rc : check_outputs(r->g);
     rc = rc ? rc : read_inputs(r);
-    rc = rc ? rc : vqc_gen_loop_params(c, r->g, &r->lp);
+    rc = rc ? rc : vqc_load(c);
+    if (rc)
+        return rc;
+    vqt_cuda_reset_peak(c->dev);
+    r->base_bytes = vqt_cuda_allocated_bytes(c->dev);
+    rc = vqc_gen_loop_params(c, r->g, &r->lp);
     r->plan = (vqc_memplan_step){vqc_vqgan_get_info(c->vq),
                                  vqc_clip_get_info(c->clip),
                                  r->lp.cut.cutn,
@@ -144,7 +175,8 @@ int vqc_gen_setup(gen_run *r)
                                  c->low_memory,
                                  vqc_vqgan_decoder_dtype(c->vq) == VQC_DTYPE_F32 ? 4 : 2,
                                  c->clip_bytes};
-    rc = rc ? rc : vqc_memplan_check(&r->plan, c->dev, r->lp.width, r->lp.height);
+    if (!rc && (rc = vqc_memplan_check(&r->plan, c->dev, r->lp.width, r->lp.height)))
+        r->refused = true;
     rc = rc ? rc : vqc_loop_create(&r->lp, c->vq, c->clip, &r->loop);
     rc = rc ? rc : add_fixed_prompts(r);
     rc = rc ? rc : set_phrase(r, 0);
@@ -166,11 +198,11 @@ static int write_png(gen_run *r, const char *path, int step)
     vqt_free(t);
     char stepbuf[32];
     snprintf(stepbuf, sizeof stepbuf, "%d", step);
-    const char *meta[] = {"parameters",  r->g->params_text ? r->g->params_text : r->params_text,
-                          "Software",    "vqclip " VQCLIP_VERSION,
-                          "vqclip:step", stepbuf,
-                          NULL};
-    rc = rc ? rc : vqc_image_save_png(path, &img, meta);
+    const char *text = r->g->params_text ? r->g->params_text : r->params_text;
+    const char *meta[] = {"parameters",  text,    "Software", "vqclip " VQCLIP_VERSION,
+                          "vqclip:step", stepbuf, NULL};
+    const char **m = text ? meta : meta + 2; /* no "parameters" chunk without a text */
+    rc = rc ? rc : vqc_image_save_png(path, &img, m);
     vqc_image_free(&img);
     return rc;
 }

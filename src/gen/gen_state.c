@@ -1,4 +1,5 @@
-/* A run's description (the PNG "parameters" text, the settings a state file must match) and
+/* A run's description (the settings a state file must match; the PNG "parameters" text from the
+ * caller's describe callback) and
  * its resumable state: z, the optimiser's state, the MSE term's state, the step and the random
  * generator, in a safetensors file written atomically. */
 #include <inttypes.h>
@@ -45,15 +46,6 @@ static void sb_add(strbuf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
-/* Appends ' FLAG 'VALUE'' with the value single-quoted for a POSIX shell. */
-static void sb_arg(strbuf *b, const char *flag, const char *v)
-{
-    sb_add(b, " %s '", flag);
-    for (; *v; v++)
-        sb_add(b, *v == '\'' ? "'\\''" : "%c", *v);
-    sb_add(b, "'");
-}
-
 static const char *str_or(const char *s, const char *dflt)
 {
     return s ? s : dflt;
@@ -72,8 +64,9 @@ static char *settings_text(const gen_run *r)
     sb_add(&b, "change_prompt_every=%d\nsize=%dx%d\nseed=%" PRIu64 "\n", g->change_prompt_every,
            r->lp.width, r->lp.height, g->seed);
     sb_add(&b, "init_image=%s\ninit_noise=%s\ninit_weight=%.17g\ninit_weight_mode=%s\n",
-           str_or(g->init_image, ""), str_or(g->init_noise, ""), g->init_weight,
-           str_or(g->init_weight_mode, "seed"));
+           str_or(g->init_image, ""),
+           g->init_noise == VQC_NOISE_NONE ? "" : vqc_init_noise_name(g->init_noise),
+           g->init_weight, vqc_mse_mode_name(g->init_weight_mode));
     sb_add(&b, "mse_decay_every=%d\nmse_epochs=%d\nlr=%.17g\noptimiser=%s\n", g->mse_decay_every,
            g->mse_epochs, g->lr, vqc_optim_name(r->lp.optimiser));
     char aug[128];
@@ -86,50 +79,19 @@ static char *settings_text(const gen_run *r)
     return b.failed ? (free(b.s), NULL) : b.s;
 }
 
-/* A command line that regenerates the picture. */
-static char *params_text(const gen_run *r)
-{
-    const vqc_generate_params *g = r->g;
-    strbuf b = {0};
-    sb_add(&b, "vqclip");
-    if (g->prompts)
-        sb_arg(&b, "-p", g->prompts);
-    for (int i = 0; i < g->n_image_prompts; i++)
-        sb_arg(&b, "-ip", g->image_prompts[i]);
-    for (int i = 0; i < g->n_noise_prompts; i++)
-        sb_arg(&b, "--noise-prompt", g->noise_prompts[i]);
-    if (g->change_prompt_every)
-        sb_add(&b, " --change-prompt-every %d", g->change_prompt_every);
-    sb_add(&b, " -s %d %d -i %d --seed %" PRIu64, r->lp.width, r->lp.height, g->iterations,
-           g->seed);
-    sb_arg(&b, "--vqgan", r->ctx->vqgan_path);
-    sb_arg(&b, "--clip", r->ctx->clip_path);
-    char aug[128];
-    vqc_augments_str(r->lp.cut.augments, aug, sizeof aug);
-    sb_add(&b, " -lr %g -opt %s --cut-method %s --cutn %d --cut-pow %g --cut-noise %g", g->lr,
-           vqc_optim_name(r->lp.optimiser), vqc_cut_method_name(r->lp.cut.method), g->cutn,
-           g->cut_pow, g->cut_noise);
-    sb_arg(&b, "--augments", aug);
-    if (g->init_image)
-        sb_arg(&b, "-ii", g->init_image);
-    if (g->init_noise)
-        sb_arg(&b, "-in", g->init_noise);
-    if (g->init_weight != 0)
-        sb_add(&b, " -iw %g --init-weight-mode %s", g->init_weight,
-               str_or(g->init_weight_mode, "seed"));
-    if (g->zoom_every)
-        sb_add(&b,
-               " --zoom-every %d --zoom-start %d --zoom-scale %g --zoom-shift-x %d "
-               "--zoom-shift-y %d",
-               g->zoom_every, g->zoom_start, g->zoom_scale, g->zoom_shift_x, g->zoom_shift_y);
-    return b.failed ? (free(b.s), NULL) : b.s;
-}
-
 int vqc_gen_describe(gen_run *r)
 {
     r->settings = settings_text(r);
-    r->params_text = params_text(r);
-    return r->settings && r->params_text ? 0 : vqc_error_set(VQC_ERR_NOMEM, "out of memory");
+    if (!r->settings)
+        return vqc_error_set(VQC_ERR_NOMEM, "out of memory");
+    if (r->g->params_text || !r->g->describe)
+        return 0;
+    const vqc_context *c = r->ctx;
+    vqc_run_info info = {r->lp.width,   r->lp.height, vqc_vqgan_get_info(c->vq)->downsample,
+                         c->vqgan_path, c->clip_path, c->dev.type == VQT_DEVICE_CUDA,
+                         c->demo};
+    r->params_text = r->g->describe(&info, r->g->user);
+    return 0;
 }
 
 /* ---- saving ---------------------------------------------------------------------------- */

@@ -1,16 +1,16 @@
-/* The public library API (include/vqclip.h): a context that holds the models, and one
- * generation run over the loop with snapshots, story mode, frames and resumable state. */
+/* The public library API (include/vqclip.h): a context that holds the models (found and loaded
+ * at the first generation), the parameter checks, and one generation run over the loop (the run
+ * itself is in gen_run.c). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "gen/gen_internal.h"
 #include "gen/memplan.h"
 #include "gen/modelpath.h"
+#include "io/image.h"
 #include "util/error.h"
 
 const char *vqc_last_error(void)
@@ -23,11 +23,14 @@ const char *vqc_version(void)
     return VQCLIP_VERSION;
 }
 
-double vqc_now(void)
+const char *vqc_torch_version(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
+    return vqt_version();
+}
+
+int vqc_check_output(const char *path)
+{
+    return vqc_check_writable(path);
 }
 
 /* ---- context --------------------------------------------------------------------------- */
@@ -39,9 +42,18 @@ vqc_context_params vqc_context_default_params(void)
     return p;
 }
 
-static int find_models(vqc_context *c, const vqc_context_params *p)
+/* A copy of s (NULL stays NULL); false when out of memory. */
+static bool dup_opt(const char *s, char **out)
 {
+    *out = s ? strdup(s) : NULL;
+    return !s || *out;
+}
+
+static int find_models(vqc_context *c)
+{
+    const vqc_context_params *p = &c->p;
     char demo[4000]; /* room for "/" and a file name in the 4096-byte paths */
+    c->demo = false;
     if (!p->vqgan && !p->clip && !p->bpe && vqc_demo_fallback(demo, sizeof demo)) {
         /* The whole demo set, never mixed with a downloaded model. */
         snprintf(c->vqgan_path, sizeof c->vqgan_path, "%s/%s", demo, VQC_DEMO_VQGAN);
@@ -49,6 +61,7 @@ static int find_models(vqc_context *c, const vqc_context_params *p)
         snprintf(c->bpe_path, sizeof c->bpe_path, "%s/%s", demo, VQC_DEMO_BPE);
         if (vqc_model_find_yaml(c->vqgan_path, c->yaml_path, sizeof c->yaml_path) != 0)
             c->yaml_path[0] = 0;
+        c->demo = true;
         vqc_log(VQC_LOG_WARN,
                 "no downloaded models found: using the small demo models in %s (coloured "
                 "shapes, 64x64); scripts/download-models.sh fetches the real ones",
@@ -85,47 +98,77 @@ static int pick_device(const char *name, vqt_device *dev)
 int vqc_init(const vqc_context_params *p, vqc_context **out)
 {
     *out = NULL;
+    if ((unsigned)p->precision >= VQC_PRECISION_COUNT || p->n_threads < 0)
+        return vqc_error_set(VQC_ERR_USAGE, "context parameters out of range");
     vqt_init(p->n_threads);
     vqc_context *c = calloc(1, sizeof *c);
     if (!c)
         return vqc_error_set(VQC_ERR_NOMEM, "out of memory");
-    int rc = pick_device(p->device, &c->dev);
-    rc = rc ? rc : find_models(c, p);
+    c->p = *p;
+    bool ok = dup_opt(p->vqgan, &c->names[0]) && dup_opt(p->vqgan_config, &c->names[1]) &&
+              dup_opt(p->clip, &c->names[2]) && dup_opt(p->bpe, &c->names[3]) &&
+              dup_opt(p->device, &c->names[4]);
+    c->p.vqgan = c->names[0];
+    c->p.vqgan_config = c->names[1];
+    c->p.clip = c->names[2];
+    c->p.bpe = c->names[3];
+    c->p.device = c->names[4];
+    int rc = ok ? pick_device(c->p.device, &c->dev) : vqc_error_set(VQC_ERR_NOMEM, "out of memory");
+    if (rc) {
+        vqc_free(c);
+        return rc;
+    }
     bool cuda = c->dev.type == VQT_DEVICE_CUDA;
     vqc_precision precision = p->precision;
-    if (!rc && !cuda && precision != VQC_PRECISION_AUTO && precision != VQC_PRECISION_EXACT)
+    if (!cuda && precision != VQC_PRECISION_AUTO && precision != VQC_PRECISION_EXACT)
         vqc_log(VQC_LOG_WARN, "the precision setting applies to CUDA devices only: the CPU "
                               "computes in float32");
     if (precision == VQC_PRECISION_AUTO || !cuda)
         precision = cuda ? VQC_PRECISION_FAST : VQC_PRECISION_EXACT;
     c->precision = precision;
+    c->clip_bytes = precision != VQC_PRECISION_EXACT && !p->clip_fp32 && cuda ? 2 : 4;
+    c->low_memory = p->low_memory;
     if (cuda) {
         vqt_set_tf32(false); /* libtorch would allow it in cuDNN's convolutions */
         vqt_set_deterministic(p->deterministic);
     }
-    vqc_clip_precision prec =
-        precision != VQC_PRECISION_EXACT && !p->clip_fp32 ? VQC_CLIP_FP16 : VQC_CLIP_FP32;
-    c->clip_bytes = prec == VQC_CLIP_FP16 ? 2 : 4;
+    *out = c;
+    return 0;
+}
+
+/* Frees the models (not the settings): a failed load leaves none half-made. */
+static void unload(vqc_context *c)
+{
+    vqc_tokenizer_free(c->tok);
+    vqc_clip_free(c->clip);
+    vqc_vqgan_free(c->vq);
+    c->tok = NULL;
+    c->clip = NULL;
+    c->vq = NULL;
+}
+
+int vqc_load(vqc_context *c)
+{
+    if (c->vq)
+        return 0;
+    vqc_clip_precision prec = c->clip_bytes == 2 ? VQC_CLIP_FP16 : VQC_CLIP_FP32;
+    int rc = find_models(c);
     rc = rc ? rc : vqc_tokenizer_load(c->bpe_path, &c->tok);
     rc = rc ? rc
             : vqc_vqgan_load(c->vqgan_path, c->yaml_path[0] ? c->yaml_path : NULL, c->dev, &c->vq);
-    if (!rc && precision == VQC_PRECISION_FAST)
+    if (!rc && c->precision == VQC_PRECISION_FAST)
         rc = vqc_vqgan_set_decoder_dtype(c->vq, VQC_DTYPE_BF16);
     rc = rc ? rc : vqc_clip_load(c->clip_path, c->dev, prec, &c->clip);
-    if (!rc) {
-        vqc_vqgan_set_low_memory(c->vq, p->low_memory);
-        c->low_memory = p->low_memory;
-        char dev[32];
-        vqt_device_str(c->dev, dev, sizeof dev);
-        vqc_log(VQC_LOG_INFO, "models loaded on %s%s: %s, %s", dev,
-                !p->device && c->dev.type == VQT_DEVICE_CPU ? " (no CUDA device found)" : "",
-                c->vqgan_path, c->clip_path);
-    }
     if (rc) {
-        vqc_free(c);
+        unload(c);
         return rc;
     }
-    *out = c;
+    vqc_vqgan_set_low_memory(c->vq, c->low_memory);
+    char dev[32];
+    vqt_device_str(c->dev, dev, sizeof dev);
+    vqc_log(VQC_LOG_INFO, "models loaded on %s%s: %s, %s", dev,
+            !c->p.device && c->dev.type == VQT_DEVICE_CPU ? " (no CUDA device found)" : "",
+            c->vqgan_path, c->clip_path);
     return 0;
 }
 
@@ -133,36 +176,18 @@ void vqc_free(vqc_context *c)
 {
     if (!c)
         return;
-    vqc_tokenizer_free(c->tok);
-    vqc_clip_free(c->clip);
-    vqc_vqgan_free(c->vq);
+    unload(c);
+    for (size_t i = 0; i < sizeof c->names / sizeof c->names[0]; i++)
+        free(c->names[i]);
     free(c);
-}
-
-int vqc_downsample_factor(const vqc_context *c)
-{
-    return vqc_vqgan_get_info(c->vq)->downsample;
-}
-
-bool vqc_on_cuda(const vqc_context *c)
-{
-    return c->dev.type == VQT_DEVICE_CUDA;
-}
-
-const char *vqc_vqgan_path(const vqc_context *c)
-{
-    return c->vqgan_path;
-}
-
-const char *vqc_clip_path(const vqc_context *c)
-{
-    return c->clip_path;
 }
 
 /* ---- parameters ------------------------------------------------------------------------ */
 
 vqc_generate_params vqc_generate_default_params(void)
 {
+    static const vqc_augment default_augments[] = {VQC_AUGMENT_AF, VQC_AUGMENT_PE, VQC_AUGMENT_JI,
+                                                   VQC_AUGMENT_ER};
     vqc_generate_params p;
     memset(&p, 0, sizeof p);
     p.iterations = 500;
@@ -173,28 +198,44 @@ vqc_generate_params vqc_generate_default_params(void)
     p.cutn = 32;
     p.cut_pow = 1.0;
     p.cut_noise = 0.1;
+    p.n_augments = 4;
+    memcpy(p.augments, default_augments, sizeof default_augments);
     p.frame_every = 1;
     p.zoom_scale = 0.99;
     p.output = "output.png";
     return p;
 }
 
-static int parse_mse_mode(const char *s, vqc_mse_mode *out)
+int vqc_generate_check(const vqc_generate_params *g)
 {
-    static const char *const modes[] = {"seed", "anchor", "stepped"};
-    for (int i = 0; i < 3; i++)
-        if (strcmp(s, modes[i]) == 0) {
-            *out = (vqc_mse_mode)i;
-            return 0;
-        }
-    return vqc_error_set(VQC_ERR_USAGE, "init weight mode '%s': expected seed, anchor or stepped",
-                         s);
+    if (g->iterations < 0 || g->save_every < 0 || g->cutn <= 0 || g->frame_every <= 0 ||
+        g->change_prompt_every < 0 || g->mse_decay_every <= 0 || g->mse_epochs <= 0 ||
+        g->zoom_every < 0 || g->zoom_start < 0 || g->n_image_prompts < 0 || g->n_noise_prompts < 0)
+        return vqc_error_set(VQC_ERR_USAGE, "iterations, save-every, cutn and similar counts "
+                                            "must be positive (or 0 where that means off)");
+    if (!isfinite(g->lr) || g->lr < 0 || !isfinite(g->init_weight) || !isfinite(g->cut_pow) ||
+        !isfinite(g->cut_noise) || g->cut_noise < 0 || !isfinite(g->zoom_scale) ||
+        g->zoom_scale <= 0)
+        return vqc_error_set(VQC_ERR_USAGE, "learning rate, init weight, cut-pow and cut-noise "
+                                            "must be finite (and not negative)");
+    if ((unsigned)g->optimiser >= VQC_OPT_COUNT || (unsigned)g->cut_method >= VQC_CUT_COUNT ||
+        (unsigned)g->init_weight_mode >= VQC_MSE_COUNT ||
+        (unsigned)g->init_noise >= VQC_NOISE_COUNT || g->n_augments < 0 ||
+        g->n_augments > VQC_MAX_AUGMENTS)
+        return vqc_error_set(VQC_ERR_USAGE, "a choice (optimiser, cut method, init mode, init "
+                                            "noise, augmentations) is out of range");
+    for (int i = 0; i < g->n_augments; i++)
+        if ((unsigned)g->augments[i] >= VQC_AUGMENT_COUNT)
+            return vqc_error_set(VQC_ERR_USAGE, "augmentation %d is out of range", i + 1);
+    if (!g->output || !*g->output)
+        return vqc_error_set(VQC_ERR_USAGE, "no output file");
+    return vqc_gen_check_prompts(g);
 }
 
 /* Size: the device default, rounded down to the VQGAN's factor (with a notice). */
 static int pick_size(const vqc_context *c, const vqc_generate_params *g, vqc_loop_params *lp)
 {
-    int f = vqc_downsample_factor(c), w = g->width, h = g->height;
+    int f = vqc_vqgan_get_info(c->vq)->downsample, w = g->width, h = g->height;
     if (w == 0 && h == 0)
         w = h = c->dev.type == VQT_DEVICE_CUDA ? 512 : 256;
     if (w <= 0 || h <= 0 || w > VQC_MAX_SIDE || h > VQC_MAX_SIDE)
@@ -212,50 +253,43 @@ static int pick_size(const vqc_context *c, const vqc_generate_params *g, vqc_loo
     return 0;
 }
 
-static int check_numbers(const vqc_generate_params *g)
-{
-    if (g->iterations < 0 || g->save_every < 0 || g->cutn <= 0 || g->frame_every <= 0 ||
-        g->change_prompt_every < 0 || g->mse_decay_every <= 0 || g->mse_epochs <= 0)
-        return vqc_error_set(VQC_ERR_USAGE, "iterations, save-every, cutn and similar counts "
-                                            "must be positive (or 0 where that means off)");
-    if (!isfinite(g->lr) || g->lr < 0 || !isfinite(g->init_weight) || !isfinite(g->cut_pow) ||
-        !isfinite(g->cut_noise) || g->cut_noise < 0)
-        return vqc_error_set(VQC_ERR_USAGE, "learning rate, init weight, cut-pow and cut-noise "
-                                            "must be finite (and not negative)");
-    return 0;
-}
-
 int vqc_gen_loop_params(const vqc_context *c, const vqc_generate_params *g, vqc_loop_params *lp)
 {
     *lp = vqc_loop_default_params();
-    int rc = check_numbers(g);
-    rc = rc ? rc : pick_size(c, g, lp);
+    int rc = pick_size(c, g, lp);
     if (rc)
         return rc;
     lp->lr = g->lr;
     lp->init_weight = g->init_weight;
+    lp->mse_mode = g->init_weight_mode;
     lp->mse_decay_every = g->mse_decay_every;
     lp->mse_epochs = g->mse_epochs;
     lp->seed = g->seed;
+    lp->optimiser = g->optimiser;
+    lp->cut.method = g->cut_method;
     lp->cut.cutn = g->cutn;
     lp->cut.cut_pow = g->cut_pow;
     lp->cut.cut_noise = g->cut_noise;
-    if (g->optimiser)
-        rc = vqc_optim_parse(g->optimiser, &lp->optimiser);
-    if (!rc && g->cut_method)
-        rc = vqc_cut_method_parse(g->cut_method, &lp->cut.method);
-    if (!rc && g->augments)
-        rc = vqc_augments_parse(g->augments, &lp->cut.augments);
-    if (!rc && g->init_weight_mode)
-        rc = parse_mse_mode(g->init_weight_mode, &lp->mse_mode);
-    if (!rc && g->init_noise && strcmp(g->init_noise, "pixels") != 0 &&
-        strcmp(g->init_noise, "gradient") != 0)
-        rc = vqc_error_set(VQC_ERR_USAGE, "init noise '%s': expected pixels or gradient",
-                           g->init_noise);
-    return rc;
+    lp->cut.augments = vqc_augments_mask(g->augments, g->n_augments);
+    return 0;
 }
 
 /* ---- one run --------------------------------------------------------------------------- */
+
+/* The result's memory advice for a failure to fit (the error message says why). */
+static void fill_advice(const gen_run *r, vqc_generate_result *res)
+{
+    vqc_memplan_advice a;
+    vqc_memplan_advise(&r->plan, r->ctx->dev, r->lp.width, r->lp.height, r->oom, &a);
+    res->advice.known = a.known;
+    res->advice.fit_width = a.fit_width;
+    res->advice.fit_height = a.fit_height;
+    res->advice.fewer_cutn = a.fewer_cutn;
+    res->advice.low_memory = a.low_memory;
+    const char *out = r->g->output;
+    snprintf(r->ctx->kept, sizeof r->ctx->kept, "%s", out ? out : "");
+    res->advice.kept = r->oom && out && access(out, F_OK) == 0 ? r->ctx->kept : NULL;
+}
 
 int vqc_generate(vqc_context *c, const vqc_generate_params *g, vqc_generate_result *res)
 {
@@ -264,15 +298,16 @@ int vqc_generate(vqc_context *c, const vqc_generate_params *g, vqc_generate_resu
     r.ctx = c;
     r.g = g;
     r.t_start = vqc_now();
-    vqt_cuda_reset_peak(c->dev);
-    int64_t base = vqt_cuda_allocated_bytes(c->dev);
     vqc_error_set(0, "%s", "");
     int rc = vqc_gen_setup(&r);
     if (!rc)
         rc = vqc_gen_optimise(&r);
-    if (rc && rc != VQC_ERR_NOMEM && r.lp.width > 0 && vqc_memplan_is_oom(vqc_error_get()))
-        rc = vqc_memplan_oom_error(&r.plan, c->dev, r.lp.width, r.lp.height,
-                                   g->output && access(g->output, F_OK) == 0 ? g->output : NULL);
+    /* An allocation that failed (not a size the planner refused): said once, the same way. */
+    if (rc && r.lp.width > 0 && r.plan.vi && !r.refused &&
+        (rc == VQC_ERR_NOMEM || vqc_memplan_is_oom(vqc_error_get()))) {
+        r.oom = true;
+        rc = vqc_memplan_oom_error(c->dev, r.lp.width, r.lp.height);
+    }
     if (res) {
         memset(res, 0, sizeof *res);
         res->steps = r.loop ? vqc_loop_steps(r.loop) : 0;
@@ -283,10 +318,13 @@ int vqc_generate(vqc_context *c, const vqc_generate_params *g, vqc_generate_resu
         res->seconds = vqc_now() - r.t_start;
         int64_t peak = vqt_cuda_peak_bytes(c->dev);
         res->peak_device_bytes = peak > 0 ? (long long)peak : 0;
-        res->base_device_bytes = base > 0 ? (long long)base : 0;
+        res->base_device_bytes = r.base_bytes > 0 ? (long long)r.base_bytes : 0;
         res->planned_step_bytes =
-            r.lp.width > 0 ? (long long)vqc_memplan_step_bytes(&r.plan, r.lp.width, r.lp.height)
-                           : 0;
+            r.lp.width > 0 && r.plan.vi
+                ? (long long)vqc_memplan_step_bytes(&r.plan, r.lp.width, r.lp.height)
+                : 0;
+        if (rc == VQC_ERR_NOMEM && r.lp.width > 0 && r.plan.vi)
+            fill_advice(&r, res);
     }
     vqc_gen_run_free(&r);
     return rc;

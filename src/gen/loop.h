@@ -26,14 +26,9 @@
 #include "models/clip.h"
 #include "models/tokenizer.h"
 #include "models/vqgan.h"
+#include "vqclip.h"
 
-typedef enum {
-    VQC_MSE_SEED = 0, /* mse(z, 0) * w / (2i + 1) / 2: the seed notebook's decaying term */
-    VQC_MSE_ANCHOR,   /* mse(z, z_init) * w / 2: a constant pull towards the initial z */
-    VQC_MSE_STEPPED   /* the "MSE regularised" notebook: re-anchor and lower w periodically */
-} vqc_mse_mode;
-
-typedef enum { VQC_NOISE_PIXELS = 0, VQC_NOISE_GRADIENT } vqc_init_noise;
+/* vqc_mse_mode and vqc_init_noise are public (include/vqclip.h). */
 
 typedef struct vqc_loop_params {
     int width, height; /* image size; must be multiples of the VQGAN's factor */
@@ -82,7 +77,7 @@ int vqc_loop_prompt_count(const vqc_loop *L);
 int vqc_loop_init_random(vqc_loop *L);
 /* The VQGAN encoding (encoder, quant_conv, quantise) of `img` resized to the output size. */
 int vqc_loop_init_image(vqc_loop *L, const vqc_image *img);
-/* The encoding of a random noise or gradient image. */
+/* The encoding of a random noise (VQC_NOISE_PIXELS) or gradient (VQC_NOISE_GRADIENT) image. */
 int vqc_loop_init_noise(vqc_loop *L, vqc_init_noise kind);
 /* Zoom videos: z becomes the encoding of the image x01 [1, 3, H, W] in [0, 1], the optimiser
  * starts afresh and the MSE anchor moves there, as the peer re-encodes each zoomed frame; the

@@ -175,21 +175,24 @@ static double gib(int64_t b)
     return (double)b / (1024.0 * 1024.0 * 1024.0);
 }
 
-/* "about WxH would fit (--size W H[, or fewer --cutn][, or --low-memory])" or "not even the
- * smallest size fits"; --low-memory is named when the size asked for would fit with it. */
-static void fit_text(const vqc_memplan_step *st, int w, int h, int64_t avail, char *buf, size_t len)
+void vqc_memplan_advise(const vqc_memplan_step *st, vqt_device dev, int w, int h, bool failed,
+                        vqc_memplan_advice *out)
 {
-    int fw, fh; /* advice keeps a fifth in reserve: the estimate is rough */
-    vqc_memplan_fit(st, w, h, avail / 5 * 4, &fw, &fh);
+    memset(out, 0, sizeof *out);
+    int64_t avail = vqc_memplan_available(dev);
+    /* what failed did not fit, whatever the estimate says: advise at most 3/4 of it */
+    int64_t failed_at = vqc_memplan_step_bytes(st, w, h) / 4 * 3;
+    if (failed && avail > failed_at)
+        avail = failed_at;
+    if (avail <= 0)
+        return;
+    out->known = true;
+    /* the advice keeps a fifth in reserve: the estimate is rough */
+    vqc_memplan_fit(st, w, h, avail / 5 * 4, &out->fit_width, &out->fit_height);
     vqc_memplan_step low = *st;
     low.low_memory = true;
-    bool low_fits = !st->low_memory && vqc_memplan_step_bytes(&low, w, h) <= avail / 5 * 4;
-    if (fw > 0)
-        snprintf(buf, len, "about %dx%d would fit (--size %d %d%s%s)", fw, fh, fw, fh,
-                 st->cutn > 8 ? ", or fewer --cutn" : "", low_fits ? ", or --low-memory" : "");
-    else
-        snprintf(buf, len, "not even the smallest size fits%s",
-                 low_fits ? " without --low-memory" : "");
+    out->low_memory = !st->low_memory && vqc_memplan_step_bytes(&low, w, h) <= avail / 5 * 4;
+    out->fewer_cutn = st->cutn > 8;
 }
 
 int vqc_memplan_check(const vqc_memplan_step *st, vqt_device dev, int w, int h)
@@ -198,13 +201,12 @@ int vqc_memplan_check(const vqc_memplan_step *st, vqt_device dev, int w, int h)
     int64_t avail = vqc_memplan_available(dev);
     if (avail < 0 || need <= avail)
         return 0;
-    char fit[128], where[32];
-    fit_text(st, w, h, avail, fit, sizeof fit);
+    char where[32];
     vqt_device_str(dev, where, sizeof where);
     return vqc_error_set(VQC_ERR_NOMEM,
                          "size %dx%d needs about %.1f GiB for one step but %.1f GiB is "
-                         "available on %s; %s",
-                         w, h, gib(need), gib(avail), where, fit);
+                         "available on %s",
+                         w, h, gib(need), gib(avail), where);
 }
 
 int vqc_memplan_is_oom(const char *m)
@@ -215,23 +217,11 @@ int vqc_memplan_is_oom(const char *m)
                  strstr(m, "DefaultCPUAllocator: not enough memory"));
 }
 
-int vqc_memplan_oom_error(const vqc_memplan_step *st, vqt_device dev, int w, int h,
-                          const char *kept)
+int vqc_memplan_oom_error(vqt_device dev, int w, int h)
 {
-    char first[200], fit[128], where[32];
+    char first[200], where[32];
     /* keep the start of the original message: it names the step and the operation */
     snprintf(first, sizeof first, "%s", vqc_error_get());
-    int64_t avail = vqc_memplan_available(dev);
     vqt_device_str(dev, where, sizeof where);
-    /* what failed did not fit, whatever the estimate says: advise at most 3/4 of it */
-    int64_t failed = vqc_memplan_step_bytes(st, w, h) / 4 * 3;
-    if (avail > failed)
-        avail = failed;
-    if (avail > 0)
-        fit_text(st, w, h, avail, fit, sizeof fit);
-    else
-        snprintf(fit, sizeof fit, "try a smaller --size or fewer --cutn");
-    return vqc_error_set(VQC_ERR_NOMEM, "out of memory on %s at %dx%d (%s); %s%s%s", where, w, h,
-                         first, fit, kept ? "; the last image written is kept in " : "",
-                         kept ? kept : "");
+    return vqc_error_set(VQC_ERR_NOMEM, "out of memory on %s at %dx%d (%s)", where, w, h, first);
 }

@@ -41,18 +41,29 @@ int64_t vqc_memplan_available(vqt_device dev);
 void vqc_memplan_fit(const vqc_memplan_step *st, int w, int h, int64_t bytes, int *fit_w,
                      int *fit_h);
 
-/* Refuses (VQC_ERR_NOMEM, with a message naming the size, the estimate, what is available and
- * the size that would fit) when the estimate exceeds what dev has; 0 otherwise, or when the
- * available memory is unknown. */
+/* What would fit instead (include/vqclip.h's vqc_memory_advice, without the kept file). */
+typedef struct {
+    bool known;                /* the device's free memory is known: the rest is filled */
+    int fit_width, fit_height; /* the largest size of w x h's shape that fits; 0: none */
+    bool fewer_cutn;           /* more than 8 cutouts were asked for: fewer would help */
+    bool low_memory;           /* the size asked for would fit with low_memory */
+} vqc_memplan_advice;
+
+/* Advice for a w x h step on dev with what dev has now, keeping a fifth in reserve; when
+ * `failed` (an allocation failed at that size), with at most 3/4 of what the step needed. */
+void vqc_memplan_advise(const vqc_memplan_step *st, vqt_device dev, int w, int h, bool failed,
+                        vqc_memplan_advice *out);
+
+/* Refuses (VQC_ERR_NOMEM, with a message naming the size, the estimate and what is available
+ * on dev; vqc_memplan_advise() says what would fit) when the estimate exceeds what dev has; 0
+ * otherwise, or when the available memory is unknown. */
 int vqc_memplan_check(const vqc_memplan_step *st, vqt_device dev, int w, int h);
 
 /* Whether an error message reads as an allocation failure (CUDA or CPU out of memory). */
 int vqc_memplan_is_oom(const char *message);
 
-/* Re-records the current error, an allocation failure at w x h on dev, as VQC_ERR_NOMEM with
- * the size that would fit in what dev has now; `kept` (may be NULL) names the last snapshot
- * kept. Returns VQC_ERR_NOMEM. */
-int vqc_memplan_oom_error(const vqc_memplan_step *st, vqt_device dev, int w, int h,
-                          const char *kept);
+/* Re-records the current error, an allocation failure at w x h on dev, as VQC_ERR_NOMEM
+ * ("out of memory on DEV at WxH (the original message)"). Returns VQC_ERR_NOMEM. */
+int vqc_memplan_oom_error(vqt_device dev, int w, int h);
 
 #endif

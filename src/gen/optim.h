@@ -26,27 +26,9 @@
 #include <stdint.h>
 
 #include "torch/shim.h"
+#include "vqclip.h"
 
-typedef enum {
-    VQC_OPT_ADAM = 0,
-    VQC_OPT_ADAMW,
-    VQC_OPT_ADAGRAD,
-    VQC_OPT_ADAMAX,
-    VQC_OPT_RADAM,
-    VQC_OPT_RMSPROP,
-    VQC_OPT_DIFFGRAD,
-    VQC_OPT_ADAMP,
-    VQC_OPT_COUNT
-} vqc_optim_kind;
-
-/* Parses an optimiser name as nerdyrodent's -opt flag spells it (Adam, AdamW, Adagrad, Adamax,
- * DiffGrad, AdamP, RAdam, RMSprop), ignoring case. Returns 0 and *out, or VQC_ERR_USAGE with a
- * message that lists the valid names. */
-int vqc_optim_parse(const char *name, vqc_optim_kind *out);
-
-/* The canonical spelling of `kind` ("Adam", "RMSprop", ...); "unknown" for an invalid value.
- * Static storage. */
-const char *vqc_optim_name(vqc_optim_kind kind);
+/* vqc_optim_kind, vqc_optim_parse() and vqc_optim_name() are public (include/vqclip.h). */
 
 typedef struct vqc_optim vqc_optim;
 

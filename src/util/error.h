@@ -24,17 +24,7 @@ int vqc_error_wrap(int code, const char *fmt, ...) __attribute__((format(printf,
 /* The current thread's last message; never NULL (empty when none). Valid until the next set. */
 const char *vqc_error_get(void);
 
-/* Log levels for vqc_log. */
-typedef enum { VQC_LOG_DEBUG = 0, VQC_LOG_INFO, VQC_LOG_WARN, VQC_LOG_ERROR } vqc_log_level;
-
-/* Log sink: receives every message at or above the threshold. Default prints to stderr as
- * "vqclip: <text>" (warnings as "vqclip: warning: <text>"). */
-typedef void (*vqc_log_callback)(vqc_log_level level, const char *text, void *user);
-
-/* Installs a log sink (NULL restores the default) and the lowest level that is passed on. */
-void vqc_log_set(vqc_log_callback cb, void *user, vqc_log_level threshold);
-
-/* Logs a printf-style message. */
+/* Logs a printf-style message to the sink set with vqc_log_set() (include/vqclip.h). */
 void vqc_log(vqc_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif
