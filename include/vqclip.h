@@ -54,6 +54,10 @@ enum {
 /* The current thread's last error message; never NULL. */
 VQC_API const char *vqc_last_error(void);
 
+/* Records the current thread's error message (printf-style, kept on one line) and returns
+ * `code`: for callers that report their own failures the way the library does. */
+VQC_API int vqc_set_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* The library's version ("0.1.0") and the version of the libtorch it runs on ("2.11.0"). */
 VQC_API const char *vqc_version(void);
 VQC_API const char *vqc_torch_version(void);
@@ -206,6 +210,10 @@ typedef struct vqc_run_info {
 /* Returns the PNG "parameters" text of the run, malloc'ed (the library frees it), or NULL for
  * none. Called once per run, before the first step, when params_text is NULL. */
 typedef char *(*vqc_describe_callback)(const vqc_run_info *info, void *user);
+
+/* The largest image side and cutout count a generation accepts. */
+#define VQC_MAX_SIDE 8192
+#define VQC_MAX_CUTN 4096
 
 typedef struct vqc_generate_params {
     const char *prompts;              /* "text[:w[:stop]]|...", phrases split by '^' */

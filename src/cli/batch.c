@@ -12,9 +12,8 @@
 #include <time.h>
 
 #include "cli/batch.h"
-#include "cli/batch_json.h"
-#include "cli/commands.h"
-#include "util/error.h"
+#include "cli/common.h"
+#include "cli/progress.h"
 
 #define DEFAULT_TEMPLATE "{index:04}-{slug}.png"
 
@@ -60,7 +59,7 @@ static int placeholder(const char *name, size_t nl, int index, const char *promp
         time_t t = time(NULL);
         strftime(buf, sizeof buf, "%Y-%m-%d", localtime(&t));
     } else
-        return vqc_error_set(VQC_ERR_USAGE, "unknown placeholder {%.*s} in the output name",
+        return vqc_set_error(VQC_ERR_USAGE, "unknown placeholder {%.*s} in the output name",
                              (int)nl, name);
     snprintf(out + at, len - at, "%s", buf);
     return 0;
@@ -86,7 +85,7 @@ int cli_expand_template(const char *tmpl, int index, const char *prompt, uint64_
         }
         p++;
     }
-    return strlen(out) + 1 < len ? 0 : vqc_error_set(VQC_ERR_USAGE, "output name too long");
+    return strlen(out) + 1 < len ? 0 : vqc_set_error(VQC_ERR_USAGE, "output name too long");
 }
 
 /* A template that names every job differently: the user's, with "-{index:04}" added before the
@@ -113,7 +112,7 @@ static int make_parent_dirs(const char *path)
             continue;
         *p = 0;
         if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-            return vqc_error_set(VQC_ERR_IO, "cannot create folder %s: %s", buf, strerror(errno));
+            return vqc_set_error(VQC_ERR_IO, "cannot create folder %s: %s", buf, strerror(errno));
         *p = '/';
     }
     return 0;
@@ -153,13 +152,13 @@ static int pick_shard(const gen_opts *o, int *index, int *count)
     } else if (env_int("JOB_COMPLETION_INDEX", &id) == 0) {
         n = o->shard_count_opt;
         if (!n && env_int("VQCLIP_SHARD_COUNT", &n) != 0)
-            return vqc_error_set(VQC_ERR_USAGE, "JOB_COMPLETION_INDEX is set: give the number "
+            return vqc_set_error(VQC_ERR_USAGE, "JOB_COMPLETION_INDEX is set: give the number "
                                                 "of shards with --shard-count N");
         *index = id;
         *count = n;
     }
     if (*count < 1 || *index < 0 || *index >= *count)
-        return vqc_error_set(VQC_ERR_USAGE, "shard %d/%d is out of range", *index, *count);
+        return vqc_set_error(VQC_ERR_USAGE, "shard %d/%d is out of range", *index, *count);
     return 0;
 }
 
@@ -174,7 +173,7 @@ static int read_lines(const char *path, batch_line **out, int *n)
 {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
     if (!f)
-        return vqc_error_set(VQC_ERR_IO, "batch file %s: %s", path, strerror(errno));
+        return vqc_set_error(VQC_ERR_IO, "batch file %s: %s", path, strerror(errno));
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
@@ -201,6 +200,28 @@ static int read_lines(const char *path, batch_line **out, int *n)
     *out = lines;
     *n = count;
     return 0;
+}
+
+/* A job's parameters: a prompt line, or a JSON object of options (through the option table,
+ * options.c). *json gets the parsed object, which owns the strings gp points to. */
+static int job_params(const char *line, vqc_generate_params *gp, cJSON **json, bool *seeded)
+{
+    static _Thread_local const char *lists[2 * CLI_MAX_LIST];
+    *json = NULL;
+    if (line[0] != '{') {
+        gp->prompts = line;
+        return 0;
+    }
+    cJSON *obj = cJSON_Parse(line);
+    if (!cJSON_IsObject(obj)) {
+        cJSON_Delete(obj);
+        return vqc_set_error(VQC_ERR_USAGE, "batch job: not a valid JSON object");
+    }
+    *json = obj;
+    int rc = gen_opts_apply_json(obj, gp, lists, seeded);
+    if (!rc && !gp->prompts && !gp->n_image_prompts && !gp->n_noise_prompts)
+        rc = vqc_set_error(VQC_ERR_USAGE, "batch job: no \"prompts\"");
+    return rc;
 }
 
 /* Stable seed for a line when none is given: FNV-1a of its text, below 2^32. */
@@ -267,7 +288,7 @@ static int one_line(batch_run *b, const batch_line *l, int first_index, int shar
         vqc_generate_params gp = b->o->gp;
         cJSON *json = NULL;
         bool seeded = b->o->seed_given;
-        int rc = batch_job_params(l->text, &gp, &json, &seeded);
+        int rc = job_params(l->text, &gp, &json, &seeded);
         uint64_t base = seeded ? gp.seed : line_seed(l->text);
         gp.seed = base + (uint64_t)k;
         char path[4096] = "";
@@ -280,8 +301,8 @@ static int one_line(batch_run *b, const batch_line *l, int first_index, int shar
         if (rc == 1)
             continue; /* skipped */
         if (rc) {
-            vqc_log(VQC_LOG_ERROR, "job %d (line %d): %s", index, l->line_no, vqc_error_get());
-            job_line(b, index, "failed", path, gp.seed, vqc_error_get());
+            cli_log(VQC_LOG_ERROR, "job %d (line %d): %s", index, l->line_no, vqc_last_error());
+            job_line(b, index, "failed", path, gp.seed, vqc_last_error());
             if (!b->failed++)
                 b->failed_status = cli_exit_status(rc);
         } else if (rc == 0) {
@@ -300,19 +321,19 @@ int cli_run_batch(gen_opts *o)
     int rc = pick_shard(o, &shard, &count);
     rc = rc ? rc : read_lines(o->batch, &lines, &n);
     if (rc)
-        return cli_status(rc);
+        return cli_status_of(rc, NULL);
     char tmpl[4096];
     job_template(o, tmpl, sizeof tmpl);
     for (int i = 0; i < n && !rc; i++)
         rc = one_line(&b, &lines[i], i * o->variations, shard, count, tmpl);
     if (!o->quiet)
-        vqc_log(VQC_LOG_INFO, "batch: %d done, %d skipped, %d failed (shard %d/%d)", b.ok,
+        cli_log(VQC_LOG_INFO, "batch: %d done, %d skipped, %d failed (shard %d/%d)", b.ok,
                 b.skipped, b.failed, shard, count);
     for (int i = 0; i < n; i++)
         free(lines[i].text);
     free(lines);
     vqc_free(b.ctx);
     if (rc == VQC_ERR_INTERRUPTED)
-        return cli_status(rc);
+        return cli_status_of(rc, NULL);
     return b.failed ? b.failed_status : 0;
 }

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 
 #include "cli/commands.h"
+#include "torch/shim.h"
+int cli_pick_device(const char *opt, vqt_device *out);
 #include "io/image.h"
 #include "models/vqgan.h"
 #include "util/error.h"

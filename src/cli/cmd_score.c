@@ -5,6 +5,8 @@
 
 #include "cli/cmd_clip.h"
 #include "cli/commands.h"
+#include "torch/shim.h"
+int cli_pick_device(const char *opt, vqt_device *out);
 #include "gen/modelpath.h"
 #include "io/image.h"
 #include "io/tensor_map.h"

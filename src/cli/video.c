@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "cli/video.h"
-#include "util/error.h"
+#include "cli/common.h"
 
 int cli_video_prepare(gen_opts *o, char *tmpdir, size_t len)
 {
@@ -15,14 +15,14 @@ int cli_video_prepare(gen_opts *o, char *tmpdir, size_t len)
     if (!o->video)
         return 0;
     if (system("command -v ffmpeg >/dev/null 2>&1") != 0)
-        return vqc_error_set(
+        return vqc_set_error(
             VQC_ERR_USAGE, "--video needs ffmpeg, which is not installed (apt-get install ffmpeg)");
     int rc = vqc_check_output(o->video);
     if (rc || o->gp.save_frames)
         return rc;
     snprintf(tmpdir, len, "%s/vqclip-frames-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (!mkdtemp(tmpdir))
-        return vqc_error_set(VQC_ERR_IO, "cannot create a folder for frames: %s", strerror(errno));
+        return vqc_set_error(VQC_ERR_IO, "cannot create a folder for frames: %s", strerror(errno));
     o->gp.save_frames = tmpdir;
     return 0;
 }
@@ -60,7 +60,7 @@ int cli_video_encode(const gen_opts *o)
     int st = system(cmd);
     if (st != 0 || rename(tmpname, o->video) != 0) {
         unlink(tmpname);
-        return vqc_error_set(VQC_ERR_RUNTIME, "ffmpeg could not encode %s (status %d)", o->video,
+        return vqc_set_error(VQC_ERR_RUNTIME, "ffmpeg could not encode %s (status %d)", o->video,
                              WIFEXITED(st) ? WEXITSTATUS(st) : -1);
     }
     (void)out;
@@ -75,5 +75,5 @@ void cli_video_cleanup(const char *tmpdir)
     quote(tmpdir, q, sizeof q);
     snprintf(cmd, sizeof cmd, "rm -rf %s", q);
     if (system(cmd) != 0)
-        vqc_log(VQC_LOG_WARN, "could not remove %s", tmpdir);
+        cli_log(VQC_LOG_WARN, "could not remove %s", tmpdir);
 }

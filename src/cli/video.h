@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "cli/gen_opts.h"
+#include "cli/options.h"
 
 /* Checks that ffmpeg is installed and the video can be written; without --save-frames, makes
  * a temporary frames folder (its path in tmpdir, "" otherwise) and points the run at it.

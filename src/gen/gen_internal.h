@@ -9,9 +9,6 @@
 #include "util/clock.h"
 #include "vqclip.h"
 
-/* Largest image side accepted before anything is allocated. */
-#define VQC_MAX_SIDE 8192
-
 struct vqc_context {
     vqc_context_params p; /* its strings point into names[] */
     char *names[5];       /* copies of vqgan, vqgan_config, clip, bpe, device */

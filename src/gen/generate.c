@@ -2,6 +2,7 @@
  * at the first generation), the parameter checks, and one generation run over the loop (the run
  * itself is in gen_run.c). */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,16 @@
 const char *vqc_last_error(void)
 {
     return vqc_error_get();
+}
+
+int vqc_set_error(int code, const char *fmt, ...)
+{
+    char text[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    return vqc_error_set(code, "%s", text);
 }
 
 const char *vqc_version(void)
@@ -208,6 +219,12 @@ vqc_generate_params vqc_generate_default_params(void)
 
 int vqc_generate_check(const vqc_generate_params *g)
 {
+    if (g->width < 0 || g->height < 0 || g->width > VQC_MAX_SIDE || g->height > VQC_MAX_SIDE)
+        return vqc_error_set(VQC_ERR_USAGE, "size %dx%d is out of range (1 to %d)", g->width,
+                             g->height, VQC_MAX_SIDE);
+    if (g->cutn > VQC_MAX_CUTN)
+        return vqc_error_set(VQC_ERR_USAGE, "cutn %d is out of range (1 to %d)", g->cutn,
+                             VQC_MAX_CUTN);
     if (g->iterations < 0 || g->save_every < 0 || g->cutn <= 0 || g->frame_every <= 0 ||
         g->change_prompt_every < 0 || g->mse_decay_every <= 0 || g->mse_epochs <= 0 ||
         g->zoom_every < 0 || g->zoom_start < 0 || g->n_image_prompts < 0 || g->n_noise_prompts < 0)

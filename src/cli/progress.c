@@ -1,0 +1,103 @@
+/* The generate command's callbacks (see progress.h). */
+#include "cli/progress.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/common.h"
+#include "cli/options.h"
+
+static volatile sig_atomic_t got_signal;
+
+static void on_signal(int sig)
+{
+    got_signal = sig;
+}
+
+void cli_install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+int cli_signal(void)
+{
+    return got_signal;
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void on_progress(int step, int total, const float *losses, int n, void *user)
+{
+    cli_ui *ui = user;
+    if (ui->quiet || !isatty(2))
+        return;
+    if (ui->t_first == 0)
+        ui->t_first = now() - 1e-9;
+    double loss = 0, el = now() - ui->t_first;
+    for (int i = 0; i < n; i++)
+        loss += losses[i];
+    double rate = ui->steps_seen++ > 0 ? ui->steps_seen / el : 0;
+    int eta = rate > 0 ? (int)((total - step) / rate) : 0;
+    fprintf(stderr, "\rvqclip: step %d/%d  %.2f it/s  ETA %dm%02ds  loss %.4f   ", step, total,
+            rate, eta / 60, eta % 60, loss);
+    ui->line_open = true;
+    if (step == total)
+        cli_end_progress(ui);
+}
+
+void cli_end_progress(cli_ui *ui)
+{
+    if (ui->line_open)
+        fputc('\n', stderr);
+    ui->line_open = false;
+}
+
+static bool on_abort(void *user)
+{
+    cli_ui *ui = user;
+    if (got_signal)
+        cli_end_progress(ui);
+    return got_signal != 0;
+}
+
+static void on_image(const char *path, int step, double loss, void *user)
+{
+    cli_ui *ui = user;
+    if (!ui->json)
+        return;
+    char *q = cli_json_string(path);
+    printf("{\"event\":\"image\",\"path\":%s,\"step\":%d,\"loss\":%.6f}\n", q ? q : "\"\"", step,
+           loss);
+    free(q);
+    fflush(stdout);
+}
+
+static char *describe(const vqc_run_info *info, void *user)
+{
+    return gen_opts_regeneration(((const cli_ui *)user)->gp, info);
+}
+
+void cli_ui_attach(cli_ui *ui, vqc_generate_params *gp)
+{
+    gp->progress = on_progress;
+    gp->abort = on_abort;
+    gp->on_image = on_image;
+    gp->describe = describe;
+    gp->user = ui;
+    ui->gp = gp;
+    ui->t_first = 0;
+    ui->steps_seen = 0;
+}

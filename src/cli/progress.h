@@ -1,0 +1,30 @@
+/* The generate command's view of a run: the progress line, the JSON lines of saved images, the
+ * abort on SIGINT/SIGTERM, and the PNG's regeneration command, as the library's callbacks. */
+#ifndef VQC_CLI_PROGRESS_H
+#define VQC_CLI_PROGRESS_H
+
+#include <stdbool.h>
+
+#include "vqclip.h"
+
+/* The callbacks' shared state (their user pointer). */
+typedef struct cli_ui {
+    const vqc_generate_params *gp; /* the run's parameters, for its regeneration command */
+    bool quiet, json, line_open;
+    double t_first;
+    int steps_seen;
+} cli_ui;
+
+/* Makes SIGINT and SIGTERM ask the running generation to stop (it writes its image first). */
+void cli_install_signals(void);
+
+/* The signal that asked to stop, 0 when none. */
+int cli_signal(void);
+
+/* Installs the progress, abort, image and describe callbacks of ui into gp. */
+void cli_ui_attach(cli_ui *ui, vqc_generate_params *gp);
+
+/* Ends an open progress line. */
+void cli_end_progress(cli_ui *ui);
+
+#endif
