@@ -306,6 +306,11 @@ VQC_API int vqc_generate(vqc_context *ctx, const vqc_generate_params *params,
  * and is writable, it is not a folder). Returns 0 or VQC_ERR_IO with a message. */
 VQC_API int vqc_check_output(const char *path);
 
+/* The step recorded in an image vqclip wrote (its "vqclip:step" text: the final image of an
+ * N-step run says N, a snapshot or an interrupted run's image fewer). Returns 0 and *step, or
+ * VQC_ERR_IO (unreadable) / VQC_ERR_FORMAT (not a PNG, or no step recorded). */
+VQC_API int vqc_image_step(const char *path, int *step);
+
 /* ---- models: finding and describing them --------------------------------------------------- */
 
 typedef enum { VQC_MODEL_VQGAN = 0, VQC_MODEL_CLIP, VQC_MODEL_BPE } vqc_model_kind;

@@ -242,30 +242,65 @@ typedef struct {
 } batch_run;
 
 static void job_line(const batch_run *b, int index, const char *status, const char *path,
-                     uint64_t seed, const char *error)
+                     uint64_t seed, int rc)
 {
     if (!b->o->json)
         return;
-    char *p = cli_json_string(path ? path : ""), *e = error ? cli_json_string(error) : NULL;
-    printf("{\"event\":\"job\",\"index\":%d,\"status\":\"%s\",\"path\":%s,\"seed\":%llu%s%s}\n",
-           index, status, p ? p : "\"\"", (unsigned long long)seed, e ? ",\"error\":" : "",
-           e ? e : "");
+    char *p = cli_json_string(path ? path : ""), *e = rc ? cli_json_string(vqc_last_error()) : NULL;
+    printf("{\"event\":\"job\",\"index\":%d,\"status\":\"%s\",\"path\":%s,\"seed\":%llu", index,
+           status, p ? p : "\"\"", (unsigned long long)seed);
+    if (e)
+        printf(",\"error\":%s,\"exit\":%d", e, cli_exit_status(rc));
+    printf("}\n");
     free(p);
     free(e);
     fflush(stdout);
 }
 
-/* Runs one job; returns 0, 1 when skipped, or the job's library error code. */
-static int run_job(batch_run *b, vqc_generate_params *gp, int index, const char *tmpl, char *path,
-                   size_t len)
+/* Job `index` (variation k of line l): its parameters, seed and output path. *json owns the
+ * strings of gp (free with cJSON_Delete). Returns 0 or the job's error. */
+static int prepare_job(const batch_run *b, const batch_line *l, int k, int index, const char *tmpl,
+                       vqc_generate_params *gp, cJSON **json, char *path, size_t len)
 {
-    int rc = cli_expand_template(tmpl, index, gp->prompts ? gp->prompts : "", gp->seed, path, len);
+    *gp = b->o->gp;
+    bool seeded = b->o->seed_given;
+    int rc = job_params(l->text, gp, json, &seeded);
+    uint64_t base = seeded ? gp->seed : line_seed(l->text);
+    gp->seed = base + (uint64_t)k;
+    /* A job's own "output" is its template. */
+    const char *t = gp->output != b->o->gp.output ? gp->output : tmpl;
+    path[0] = 0;
+    rc = rc ? rc
+            : cli_expand_template(t, index, gp->prompts ? gp->prompts : "", gp->seed, path, len);
     gp->output = path;
-    rc = rc ? rc : make_parent_dirs(path);
+    return rc;
+}
+
+/* Whether the output of a job is a finished picture: a vqclip image whose recorded step
+ * reaches the job's steps (a snapshot or an interrupted run's image does not), or a file
+ * vqclip did not write (left alone, as --skip-existing promises). */
+static bool finished(const char *path, const vqc_generate_params *gp, int index)
+{
+    int step;
+    int rc = vqc_image_step(path, &step);
+    if (rc == VQC_ERR_FORMAT)
+        return true;
+    if (rc == 0 && step >= gp->iterations)
+        return true;
+    cli_log(VQC_LOG_INFO, "job %d: %s is unfinished (step %d of %d): running it again", index, path,
+            rc ? 0 : step, gp->iterations);
+    return false;
+}
+
+/* Runs one job; returns 0, 1 when skipped, or the job's library error code. */
+static int run_job(batch_run *b, vqc_generate_params *gp, int index)
+{
+    int rc = make_parent_dirs(gp->output);
     struct stat st;
-    if (!rc && b->o->skip_existing && stat(path, &st) == 0) {
+    if (!rc && b->o->skip_existing && stat(gp->output, &st) == 0 &&
+        finished(gp->output, gp, index)) {
         b->skipped++;
-        job_line(b, index, "skipped", path, gp->seed, NULL);
+        job_line(b, index, "skipped", gp->output, gp->seed, 0);
         return 1;
     }
     if (!rc && !b->ctx)
@@ -285,16 +320,11 @@ static int one_line(batch_run *b, const batch_line *l, int first_index, int shar
         int index = first_index + k;
         if (index % count != shard)
             continue;
-        vqc_generate_params gp = b->o->gp;
+        vqc_generate_params gp;
         cJSON *json = NULL;
-        bool seeded = b->o->seed_given;
-        int rc = job_params(l->text, &gp, &json, &seeded);
-        uint64_t base = seeded ? gp.seed : line_seed(l->text);
-        gp.seed = base + (uint64_t)k;
-        char path[4096] = "";
-        /* A job's own "output" is its template. */
-        const char *t = gp.output != b->o->gp.output ? gp.output : tmpl;
-        rc = rc ? rc : run_job(b, &gp, index, t, path, sizeof path);
+        char path[4096];
+        int rc = prepare_job(b, l, k, index, tmpl, &gp, &json, path, sizeof path);
+        rc = rc ? rc : run_job(b, &gp, index);
         cJSON_Delete(json);
         if (rc == VQC_ERR_INTERRUPTED)
             return rc;
@@ -302,15 +332,62 @@ static int one_line(batch_run *b, const batch_line *l, int first_index, int shar
             continue; /* skipped */
         if (rc) {
             cli_log(VQC_LOG_ERROR, "job %d (line %d): %s", index, l->line_no, vqc_last_error());
-            job_line(b, index, "failed", path, gp.seed, vqc_last_error());
+            job_line(b, index, "failed", path, gp.seed, rc);
             if (!b->failed++)
                 b->failed_status = cli_exit_status(rc);
-        } else if (rc == 0) {
+        } else {
             b->ok++;
-            job_line(b, index, "ok", path, gp.seed, NULL);
+            job_line(b, index, "ok", path, gp.seed, 0);
         }
     }
     return 0;
+}
+
+/* ---- names that clash -------------------------------------------------------------------- */
+
+typedef struct {
+    char *path;
+    int index, line_no;
+} job_name;
+
+static int by_path(const void *a, const void *b)
+{
+    const job_name *x = a, *y = b;
+    int c = strcmp(x->path, y->path);
+    return c ? c : x->index - y->index;
+}
+
+/* Refuses a batch in which two jobs (of any shard) would write the same file: the second would
+ * silently replace the first. Jobs whose parameters are bad are left to fail on their own. */
+static int check_names(const batch_run *b, const batch_line *lines, int n, const char *tmpl)
+{
+    int total = n * b->o->variations, count = 0, rc = 0;
+    job_name *names = calloc((size_t)(total > 0 ? total : 1), sizeof *names);
+    if (!names)
+        return vqc_set_error(VQC_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < b->o->variations; k++) {
+            vqc_generate_params gp;
+            cJSON *json = NULL;
+            char path[4096];
+            int index = i * b->o->variations + k;
+            if (!prepare_job(b, &lines[i], k, index, tmpl, &gp, &json, path, sizeof path))
+                names[count++] = (job_name){strdup(path), index, lines[i].line_no};
+            cJSON_Delete(json);
+        }
+    qsort(names, (size_t)count, sizeof *names, by_path);
+    for (int i = 1; i < count && !rc; i++)
+        if (names[i].path && names[i - 1].path && !strcmp(names[i].path, names[i - 1].path))
+            rc = vqc_set_error(VQC_ERR_USAGE,
+                               "jobs %d (line %d) and %d (line %d) would both write %s: give "
+                               "each job a name of its own ({index} or {seed} in -o, or an "
+                               "\"output\" key)",
+                               names[i - 1].index, names[i - 1].line_no, names[i].index,
+                               names[i].line_no, names[i].path);
+    for (int i = 0; i < count; i++)
+        free(names[i].path);
+    free(names);
+    return rc;
 }
 
 int cli_run_batch(gen_opts *o)
@@ -324,16 +401,26 @@ int cli_run_batch(gen_opts *o)
         return cli_status_of(rc, NULL);
     char tmpl[4096];
     job_template(o, tmpl, sizeof tmpl);
+    rc = check_names(&b, lines, n, tmpl);
     for (int i = 0; i < n && !rc; i++)
         rc = one_line(&b, &lines[i], i * o->variations, shard, count, tmpl);
     if (!o->quiet)
         cli_log(VQC_LOG_INFO, "batch: %d done, %d skipped, %d failed (shard %d/%d)", b.ok,
                 b.skipped, b.failed, shard, count);
+    if (o->json) {
+        printf("{\"event\":\"batch\",\"status\":\"%s\",\"ok\":%d,\"skipped\":%d,\"failed\":%d,"
+               "\"shard\":%d,\"shards\":%d}\n",
+               rc == VQC_ERR_INTERRUPTED ? "interrupted"
+               : rc || b.failed          ? "failed"
+                                         : "ok",
+               b.ok, b.skipped, b.failed, shard, count);
+        fflush(stdout);
+    }
     for (int i = 0; i < n; i++)
         free(lines[i].text);
     free(lines);
     vqc_free(b.ctx);
-    if (rc == VQC_ERR_INTERRUPTED)
+    if (rc)
         return cli_status_of(rc, NULL);
     return b.failed ? b.failed_status : 0;
 }

@@ -43,7 +43,8 @@ int cli_status_of(int rc, const vqc_generate_result *res)
     return cli_exit_status(rc);
 }
 
-static void summary(const gen_opts *o, const vqc_generate_result *res, int rc)
+/* The run's JSON summary line; a failure carries its error and exit status. */
+static void summary(const gen_opts *o, const vqc_generate_result *res, int rc, int status)
 {
     if (!o->json)
         return;
@@ -51,13 +52,19 @@ static void summary(const gen_opts *o, const vqc_generate_result *res, int rc)
     printf("{\"event\":\"done\",\"status\":\"%s\",\"path\":%s,\"seed\":%llu,\"steps\":%d,"
            "\"width\":%d,\"height\":%d,\"loss\":%.6f,\"startup_seconds\":%.3f,"
            "\"seconds\":%.3f,\"peak_device_bytes\":%lld,\"base_device_bytes\":%lld,"
-           "\"planned_step_bytes\":%lld}\n",
+           "\"planned_step_bytes\":%lld",
            rc == 0                     ? "ok"
            : rc == VQC_ERR_INTERRUPTED ? "interrupted"
                                        : "failed",
            q ? q : "\"\"", (unsigned long long)o->gp.seed, res->steps, res->width, res->height,
            res->loss, res->setup_seconds, res->seconds, res->peak_device_bytes,
            res->base_device_bytes, res->planned_step_bytes);
+    if (rc && rc != VQC_ERR_INTERRUPTED) {
+        char *e = cli_json_string(vqc_last_error());
+        printf(",\"error\":%s,\"exit\":%d", e ? e : "\"\"", status);
+        free(e);
+    }
+    printf("}\n");
     free(q);
     fflush(stdout);
 }
@@ -83,7 +90,7 @@ static int run_single(gen_opts *o)
         rc = cli_video_encode(o);
     cli_video_cleanup(frames);
     int status = cli_status_of(rc, &res);
-    summary(o, &res, rc);
+    summary(o, &res, rc, status);
     vqc_free(ctx);
     return status;
 }

@@ -1,5 +1,6 @@
 /* The generate command's option table and everything made from it (see options.h). */
 #include "cli/options.h"
+#include "cli/common.h"
 #include "cli/option_table.h"
 
 #include <errno.h>
@@ -524,6 +525,18 @@ static int one_option(int argc, char **argv, int *i, gen_opts *o)
 
 static bool row_given(const gen_opts *o, const void *field_addr);
 
+/* Options that would change nothing here are said once, not silently dropped. */
+static void warn_unused(const gen_opts *o)
+{
+    if (!o->batch &&
+        (o->skip_existing || o->variations != 1 || o->shard_count || o->shard_count_opt))
+        cli_log(VQC_LOG_WARN, "--skip-existing, --variations and --shard apply to --batch runs "
+                              "only: ignored");
+    if (row_given(o, &o->gp.cut_pow) && o->gp.cut_method == VQC_CUT_POOLING)
+        cli_log(VQC_LOG_WARN, "--cut-pow shapes the original cut method's random squares; the "
+                              "pooling method (the default) ignores it");
+}
+
 int gen_opts_parse(int argc, char **argv, gen_opts *o)
 {
     gen_opts_init(o);
@@ -545,6 +558,7 @@ int gen_opts_parse(int argc, char **argv, gen_opts *o)
             goto fail;
     }
     o->output_given = row_given(o, &o->gp.output);
+    warn_unused(o);
     if ((o->peer_seeds || o->peer_weights) && peer_noise_prompts(o))
         goto fail;
     if (o->batch && o->video) {

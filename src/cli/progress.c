@@ -39,18 +39,41 @@ static double now(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* Without a terminal (cron, a log file) a whole line now and then: at most every 10% of the
+ * steps or every 30 seconds, and at the last step. */
+static bool log_line_due(cli_ui *ui, int step, int total, double t)
+{
+    int tenth = total / 10 > 0 ? total / 10 : 1;
+    if (step != total && step - ui->last_step < tenth && t - ui->last_time < 30)
+        return false;
+    ui->last_step = step;
+    ui->last_time = t;
+    return true;
+}
+
 static void on_progress(int step, int total, const float *losses, int n, void *user)
 {
     cli_ui *ui = user;
-    if (ui->quiet || !isatty(2))
+    if (ui->quiet)
         return;
-    if (ui->t_first == 0)
-        ui->t_first = now() - 1e-9;
-    double loss = 0, el = now() - ui->t_first;
+    double t = now();
+    if (ui->t_first == 0) {
+        ui->t_first = t - 1e-9;
+        ui->last_time = t;
+        ui->last_step = step - 1;
+    }
+    double loss = 0, el = t - ui->t_first;
     for (int i = 0; i < n; i++)
         loss += losses[i];
     double rate = ui->steps_seen++ > 0 ? ui->steps_seen / el : 0;
     int eta = rate > 0 ? (int)((total - step) / rate) : 0;
+    if (!isatty(2)) {
+        if (log_line_due(ui, step, total, t))
+            fprintf(stderr, "vqclip: step %d/%d (%d%%), %.2f it/s, ETA %dm%02ds, loss %.4f\n", step,
+                    total, total > 0 ? (int)(100.0 * step / total) : 100, rate, eta / 60, eta % 60,
+                    loss);
+        return;
+    }
     fprintf(stderr, "\rvqclip: step %d/%d  %.2f it/s  ETA %dm%02ds  loss %.4f   ", step, total,
             rate, eta / 60, eta % 60, loss);
     ui->line_open = true;
@@ -76,6 +99,14 @@ static bool on_abort(void *user)
 static void on_image(const char *path, int step, double loss, void *user)
 {
     cli_ui *ui = user;
+    int total = ui->gp ? ui->gp->iterations : step;
+    if (!ui->quiet && (step >= total || got_signal)) { /* the final image, not a snapshot */
+        cli_end_progress(ui);
+        if (step >= total)
+            cli_log(VQC_LOG_INFO, "wrote %s", path);
+        else
+            cli_log(VQC_LOG_INFO, "wrote %s (step %d of %d: interrupted)", path, step, total);
+    }
     if (!ui->json)
         return;
     char *q = cli_json_string(path);

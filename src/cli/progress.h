@@ -13,6 +13,8 @@ typedef struct cli_ui {
     bool quiet, json, line_open;
     double t_first;
     int steps_seen;
+    double last_time; /* of the last progress line without a terminal */
+    int last_step;
 } cli_ui;
 
 /* Makes SIGINT and SIGTERM ask the running generation to stop (it writes its image first). */

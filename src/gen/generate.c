@@ -12,6 +12,7 @@
 #include "gen/memplan.h"
 #include "gen/modelpath.h"
 #include "io/image.h"
+#include "io/png_text.h"
 #include "util/error.h"
 
 const char *vqc_last_error(void)
@@ -42,6 +43,19 @@ const char *vqc_torch_version(void)
 int vqc_check_output(const char *path)
 {
     return vqc_check_writable(path);
+}
+
+int vqc_image_step(const char *path, int *step)
+{
+    char text[32], *end;
+    int rc = vqc_png_text(path, "vqclip:step", text, sizeof text);
+    if (rc)
+        return rc;
+    long v = strtol(text, &end, 10);
+    if (end == text || *end || v < 0 || v > INT32_MAX)
+        return vqc_error_set(VQC_ERR_FORMAT, "%s: bad vqclip:step '%s'", path, text);
+    *step = (int)v;
+    return 0;
 }
 
 /* ---- context --------------------------------------------------------------------------- */
