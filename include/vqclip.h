@@ -306,6 +306,21 @@ VQC_API int vqc_generate(vqc_context *ctx, const vqc_generate_params *params,
  * and is writable, it is not a folder). Returns 0 or VQC_ERR_IO with a message. */
 VQC_API int vqc_check_output(const char *path);
 
+/* The settings a state file (generate params' save_state) was written with, to resume it
+ * without giving them again. */
+typedef struct vqc_saved_run vqc_saved_run;
+/* Reads the settings of the state file `path`. Returns 0 and *out (free with
+ * vqc_saved_run_free), or VQC_ERR_IO / VQC_ERR_FORMAT (not a vqclip state file). */
+VQC_API int vqc_saved_run_load(const char *path, vqc_saved_run **out);
+/* Sets in gp and cp (may be NULL) everything the saved run was made with: prompts, size, seed,
+ * start, optimisation, cutouts, zoom, the run's iterations and the model files. The strings
+ * belong to s: keep it until the parameters are no longer used. */
+VQC_API void vqc_saved_run_apply(const vqc_saved_run *s, vqc_generate_params *gp,
+                                 vqc_context_params *cp);
+/* The step the state was saved at. */
+VQC_API int vqc_saved_run_step(const vqc_saved_run *s);
+VQC_API void vqc_saved_run_free(vqc_saved_run *s);
+
 /* The step recorded in an image vqclip wrote (its "vqclip:step" text: the final image of an
  * N-step run says N, a snapshot or an interrupted run's image fewer). Returns 0 and *step, or
  * VQC_ERR_IO (unreadable) / VQC_ERR_FORMAT (not a PNG, or no step recorded). */

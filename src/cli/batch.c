@@ -408,7 +408,7 @@ int cli_run_batch(gen_opts *o)
         cli_log(VQC_LOG_INFO, "batch: %d done, %d skipped, %d failed (shard %d/%d)", b.ok,
                 b.skipped, b.failed, shard, count);
     if (o->json) {
-        printf("{\"event\":\"batch\",\"status\":\"%s\",\"ok\":%d,\"skipped\":%d,\"failed\":%d,"
+        printf("{\"event\":\"batch\",\"result\":\"%s\",\"ok\":%d,\"skipped\":%d,\"failed\":%d,"
                "\"shard\":%d,\"shards\":%d}\n",
                rc == VQC_ERR_INTERRUPTED ? "interrupted"
                : rc || b.failed          ? "failed"

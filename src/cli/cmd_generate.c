@@ -101,7 +101,7 @@ int cmd_generate(int argc, char **argv)
     int rc = gen_opts_parse(argc, argv, &o);
     if (rc) {
         gen_opts_free(&o);
-        return rc < 0 ? 0 : 1;
+        return rc < 0 ? 0 : rc;
     }
     if (vqc_uses_demo_models(&o.cp))
         gen_opts_demo_defaults(&o);

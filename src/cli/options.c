@@ -468,6 +468,59 @@ void gen_opts_free(gen_opts *o)
     for (int i = 0; i < o->n_owned; i++)
         free(o->owned[i]);
     o->n_owned = 0;
+    vqc_saved_run_free(o->saved);
+    o->saved = NULL;
+}
+
+/* Copies row r's field(s) from `from` into `to`. */
+static void copy_row(const cli_option *r, gen_target *from, gen_target *to)
+{
+    void *src = cli_option_field(r, from), *dst = cli_option_field(r, to);
+    size_t size = 0;
+    switch (r->type) {
+    case T_STR: size = sizeof(const char *); break;
+    case T_INT:
+    case T_CHOICE: size = sizeof(int); break;
+    case T_DOUBLE: size = sizeof(double); break;
+    case T_SEED: size = sizeof(uint64_t); break;
+    case T_FLAG: size = sizeof(bool); break;
+    case T_AUGMENTS:
+        to->gp->n_augments = from->gp->n_augments;
+        size = sizeof from->gp->augments;
+        break;
+    case T_LIST:
+        if (r->off == offsetof(vqc_generate_params, image_prompts))
+            to->gp->n_image_prompts = from->gp->n_image_prompts;
+        else
+            to->gp->n_noise_prompts = from->gp->n_noise_prompts;
+        size = sizeof(const char *const *);
+        break;
+    case T_SIZE:
+        to->gp->height = from->gp->height;
+        size = sizeof(int);
+        break;
+    case T_SPECIAL: break;
+    }
+    if (src && dst && size)
+        memcpy(dst, src, size);
+}
+
+/* --resume: the state's settings for every option not given on the command line (the ones
+ * given must then agree with the state, which the library checks, naming what differs). */
+static int apply_saved(gen_opts *o)
+{
+    int rc = vqc_saved_run_load(o->gp.resume, &o->saved);
+    if (rc)
+        return rc;
+    gen_opts saved = *o; /* the command line's, the state's on top */
+    vqc_saved_run_apply(o->saved, &saved.gp, &saved.cp);
+    gen_target from = {&saved, &saved.gp, NULL, NULL, ""}, to = {o, &o->gp, NULL, NULL, ""};
+    for (int i = 0; i < N_ROWS; i++)
+        if (!o->given[i] && table[i].names && table[i].in != IN_CLI)
+            copy_row(&table[i], &from, &to);
+    o->seed_given = true;
+    o->size_given = true;
+    return 0;
 }
 
 /* Whether a token is a number (a negative one too): the value of an option, not an option. */
@@ -559,6 +612,11 @@ int gen_opts_parse(int argc, char **argv, gen_opts *o)
     }
     o->output_given = row_given(o, &o->gp.output);
     warn_unused(o);
+    int rc;
+    if (o->gp.resume && !o->batch && (rc = apply_saved(o))) {
+        fprintf(stderr, "vqclip: error: %s\n", vqc_last_error());
+        return cli_exit_status(rc);
+    }
     if ((o->peer_seeds || o->peer_weights) && peer_noise_prompts(o))
         goto fail;
     if (o->batch && o->video) {

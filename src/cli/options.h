@@ -35,13 +35,15 @@ typedef struct gen_opts {
     int shard_index, shard_count; /* --shard I/N (count 0: not sharded) */
     int shard_count_opt;          /* --shard-count N, for JOB_COMPLETION_INDEX */
     unsigned char given[128];     /* 1 for each table row set on the command line */
+    vqc_saved_run *saved;         /* --resume: the state's settings, under the ones given */
 } gen_opts;
 
 /* The defaults: the library's parameters, then the command line's own. */
 void gen_opts_init(gen_opts *o);
 
-/* Fills o from argv (argv[0] is the program name). Returns 0; 1 after printing a one-line
- * error (bad usage); -1 after printing --help or --list-options (exit 0). */
+/* Fills o from argv (argv[0] is the program name); with --resume, the state's settings fill
+ * what is not given. Returns 0; the exit status after printing a one-line error (1 bad usage, 2
+ * an unreadable state file); -1 after printing --help or --list-options (exit 0). */
 int gen_opts_parse(int argc, char **argv, gen_opts *o);
 
 /* Applies one batch job's JSON object to gp (a copy of the command line's parameters): each

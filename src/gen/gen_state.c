@@ -160,14 +160,15 @@ int vqc_gen_save_state(const gen_run *r)
     double mse_w;
     int rounds;
     int rc = collect(r, &s, &mse_w, &rounds);
-    char step[32], optsteps[32], w[40], rnd[16];
+    char step[32], optsteps[32], w[40], rnd[16], iters[32];
     snprintf(step, sizeof step, "%d", vqc_loop_steps(r->loop));
+    snprintf(iters, sizeof iters, "%d", r->g->iterations);
     snprintf(optsteps, sizeof optsteps, "%" PRId64, vqc_optim_steps(vqc_loop_optimiser(r->loop)));
     snprintf(w, sizeof w, "%.17g", mse_w);
     snprintf(rnd, sizeof rnd, "%d", rounds);
-    const char *meta[] = {"format",   "vqclip-state-1", "step", step,         "optim_steps",
-                          optsteps,   "mse_weight",     w,      "mse_rounds", rnd,
-                          "settings", r->settings,      NULL};
+    const char *meta[] = {"format",      "vqclip-state-1", "step",       step, "iterations", iters,
+                          "optim_steps", optsteps,         "mse_weight", w,    "mse_rounds", rnd,
+                          "settings",    r->settings,      NULL};
     if (!rc)
         rc = vqc_safetensors_write(r->g->save_state, s.t, (size_t)s.n, meta);
     state_free(&s);
@@ -267,6 +268,11 @@ int vqc_gen_load_state(gen_run *r)
     int64_t optsteps;
     vqt_tensor *z = NULL, *anchor = NULL;
     rc = check_meta(r, m, &step, &w, &rounds, &optsteps);
+    if (!rc && step > r->g->iterations)
+        rc = vqc_error_set(VQC_ERR_USAGE,
+                           "the state is at step %d, past the %d iterations asked for: ask for at "
+                           "least %d",
+                           step, r->g->iterations, step);
     if (!rc && !(z = state_tensor(m, "z", r->ctx->dev, VQC_DTYPE_F32)))
         rc = VQC_ERR_FORMAT;
     if (!rc && !(anchor = state_tensor(m, "anchor", r->ctx->dev, VQC_DTYPE_F32)))
@@ -277,5 +283,8 @@ int vqc_gen_load_state(gen_run *r)
     vqt_free(z);
     vqt_free(anchor);
     vqc_tmap_free(m);
-    return rc ? vqc_error_wrap(rc, "resuming from %s", r->g->resume) : 0;
+    if (rc)
+        return vqc_error_wrap(rc, "resuming from %s", r->g->resume);
+    vqc_log(VQC_LOG_INFO, "resuming from step %d of %d (%s)", step, r->g->iterations, r->g->resume);
+    return 0;
 }

@@ -74,6 +74,21 @@ static bool dup_opt(const char *s, char **out)
     return !s || *out;
 }
 
+/* A default model that was not found: says why the default was looked up at all (another model
+ * was named, which turns the demo set off, or none is installed). */
+static int default_looked_up(const vqc_context_params *p, const char *what, int rc)
+{
+    char demo[4000];
+    if (p->vqgan || p->clip || p->bpe)
+        return vqc_error_wrap(rc,
+                              "no %s was named, so the default is looked up (the demo models "
+                              "stand in only when no model at all is named)",
+                              what);
+    if (vqc_demo_dir(demo, sizeof demo) != 0)
+        return vqc_error_wrap(rc, "the demo models are not installed either");
+    return rc;
+}
+
 static int find_models(vqc_context *c)
 {
     const vqc_context_params *p = &c->p;
@@ -95,9 +110,12 @@ static int find_models(vqc_context *c)
     }
     int rc = vqc_model_find(VQC_MODEL_VQGAN, p->vqgan ? p->vqgan : VQC_DEFAULT_VQGAN, c->vqgan_path,
                             sizeof c->vqgan_path);
-    rc = rc ? rc
-            : vqc_model_find(VQC_MODEL_CLIP, p->clip ? p->clip : VQC_DEFAULT_CLIP, c->clip_path,
-                             sizeof c->clip_path);
+    if (rc)
+        return p->vqgan ? rc : default_looked_up(p, "VQGAN", rc);
+    rc = vqc_model_find(VQC_MODEL_CLIP, p->clip ? p->clip : VQC_DEFAULT_CLIP, c->clip_path,
+                        sizeof c->clip_path);
+    if (rc && !p->clip)
+        return default_looked_up(p, "CLIP", rc);
     rc = rc ? rc : vqc_model_find_bpe(p->bpe, c->clip_path, c->bpe_path, sizeof c->bpe_path);
     if (rc)
         return rc;

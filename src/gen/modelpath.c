@@ -1,5 +1,6 @@
 #include "gen/modelpath.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,12 +44,36 @@ static const char *const suffixes[3][4] = {
     [VQC_MODEL_BPE] = {"", NULL},
 };
 
+/* Whether a name is meant as a file path rather than a model name: VQGAN and vocabulary names
+ * never hold a '/', CLIP names do ("ViT-B/32"), so for CLIP only an explicit path counts (a
+ * leading '/', '.' or '~', or a weight file's extension). */
+static bool is_path(vqc_model_kind kind, const char *name)
+{
+    static const char *const exts[] = {".pt", ".pth", ".safetensors", ".bin", ".ckpt"};
+    if (name[0] == '/' || name[0] == '.' || name[0] == '~')
+        return true;
+    if (kind != VQC_MODEL_CLIP)
+        return strchr(name, '/') != NULL;
+    size_t n = strlen(name);
+    for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++) {
+        size_t e = strlen(exts[i]);
+        if (n > e && strcmp(name + n - e, exts[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
 int vqc_model_find(vqc_model_kind kind, const char *name, char *out, size_t len)
 {
+    static const char *const what[] = {"VQGAN model", "CLIP model", "CLIP BPE vocabulary"};
     if (is_file(name)) {
         snprintf(out, len, "%s", name);
         return 0;
     }
+    struct stat st;
+    if (is_path(kind, name))
+        return vqc_error_set(VQC_ERR_IO, "%s file %s %s", what[kind], name,
+                             stat(name, &st) == 0 ? "is not a regular file" : "does not exist");
     char base[512];
     snprintf(base, sizeof base, "%s", name);
     if (kind == VQC_MODEL_CLIP)
@@ -67,7 +92,6 @@ int vqc_model_find(vqc_model_kind kind, const char *name, char *out, size_t len)
                 at += (size_t)snprintf(tried + at, sizeof tried - at, "%s%s", at ? ", " : "", out);
         }
     }
-    static const char *const what[] = {"VQGAN model", "CLIP model", "CLIP BPE vocabulary"};
     return vqc_error_set(VQC_ERR_IO,
                          "%s '%s' not found (tried %s, %s); put the file in one of those "
                          "folders or pass its path (see models/README.md)",
