@@ -616,6 +616,45 @@ static void test_sigterm(void)
     expect_image("SIGTERM", 0, out, 32, 32);
 }
 
+/* A model file truncated while a run reads it: one error line and exit 2, not a crash (the
+ * weights are views of the mapped file; the next read past the new end raises SIGBUS). */
+static void test_truncated_weights(void)
+{
+    const char *ckpt = tpath("shrinking.ckpt"), *out = tpath("shrink.png");
+    char cmd[9000];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", fixture_path("vqgan/tiny_vq.ckpt"), ckpt);
+    ASSERT_EQ(system(cmd), 0);
+    unlink(out);
+    snprintf(cmd, sizeof cmd,
+             "exec %s --vqgan '%s' --clip '%s' --bpe '%s' -p 'a lighthouse' -s 32 32 --cutn 2 "
+             "-i 100000 -se 1 -q -o '%s' 2>'%s/err.txt'",
+             bin, ckpt, fixture_path("clip/tiny_vit.pt"),
+             fixture_path("clip/bpe_simple_vocab_16e6.txt.gz"), out, tmp);
+    pid_t pid = fork();
+    ASSERT(pid >= 0);
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    struct stat sb;
+    for (int i = 0; i < 600 && stat(out, &sb) != 0; i++)
+        usleep(100000);
+    ASSERT_EQ(truncate(ckpt, 0), 0);
+    int st = 0;
+    for (int i = 0; i < 600 && waitpid(pid, &st, WNOHANG) == 0; i++)
+        usleep(100000);
+    if (waitpid(pid, &st, WNOHANG) == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+        TEST_FAIL("truncated model file: the run went on for a minute");
+    }
+    ncases++;
+    if (!WIFEXITED(st))
+        TEST_FAIL("truncated model file: killed by signal %d; stderr: %s",
+                  WIFSIGNALED(st) ? WTERMSIG(st) : 0, cli_slurp("err.txt"));
+    expect_error("truncated model file", WEXITSTATUS(st), 2, "model file");
+}
+
 /* The output onto a FIFO or /dev/null: written through, and the node stays what it was. The
  * reader of the FIFO must receive the whole PNG. */
 static void test_special_output(void)
@@ -677,6 +716,8 @@ int main(void)
     lap("full disk");
     test_sigterm();
     lap("SIGTERM");
+    test_truncated_weights();
+    lap("truncated model");
     test_special_output();
     fprintf(stderr, "test-badinput: ok, %d cases in %.1f s\n", ncases, now() - t0);
     return 0;

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cmd_doctor.h"
 #include "cli/commands.h"
@@ -30,11 +31,26 @@ static void usage(FILE *f)
     fprintf(f, "\nRun 'vqclip COMMAND --help' for the options of a command.\n");
 }
 
+/* The weights are read straight from the mapped model files: a file truncated while in use
+ * makes the next read of a page past its new end raise SIGBUS. Say so in one line and exit as
+ * for an unreadable input, instead of dying with a core dump. */
+static void on_sigbus(int sig)
+{
+    static const char msg[] = "vqclip: error: a model file shrank or was rewritten while vqclip "
+                              "was reading it (SIGBUS); run again once it is complete\n";
+    (void)sig;
+    if (write(2, msg, sizeof msg - 1) < 0) {
+        /* nothing more can be done in a signal handler */
+    }
+    _exit(2);
+}
+
 int main(int argc, char **argv)
 {
     /* A file size limit (ulimit -f) must fail the write with EFBIG, reported and cleaned up,
      * not kill the process with SIGXFSZ and leave a temporary file behind. */
     signal(SIGXFSZ, SIG_IGN);
+    signal(SIGBUS, on_sigbus);
     if (argc < 2) {
         usage(stderr);
         return 1;
