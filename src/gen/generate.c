@@ -81,11 +81,11 @@ static int default_looked_up(const vqc_context_params *p, const char *what, int 
     char demo[4000];
     if (p->vqgan || p->clip || p->bpe)
         return vqc_error_wrap(rc,
-                              "no %s was named, so the default is looked up (the demo models "
-                              "stand in only when no model at all is named)",
+                              "no %s was named, so the default is looked up (the demo set "
+                              "stands in only when no model at all is named)",
                               what);
     if (vqc_demo_dir(demo, sizeof demo) != 0)
-        return vqc_error_wrap(rc, "the demo models are not installed either");
+        return vqc_error_wrap(rc, "the demo set is not installed either");
     return rc;
 }
 
