@@ -4,8 +4,10 @@
  *   - Every function that returns a `vqt_tensor *` returns a NEW handle that the caller owns and
  *     releases with vqt_free() (or leaves to the enclosing scope, below). Arguments are borrowed.
  *   - On failure a function returns NULL (handles), -1 (ints) or NAN (doubles) and stores a
- *     one-line message in a thread-local buffer read with vqt_last_error(). No C++ exception ever
- *     crosses this interface.
+ *     one-line message in a thread-local buffer read with vqt_last_error(), and whether the
+ *     failure was an allocation failure (vqt_last_error_oom()). No C++ exception ever crosses
+ *     this interface. A NULL handle argument fails without replacing the message (and kind) of
+ *     the failure that produced it, so a chain of calls reports its first failure.
  *   - Scopes: between vqt_scope_begin() and vqt_scope_end() every new handle is also recorded in
  *     the scope, and vqt_scope_end() frees all of them except those passed to vqt_keep(), which
  *     move to the enclosing scope (or become unscoped at the outermost level). This lets a forward
@@ -53,6 +55,13 @@ int vqt_init(int nthreads);
 
 /* The current thread's last error message; never NULL. */
 const char *vqt_last_error(void);
+
+/* Whether the current thread's last recorded failure was an allocation failure: libtorch's
+ * CUDA allocator running out (c10::OutOfMemoryError) or the CPU allocator's (std::bad_alloc),
+ * also when it happened in a checkpointed segment rerun by the backward pass. Known by the
+ * exception's type, not its message. Set and cleared with the message: the next failure
+ * recorded decides it again. */
+bool vqt_last_error_oom(void);
 
 /* libtorch's version string, e.g. "1.13.1". Static storage. */
 const char *vqt_version(void);
