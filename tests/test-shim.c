@@ -1,9 +1,10 @@
 /* The libtorch shim: handles, scopes, errors and their kind (allocation failure or not, also
- * through a checkpointed segment), autograd helpers, host copies. */
+ * through a checkpointed segment and the bridge to vqc errors), autograd helpers, host copies. */
 #include <math.h>
 
 #include "testhelp.h"
 #include "torch/shim.h"
+#include "util/torch_error.h"
 
 /* The allocation failures below ask the CPU allocator for more than any machine has; under
  * AddressSanitizer malloc must return NULL for them as it does without, instead of aborting. */
@@ -72,6 +73,17 @@ static void test_oom_kind(void)
     vqt_device d;
     ASSERT(vqt_device_parse("tpu", &d) < 0); /* the shim's own messages reset it too */
     ASSERT(!vqt_last_error_oom());
+
+    /* The bridge: "<context>: <message>", VQC_ERR_NOMEM for an allocation failure. */
+    ASSERT(vqt_full(1, &absurd, 0.0, VQC_DTYPE_F32, cpu) == NULL);
+    char want[1200];
+    snprintf(want, sizeof want, "big %d: %s", 7, vqt_last_error());
+    ASSERT_EQ(vqc_torch_fail("big %d", 7), VQC_ERR_NOMEM);
+    ASSERT_STR_EQ(vqc_error_get(), want);
+    fail_otherwise();
+    snprintf(want, sizeof want, "add: %s", vqt_last_error());
+    ASSERT_EQ(vqc_torch_fail("add"), VQC_ERR_RUNTIME);
+    ASSERT_STR_EQ(vqc_error_get(), want);
 }
 
 /* A checkpointed segment: exp(x) when the forward pass runs it; when the backward pass reruns

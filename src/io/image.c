@@ -12,6 +12,7 @@
 #include <stb/stb_image_write.h>
 
 #include "util/error.h"
+#include "util/torch_error.h"
 #include "util/strbuf.h"
 
 /* ---- JPEG pre-check -------------------------------------------------------------------- */
@@ -213,7 +214,7 @@ vqt_tensor *vqc_image_to_tensor(const vqc_image *img, vqt_device dev)
     int64_t strides[4] = {3LL * img->w * img->h, 1, 3LL * img->w, 3};
     vqt_tensor *t = vqt_from_data(img->rgb, VQC_DTYPE_F32, 4, shape, strides, dev, VQC_DTYPE_F32);
     if (!t)
-        vqc_error_set(VQC_ERR_RUNTIME, "image to tensor: %s", vqt_last_error());
+        vqc_torch_fail("image to tensor");
     return t;
 }
 
@@ -230,16 +231,17 @@ int vqc_image_from_tensor(const vqt_tensor *t, vqc_image *out)
     vqt_tensor *hwc = img3 ? vqt_permute(img3, 3, perm) : NULL;
     vqt_free(img3);
     if (!hwc)
-        return vqc_error_set(VQC_ERR_RUNTIME, "image from tensor: %s", vqt_last_error());
+        return vqc_torch_fail("image from tensor");
     out->h = (int)s[1];
     out->w = (int)s[2];
     int64_t n = 3 * s[1] * s[2];
     out->rgb = malloc((size_t)n * sizeof(float));
     int64_t got = out->rgb ? vqt_to_host(hwc, out->rgb, VQC_DTYPE_F32, n) : -1;
     vqt_free(hwc);
-    if (got != n) {
-        vqc_image_free(out);
-        return vqc_error_set(VQC_ERR_RUNTIME, "image from tensor: %s", vqt_last_error());
-    }
-    return 0;
+    if (got == n)
+        return 0;
+    int rc = out->rgb ? vqc_torch_fail("image from tensor")
+                      : vqc_error_set(VQC_ERR_NOMEM, "image from tensor: out of memory");
+    vqc_image_free(out);
+    return rc;
 }
