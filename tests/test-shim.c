@@ -1,8 +1,18 @@
-/* The libtorch shim: handles, scopes, errors, autograd helpers, host copies. */
+/* The libtorch shim: handles, scopes, errors and their kind (allocation failure or not, also
+ * through a checkpointed segment and the bridge to vqc errors), autograd helpers, host copies. */
 #include <math.h>
 
 #include "testhelp.h"
 #include "torch/shim.h"
+#include "util/torch_error.h"
+
+/* The allocation failures below ask the CPU allocator for more than any machine has; under
+ * AddressSanitizer malloc must return NULL for them as it does without, instead of aborting. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+    return "allocator_may_return_null=1";
+}
 
 static const vqt_device cpu = {VQT_DEVICE_CPU, 0};
 
@@ -32,6 +42,90 @@ static void test_errors(void)
         ASSERT(vqt_device_parse("cuda:0", &d) < 0);
     vqt_free(x);
     vqt_free(y);
+}
+
+/* 2^46 float32 elements, 256 TiB: beyond any machine, and beyond a 47-bit address space. */
+static const int64_t absurd = (int64_t)1 << 46;
+
+/* A failure of another kind than an allocation failure (shapes that do not broadcast). */
+static void fail_otherwise(void)
+{
+    int64_t a = 3, b = 4;
+    vqt_tensor *x = vqt_full(1, &a, 1.0, VQC_DTYPE_F32, cpu);
+    vqt_tensor *y = vqt_full(1, &b, 1.0, VQC_DTYPE_F32, cpu);
+    ASSERT(vqt_binary(VQT_ADD, x, y) == NULL);
+    vqt_free(x);
+    vqt_free(y);
+}
+
+static void test_oom_kind(void)
+{
+    ASSERT(vqt_full(1, &absurd, 0.0, VQC_DTYPE_F32, cpu) == NULL);
+    ASSERT(vqt_last_error_oom());
+    ASSERT(strlen(vqt_last_error()) > 0 && strchr(vqt_last_error(), '\n') == NULL);
+    /* A NULL handle passes the failure on, kind included. */
+    ASSERT(vqt_unary(VQT_EXP, NULL) == NULL);
+    ASSERT(vqt_last_error_oom());
+    /* The next failure decides again: a bad op is not an allocation failure. */
+    fail_otherwise();
+    ASSERT(!vqt_last_error_oom());
+    ASSERT(vqt_full(1, &absurd, 0.0, VQC_DTYPE_F32, cpu) == NULL);
+    vqt_device d;
+    ASSERT(vqt_device_parse("tpu", &d) < 0); /* the shim's own messages reset it too */
+    ASSERT(!vqt_last_error_oom());
+
+    /* The bridge: "<context>: <message>", VQC_ERR_NOMEM for an allocation failure. */
+    ASSERT(vqt_full(1, &absurd, 0.0, VQC_DTYPE_F32, cpu) == NULL);
+    char want[1200];
+    snprintf(want, sizeof want, "big %d: %s", 7, vqt_last_error());
+    ASSERT_EQ(vqc_torch_fail("big %d", 7), VQC_ERR_NOMEM);
+    ASSERT_STR_EQ(vqc_error_get(), want);
+    fail_otherwise();
+    snprintf(want, sizeof want, "add: %s", vqt_last_error());
+    ASSERT_EQ(vqc_torch_fail("add"), VQC_ERR_RUNTIME);
+    ASSERT_STR_EQ(vqc_error_get(), want);
+}
+
+/* A checkpointed segment: exp(x) when the forward pass runs it; when the backward pass reruns
+ * it, it fails as segment_mode says (1: an allocation failure, 2: a bad op). */
+static int segment_calls, segment_mode;
+
+static vqt_tensor *failing_rerun(void *arg, const vqt_tensor *x)
+{
+    (void)arg;
+    if (segment_calls++ == 0)
+        return vqt_unary(VQT_EXP, x);
+    if (segment_mode == 1)
+        return vqt_full(1, &absurd, 0.0, VQC_DTYPE_F32, cpu);
+    int64_t n = 5;
+    return vqt_binary(VQT_ADD, x, vqt_full(1, &n, 1.0, VQC_DTYPE_F32, cpu));
+}
+
+/* vqt_backward reports a rerun's failure with its message and its kind. */
+static void checkpoint_fails(int mode)
+{
+    const float v[3] = {0.5f, 1.0f, 2.0f};
+    vqt_tensor *x = vec(v, 3);
+    vqt_set_requires_grad(x, true);
+    segment_calls = 0;
+    segment_mode = mode;
+    vqt_tensor *y = vqt_checkpoint(failing_rerun, NULL, x);
+    ASSERT(y != NULL);
+    vqt_tensor *loss = vqt_reduce(VQT_SUM, y, 0, NULL, false);
+    if (mode == 1)
+        fail_otherwise(); /* so that only the rerun can make the kind an allocation failure */
+    else
+        ASSERT(vqt_full(1, &absurd, 0.0, VQC_DTYPE_F32, cpu) == NULL);
+    ASSERT(vqt_backward(loss) != 0);
+    ASSERT_EQ(segment_calls, 2);
+    ASSERT(strlen(vqt_last_error()) > 0);
+    ASSERT_EQ(vqt_last_error_oom(), mode == 1);
+}
+
+static void test_oom_in_checkpoint(void)
+{
+    checkpoint_fails(1);
+    checkpoint_fails(2);
 }
 
 static void test_scopes(void)
@@ -144,6 +238,8 @@ int main(void)
     test_clamp_with_grad();
     test_replace_grad();
     test_layouts();
+    test_oom_kind();
+    test_oom_in_checkpoint();
     vqt_scope_end();
     fprintf(stderr, "test-shim: ok\n");
     return 0;

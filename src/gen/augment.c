@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "util/error.h"
+#include "util/torch_error.h"
 
 #define DEG (M_PI / 180.0)
 
@@ -530,16 +531,6 @@ static vqt_tensor *erase(const vqt_tensor *x, double p)
 
 /* ---- public ----------------------------------------------------------------------------- */
 
-/* Ends the scope keeping t; sets the error message when t is NULL. */
-static vqt_tensor *finish(vqt_tensor *t, const char *what)
-{
-    vqt_tensor *kept = vqt_keep(t);
-    vqt_scope_end();
-    if (!kept)
-        vqc_error_set(VQC_ERR_RUNTIME, "%s: %s", what, vqt_last_error());
-    return kept;
-}
-
 vqt_tensor *vqc_augment_homographies(unsigned mask, double prob, int64_t n, vqt_device dev)
 {
     if (n < 1) {
@@ -547,7 +538,7 @@ vqt_tensor *vqc_augment_homographies(unsigned mask, double prob, int64_t n, vqt_
         return NULL;
     }
     vqt_scope_begin();
-    return finish(compose_homographies(mask, prob, n, dev), "augment homographies");
+    return vqc_torch_scope_end(compose_homographies(mask, prob, n, dev), "augment homographies");
 }
 
 /* Checks that x is [N, C, H, W] (C == 3 when need3). */
@@ -573,7 +564,7 @@ vqt_tensor *vqc_augment_warp(const vqt_tensor *x, const vqt_tensor *h)
         return NULL;
     }
     vqt_scope_begin();
-    return finish(warp(x, h), "augment warp");
+    return vqc_torch_scope_end(warp(x, h), "augment warp");
 }
 
 vqt_tensor *vqc_augment_apply(const vqt_tensor *x, unsigned mask, double prob)
@@ -596,5 +587,5 @@ vqt_tensor *vqc_augment_apply(const vqt_tensor *x, unsigned mask, double prob)
         y = noise(y, prob_of(VQC_AUG_GN, prob));
     if (mask & VQC_AUG_ER)
         y = erase(y, prob_of(VQC_AUG_ER, prob));
-    return finish(y, "augment");
+    return vqc_torch_scope_end(y, "augment");
 }

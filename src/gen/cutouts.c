@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "util/error.h"
+#include "util/torch_error.h"
 
 static const vqt_device cpu = {VQT_DEVICE_CPU, 0};
 
@@ -132,16 +133,6 @@ static vqt_tensor *resample(const vqt_tensor *x, int64_t oh, int64_t ow)
     return vqt_interpolate(vqt_reshape(t, 4, s), oh, ow, VQT_INTERP_BICUBIC, true);
 }
 
-/* Ends the scope keeping t; sets the error message when t is NULL. */
-static vqt_tensor *finish(vqt_tensor *t, const char *what)
-{
-    vqt_tensor *kept = vqt_keep(t);
-    vqt_scope_end();
-    if (!kept)
-        vqc_error_set(VQC_ERR_RUNTIME, "%s: %s", what, vqt_last_error());
-    return kept;
-}
-
 vqt_tensor *vqc_resample(const vqt_tensor *x, int oh, int ow)
 {
     if (!x || vqt_ndim(x) != 4 || oh < 1 || ow < 1) {
@@ -149,7 +140,7 @@ vqt_tensor *vqc_resample(const vqt_tensor *x, int oh, int ow)
         return NULL;
     }
     vqt_scope_begin();
-    return finish(resample(x, oh, ow), "resample");
+    return vqc_torch_scope_end(resample(x, oh, ow), "resample");
 }
 
 /* ---- the methods ----------------------------------------------------------------------- */
@@ -283,5 +274,5 @@ vqt_tensor *vqc_make_cutouts(const vqc_cutout_params *p, const vqt_tensor *img)
     else
         out = augment_and_noise(p, original_cutouts(p, img, s[2], s[3], parts));
     free(parts);
-    return finish(out, "cutouts");
+    return vqc_torch_scope_end(out, "cutouts");
 }

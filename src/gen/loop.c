@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "util/error.h"
+#include "util/torch_error.h"
 
 typedef struct {
     vqt_tensor *embed; /* [1, M, D], unit-normalised */
@@ -78,11 +79,6 @@ vqc_loop_params vqc_loop_default_params(void)
     return p;
 }
 
-static int fail_torch(const char *what)
-{
-    return vqc_error_set(VQC_ERR_RUNTIME, "%s: %s", what, vqt_last_error());
-}
-
 /* Per-channel min and max over the codebook, as [1, D, 1, 1]. */
 static int codebook_range(vqc_loop *L)
 {
@@ -92,7 +88,7 @@ static int codebook_range(vqc_loop *L)
     L->z_min = vqt_persist(vqt_reshape(vqt_reduce(VQT_AMIN, cb, 1, &zero, false), 4, shape));
     L->z_max = vqt_persist(vqt_reshape(vqt_reduce(VQT_AMAX, cb, 1, &zero, false), 4, shape));
     vqt_scope_end();
-    return L->z_min && L->z_max ? 0 : fail_torch("codebook range");
+    return L->z_min && L->z_max ? 0 : vqc_torch_fail("codebook range");
 }
 
 int vqc_loop_create(const vqc_loop_params *p, const vqc_vqgan *vqgan, const vqc_clip *clip,
@@ -160,7 +156,7 @@ int vqc_loop_restore(vqc_loop *L, const vqt_tensor *z, int step, const vqt_tenso
     if (!L->z || step < 0)
         return vqc_error_set(VQC_ERR_USAGE, "restore: the loop has no z yet");
     if (vqt_copy_(L->z, z) != 0 || vqt_copy_(L->anchor, anchor) != 0)
-        return fail_torch("restore z");
+        return vqc_torch_fail("restore z");
     L->step = step;
     L->mse_weight = mse_weight;
     L->mse_rounds = mse_rounds;
@@ -225,7 +221,7 @@ int vqc_loop_add_embed_prompt(vqc_loop *L, const vqt_tensor *embed, double weigh
     e = vqt_persist(vqt_normalize(vqt_detach(vqt_reshape(e, 3, shape)), 2, 1e-12));
     vqt_scope_end();
     if (!e)
-        return fail_torch("prompt embedding");
+        return vqc_torch_fail("prompt embedding");
     ps[L->nprompts++] = (prompt_t){e, weight, stop};
     return 0;
 }
@@ -278,7 +274,7 @@ int vqc_loop_add_image_prompt(vqc_loop *L, const vqc_image *img, double weight, 
     vqt_scope_end();
     vqt_set_grad_enabled(grad);
     if (!e)
-        return x ? VQC_ERR_RUNTIME : fail_torch("image prompt");
+        return x ? VQC_ERR_RUNTIME : vqc_torch_fail("image prompt");
     int rc = vqc_loop_add_embed_prompt(L, e, weight, stop);
     vqt_free(e);
     return rc;
@@ -294,7 +290,7 @@ int vqc_loop_add_noise_prompt(vqc_loop *L, uint64_t seed, double weight)
     vqt_tensor *e = vqt_randn(2, shape, cpu);
     vqt_manual_seed(L->p.seed + 0x9e3779b97f4a7c15ULL * (uint64_t)(L->nprompts + 1));
     if (!e)
-        return fail_torch("noise prompt");
+        return vqc_torch_fail("noise prompt");
     int rc = vqc_loop_add_embed_prompt(L, e, weight, -INFINITY);
     vqt_free(e);
     return rc;
@@ -325,7 +321,7 @@ static int adopt_z(vqc_loop *L, vqt_tensor *z)
     L->anchor = detached_copy(z);
     L->step = 0;
     if (!L->anchor || vqt_set_requires_grad(L->z, true) != 0)
-        return fail_torch("initial z");
+        return vqc_torch_fail("initial z");
     return vqc_optim_create(L->p.optimiser, L->p.lr, L->z, &L->opt);
 }
 
@@ -341,7 +337,7 @@ int vqc_loop_set_z(vqc_loop *L, const vqt_tensor *z)
     vqt_tensor *own = d ? vqt_clone(d) : NULL;
     vqt_free(c);
     vqt_free(d);
-    return own ? adopt_z(L, own) : fail_torch("set z");
+    return own ? adopt_z(L, own) : vqc_torch_fail("set z");
 }
 
 int vqc_loop_init_random(vqc_loop *L)
@@ -351,7 +347,7 @@ int vqc_loop_init_random(vqc_loop *L)
     vqt_tensor *idx = vqt_randint(0, vi->n_embed, 3, shape, L->dev);
     vqt_tensor *z = idx ? vqc_vqgan_embed(L->vq, idx) : NULL;
     vqt_free(idx);
-    return z ? adopt_z(L, z) : fail_torch("random z");
+    return z ? adopt_z(L, z) : vqc_torch_fail("random z");
 }
 
 /* z = quantise(encode(x * 2 - 1)) for an image tensor in [0, 1]. */
@@ -365,7 +361,7 @@ static int init_from_tensor(vqc_loop *L, vqt_tensor *x01)
     vqt_free(x);
     vqt_free(h);
     if (!z)
-        return x01 ? VQC_ERR_RUNTIME : fail_torch("init image");
+        return x01 ? VQC_ERR_RUNTIME : vqc_torch_fail("init image");
     return adopt_z(L, z);
 }
 
@@ -404,7 +400,7 @@ int vqc_loop_reencode(vqc_loop *L, const vqt_tensor *x01)
 {
     int step = L->step;
     vqt_tensor *x = vqt_ref(x01);
-    int rc = x ? init_from_tensor(L, x) : fail_torch("re-encode");
+    int rc = x ? init_from_tensor(L, x) : vqc_torch_fail("re-encode");
     vqt_free(x);
     L->step = step;
     return rc;
@@ -416,7 +412,7 @@ int vqc_loop_init_noise(vqc_loop *L, vqc_init_noise kind)
     vqt_tensor *img = vqt_keep(noise_image(L, kind));
     vqt_scope_end();
     if (!img)
-        return fail_torch("init noise");
+        return vqc_torch_fail("init noise");
     int rc = init_from_tensor(L, img);
     vqt_free(img);
     return rc;
@@ -443,7 +439,7 @@ vqt_tensor *vqc_loop_image(const vqc_loop *L)
     vqt_scope_end();
     vqt_set_grad_enabled(grad);
     if (!img)
-        fail_torch("image");
+        vqc_torch_fail("image");
     return img;
 }
 
@@ -525,7 +521,7 @@ static int update_z(vqc_loop *L)
     vqt_tensor *c = vqt_clamp_t(L->z, L->z_min, L->z_max);
     rc = c ? vqt_copy_(L->z, c) : -1;
     vqt_free(c);
-    return rc ? fail_torch("clamp z") : 0;
+    return rc ? vqc_torch_fail("clamp z") : 0;
 }
 
 static int read_losses(vqc_loop *L, vqt_tensor *const *terms, float *losses)
@@ -534,7 +530,7 @@ static int read_losses(vqc_loop *L, vqt_tensor *const *terms, float *losses)
     int64_t n = all ? vqt_to_host(all, losses, VQC_DTYPE_F32, L->nprompts + 1) : -1;
     vqt_free(all);
     if (n != L->nprompts + 1)
-        return fail_torch("losses");
+        return vqc_torch_fail("losses");
     for (int i = 0; i <= L->nprompts; i++)
         if (!isfinite(losses[i]))
             return vqc_error_set(VQC_ERR_RUNTIME, "the loss became %s at step %d (%s)",
@@ -561,19 +557,19 @@ int vqc_loop_step(vqc_loop *L, float *losses)
     if (!loss && vqc_error_get()[0])
         rc = vqc_error_wrap(VQC_ERR_RUNTIME, "step %d", L->step + 1);
     else if (!loss)
-        rc = vqc_error_set(VQC_ERR_RUNTIME, "step %d: %s", L->step + 1, vqt_last_error());
+        rc = vqc_torch_fail("step %d", L->step + 1);
     if (!rc && losses)
         rc = read_losses(L, terms, losses);
     mark(L, PROF_LOSSES);
     if (!rc && vqt_backward(loss) != 0)
-        rc = fail_torch("backward");
+        rc = vqc_torch_fail("backward");
     mark(L, PROF_DECODE_BWD);
     vqt_scope_end();
     free(terms);
     rc = rc ? rc : update_z(L);
     mark(L, PROF_OPTIM);
     if (L->prof && vqt_profile_end(L->prof, !rc && L->prof_steps++ >= PROFILE_WARMUP) != 0 && !rc)
-        rc = fail_torch("profile");
+        rc = vqc_torch_fail("profile");
     if (!rc)
         L->step++;
     return rc;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "util/error.h"
+#include "util/torch_error.h"
 
 #define MAX_STATE 3
 
@@ -138,7 +139,7 @@ int vqc_optim_create(vqc_optim_kind kind, double lr, vqt_tensor *param, vqc_opti
     for (int i = 0; i < o->nstate; i++) {
         o->state[i] = vqt_persist(vqt_full(nd, shape, 0.0, vqt_dtype(param), vqt_device_of(param)));
         if (!o->state[i]) {
-            rc = vqc_error_set(VQC_ERR_RUNTIME, "optimiser state: %s", vqt_last_error());
+            rc = vqc_torch_fail("optimiser state");
             vqc_optim_free(o);
             return rc;
         }
@@ -219,8 +220,7 @@ int vqc_optim_state_set(vqc_optim *opt, const char *name, const vqt_tensor *valu
             return vqc_error_set(VQC_ERR_USAGE, "%s state '%s': shape differs from the parameter",
                                  vqc_optim_name(opt->kind), name);
         if (vqt_copy_(opt->state[i], value) != 0)
-            return vqc_error_set(VQC_ERR_RUNTIME, "%s state '%s': %s", vqc_optim_name(opt->kind),
-                                 name, vqt_last_error());
+            return vqc_torch_fail("%s state '%s'", vqc_optim_name(opt->kind), name);
         return 0;
     }
     return vqc_error_set(VQC_ERR_USAGE, "%s has no state called '%s'", vqc_optim_name(opt->kind),
@@ -431,15 +431,12 @@ static int commit(vqc_optim *o, const vqt_tensor **next)
 {
     for (int i = 0; i <= o->nstate; i++)
         if (!next[i])
-            return vqc_error_set(VQC_ERR_RUNTIME, "%s step: %s", vqc_optim_name(o->kind),
-                                 vqt_last_error());
+            return vqc_torch_fail("%s step", vqc_optim_name(o->kind));
     for (int i = 0; i < o->nstate; i++)
         if (vqt_copy_(o->state[i], next[i]) != 0)
-            return vqc_error_set(VQC_ERR_RUNTIME, "%s step: %s", vqc_optim_name(o->kind),
-                                 vqt_last_error());
+            return vqc_torch_fail("%s step", vqc_optim_name(o->kind));
     if (vqt_copy_(o->param, next[o->nstate]) != 0)
-        return vqc_error_set(VQC_ERR_RUNTIME, "%s step: %s", vqc_optim_name(o->kind),
-                             vqt_last_error());
+        return vqc_torch_fail("%s step", vqc_optim_name(o->kind));
     return 0;
 }
 

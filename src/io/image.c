@@ -1,20 +1,19 @@
 #include "io/image.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include <stb/stb_image.h>
 #include <stb/stb_image_write.h>
 
 #include "util/error.h"
+#include "util/torch_error.h"
+#include "util/strbuf.h"
 
 /* ---- JPEG pre-check -------------------------------------------------------------------- */
 
@@ -150,56 +149,30 @@ void vqc_image_free(vqc_image *img)
 
 /* ---- PNG writing ---------------------------------------------------------------------- */
 
-typedef struct {
-    unsigned char *data;
-    size_t len, cap;
-    int failed;
-} membuf;
-
-static void membuf_put(membuf *b, const void *p, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 65536;
-        while (cap < b->len + n)
-            cap *= 2;
-        unsigned char *d = realloc(b->data, cap);
-        if (!d) {
-            b->failed = 1;
-            return;
-        }
-        b->data = d;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
-}
-
 static void stb_sink(void *ctx, void *data, int size)
 {
-    membuf_put(ctx, data, (size_t)size);
+    vqc_strbuf_put(ctx, data, (size_t)size);
 }
 
-static void put_be32(membuf *b, uint32_t v)
+static void put_be32(vqc_strbuf *b, uint32_t v)
 {
     unsigned char c[4] = {v >> 24, v >> 16, v >> 8, v};
-    membuf_put(b, c, 4);
+    vqc_strbuf_put(b, c, 4);
 }
 
 /* Appends a tEXt chunk: keyword (1-79 Latin-1 chars), NUL, text. */
-static void put_text_chunk(membuf *b, const char *key, const char *val)
+static void put_text_chunk(vqc_strbuf *b, const char *key, const char *val)
 {
     size_t kl = strnlen(key, 79), vl = strlen(val);
     put_be32(b, (uint32_t)(kl + 1 + vl));
-    size_t start = b->len;
-    membuf_put(b, "tEXt", 4);
-    membuf_put(b, key, kl);
-    membuf_put(b, "", 1);
-    membuf_put(b, val, vl);
+    size_t start = b->n;
+    vqc_strbuf_put(b, "tEXt", 4);
+    vqc_strbuf_put(b, key, kl);
+    vqc_strbuf_put(b, "", 1);
+    vqc_strbuf_put(b, val, vl);
     if (b->failed)
         return;
-    put_be32(b, (uint32_t)crc32(0, b->data + start, (uInt)(b->len - start)));
+    put_be32(b, (uint32_t)crc32(0, (const Bytef *)b->p + start, (uInt)(b->n - start)));
 }
 
 int vqc_image_save_png(const char *path, const vqc_image *img, const char *const *text_kv)
@@ -213,136 +186,23 @@ int vqc_image_save_png(const char *path, const vqc_image *img, const char *const
         v = isnan(v) ? 0.0f : v < 0 ? 0 : v > 1 ? 1 : v;
         px[i] = (unsigned char)lrintf(v * 255.0f);
     }
-    membuf raw = {0}, out = {0};
+    vqc_strbuf raw = {0}, text = {0};
     int ok = stbi_write_png_to_func(stb_sink, &raw, img->w, img->h, 3, px, img->w * 3);
     free(px);
-    /* PNG signature (8) + IHDR chunk (4 len + 4 type + 13 data + 4 crc) = 33 bytes. */
-    if (!ok || raw.failed || raw.len < 33) {
-        free(raw.data);
+    /* PNG signature (8) + IHDR chunk (4 len + 4 type + 13 data + 4 crc) = 33 bytes: the text
+     * chunks go right after it. */
+    if (!ok || raw.failed || raw.n < 33) {
+        vqc_strbuf_free(&raw);
         return vqc_error_set(VQC_ERR_IO, "%s: PNG encoding failed", path);
     }
-    membuf_put(&out, raw.data, 33);
     for (int i = 0; text_kv && text_kv[i] && text_kv[i + 1]; i += 2)
-        put_text_chunk(&out, text_kv[i], text_kv[i + 1]);
-    membuf_put(&out, raw.data + 33, raw.len - 33);
-    free(raw.data);
-    int rc = out.failed ? vqc_error_set(VQC_ERR_NOMEM, "out of memory writing %s", path)
-                        : vqc_write_file_atomic(path, out.data, out.len);
-    free(out.data);
+        put_text_chunk(&text, text_kv[i], text_kv[i + 1]);
+    vqc_bytes parts[3] = {{raw.p, 33}, {text.p, text.n}, {raw.p + 33, raw.n - 33}};
+    int rc = text.failed ? vqc_error_set(VQC_ERR_NOMEM, "out of memory writing %s", path)
+                         : vqc_write_file_atomic(path, parts, 3);
+    vqc_strbuf_free(&raw);
+    vqc_strbuf_free(&text);
     return rc;
-}
-
-/* ---- atomic files ---------------------------------------------------------------------- */
-
-static void dir_of(const char *path, char *dir, size_t len)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    snprintf(dir, len, "%s", dirname(tmp));
-}
-
-/* Whether path names an existing FIFO, character or block device: written through in place
- * (-o /dev/null, a pipe to a viewer), never replaced by a rename. */
-static int is_special(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 &&
-           (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode));
-}
-
-int vqc_check_writable(const char *path)
-{
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        return vqc_error_set(VQC_ERR_IO, "%s: is a directory", path);
-    if (is_special(path)) {
-        if (access(path, W_OK) != 0)
-            return vqc_error_set(VQC_ERR_IO, "cannot write %s: %s", path, strerror(errno));
-        return 0;
-    }
-    char dir[4096];
-    dir_of(path, dir, sizeof dir);
-    if (stat(dir, &st) != 0)
-        return vqc_error_set(VQC_ERR_IO, "cannot write %s: directory %s: %s", path, dir,
-                             strerror(errno));
-    if (!S_ISDIR(st.st_mode))
-        return vqc_error_set(VQC_ERR_IO, "cannot write %s: %s is not a directory", path, dir);
-    /* access(2) says yes to root everywhere; creating the temporary file the write will use
-     * is the real test (read-only file systems, sysfs, permissions). */
-    char probe[4200];
-    snprintf(probe, sizeof probe, "%s/.vqclip-probe.XXXXXX", dir);
-    int fd = mkstemp(probe);
-    if (fd < 0)
-        return vqc_error_set(VQC_ERR_IO, "cannot write %s: directory %s: %s", path, dir,
-                             strerror(errno));
-    close(fd);
-    unlink(probe);
-    return 0;
-}
-
-/* Writes all of data to fd; 0 or an errno value. */
-static int write_all(int fd, const void *data, size_t len)
-{
-    const unsigned char *p = data;
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return w < 0 ? errno : ENOSPC;
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
-static int write_special(const char *path, const void *data, size_t len)
-{
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return vqc_error_set(VQC_ERR_IO, "cannot write %s: %s", path, strerror(errno));
-    int e = write_all(fd, data, len);
-    if (close(fd) != 0 && !e)
-        e = errno;
-    return e ? vqc_error_set(VQC_ERR_IO, "cannot write %s: %s", path, strerror(e)) : 0;
-}
-
-int vqc_write_file_atomic(const char *path, const void *data, size_t len)
-{
-    if (is_special(path))
-        return write_special(path, data, len);
-    char dir[4096], tmp[4200];
-    dir_of(path, dir, sizeof dir);
-    const char *base = strrchr(path, '/');
-    snprintf(tmp, sizeof tmp, "%s/.%s.XXXXXX", dir, base ? base + 1 : path);
-    int fd = mkstemp(tmp);
-    if (fd < 0)
-        return vqc_error_set(VQC_ERR_IO, "cannot write %s: %s", path, strerror(errno));
-    int e = write_all(fd, data, len);
-    if (e) {
-        close(fd);
-        unlink(tmp);
-        return vqc_error_set(VQC_ERR_IO, "cannot write %s: %s", path, strerror(e));
-    }
-    mode_t mask = umask(022);
-    umask(mask);
-    fchmod(fd, 0666 & ~mask);
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        e = errno;
-        unlink(tmp);
-        return vqc_error_set(VQC_ERR_IO, "cannot write %s: %s", path, strerror(e));
-    }
-    if (rename(tmp, path) != 0) {
-        e = errno;
-        unlink(tmp);
-        return vqc_error_set(VQC_ERR_IO, "cannot write %s: %s", path, strerror(e));
-    }
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) { /* make the rename durable; best effort */
-        fsync(dfd);
-        close(dfd);
-    }
-    return 0;
 }
 
 /* ---- tensors --------------------------------------------------------------------------- */
@@ -354,7 +214,7 @@ vqt_tensor *vqc_image_to_tensor(const vqc_image *img, vqt_device dev)
     int64_t strides[4] = {3LL * img->w * img->h, 1, 3LL * img->w, 3};
     vqt_tensor *t = vqt_from_data(img->rgb, VQC_DTYPE_F32, 4, shape, strides, dev, VQC_DTYPE_F32);
     if (!t)
-        vqc_error_set(VQC_ERR_RUNTIME, "image to tensor: %s", vqt_last_error());
+        vqc_torch_fail("image to tensor");
     return t;
 }
 
@@ -371,16 +231,17 @@ int vqc_image_from_tensor(const vqt_tensor *t, vqc_image *out)
     vqt_tensor *hwc = img3 ? vqt_permute(img3, 3, perm) : NULL;
     vqt_free(img3);
     if (!hwc)
-        return vqc_error_set(VQC_ERR_RUNTIME, "image from tensor: %s", vqt_last_error());
+        return vqc_torch_fail("image from tensor");
     out->h = (int)s[1];
     out->w = (int)s[2];
     int64_t n = 3 * s[1] * s[2];
     out->rgb = malloc((size_t)n * sizeof(float));
     int64_t got = out->rgb ? vqt_to_host(hwc, out->rgb, VQC_DTYPE_F32, n) : -1;
     vqt_free(hwc);
-    if (got != n) {
-        vqc_image_free(out);
-        return vqc_error_set(VQC_ERR_RUNTIME, "image from tensor: %s", vqt_last_error());
-    }
-    return 0;
+    if (got == n)
+        return 0;
+    int rc = out->rgb ? vqc_torch_fail("image from tensor")
+                      : vqc_error_set(VQC_ERR_NOMEM, "image from tensor: out of memory");
+    vqc_image_free(out);
+    return rc;
 }

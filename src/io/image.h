@@ -6,6 +6,8 @@
 #include <stdint.h>
 
 #include "torch/shim.h"
+/* vqc_check_writable, which callers run before an image is written: */
+#include "util/atomic_file.h"
 
 /* An RGB image: w*h*3 floats in [0, 1], row-major, channels interleaved. */
 typedef struct vqc_image {
@@ -30,9 +32,9 @@ int vqc_jpeg_bad_huffman(const unsigned char *d, size_t n);
 void vqc_image_free(vqc_image *img);
 
 /* Writes `img` as an 8-bit RGB PNG (pixel = round(clamp(v, 0, 1) * 255)) with one tEXt chunk
- * per key/value pair of the NULL-terminated list text_kv (may be NULL). The file is written to a
- * temporary name in the same directory, synced, then renamed over `path`, so an existing file is
- * never left half-written or lost on failure. Returns 0 or VQC_ERR_IO. */
+ * per key/value pair of the NULL-terminated list text_kv (may be NULL), right after the IHDR
+ * chunk. The file is written with vqc_write_file_atomic's guarantees: an existing file is never
+ * left half-written or lost on failure. Returns 0, VQC_ERR_IO or VQC_ERR_NOMEM. */
 int vqc_image_save_png(const char *path, const vqc_image *img, const char *const *text_kv);
 
 /* A new [1, 3, h, w] float32 tensor on dev holding the image (values in [0, 1]). */
@@ -41,17 +43,5 @@ vqt_tensor *vqc_image_to_tensor(const vqc_image *img, vqt_device dev);
 /* Copies a [1, 3, h, w] (or [3, h, w]) tensor of values in [0, 1] into a new image (out is
  * overwritten; free with vqc_image_free). Returns 0 or a negative code. */
 int vqc_image_from_tensor(const vqt_tensor *t, vqc_image *out);
-
-/* Writes `len` bytes to `path` atomically (temporary file in the same directory, fsync,
- * rename, fsync of the directory). Returns 0 or VQC_ERR_IO; on failure the old file, if any,
- * is untouched and no temporary file is left. An existing FIFO or device (-o /dev/null) is
- * written through in place, never replaced. */
-int vqc_write_file_atomic(const char *path, const void *data, size_t len);
-
-/* Checks that a file can be created in the directory of `path` by creating and removing a
- * temporary one (so a read-only file system or sysfs is caught even as root), that `path` is
- * not a directory, and, for an existing FIFO or device, that it is writable; `path` itself is
- * never touched. Returns 0 or VQC_ERR_IO with a message. */
-int vqc_check_writable(const char *path);
 
 #endif

@@ -2,16 +2,13 @@
 #include "io/safetensors.h"
 
 #include <cjson/cJSON.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "util/atomic_file.h"
 #include "util/error.h"
+#include "util/strbuf.h"
 
 #define MAX_EXACT_INT 9007199254740992.0 /* 2^53: larger JSON numbers are not exact doubles */
 
@@ -178,60 +175,6 @@ void vqc_st_index_free(vqc_st_index *ix)
  * Writing: header text
  * ------------------------------------------------------------------------------------------- */
 
-typedef struct strbuf {
-    char *s;
-    size_t len, cap;
-    int oom;
-} strbuf;
-
-static void sb_add(strbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->s, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->s = p;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-static void sb_printf(strbuf *b, const char *fmt, long long a, long long c)
-{
-    char tmp[64];
-    int n = snprintf(tmp, sizeof tmp, fmt, a, c);
-    sb_add(b, tmp, (size_t)n);
-}
-
-/* Appends `s` as a JSON string literal. */
-static void sb_json_str(strbuf *b, const char *s)
-{
-    sb_add(b, "\"", 1);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            char esc[2] = {'\\', (char)c};
-            sb_add(b, esc, 2);
-        } else if (c < 0x20) {
-            char esc[8];
-            snprintf(esc, sizeof esc, "\\u%04x", c);
-            sb_add(b, esc, 6);
-        } else {
-            sb_add(b, s, 1);
-        }
-    }
-    sb_add(b, "\"", 1);
-}
-
 static int cmp_names(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -275,114 +218,61 @@ static int validate(const vqc_st_tensor *t, size_t n, int64_t *nbytes)
 
 /* Builds the padded JSON header for tensors whose sizes are nbytes[]. */
 static int build_header(const vqc_st_tensor *t, size_t n, const int64_t *nbytes,
-                        const char *const *meta_kv, strbuf *b)
+                        const char *const *meta_kv, vqc_strbuf *b)
 {
-    sb_add(b, "{", 1);
+    vqc_strbuf_puts(b, "{");
     if (meta_kv && meta_kv[0]) {
-        sb_add(b, "\"__metadata__\":{", 16);
+        vqc_strbuf_puts(b, "\"__metadata__\":{");
         for (size_t i = 0; meta_kv[i]; i += 2) {
             if (!meta_kv[i + 1])
                 return vqc_error_set(VQC_ERR_USAGE, "safetensors: metadata key %s has no value",
                                      meta_kv[i]);
-            sb_add(b, i ? "," : "", i ? 1 : 0);
-            sb_json_str(b, meta_kv[i]);
-            sb_add(b, ":", 1);
-            sb_json_str(b, meta_kv[i + 1]);
+            vqc_strbuf_puts(b, i ? "," : "");
+            vqc_strbuf_json(b, meta_kv[i]);
+            vqc_strbuf_puts(b, ":");
+            vqc_strbuf_json(b, meta_kv[i + 1]);
         }
-        sb_add(b, n ? "}," : "}", n ? 2 : 1);
+        vqc_strbuf_puts(b, n ? "}," : "}");
     }
     int64_t off = 0;
     for (size_t i = 0; i < n; i++) {
-        sb_add(b, i ? "," : "", i ? 1 : 0);
-        sb_json_str(b, t[i].name);
-        sb_add(b, ":{\"dtype\":", 10);
-        sb_json_str(b, vqc_dtype_name(t[i].dtype));
-        sb_add(b, ",\"shape\":[", 10);
+        vqc_strbuf_puts(b, i ? "," : "");
+        vqc_strbuf_json(b, t[i].name);
+        vqc_strbuf_puts(b, ":{\"dtype\":");
+        vqc_strbuf_json(b, vqc_dtype_name(t[i].dtype));
+        vqc_strbuf_puts(b, ",\"shape\":[");
         for (int d = 0; d < t[i].ndim; d++)
-            sb_printf(b, d ? ",%lld" : "%lld", (long long)t[i].shape[d], 0);
-        sb_printf(b, "],\"data_offsets\":[%lld,%lld]}", (long long)off,
-                  (long long)(off + nbytes[i]));
+            vqc_strbuf_printf(b, d ? ",%lld" : "%lld", (long long)t[i].shape[d]);
+        vqc_strbuf_printf(b, "],\"data_offsets\":[%lld,%lld]}", (long long)off,
+                          (long long)(off + nbytes[i]));
         off += nbytes[i];
     }
-    sb_add(b, "}", 1);
-    while (b->len % 8)
-        sb_add(b, " ", 1);
-    return b->oom ? vqc_error_set(VQC_ERR_NOMEM, "safetensors: out of memory") : 0;
+    vqc_strbuf_puts(b, "}");
+    while (b->n % 8 && !b->failed)
+        vqc_strbuf_puts(b, " ");
+    return b->failed ? vqc_error_set(VQC_ERR_NOMEM, "safetensors: out of memory") : 0;
 }
 
 /* ---------------------------------------------------------------------------------------------
  * Writing: the file
  * ------------------------------------------------------------------------------------------- */
 
-static int write_all(int fd, const void *data, uint64_t n)
-{
-    const char *p = data;
-    while (n > 0) {
-        size_t chunk = n > (1u << 30) ? (1u << 30) : (size_t)n;
-        ssize_t w = write(fd, p, chunk);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (uint64_t)w;
-    }
-    return 0;
-}
-
-/* Writes header and data to `fd`; 0 or -1 with errno set. */
-static int write_body(int fd, const strbuf *hdr, const vqc_st_tensor *t, size_t n,
+/* Writes the header's length, the header and the tensors' bytes, atomically. */
+static int write_file(const char *path, const vqc_strbuf *hdr, const vqc_st_tensor *t, size_t n,
                       const int64_t *nbytes)
 {
     uint8_t len8[8];
     for (int i = 0; i < 8; i++)
-        len8[i] = (uint8_t)((uint64_t)hdr->len >> (8 * i));
-    if (write_all(fd, len8, 8) || write_all(fd, hdr->s, hdr->len))
-        return -1;
+        len8[i] = (uint8_t)((uint64_t)hdr->n >> (8 * i));
+    vqc_bytes *parts = malloc((n + 2) * sizeof *parts);
+    if (!parts)
+        return vqc_error_set(VQC_ERR_NOMEM, "%s: out of memory", path);
+    parts[0] = (vqc_bytes){len8, 8};
+    parts[1] = (vqc_bytes){hdr->p, hdr->n};
     for (size_t i = 0; i < n; i++)
-        if (write_all(fd, t[i].data, (uint64_t)nbytes[i]))
-            return -1;
-    return fsync(fd);
-}
-
-/* Writes to a temporary file next to `path`, then renames it over `path`. */
-static int write_atomic(const char *path, const strbuf *hdr, const vqc_st_tensor *t, size_t n,
-                        const int64_t *nbytes)
-{
-    char *d1 = strdup(path), *d2 = strdup(path), *tmp = malloc(strlen(path) + 32);
-    int rc, fd;
-    if (!d1 || !d2 || !tmp) {
-        rc = vqc_error_set(VQC_ERR_NOMEM, "%s: out of memory", path);
-        goto done;
-    }
-    const char *dir = dirname(d1), *base = basename(d2);
-    sprintf(tmp, "%s/.%s.XXXXXX", dir, base);
-    if ((fd = mkstemp(tmp)) < 0) {
-        rc = vqc_error_set(VQC_ERR_IO, "%s: cannot create a temporary file: %s", path,
-                           strerror(errno));
-        goto done;
-    }
-    int ok = fchmod(fd, 0644) == 0 && write_body(fd, hdr, t, n, nbytes) == 0;
-    int err = errno;
-    if (close(fd) != 0 && ok)
-        ok = 0, err = errno;
-    if (ok && rename(tmp, path) != 0)
-        ok = 0, err = errno;
-    if (!ok) {
-        unlink(tmp);
-        rc = vqc_error_set(VQC_ERR_IO, "%s: cannot write: %s", path, strerror(err));
-        goto done;
-    }
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (dfd >= 0) { /* make the rename durable; best effort */
-        fsync(dfd);
-        close(dfd);
-    }
-    rc = 0;
-done:
-    free(d1);
-    free(d2);
-    free(tmp);
+        parts[i + 2] = (vqc_bytes){t[i].data, (size_t)nbytes[i]};
+    int rc = vqc_write_file_atomic(path, parts, n + 2);
+    free(parts);
     return rc;
 }
 
@@ -394,13 +284,13 @@ int vqc_safetensors_write(const char *path, const vqc_st_tensor *tensors, size_t
     int64_t *nbytes = calloc(n ? n : 1, sizeof *nbytes);
     if (!nbytes)
         return vqc_error_set(VQC_ERR_NOMEM, "%s: out of memory", path);
-    strbuf hdr = {0};
+    vqc_strbuf hdr = {0};
     int rc = validate(tensors, n, nbytes);
     if (!rc)
         rc = build_header(tensors, n, nbytes, meta_kv, &hdr);
     if (!rc)
-        rc = write_atomic(path, &hdr, tensors, n, nbytes);
-    free(hdr.s);
+        rc = write_file(path, &hdr, tensors, n, nbytes);
+    vqc_strbuf_free(&hdr);
     free(nbytes);
     return rc;
 }

@@ -35,10 +35,10 @@ typedef struct vqc_st_tensor {
 
 /* Writes `n` tensors (in that order) and the optional metadata `meta_kv` (a NULL-terminated list
  * of key, value strings; NULL for none) to `path` as safetensors, with the header padded to a
- * multiple of 8 bytes. The file is written to a temporary file in the same directory, fsynced
- * and renamed over `path`, so `path` is either left untouched or fully replaced. Nothing is
- * retained. Returns 0, VQC_ERR_USAGE (invalid dtype / shape / duplicate or reserved name, odd
- * meta_kv list), VQC_ERR_NOMEM or VQC_ERR_IO, with a one-line message. */
+ * multiple of 8 bytes. The file is written by vqc_write_file_atomic (util/atomic_file.h), so
+ * `path` is either left untouched or fully replaced. Nothing is retained. Returns 0,
+ * VQC_ERR_USAGE (invalid dtype / shape / duplicate or reserved name, odd meta_kv list),
+ * VQC_ERR_NOMEM or VQC_ERR_IO, with a one-line message. */
 int vqc_safetensors_write(const char *path, const vqc_st_tensor *tensors, size_t n,
                           const char *const *meta_kv);
 

@@ -8,6 +8,7 @@
 #include "models/clip_internal.h"
 #include "models/weights.h"
 #include "util/error.h"
+#include "util/torch_error.h"
 
 /* ---- name resolution ---------------------------------------------------------------------
  * The model asks for weights by OpenAI's names. For the Hugging Face layout a name is rewritten
@@ -187,7 +188,7 @@ static vqt_tensor *load_qkv(clip_loader *ld, char *name, vqc_dtype dt, int ndim,
     }
     vqt_tensor *out = qkv[0] && qkv[1] && qkv[2] ? vqt_cat(qkv, 3, 0) : NULL;
     if (qkv[0] && qkv[1] && qkv[2] && !out)
-        vqc_error_set(VQC_ERR_RUNTIME, "packing %s: %s", name, vqt_last_error());
+        vqc_torch_fail("packing %s", name);
     for (int i = 0; i < 3; i++)
         vqt_free(qkv[i]);
     return vqt_persist(out);
@@ -458,7 +459,7 @@ static void load_text(clip_loader *ld, vqc_clip *m)
     m->causal_mask = vqt_triu(full, 1);
     vqt_free(full);
     if (!m->causal_mask)
-        ld->err = vqc_error_set(VQC_ERR_RUNTIME, "causal mask: %s", vqt_last_error());
+        ld->err = vqc_torch_fail("causal mask");
 }
 
 static void load_vit(clip_loader *ld, vqc_clip *m)
@@ -589,7 +590,7 @@ static void load_norm_consts(clip_loader *ld, vqc_clip *m)
     m->norm_std =
         vqt_persist(vqt_from_data(std, VQC_DTYPE_F32, 4, shape, NULL, ld->dev, VQC_DTYPE_F32));
     if (!ld->err && (!m->norm_mean || !m->norm_std))
-        ld->err = vqc_error_set(VQC_ERR_RUNTIME, "%s", vqt_last_error());
+        ld->err = vqc_torch_fail("normalisation constants");
 }
 
 /* ---- public API ------------------------------------------------------------------------------ */

@@ -4,6 +4,7 @@
 
 #include "models/clip_internal.h"
 #include "util/error.h"
+#include "util/torch_error.h"
 
 /* ---- building blocks ------------------------------------------------------------------------ */
 
@@ -163,7 +164,7 @@ vqt_tensor *vqc_clip_encode_text(const vqc_clip *m, const int64_t *tokens, int n
         if (m->file) /* the views' pages: read again from the page cache next time */
             vqc_weight_drop_pages(vqc_weight_file_map(m->file));
         if (!out)
-            vqc_error_set(VQC_ERR_RUNTIME, "encode_text: %s", vqt_last_error());
+            vqc_torch_fail("encode_text");
     }
     free(eot);
     return out;
@@ -178,9 +179,5 @@ vqt_tensor *vqc_clip_normalize(const vqc_clip *m, const vqt_tensor *x01)
     vqt_scope_begin();
     vqt_tensor *x = vqt_to(x01, m->dev, VQC_DTYPE_F32);
     vqt_tensor *y = vqt_binary(VQT_DIV, vqt_binary(VQT_SUB, x, m->norm_mean), m->norm_std);
-    vqt_keep(y);
-    vqt_scope_end();
-    if (!y)
-        vqc_error_set(VQC_ERR_RUNTIME, "normalize: %s", vqt_last_error());
-    return y;
+    return vqc_torch_scope_end(y, "normalize");
 }

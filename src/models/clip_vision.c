@@ -5,6 +5,7 @@
 
 #include "models/clip_internal.h"
 #include "util/error.h"
+#include "util/torch_error.h"
 
 /* ---- VisionTransformer ------------------------------------------------------------------- */
 
@@ -102,11 +103,7 @@ vqt_tensor *vqc_clip_encode_image(const vqc_clip *m, const vqt_tensor *image)
     vqt_scope_begin();
     vqt_tensor *x = vqt_to(image, m->dev, m->cdt);
     vqt_tensor *f = m->info.is_vit ? clip_vit_forward(m, x) : clip_rn_forward(m, x);
-    vqt_tensor *out = vqt_keep(vqt_to(f, m->dev, VQC_DTYPE_F32));
-    vqt_scope_end();
-    if (!out)
-        vqc_error_set(VQC_ERR_RUNTIME, "encode_image: %s", vqt_last_error());
-    return out;
+    return vqc_torch_scope_end(vqt_to(f, m->dev, VQC_DTYPE_F32), "encode_image");
 }
 
 /* ---- preprocessing ------------------------------------------------------------------------- */
@@ -264,7 +261,7 @@ int vqc_clip_preprocess(const vqc_clip *m, const vqc_image *img, vqt_tensor **ou
     vqt_tensor *x01 = vqt_from_data(chw, VQC_DTYPE_F32, 4, shape, NULL, m->dev, VQC_DTYPE_F32);
     free(chw);
     if (!x01)
-        return vqc_error_set(VQC_ERR_RUNTIME, "preprocess: %s", vqt_last_error());
+        return vqc_torch_fail("preprocess");
     *out = vqc_clip_normalize(m, x01);
     vqt_free(x01);
     return *out ? 0 : VQC_ERR_RUNTIME;

@@ -248,7 +248,7 @@ int vqc_text_html_unescape(const char *s, size_t n, vqc_strbuf *out)
             continue;
         int rc = vqc_strbuf_put(out, s + run, i - 1 - run);
         if (!rc && cp >= 0)
-            rc = vqc_strbuf_putc(out, cp);
+            rc = vqc_utf8_put(out, cp);
         if (rc)
             return rc;
         i += used;
@@ -301,14 +301,14 @@ static int ftfy_entity(const char *s, size_t len, vqc_strbuf *out)
     if (s[0] == '#') {
         /* Only a reference that html.unescape decodes through its ';' (and not to ';'). */
         if (numeric_ref(s, len, &cp) == len && cp != ';')
-            return cp >= 0 ? vqc_strbuf_putc(out, cp) : 0;
+            return cp >= 0 ? vqc_utf8_put(out, cp) : 0;
     } else {
         const entity *e = entity_find(s, len - 1);
         if (e)
-            return vqc_strbuf_putc(out, (int32_t)e->cp);
+            return vqc_utf8_put(out, (int32_t)e->cp);
         if (ftfy_caps_entity(s, len - 1, &cp)) /* str.upper(): full mapping for U+00DF */
             return cp == 0xDF ? vqc_strbuf_put(out, "SS", 2)
-                              : vqc_strbuf_putc(out, utf8proc_toupper(cp));
+                              : vqc_utf8_put(out, utf8proc_toupper(cp));
     }
     int rc = vqc_strbuf_put(out, "&", 1);
     return rc ? rc : vqc_strbuf_put(out, s, len);

@@ -38,60 +38,14 @@
 /* Bound on ftfy's repeat-until-unchanged loop (see the top of this file). */
 #define FIX_MAX_ROUNDS 1000
 
-/* ---------------------------------------------------------------- string buffers */
+/* ---------------------------------------------------------------- UTF-8 */
 
-static int strbuf_reserve(vqc_strbuf *b, size_t extra)
-{
-    if (extra > SIZE_MAX / 2 - b->n)
-        return vqc_error_set(VQC_ERR_NOMEM, "text too large");
-    size_t need = b->n + extra + 1;
-    if (need <= b->cap)
-        return 0;
-    size_t cap = b->cap ? b->cap : 64;
-    while (cap < need)
-        cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p)
-        return vqc_error_set(VQC_ERR_NOMEM, "out of memory (%zu bytes of text)", cap);
-    b->p = p;
-    b->cap = cap;
-    return 0;
-}
-
-int vqc_strbuf_put(vqc_strbuf *b, const char *s, size_t n)
-{
-    int rc = strbuf_reserve(b, n);
-    if (rc)
-        return rc;
-    if (n)
-        memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-    return 0;
-}
-
-int vqc_strbuf_putc(vqc_strbuf *b, int32_t cp)
+int vqc_utf8_put(vqc_strbuf *b, int32_t cp)
 {
     utf8proc_uint8_t tmp[4];
     utf8proc_ssize_t k = utf8proc_encode_char(cp, tmp);
-    return vqc_strbuf_put(b, (const char *)tmp, (size_t)k);
+    return vqc_strbuf_put(b, tmp, (size_t)k);
 }
-
-void vqc_strbuf_clear(vqc_strbuf *b)
-{
-    b->n = 0;
-    if (b->p)
-        b->p[0] = '\0';
-}
-
-void vqc_strbuf_free(vqc_strbuf *b)
-{
-    free(b->p);
-    b->p = NULL;
-    b->n = b->cap = 0;
-}
-
-/* ---------------------------------------------------------------- UTF-8 */
 
 /* Decodes the sequence at s[0..n), n >= 1. Returns its length (> 0) with the code point in *cp,
  * or -k when invalid, k >= 1 being the length of the maximal subpart that one U+FFFD replaces
@@ -146,7 +100,7 @@ int vqc_text_repair_utf8(const char *s, size_t n, vqc_strbuf *out)
         }
         int rc = vqc_strbuf_put(out, s + run, i - run);
         if (!rc)
-            rc = vqc_strbuf_putc(out, 0xFFFD);
+            rc = vqc_utf8_put(out, 0xFFFD);
         if (rc)
             return rc;
         i += (size_t)-k;
@@ -261,7 +215,7 @@ int32_t vqc_text_cp1252(int32_t c)
 
 static int fix_c1(int32_t c, vqc_strbuf *out)
 {
-    return vqc_strbuf_putc(out, vqc_text_cp1252(c));
+    return vqc_utf8_put(out, vqc_text_cp1252(c));
 }
 
 static int fix_ligature(int32_t c, vqc_strbuf *out)
@@ -283,15 +237,15 @@ static int fix_ligature(int32_t c, vqc_strbuf *out)
             if (lig[i].c == c)
                 return vqc_strbuf_put(out, lig[i].s, strlen(lig[i].s));
     }
-    return vqc_strbuf_putc(out, c);
+    return vqc_utf8_put(out, c);
 }
 
 static int fix_width(int32_t c, vqc_strbuf *out)
 {
     if (c == 0x3000)
-        return vqc_strbuf_putc(out, ' ');
+        return vqc_utf8_put(out, ' ');
     if (c < 0xFF01 || c > 0xFFEF)
-        return vqc_strbuf_putc(out, c);
+        return vqc_utf8_put(out, c);
     /* ftfy maps each of U+FF01..U+FFEF to its NFKC form. */
     utf8proc_uint8_t one[4], *nfkc = NULL;
     utf8proc_ssize_t k = utf8proc_encode_char(c, one);
@@ -310,7 +264,7 @@ static int fix_quotes(int32_t c, vqc_strbuf *out)
         c = '\'';
     else if (c >= 0x201C && c <= 0x201F)
         c = '"';
-    return vqc_strbuf_putc(out, c);
+    return vqc_utf8_put(out, c);
 }
 
 static int drop_controls(int32_t c, vqc_strbuf *out)
@@ -320,7 +274,7 @@ static int drop_controls(int32_t c, vqc_strbuf *out)
     if ((c >= 0 && c <= 0x08) || c == 0x0B || (c >= 0x0E && c <= 0x1F) || c == 0x7F ||
         (c >= 0x206A && c <= 0x206F) || c == 0xFEFF || (c >= 0xFFF9 && c <= 0xFFFC))
         return 0;
-    return vqc_strbuf_putc(out, c);
+    return vqc_utf8_put(out, c);
 }
 
 /* ---------------------------------------------------------------- sequence fixes */
@@ -334,7 +288,7 @@ static int fix_line_breaks(const char *s, size_t n, vqc_strbuf *out)
             continue; /* the "\n" that follows is copied next */
         if (c == '\r' || c == 0x2028 || c == 0x2029 || c == 0x85)
             c = '\n';
-        int rc = vqc_strbuf_putc(out, c);
+        int rc = vqc_utf8_put(out, c);
         if (rc)
             return rc;
     }
@@ -567,9 +521,9 @@ static int lower_text(const char *s, size_t n, vqc_strbuf *out)
         if (c == 0x130)
             rc = vqc_strbuf_put(out, "i\xCC\x87", 3);
         else if (c == 0x3A3)
-            rc = vqc_strbuf_putc(out, is_final_sigma(s, n, at, i) ? 0x3C2 : 0x3C3);
+            rc = vqc_utf8_put(out, is_final_sigma(s, n, at, i) ? 0x3C2 : 0x3C3);
         else
-            rc = vqc_strbuf_putc(out, utf8proc_tolower(c));
+            rc = vqc_utf8_put(out, utf8proc_tolower(c));
         if (rc)
             return rc;
     }

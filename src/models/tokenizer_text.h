@@ -8,24 +8,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A growable byte string; zero-initialise it, release it with vqc_strbuf_free. `p` is always
- * NUL-terminated once anything was appended. */
-typedef struct {
-    char *p;
-    size_t n, cap;
-} vqc_strbuf;
+#include "util/strbuf.h"
 
-/* Appends n bytes; returns 0 or VQC_ERR_NOMEM. */
-int vqc_strbuf_put(vqc_strbuf *b, const char *s, size_t n);
-
-/* Appends the UTF-8 encoding of code point `cp` (0..0x10FFFF); returns 0 or VQC_ERR_NOMEM. */
-int vqc_strbuf_putc(vqc_strbuf *b, int32_t cp);
-
-/* Empties the buffer, keeping its memory. */
-void vqc_strbuf_clear(vqc_strbuf *b);
-
-/* Frees the buffer's memory and zeroes it. */
-void vqc_strbuf_free(vqc_strbuf *b);
+/* Appends the UTF-8 encoding of code point `cp` (0..0x10FFFF) to b; returns 0 or
+ * VQC_ERR_NOMEM. */
+int vqc_utf8_put(vqc_strbuf *b, int32_t cp);
 
 /* Decodes the next code point of valid UTF-8 at s[*pos] (n bytes in all) and advances *pos. */
 int32_t vqc_utf8_next(const char *s, size_t n, size_t *pos);

@@ -9,6 +9,7 @@
 #include "models/vqgan_arch.h"
 #include "models/weights.h"
 #include "util/error.h"
+#include "util/torch_error.h"
 
 /* ---- module tree ----------------------------------------------------------------------- */
 
@@ -212,7 +213,7 @@ static int load_quantizer(loader_t *ld)
     m->codebook_sq = sq ? vqt_persist(vqt_reduce(VQT_SUM, sq, 1, &dim, false)) : NULL;
     vqt_free(sq);
     if (!m->codebook_sq)
-        return vqc_error_set(VQC_ERR_RUNTIME, "codebook: %s", vqt_last_error());
+        return vqc_torch_fail("codebook");
     return 0;
 }
 
@@ -484,11 +485,7 @@ static vqt_tensor *scoped(vqt_tensor *(*fn)(const vqc_vqgan *, const vqt_tensor 
                           const vqc_vqgan *m, const vqt_tensor *x, const char *what)
 {
     vqt_scope_begin();
-    vqt_tensor *out = vqt_keep(fn(m, x));
-    vqt_scope_end();
-    if (!out)
-        vqc_error_set(VQC_ERR_RUNTIME, "VQGAN %s: %s", what, vqt_last_error());
-    return out;
+    return vqc_torch_scope_end(fn(m, x), "VQGAN %s", what);
 }
 
 static int check_input(const vqc_vqgan *m, const vqt_tensor *x, int channels, int mult,
@@ -538,8 +535,7 @@ static int convert_weight(vqc_vqgan *m, vqt_tensor **slot, vqc_dtype dt)
         return 0;
     vqt_tensor *t = vqt_persist(vqt_to(*slot, m->dev, dt));
     if (!t)
-        return vqc_error_set(VQC_ERR_RUNTIME, "decoder weights to %s: %s", vqc_dtype_name(dt),
-                             vqt_last_error());
+        return vqc_torch_fail("decoder weights to %s", vqc_dtype_name(dt));
     for (int i = 0; i < m->nhandles; i++)
         if (m->handles[i] == *slot)
             m->handles[i] = t;
@@ -676,7 +672,7 @@ vqt_tensor *vqc_vqgan_quantize(const vqc_vqgan *m, const vqt_tensor *prequant, v
             vqt_free(*indices);
             *indices = NULL;
         }
-        vqc_error_set(VQC_ERR_RUNTIME, "VQGAN quantize: %s", vqt_last_error());
+        vqc_torch_fail("VQGAN quantize");
     }
     return zq;
 }
@@ -697,18 +693,14 @@ vqt_tensor *vqc_vqgan_nearest(const vqc_vqgan *m, const vqt_tensor *z, vqt_tenso
         *indices = vqt_keep(idx);
     vqt_scope_end();
     if (!out)
-        vqc_error_set(VQC_ERR_RUNTIME, "VQGAN nearest: %s", vqt_last_error());
+        vqc_torch_fail("VQGAN nearest");
     return out;
 }
 
 vqt_tensor *vqc_vqgan_embed(const vqc_vqgan *m, const vqt_tensor *indices)
 {
     vqt_scope_begin();
-    vqt_tensor *out = vqt_keep(embed(m, indices));
-    vqt_scope_end();
-    if (!out)
-        vqc_error_set(VQC_ERR_RUNTIME, "VQGAN embed: %s", vqt_last_error());
-    return out;
+    return vqc_torch_scope_end(embed(m, indices), "VQGAN embed");
 }
 
 int vqc_vqgan_inspect(const vqc_tensor_map *map, vqc_vqgan_info *info)

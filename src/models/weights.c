@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "util/error.h"
+#include "util/torch_error.h"
 
 const vqc_tensor_info *vqc_weight_info(const vqc_tensor_map *map, const char *prefix,
                                        const char *name)
@@ -64,7 +65,7 @@ vqt_tensor *vqc_weight(const vqc_tensor_map *map, const char *prefix, const char
         return NULL;
     vqt_tensor *t = vqt_from_data(ti->data, ti->dtype, ti->ndim, ti->shape, ti->strides, dev, dt);
     if (!t)
-        vqc_error_set(VQC_ERR_RUNTIME, "weight '%s': %s", ti->name, vqt_last_error());
+        vqc_torch_fail("weight '%s'", ti->name);
     return vqt_persist(t);
 }
 
@@ -123,7 +124,7 @@ vqt_tensor *vqc_weight_view(vqc_weight_file *f, const char *prefix, const char *
     atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
     vqt_tensor *t = vqt_from_blob(ti->data, dt, ti->ndim, ti->shape, ti->strides, release_view, f);
     if (!t) /* vqt_from_blob has called release_view */
-        vqc_error_set(VQC_ERR_RUNTIME, "weight '%s': %s", ti->name, vqt_last_error());
+        vqc_torch_fail("weight '%s'", ti->name);
     else
         f->views++;
     return vqt_persist(t);

@@ -39,11 +39,12 @@ inline at::Tensor view_blob(const void *data, at::ScalarType st, at::IntArrayRef
 // libtorch's CPU allocator takes memory with posix_memalign(64). glibc serves an aligned
 // request by carving it out of a block 64 + 32 bytes larger, so a freed tensor leaves a hole
 // just too small for the next tensor of the same size: with the heap kept (below) and every
-// step allocating the same sizes, the heap grew to twice the live memory at 256x256. This
+// step allocating the same sizes, the heap grows far beyond the live memory (docs/gpu.md). This
 // allocator aligns inside a plain malloc block of size + 72 instead, so that a freed block
 // fits the next request of the same size exactly; the block's start is stored just before the
 // aligned address (data and context stay the same pointer, as libtorch's raw_allocate, used by
-// oneDNN, requires).
+// oneDNN, requires). When malloc fails it throws std::bad_alloc, which the shim records as an
+// allocation failure (vqt_last_error_oom).
 inline void heap_free(void *p)
 {
     if (p)
@@ -90,9 +91,9 @@ struct HeapAllocator final : public at::Allocator {
 // free, and no trimming of the heap), routes libtorch's CPU tensors through HeapAllocator, and
 // asks for transparent huge pages on the first GiB the heap grows into: an address-space-only
 // reservation malloc'ed, advised and freed again (it stays in the heap as free space since
-// trimming is off), so that a tensor's first touch faults in 2 MiB pages instead of 4 KiB
-// ones; on the benchmark VM that made first touch 2-3x cheaper (docs/benchmarks.md). Nothing is
-// made resident here. Called once, by vqt_init.
+// trimming is off), so that a tensor's first touch faults in huge pages instead of small ones,
+// which is cheaper per byte (docs/gpu.md). Nothing is made resident here. Called once, by
+// vqt_init.
 inline void tune_malloc()
 {
 #ifdef __GLIBC__

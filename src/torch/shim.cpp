@@ -15,6 +15,7 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdarg>
 #include <cstdlib>
 #include <cstdio>
 #include <cstring>
@@ -30,14 +31,53 @@ namespace vqt_detail
 {
 
 thread_local char err_buf[1024];
+thread_local bool err_oom;
 
-void set_error(const char *msg)
+void set_error(const char *msg, bool oom)
 {
     size_t n = 0;
     while (msg[n] && msg[n] != '\n' && n + 1 < sizeof err_buf)
         n++;
     memcpy(err_buf, msg, n);
     err_buf[n] = 0;
+    err_oom = oom;
+}
+
+// printf-style set_error for the shim's own messages (never an allocation failure).
+static void set_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void set_errorf(const char *fmt, ...)
+{
+    char msg[sizeof err_buf];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    set_error(msg);
+}
+
+// The catch clauses of every GUARD, written once: rethrows the exception in flight and sorts it
+// by type. The allocation failures come first, since c10::OutOfMemoryError is a c10::Error and
+// std::bad_alloc a std::exception.
+void record_exception() noexcept
+{
+    try {
+        throw;
+    } catch (const null_handle &) {
+        if (!err_buf[0])
+            set_error("null tensor handle");
+    } catch (const c10::OutOfMemoryError &e) {
+        set_error(e.what_without_backtrace(), true);
+    } catch (const std::bad_alloc &e) {
+        set_error(e.what(), true);
+    } catch (const oom_error &e) {
+        set_error(e.what(), true);
+    } catch (const c10::Error &e) {
+        set_error(e.what_without_backtrace());
+    } catch (const std::exception &e) {
+        set_error(e.what());
+    } catch (...) {
+        set_error("unknown libtorch failure");
+    }
 }
 
 namespace
@@ -105,6 +145,11 @@ const char *vqt_last_error(void)
     return err_buf;
 }
 
+bool vqt_last_error_oom(void)
+{
+    return err_oom;
+}
+
 const char *vqt_version(void)
 {
 #ifdef TORCH_VERSION
@@ -127,7 +172,7 @@ int vqt_device_parse(const char *text, vqt_device *out)
     }
     long index = 0;
     if (strncmp(text, "cuda", 4) != 0 || (text[4] != 0 && text[4] != ':')) {
-        snprintf(err_buf, sizeof err_buf, "unknown device '%s' (use cpu, cuda or cuda:N)", text);
+        set_errorf("unknown device '%s' (use cpu, cuda or cuda:N)", text);
         return -1;
     }
     if (text[4] == ':') {
@@ -136,22 +181,22 @@ int vqt_device_parse(const char *text, vqt_device *out)
         index = strtol(text + 5, &end, 10);
         if (end == text + 5 || *end || errno || index < 0 || index > 1023 || text[5] == '-' ||
             text[5] == '+' || text[5] == ' ') {
-            snprintf(err_buf, sizeof err_buf,
-                     "unknown device '%s' (use cpu, cuda or cuda:N with N a device number)", text);
+            set_errorf("unknown device '%s' (use cpu, cuda or cuda:N with N a device number)",
+                       text);
             return -1;
         }
     }
     int n = vqt_cuda_device_count();
     if (n == 0) {
-        snprintf(err_buf, sizeof err_buf, "device '%s': no CUDA device is available%s", text,
-                 torch::cuda::is_available()
-                     ? ""
-                     : " (this libtorch has no CUDA support or no GPU was found)");
+        set_errorf("device '%s': no CUDA device is available%s", text,
+                   torch::cuda::is_available()
+                       ? ""
+                       : " (this libtorch has no CUDA support or no GPU was found)");
         return -2;
     }
     if (index >= n) {
-        snprintf(err_buf, sizeof err_buf, "device '%s': only %d CUDA device(s) present (cuda:0%s)",
-                 text, n, n > 1 ? " to cuda:N-1" : "");
+        set_errorf("device '%s': only %d CUDA device(s) present (cuda:0%s)", text, n,
+                   n > 1 ? " to cuda:N-1" : "");
         return -2;
     }
     *out = vqt_device{VQT_DEVICE_CUDA, (int)index};

@@ -4,8 +4,10 @@
  *   - Every function that returns a `vqt_tensor *` returns a NEW handle that the caller owns and
  *     releases with vqt_free() (or leaves to the enclosing scope, below). Arguments are borrowed.
  *   - On failure a function returns NULL (handles), -1 (ints) or NAN (doubles) and stores a
- *     one-line message in a thread-local buffer read with vqt_last_error(). No C++ exception ever
- *     crosses this interface.
+ *     one-line message in a thread-local buffer read with vqt_last_error(), and whether the
+ *     failure was an allocation failure (vqt_last_error_oom()). No C++ exception ever crosses
+ *     this interface. A NULL handle argument fails without replacing the message (and kind) of
+ *     the failure that produced it, so a chain of calls reports its first failure.
  *   - Scopes: between vqt_scope_begin() and vqt_scope_end() every new handle is also recorded in
  *     the scope, and vqt_scope_end() frees all of them except those passed to vqt_keep(), which
  *     move to the enclosing scope (or become unscoped at the outermost level). This lets a forward
@@ -42,17 +44,23 @@ typedef struct vqt_device {
  * otherwise use one). Idempotent; returns the count in use.
  * With glibc it also makes malloc keep freed memory in the process (no mmap'ed chunks, no
  * trimming), since every step allocates the same tensors again and memory handed back to the
- * kernel costs a page fault per 4 KiB when it is touched again, and it asks for transparent
- * huge pages where the heap will grow (madvise, first GiB): first touches fault 2 MiB at a
- * time. The peak resident size is unchanged (up to 2 MiB granularity).
- * (On a machine shared with other work, OMP_WAIT_POLICY=PASSIVE in the environment helps more
- * than anything here: libgomp's idle workers otherwise spin for ~3 ms after every parallel
- * region and take the core from the thread the team waits for. It is read once, before any of
- * vqclip's code runs, so it cannot be set from here.) */
+ * kernel costs a page fault per page when it is touched again, and it asks for transparent
+ * huge pages where the heap will grow (see cpu_memory.h). The peak resident size is unchanged
+ * (up to one huge page). OMP_WAIT_POLICY=PASSIVE in the environment helps more on a machine
+ * shared with other work (libgomp's idle workers otherwise spin after every parallel region
+ * and take the core from the thread the team waits for; docs/gpu.md has the figures), but it
+ * is read before any of vqclip's code runs, so it cannot be set from here. */
 int vqt_init(int nthreads);
 
 /* The current thread's last error message; never NULL. */
 const char *vqt_last_error(void);
+
+/* Whether the current thread's last recorded failure was an allocation failure: libtorch's
+ * CUDA allocator running out (c10::OutOfMemoryError) or the CPU allocator's (std::bad_alloc),
+ * also when it happened in a checkpointed segment rerun by the backward pass. Known by the
+ * exception's type, not its message. Set and cleared with the message: the next failure
+ * recorded decides it again. */
+bool vqt_last_error_oom(void);
 
 /* libtorch's version string, e.g. "1.13.1". Static storage. */
 const char *vqt_version(void);
@@ -98,12 +106,11 @@ void vqt_set_tf32(bool enabled);
  * configuration, so that a seed takes the same kernels run after run; false: the algorithms
  * cuDNN's heuristics pick. The backward passes of grid sampling and adaptive pooling on CUDA
  * add with atomics and have no deterministic version in libtorch, so the last bits of a picture
- * can still differ between runs (asking libtorch for deterministic algorithms everywhere makes
- * the first backward pass fail: measured on an H100, docs/gpu.md). cuDNN autotuning
- * (benchmark mode) stays off either way: on an H100 it took ~33 GiB for a moment at 256x256
- * and 512x512 alike (candidate algorithms' workspaces), 5 s more for the first steps, and its
- * steady rate varied from run to run (docs/benchmarks.md). Call before the first CUDA
- * operation. No effect on the CPU (always deterministic). */
+ * can still differ between runs; asking libtorch for deterministic algorithms everywhere
+ * instead makes the first backward pass fail. cuDNN autotuning (benchmark mode) stays off
+ * either way: its candidate algorithms' workspaces make a large transient peak, it slows the
+ * first steps and its steady rate varies from run to run (docs/gpu.md). Call before the first
+ * CUDA operation. No effect on the CPU (always deterministic). */
 void vqt_set_deterministic(bool enabled);
 
 /* ---- handles and scopes ---------------------------------------------------------------- */
@@ -173,7 +180,6 @@ vqt_tensor *vqt_index_select(const vqt_tensor *t, int dim, const vqt_tensor *ind
 vqt_tensor *vqt_cat(vqt_tensor *const *ts, int n, int dim);
 vqt_tensor *vqt_stack(vqt_tensor *const *ts, int n, int dim);
 vqt_tensor *vqt_unsqueeze(const vqt_tensor *t, int dim);
-vqt_tensor *vqt_squeeze(const vqt_tensor *t, int dim);
 vqt_tensor *vqt_expand(const vqt_tensor *t, int ndim, const int64_t *shape);
 vqt_tensor *vqt_flatten(const vqt_tensor *t, int start, int end);
 vqt_tensor *vqt_contiguous(const vqt_tensor *t);
@@ -229,8 +235,6 @@ vqt_tensor *vqt_clamp(const vqt_tensor *t, double lo, double hi);
 /* Element-wise clamp between two broadcastable tensors. */
 vqt_tensor *vqt_clamp_t(const vqt_tensor *t, const vqt_tensor *lo, const vqt_tensor *hi);
 vqt_tensor *vqt_where(const vqt_tensor *cond, const vqt_tensor *a, const vqt_tensor *b);
-/* a + w * (b - a) */
-vqt_tensor *vqt_lerp(const vqt_tensor *a, const vqt_tensor *b, double w);
 
 /* ---- reductions ------------------------------------------------------------------------ */
 

@@ -1,10 +1,11 @@
-// Internals shared by the shim's C++ files (shim.cpp, shim_autograd.cpp); never included from C.
+// Internals shared by the shim's C++ files (shim*.cpp); never included from C.
 #ifndef VQT_SHIM_INTERNAL_H
 #define VQT_SHIM_INTERNAL_H
 
 #include <torch/torch.h>
 
 #include <atomic>
+#include <stdexcept>
 
 #include "torch/shim.h"
 
@@ -19,8 +20,25 @@ namespace vqt_detail
 // This thread's last error message (what vqt_last_error returns).
 extern thread_local char err_buf[1024];
 
-// Records msg (its first line: libtorch appends stack traces after a newline) as the error.
-void set_error(const char *msg);
+// Whether this thread's last recorded failure was an allocation failure (vqt_last_error_oom).
+extern thread_local bool err_oom;
+
+// Records msg (its first line: libtorch appends stack traces after a newline) as the error, and
+// whether it is an allocation failure.
+void set_error(const char *msg, bool oom = false);
+
+// Records the exception being handled as the error: called from a catch (...) block (GUARD).
+// Allocation failures (c10::OutOfMemoryError from the CUDA allocator, std::bad_alloc from the
+// CPU allocator of cpu_memory.h, oom_error) are recorded as such; a null_handle keeps the
+// error that produced the NULL.
+void record_exception() noexcept;
+
+// An allocation failure carried on as an exception after it was recorded: a checkpointed
+// segment's failure leaves the autograd thread as one (run_segment), so that the caller of
+// vqt_backward learns the kind as well as the message.
+struct oom_error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
 
 // A new handle for t, owned by the innermost open scope of this thread (if any).
 vqt_tensor *wrap(at::Tensor t);
@@ -99,23 +117,13 @@ inline at::Tensor or_undefined(const vqt_tensor *h)
 
 } // namespace vqt_detail
 
-// Runs the body, turning any exception into this thread's error message and `fail`.
-#define GUARD(fail, ...)                                   \
-    try {                                                  \
-        __VA_ARGS__                                        \
-    } catch (const vqt_detail::null_handle &) {            \
-        if (!vqt_detail::err_buf[0])                       \
-            vqt_detail::set_error("null tensor handle");   \
-        return fail;                                       \
-    } catch (const c10::Error &e) {                        \
-        vqt_detail::set_error(e.what_without_backtrace()); \
-        return fail;                                       \
-    } catch (const std::exception &e) {                    \
-        vqt_detail::set_error(e.what());                   \
-        return fail;                                       \
-    } catch (...) {                                        \
-        vqt_detail::set_error("unknown libtorch failure"); \
-        return fail;                                       \
+// Runs the body, turning any exception into this thread's error (record_exception) and `fail`.
+#define GUARD(fail, ...)                \
+    try {                               \
+        __VA_ARGS__                     \
+    } catch (...) {                     \
+        vqt_detail::record_exception(); \
+        return fail;                    \
     }
 
 #define TENSOR_OP(expr) GUARD(nullptr, return vqt_detail::wrap(expr);)

@@ -65,11 +65,6 @@ vqt_tensor *vqt_unsqueeze(const vqt_tensor *t, int dim)
 {
     TENSOR_OP(T(t).unsqueeze(dim))
 }
-vqt_tensor *vqt_squeeze(const vqt_tensor *t, int dim)
-{
-    TENSOR_OP(T(t).squeeze(dim))
-}
-
 vqt_tensor *vqt_expand(const vqt_tensor *t, int ndim, const int64_t *shape)
 {
     TENSOR_OP(T(t).expand(dims(ndim, shape)))
@@ -180,11 +175,6 @@ vqt_tensor *vqt_clamp_t(const vqt_tensor *t, const vqt_tensor *lo, const vqt_ten
 vqt_tensor *vqt_where(const vqt_tensor *c, const vqt_tensor *a, const vqt_tensor *b)
 {
     TENSOR_OP(at::where(T(c), T(a), T(b)))
-}
-
-vqt_tensor *vqt_lerp(const vqt_tensor *a, const vqt_tensor *b, double w)
-{
-    TENSOR_OP(at::lerp(T(a), T(b), w))
 }
 
 /* ---- reductions ---- */

@@ -9,22 +9,16 @@
 #endif
 
 #include <atomic>
-#include <chrono>
 #include <cstdio>
 #include <vector>
 
 #include "torch/shim_internal.h"
+#include "util/clock.h"
 
 namespace
 {
 
 constexpr int max_marks = 64; // marks per step; later ones are dropped (and counted)
-
-double host_seconds()
-{
-    using clock = std::chrono::steady_clock;
-    return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
-}
 
 } // namespace
 
@@ -54,7 +48,7 @@ bool record(vqt_profile *p, int stage)
         return false;
     }
     p->stage[p->n] = stage;
-    p->host_at[p->n] = host_seconds();
+    p->host_at[p->n] = vqc_now();
 #ifdef VQT_PROFILE_EVENTS
     if (p->dev.type == VQT_DEVICE_CUDA) {
         cudaStream_t s = c10::cuda::getCurrentCUDAStream((c10::DeviceIndex)p->dev.index).stream();

@@ -2,7 +2,15 @@
 #ifndef VQC_UTIL_CLOCK_H
 #define VQC_UTIL_CLOCK_H
 
-/* Seconds on CLOCK_MONOTONIC (for durations only). */
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Seconds on CLOCK_MONOTONIC (for durations only). C and C++ (the shim's profiler) use it. */
 double vqc_now(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
