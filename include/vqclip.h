@@ -376,7 +376,8 @@ VQC_API int vqc_model_describe(vqc_model_kind kind, const char *name, const char
 /* ---- tools: reconstruct, tokenize, score ------------------------------------------------------ */
 
 typedef struct vqc_reconstruct_params {
-    const char *vqgan;        /* name or path (required) */
+    const char *vqgan;        /* name or path; NULL: the default (the demo VQGAN when none is
+                               * found) */
     const char *vqgan_config; /* may be NULL */
     const char *input;        /* image file */
     const char *output;       /* PNG, written atomically */
@@ -401,6 +402,9 @@ VQC_API void vqc_tokenizer_free(vqc_tokenizer *t);
 VQC_API int vqc_tokenize(const vqc_tokenizer *t, const char *text, int n_ctx, int64_t *ids,
                          int *dropped);
 
+/* Receives image `image`'s n_texts scores (borrowed) as soon as they are computed. */
+typedef void (*vqc_score_callback)(int image, const float *scores, int n_texts, void *user);
+
 typedef struct vqc_score_params {
     const char *clip;   /* name or path; NULL: the default (the demo CLIP when none is found) */
     const char *bpe;    /* NULL: beside the CLIP file, else the default vocabulary */
@@ -409,10 +413,15 @@ typedef struct vqc_score_params {
     int n_images;
     const char *const *texts;
     int n_texts;
+    vqc_score_callback on_image; /* may be NULL */
+    void *user;
 } vqc_score_params;
 VQC_API vqc_score_params vqc_score_default_params(void);
 /* The CLIP cosine similarity of every image with every text: scores[i * n_texts + j] for image
- * i and text j (n_images * n_texts floats, caller-allocated). Returns 0 or a negative code. */
+ * i and text j (n_images * n_texts floats, caller-allocated; may be NULL when on_image is set).
+ * The images are scored in order, each passed to on_image before the next is read, so on a
+ * failure the callback has had every image before the failing one. Returns 0 or a negative
+ * code (VQC_ERR_USAGE for no image or no text). */
 VQC_API int vqc_score(const vqc_score_params *p, float *scores);
 
 /* ---- this machine ---------------------------------------------------------------------------- */

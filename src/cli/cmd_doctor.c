@@ -1,9 +1,9 @@
 /* vqclip doctor: what this machine gives vqclip (libtorch, BLAS, threads, GPUs, models).
  *
  * Everything is read from the running process: the BLAS is the library that provides the
- * `sgemm_` libtorch calls (and every BLAS-like library in /proc/self/maps), measured with a
- * 1024x1024 product through the shim; GPUs come from vqt_cuda_device_count() plus NVML, which
- * the NVIDIA driver installs and which is opened with dlopen (no link-time dependency). */
+ * `sgemm_` libtorch calls (and every BLAS-like library in /proc/self/maps), checked and timed by
+ * the library's vqc_system_check(); GPUs come from its CUDA device count plus NVML, which the
+ * NVIDIA driver installs and which is opened with dlopen (no link-time dependency). */
 #include "cli/cmd_doctor.h"
 
 #include <cjson/cJSON.h>
@@ -18,21 +18,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli/commands.h"
-#include "gen/modelpath.h"
-#include "torch/shim.h"
-#include "util/error.h"
+#include "vqclip.h"
 
 /* ---- the report: text rows and a JSON tree built side by side ------------------------------ */
 
 typedef struct {
-    int json;      /* --json: print only the JSON object */
-    cJSON *root;   /* the JSON report */
-    cJSON *warns;  /* root.warnings */
-    int matmul_ok; /* libtorch computed a correct product */
+    int json;           /* --json: print only the JSON object */
+    cJSON *root;        /* the JSON report */
+    cJSON *warns;       /* root.warnings */
+    int matmul_ok;      /* libtorch computed a correct product */
+    vqc_system_info si; /* threads, CUDA devices and the correctness check */
 } report;
 
 /* Prints "label       text" in text mode. */
@@ -84,18 +82,11 @@ static const char *fmt_bytes(double b, char *buf, size_t len)
     return buf;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* ---- threads ---------------------------------------------------------------------------- */
 
-static void check_threads(report *r, int want)
+static void check_threads(report *r)
 {
-    int threads = vqt_init(want);
+    int threads = r->si.n_threads;
     long online = sysconf(_SC_NPROCESSORS_ONLN);
     cpu_set_t set;
     int allowed = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : (int)online;
@@ -212,83 +203,17 @@ static void blas_config(const char *kind, char *out, size_t len)
     }
 }
 
-/* ---- matrix products ---------------------------------------------------------------------- */
-
-/* A 64x64 product of small integers (exact in float32) against the C result: a broken libtorch
- * or BLAS fails here. Returns 0, or -1 with the reason in msg. */
-static int matmul_correct(char *msg, size_t len)
+/* The product was checked by vqc_system_check() (r->si); the speed is measured by a second
+ * call, after the BLAS is named, so that a failure of either is reported where it happened. */
+static void check_blas(report *r, int threads, int bench)
 {
-    enum { N = 64 };
-    static float a[N * N], b[N * N], c[N * N];
-    for (int i = 0; i < N; i++)
-        for (int j = 0; j < N; j++) {
-            a[i * N + j] = (float)((i * 7 + j * 3) % 11 - 5);
-            b[i * N + j] = (float)((i * 5 + j) % 13 - 6);
-        }
-    int64_t shape[2] = {N, N};
-    vqt_device cpu = {VQT_DEVICE_CPU, 0};
-    vqt_scope_begin();
-    vqt_tensor *ta = vqt_from_data(a, VQC_DTYPE_F32, 2, shape, NULL, cpu, VQC_DTYPE_F32);
-    vqt_tensor *tb = vqt_from_data(b, VQC_DTYPE_F32, 2, shape, NULL, cpu, VQC_DTYPE_F32);
-    vqt_tensor *tc = ta && tb ? vqt_matmul(ta, tb) : NULL;
-    int64_t got = tc ? vqt_to_host(tc, c, VQC_DTYPE_F32, N * N) : -1;
-    vqt_scope_end();
-    if (got != N * N) {
-        snprintf(msg, len, "libtorch cannot multiply matrices: %s", vqt_last_error());
-        return -1;
-    }
-    for (int i = 0; i < N; i++)
-        for (int j = 0; j < N; j++) {
-            double want = 0;
-            for (int k = 0; k < N; k++)
-                want += (double)a[i * N + k] * b[k * N + j];
-            if (c[i * N + j] != (float)want) {
-                snprintf(msg, len, "a 64x64 matrix product is wrong at [%d][%d]: %g, not %g", i, j,
-                         c[i * N + j], want);
-                return -1;
-            }
-        }
-    return 0;
-}
-
-/* GFLOP/s of n x n float32 products on the CPU: one warm-up, then repeats for at least
- * 0.3 s (at most 20). Returns a negative value when libtorch fails. */
-static double matmul_gflops(int n)
-{
-    int64_t shape[2] = {n, n};
-    vqt_device cpu = {VQT_DEVICE_CPU, 0};
-    double result = -1;
-    vqt_scope_begin();
-    vqt_tensor *a = vqt_randn(2, shape, cpu), *b = vqt_randn(2, shape, cpu);
-    vqt_tensor *c = a && b ? vqt_matmul(a, b) : NULL;
-    if (c) {
-        vqt_free(c);
-        int reps = 0;
-        double t0 = now_s(), t = 0;
-        while ((t < 0.3 && reps < 20) || reps == 0) {
-            c = vqt_matmul(a, b);
-            if (!c)
-                break;
-            vqt_free(c);
-            reps++;
-            t = now_s() - t0;
-        }
-        if (c && t > 0)
-            result = 2.0 * n * n * (double)n * reps / t / 1e9;
-    }
-    vqt_scope_end();
-    return result;
-}
-
-static void check_blas(report *r, int bench)
-{
-    char msg[512], lib[PATH_MAX], config[512];
+    char lib[PATH_MAX], config[512];
     cJSON *b = cJSON_AddObjectToObject(r->root, "blas");
-    r->matmul_ok = matmul_correct(msg, sizeof msg) == 0;
+    r->matmul_ok = r->si.matmul_ok;
     cJSON_AddBoolToObject(b, "matmul_ok", r->matmul_ok);
     if (!r->matmul_ok) {
-        row(r, "matmul", "FAILED: %s", msg);
-        cJSON_AddStringToObject(b, "error", msg);
+        row(r, "matmul", "FAILED: %s", r->si.matmul_error);
+        cJSON_AddStringToObject(b, "error", r->si.matmul_error);
     }
     /* After the product, so that a lazily loaded BLAS is mapped too. */
     const char *path = provider_of("sgemm_", lib);
@@ -315,15 +240,17 @@ static void check_blas(report *r, int bench)
                 "update-alternatives --config libblas.so.3-$(gcc -dumpmachine)");
     if (!bench || !r->matmul_ok)
         return;
-    double gf = matmul_gflops(1024);
-    if (gf > 0) {
-        cJSON_AddNumberToObject(b, "gflops_1024", gf);
-        row(r, "matmul", "%.1f GFLOP/s (1024x1024 float32 on the CPU)", gf);
+    vqc_system_info timed;
+    int rc = vqc_system_check(threads, true, &timed);
+    if (rc == 0 && timed.matmul_ok) {
+        cJSON_AddNumberToObject(b, "gflops_1024", timed.matmul_gflops);
+        row(r, "matmul", "%.1f GFLOP/s (1024x1024 float32 on the CPU)", timed.matmul_gflops);
     } else {
+        const char *why = rc ? vqc_last_error() : timed.matmul_error;
         r->matmul_ok = 0;
-        row(r, "matmul", "FAILED: %s", vqt_last_error());
+        row(r, "matmul", "FAILED: %s", why);
         cJSON_ReplaceItemInObject(b, "matmul_ok", cJSON_CreateBool(0));
-        cJSON_AddStringToObject(b, "error", vqt_last_error());
+        cJSON_AddStringToObject(b, "error", why);
     }
 }
 
@@ -407,7 +334,7 @@ static int list_nvml_gpus(report *r, cJSON *gpus, char *driver, size_t dlen)
 static void check_gpus(report *r)
 {
     cJSON *c = cJSON_AddObjectToObject(r->root, "cuda");
-    int ndev = vqt_cuda_device_count();
+    int ndev = r->si.n_cuda_devices;
     const char *visible = getenv("CUDA_VISIBLE_DEVICES");
     char driver[96];
     cJSON_AddNumberToObject(c, "devices", ndev);
@@ -536,7 +463,8 @@ static void check_models(report *r)
     check_default(r, defs, VQC_MODEL_BPE, VQC_DEFAULT_BPE, "--bpe");
     char demo[PATH_MAX];
     if (vqc_demo_dir(demo, sizeof demo) == 0) {
-        int used = vqc_demo_fallback(demo, sizeof demo);
+        vqc_context_params none = vqc_context_default_params(); /* no model named */
+        int used = vqc_uses_demo_models(&none);
         cJSON_AddStringToObject(m, "demo", demo);
         cJSON_AddBoolToObject(m, "demo_used", used);
         row(r, "", "demo   %s%s", demo,
@@ -622,14 +550,19 @@ int cmd_doctor(int argc, char **argv)
     int rc = parse_args(argc, argv, &json, &threads, &bench);
     if (rc)
         return rc < 0 ? 0 : rc;
-    report r = {json, cJSON_CreateObject(), NULL, 0};
-    cJSON_AddStringToObject(r.root, "vqclip", VQCLIP_VERSION);
-    cJSON_AddStringToObject(r.root, "libtorch", vqt_version());
+    report r = {json, NULL, NULL, 0, {0}};
+    if (vqc_system_check(threads, false, &r.si) != 0) {
+        cli_print_error(NULL);
+        return 3;
+    }
+    r.root = cJSON_CreateObject();
+    cJSON_AddStringToObject(r.root, "vqclip", vqc_version());
+    cJSON_AddStringToObject(r.root, "libtorch", vqc_torch_version());
     r.warns = cJSON_AddArrayToObject(r.root, "warnings");
-    row(&r, "vqclip", "%s", VQCLIP_VERSION);
-    row(&r, "libtorch", "%s", vqt_version());
-    check_threads(&r, threads);
-    check_blas(&r, bench);
+    row(&r, "vqclip", "%s", vqc_version());
+    row(&r, "libtorch", "%s", vqc_torch_version());
+    check_threads(&r);
+    check_blas(&r, threads, bench);
     check_gpus(&r);
     check_models(&r);
     cJSON_AddBoolToObject(r.root, "ok", r.matmul_ok);

@@ -5,9 +5,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
-#include "gen/modelpath.h"
-#include "models/tokenizer.h"
-#include "util/error.h"
+#include "vqclip.h"
 
 static void usage(FILE *f)
 {
@@ -32,8 +30,6 @@ typedef struct {
     int first;   /* argv index of the first text */
 } tokenize_opts;
 
-/* Records a usage error for the option getopt just refused: glibc leaves a short option's letter
- * in optopt, and 0 or the long option's value (>= 256) otherwise. */
 /* Parses the options. Returns 0 to go on, 1 after printing the help, or a negative error code. */
 static int parse_options(int argc, char **argv, tokenize_opts *o)
 {
@@ -54,9 +50,6 @@ static int parse_options(int argc, char **argv, tokenize_opts *o)
         }
     }
     o->first = optind;
-    if (optind >= argc)
-        return vqc_error_set(VQC_ERR_USAGE, "tokenize needs at least one TEXT "
-                                            "(see vqclip tokenize --help)");
     return 0;
 }
 
@@ -65,13 +58,13 @@ static int print_tokens(const vqc_tokenizer *tok, const char *text, int index, i
 {
     int64_t ids[VQC_TOKENIZER_CONTEXT];
     int dropped = 0;
-    int rc = vqc_tokenizer_tokenize(tok, text, VQC_TOKENIZER_CONTEXT, ids, &dropped);
+    int rc = vqc_tokenize(tok, text, VQC_TOKENIZER_CONTEXT, ids, &dropped);
     if (rc)
         return rc;
-    if (dropped)
-        vqc_log(VQC_LOG_WARN,
-                "text %d is %d token(s) longer than CLIP's %d-token context; "
-                "they were dropped",
+    if (dropped) /* worded as the library's log lines (vqclip.h's default sink) */
+        fprintf(stderr,
+                "vqclip: warning: text %d is %d token(s) longer than CLIP's %d-token context; "
+                "they were dropped\n",
                 index, dropped, VQC_TOKENIZER_CONTEXT);
     int n = VQC_TOKENIZER_CONTEXT;
     while (!context && ids[n - 1] == 0) /* padding follows the end token, which is not 0 */
@@ -88,20 +81,27 @@ int cmd_tokenize(int argc, char **argv)
     int rc = parse_options(argc, argv, &o);
     if (rc > 0)
         return 0;
-    char path[4096];
-    vqc_tokenizer *tok = NULL;
-    if (!rc)
-        rc = vqc_model_find_bpe(o.bpe, NULL, path, sizeof path);
-    if (!rc)
-        rc = vqc_tokenizer_load(path, &tok);
-    for (int i = o.first; !rc && i < argc; i++)
-        rc = print_tokens(tok, argv[i], i - o.first + 1, o.context);
-    vqc_tokenizer_free(tok);
-    if (!rc && fflush(stdout) != 0)
-        rc = vqc_error_set(VQC_ERR_IO, "cannot write the token ids: %s", strerror(errno));
     if (rc) {
         cli_print_error(NULL);
         return cli_exit_status(rc);
+    }
+    if (o.first >= argc) {
+        fprintf(stderr, "vqclip: error: tokenize needs at least one TEXT "
+                        "(see vqclip tokenize --help)\n");
+        return 1;
+    }
+    vqc_tokenizer *tok = NULL;
+    rc = vqc_tokenizer_open(o.bpe, &tok);
+    for (int i = o.first; !rc && i < argc; i++)
+        rc = print_tokens(tok, argv[i], i - o.first + 1, o.context);
+    vqc_tokenizer_free(tok);
+    if (rc) {
+        cli_print_error(NULL);
+        return cli_exit_status(rc);
+    }
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, "vqclip: error: cannot write the token ids: %s\n", strerror(errno));
+        return cli_exit_status(VQC_ERR_IO);
     }
     return 0;
 }

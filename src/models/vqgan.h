@@ -94,7 +94,4 @@ vqt_tensor *vqc_vqgan_embed(const vqc_vqgan *m, const vqt_tensor *indices);
 /* The codebook [n_embed, embed_dim] (borrowed; do not free). */
 const vqt_tensor *vqc_vqgan_codebook(const vqc_vqgan *m);
 
-/* Prints the architecture as text lines, or as one JSON object when json is true. */
-void vqc_vqgan_info_print(const vqc_vqgan_info *info, FILE *f, bool json);
-
 #endif

@@ -1,0 +1,23 @@
+/* What the tools of include/vqclip.h (reconstruct, score) share: the device they compute on and
+ * the model files they use when none is named. Not part of the public API. */
+#ifndef VQC_GEN_TOOLS_H
+#define VQC_GEN_TOOLS_H
+
+#include <stddef.h>
+
+#include "torch/shim.h"
+#include "vqclip.h"
+
+/* Starts libtorch's CPU threads (all cores) and resolves a device name as vqc_init() does:
+ * NULL is CUDA when available, else the CPU, with the notice "no CUDA device found: running on
+ * the CPU" at INFO level. Returns 0 and *out, VQC_ERR_USAGE for a name that is no device, or
+ * VQC_ERR_RUNTIME for a CUDA device that is not present. */
+int vqc_tool_device(const char *name, vqt_device *out);
+
+/* The file of the VQGAN or CLIP `name` (a name or a path, found with vqc_model_find). NULL
+ * means the default model, or the demo set's model (with a one-line notice) when no downloaded
+ * default is found (vqc_demo_fallback). Writes the path into path and returns 0, or VQC_ERR_IO
+ * with the lookup's message. */
+int vqc_tool_model(vqc_model_kind kind, const char *name, char *path, size_t len);
+
+#endif
