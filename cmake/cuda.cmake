@@ -1,20 +1,23 @@
-# CUDA specifics, included by the top CMakeLists.txt after vqclip_core exists.
+# CUDA specifics, included by the top CMakeLists.txt after the library targets exist: vqclip_obj
+# (the library's objects, compiled once), and vqclip_core (static) and vqclip_shared
+# (libvqclip.so) linked from them.
 #
 # vqclip's CUDA code is libtorch's: this file only notices that the libtorch found is a CUDA
 # build and then
-#   - defines VQT_WITH_CUDA_HEADERS for vqclip_core, so that src/torch/shim.cpp reads peak
+#   - defines VQT_WITH_CUDA_HEADERS for vqclip_obj, so that src/torch/shim.cpp reads peak
 #     device memory from c10::cuda::CUDACachingAllocator (vqt_cuda_peak_bytes), when the
 #     c10/cuda and CUDA runtime headers are both there;
 #   - keeps libtorch_cuda.so as a run-time dependency even under a linker that defaults to
 #     --as-needed (Ubuntu's): vqclip references no symbol of it directly, and without it
-#     libtorch reports no CUDA device.
+#     libtorch reports no CUDA device. That is every link of libtorch: the programs that link
+#     vqclip_core, and libvqclip.so.
 # With Debian's CPU-only libtorch it does nothing. VQCLIP_CUDA is set ON or OFF for the rest of
-# the build and printed. Also: C++20 for vqclip_core where the libtorch headers demand it.
+# the build and printed. Also: C++20 for vqclip_obj where the libtorch headers demand it.
 
 # PyTorch 2.14 and later headers refuse C++17 (#error "C++20 or later ... required"); the project
 # asks for C++17, which older libtorch builds (Debian's 1.13) need to stay on.
 if(DEFINED Torch_VERSION AND Torch_VERSION VERSION_GREATER_EQUAL 2.14)
-  set_property(TARGET vqclip_core PROPERTY CXX_STANDARD 20)
+  set_property(TARGET vqclip_obj PROPERTY CXX_STANDARD 20)
 endif()
 
 set(VQCLIP_CUDA OFF)
@@ -42,15 +45,17 @@ find_path(VQCLIP_CUDART_INCLUDE cuda_runtime_api.h
                 $ENV{CUDA_HOME}/include /usr/local/cuda/include)
 
 if(VQCLIP_C10_CUDA_INCLUDE AND VQCLIP_CUDART_INCLUDE)
-  target_compile_definitions(vqclip_core PRIVATE VQT_WITH_CUDA_HEADERS)
-  target_include_directories(vqclip_core SYSTEM PRIVATE ${VQCLIP_CUDART_INCLUDE})
+  target_compile_definitions(vqclip_obj PRIVATE VQT_WITH_CUDA_HEADERS)
+  target_include_directories(vqclip_obj SYSTEM PRIVATE ${VQCLIP_CUDART_INCLUDE})
   message(STATUS "vqclip: CUDA libtorch: peak device memory from the caching allocator "
                  "(CUDA headers in ${VQCLIP_CUDART_INCLUDE})")
   # Free device memory (vqt_cuda_free_bytes, for the up-front size check) needs the CUDA
   # runtime itself; find_package(Torch) defines CUDA::cudart when it found the toolkit.
   if(TARGET CUDA::cudart)
+    target_link_libraries(vqclip_obj PRIVATE CUDA::cudart)
     target_link_libraries(vqclip_core PRIVATE CUDA::cudart)
-    target_compile_definitions(vqclip_core PRIVATE VQT_WITH_CUDART)
+    target_link_libraries(vqclip_shared PRIVATE CUDA::cudart)
+    target_compile_definitions(vqclip_obj PRIVATE VQT_WITH_CUDART)
   else()
     message(STATUS "vqclip: no CUDA::cudart target: free device memory unknown, sizes are not "
                    "checked against it before a run (out-of-memory is still reported)")
@@ -61,7 +66,9 @@ else()
 endif()
 
 # LINKER:--no-as-needed lands before the libraries on every link line that uses vqclip_core,
-# so libtorch_cuda.so stays a NEEDED entry of the programs.
+# so libtorch_cuda.so stays a NEEDED entry of the programs, and on libvqclip.so's own link line,
+# so it stays one of the library's (a program linked with -lvqclip then needs nothing more).
 if(CMAKE_SYSTEM_NAME STREQUAL "Linux")
   target_link_options(vqclip_core INTERFACE "LINKER:--no-as-needed")
+  target_link_options(vqclip_shared PRIVATE "LINKER:--no-as-needed")
 endif()

@@ -14,18 +14,23 @@ endif()
 set(VQCLIP_FUZZ_SAN -fsanitize=address,undefined -fno-sanitize-recover=undefined
   -fno-omit-frame-pointer)
 
-# The library again, from vqclip_core's own sources and settings, with its C files instrumented
-# for coverage and the sanitizers. The C++ shim over libtorch is not fuzzed and stays plain.
-get_target_property(VQCLIP_FUZZ_LIB_SRC vqclip_core SOURCES)
+# The library again, from the sources and compile settings of vqclip_obj (the objects of
+# vqclip_core and libvqclip.so), with its C files instrumented for coverage and the sanitizers.
+# The C++ shim over libtorch is not fuzzed and stays plain. The targets read internal headers
+# (src/), as vqclip_core's users may.
+get_target_property(VQCLIP_FUZZ_LIB_SRC vqclip_obj SOURCES)
 add_library(vqclip_fuzzcore STATIC EXCLUDE_FROM_ALL ${VQCLIP_FUZZ_LIB_SRC})
-foreach(prop INCLUDE_DIRECTORIES COMPILE_DEFINITIONS INTERFACE_INCLUDE_DIRECTORIES
-    INTERFACE_SYSTEM_INCLUDE_DIRECTORIES INTERFACE_COMPILE_DEFINITIONS)
-  get_target_property(value vqclip_core ${prop})
+foreach(prop INCLUDE_DIRECTORIES COMPILE_DEFINITIONS CXX_STANDARD)
+  get_target_property(value vqclip_obj ${prop})
   if(value)
     set_target_properties(vqclip_fuzzcore PROPERTIES ${prop} "${value}")
   endif()
 endforeach()
-get_target_property(VQCLIP_FUZZ_LIBS vqclip_core LINK_LIBRARIES)
+target_include_directories(vqclip_fuzzcore PUBLIC
+  ${CMAKE_SOURCE_DIR}/include ${CMAKE_SOURCE_DIR}/src)
+target_include_directories(vqclip_fuzzcore SYSTEM PUBLIC ${STB_INCLUDE_DIR})
+target_compile_definitions(vqclip_fuzzcore PUBLIC ${VQCLIP_INTERNAL_DEFS})
+get_target_property(VQCLIP_FUZZ_LIBS vqclip_obj LINK_LIBRARIES)
 target_link_libraries(vqclip_fuzzcore PUBLIC ${VQCLIP_FUZZ_LIBS})
 target_compile_options(vqclip_fuzzcore PRIVATE
   $<$<COMPILE_LANGUAGE:C>:-fsanitize=fuzzer-no-link ${VQCLIP_FUZZ_SAN} ${VQCLIP_WARN}>)

@@ -2,12 +2,19 @@
  * completion, the models README and URL table and the download script land where they should;
  * the man page renders without a groff warning; the completion parses and completes; the
  * installed programs run; and every long option that `vqclip --help` (and each command's
- * --help) prints is documented in the man page and known to the completion. */
+ * --help) prints is documented in the man page and known to the completion. The library: the
+ * header, libvqclip.so and vqclip.pc are installed, the library exports vqc_* only, and a small
+ * C program built with `cc prog.c $(pkg-config --cflags --libs vqclip)` runs. Last, every
+ * spelling in `vqclip --list-options` (the option table) is in the man page and the completion.
+ * Each part runs in its own process and reports on its own line; the test fails when one
+ * does. */
+#include <glob.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "testhelp.h"
+#include "vqclip.h"
 
 static char build[4096], prefix[4200], tmp[4096];
 
@@ -183,6 +190,258 @@ static void test_programs_and_docs(void)
     free(comp_text);
 }
 
+/* ---- the library ---------------------------------------------------------------------------- */
+
+static char libdir[8400]; /* PREFIX/lib... holding pkgconfig/vqclip.pc */
+
+/* Finds the one vqclip.pc under PREFIX/lib, lib64 or lib/x86_64-linux-gnu (pkgconfig/). */
+static void find_libdir(void)
+{
+    char pattern[8400];
+    glob_t g;
+    snprintf(pattern, sizeof pattern, "%s/lib*/pkgconfig/vqclip.pc", prefix);
+    int rc = glob(pattern, 0, NULL, &g);
+    if (rc != 0 || g.gl_pathc == 0) {
+        snprintf(pattern, sizeof pattern, "%s/lib*/*/pkgconfig/vqclip.pc", prefix);
+        rc = glob(pattern, 0, NULL, &g);
+    }
+    if (rc != 0 || g.gl_pathc != 1)
+        TEST_FAIL("not installed (once): %s/lib*/pkgconfig/vqclip.pc", prefix);
+    snprintf(libdir, sizeof libdir, "%s", g.gl_pathv[0]);
+    *strstr(libdir, "/pkgconfig/vqclip.pc") = 0;
+    globfree(&g);
+}
+
+/* A file under libdir exists (a link is followed). */
+static void expect_lib(const char *name)
+{
+    char p[8800];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/%s", libdir, name);
+    if (stat(p, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
+        TEST_FAIL("not installed: %s", p);
+}
+
+/* The header, the library with its version links, and only vqc_* exported from it; libtorch a
+ * NEEDED entry of it. */
+static void test_library_layout(void)
+{
+    expect_installed("include/vqclip.h", 0);
+    find_libdir();
+    char so[64];
+    expect_lib("libvqclip.so");
+    snprintf(so, sizeof so, "libvqclip.so.%.*s", (int)strcspn(vqc_version(), "."), vqc_version());
+    expect_lib(so); /* the SONAME: the major version */
+    snprintf(so, sizeof so, "libvqclip.so.%s", vqc_version());
+    expect_lib(so);
+
+    ASSERT_EQ(sh("nm -D --defined-only \"%s/libvqclip.so\"", libdir), 0);
+    int exported = 0;
+    for (char *line = out_text("out.txt"), *nl; *line; line = nl + 1) {
+        nl = strchr(line, '\n');
+        if (!nl)
+            break;
+        *nl = 0;
+        const char *name = strrchr(line, ' ') ? strrchr(line, ' ') + 1 : line;
+        if (strchr(line, ' ') && strstr(line, " A ")) /* version nodes */
+            continue;
+        if (strncmp(name, "vqc_", 4) != 0)
+            TEST_FAIL("libvqclip.so exports %s: only the vqc_* functions of vqclip.h", line);
+        exported++;
+    }
+    ASSERT(exported >= 20);
+    ASSERT_EQ(sh("nm -D --defined-only \"%s/libvqclip.so\" | grep -c -w "
+                 "-e vqc_init -e vqc_generate -e vqc_log_set",
+                 libdir),
+              0);
+    ASSERT(atoi(out_text("out.txt")) == 3);
+    ASSERT_EQ(sh("nm -D --defined-only \"%s/libvqclip.so\" | grep -w -e vqc_log -e vqc_error_get "
+                 "-e vqt_init; true",
+                 libdir),
+              0);
+    if (*out_text("out.txt"))
+        TEST_FAIL("libvqclip.so exports internal functions: %s", out_text("out.txt"));
+    ASSERT_EQ(sh("readelf -d \"%s/libvqclip.so\"", libdir), 0);
+    if (!strstr(out_text("out.txt"), "(NEEDED)") || !strstr(out_text("out.txt"), "[libtorch"))
+        TEST_FAIL("libvqclip.so does not name libtorch as NEEDED: %s", out_text("out.txt"));
+}
+
+static const char *const api_program =
+    "#include <stdio.h>\n"
+    "#include <vqclip.h>\n"
+    "\n"
+    "int main(void)\n"
+    "{\n"
+    "    printf(\"version %s\\n\", vqc_version());\n"
+    "    vqc_context_params cp = vqc_context_default_params();\n"
+    "    cp.device = \"cpu\";\n"
+    "    cp.n_threads = 1;\n"
+    "    vqc_context *ctx = NULL;\n"
+    "    if (vqc_init(&cp, &ctx) != 0) {\n"
+    "        fprintf(stderr, \"init: %s\\n\", vqc_last_error());\n"
+    "        return 1;\n"
+    "    }\n"
+    "    vqc_generate_params gp = vqc_generate_default_params();\n"
+    "    gp.prompts = \"a lighthouse at dusk\";\n"
+    "    int ok = vqc_generate_check(&gp);\n"
+    "    gp.cutn = -1;\n"
+    "    int bad = vqc_generate_check(&gp);\n"
+    "    printf(\"check %d %d\\n\", ok, bad == VQC_ERR_USAGE);\n"
+    "    vqc_free(ctx);\n"
+    "    return 0;\n"
+    "}\n";
+
+/* pkg-config finds the installed library (its prefix the scratch one), and a program built
+ * with `cc prog.c $(pkg-config --cflags --libs vqclip)` links and runs against it. */
+static void test_pkg_config(void)
+{
+    find_libdir();
+    char pc_env[8800], real_prefix[4096], got[4096];
+    snprintf(pc_env, sizeof pc_env, "PKG_CONFIG_PATH=\"%s/pkgconfig\"", libdir);
+    if (sh("command -v pkg-config") != 0)
+        TEST_FAIL("pkg-config is needed: apt-get install pkg-config");
+    ASSERT_EQ(sh("%s pkg-config --modversion vqclip", pc_env), 0);
+    ASSERT_EQ(strcspn(out_text("out.txt"), "\n"), strlen(vqc_version()));
+    ASSERT(strncmp(out_text("out.txt"), vqc_version(), strlen(vqc_version())) == 0);
+    ASSERT_EQ(sh("%s pkg-config --variable=prefix vqclip", pc_env), 0);
+    snprintf(got, sizeof got, "%.*s", (int)strcspn(out_text("out.txt"), "\n"), out_text("out.txt"));
+    ASSERT(realpath(prefix, real_prefix));
+    char *real_got = realpath(got, NULL);
+    if (!real_got || strcmp(real_got, real_prefix) != 0)
+        TEST_FAIL("vqclip.pc's prefix is %s, installed into %s", got, prefix);
+    free(real_got);
+    ASSERT_EQ(sh("%s pkg-config --libs vqclip", pc_env), 0);
+    if (!strstr(out_text("out.txt"), "-lvqclip"))
+        TEST_FAIL("pkg-config --libs vqclip: %s", out_text("out.txt"));
+
+    char src[4200];
+    snprintf(src, sizeof src, "%s/prog.c", tmp);
+    FILE *f = fopen(src, "w");
+    ASSERT(f && fputs(api_program, f) >= 0 && fclose(f) == 0);
+    const char *cc = getenv("VQCLIP_CC"), *flags = getenv("VQCLIP_CC_FLAGS");
+    if (sh("cd \"%s\" && export %s && %s %s -std=c11 -Wall -Wextra -Werror prog.c "
+           "$(pkg-config --cflags --libs vqclip) "
+           "-Wl,-rpath,\"$(pkg-config --variable=libdir vqclip)\" -o prog",
+           tmp, pc_env, cc && *cc ? cc : "cc", flags ? flags : "") != 0)
+        TEST_FAIL("building prog.c against the installed library failed: %s", out_text("err.txt"));
+    ASSERT_EQ(sh("ldd \"%s/prog\"", tmp), 0);
+    char *ldd = strstr(out_text("out.txt"), "libvqclip.so");
+    if (ldd && strchr(ldd, '\n'))
+        *strchr(ldd, '\n') = 0;
+    if (!ldd || !strstr(ldd, prefix))
+        TEST_FAIL("prog does not load libvqclip.so from %s: %s", libdir, out_text("out.txt"));
+    if (sh("env -u LD_LIBRARY_PATH \"%s/prog\"", tmp) != 0)
+        TEST_FAIL("prog failed: %s", out_text("err.txt"));
+    char want[128];
+    snprintf(want, sizeof want, "version %s\ncheck 0 1\n", vqc_version());
+    ASSERT_STR_EQ(out_text("out.txt"), want);
+}
+
+/* ---- the option table ------------------------------------------------------------------------ */
+
+/* Whether `word` occurs in text and is not the start of a longer option name: not followed by
+ * a letter, digit, '_' or '-' (in roff, "\-"). */
+static int has_word(const char *text, const char *word)
+{
+    size_t n = strlen(word);
+    for (const char *p = text; (p = strstr(p, word)) != NULL; p++) {
+        const char *c = p + n;
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '_' || *c == '-' || (c[0] == '\\' && c[1] == '-')))
+            return 1;
+    }
+    return 0;
+}
+
+/* `vqclip --list-options` prints one line per generate option: its spellings separated by
+ * single spaces, a TAB, its batch JSON key or "-", a TAB, its value type word. Every spelling
+ * that starts with "--" is in the man page (roff: \-\-name) and the bash completion. */
+static void test_list_options(void)
+{
+    char man[8400], comp[8400];
+    snprintf(man, sizeof man, "%s/share/man/man1/vqclip.1", prefix);
+    snprintf(comp, sizeof comp, "%s/share/bash-completion/completions/vqclip", prefix);
+    char *man_text = strdup(slurp(man)), *comp_text = strdup(slurp(comp));
+    int rc = sh("\"%s/bin/vqclip\" --list-options", prefix);
+    if (rc != 0)
+        TEST_FAIL("vqclip --list-options exited %d (the option table's listing, issue 18): %s", rc,
+                  out_text("err.txt"));
+    char *list = strdup(out_text("out.txt"));
+    int rows = 0, bad = 0;
+    for (char *line = list, *nl; *line; line = nl + 1) {
+        nl = strchr(line, '\n');
+        if (!nl)
+            TEST_FAIL("--list-options: the last line has no newline: %s", line);
+        *nl = 0;
+        rows++;
+        char *tab1 = strchr(line, '\t'), *tab2 = tab1 ? strchr(tab1 + 1, '\t') : NULL;
+        if (!tab1 || !tab2 || strchr(tab2 + 1, '\t') || tab1 == line || tab2 == tab1 + 1 ||
+            !tab2[1] || line[0] != '-' || tab1[-1] == ' ' || strstr(line, "  ")) {
+            fprintf(stderr, "--list-options line %d is not \"SPELLINGS<TAB>KEY<TAB>TYPE\": %s\n",
+                    rows, line);
+            bad++;
+            continue;
+        }
+        *tab1 = 0;
+        for (const char *t = tab2 + 1; *t; t++)
+            if (!((*t >= 'a' && *t <= 'z') || (*t >= '0' && *t <= '9') || *t == '_'))
+                TEST_FAIL("--list-options line %d: type '%s' is not a word", rows, tab2 + 1);
+        for (char *sp = strtok(line, " "); sp; sp = strtok(NULL, " ")) {
+            if (sp[0] != '-')
+                TEST_FAIL("--list-options line %d: spelling '%s' does not start with '-'", rows,
+                          sp);
+            if (sp[1] != '-')
+                continue;
+            char roff[256];
+            size_t r = 0;
+            for (const char *c = sp; *c && r < sizeof roff - 3; c++) {
+                if (*c == '-')
+                    roff[r++] = '\\';
+                roff[r++] = *c;
+            }
+            roff[r] = 0;
+            if (!has_word(man_text, roff)) {
+                fprintf(stderr, "%s (vqclip --list-options) is not in doc/vqclip.1\n", sp);
+                bad++;
+            }
+            if (!has_word(comp_text, sp)) {
+                fprintf(stderr, "%s (vqclip --list-options) is not in completions/vqclip.bash\n",
+                        sp);
+                bad++;
+            }
+        }
+    }
+    if (rows < 20)
+        TEST_FAIL("vqclip --list-options printed %d line(s)", rows);
+    if (bad)
+        TEST_FAIL("vqclip --list-options: %d problem(s), listed above", bad);
+    free(list);
+    free(man_text);
+    free(comp_text);
+}
+
+/* Runs one part in a child process, so that a failing part does not hide the others; prints
+ * "install: PART: ok" or "... FAILED" and returns 0 or 1. */
+static int part(const char *name, void (*fn)(void))
+{
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0)
+        TEST_FAIL("fork failed");
+    if (pid == 0) {
+        fn();
+        fflush(stdout);
+        _exit(0);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    int ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    printf("install: %s: %s\n", name, ok ? "ok" : "FAILED");
+    fflush(stdout);
+    return !ok;
+}
+
 int main(void)
 {
     const char *bin = getenv("VQCLIP_BIN");
@@ -192,10 +451,17 @@ int main(void)
     *strrchr(build, '/') = 0; /* the vqclip binary sits at the top of its build folder */
     snprintf(tmp, sizeof tmp, "%s", test_tmpdir("install"));
     snprintf(prefix, sizeof prefix, "%s/prefix", tmp);
-    test_layout();
-    test_man_page();
-    test_completion();
-    test_programs_and_docs();
-    printf("install: ok\n");
-    return 0;
+    int failed = part("layout", test_layout);
+    failed += part("man page", test_man_page);
+    failed += part("completion", test_completion);
+    failed += part("programs and docs", test_programs_and_docs);
+    failed += part("library and header", test_library_layout);
+    failed += part("pkg-config program", test_pkg_config);
+    /* last: needs the option table's --list-options (issue 18) */
+    failed += part("--list-options in man page and completion", test_list_options);
+    if (failed)
+        printf("install: %d part(s) failed\n", failed);
+    else
+        printf("install: ok\n");
+    return failed ? 1 : 0;
 }

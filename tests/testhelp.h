@@ -83,14 +83,25 @@
         exit(77);                     \
     } while (0)
 
-/* Path of a fixture file ("vqgan/tiny_vq.ckpt") under $VQCLIP_FIXTURES, in a static buffer;
- * skips the test (exit 77) when the folder or file is missing. */
+/* The fixtures folder, read when the test runs: $VQCLIP_FIXTURES when set, so that
+ * `VQCLIP_FIXTURES=DIR ctest` uses DIR, else $VQCLIP_FIXTURES_DEFAULT (the folder CMake knew at
+ * configure time); NULL when neither is set. */
+static inline const char *fixture_dir(void)
+{
+    const char *dir = getenv("VQCLIP_FIXTURES");
+    if (!dir || !*dir)
+        dir = getenv("VQCLIP_FIXTURES_DEFAULT");
+    return dir && *dir ? dir : NULL;
+}
+
+/* Path of a fixture file ("vqgan/tiny_vq.ckpt") under fixture_dir(), in a static buffer; skips
+ * the test (exit 77) when the folder or file is missing. */
 static inline const char *fixture_path(const char *rel)
 {
     static char buf[8][4096];
     static int next;
-    const char *dir = getenv("VQCLIP_FIXTURES");
-    if (!dir || !*dir)
+    const char *dir = fixture_dir();
+    if (!dir)
         TEST_SKIP("VQCLIP_FIXTURES is not set");
     char *p = buf[next++ % 8];
     snprintf(p, 4096, "%s/%s", dir, rel);
