@@ -200,8 +200,8 @@ typedef void (*vqc_image_callback)(const char *path, int step, double loss, void
 
 /* What a run resolved before its first step (for describing it). */
 typedef struct vqc_run_info {
-    int width, height;     /* the size used (rounded down to the VQGAN's factor) */
-    int downsample;        /* the VQGAN's factor */
+    int width, height;      /* the size used (rounded down to the VQGAN's factor) */
+    int downsample;         /* the VQGAN's factor */
     const char *vqgan_path; /* the model files used */
     const char *clip_path;
     bool on_cuda;     /* the device is a GPU */
@@ -234,12 +234,12 @@ typedef struct vqc_generate_params {
     vqc_mse_mode init_weight_mode;   /* VQC_MSE_SEED */
     int mse_decay_every, mse_epochs; /* stepped mode: 50, 5 */
 
-    double lr;                 /* 0.1 */
-    vqc_optim_kind optimiser;  /* VQC_OPT_ADAM */
-    vqc_cut_method cut_method; /* VQC_CUT_POOLING */
-    int cutn;                  /* 32 */
-    double cut_pow;            /* 1 */
-    double cut_noise;          /* 0.1 */
+    double lr;                              /* 0.1 */
+    vqc_optim_kind optimiser;               /* VQC_OPT_ADAM */
+    vqc_cut_method cut_method;              /* VQC_CUT_POOLING */
+    int cutn;                               /* 32 */
+    double cut_pow;                         /* 1 */
+    double cut_noise;                       /* 0.1 */
     vqc_augment augments[VQC_MAX_AUGMENTS]; /* Af, Pe, Ji, Er */
     int n_augments;                         /* 4; 0: none */
 
@@ -373,7 +373,7 @@ typedef struct vqc_model_desc {
 VQC_API int vqc_model_describe(vqc_model_kind kind, const char *name, const char *config,
                                vqc_model_desc *out);
 
-/* ---- tools: reconstruct, tokenize, score ------------------------------------------------------ */
+/* ---- tools: reconstruct, tokenize, score ---------------------------------------------- */
 
 typedef struct vqc_reconstruct_params {
     const char *vqgan;        /* name or path; NULL: the default (the demo VQGAN when none is
@@ -427,11 +427,11 @@ VQC_API int vqc_score(const vqc_score_params *p, float *scores);
 /* ---- this machine ---------------------------------------------------------------------------- */
 
 typedef struct vqc_system_info {
-    int n_threads;        /* CPU threads in use */
-    int n_cuda_devices;   /* CUDA devices libtorch can use (0 in a CPU-only build) */
-    bool matmul_ok;       /* a float32 matrix product on the CPU is correct */
+    int n_threads;          /* CPU threads in use */
+    int n_cuda_devices;     /* CUDA devices libtorch can use (0 in a CPU-only build) */
+    bool matmul_ok;         /* a float32 matrix product on the CPU is correct */
     char matmul_error[256]; /* why not */
-    double matmul_gflops; /* its speed at 1024x1024 (0 when not measured) */
+    double matmul_gflops;   /* its speed at 1024x1024 (0 when not measured) */
 } vqc_system_info;
 /* Sets the CPU thread count (0: all cores), checks libtorch's CPU matrix product and, when
  * `bench` is true, times it. Returns 0 (the checks' outcome is in *out) or VQC_ERR_RUNTIME. */

@@ -1,6 +1,7 @@
 /* vqclip: the command-line entry point. It only dispatches: to a subcommand by name, else to the
  * generator (`vqclip -p PROMPT -o OUT.png`). */
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -38,7 +39,13 @@ static void on_sigbus(int sig)
 {
     static const char msg[] = "vqclip: error: a model file shrank or was rewritten while vqclip "
                               "was reading it (SIGBUS); run again once it is complete\n";
+    /* libtorch's threads read the weights together and can fault at once: one says it, the
+     * others wait for its _exit */
+    static atomic_flag said = ATOMIC_FLAG_INIT;
     (void)sig;
+    if (atomic_flag_test_and_set(&said))
+        for (;;)
+            pause();
     if (write(2, msg, sizeof msg - 1) < 0) {
         /* nothing more can be done in a signal handler */
     }

@@ -10,6 +10,7 @@
 #include "gen/gen_internal.h"
 #include "gen/memplan.h"
 #include "util/error.h"
+#include "util/torch_error.h"
 
 void vqc_gen_run_free(gen_run *r)
 {
@@ -267,8 +268,7 @@ static int zoom(gen_run *r, int step)
     vqt_scope_begin();
     vqt_tensor *img = vqc_loop_image(r->loop);
     vqt_tensor *zi = img ? zoomed_image(r, img) : NULL;
-    int rc = zi ? vqc_loop_reencode(r->loop, zi)
-                : vqc_error_set(VQC_ERR_RUNTIME, "zoom: %s", vqt_last_error());
+    int rc = zi ? vqc_loop_reencode(r->loop, zi) : vqc_torch_fail("zoom");
     vqt_free(img);
     vqt_scope_end();
     vqt_set_grad_enabled(grad);
@@ -352,7 +352,7 @@ int vqc_gen_optimise(gen_run *r)
     if (g->profile) {
         r->prof = vqt_profile_new(r->ctx->dev, VQC_LOOP_PROFILE_STAGES);
         if (!r->prof)
-            return vqc_error_set(VQC_ERR_RUNTIME, "profile: %s", vqt_last_error());
+            return vqc_torch_fail("profile");
         vqc_loop_set_profile(r->loop, r->prof);
     }
     int rc = run_steps(r, start, n, se);

@@ -3,7 +3,6 @@
  * its resumable state: z, the optimiser's state, the MSE term's state, the step and the random
  * generator, in a safetensors file written atomically. */
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,39 +11,10 @@
 #include "io/safetensors.h"
 #include "io/tensor_map.h"
 #include "util/error.h"
+#include "util/strbuf.h"
+#include "util/torch_error.h"
 
 /* ---- text building --------------------------------------------------------------------- */
-
-typedef struct {
-    char *s;
-    size_t len, cap;
-    int failed;
-} strbuf;
-
-static void sb_add(strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_add(strbuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (b->failed || n < 0)
-        return;
-    if (b->len + (size_t)n + 1 > b->cap) {
-        size_t cap = (b->len + (size_t)n + 1) * 2;
-        char *s = realloc(b->s, cap);
-        if (!s) {
-            b->failed = 1;
-            return;
-        }
-        b->s = s;
-        b->cap = cap;
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
 
 static const char *str_or(const char *s, const char *dflt)
 {
@@ -55,28 +25,31 @@ static const char *str_or(const char *s, const char *dflt)
 static char *settings_text(const gen_run *r)
 {
     const vqc_generate_params *g = r->g;
-    strbuf b = {0};
-    sb_add(&b, "prompts=%s\n", str_or(g->prompts, ""));
+    vqc_strbuf b = {0};
+    vqc_strbuf_printf(&b, "prompts=%s\n", str_or(g->prompts, ""));
     for (int i = 0; i < g->n_image_prompts; i++)
-        sb_add(&b, "image_prompt=%s\n", g->image_prompts[i]);
+        vqc_strbuf_printf(&b, "image_prompt=%s\n", g->image_prompts[i]);
     for (int i = 0; i < g->n_noise_prompts; i++)
-        sb_add(&b, "noise_prompt=%s\n", g->noise_prompts[i]);
-    sb_add(&b, "change_prompt_every=%d\nsize=%dx%d\nseed=%" PRIu64 "\n", g->change_prompt_every,
-           r->lp.width, r->lp.height, g->seed);
-    sb_add(&b, "init_image=%s\ninit_noise=%s\ninit_weight=%.17g\ninit_weight_mode=%s\n",
-           str_or(g->init_image, ""),
-           g->init_noise == VQC_NOISE_NONE ? "" : vqc_init_noise_name(g->init_noise),
-           g->init_weight, vqc_mse_mode_name(g->init_weight_mode));
-    sb_add(&b, "mse_decay_every=%d\nmse_epochs=%d\nlr=%.17g\noptimiser=%s\n", g->mse_decay_every,
-           g->mse_epochs, g->lr, vqc_optim_name(r->lp.optimiser));
+        vqc_strbuf_printf(&b, "noise_prompt=%s\n", g->noise_prompts[i]);
+    vqc_strbuf_printf(&b, "change_prompt_every=%d\nsize=%dx%d\nseed=%" PRIu64 "\n",
+                      g->change_prompt_every, r->lp.width, r->lp.height, g->seed);
+    vqc_strbuf_printf(&b, "init_image=%s\ninit_noise=%s\ninit_weight=%.17g\ninit_weight_mode=%s\n",
+                      str_or(g->init_image, ""),
+                      g->init_noise == VQC_NOISE_NONE ? "" : vqc_init_noise_name(g->init_noise),
+                      g->init_weight, vqc_mse_mode_name(g->init_weight_mode));
+    vqc_strbuf_printf(&b, "mse_decay_every=%d\nmse_epochs=%d\nlr=%.17g\noptimiser=%s\n",
+                      g->mse_decay_every, g->mse_epochs, g->lr, vqc_optim_name(r->lp.optimiser));
     char aug[128];
     vqc_augments_str(r->lp.cut.augments, aug, sizeof aug);
-    sb_add(&b, "cut_method=%s\ncutn=%d\ncut_pow=%.17g\ncut_noise=%.17g\naugments=%s\n",
-           vqc_cut_method_name(r->lp.cut.method), g->cutn, g->cut_pow, g->cut_noise, aug);
-    sb_add(&b, "zoom=%d,%d,%.17g,%d,%d\n", g->zoom_every, g->zoom_start, g->zoom_scale,
-           g->zoom_shift_x, g->zoom_shift_y);
-    sb_add(&b, "vqgan=%s\nclip=%s\n", r->ctx->vqgan_path, r->ctx->clip_path);
-    return b.failed ? (free(b.s), NULL) : b.s;
+    vqc_strbuf_printf(&b, "cut_method=%s\ncutn=%d\ncut_pow=%.17g\ncut_noise=%.17g\naugments=%s\n",
+                      vqc_cut_method_name(r->lp.cut.method), g->cutn, g->cut_pow, g->cut_noise,
+                      aug);
+    vqc_strbuf_printf(&b, "zoom=%d,%d,%.17g,%d,%d\n", g->zoom_every, g->zoom_start, g->zoom_scale,
+                      g->zoom_shift_x, g->zoom_shift_y);
+    vqc_strbuf_printf(&b, "vqgan=%s\nclip=%s\n", r->ctx->vqgan_path, r->ctx->clip_path);
+    if (b.failed)
+        vqc_strbuf_free(&b);
+    return b.p;
 }
 
 int vqc_gen_describe(gen_run *r)
@@ -116,7 +89,7 @@ static int state_add(state_set *s, const char *name, const vqt_tensor *t, vqc_dt
     int64_t numel = vqt_numel(t);
     s->data[i] = malloc((size_t)(numel > 0 ? numel : 1) * vqc_dtype_size(dt));
     if (nd < 0 || !s->data[i] || vqt_to_host(t, s->data[i], dt, numel) != numel)
-        return vqc_error_set(VQC_ERR_RUNTIME, "state %s: %s", name, vqt_last_error());
+        return vqc_torch_fail("state %s", name);
     snprintf(s->names[i], sizeof s->names[i], "%s", name);
     s->t[i] = (vqc_st_tensor){s->names[i], dt, nd, s->shapes[i], s->data[i]};
     s->n++;
@@ -187,7 +160,7 @@ static vqt_tensor *state_tensor(const vqc_tensor_map *m, const char *name, vqt_d
     }
     vqt_tensor *t = vqt_from_data(ti->data, ti->dtype, ti->ndim, ti->shape, ti->strides, dev, dt);
     if (!t)
-        vqc_error_set(VQC_ERR_RUNTIME, "state '%s': %s", name, vqt_last_error());
+        vqc_torch_fail("state '%s'", name);
     return t;
 }
 

@@ -11,6 +11,7 @@
 #include "gen/gen_internal.h"
 #include "gen/memplan.h"
 #include "gen/modelpath.h"
+#include "gen/tools.h"
 #include "io/image.h"
 #include "io/png_text.h"
 #include "util/error.h"
@@ -126,18 +127,6 @@ static int find_models(vqc_context *c)
     return 0;
 }
 
-static int pick_device(const char *name, vqt_device *dev)
-{
-    if (!name) {
-        *dev = (vqt_device){vqt_cuda_device_count() > 0 ? VQT_DEVICE_CUDA : VQT_DEVICE_CPU, 0};
-        return 0;
-    }
-    int rc = vqt_device_parse(name, dev);
-    if (rc != 0) /* -2: a CUDA device that is not there is a device failure (exit 3) */
-        return vqc_error_set(rc == -2 ? VQC_ERR_RUNTIME : VQC_ERR_USAGE, "%s", vqt_last_error());
-    return 0;
-}
-
 int vqc_init(const vqc_context_params *p, vqc_context **out)
 {
     *out = NULL;
@@ -156,7 +145,8 @@ int vqc_init(const vqc_context_params *p, vqc_context **out)
     c->p.clip = c->names[2];
     c->p.bpe = c->names[3];
     c->p.device = c->names[4];
-    int rc = ok ? pick_device(c->p.device, &c->dev) : vqc_error_set(VQC_ERR_NOMEM, "out of memory");
+    int rc = ok ? vqc_device_resolve(c->p.device, &c->dev)
+                : vqc_error_set(VQC_ERR_NOMEM, "out of memory");
     if (rc) {
         vqc_free(c);
         return rc;
@@ -353,7 +343,7 @@ int vqc_generate(vqc_context *c, const vqc_generate_params *g, vqc_generate_resu
         rc = vqc_gen_optimise(&r);
     /* An allocation that failed (not a size the planner refused): said once, the same way. */
     if (rc && r.lp.width > 0 && r.plan.vi && !r.refused &&
-        (rc == VQC_ERR_NOMEM || vqc_memplan_is_oom(vqc_error_get()))) {
+        (rc == VQC_ERR_NOMEM || vqc_error_code() == VQC_ERR_NOMEM)) {
         r.oom = true;
         rc = vqc_memplan_oom_error(c->dev, r.lp.width, r.lp.height);
     }

@@ -209,14 +209,6 @@ int vqc_memplan_check(const vqc_memplan_step *st, vqt_device dev, int w, int h)
                          w, h, gib(need), gib(avail), where);
 }
 
-int vqc_memplan_is_oom(const char *m)
-{
-    return m && (strstr(m, "out of memory") || strstr(m, "bad_alloc") ||
-                 strstr(m, "CUBLAS_STATUS_ALLOC_FAILED") ||
-                 strstr(m, "DefaultCPUAllocator: can't allocate") ||
-                 strstr(m, "DefaultCPUAllocator: not enough memory"));
-}
-
 int vqc_memplan_oom_error(vqt_device dev, int w, int h)
 {
     char first[200], where[32];

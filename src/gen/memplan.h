@@ -59,9 +59,6 @@ void vqc_memplan_advise(const vqc_memplan_step *st, vqt_device dev, int w, int h
  * otherwise, or when the available memory is unknown. */
 int vqc_memplan_check(const vqc_memplan_step *st, vqt_device dev, int w, int h);
 
-/* Whether an error message reads as an allocation failure (CUDA or CPU out of memory). */
-int vqc_memplan_is_oom(const char *message);
-
 /* Re-records the current error, an allocation failure at w x h on dev, as VQC_ERR_NOMEM
  * ("out of memory on DEV at WxH (the original message)"). Returns VQC_ERR_NOMEM. */
 int vqc_memplan_oom_error(vqt_device dev, int w, int h);

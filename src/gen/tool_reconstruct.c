@@ -5,6 +5,7 @@
 #include "io/image.h"
 #include "models/vqgan.h"
 #include "util/error.h"
+#include "util/torch_error.h"
 
 vqc_reconstruct_params vqc_reconstruct_default_params(void)
 {
@@ -35,11 +36,7 @@ static vqt_tensor *input_tensor(const vqc_image *img, int f, bool resize, vqt_de
     vqt_tensor *x = vqc_image_to_tensor(img, dev);
     if (w != img->w || h != img->h) /* area averaging: each output pixel is its block's mean */
         x = vqt_clamp(vqt_interpolate(x, h, w, VQT_INTERP_AREA, false), 0.0, 1.0);
-    x = vqt_keep(vqt_affine(x, 2.0, -1.0));
-    vqt_scope_end();
-    if (!x)
-        vqc_error_set(VQC_ERR_RUNTIME, "%s", vqt_last_error());
-    return x;
+    return vqc_torch_scope_end(vqt_affine(x, 2.0, -1.0), "input image");
 }
 
 /* Encodes, quantises and decodes img into *out (pixels in [0, 1]). */

@@ -9,6 +9,7 @@
 #include "models/clip.h"
 #include "models/tokenizer.h"
 #include "util/error.h"
+#include "util/torch_error.h"
 
 /* ---- the tokenizer ---------------------------------------------------------------------- */
 
@@ -75,7 +76,7 @@ static int text_features(const vqc_clip *m, const vqc_score_params *p, const cha
         return VQC_ERR_RUNTIME;
     *out = vqt_normalize(f, 1, 1e-12);
     vqt_free(f);
-    return *out ? 0 : vqc_error_set(VQC_ERR_RUNTIME, "%s", vqt_last_error());
+    return *out ? 0 : vqc_torch_fail("text features");
 }
 
 /* Cosine similarities of image `path` with the normalized text features tf [T, E] into sims. */
@@ -93,7 +94,7 @@ static int score_image(const vqc_clip *m, const char *path, const vqt_tensor *tf
     vqt_tensor *f = vqt_normalize(vqc_clip_encode_image(m, x), 1, 1e-12);
     vqt_tensor *s = vqt_matmul(f, vqt_transpose(tf, 0, 1)); /* [1, T] */
     if (vqt_to_host(s, sims, VQC_DTYPE_F32, n_texts) != n_texts)
-        rc = vqc_error_set(VQC_ERR_RUNTIME, "scoring %s: %s", path, vqt_last_error());
+        rc = vqc_torch_fail("scoring %s", path);
     vqt_scope_end();
     vqt_free(x);
     return rc;

@@ -6,19 +6,25 @@
 #include "gen/modelpath.h"
 #include "util/error.h"
 
-int vqc_tool_device(const char *name, vqt_device *out)
+int vqc_device_resolve(const char *name, vqt_device *out)
 {
-    vqt_init(0);
     if (!name) {
         *out = (vqt_device){vqt_cuda_device_count() > 0 ? VQT_DEVICE_CUDA : VQT_DEVICE_CPU, 0};
-        if (out->type == VQT_DEVICE_CPU)
-            vqc_log(VQC_LOG_INFO, "no CUDA device found: running on the CPU");
         return 0;
     }
     int rc = vqt_device_parse(name, out);
     if (rc != 0) /* -2: a CUDA device that is not there is a device failure, not a usage error */
         return vqc_error_set(rc == -2 ? VQC_ERR_RUNTIME : VQC_ERR_USAGE, "%s", vqt_last_error());
     return 0;
+}
+
+int vqc_tool_device(const char *name, vqt_device *out)
+{
+    vqt_init(0);
+    int rc = vqc_device_resolve(name, out);
+    if (rc == 0 && !name && out->type == VQT_DEVICE_CPU)
+        vqc_log(VQC_LOG_INFO, "no CUDA device found: running on the CPU");
+    return rc;
 }
 
 int vqc_tool_model(vqc_model_kind kind, const char *name, char *path, size_t len)

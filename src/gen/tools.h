@@ -8,10 +8,13 @@
 #include "torch/shim.h"
 #include "vqclip.h"
 
-/* Starts libtorch's CPU threads (all cores) and resolves a device name as vqc_init() does:
- * NULL is CUDA when available, else the CPU, with the notice "no CUDA device found: running on
- * the CPU" at INFO level. Returns 0 and *out, VQC_ERR_USAGE for a name that is no device, or
- * VQC_ERR_RUNTIME for a CUDA device that is not present. */
+/* A device name as vqc_init() and the tools read it: NULL is CUDA when available, else the CPU.
+ * Returns 0 and *out, VQC_ERR_USAGE for a name that is no device, or VQC_ERR_RUNTIME for a CUDA
+ * device that is not present. */
+int vqc_device_resolve(const char *name, vqt_device *out);
+
+/* Starts libtorch's CPU threads (all cores) and resolves the device (vqc_device_resolve), with
+ * the notice "no CUDA device found: running on the CPU" at INFO level when none was named. */
 int vqc_tool_device(const char *name, vqt_device *out);
 
 /* The file of the VQGAN or CLIP `name` (a name or a path, found with vqc_model_find). NULL

@@ -4,6 +4,7 @@
 #include <string.h>
 
 static _Thread_local char err_buf[1024];
+static _Thread_local int err_code;
 
 /* Keeps a message on one line whatever text it quotes (a prompt, a JSON key, a file's bytes):
  * line breaks and tabs become spaces, other control bytes '?'. */
@@ -23,6 +24,7 @@ int vqc_error_set(int code, const char *fmt, ...)
     vsnprintf(err_buf, sizeof err_buf, fmt, ap);
     va_end(ap);
     one_line(err_buf);
+    err_code = code;
     return code;
 }
 
@@ -36,7 +38,15 @@ int vqc_error_wrap(int code, const char *fmt, ...)
     memcpy(old, err_buf, sizeof old);
     snprintf(err_buf, sizeof err_buf, "%.500s: %.520s", prefix, old);
     one_line(err_buf);
+    if (err_code == VQC_ERR_NOMEM) /* the caller's generic code must not hide it */
+        code = VQC_ERR_NOMEM;
+    err_code = code;
     return code;
+}
+
+int vqc_error_code(void)
+{
+    return err_code;
 }
 
 const char *vqc_error_get(void)

@@ -18,11 +18,17 @@
 int vqc_error_set(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Prefixes the current message with "<prefix>: " (printf-style) and returns `code`: adds
- * context as an error travels up ("loading model.ckpt: truncated entry"). */
+ * context as an error travels up ("loading model.ckpt: truncated entry"). An allocation
+ * failure keeps its kind: when the current message was recorded as VQC_ERR_NOMEM, the result
+ * is VQC_ERR_NOMEM whatever `code` says, so the caller can advise on memory. */
 int vqc_error_wrap(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* The current thread's last message; never NULL (empty when none). Valid until the next set. */
 const char *vqc_error_get(void);
+
+/* The code recorded with the current message (0 when none). A function that returns a generic
+ * code after a callee recorded VQC_ERR_NOMEM leaves it here for the caller to see. */
+int vqc_error_code(void);
 
 /* Logs a printf-style message to the sink set with vqc_log_set() (include/vqclip.h). */
 void vqc_log(vqc_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
