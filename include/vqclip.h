@@ -62,6 +62,10 @@ VQC_API int vqc_set_error(int code, const char *fmt, ...) __attribute__((format(
 VQC_API const char *vqc_version(void);
 VQC_API const char *vqc_torch_version(void);
 
+/* Seconds on a monotonic clock, for durations only: the clock the library times its runs with
+ * (vqc_result's seconds), so a caller's own timings agree with it. */
+VQC_API double vqc_now(void);
+
 /* ---- logging ---------------------------------------------------------------------------- */
 
 typedef enum { VQC_LOG_DEBUG = 0, VQC_LOG_INFO, VQC_LOG_WARN, VQC_LOG_ERROR } vqc_log_level;

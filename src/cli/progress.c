@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli/common.h"
@@ -32,13 +31,6 @@ int cli_signal(void)
     return got_signal;
 }
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* Without a terminal (cron, a log file) a whole line now and then: at most every 10% of the
  * steps or every 30 seconds, and at the last step. */
 static bool log_line_due(cli_ui *ui, int step, int total, double t)
@@ -56,7 +48,7 @@ static void on_progress(int step, int total, const float *losses, int n, void *u
     cli_ui *ui = user;
     if (ui->quiet)
         return;
-    double t = now();
+    double t = vqc_now();
     if (ui->t_first == 0) {
         ui->t_first = t - 1e-9;
         ui->last_time = t;

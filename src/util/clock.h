@@ -1,16 +1,8 @@
-/* The one monotonic clock of the library. */
+/* The one monotonic clock: vqc_now() of include/vqclip.h, which the library, the shim's profiler
+ * (C++) and the command line all read. */
 #ifndef VQC_UTIL_CLOCK_H
 #define VQC_UTIL_CLOCK_H
 
-#ifdef __cplusplus
-extern "C" {
-#endif
-
-/* Seconds on CLOCK_MONOTONIC (for durations only). C and C++ (the shim's profiler) use it. */
-double vqc_now(void);
-
-#ifdef __cplusplus
-}
-#endif
+#include "vqclip.h"
 
 #endif
