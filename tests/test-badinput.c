@@ -436,6 +436,9 @@ static void test_prompts(void)
     fails(1, "inf", "weight inf", "%s %s -p 'cat:inf' -o '%s'", models, fast, out);
     fails(1, "nan", "stop nan", "%s %s -p 'cat:1:nan' -o '%s'", models, fast, out);
     fails(1, "heavy", "non-numeric weight", "%s %s -p 'cat:heavy' -o '%s'", models, fast, out);
+    /* an abbreviation of several options names them all */
+    fails(1, "--zoom-every, --zoom-start, --zoom-scale", "ambiguous abbreviation",
+          "%s %s -p cat -zoom 3 -o '%s'", models, fast, out);
     /* Invalid UTF-8 is repaired (U+FFFD), as CLIP's Python tokenizer does. */
     const char *u8 = tpath("utf8.png");
     expect_image(

@@ -548,9 +548,19 @@ static int one_option(int argc, char **argv, int *i, gen_opts *o)
             value = word + 1;
         }
     }
-    if (row == -2)
-        return vqc_set_error(VQC_ERR_USAGE, "option '%.*s' is ambiguous (see vqclip --help)",
-                             (int)(len + (size_t)(word - tok)), tok);
+    if (row == -2) {
+        /* name the options it could be, as getopt_long_only does */
+        char could[600] = "", name[64];
+        for (int r = 0; r < N_ROWS; r++) {
+            size_t used = strlen(could);
+            if (!spelled(&table[r], word, len, true) || used > sizeof could - 80)
+                continue;
+            cli_option_name(&table[r], name, sizeof name);
+            snprintf(could + used, sizeof could - used, "%s%s", used ? ", " : "", name);
+        }
+        return vqc_set_error(VQC_ERR_USAGE, "option '%.*s' is ambiguous: it could be %s",
+                             (int)(len + (size_t)(word - tok)), tok, could);
+    }
     if (row < 0)
         return vqc_set_error(VQC_ERR_USAGE, "unknown option '%.*s' (see vqclip --help)",
                              (int)(len + (size_t)(word - tok)), tok);
