@@ -110,13 +110,20 @@ static void test_group_norm_silu_impls(void)
                 vqt_manual_seed(5);
                 int64_t xs[4] = {2, 64, 6, 5}, cs = 64;
                 vqc_dtype dt = bf16 ? VQC_DTYPE_BF16 : VQC_DTYPE_F32;
+                /* Every intermediate is a handle of its own, freed at the end: the suite runs
+                 * under LeakSanitizer in CI. */
                 vqt_tensor *x0 = vqt_randn(4, xs, cpu);
-                vqt_tensor *x = vqt_to(vqt_affine(x0, 2.0, 0.5), cpu, dt);
+                vqt_tensor *x0s = vqt_affine(x0, 2.0, 0.5);
+                vqt_tensor *x = vqt_to(x0s, cpu, dt);
                 ASSERT_OK(vqt_set_requires_grad(x, true));
-                vqt_tensor *w = affine ? vqt_to(vqt_randn(1, &cs, cpu), cpu, dt) : NULL;
-                vqt_tensor *b = affine ? vqt_to(vqt_randn(1, &cs, cpu), cpu, dt) : NULL;
-                vqt_tensor *probe = vqt_to(vqt_randn(4, xs, cpu), cpu, dt);
-                vqt_tensor *plain = vqt_unary(VQT_SILU, vqt_group_norm(x, 32, w, b, 1e-6));
+                vqt_tensor *w0 = affine ? vqt_randn(1, &cs, cpu) : NULL;
+                vqt_tensor *b0 = affine ? vqt_randn(1, &cs, cpu) : NULL;
+                vqt_tensor *w = affine ? vqt_to(w0, cpu, dt) : NULL;
+                vqt_tensor *b = affine ? vqt_to(b0, cpu, dt) : NULL;
+                vqt_tensor *p0 = vqt_randn(4, xs, cpu);
+                vqt_tensor *probe = vqt_to(p0, cpu, dt);
+                vqt_tensor *normed = vqt_group_norm(x, 32, w, b, 1e-6);
+                vqt_tensor *plain = vqt_unary(VQT_SILU, normed);
                 vqt_tensor *g_plain = grad_of(x, plain, probe);
                 vqt_set_group_norm_impl(impls[i]);
                 vqt_tensor *lean = vqt_group_norm_silu(x, 32, w, b, 1e-6);
@@ -130,7 +137,8 @@ static void test_group_norm_silu_impls(void)
                         dv, dg);
                 ASSERT(dv <= tol);
                 ASSERT(dg <= tol);
-                vqt_tensor *all[] = {x0, x, w, b, probe, plain, g_plain, lean, g_lean};
+                vqt_tensor *all[] = {x0, x0s,   x,      w0,    b0,      w,    b,
+                                     p0, probe, normed, plain, g_plain, lean, g_lean};
                 for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
                     vqt_free(all[k]);
             }
