@@ -1,6 +1,6 @@
-/* The generate command's option table, shared by the files that use it: options.c (the table,
- * the parser, batch keys) and options_text.c (--help, --list-options, the regeneration
- * command). Not used outside src/cli. */
+/* The generate command's option table, shared by the files that use it: option_rows.c (the
+ * rows), options.c (the parser, batch keys) and options_text.c (--help, --list-options, the
+ * regeneration command). Not used outside src/cli. */
 #ifndef VQC_CLI_OPTION_TABLE_H
 #define VQC_CLI_OPTION_TABLE_H
 
@@ -75,6 +75,13 @@ extern const int cli_n_options;
 
 /* The row's canonical spelling: its first "--" one, else its first. */
 void cli_option_name(const cli_option *r, char *buf, size_t len);
+
+/* Sets an int row's field from text v, checked against the row's range; a usage error
+ * naming t->where otherwise. */
+int cli_option_set_int(const cli_option *r, gen_target *t, const char *v, int *out);
+
+/* A usage error "WHERE 'v': what" (returns its negative code). */
+int cli_option_bad(const gen_target *t, const char *v, const char *what);
 
 /* The field a row sets in t (NULL when t has no such struct: a batch job's context). */
 void *cli_option_field(const cli_option *r, gen_target *t);
