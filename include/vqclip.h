@@ -160,7 +160,7 @@ typedef struct vqc_context_params {
     const char *clip;         /* name or path; NULL: "ViT-B/32" */
     const char *bpe;          /* NULL: "bpe_simple_vocab_16e6.txt.gz" */
     const char *device;       /* "cpu", "cuda", "cuda:N"; NULL: CUDA when available */
-    int n_threads;            /* CPU threads; 0: all cores */
+    int n_threads;            /* CPU threads; 0: the usable CPUs (vqc_cpu_info) */
     vqc_precision precision;  /* VQC_PRECISION_AUTO */
     bool clip_fp32;           /* on CUDA, run CLIP in float32 whatever the precision */
     bool deterministic;       /* on CUDA, deterministic cuDNN algorithms */
@@ -437,8 +437,29 @@ typedef struct vqc_system_info {
     char matmul_error[256]; /* why not */
     double matmul_gflops;   /* its speed at 1024x1024 (0 when not measured) */
 } vqc_system_info;
-/* Sets the CPU thread count (0: all cores), checks libtorch's CPU matrix product and, when
- * `bench` is true, times it. Returns 0 (the checks' outcome is in *out) or VQC_ERR_RUNTIME. */
+/* The CPUs a run may use and how busy other processes keep them. */
+typedef struct vqc_cpu_info {
+    int online;      /* CPUs the system has online */
+    int affinity;    /* CPUs in this process's affinity mask */
+    double quota;    /* its cgroup's CPU quota in CPUs; 0 when there is none */
+    int usable;      /* min(affinity, quota rounded up): the default thread count */
+    int others_busy; /* threads of other processes running now (the lowest of a few samples
+                      * about a millisecond apart) */
+    double load1;    /* the one-minute load average; -1 when unknown */
+    bool contended;  /* other work takes a quarter or more of the usable CPUs (others_busy
+                      * counts the whole system: its share on this process's CPUs is taken as
+                      * others_busy * usable / online) */
+} vqc_cpu_info;
+/* Reads it from /proc and the cgroup files (about 5 ms). A run's thread count is fixed when it
+ * starts, as libtorch's CPU reductions split their work by it: the same seed gives the same
+ * picture only at the same count. A caller that sees others_busy > 0 can choose a passive
+ * OpenMP wait policy (OMP_WAIT_POLICY, read when the process starts) instead of fewer threads:
+ * the command line restarts itself so. */
+VQC_API void vqc_cpu_info_read(vqc_cpu_info *out);
+
+/* Sets the CPU thread count (0: the usable CPUs of vqc_cpu_info), checks libtorch's CPU matrix
+ * product and, when `bench` is true, times it. Returns 0 (the checks' outcome is in *out) or
+ * VQC_ERR_RUNTIME. */
 VQC_API int vqc_system_check(int n_threads, bool bench, vqc_system_info *out);
 
 #ifdef __cplusplus

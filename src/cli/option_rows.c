@@ -215,7 +215,8 @@ const cli_option cli_options[] = {
     {"--profile", NULL, T_FLAG, GP(profile), NONE, S_DEVICE, NULL,
      "log where a step's time goes, stage by stage", 0, R_NEVER, NULL},
     {"--threads", NULL, T_INT, CP(n_threads), NUM(1, 4096), S_DEVICE, "N",
-     "CPU threads (default: all cores)", 0, R_NEVER, NULL},
+     "CPU threads (default: the CPUs this process may use: its affinity mask and cgroup quota)", 0,
+     R_NEVER, NULL},
     /* Batch-only keys */
     {NULL, "width", SPECIAL(sp_width), S_HIDDEN, NULL, NULL, 0, R_NEVER, NULL},
     {NULL, "height", SPECIAL(sp_height), S_HIDDEN, NULL, NULL, 0, R_NEVER, NULL},

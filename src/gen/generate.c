@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gen/cpu_share.h"
 #include "gen/gen_internal.h"
 #include "gen/memplan.h"
 #include "gen/modelpath.h"
@@ -132,11 +133,11 @@ int vqc_init(const vqc_context_params *p, vqc_context **out)
     *out = NULL;
     if ((unsigned)p->precision >= VQC_PRECISION_COUNT || p->n_threads < 0)
         return vqc_error_set(VQC_ERR_USAGE, "context parameters out of range");
-    vqt_init(p->n_threads);
     vqc_context *c = calloc(1, sizeof *c);
     if (!c)
         return vqc_error_set(VQC_ERR_NOMEM, "out of memory");
     c->p = *p;
+    c->n_threads = vqc_cpu_init_threads(p->n_threads);
     bool ok = dup_opt(p->vqgan, &c->names[0]) && dup_opt(p->vqgan_config, &c->names[1]) &&
               dup_opt(p->clip, &c->names[2]) && dup_opt(p->bpe, &c->names[3]) &&
               dup_opt(p->device, &c->names[4]);
@@ -199,9 +200,11 @@ int vqc_load(vqc_context *c)
     vqc_vqgan_set_low_memory(c->vq, c->low_memory);
     char dev[32];
     vqt_device_str(c->dev, dev, sizeof dev);
-    vqc_log(VQC_LOG_INFO, "models loaded on %s%s: %s, %s", dev,
-            !c->p.device && c->dev.type == VQT_DEVICE_CPU ? " (no CUDA device found)" : "",
-            c->vqgan_path, c->clip_path);
+    bool cpu = c->dev.type == VQT_DEVICE_CPU;
+    const char *wait = getenv("OMP_WAIT_POLICY"); /* said: it decides speed on a busy machine */
+    vqc_log(VQC_LOG_INFO, "models loaded on %s (%s%d %sthreads%s%s): %s, %s", dev,
+            !c->p.device && cpu ? "no CUDA device found; " : "", c->n_threads, cpu ? "" : "host ",
+            wait ? ", OpenMP wait policy " : "", wait ? wait : "", c->vqgan_path, c->clip_path);
     return 0;
 }
 
