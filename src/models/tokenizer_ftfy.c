@@ -267,15 +267,15 @@ static int encode_char(int page, int32_t c)
         return c == 0x1A && is_sloppy(page) ? -1 : c; /* sloppy pages use 0x1A for U+FFFD */
     if (c == 0xFFFD && is_sloppy(page))
         return 0x1A;
-    if (page == VQC_CP_LATIN1)
-        return c <= 0xFF ? c : -1;
     if (c > 0xFFFF)
         return -1;
-    for (unsigned b = 0x80; b <= 0xFF; b++) {
-        int32_t d = vqc_codepage_char(page, b);
-        if (d == c || (d < 0 && is_sloppy(page) && c == (int32_t)b))
-            return (int)b;
-    }
+    const vqc_cp_entry *e;
+    size_t k = vqc_codepage_lookup(c, &e);
+    for (size_t i = 0; i < k; i++)
+        if (e[i].page == page)
+            return e[i].byte;
+    if (is_sloppy(page) && c <= 0xFF && vqc_codepage_char(page, (unsigned)c) < 0)
+        return c; /* an undefined byte stands for its Latin-1 character */
     return -1;
 }
 
@@ -466,10 +466,11 @@ static int from_bytes(int32_t c, unsigned lo, unsigned hi)
 {
     if (c < 0x80 || c > 0xFFFF)
         return 0;
-    for (int page = VQC_CP_LATIN1; page <= VQC_CP_CP1257; page++)
-        for (unsigned b = lo; b <= hi; b++)
-            if (vqc_codepage_char(page, b) == c)
-                return 1;
+    const vqc_cp_entry *e;
+    size_t k = vqc_codepage_lookup(c, &e);
+    for (size_t i = 0; i < k && e[i].page <= VQC_CP_CP1257; i++)
+        if (e[i].byte >= lo && e[i].byte <= hi)
+            return 1;
     return 0;
 }
 
@@ -613,6 +614,8 @@ static int fix_step(const cps *t, vqc_strbuf *out, int depth)
  * it shorter or removes a C1 control, so 2n + 1 rounds always suffice; the bound only guards. */
 static int fix_encoding(const int32_t *c, size_t n, vqc_strbuf *out, int depth)
 {
+    if (!cps_is_bad(c, n)) /* the usual case, without copies */
+        return put_cps(out, c, n);
     cps cur = {malloc((n + 1) * sizeof *c), n}, next = {NULL, 0};
     vqc_strbuf step = {0};
     int rc = cur.c ? 0 : vqc_error_set(VQC_ERR_NOMEM, "out of memory repairing text");
@@ -638,6 +641,11 @@ static int fix_encoding(const int32_t *c, size_t n, vqc_strbuf *out, int depth)
 
 int vqc_text_fix_encoding(const char *s, size_t n, vqc_strbuf *out)
 {
+    size_t i = 0;
+    while (i < n && !(s[i] & 0x80))
+        i++;
+    if (i == n) /* ASCII: nothing to repair */
+        return vqc_strbuf_put(out, s, n);
     cps t;
     int rc = cps_decode(s, n, &t);
     if (rc)

@@ -42,6 +42,17 @@ enum {
  * leaves the byte undefined). (tokenizer_ftfy_data.c) */
 int32_t vqc_codepage_char(int page, unsigned byte);
 
+/* A byte 0x80..0xFF of a code page and the character it stands for (strictly). */
+typedef struct {
+    uint16_t c;
+    uint8_t page, byte;
+} vqc_cp_entry;
+
+/* The bytes 0x80..0xFF that stand for c in any code page, strictly: stores the first in *first
+ * and returns how many there are (sorted by page, then byte; 0 when none). Thread-safe.
+ * (tokenizer_ftfy_data.c) */
+size_t vqc_codepage_lookup(int32_t c, const vqc_cp_entry **first);
+
 /* Classes of ftfy's badness heuristic, as bits. */
 enum {
     B_COMMON = 1 << 0,    /* common in any context: NBSP, soft hyphen, dashes, ellipsis... */

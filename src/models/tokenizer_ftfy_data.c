@@ -10,7 +10,9 @@
  * they cannot be derived from Unicode properties. */
 #include "models/tokenizer_ftfy.h"
 
+#include <pthread.h>
 #include <stddef.h>
+#include <stdlib.h>
 
 /* ---------------------------------------------------------------- code pages */
 
@@ -158,6 +160,49 @@ int32_t vqc_codepage_char(int page, unsigned byte)
         return (int32_t)byte;
     int32_t c = pages[page - 1][byte - 0x80];
     return c ? c : -1;
+}
+
+/* Every (character, page, byte) of the pages' upper halves, sorted by character then page: built
+ * once, on first use, so that encoding a character is a binary search. */
+static vqc_cp_entry index_entries[VQC_CP_COUNT * 128];
+static size_t index_n;
+static pthread_once_t index_once = PTHREAD_ONCE_INIT;
+
+static int entry_cmp(const void *a, const void *b)
+{
+    const vqc_cp_entry *x = a, *y = b;
+    if (x->c != y->c)
+        return x->c < y->c ? -1 : 1;
+    return x->page != y->page ? (x->page < y->page ? -1 : 1) : (x->byte < y->byte ? -1 : 1);
+}
+
+static void build_index(void)
+{
+    for (int page = 0; page < VQC_CP_COUNT; page++)
+        for (unsigned b = 0x80; b <= 0xFF; b++) {
+            int32_t c = vqc_codepage_char(page, b);
+            if (c >= 0)
+                index_entries[index_n++] = (vqc_cp_entry){(uint16_t)c, (uint8_t)page, (uint8_t)b};
+        }
+    qsort(index_entries, index_n, sizeof index_entries[0], entry_cmp);
+}
+
+size_t vqc_codepage_lookup(int32_t c, const vqc_cp_entry **first)
+{
+    pthread_once(&index_once, build_index);
+    size_t lo = 0, hi = index_n;
+    while (lo < hi) { /* the first entry >= c */
+        size_t mid = (lo + hi) / 2;
+        if (index_entries[mid].c < c)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    size_t end = lo;
+    while (end < index_n && index_entries[end].c == c)
+        end++;
+    *first = index_entries + lo;
+    return end - lo;
 }
 
 /* ---------------------------------------------------------------- badness classes */
