@@ -74,8 +74,7 @@ enum {
     T_az = 1 << 1,     /* [a-z] */
     T_SPACE = 1 << 2,  /* \s */
     T_WORD = 1 << 3,   /* \w */
-    T_DOT = 1 << 4,    /* . (anything but a newline) */
-    T_NOT_AZ = 1 << 5, /* [^A-Za-z] */
+    T_NOT_AZ = 1 << 4, /* [^A-Za-z] */
 };
 
 typedef struct {
@@ -199,7 +198,7 @@ static int slot_match(const slot *s, int32_t c)
         return 1;
     if (((s->tests & T_AZ) && az) || ((s->tests & T_az) && c >= 'a' && c <= 'z') ||
         ((s->tests & T_SPACE) && vqc_text_isspace(c)) || ((s->tests & T_WORD) && is_word(c)) ||
-        ((s->tests & T_DOT) && c != '\n') || ((s->tests & T_NOT_AZ) && !az))
+        ((s->tests & T_NOT_AZ) && !az))
         return 1;
     for (const char32_t *p = s->also; p && *p; p++)
         if ((int32_t)*p == c)
