@@ -86,6 +86,19 @@ static void test_fix_encoding(void)
     check_fix_encoding("Ã©tÃ© in an ultra-é summer", "été in an ultra-é summer");
     check_fix_encoding("Ãƒ", "Ã");                       /* C3 83 in Windows-1252 */
     check_fix_encoding("\xC2\x80\xC2\x81", "€\xC2\x81"); /* fix_c1_controls fallback */
+    /* the other code pages, and the byte-level repairs */
+    check_fix_encoding("g√¢teaux et r√©gime", "gâteaux et régime");         /* MacRoman */
+    check_fix_encoding("РґРѕСЂРѕРіРµ Р\xC2\x98Р·-РїРѕРґ", "дороге Из-под"); /* Windows-1251 */
+    check_fix_encoding("├Ñ", "å");                                          /* CP437 */
+    check_fix_encoding("â”œâ”€", "├─");
+    check_fix_encoding("ÄŸÃ¼", "ğü");
+    check_fix_encoding("â€?", "\xEF\xBF\xBD"); /* a lost byte */
+    check_fix_encoding("ÃŽÂ±", "α");           /* twice */
+    vqc_strbuf out = {0}; /* Java's encoding of U+0000, C0 80, read as Latin-1 */
+    ASSERT_OK(vqc_text_fix_encoding("null! À\xC2\x80", 10, &out));
+    ASSERT_EQ(out.n, 7);
+    ASSERT(memcmp(out.p, "null! \0", 7) == 0);
+    vqc_strbuf_free(&out);
 }
 
 /* The whole normalisation: fix_encoding inside ftfy's fix_text loop, then the rest. */
