@@ -126,9 +126,9 @@ static void test_interrupt(void)
 int main(void)
 {
     cli_setup("cli", models, sizeof models);
-    test_reconstruct();
-    test_generate();
-    test_interrupt();
+    TEST_PART(test_reconstruct());
+    TEST_PART(test_generate());
+    TEST_PART(test_interrupt());
     fprintf(stderr, "test-cli: ok\n");
     return 0;
 }

@@ -117,9 +117,9 @@ static void test_doctor(void)
 
 int main(void)
 {
-    test_cpu_info();
-    test_cli_restart();
-    test_doctor();
+    TEST_PART(test_cpu_info());
+    TEST_PART(test_cli_restart());
+    TEST_PART(test_doctor());
     fprintf(stderr, "test-contention: ok\n");
     return 0;
 }
