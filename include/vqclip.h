@@ -252,7 +252,7 @@ typedef struct vqc_generate_params {
     int frame_every;         /* 1 */
     int zoom_every;          /* zoom video: every N steps re-encode the zoomed image; 0 off */
     int zoom_start;          /* first step that zooms (0) */
-    double zoom_scale;       /* 0.99: below 1 zooms in */
+    double zoom_scale;       /* 0.99: above 1 zooms in, below 1 out (as generate.py) */
     int zoom_shift_x;        /* pixels per zoom, wrapping around */
     int zoom_shift_y;
     const char *save_state;  /* safetensors state written with each snapshot */

@@ -202,28 +202,6 @@ static int read_lines(const char *path, batch_line **out, int *n)
     return 0;
 }
 
-/* A job's parameters: a prompt line, or a JSON object of options (through the option table,
- * options.c). *json gets the parsed object, which owns the strings gp points to. */
-static int job_params(const char *line, vqc_generate_params *gp, cJSON **json, bool *seeded)
-{
-    static _Thread_local const char *lists[2 * CLI_MAX_LIST];
-    *json = NULL;
-    if (line[0] != '{') {
-        gp->prompts = line;
-        return 0;
-    }
-    cJSON *obj = cJSON_Parse(line);
-    if (!cJSON_IsObject(obj)) {
-        cJSON_Delete(obj);
-        return vqc_set_error(VQC_ERR_USAGE, "batch job: not a valid JSON object");
-    }
-    *json = obj;
-    int rc = gen_opts_apply_json(obj, gp, lists, seeded);
-    if (!rc && !gp->prompts && !gp->n_image_prompts && !gp->n_noise_prompts)
-        rc = vqc_set_error(VQC_ERR_USAGE, "batch job: no \"prompts\"");
-    return rc;
-}
-
 /* Stable seed for a line when none is given: FNV-1a of its text, below 2^32. */
 static uint64_t line_seed(const char *text)
 {
@@ -264,7 +242,7 @@ static int prepare_job(const batch_run *b, const batch_line *l, int k, int index
 {
     *gp = b->o->gp;
     bool seeded = b->o->seed_given;
-    int rc = job_params(l->text, gp, json, &seeded);
+    int rc = gen_opts_job_params(l->text, gp, json, &seeded);
     uint64_t base = seeded ? gp->seed : line_seed(l->text);
     gp->seed = base + (uint64_t)k;
     /* A job's own "output" is its template. */

@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <string.h>
 
+/* A row leaves its trailing fields (words) zero unless it needs them. */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
 #define GP(f) IN_GP, offsetof(vqc_generate_params, f)
 #define CP(f) IN_CP, offsetof(vqc_context_params, f)
 #define CLI(f) IN_CLI, offsetof(gen_opts, f)
@@ -79,10 +82,11 @@ const cli_option cli_options[] = {
      "-ip"},
     {"--noise-prompt", "noise_prompts", T_LIST, GP(noise_prompts), NONE, S_PROMPTS, "SEED[:W]",
      "random embedding prompt (repeatable)", 30, R_EACH, "--noise-prompt"},
-    {"-nps --noise_prompt_seeds", NULL, SPECIAL(sp_nps), S_PROMPTS, "S|S...",
-     "generate.py's noise prompt seeds, with -npw W|W... their weights", 0, R_NEVER, NULL},
-    {"-npw --noise_prompt_weights", NULL, SPECIAL(sp_npw), S_HIDDEN, "W|W...", NULL, 0, R_NEVER,
-     NULL},
+    {"-nps --noise_prompt_seeds", NULL, SPECIAL(sp_nps), S_PROMPTS, "S [S...]",
+     "generate.py's noise prompt seeds, with -npw W [W...] their weights ('|' also separates)", 0,
+     R_NEVER, NULL, '|'},
+    {"-npw --noise_prompt_weights", NULL, SPECIAL(sp_npw), S_HIDDEN, "W [W...]", NULL, 0, R_NEVER,
+     NULL, '|'},
     {"-cpe --change-prompt-every --change_prompt_every", "change_prompt_every", T_INT,
      GP(change_prompt_every), NUM(0, INT_MAX), S_PROMPTS, "N",
      "story mode: next phrase every N steps", 40, R_SET, "--change-prompt-every"},
@@ -111,19 +115,22 @@ const cli_option cli_options[] = {
      "also encode the frames as a video (needs ffmpeg)", 0, R_NEVER, NULL},
     {"--video-fps", NULL, T_INT, CLI(video_fps), NUM(1, 240), S_OUTPUT, "N",
      "the video's frame rate (default {D})", 0, R_NEVER, NULL},
-    {"-zse --zoom-every", NULL, T_INT, GP(zoom_every), NUM(0, INT_MAX), S_OUTPUT, "N",
+    {"-zse --zoom-every --zoom_save_every --zoom_frequency", NULL, T_INT, GP(zoom_every),
+     NUM(0, INT_MAX), S_OUTPUT, "N",
      "zoom video: every N steps zoom the image by --zoom-scale, shift it by --zoom-shift-x/-y "
      "pixels and re-encode it, from step --zoom-start",
      200, R_SET, "--zoom-every"},
-    {"-zs --zoom-start", NULL, T_INT, GP(zoom_start), NUM(0, INT_MAX), S_OUTPUT, "N",
+    {"-zs --zoom-start --zoom_start", NULL, T_INT, GP(zoom_start), NUM(0, INT_MAX), S_OUTPUT, "N",
      "the first step that zooms (default {D})", 201, R_ALWAYS, "--zoom-start"},
-    {"-zsc --zoom-scale", NULL, T_DOUBLE, GP(zoom_scale), NUM(0.01, 100), S_OUTPUT, "X",
-     "zoom factor per zoom (default {D}; below 1 zooms in)", 202, R_ALWAYS, "--zoom-scale"},
-    {"-zsx --zoom-shift-x", NULL, T_INT, GP(zoom_shift_x), NUM(-100000, 100000), S_OUTPUT, "N",
-     "pixels to the right per zoom, wrapping around (default {D})", 203, R_ALWAYS,
+    {"-zsc --zoom-scale --zoom_scale", NULL, T_DOUBLE, GP(zoom_scale), NUM(0.01, 100), S_OUTPUT,
+     "X", "zoom factor per zoom, as generate.py's: above 1 zooms in, below 1 out (default {D})",
+     202, R_ALWAYS, "--zoom-scale"},
+    {"-zsx --zoom-shift-x --zoom_shift_x", NULL, T_INT, GP(zoom_shift_x), NUM(-100000, 100000),
+     S_OUTPUT, "N", "pixels to the right per zoom, wrapping around (default {D})", 203, R_ALWAYS,
      "--zoom-shift-x"},
-    {"-zsy --zoom-shift-y", NULL, T_INT, GP(zoom_shift_y), NUM(-100000, 100000), S_OUTPUT, "N",
-     "pixels down per zoom, wrapping around (default {D})", 204, R_ALWAYS, "--zoom-shift-y"},
+    {"-zsy --zoom-shift-y --zoom_shift_y", NULL, T_INT, GP(zoom_shift_y), NUM(-100000, 100000),
+     S_OUTPUT, "N", "pixels down per zoom, wrapping around (default {D})", 204, R_ALWAYS,
+     "--zoom-shift-y"},
     {"--save-state", NULL, T_STR, GP(save_state), NONE, S_OUTPUT, "FILE",
      "write a resumable state with each snapshot", 0, R_NEVER, NULL},
     {"--resume", NULL, T_STR, GP(resume), NONE, S_OUTPUT, "FILE",
@@ -193,7 +200,9 @@ const cli_option cli_options[] = {
     {"--cut-noise", "cut_noise", T_DOUBLE, GP(cut_noise), NUM(0, 100), S_OPTIM, "X",
      "noise factor per cutout (default {D})", 150, R_ALWAYS, "--cut-noise"},
     {"-aug --augments", "augments", T_AUGMENTS, GP(augments), NONE, S_OPTIM, "LIST",
-     "Af, Pe, Ji, Er, Sh, Gn, Ro, Hf, Cr, Re, or none (default {D})", 160, R_QUOTED, "--augments"},
+     "Af, Pe, Ji, Er, Sh, Gn, Ro, Hf, Cr, Re, or none (default {D}); several words or a repeated "
+     "-aug add to the list",
+     160, R_QUOTED, "--augments", ' '},
     /* Device */
     {"-cd --device --cuda_device", NULL, T_STR, CP(device), NONE, S_DEVICE, "D",
      "cpu, cuda, cuda:N (default: cuda when available)", 0, R_NEVER, NULL},
@@ -204,7 +213,7 @@ const cli_option cli_options[] = {
      "on CUDA: fast (the default: CLIP in fp16, the decoder in bf16), mixed (CLIP in fp16) or "
      "exact (float32 everywhere, no TF32)",
      0, R_NEVER, NULL},
-    {"--deterministic", NULL, T_FLAG, CP(deterministic), NONE, S_DEVICE, NULL,
+    {"-d --deterministic", NULL, T_FLAG, CP(deterministic), NONE, S_DEVICE, NULL,
      "on CUDA, cuDNN's deterministic algorithms, so a seed repeats a picture up to the last "
      "bits (the CPU always repeats it exactly)",
      0, R_NEVER, NULL},

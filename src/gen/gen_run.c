@@ -235,18 +235,21 @@ static int phrase_for(const gen_run *r, int step)
     return ((step - 1) / every) % r->n_story;
 }
 
-/* The current image scaled by zoom_scale about its centre (zoom_scale < 1 enlarges the
- * middle) and shifted with wrap-around, as the peer's zoom video does between frames. */
+/* The current image zoomed about its centre and shifted with wrap-around, as the peer's zoom
+ * video does between frames: it crops a box of (W, H) / zoom_scale about the centre and scales
+ * it back to W x H, so a scale above 1 zooms in and its default 0.99 zooms out, with black
+ * where the box reaches past the picture (PIL's crop). Bilinear here, Lanczos there. */
 static vqt_tensor *zoomed_image(const gen_run *r, const vqt_tensor *img)
 {
     const vqc_generate_params *g = r->g;
-    float theta[6] = {(float)g->zoom_scale, 0, 0, 0, (float)g->zoom_scale, 0};
+    float k = (float)(1.0 / g->zoom_scale);
+    float theta[6] = {k, 0, 0, 0, k, 0};
     int64_t ts[3] = {1, 2, 3};
     int w = r->lp.width, h = r->lp.height;
     vqt_tensor *t =
         vqt_from_data(theta, VQC_DTYPE_F32, 3, ts, NULL, vqt_device_of(img), VQC_DTYPE_F32);
     vqt_tensor *grid = vqt_affine_grid(t, 1, 3, h, w, false);
-    vqt_tensor *z = vqt_grid_sample(img, grid, VQT_GRID_BORDER, false);
+    vqt_tensor *z = vqt_grid_sample(img, grid, VQT_GRID_ZEROS, false);
     int sx = ((g->zoom_shift_x % w) + w) % w, sy = ((g->zoom_shift_y % h) + h) % h;
     if (sx) { /* wrap: the last sx columns move to the front */
         vqt_tensor *parts[2] = {vqt_narrow(z, 3, w - sx, sx), vqt_narrow(z, 3, 0, w - sx)};
