@@ -88,8 +88,8 @@ const cli_option cli_options[] = {
      "story mode: next phrase every N steps", 40, R_SET, "--change-prompt-every"},
     /* Output */
     {"-o --output", "output", T_STR, GP(output), NONE, S_OUTPUT, "FILE",
-     "PNG to write (default {D}); written atomically; may hold {index} {index:04} {slug} "
-     "{seed} {date}",
+     "image to write (default {D}): .png, or .jpg/.jpeg for JPEG; written atomically; folders "
+     "are made; may hold {index} {index:04} {slug} {seed} {date}",
      0, R_NEVER, NULL},
     {"-s --size", "size", T_SIZE, GP(width), NUM(1, VQC_MAX_SIDE), S_OUTPUT, "W [H]",
      "image size (default 512x512 on a GPU, 256x256 on the CPU), rounded down to the VQGAN's "
@@ -219,6 +219,11 @@ const cli_option cli_options[] = {
     /* Batch-only keys */
     {NULL, "width", SPECIAL(sp_width), S_HIDDEN, NULL, NULL, 0, R_NEVER, NULL},
     {NULL, "height", SPECIAL(sp_height), S_HIDDEN, NULL, NULL, 0, R_NEVER, NULL},
+    /* Start (appended) */
+    {"--allow-http", NULL, T_FLAG, GP(allow_http), NONE, S_START, NULL,
+     "-ii and -ip may be URLs, fetched over https; this allows plain http too (limits: "
+     "$VQCLIP_FETCH_TIMEOUT seconds, $VQCLIP_FETCH_MAX_BYTES)",
+     210, R_SET, "--allow-http"},
 };
 const int cli_n_options = (int)(sizeof cli_options / sizeof cli_options[0]);
 

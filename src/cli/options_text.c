@@ -198,6 +198,10 @@ static bool regen_row(const cli_option *r, const vqc_generate_params *g, const v
     switch (r->type) {
     case T_SIZE: add(b, " %s %d %d", r->regen_flag, in->width, in->height); return true;
     case T_SEED: add(b, " %s %" PRIu64, r->regen_flag, *(const uint64_t *)f); return true;
+    case T_FLAG:
+        if (*(const bool *)f)
+            add(b, " %s", r->regen_flag);
+        return *(const bool *)f;
     case T_INT:
         if (r->regen == R_SET && !*(const int *)f)
             return false;
