@@ -208,8 +208,9 @@ typedef struct vqc_run_info {
     int downsample;         /* the VQGAN's factor */
     const char *vqgan_path; /* the model files used */
     const char *clip_path;
-    bool on_cuda;     /* the device is a GPU */
-    bool demo_models; /* the demo set is in use */
+    bool on_cuda;         /* the device is a GPU */
+    bool demo_models;     /* the demo set is in use */
+    const char *bpe_path; /* the CLIP vocabulary used */
 } vqc_run_info;
 /* Returns the PNG "parameters" text of the run, malloc'ed (the library frees it), or NULL for
  * none. Called once per run, before the first step, when params_text is NULL. */

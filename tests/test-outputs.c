@@ -93,11 +93,50 @@ static void test_single_template(void)
     ASSERT(access(tpath("nodir"), F_OK) != 0);
 }
 
+/* A picture regenerated from its own "parameters" text is the same file, byte for byte: every
+ * setting that shapes it is there, each number written exactly (values that %g would round). */
+static void test_regeneration(void)
+{
+    cli_expect_ok(cli_run("%s -p 'a red fox:1.0000001|blur:-0.3' -s 32 32 --cutn 4 -i 4 -q "
+                          "--seed 11 -lr 0.123456789012345 -iw 0.3333333333333333 "
+                          "--init-weight-mode stepped --mse-decay-every 2 --mse-epochs 3 "
+                          "--cut-noise 0.0123456789 --cut-method original --cut-pow 1.2345678 "
+                          "-in pixels -aug Pe,Af,Hf -o orig.png",
+                          models),
+                  "the original");
+    static char text[16384];
+    ASSERT_OK(vqc_image_text(tpath("orig.png"), "parameters", text, sizeof text));
+    const char *must[] = {"vqclip ",
+                          " -lr 0.123456789012345",
+                          " -iw 0.3333333333333333",
+                          " --init-weight-mode stepped --mse-decay-every 2 --mse-epochs 3",
+                          " --cut-noise 0.0123456789",
+                          " --cut-pow 1.2345678",
+                          " --augments 'Pe,Af,Hf'",
+                          " --bpe '",
+                          NULL};
+    for (int i = 0; must[i]; i++)
+        if (!strstr(text, must[i]))
+            TEST_FAIL("the regeneration command lacks '%s': %s", must[i], text);
+    ASSERT(strncmp(text, "vqclip ", 7) == 0 && !strchr(text, '\n'));
+    /* run it as written (the program's name replaced by this build's), in another folder */
+    static char cmd[20000];
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s/again' && cd '%s/again' && '%s' %s -q >out.txt 2>err.txt", cli_tmp,
+             cli_tmp, cli_bin, text + 7);
+    if (system(cmd) != 0)
+        TEST_FAIL("the regeneration command failed: %s", text);
+    snprintf(cmd, sizeof cmd, "cmp '%s/orig.png' '%s/again/output.png'", cli_tmp, cli_tmp);
+    if (system(cmd) != 0)
+        TEST_FAIL("the regenerated picture differs: %s", text);
+}
+
 int main(void)
 {
     cli_setup("outputs", models, sizeof models);
     test_formats();
     test_single_template();
+    test_regeneration();
     fprintf(stderr, "test-outputs: ok\n");
     return 0;
 }

@@ -158,7 +158,7 @@ const cli_option cli_options[] = {
     {"--bpe", NULL, T_STR, CP(bpe), NONE, S_MODELS, "FILE",
      "CLIP BPE vocabulary (default " VQC_DEFAULT_BPE "); names are looked up in "
      "$VQCLIP_MODELS, ~/.cache/vqclip",
-     0, R_NEVER, NULL},
+     95, R_QUOTED, "--bpe"},
     /* Start */
     {"-ii --init-image --init_image", "init_image", T_STR, GP(init_image), NONE, S_START, "IMG",
      "start from this image (resized to the output size)", 170, R_SET, "-ii"},
@@ -172,9 +172,9 @@ const cli_option cli_options[] = {
      "(re-anchored every --mse-decay-every steps, --mse-epochs times)",
      191, R_ALWAYS, "--init-weight-mode"},
     {"--mse-decay-every", NULL, T_INT, GP(mse_decay_every), NUM(1, INT_MAX), S_START, "N",
-     "stepped mode: steps between re-anchoring (default {D})", 0, R_NEVER, NULL},
+     "stepped mode: steps between re-anchoring (default {D})", 192, R_ALWAYS, "--mse-decay-every"},
     {"--mse-epochs", NULL, T_INT, GP(mse_epochs), NUM(1, 100000), S_START, "N",
-     "stepped mode: how many times (default {D})", 0, R_NEVER, NULL},
+     "stepped mode: how many times (default {D})", 193, R_ALWAYS, "--mse-epochs"},
     /* Optimisation */
     {"-lr --learning-rate --learning_rate", "lr", T_DOUBLE, GP(lr), NUM(0, 1e6), S_OPTIM, "X",
      "step size (default {D})", 100, R_ALWAYS, "-lr"},

@@ -307,7 +307,9 @@ vqc_image_format vqc_image_format_of(const char *path)
 
 int vqc_image_check_name(const char *path, const char *what)
 {
-    if (vqc_image_format_of(path) != VQC_IMAGE_UNKNOWN)
+    struct stat st;
+    if (vqc_image_format_of(path) != VQC_IMAGE_UNKNOWN ||
+        (stat(path, &st) == 0 && S_ISDIR(st.st_mode)))
         return 0;
     return vqc_error_set(VQC_ERR_USAGE, "%s %s: unknown image format (name it .png, .jpg or .jpeg)",
                          what, path);

@@ -55,8 +55,9 @@ typedef enum { VQC_IMAGE_UNKNOWN = 0, VQC_IMAGE_PNG, VQC_IMAGE_JPEG } vqc_image_
  * /dev/null, a pipe to a viewer) is PNG. */
 vqc_image_format vqc_image_format_of(const char *path);
 
-/* 0 when `path` names a format vqc_image_save writes; else VQC_ERR_USAGE with a one-line message
- * naming `what` ("output", "frame folder", ...) and the extensions accepted. */
+/* 0 when `path` names a format vqc_image_save writes, or is a folder (which vqc_check_writable
+ * reports as such); else VQC_ERR_USAGE with a one-line message naming `what` ("output", ...)
+ * and the extensions accepted. */
 int vqc_image_check_name(const char *path, const char *what);
 
 /* JPEG quality of vqc_image_save: PIL's default. */
