@@ -272,6 +272,8 @@ typedef struct vqc_generate_params {
      * within $VQCLIP_FETCH_TIMEOUT seconds, default 60, and $VQCLIP_FETCH_MAX_BYTES, default
      * 64 MiB); plain http:// ones only when this is true. */
     bool allow_http;
+    /* Called after each frame written to save_frames (path, step, total loss); may be NULL. */
+    vqc_image_callback on_frame;
 } vqc_generate_params;
 
 VQC_API vqc_generate_params vqc_generate_default_params(void);

@@ -81,9 +81,18 @@ static void test_formats(void)
 static void test_single_template(void)
 {
     cli_expect_ok(cli_run("%s -p 'A Red Fox:2|blur:-1' %s --seed 9 -o 'deep/er/{slug}-{seed}-"
-                          "{index:04}.png' --json",
+                          "{index:04}.png' --json --save-frames fr",
                           models, fast),
                   "single run with placeholders");
+    /* --json reports each frame */
+    const char *js = cli_slurp("out.txt");
+    for (int step = 1; step <= 3; step++) {
+        char line[128];
+        snprintf(line, sizeof line, "{\"event\":\"frame\",\"path\":\"fr/%05d.png\",\"step\":%d,",
+                 step, step);
+        if (!strstr(js, line))
+            TEST_FAIL("no JSON line for frame %d: %s", step, js);
+    }
     const char *want = "deep/er/a-red-fox-9-0000.png";
     ASSERT(access(tpath(want), F_OK) == 0);
     ASSERT(strstr(cli_slurp("out.txt"), want)); /* the JSON names the file written */

@@ -129,7 +129,7 @@ const cli_option cli_options[] = {
     {"--resume", NULL, T_STR, GP(resume), NONE, S_OUTPUT, "FILE",
      "continue a run from its state (same settings; -i may grow)", 0, R_NEVER, NULL},
     {"--json", NULL, T_FLAG, CLI(json), NONE, S_OUTPUT, NULL,
-     "JSON lines on stdout: each saved image, then a summary", 0, R_NEVER, NULL},
+     "JSON lines on stdout: each saved image and frame, then a summary", 0, R_NEVER, NULL},
     {"-q --quiet", NULL, T_FLAG, CLI(quiet), NONE, S_OUTPUT, NULL, "no progress line", 0, R_NEVER,
      NULL},
     /* Batches */

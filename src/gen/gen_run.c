@@ -228,7 +228,10 @@ static int save_frame(gen_run *r, int step)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/%05d.png", r->g->save_frames, step);
-    return write_image(r, path, step);
+    int rc = write_image(r, path, step);
+    if (!rc && r->g->on_frame)
+        r->g->on_frame(path, step, r->total_loss, r->g->user);
+    return rc;
 }
 
 /* Story mode: which phrase step `step` (1-based) uses. */
