@@ -130,7 +130,8 @@ _vqclip() {
             --vqgan-config --clip --bpe --init-image --init-noise --init-weight
             --init-weight-mode --mse-decay-every --mse-epochs --learning-rate --optimiser
             --cut-method --cutn --cut-pow --cut-noise --augments --device --clip-precision --precision
-            --threads --deterministic --low-memory --profile --help --version --list-options
+            --threads --deterministic --low-memory --profile --allow-http --help --version
+            --list-options
             --image_prompts --noise_prompt_seeds --noise_prompt_weights --change_prompt_every
             --save_every --vqgan_checkpoint --vqgan_config --clip_model --init_image
             --init_noise --init_weight --learning_rate --optimizer --cut_method --num_cuts --cuts

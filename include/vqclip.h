@@ -208,8 +208,9 @@ typedef struct vqc_run_info {
     int downsample;         /* the VQGAN's factor */
     const char *vqgan_path; /* the model files used */
     const char *clip_path;
-    bool on_cuda;     /* the device is a GPU */
-    bool demo_models; /* the demo set is in use */
+    bool on_cuda;         /* the device is a GPU */
+    bool demo_models;     /* the demo set is in use */
+    const char *bpe_path; /* the CLIP vocabulary used */
 } vqc_run_info;
 /* Returns the PNG "parameters" text of the run, malloc'ed (the library frees it), or NULL for
  * none. Called once per run, before the first step, when params_text is NULL. */
@@ -247,7 +248,8 @@ typedef struct vqc_generate_params {
     vqc_augment augments[VQC_MAX_AUGMENTS]; /* Af, Pe, Ji, Er */
     int n_augments;                         /* 4; 0: none */
 
-    const char *output;      /* PNG path, written atomically */
+    const char *output;      /* .png or .jpg/.jpeg path (the name picks the format), written
+                              * atomically */
     const char *save_frames; /* folder for frames; NULL: none */
     int frame_every;         /* 1 */
     int zoom_every;          /* zoom video: every N steps re-encode the zoomed image; 0 off */
@@ -265,12 +267,20 @@ typedef struct vqc_generate_params {
     vqc_image_callback on_image;
     vqc_describe_callback describe;
     void *user;
+
+    /* Image prompts and the init image may be https:// URLs (fetched before the models load,
+     * within $VQCLIP_FETCH_TIMEOUT seconds, default 60, and $VQCLIP_FETCH_MAX_BYTES, default
+     * 64 MiB); plain http:// ones only when this is true. */
+    bool allow_http;
+    /* Called after each frame written to save_frames (path, step, total loss); may be NULL. */
+    vqc_image_callback on_frame;
 } vqc_generate_params;
 
 VQC_API vqc_generate_params vqc_generate_default_params(void);
 
 /* Checks the parameters without touching a file or a model: numbers in range, names and
- * prompts well formed. Returns 0 or VQC_ERR_USAGE. vqc_generate() checks them too. */
+ * prompts well formed, an output named .png, .jpg or .jpeg. Returns 0 or VQC_ERR_USAGE.
+ * vqc_generate() checks them too. */
 VQC_API int vqc_generate_check(const vqc_generate_params *params);
 
 /* Where a size that does not fit would: filled when a run fails with VQC_ERR_NOMEM. */
@@ -326,8 +336,9 @@ VQC_API int vqc_saved_run_step(const vqc_saved_run *s);
 VQC_API void vqc_saved_run_free(vqc_saved_run *s);
 
 /* The step recorded in an image vqclip wrote (its "vqclip:step" text: the final image of an
- * N-step run says N, a snapshot or an interrupted run's image fewer). Returns 0 and *step, or
- * VQC_ERR_IO (unreadable) / VQC_ERR_FORMAT (not a PNG, or no step recorded). */
+ * N-step run says N, a snapshot or an interrupted run's image fewer), PNG or JPEG. Returns 0 and
+ * *step, or VQC_ERR_IO (unreadable) / VQC_ERR_FORMAT (neither a PNG nor a JPEG, or no step
+ * recorded). */
 VQC_API int vqc_image_step(const char *path, int *step);
 
 /* ---- models: finding and describing them --------------------------------------------------- */
@@ -384,7 +395,7 @@ typedef struct vqc_reconstruct_params {
                                * found) */
     const char *vqgan_config; /* may be NULL */
     const char *input;        /* image file */
-    const char *output;       /* PNG, written atomically */
+    const char *output;       /* .png or .jpg/.jpeg, written atomically */
     const char *device;       /* NULL: CUDA when available */
     bool resize;              /* round the sides down to the VQGAN's factor instead of failing */
 } vqc_reconstruct_params;

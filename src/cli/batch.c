@@ -103,7 +103,7 @@ static void job_template(const gen_opts *o, char *out, size_t len)
     snprintf(out, len, "%.*s-{index:04}%s", (int)(dot - t), t, dot);
 }
 
-static int make_parent_dirs(const char *path)
+int cli_make_parent_dirs(const char *path)
 {
     char buf[4096];
     snprintf(buf, sizeof buf, "%s", path);
@@ -273,7 +273,7 @@ static bool finished(const char *path, const vqc_generate_params *gp, int index)
 /* Runs one job; returns 0, 1 when skipped, or the job's library error code. */
 static int run_job(batch_run *b, vqc_generate_params *gp, int index)
 {
-    int rc = make_parent_dirs(gp->output);
+    int rc = cli_make_parent_dirs(gp->output);
     struct stat st;
     if (!rc && b->o->skip_existing && stat(gp->output, &st) == 0 &&
         finished(gp->output, gp, index)) {

@@ -92,8 +92,8 @@ const cli_option cli_options[] = {
      "story mode: next phrase every N steps", 40, R_SET, "--change-prompt-every"},
     /* Output */
     {"-o --output", "output", T_STR, GP(output), NONE, S_OUTPUT, "FILE",
-     "PNG to write (default {D}); written atomically; may hold {index} {index:04} {slug} "
-     "{seed} {date}",
+     "image to write (default {D}): .png, or .jpg/.jpeg for JPEG; written atomically; folders "
+     "are made; may hold {index} {index:04} {slug} {seed} {date}",
      0, R_NEVER, NULL},
     {"-s --size", "size", T_SIZE, GP(width), NUM(1, VQC_MAX_SIDE), S_OUTPUT, "W [H]",
      "image size (default 512x512 on a GPU, 256x256 on the CPU), rounded down to the VQGAN's "
@@ -136,7 +136,7 @@ const cli_option cli_options[] = {
     {"--resume", NULL, T_STR, GP(resume), NONE, S_OUTPUT, "FILE",
      "continue a run from its state (same settings; -i may grow)", 0, R_NEVER, NULL},
     {"--json", NULL, T_FLAG, CLI(json), NONE, S_OUTPUT, NULL,
-     "JSON lines on stdout: each saved image, then a summary", 0, R_NEVER, NULL},
+     "JSON lines on stdout: each saved image and frame, then a summary", 0, R_NEVER, NULL},
     {"-q --quiet", NULL, T_FLAG, CLI(quiet), NONE, S_OUTPUT, NULL, "no progress line", 0, R_NEVER,
      NULL},
     /* Batches */
@@ -165,7 +165,7 @@ const cli_option cli_options[] = {
     {"--bpe", NULL, T_STR, CP(bpe), NONE, S_MODELS, "FILE",
      "CLIP BPE vocabulary (default " VQC_DEFAULT_BPE "); names are looked up in "
      "$VQCLIP_MODELS, ~/.cache/vqclip",
-     0, R_NEVER, NULL},
+     95, R_QUOTED, "--bpe"},
     /* Start */
     {"-ii --init-image --init_image", "init_image", T_STR, GP(init_image), NONE, S_START, "IMG",
      "start from this image (resized to the output size)", 170, R_SET, "-ii"},
@@ -179,9 +179,9 @@ const cli_option cli_options[] = {
      "(re-anchored every --mse-decay-every steps, --mse-epochs times)",
      191, R_ALWAYS, "--init-weight-mode"},
     {"--mse-decay-every", NULL, T_INT, GP(mse_decay_every), NUM(1, INT_MAX), S_START, "N",
-     "stepped mode: steps between re-anchoring (default {D})", 0, R_NEVER, NULL},
+     "stepped mode: steps between re-anchoring (default {D})", 192, R_ALWAYS, "--mse-decay-every"},
     {"--mse-epochs", NULL, T_INT, GP(mse_epochs), NUM(1, 100000), S_START, "N",
-     "stepped mode: how many times (default {D})", 0, R_NEVER, NULL},
+     "stepped mode: how many times (default {D})", 193, R_ALWAYS, "--mse-epochs"},
     /* Optimisation */
     {"-lr --learning-rate --learning_rate", "lr", T_DOUBLE, GP(lr), NUM(0, 1e6), S_OPTIM, "X",
      "step size (default {D})", 100, R_ALWAYS, "-lr"},
@@ -229,6 +229,11 @@ const cli_option cli_options[] = {
     /* Batch-only keys */
     {NULL, "width", SPECIAL(sp_width), S_HIDDEN, NULL, NULL, 0, R_NEVER, NULL},
     {NULL, "height", SPECIAL(sp_height), S_HIDDEN, NULL, NULL, 0, R_NEVER, NULL},
+    /* Start (appended) */
+    {"--allow-http", NULL, T_FLAG, GP(allow_http), NONE, S_START, NULL,
+     "-ii and -ip may be URLs, fetched over https; this allows plain http too (limits: "
+     "$VQCLIP_FETCH_TIMEOUT seconds, $VQCLIP_FETCH_MAX_BYTES)",
+     210, R_SET, "--allow-http"},
 };
 const int cli_n_options = (int)(sizeof cli_options / sizeof cli_options[0]);
 

@@ -385,6 +385,23 @@ static void warn_unused(const gen_opts *o)
                               "pooling method (the default) ignores it");
 }
 
+/* A plain http URL among -ii/-ip without --allow-http: said here, with the flag's name (the
+ * library refuses it too, in its own words). */
+static int check_http(const gen_opts *o)
+{
+    const char *bad =
+        o->gp.init_image && strcasestr(o->gp.init_image, "http://") ? o->gp.init_image : NULL;
+    for (int i = 0; !bad && i < o->gp.n_image_prompts; i++)
+        if (strcasestr(o->gp.image_prompts[i], "http://"))
+            bad = o->gp.image_prompts[i];
+    if (!bad || o->gp.allow_http)
+        return 0;
+    return vqc_set_error(VQC_ERR_USAGE,
+                         "'%s': plain http URLs are refused (https only): add --allow-http to "
+                         "fetch them",
+                         bad);
+}
+
 int gen_opts_parse(int argc, char **argv, gen_opts *o)
 {
     gen_opts_init(o);
@@ -413,6 +430,8 @@ int gen_opts_parse(int argc, char **argv, gen_opts *o)
         return cli_exit_status(rc);
     }
     if ((o->peer_seeds || o->peer_weights) && peer_noise_prompts(o))
+        goto fail;
+    if (check_http(o))
         goto fail;
     if (o->batch && o->video) {
         vqc_set_error(VQC_ERR_USAGE, "--video makes one video per run; it cannot be used with "

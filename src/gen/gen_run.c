@@ -9,6 +9,7 @@
 
 #include "gen/gen_internal.h"
 #include "gen/memplan.h"
+#include "io/fetch.h"
 #include "util/error.h"
 #include "util/torch_error.h"
 
@@ -69,6 +70,10 @@ static int parse_prompts(const vqc_generate_params *g, vqc_prompt_list **story, 
         double w;
         rc = vqc_noise_prompt_parse(g->noise_prompts[i], &seed, &w);
     }
+    for (int i = 0; !rc && i < images->n; i++)
+        rc = vqc_fetch_check(images->items[i].text, g->allow_http);
+    if (!rc && g->init_image && (rc = vqc_fetch_check(g->init_image, g->allow_http)))
+        rc = vqc_error_wrap(rc, "init image");
     if (!rc && *n_story == 0 && images->n == 0 && g->n_noise_prompts == 0)
         rc = vqc_error_set(VQC_ERR_USAGE, "no prompt given");
     return rc;
@@ -93,9 +98,9 @@ static int read_inputs(gen_run *r)
     if (!rc && r->images.n && !r->image_data)
         rc = vqc_error_set(VQC_ERR_NOMEM, "out of memory");
     for (int i = 0; !rc && i < r->images.n; i++)
-        if ((rc = vqc_image_load(r->images.items[i].text, &r->image_data[i])))
+        if ((rc = vqc_image_open(r->images.items[i].text, g->allow_http, &r->image_data[i])))
             rc = vqc_error_wrap(rc, "image prompt");
-    if (!rc && g->init_image && (rc = vqc_image_load(g->init_image, &r->init)))
+    if (!rc && g->init_image && (rc = vqc_image_open(g->init_image, g->allow_http, &r->init)))
         rc = vqc_error_wrap(rc, "init image");
     return rc;
 }
@@ -191,7 +196,7 @@ int vqc_gen_setup(gen_run *r)
 
 /* ---- the steps ------------------------------------------------------------------------- */
 
-static int write_png(gen_run *r, const char *path, int step)
+static int write_image(gen_run *r, const char *path, int step)
 {
     vqc_image img = {0};
     vqt_tensor *t = vqc_loop_image(r->loop);
@@ -203,7 +208,7 @@ static int write_png(gen_run *r, const char *path, int step)
     const char *meta[] = {"parameters",  text,    "Software", "vqclip " VQCLIP_VERSION,
                           "vqclip:step", stepbuf, NULL};
     const char **m = text ? meta : meta + 2; /* no "parameters" chunk without a text */
-    rc = rc ? rc : vqc_image_save_png(path, &img, m);
+    rc = rc ? rc : vqc_image_save(path, &img, m);
     vqc_image_free(&img);
     return rc;
 }
@@ -211,7 +216,7 @@ static int write_png(gen_run *r, const char *path, int step)
 /* The output image (and the state file) at `step`. */
 static int snapshot(gen_run *r, int step)
 {
-    int rc = write_png(r, r->g->output, step);
+    int rc = write_image(r, r->g->output, step);
     if (!rc && r->g->save_state)
         rc = vqc_gen_save_state(r);
     if (!rc && r->g->on_image)
@@ -223,7 +228,10 @@ static int save_frame(gen_run *r, int step)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/%05d.png", r->g->save_frames, step);
-    return write_png(r, path, step);
+    int rc = write_image(r, path, step);
+    if (!rc && r->g->on_frame)
+        r->g->on_frame(path, step, r->total_loss, r->g->user);
+    return rc;
 }
 
 /* Story mode: which phrase step `step` (1-based) uses. */

@@ -14,7 +14,7 @@
 #include "gen/modelpath.h"
 #include "gen/tools.h"
 #include "io/image.h"
-#include "io/png_text.h"
+#include "io/image_text.h"
 #include "util/error.h"
 
 const char *vqc_last_error(void)
@@ -50,7 +50,7 @@ int vqc_check_output(const char *path)
 int vqc_image_step(const char *path, int *step)
 {
     char text[32], *end;
-    int rc = vqc_png_text(path, "vqclip:step", text, sizeof text);
+    int rc = vqc_image_text(path, "vqclip:step", text, sizeof text);
     if (rc)
         return rc;
     long v = strtol(text, &end, 10);
@@ -271,6 +271,9 @@ int vqc_generate_check(const vqc_generate_params *g)
             return vqc_error_set(VQC_ERR_USAGE, "augmentation %d is out of range", i + 1);
     if (!g->output || !*g->output)
         return vqc_error_set(VQC_ERR_USAGE, "no output file");
+    int rc = vqc_image_check_name(g->output, "output");
+    if (rc)
+        return rc;
     return vqc_gen_check_prompts(g);
 }
 
