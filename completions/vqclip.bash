@@ -99,7 +99,9 @@ _vqclip_value() {
         *:-nps | *:-npw | *:-cpe | *:--change-prompt-every | *:--frame-every | \
         *:--variations | *:--shard | *:--shard-count | *:--video-fps | *:--mse-decay-every | *:--mse-epochs | \
         *:--zoom-every | *:--zoom-start | *:--zoom-scale | *:--zoom-shift-x | *:--zoom-shift-y | \
-        *:-zse | *:-zs | *:-zsc | *:-zsx | *:-zsy)
+        *:-zse | *:-zs | *:-zsc | *:-zsx | *:-zsy | *:--zoom_save_every | *:--zoom_start | \
+        *:--zoom_scale | *:--zoom_shift_x | *:--zoom_shift_y | *:-vl | *:--video_length | \
+        *:-ofps | *:--output_video_fps | *:-ifps | *:--input_video_fps)
         COMPREPLY=() ;; # free-form values
     *) return 1 ;;
     esac
@@ -135,10 +137,12 @@ _vqclip() {
             --image_prompts --noise_prompt_seeds --noise_prompt_weights --change_prompt_every
             --save_every --vqgan_checkpoint --vqgan_config --clip_model --init_image
             --init_noise --init_weight --learning_rate --optimizer --cut_method --num_cuts --cuts
-            --cut_power --cuda_device'
+            --cut_power --cuda_device --zoom_save_every --zoom_start --zoom_scale --zoom_shift_x
+            --zoom_shift_y --zoom_video --video_length --output_video_fps --input_video_fps'
         # generate.py's one-dash spellings, offered once a single dash is typed
         [[ $cur == -* && $cur != --* ]] && opts+=' -p -o -s -i -m -q -ip -ii -in -iw -se -lr
-            -opt -cutm -cutn -cutp -aug -cd -sd -cpe -nps -npw -conf -ckpt'
+            -opt -cutm -cutn -cutp -aug -cd -sd -cpe -nps -npw -conf -ckpt -d -vid -zvid -vl -ofps
+            -ifps -zse -zs -zsc -zsx -zsy'
         ;;
     reconstruct) opts='--vqgan --vqgan-config --input --output --resize --device --help' ;;
     info) opts='--vqgan --vqgan-config --clip --json --help' ;;

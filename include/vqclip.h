@@ -274,6 +274,9 @@ typedef struct vqc_generate_params {
     bool allow_http;
     /* Called after each frame written to save_frames (path, step, total loss); may be NULL. */
     vqc_image_callback on_frame;
+    /* Frames named N.png with N = step / frame_every, as generate.py's steps/N.png (a zoom
+     * video's frames counted, not its steps), instead of the step as NNNNN.png. */
+    bool peer_frame_names;
 } vqc_generate_params;
 
 VQC_API vqc_generate_params vqc_generate_default_params(void);

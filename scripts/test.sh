@@ -7,8 +7,8 @@ cd "$(dirname "$0")/.."
 BUILD=${VQCLIP_BUILD:-build}
 export VQCLIP_FIXTURES="${VQCLIP_FIXTURES:-$(cd .. && pwd)/shared/fixtures}"
 # What the tests use beyond the build: a one-node Slurm cluster, man page rendering, a local
-# HTTP server for the download script.
-scripts/apt-ensure.sh slurm-wlm munge groff-base man-db curl python3
+# HTTP server for the download script, ffmpeg for the videos.
+scripts/apt-ensure.sh slurm-wlm munge groff-base man-db curl python3 ffmpeg
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e

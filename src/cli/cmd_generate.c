@@ -100,8 +100,10 @@ static int run_single(gen_opts *o)
         rc = vqc_generate(ctx, &o->gp, &res);
         cli_end_progress(&ui);
     }
-    if (!rc)
-        rc = cli_video_encode(o);
+    if (!rc || rc == VQC_ERR_INTERRUPTED) { /* Ctrl-C: a video of the frames made so far */
+        int vrc = cli_video_encode(o);
+        rc = rc ? rc : vrc;
+    }
     cli_video_cleanup(frames);
     int status = cli_status_of(rc, &res);
     summary(o, &res, rc, status);

@@ -203,6 +203,8 @@ void gen_opts_init(gen_opts *o)
     o->gp.noise_prompts = o->noise_prompts;
     o->variations = 1;
     o->video_fps = 30;
+    o->video_length = 10; /* generate.py's defaults */
+    o->input_fps = 15;
 }
 
 void gen_opts_free(gen_opts *o)
@@ -352,8 +354,16 @@ static int one_option(int argc, char **argv, int *i, gen_opts *o)
     cli_option_name(r, t.where, sizeof t.where);
     o->given[row] = 1;
     if (r->type == T_FLAG) {
-        if (value)
+        /* generate.py's scripts write "-d True": a Python boolean after a flag is read too */
+        if (!value && *i + 1 < argc &&
+            (!strcmp(argv[*i + 1], "True") || !strcmp(argv[*i + 1], "False")))
+            value = argv[++*i];
+        if (value && strcmp(value, "True") && strcmp(value, "False"))
             return vqc_set_error(VQC_ERR_USAGE, "option '%s' takes no value", t.where);
+        if (value && !strcmp(value, "False")) {
+            o->given[row] = 0;
+            return 0;
+        }
         return set_value(r, &t, NULL);
     }
     if (!value) {
@@ -402,6 +412,34 @@ static int check_http(const gen_opts *o)
                          bad);
 }
 
+/* generate.py's -vid / -zvid: the frames in steps/ under its names (every step, or each zoom),
+ * and the video named after the output with .mp4 for .png. */
+static int peer_video(gen_opts *o)
+{
+    if (o->video)
+        return vqc_set_error(VQC_ERR_USAGE, "-vid/-zvid name the video after the output: drop "
+                                            "--video, or use --video with --save-frames");
+    if (o->batch)
+        return vqc_set_error(VQC_ERR_USAGE, "-vid/-zvid make one video per run; they cannot be "
+                                            "used with --batch");
+    vqc_generate_params *g = &o->gp;
+    if (o->peer_zoom_video && !row_given(o, &g->zoom_every))
+        g->zoom_every = 10;
+    if (!row_given(o, &g->save_frames))
+        g->save_frames = "steps";
+    g->frame_every = o->peer_zoom_video && g->zoom_every > 0 ? g->zoom_every : 1;
+    g->peer_frame_names = true;
+    const char *out = g->output ? g->output : "output.png";
+    size_t n = strlen(out);
+    bool png = n >= 4 && strcmp(out + n - 4, ".png") == 0;
+    if (n + 5 > sizeof o->peer_video_name)
+        return vqc_set_error(VQC_ERR_USAGE, "output name too long");
+    snprintf(o->peer_video_name, sizeof o->peer_video_name, "%.*s.mp4", (int)(png ? n - 4 : n),
+             out);
+    o->video = o->peer_video_name;
+    return 0;
+}
+
 int gen_opts_parse(int argc, char **argv, gen_opts *o)
 {
     gen_opts_init(o);
@@ -432,6 +470,8 @@ int gen_opts_parse(int argc, char **argv, gen_opts *o)
     if ((o->peer_seeds || o->peer_weights) && peer_noise_prompts(o))
         goto fail;
     if (check_http(o))
+        goto fail;
+    if ((o->peer_video || o->peer_zoom_video) && peer_video(o))
         goto fail;
     if (o->batch && o->video) {
         vqc_set_error(VQC_ERR_USAGE, "--video makes one video per run; it cannot be used with "

@@ -31,6 +31,9 @@ typedef struct gen_opts {
     const char *batch; /* --batch FILE ('-' = stdin) */
     const char *video; /* --video OUT.mp4 (ffmpeg) */
     int video_fps;
+    bool peer_video, peer_zoom_video;           /* generate.py's -vid, -zvid */
+    double video_length, output_fps, input_fps; /* its -vl, -ofps, -ifps */
+    char peer_video_name[4096];                 /* OUTPUT.mp4 for -vid / -zvid */
     bool skip_existing;
     int variations;               /* seeds per prompt; 1 */
     int shard_index, shard_count; /* --shard I/N (count 0: not sharded) */

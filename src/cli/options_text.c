@@ -108,10 +108,16 @@ void gen_opts_usage(FILE *f)
             wrap(f, help, col, 28);
         }
     }
-    fprintf(f, "\nOther spellings of generate.py (--image_prompts, --learning_rate, ...) are\n"
-               "accepted too: `vqclip --list-options` lists every spelling.\n"
-               "Exit status: 0 ok, 1 bad usage, 2 unreadable model or input, 3 runtime or device\n"
-               "failure, 130/143 interrupted (the current image is written first).\n");
+    fprintf(
+        f, "\nComing from generate.py: its command lines work as they are, spellings and value\n"
+           "syntax included (-p=\"a|b\", -s 512 384, -aug Ji Sh, -nps 1 2 -npw 0.5 0.5, -d True),\n"
+           "and -vid/-zvid write steps/N.png and OUTPUT.mp4 as it does; not yet: -vsd and the\n"
+           "Et/Ts augmentations. Differences: the\n"
+           "models are found by name (no -conf needed), the image is written atomically,\n"
+           "and the default size on a CPU is 256x256. `vqclip --list-options` lists every\n"
+           "spelling.\n"
+           "Exit status: 0 ok, 1 bad usage, 2 unreadable model or input, 3 runtime or device\n"
+           "failure, 130/143 interrupted (the current image is written first).\n");
 }
 
 static const char *type_word(const cli_option *r)

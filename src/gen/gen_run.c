@@ -227,7 +227,10 @@ static int snapshot(gen_run *r, int step)
 static int save_frame(gen_run *r, int step)
 {
     char path[4200];
-    snprintf(path, sizeof path, "%s/%05d.png", r->g->save_frames, step);
+    if (r->g->peer_frame_names)
+        snprintf(path, sizeof path, "%s/%d.png", r->g->save_frames, step / r->g->frame_every);
+    else
+        snprintf(path, sizeof path, "%s/%05d.png", r->g->save_frames, step);
     int rc = write_image(r, path, step);
     if (!rc && r->g->on_frame)
         r->g->on_frame(path, step, r->total_loss, r->g->user);
