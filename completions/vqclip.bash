@@ -101,7 +101,8 @@ _vqclip_value() {
         *:--zoom-every | *:--zoom-start | *:--zoom-scale | *:--zoom-shift-x | *:--zoom-shift-y | \
         *:-zse | *:-zs | *:-zsc | *:-zsx | *:-zsy | *:--zoom_save_every | *:--zoom_start | \
         *:--zoom_scale | *:--zoom_shift_x | *:--zoom_shift_y | *:-vl | *:--video_length | \
-        *:-ofps | *:--output_video_fps | *:-ifps | *:--input_video_fps)
+        *:-ofps | *:--output_video_fps | *:-ifps | *:--input_video_fps | *:--zoom-schedule | \
+        *:--angle-schedule | *:--shift-x-schedule | *:--shift-y-schedule)
         COMPREPLY=() ;; # free-form values
     *) return 1 ;;
     esac
@@ -127,6 +128,7 @@ _vqclip() {
         opts='--prompts --image-prompts --noise-prompt --change-prompt-every --output --size
             --iterations --save-every --save-frames --frame-every --video --video-fps --seed
             --zoom-every --zoom-start --zoom-scale --zoom-shift-x --zoom-shift-y
+            --zoom-schedule --angle-schedule --shift-x-schedule --shift-y-schedule
             --save-state --resume
             --json --quiet --batch --skip-existing --variations --shard --shard-count --vqgan
             --vqgan-config --clip --bpe --init-image --init-noise --init-weight

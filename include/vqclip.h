@@ -277,6 +277,12 @@ typedef struct vqc_generate_params {
     /* Frames named N.png with N = step / frame_every, as generate.py's steps/N.png (a zoom
      * video's frames counted, not its steps), instead of the step as NNNNN.png. */
     bool peer_frame_names;
+    /* A keyframed camera for zoom videos: "FRAME:(VALUE), ..." schedules, FRAME counting the
+     * zoom video's frames (step / zoom_every, as its N.png), linear between keys, held before
+     * the first and after the last. zoom_schedule replaces zoom_scale, shift_x/y_schedule
+     * zoom_shift_x/y (pixels, rounded, wrapping around); angle_schedule rotates the picture about
+     * its centre by that many degrees counter-clockwise at each zoom. NULL: the constants. */
+    const char *zoom_schedule, *angle_schedule, *shift_x_schedule, *shift_y_schedule;
 } vqc_generate_params;
 
 VQC_API vqc_generate_params vqc_generate_default_params(void);

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "gen/gen_internal.h"
+#include "gen/schedule.h"
 #include "gen/memplan.h"
 #include "io/fetch.h"
 #include "util/error.h"
@@ -246,22 +247,39 @@ static int phrase_for(const gen_run *r, int step)
     return ((step - 1) / every) % r->n_story;
 }
 
-/* The current image zoomed about its centre and shifted with wrap-around, as the peer's zoom
- * video does between frames: it crops a box of (W, H) / zoom_scale about the centre and scales
- * it back to W x H, so a scale above 1 zooms in and its default 0.99 zooms out, with black
- * where the box reaches past the picture (PIL's crop). Bilinear here, Lanczos there. */
-static vqt_tensor *zoomed_image(const gen_run *r, const vqt_tensor *img)
+/* A camera value at zoom frame k: its schedule's, or the constant. */
+static double camera(const char *schedule, double constant, double k)
+{
+    static _Thread_local vqc_schedule s; /* read by vqc_generate_check already */
+    if (!schedule || vqc_schedule_parse(schedule, "schedule", &s) != 0)
+        return constant;
+    return vqc_schedule_at(&s, k);
+}
+
+/* The current image zoomed and rotated about its centre and shifted with wrap-around, as the
+ * peer's zoom video does between frames: it crops a box of (W, H) / zoom about the centre and
+ * scales it back to W x H, so a zoom above 1 zooms in and its default 0.99 out, with black where
+ * the box reaches past the picture (PIL's crop). Bilinear here, Lanczos there. The keyframed
+ * schedules give zoom, angle and shift per frame k = step / zoom_every. */
+static vqt_tensor *zoomed_image(const gen_run *r, const vqt_tensor *img, int step)
 {
     const vqc_generate_params *g = r->g;
-    float k = (float)(1.0 / g->zoom_scale);
-    float theta[6] = {k, 0, 0, 0, k, 0};
-    int64_t ts[3] = {1, 2, 3};
     int w = r->lp.width, h = r->lp.height;
+    double k = (double)(step / g->zoom_every);
+    double zoom = camera(g->zoom_schedule, g->zoom_scale, k);
+    double a = camera(g->angle_schedule, 0, k) * M_PI / 180;
+    /* output pixel -> input pixel about the centre: rotate back by a, divide by the zoom; in
+     * affine_grid's coordinates (-1..1 on each axis) the off-diagonal terms carry the aspect */
+    double c = cos(a) / zoom, sn = sin(a) / zoom, hw = (double)h / w, wh = (double)w / h;
+    float theta[6] = {(float)c, (float)(-sn * hw), 0, (float)(sn * wh), (float)c, 0};
+    int64_t ts[3] = {1, 2, 3};
     vqt_tensor *t =
         vqt_from_data(theta, VQC_DTYPE_F32, 3, ts, NULL, vqt_device_of(img), VQC_DTYPE_F32);
     vqt_tensor *grid = vqt_affine_grid(t, 1, 3, h, w, false);
     vqt_tensor *z = vqt_grid_sample(img, grid, VQT_GRID_ZEROS, false);
-    int sx = ((g->zoom_shift_x % w) + w) % w, sy = ((g->zoom_shift_y % h) + h) % h;
+    int shx = (int)lround(camera(g->shift_x_schedule, g->zoom_shift_x, k));
+    int shy = (int)lround(camera(g->shift_y_schedule, g->zoom_shift_y, k));
+    int sx = ((shx % w) + w) % w, sy = ((shy % h) + h) % h;
     if (sx) { /* wrap: the last sx columns move to the front */
         vqt_tensor *parts[2] = {vqt_narrow(z, 3, w - sx, sx), vqt_narrow(z, 3, 0, w - sx)};
         z = vqt_cat(parts, 2, 3);
@@ -281,7 +299,7 @@ static int zoom(gen_run *r, int step)
     bool grad = vqt_set_grad_enabled(false);
     vqt_scope_begin();
     vqt_tensor *img = vqc_loop_image(r->loop);
-    vqt_tensor *zi = img ? zoomed_image(r, img) : NULL;
+    vqt_tensor *zi = img ? zoomed_image(r, img, step) : NULL;
     int rc = zi ? vqc_loop_reencode(r->loop, zi) : vqc_torch_fail("zoom");
     vqt_free(img);
     vqt_scope_end();

@@ -46,6 +46,13 @@ static char *settings_text(const gen_run *r)
                       aug);
     vqc_strbuf_printf(&b, "zoom=%d,%d,%.17g,%d,%d\n", g->zoom_every, g->zoom_start, g->zoom_scale,
                       g->zoom_shift_x, g->zoom_shift_y);
+    const char *const cam[4] = {g->zoom_schedule, g->angle_schedule, g->shift_x_schedule,
+                                g->shift_y_schedule};
+    static const char *const cam_keys[4] = {"zoom_schedule", "angle_schedule", "shift_x_schedule",
+                                            "shift_y_schedule"};
+    for (int i = 0; i < 4; i++) /* only when set: older states stay valid */
+        if (cam[i])
+            vqc_strbuf_printf(&b, "%s=%s\n", cam_keys[i], cam[i]);
     vqc_strbuf_printf(&b, "vqgan=%s\nclip=%s\n", r->ctx->vqgan_path, r->ctx->clip_path);
     if (b.failed)
         vqc_strbuf_free(&b);

@@ -12,6 +12,7 @@
 #include "gen/gen_internal.h"
 #include "gen/memplan.h"
 #include "gen/modelpath.h"
+#include "gen/schedule.h"
 #include "gen/tools.h"
 #include "io/image.h"
 #include "io/image_text.h"
@@ -242,6 +243,30 @@ vqc_generate_params vqc_generate_default_params(void)
     return p;
 }
 
+/* The camera schedules read, and the zoom ones positive (a zoom of 0 or below has no picture). */
+static int check_schedules(const vqc_generate_params *g)
+{
+    const char *const texts[4] = {g->zoom_schedule, g->angle_schedule, g->shift_x_schedule,
+                                  g->shift_y_schedule};
+    static const char *const names[4] = {"zoom schedule", "angle schedule", "shift-x schedule",
+                                         "shift-y schedule"};
+    static _Thread_local vqc_schedule s; /* 4 KB: not on the stack */
+    for (int i = 0; i < 4; i++) {
+        if (!texts[i])
+            continue;
+        int rc = vqc_schedule_parse(texts[i], names[i], &s);
+        for (int k = 0; !rc && i == 0 && k < s.n; k++)
+            if (!(s.value[k] > 0))
+                rc = vqc_error_set(VQC_ERR_USAGE,
+                                   "zoom schedule: the zoom at frame %.0f is %g; "
+                                   "it must be above 0",
+                                   s.frame[k], s.value[k]);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 int vqc_generate_check(const vqc_generate_params *g)
 {
     if (g->width < 0 || g->height < 0 || g->width > VQC_MAX_SIDE || g->height > VQC_MAX_SIDE)
@@ -260,6 +285,8 @@ int vqc_generate_check(const vqc_generate_params *g)
         g->zoom_scale <= 0)
         return vqc_error_set(VQC_ERR_USAGE, "learning rate, init weight, cut-pow and cut-noise "
                                             "must be finite (and not negative)");
+    if (check_schedules(g))
+        return vqc_error_code();
     if ((unsigned)g->optimiser >= VQC_OPT_COUNT || (unsigned)g->cut_method >= VQC_CUT_COUNT ||
         (unsigned)g->init_weight_mode >= VQC_MSE_COUNT ||
         (unsigned)g->init_noise >= VQC_NOISE_COUNT || g->n_augments < 0 ||

@@ -90,6 +90,14 @@ static bool apply_line(vqc_saved_run *s, const char *key, const char *v)
     } else if (!strcmp(key, "zoom")) {
         return sscanf(v, "%d,%d,%lf,%d,%d", &g->zoom_every, &g->zoom_start, &g->zoom_scale,
                       &g->zoom_shift_x, &g->zoom_shift_y) == 5;
+    } else if (!strcmp(key, "zoom_schedule")) {
+        g->zoom_schedule = v;
+    } else if (!strcmp(key, "angle_schedule")) {
+        g->angle_schedule = v;
+    } else if (!strcmp(key, "shift_x_schedule")) {
+        g->shift_x_schedule = v;
+    } else if (!strcmp(key, "shift_y_schedule")) {
+        g->shift_y_schedule = v;
     } else if (!strcmp(key, "vqgan")) {
         s->vqgan = v;
     } else if (!strcmp(key, "clip")) {
@@ -174,6 +182,10 @@ void vqc_saved_run_apply(const vqc_saved_run *s, vqc_generate_params *gp, vqc_co
     gp->zoom_scale = g->zoom_scale;
     gp->zoom_shift_x = g->zoom_shift_x;
     gp->zoom_shift_y = g->zoom_shift_y;
+    gp->zoom_schedule = g->zoom_schedule;
+    gp->angle_schedule = g->angle_schedule;
+    gp->shift_x_schedule = g->shift_x_schedule;
+    gp->shift_y_schedule = g->shift_y_schedule;
     if (cp) {
         cp->vqgan = s->vqgan;
         cp->clip = s->clip;
