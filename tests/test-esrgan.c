@@ -184,7 +184,7 @@ static void test_outscale(void)
     vqc_upscaler_free(u);
 }
 
-static void test_bad_models(void)
+static void test_bad_inputs(void)
 {
     vqc_tensor_map *map;
     ASSERT_OK(vqc_tmap_open(fixture_path("vqgan/tiny_vq.ckpt"), &map));
@@ -199,6 +199,31 @@ static void test_bad_models(void)
     p.model = esr("tiny_rrdb_x4.pth");
     p.tile = -1;
     ASSERT_EQ(vqc_upscaler_load(&p, &u), VQC_ERR_USAGE);
+    /* x2 unshuffles by 2: odd tiles cannot be computed */
+    p.model = esr("tiny_rrdb_x2.pth");
+    p.tile = 7;
+    ASSERT_EQ(vqc_upscaler_load(&p, &u), VQC_ERR_USAGE);
+    p.tile = 8;
+    p.tile_pad = 3;
+    ASSERT_EQ(vqc_upscaler_load(&p, &u), VQC_ERR_USAGE);
+    p.tile = 0;
+    p.pre_pad = 3;
+    ASSERT_OK(vqc_upscaler_load(&p, &u));
+    uint16_t px[4 * 3 * 5] = {0};
+    vqc_pixels in = {3, 4, 4, 8, px}, out;
+    ASSERT_EQ(vqc_upscale_pixels(u, &in, &out), VQC_ERR_USAGE); /* pre-pad 3 on 3 columns */
+    in = (vqc_pixels){1, 1, 3, 8, px};
+    ASSERT_EQ(vqc_upscale_pixels(u, &in, &out), VQC_ERR_USAGE); /* too small to reflect */
+    in = (vqc_pixels){5, 4, 5, 8, px};
+    ASSERT_EQ(vqc_upscale_pixels(u, &in, &out), VQC_ERR_USAGE); /* 5 channels */
+    in = (vqc_pixels){5, 4, 3, 12, px};
+    ASSERT_EQ(vqc_upscale_pixels(u, &in, &out), VQC_ERR_USAGE); /* 12 bits */
+    in = (vqc_pixels){5, 4, 3, 8, px};
+    ASSERT_OK(vqc_upscale_pixels(u, &in, &out));
+    ASSERT_EQ(out.w, 10);
+    ASSERT_EQ(out.h, 8);
+    free(out.data);
+    vqc_upscaler_free(u);
 }
 
 static long long file_size(const char *path)
@@ -255,7 +280,7 @@ int main(void)
     test_lanczos();
     test_cases();
     test_outscale();
-    test_bad_models();
+    test_bad_inputs();
     test_cli();
     printf("ok\n");
     return 0;

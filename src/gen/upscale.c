@@ -72,6 +72,12 @@ static int find_model(const char *name, char *out, size_t len)
                          name, name, tried);
 }
 
+/* The multiple that RealESRGANer pads the picture to: 2 for x2 networks, 4 for x1, else none. */
+static int mod_scale(int scale)
+{
+    return scale == 2 ? 2 : scale == 1 ? 4 : 0;
+}
+
 int vqc_upscaler_load(const vqc_upscale_params *p, vqc_upscaler **out)
 {
     *out = NULL;
@@ -90,7 +96,16 @@ int vqc_upscaler_load(const vqc_upscale_params *p, vqc_upscaler **out)
     rc = rc ? rc : find_model(p->model, path, sizeof path);
     vqc_dtype dt = u->dev.type == VQT_DEVICE_CUDA && !p->fp32 ? VQC_DTYPE_F16 : VQC_DTYPE_F32;
     rc = rc ? rc : vqc_esrgan_load(path, u->dev, dt, &u->net);
+    /* x2 and x1 networks pixel-unshuffle their input: every tile must have even (x2) or
+     * multiple-of-4 (x1) sides, which the original leaves to fail inside the network */
+    int mod = rc ? 0 : mod_scale(vqc_esrgan_get_info(u->net)->scale);
+    if (mod && p->tile > 0 && (p->tile % mod || p->tile_pad % mod))
+        rc = vqc_error_set(VQC_ERR_USAGE,
+                           "a x%d network needs a tile size and tile padding that are multiples "
+                           "of %d (got %d and %d)",
+                           vqc_esrgan_get_info(u->net)->scale, mod, p->tile, p->tile_pad);
     if (rc) {
+        vqc_esrgan_free(u->net);
         free(u);
         return rc;
     }
@@ -186,8 +201,7 @@ static int run_region(const vqc_upscaler *u, const vqt_tensor *xp, region_t r, i
 /* Pads x [1, 3, h, w] as RealESRGANer.pre_process does: pre_pad, then up to the modulus. */
 static vqt_tensor *pre_process(const vqc_upscaler *u, const vqt_tensor *x)
 {
-    int pre = u->p.pre_pad, sc = vqc_upscaler_scale(u);
-    int mod = sc == 2 ? 2 : sc == 1 ? 4 : 0;
+    int pre = u->p.pre_pad, mod = mod_scale(vqc_upscaler_scale(u));
     vqt_tensor *t = vqt_ref(x);
     if (pre) {
         int64_t pads[4] = {0, pre, 0, pre};
@@ -209,10 +223,14 @@ static vqt_tensor *pre_process(const vqc_upscaler *u, const vqt_tensor *x)
 static int run_pass(const vqc_upscaler *u, const float *planes, int h, int w, const sink_t *s)
 {
     int64_t shape[4] = {1, 3, h, w};
-    if (u->p.pre_pad >= h || u->p.pre_pad >= w)
+    /* reflect padding needs more pixels than it adds */
+    int mod = mod_scale(vqc_upscaler_scale(u)), hp = h + u->p.pre_pad, wp = w + u->p.pre_pad;
+    if (u->p.pre_pad >= h || u->p.pre_pad >= w ||
+        (mod && ((mod - hp % mod) % mod >= hp || (mod - wp % mod) % mod >= wp)))
         return vqc_error_set(VQC_ERR_USAGE,
-                             "pre-padding %d needs a picture larger than that (this one is %dx%d)",
-                             u->p.pre_pad, w, h);
+                             "a %dx%d picture is too small for reflect padding of %d (and to a "
+                             "multiple of %d)",
+                             w, h, u->p.pre_pad, mod ? mod : 1);
     vqt_scope_begin();
     vqt_tensor *x =
         vqt_from_data(planes, VQC_DTYPE_F32, 4, shape, NULL, u->dev, vqc_esrgan_dtype(u->net));
