@@ -242,7 +242,9 @@ static int run_pass(const vqc_upscaler *u, const float *planes, int h, int w, co
     }
     int H = (int)vqt_size(xp, 2), W = (int)vqt_size(xp, 3), sc = vqc_upscaler_scale(u);
     int tile = u->p.tile > 0 ? u->p.tile : (H > W ? H : W), pad = u->p.tile > 0 ? u->p.tile_pad : 0;
-    int rc = 0;
+    int rc = 0, ny = (H + tile - 1) / tile, nx = (W + tile - 1) / tile;
+    vqc_log(VQC_LOG_INFO, "upscaling %s%dx%d to %dx%d (%d tile%s)", s->channel >= 0 ? "alpha " : "",
+            w, h, w * sc, h * sc, nx * ny, nx * ny > 1 ? "s" : "");
     for (int ty = 0; !rc && ty * tile < H; ty++)
         for (int tx = 0; !rc && tx * tile < W; tx++) {
             region_t r;
