@@ -162,6 +162,32 @@ static void test_lanczos(void)
     ASSERT_EQ(vqc_lanczos_resize(&in, 0, 3, &out), VQC_ERR_USAGE);
 }
 
+/* The PNG writer at every channel count and depth, read back by the reader. */
+static void test_png_round_trip(void)
+{
+    const char *dir = test_tmpdir("esrgan-png");
+    for (int c = 1; c <= 4; c++)
+        for (int depth = 8; depth <= 16; depth += 8) {
+            uint16_t px[7 * 5 * 4];
+            for (int i = 0; i < 7 * 5 * c; i++)
+                px[i] = (uint16_t)((i * 7919u + c) & ((1u << depth) - 1));
+            vqc_raw_image img = {7, 5, c, depth, px}, back;
+            char path[4200];
+            snprintf(path, sizeof path, "%s/c%d_%d.png", dir, c, depth);
+            const char *kv[] = {"Comment", "round trip", NULL};
+            ASSERT_OK(vqc_raw_image_save_png(path, &img, kv));
+            ASSERT_OK(vqc_raw_image_load(path, &back));
+            ASSERT_EQ(back.w, 7);
+            ASSERT_EQ(back.h, 5);
+            ASSERT_EQ(back.channels, c);
+            ASSERT_EQ(back.depth, depth);
+            ASSERT(memcmp(back.px, px, sizeof(uint16_t) * 7 * 5 * c) == 0);
+            vqc_raw_image_free(&back);
+        }
+    vqc_raw_image bad = {2, 2, 5, 8, NULL};
+    ASSERT_EQ(vqc_raw_image_save_png("/nonexistent/x.png", &bad, NULL), VQC_ERR_USAGE);
+}
+
 /* --outscale other than the network's scale: int(w * s) x int(h * s). */
 static void test_outscale(void)
 {
@@ -277,6 +303,7 @@ static void test_cli(void)
 int main(void)
 {
     vqt_init(0);
+    test_png_round_trip();
     test_lanczos();
     test_cases();
     test_outscale();
