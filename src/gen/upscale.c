@@ -136,6 +136,13 @@ typedef struct {
     float top;
 } sink_t;
 
+/* v (in [0, 1], or NaN from broken weights: 0, as NumPy's cast gives) times top, rounded half
+ * to even as NumPy's round. */
+static uint16_t quantise(float v, float top)
+{
+    return isnan(v) ? 0 : (uint16_t)lrintf(v * top);
+}
+
 /* Rounds an output region (rgb: 3 planes of th x tw floats in [0, 1]) into the result at
  * (oy, ox). */
 static void sink_put(const sink_t *s, const float *rgb, int oy, int ox, int th, int tw)
@@ -150,12 +157,12 @@ static void sink_put(const sink_t *s, const float *rgb, int oy, int ox, int th, 
             /* OpenCV's BGR2GRAY on float pictures, in its order of terms */
             float grey = b * 0.114f + g * 0.587f + r * 0.299f;
             if (s->channel >= 0)
-                px[s->channel] = (uint16_t)lrintf(grey * s->top);
+                px[s->channel] = quantise(grey, s->top);
             else if (c <= 2)
-                px[0] = (uint16_t)lrintf(grey * s->top);
+                px[0] = quantise(grey, s->top);
             else
                 for (int k = 0; k < 3; k++)
-                    px[k] = (uint16_t)lrintf((k == 0 ? r : k == 1 ? g : b) * s->top);
+                    px[k] = quantise(k == 0 ? r : k == 1 ? g : b, s->top);
         }
 }
 
