@@ -97,46 +97,45 @@ static unsigned char *read_image_file(const char *path, size_t *len)
     return buf;
 }
 
-/* Reads `path` into memory and checks that stb can decode it at a sane size: the checks every
- * loader shares. Returns the bytes (malloc'ed) or NULL with an error recorded. */
-static unsigned char *read_checked(const char *path, size_t *len)
+/* Reads `path` into memory (*file, malloc'ed) and checks that stb can decode it at a sane size:
+ * the checks every loader shares. Returns 0, VQC_ERR_IO (missing, a folder, unreadable) or
+ * VQC_ERR_FORMAT, with a message. */
+static int read_checked(const char *path, unsigned char **file, size_t *len)
 {
+    *file = NULL;
     struct stat st;
-    if (stat(path, &st) != 0) {
-        vqc_error_set(VQC_ERR_IO, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        vqc_error_set(VQC_ERR_IO, "%s: is a directory, not an image", path);
-        return NULL;
-    }
-    unsigned char *file = read_image_file(path, len);
+    if (stat(path, &st) != 0)
+        return vqc_error_set(VQC_ERR_IO, "%s: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode))
+        return vqc_error_set(VQC_ERR_IO, "%s: is a directory, not an image", path);
+    unsigned char *bytes = read_image_file(path, len);
+    if (!bytes)
+        return VQC_ERR_IO;
     int w, h, c, rc = 0;
-    if (!file)
-        return NULL;
-    if (vqc_jpeg_bad_huffman(file, *len))
+    if (vqc_jpeg_bad_huffman(bytes, *len))
         rc = vqc_error_set(VQC_ERR_FORMAT, "%s: corrupt JPEG (a Huffman table of over 256 codes)",
                            path);
-    else if (!stbi_info_from_memory(file, (int)*len, &w, &h, &c))
+    else if (!stbi_info_from_memory(bytes, (int)*len, &w, &h, &c))
         rc = vqc_error_set(VQC_ERR_FORMAT, "%s: not a readable image (%s)", path,
                            stbi_failure_reason());
     else if (w <= 0 || h <= 0 || w > VQC_IMAGE_MAX_SIDE || h > VQC_IMAGE_MAX_SIDE)
         rc = vqc_error_set(VQC_ERR_FORMAT, "%s: image size %dx%d is out of range (max %d)", path, w,
                            h, VQC_IMAGE_MAX_SIDE);
-    if (rc) {
-        free(file);
-        return NULL;
-    }
-    return file;
+    if (rc)
+        free(bytes);
+    else
+        *file = bytes;
+    return rc;
 }
 
 int vqc_raw_image_load(const char *path, vqc_raw_image *out)
 {
     memset(out, 0, sizeof *out);
     size_t len = 0;
-    unsigned char *file = read_checked(path, &len);
-    if (!file)
-        return vqc_error_code() ? vqc_error_code() : VQC_ERR_IO;
+    unsigned char *file;
+    int rc = read_checked(path, &file, &len);
+    if (rc)
+        return rc;
     int w, h, c;
     bool wide = stbi_is_16_bit_from_memory(file, (int)len);
     void *px = wide ? (void *)stbi_load_16_from_memory(file, (int)len, &w, &h, &c, 0)
@@ -172,29 +171,13 @@ void vqc_raw_image_free(vqc_raw_image *img)
 int vqc_image_load(const char *path, vqc_image *out)
 {
     memset(out, 0, sizeof *out);
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return vqc_error_set(VQC_ERR_IO, "%s: %s", path, strerror(errno));
-    if (S_ISDIR(st.st_mode))
-        return vqc_error_set(VQC_ERR_IO, "%s: is a directory, not an image", path);
     size_t len = 0;
-    unsigned char *file = read_image_file(path, &len);
-    if (!file)
-        return VQC_ERR_IO;
-    int w, h, c, rc = 0;
-    if (vqc_jpeg_bad_huffman(file, len))
-        rc = vqc_error_set(VQC_ERR_FORMAT, "%s: corrupt JPEG (a Huffman table of over 256 codes)",
-                           path);
-    else if (!stbi_info_from_memory(file, (int)len, &w, &h, &c))
-        rc = vqc_error_set(VQC_ERR_FORMAT, "%s: not a readable image (%s)", path,
-                           stbi_failure_reason());
-    else if (w <= 0 || h <= 0 || w > VQC_IMAGE_MAX_SIDE || h > VQC_IMAGE_MAX_SIDE)
-        rc = vqc_error_set(VQC_ERR_FORMAT, "%s: image size %dx%d is out of range (max %d)", path, w,
-                           h, VQC_IMAGE_MAX_SIDE);
-    unsigned char *px = rc ? NULL : stbi_load_from_memory(file, (int)len, &w, &h, &c, 3);
-    free(file);
+    unsigned char *file;
+    int w, h, c, rc = read_checked(path, &file, &len);
     if (rc)
         return rc;
+    unsigned char *px = stbi_load_from_memory(file, (int)len, &w, &h, &c, 3);
+    free(file);
     if (!px)
         return vqc_error_set(VQC_ERR_FORMAT, "%s: cannot decode image (%s)", path,
                              stbi_failure_reason());
