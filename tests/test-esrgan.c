@@ -217,6 +217,18 @@ static void test_bad_inputs(void)
     vqc_esrgan_info info;
     ASSERT_EQ(vqc_esrgan_inspect(map, &info), VQC_ERR_MODEL);
     vqc_tmap_free(map);
+    /* a SRVGGNetCompact whose first conv takes no channels: refused, not divided by */
+    static const char hdr[] = "{\"body.0.weight\":{\"dtype\":\"F32\",\"shape\":[4,0,3,3],"
+                              "\"data_offsets\":[0,0]},\"body.1.weight\":{\"dtype\":\"F32\","
+                              "\"shape\":[4],\"data_offsets\":[0,16]},\"body.2.weight\":{"
+                              "\"dtype\":\"F32\",\"shape\":[1,4,3,3],\"data_offsets\":[16,160]}}";
+    unsigned char file[8 + sizeof hdr - 1 + 160] = {0};
+    file[0] = (unsigned char)(sizeof hdr - 1);
+    memcpy(file + 8, hdr, sizeof hdr - 1);
+    ASSERT_OK(vqc_tmap_open_memory(file, sizeof file, "hostile", &map));
+    ASSERT_EQ(vqc_esrgan_inspect(map, &info), VQC_ERR_MODEL);
+    vqc_tmap_free(map);
+
     vqc_upscale_params p = vqc_upscale_default_params();
     vqc_upscaler *u;
     p.device = "cpu";

@@ -53,9 +53,12 @@ static const vqc_tensor_info *entry(const vqc_tensor_map *map, const char *prefi
     return vqc_weight_info(map, prefix, name);
 }
 
+/* A 3x3 convolution weight with at least one input and one output channel (and sizes that fit
+ * an int: a hostile file's zero or huge channel counts stop here). */
 static bool is_conv3(const vqc_tensor_info *t)
 {
-    return t && t->ndim == 4 && t->shape[2] == 3 && t->shape[3] == 3;
+    return t && t->ndim == 4 && t->shape[2] == 3 && t->shape[3] == 3 && t->shape[0] >= 1 &&
+           t->shape[1] >= 1 && t->shape[0] <= 1 << 20 && t->shape[1] <= 1 << 20;
 }
 
 static int infer_rrdb(const vqc_tensor_map *map, const char *p, vqc_esrgan_info *info)
@@ -81,7 +84,9 @@ static int infer_rrdb(const vqc_tensor_map *map, const char *p, vqc_esrgan_info 
         n++;
     info->num_block = n;
     const vqc_tensor_info *c1 = entry(map, p, "body.0.rdb1.conv1.weight");
-    info->num_grow_ch = c1 && c1->ndim == 4 ? (int)c1->shape[0] : 0;
+    if (n > 0 && !is_conv3(c1))
+        return vqc_error_set(VQC_ERR_MODEL, "RRDBNet block body.0.rdb1.conv1 is no 3x3 conv");
+    info->num_grow_ch = n > 0 ? (int)c1->shape[0] : 0;
     return 0;
 }
 
