@@ -112,10 +112,10 @@ static int infer_srvgg(const vqc_tensor_map *map, const char *p, vqc_esrgan_info
     info->num_grow_ch = 0;
     int64_t ss = is_conv3(last) ? last->shape[0] / info->num_out_ch : 0;
     int s = (int)lround(sqrt((double)ss));
-    if (!is_conv3(last) || s < 1 || (int64_t)s * s * info->num_out_ch != last->shape[0])
+    if (!is_conv3(last) || s < 1 || s > 16 || (int64_t)s * s * info->num_out_ch != last->shape[0])
         return vqc_error_set(VQC_ERR_MODEL,
                              "SRVGGNetCompact's last conv body.%d does not give "
-                             "%d channels times a square",
+                             "%d channels times a square scale (of at most 16)",
                              n - 1, info->num_out_ch);
     info->scale = s;
     return 0;
