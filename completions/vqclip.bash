@@ -56,14 +56,21 @@ _vqclip_value() {
         _vqclip_files "$cur" 'ckpt|safetensors' ;;
     *:--vqgan-config | *:-vqgan-config | *:-conf | *:--conf | *:--vqgan_config)
         _vqclip_files "$cur" 'yaml|yml' ;;
+    upscale:-m | upscale:--model)
+        local names='RealESRGAN_x4plus RealESRGAN_x4plus_anime_6B RealESRGAN_x2plus
+            realesr-general-x4v3 realesr-animevideov3'
+        COMPREPLY=($(compgen -W "$names $(_vqclip_models pth)" -- "$cur"))
+        _vqclip_files "$cur" 'pth|safetensors' ;;
     *:-m | *:--clip | *:-clip | *:--clip_model)
         local names='RN50 RN101 RN50x4 RN50x16 RN50x64 ViT-B/32 ViT-B/16 ViT-L/14 ViT-L/14@336px'
         COMPREPLY=($(compgen -W "$names $(_vqclip_models pt safetensors)" -- "$cur"))
         _vqclip_files "$cur" 'pt|safetensors' ;;
     *:--bpe | *:-bpe) _vqclip_files "$cur" 'gz|json' ;;
-    generate:-o | generate:--output | reconstruct:-o | reconstruct:--output)
+    generate:-o | generate:--output | reconstruct:-o | reconstruct:--output | upscale:-o | \
+        upscale:--output)
         _vqclip_files "$cur" 'png' ;;
-    reconstruct:-i | reconstruct:--input | score:-i | score:--image | \
+    reconstruct:-i | reconstruct:--input | score:-i | score:--image | upscale:-i | \
+        upscale:--input | \
         *:-ii | *:--init-image | *:--init_image | *:-ip | *:--image-prompts | *:--image_prompts)
         _vqclip_files "$cur" "$images" ;;
     *:--batch | *:-batch)
@@ -112,10 +119,10 @@ _vqclip_value() {
 _vqclip() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev='' cmd=generate i
     ((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
-    local commands='reconstruct info tokenize score doctor'
+    local commands='reconstruct info tokenize score upscale doctor'
     for ((i = 1; i < COMP_CWORD; i++)); do
         case ${COMP_WORDS[i]} in
-        reconstruct | info | tokenize | score | doctor)
+        reconstruct | info | tokenize | score | upscale | doctor)
             ((i == 1)) && cmd=${COMP_WORDS[i]} ;;
         esac
     done
@@ -150,6 +157,10 @@ _vqclip() {
     info) opts='--vqgan --vqgan-config --clip --json --help' ;;
     tokenize) opts='--bpe --context --help' ;;
     score) opts='--clip --bpe --image --prompt --json --device --help' ;;
+    upscale)
+        opts='--model --input --output --tile --tile-pad --pre-pad --outscale --fp32 --device
+            --help'
+        ;;
     doctor) opts='--json --threads --no-bench --help' ;;
     esac
     if [[ $cur == -* ]]; then

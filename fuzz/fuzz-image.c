@@ -52,5 +52,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (void)sum;
         vqc_image_free(&img);
     }
+    /* the same bytes as stored samples (the upscaler's reader) */
+    vqc_raw_image raw;
+    int rrc = vqc_raw_image_load(path, &raw);
+    FUZZ_CHECK((rrc == 0) == (rc == 0));
+    if (rrc == 0) {
+        FUZZ_CHECK(raw.channels >= 1 && raw.channels <= 4 && (raw.depth == 8 || raw.depth == 16));
+        for (size_t i = 0; i < (size_t)raw.w * raw.h * raw.channels; i++)
+            FUZZ_CHECK(raw.px[i] < (1u << raw.depth));
+        vqc_raw_image_free(&raw);
+    }
     return 0;
 }

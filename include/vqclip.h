@@ -482,6 +482,66 @@ VQC_API void vqc_cpu_info_read(vqc_cpu_info *out);
  * VQC_ERR_RUNTIME. */
 VQC_API int vqc_system_check(int n_threads, bool bench, vqc_system_info *out);
 
+/* ---- upscaling: Real-ESRGAN ------------------------------------------------------------------ */
+/* The released Real-ESRGAN networks (RRDBNet: RealESRGAN_x4plus, RealESRGAN_x4plus_anime_6B,
+ * RealESRGAN_x2plus; SRVGGNetCompact: realesr-general-x4v3, realesr-animevideov3) read from
+ * their .pth files, applied as Real-ESRGAN's RealESRGANer.enhance does (docs/upscale.md):
+ *
+ *   vqc_upscale_params up = vqc_upscale_default_params();
+ *   up.model = "RealESRGAN_x4plus";
+ *   up.tile = 256;                            // memory bounded by the tile, not the picture
+ *   vqc_upscaler *u;
+ *   if (vqc_upscaler_load(&up, &u) == 0) {
+ *       vqc_upscale_file(u, "in.png", "out.png");
+ *       vqc_upscaler_free(u);
+ *   }
+ */
+
+typedef struct vqc_upscaler vqc_upscaler;
+
+typedef struct vqc_upscale_params {
+    const char *model;  /* a name in the models folders (NAME.pth) or a path; required */
+    const char *device; /* NULL: CUDA when available */
+    bool fp32;          /* on CUDA, compute in float32 (default float16); the CPU is float32 */
+    int tile;           /* tile side in input pixels; 0: the whole picture in one pass */
+    int tile_pad;       /* context around each tile, in input pixels (10) */
+    int pre_pad;        /* reflect padding right and bottom, cropped afterwards (0) */
+    double outscale;    /* final size / input size; 0: the network's scale. Another value
+                         * resizes the network's output with Lanczos (a = 4) */
+} vqc_upscale_params;
+VQC_API vqc_upscale_params vqc_upscale_default_params(void);
+
+/* Finds the model (a path, or NAME / NAME.pth in the folders of vqc_model_dirs), infers its
+ * architecture and scale from the weights and loads it onto the device. Returns 0 and *out
+ * (free with vqc_upscaler_free), or VQC_ERR_USAGE (bad parameter) / VQC_ERR_IO (not found) /
+ * VQC_ERR_FORMAT / VQC_ERR_MODEL (not a Real-ESRGAN network) / VQC_ERR_RUNTIME. */
+VQC_API int vqc_upscaler_load(const vqc_upscale_params *p, vqc_upscaler **out);
+
+/* The network's scale (1, 2 or 4 for the released models). */
+VQC_API int vqc_upscaler_scale(const vqc_upscaler *u);
+
+/* Pixels as stored: `channels` 1 (grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA) samples per
+ * pixel, row-major and interleaved, each in the low `depth` (8 or 16) bits of a uint16_t. */
+typedef struct vqc_pixels {
+    int w, h, channels, depth;
+    uint16_t *data; /* w * h * channels samples */
+} vqc_pixels;
+
+/* Upscales `in` (borrowed) into *out, which gets the same channels (grey stays grey, alpha is
+ * upscaled by the same network) and malloc'ed data the caller frees with free(). A 16-bit
+ * picture whose largest sample exceeds 256 is computed and returned in 16 bits; any other
+ * comes back in 8 bits (as RealESRGANer decides). Returns 0 or a negative code (VQC_ERR_USAGE
+ * for a malformed picture, VQC_ERR_NOMEM, VQC_ERR_RUNTIME). */
+VQC_API int vqc_upscale_pixels(vqc_upscaler *u, const vqc_pixels *in, vqc_pixels *out);
+
+/* Reads the image `input` (PNG 8/16-bit, JPEG, ...), upscales it and writes `output` as a PNG,
+ * atomically. Refuses (VQC_ERR_USAGE) an output that is the input file, and checks that the
+ * output is writable before computing. Returns 0 or a negative code. */
+VQC_API int vqc_upscale_file(vqc_upscaler *u, const char *input, const char *output);
+
+/* NULL is ignored. */
+VQC_API void vqc_upscaler_free(vqc_upscaler *u);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes full-size random-weight models in the released container formats, for benchmarks.
 
-  scripts/make-bench-models.py OUTDIR [--vqgan] [--clip]
+  scripts/make-bench-models.py OUTDIR [--vqgan] [--clip] [--esrgan]
 
 - OUTDIR/vqgan_f16_16384_random.ckpt (+ .yaml): a PyTorch-Lightning-style checkpoint with the
   vqgan_imagenet_f16_16384 architecture (ch 128, ch_mult 1,1,2,2,4, 2 res blocks, attention
@@ -9,6 +9,9 @@
   Adam optimizer states, as the released file has (~0.9 GB).
 - OUTDIR/ViT-B-32_random.pt: a TorchScript archive whose state_dict has OpenAI's ViT-B/32 names,
   shapes and dtypes (float16 conv/linear weights, float32 others).
+- with --esrgan (not written by default): OUTDIR/RealESRGAN_x4plus_random.pth ({"params_ema": RRDBNet x4, 64
+  features, 23 blocks}) and OUTDIR/realesr-general-x4v3_random.pth ({"params": SRVGGNetCompact,
+  64 features, 32 convs, PReLU}), the released Real-ESRGAN files' layouts.
 
 Weights are random: these files measure speed and memory, not quality. Needs Debian's
 python3-torch; this is a development tool, vqclip itself never runs Python.
@@ -204,18 +207,65 @@ def write_clip(outdir):
     print(path, os.path.getsize(path))
 
 
+def rrdbnet_state_dict(nf=64, nb=23, gc=32, gen=None):
+    """BasicSR's RRDBNet x4 names and shapes (RealESRGAN_x4plus: 64 features, 23 blocks)."""
+    sd = {}
+
+    def conv(name, cin, cout):
+        sd[name + ".weight"] = torch.randn(cout, cin, 3, 3, generator=gen) * (cin * 9) ** -0.5
+        sd[name + ".bias"] = torch.zeros(cout)
+
+    conv("conv_first", 3, nf)
+    for b in range(nb):
+        for r in range(1, 4):
+            for c in range(1, 6):
+                conv(f"body.{b}.rdb{r}.conv{c}", nf + (c - 1) * gc, nf if c == 5 else gc)
+    for name in ("conv_body", "conv_up1", "conv_up2", "conv_hr"):
+        conv(name, nf, nf)
+    conv("conv_last", nf, 3)
+    return sd
+
+
+def srvgg_state_dict(nf=64, nconv=32, scale=4, gen=None):
+    """SRVGGNetCompact with PReLU (realesr-general-x4v3: 64 features, 32 body convs)."""
+    sd = {}
+    for i in range(nconv + 2):
+        cin = 3 if i == 0 else nf
+        cout = 3 * scale * scale if i == nconv + 1 else nf
+        sd[f"body.{2 * i}.weight"] = torch.randn(cout, cin, 3, 3, generator=gen) * (cin * 9) ** -0.5
+        sd[f"body.{2 * i}.bias"] = torch.zeros(cout)
+        if i <= nconv:
+            sd[f"body.{2 * i + 1}.weight"] = torch.full((nf,), 0.25)
+    return sd
+
+
+def write_esrgan(outdir):
+    gen = torch.Generator().manual_seed(2)
+    # the released files' containers: {"params_ema": ...} for RRDBNet, {"params": ...} for SRVGG
+    files = (("RealESRGAN_x4plus_random.pth", "params_ema", rrdbnet_state_dict(gen=gen)),
+             ("realesr-general-x4v3_random.pth", "params", srvgg_state_dict(gen=gen)))
+    for name, key, sd in files:
+        path = os.path.join(outdir, name)
+        torch.save({key: sd}, path)
+        print(path, os.path.getsize(path))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("outdir")
     ap.add_argument("--vqgan", action="store_true")
     ap.add_argument("--clip", action="store_true")
+    ap.add_argument("--esrgan", action="store_true",
+                    help="also (or only) the Real-ESRGAN x4plus and general-x4v3 layouts")
     a = ap.parse_args()
     os.makedirs(a.outdir, exist_ok=True)
-    both = not a.vqgan and not a.clip
+    both = not a.vqgan and not a.clip and not a.esrgan
     if a.vqgan or both:
         write_vqgan(a.outdir)
     if a.clip or both:
         write_clip(a.outdir)
+    if a.esrgan:
+        write_esrgan(a.outdir)
 
 
 if __name__ == "__main__":

@@ -11,5 +11,6 @@ int cmd_reconstruct(int argc, char **argv); /* vqclip reconstruct --vqgan CKPT -
 int cmd_info(int argc, char **argv);        /* vqclip info --vqgan CKPT | --clip MODEL */
 int cmd_tokenize(int argc, char **argv);    /* vqclip tokenize [--bpe FILE] TEXT... */
 int cmd_score(int argc, char **argv);       /* vqclip score --clip MODEL -i IMG -p TEXT */
+int cmd_upscale(int argc, char **argv);     /* vqclip upscale -m MODEL -i IN -o OUT.png */
 
 #endif

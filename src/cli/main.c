@@ -21,6 +21,7 @@ static const struct {
     {"info", cmd_info, "describe a VQGAN or CLIP model file"},
     {"tokenize", cmd_tokenize, "CLIP token ids of texts"},
     {"score", cmd_score, "CLIP similarity of images and texts"},
+    {"upscale", cmd_upscale, "upscale a picture with a Real-ESRGAN network"},
     {"doctor", cmd_doctor, "check libtorch, BLAS, threads, GPUs and models"},
     {NULL, NULL, NULL},
 };

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,21 +100,50 @@ static unsigned char *read_image_file(const char *path, size_t *len)
     return buf;
 }
 
+/* The checks every decoder shares: stb can read the bytes, at a sane size. */
+static int check_bytes(const unsigned char *file, size_t len, const char *name)
+{
+    int w, h, c;
+    if (len > INT_MAX)
+        return vqc_error_set(VQC_ERR_FORMAT, "%s: image file over 2 GiB", name);
+    if (vqc_jpeg_bad_huffman(file, len))
+        return vqc_error_set(VQC_ERR_FORMAT, "%s: corrupt JPEG (a Huffman table of over 256 codes)",
+                             name);
+    if (!stbi_info_from_memory(file, (int)len, &w, &h, &c))
+        return vqc_error_set(VQC_ERR_FORMAT, "%s: not a readable image (%s)", name,
+                             stbi_failure_reason());
+    if (w <= 0 || h <= 0 || w > VQC_IMAGE_MAX_SIDE || h > VQC_IMAGE_MAX_SIDE)
+        return vqc_error_set(VQC_ERR_FORMAT, "%s: image size %dx%d is out of range (max %d)", name,
+                             w, h, VQC_IMAGE_MAX_SIDE);
+    return 0;
+}
+
+/* Reads `path` into memory (*file, malloc'ed); with `check`, also that stb can decode it at a
+ * sane size. Returns 0, VQC_ERR_IO (missing, a folder, unreadable) or VQC_ERR_FORMAT, with a
+ * message. */
+static int read_checked(const char *path, bool check, unsigned char **file, size_t *len)
+{
+    *file = NULL;
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return vqc_error_set(VQC_ERR_IO, "%s: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode))
+        return vqc_error_set(VQC_ERR_IO, "%s: is a directory, not an image", path);
+    unsigned char *bytes = read_image_file(path, len);
+    if (!bytes)
+        return VQC_ERR_IO;
+    int rc = check ? check_bytes(bytes, *len, path) : 0;
+    if (rc)
+        free(bytes);
+    else
+        *file = bytes;
+    return rc;
+}
+
 int vqc_image_decode(const unsigned char *file, size_t len, const char *name, vqc_image *out)
 {
     memset(out, 0, sizeof *out);
-    int w, h, c, rc = 0;
-    if (len > INT_MAX)
-        rc = vqc_error_set(VQC_ERR_FORMAT, "%s: image file over 2 GiB", name);
-    else if (vqc_jpeg_bad_huffman(file, len))
-        rc = vqc_error_set(VQC_ERR_FORMAT, "%s: corrupt JPEG (a Huffman table of over 256 codes)",
-                           name);
-    else if (!stbi_info_from_memory(file, (int)len, &w, &h, &c))
-        rc = vqc_error_set(VQC_ERR_FORMAT, "%s: not a readable image (%s)", name,
-                           stbi_failure_reason());
-    else if (w <= 0 || h <= 0 || w > VQC_IMAGE_MAX_SIDE || h > VQC_IMAGE_MAX_SIDE)
-        rc = vqc_error_set(VQC_ERR_FORMAT, "%s: image size %dx%d is out of range (max %d)", name, w,
-                           h, VQC_IMAGE_MAX_SIDE);
+    int w, h, c, rc = check_bytes(file, len, name);
     if (rc)
         return rc;
     unsigned char *px = stbi_load_from_memory(file, (int)len, &w, &h, &c, 3);
@@ -136,16 +166,12 @@ int vqc_image_decode(const unsigned char *file, size_t len, const char *name, vq
 int vqc_image_load(const char *path, vqc_image *out)
 {
     memset(out, 0, sizeof *out);
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return vqc_error_set(VQC_ERR_IO, "%s: %s", path, strerror(errno));
-    if (S_ISDIR(st.st_mode))
-        return vqc_error_set(VQC_ERR_IO, "%s: is a directory, not an image", path);
     size_t len = 0;
-    unsigned char *file = read_image_file(path, &len);
-    if (!file)
-        return VQC_ERR_IO;
-    int rc = vqc_image_decode(file, len, path, out);
+    unsigned char *file;
+    int rc = read_checked(path, false, &file, &len); /* vqc_image_decode checks */
+    if (rc)
+        return rc;
+    rc = vqc_image_decode(file, len, path, out);
     free(file);
     return rc;
 }
@@ -163,6 +189,46 @@ int vqc_image_open(const char *src, bool allow_http, vqc_image *out)
     rc = vqc_image_decode(data, len, src, out);
     free(data);
     return rc;
+}
+
+int vqc_raw_image_load(const char *path, vqc_raw_image *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t len = 0;
+    unsigned char *file;
+    int rc = read_checked(path, true, &file, &len);
+    if (rc)
+        return rc;
+    int w, h, c;
+    bool wide = stbi_is_16_bit_from_memory(file, (int)len);
+    void *px = wide ? (void *)stbi_load_16_from_memory(file, (int)len, &w, &h, &c, 0)
+                    : (void *)stbi_load_from_memory(file, (int)len, &w, &h, &c, 0);
+    free(file);
+    if (!px)
+        return vqc_error_set(VQC_ERR_FORMAT, "%s: cannot decode image (%s)", path,
+                             stbi_failure_reason());
+    size_t n = (size_t)w * h * c;
+    out->px = malloc(n * sizeof *out->px);
+    if (!out->px) {
+        stbi_image_free(px);
+        return vqc_error_set(VQC_ERR_NOMEM, "%s: out of memory for %dx%d image", path, w, h);
+    }
+    for (size_t i = 0; i < n; i++)
+        out->px[i] = wide ? ((const uint16_t *)px)[i] : ((const unsigned char *)px)[i];
+    stbi_image_free(px);
+    out->w = w;
+    out->h = h;
+    out->channels = c;
+    out->depth = wide ? 16 : 8;
+    return 0;
+}
+
+void vqc_raw_image_free(vqc_raw_image *img)
+{
+    if (!img)
+        return;
+    free(img->px);
+    memset(img, 0, sizeof *img);
 }
 
 void vqc_image_free(vqc_image *img)
@@ -362,5 +428,76 @@ int vqc_image_from_tensor(const vqt_tensor *t, vqc_image *out)
     int rc = out->rgb ? vqc_torch_fail("image from tensor")
                       : vqc_error_set(VQC_ERR_NOMEM, "image from tensor: out of memory");
     vqc_image_free(out);
+    return rc;
+}
+
+/* ---- PNG writing at any depth ----------------------------------------------------------- */
+
+/* Appends a chunk: length, type, data, CRC of type and data. */
+static void put_chunk(vqc_strbuf *b, const char *type, const void *data, size_t len)
+{
+    put_be32(b, (uint32_t)len);
+    size_t start = b->n;
+    vqc_strbuf_put(b, type, 4);
+    vqc_strbuf_put(b, data, len);
+    if (!b->failed)
+        put_be32(b, (uint32_t)crc32(0, (const Bytef *)b->p + start, (uInt)(b->n - start)));
+}
+
+/* The scanlines of img, each after filter byte 0 (none), samples big-endian. */
+static unsigned char *png_scanlines(const vqc_raw_image *img, size_t *len)
+{
+    size_t bps = img->depth / 8, row = (size_t)img->w * img->channels * bps;
+    *len = (row + 1) * img->h;
+    unsigned char *raw = malloc(*len);
+    for (size_t y = 0; raw && y < (size_t)img->h; y++) {
+        unsigned char *o = raw + y * (row + 1);
+        const uint16_t *s = img->px + y * img->w * img->channels;
+        *o++ = 0;
+        for (size_t i = 0; i < (size_t)img->w * img->channels; i++) {
+            if (bps == 2)
+                *o++ = (unsigned char)(s[i] >> 8);
+            *o++ = (unsigned char)s[i];
+        }
+    }
+    return raw;
+}
+
+int vqc_raw_image_save_png(const char *path, const vqc_raw_image *img, const char *const *text_kv)
+{
+    static const unsigned char color_type[5] = {0, 0, 4, 2, 6};
+    if ((img->depth != 8 && img->depth != 16) || img->channels < 1 || img->channels > 4 ||
+        img->w <= 0 || img->h <= 0)
+        return vqc_error_set(VQC_ERR_USAGE, "%s: cannot write a %d-channel %d-bit PNG", path,
+                             img->channels, img->depth);
+    size_t rawlen = 0;
+    unsigned char *raw = png_scanlines(img, &rawlen);
+    uLongf zlen = raw ? compressBound((uLong)rawlen) : 0;
+    unsigned char *z = raw ? malloc(zlen) : NULL;
+    int zrc = z ? compress2(z, &zlen, raw, (uLong)rawlen, 6) : Z_MEM_ERROR;
+    free(raw);
+    if (zrc != Z_OK) {
+        free(z);
+        return vqc_error_set(VQC_ERR_NOMEM, "out of memory writing %s", path);
+    }
+    vqc_strbuf b = {0};
+    vqc_strbuf_put(&b, "\x89PNG\r\n\x1a\n", 8);
+    unsigned char ihdr[13] = {0};
+    for (int i = 0; i < 4; i++) {
+        ihdr[i] = (unsigned char)((uint32_t)img->w >> (24 - 8 * i));
+        ihdr[4 + i] = (unsigned char)((uint32_t)img->h >> (24 - 8 * i));
+    }
+    ihdr[8] = (unsigned char)img->depth;
+    ihdr[9] = color_type[img->channels];
+    put_chunk(&b, "IHDR", ihdr, sizeof ihdr);
+    for (int i = 0; text_kv && text_kv[i] && text_kv[i + 1]; i += 2)
+        put_text_chunk(&b, text_kv[i], text_kv[i + 1]);
+    put_chunk(&b, "IDAT", z, zlen);
+    put_chunk(&b, "IEND", NULL, 0);
+    free(z);
+    vqc_bytes part = {b.p, b.n};
+    int rc = b.failed ? vqc_error_set(VQC_ERR_NOMEM, "out of memory writing %s", path)
+                      : vqc_write_file_atomic(path, &part, 1);
+    vqc_strbuf_free(&b);
     return rc;
 }

@@ -77,4 +77,26 @@ vqt_tensor *vqc_image_to_tensor(const vqc_image *img, vqt_device dev);
  * overwritten; free with vqc_image_free). Returns 0 or a negative code. */
 int vqc_image_from_tensor(const vqt_tensor *t, vqc_image *out);
 
+/* ---- pictures as stored: any channel count, 8 or 16 bits ------------------------------ */
+
+/* The samples of an image file as they are: 1 (grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA)
+ * channels of 8 or 16 bits (16 for 16-bit PNGs), for tools that must give back what they were
+ * given (the upscaler). Samples are row-major, channels interleaved, in the low `depth` bits. */
+typedef struct vqc_raw_image {
+    int w, h, channels, depth;
+    uint16_t *px; /* w*h*channels samples; owned, free with vqc_raw_image_free */
+} vqc_raw_image;
+
+/* Decodes `path` as vqc_image_load does (same checks and errors), keeping its channels and its
+ * bit depth. A palette image comes out as RGB, or RGBA when it has transparency. */
+int vqc_raw_image_load(const char *path, vqc_raw_image *out);
+
+/* Writes `img` as a PNG of its channels and depth (colour types 0, 4, 2, 6), with the tEXt
+ * pairs of text_kv (may be NULL) after IHDR, atomically as vqc_image_save_png. Returns 0,
+ * VQC_ERR_USAGE (a depth other than 8 or 16, or 0 or over 4 channels), VQC_ERR_IO or
+ * VQC_ERR_NOMEM. */
+int vqc_raw_image_save_png(const char *path, const vqc_raw_image *img, const char *const *text_kv);
+
+void vqc_raw_image_free(vqc_raw_image *img);
+
 #endif

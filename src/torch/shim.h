@@ -312,6 +312,15 @@ vqt_tensor *vqt_affine_grid(const vqt_tensor *theta, int64_t n, int64_t c, int64
                             bool align_corners);
 vqt_tensor *vqt_mse_loss(const vqt_tensor *a, const vqt_tensor *b);
 
+/* Operators of the Real-ESRGAN upscalers (models/esrgan.c). leaky_relu: x where x > 0, else
+ * slope * x. prelu: the same with one learned slope per channel (w [C], or [1] for all).
+ * pixel_shuffle: [N, C*r*r, H, W] -> [N, C, H*r, W*r]; pixel_unshuffle is its inverse (H and W
+ * multiples of r), both as torch.nn.functional's. */
+vqt_tensor *vqt_leaky_relu(const vqt_tensor *t, double slope);
+vqt_tensor *vqt_prelu(const vqt_tensor *t, const vqt_tensor *w);
+vqt_tensor *vqt_pixel_shuffle(const vqt_tensor *t, int r);
+vqt_tensor *vqt_pixel_unshuffle(const vqt_tensor *t, int r);
+
 /* ---- autograd -------------------------------------------------------------------------- */
 
 int vqt_set_requires_grad(vqt_tensor *t, bool requires);

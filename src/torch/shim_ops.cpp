@@ -335,4 +335,26 @@ vqt_tensor *vqt_mse_loss(const vqt_tensor *a, const vqt_tensor *b)
     TENSOR_OP(at::mse_loss(T(a), T(b)))
 }
 
+/* ---- upscaler operators ---- */
+
+vqt_tensor *vqt_leaky_relu(const vqt_tensor *t, double slope)
+{
+    TENSOR_OP(at::leaky_relu(T(t), slope))
+}
+
+vqt_tensor *vqt_prelu(const vqt_tensor *t, const vqt_tensor *w)
+{
+    TENSOR_OP(at::prelu(T(t), T(w)))
+}
+
+vqt_tensor *vqt_pixel_shuffle(const vqt_tensor *t, int r)
+{
+    TENSOR_OP(at::pixel_shuffle(T(t), r))
+}
+
+vqt_tensor *vqt_pixel_unshuffle(const vqt_tensor *t, int r)
+{
+    TENSOR_OP(at::pixel_unshuffle(T(t), r))
+}
+
 } // extern "C"
