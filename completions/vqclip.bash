@@ -92,6 +92,9 @@ _vqclip_value() {
     *:--init-weight-mode) COMPREPLY=($(compgen -W "seed anchor stepped" -- "$cur")) ;;
     *:--clip-precision) COMPREPLY=($(compgen -W "fp16 fp32" -- "$cur")) ;;
     *:--precision) COMPREPLY=($(compgen -W "exact mixed fast" -- "$cur")) ;;
+    *:-est | *:--smoothness-type | *:--smoothness_type)
+        COMPREPLY=($(compgen -W "default clipped log" -- "$cur")) ;;
+    *:--lr-schedule) COMPREPLY=($(compgen -W "constant step cosine" -- "$cur")) ;;
     generate:-p | generate:--prompts | score:-p | score:--prompt | generate:-s | generate:--size | \
         generate:-i | generate:--iterations | *:-se | *:--save-every | *:--save_every | \
         *:--seed | *:-sd | *:--threads | *:-lr | *:--learning-rate | *:-cutn | *:--cutn | \
@@ -99,7 +102,10 @@ _vqclip_value() {
         *:-nps | *:-npw | *:-cpe | *:--change-prompt-every | *:--frame-every | \
         *:--variations | *:--shard | *:--shard-count | *:--video-fps | *:--mse-decay-every | *:--mse-epochs | \
         *:--zoom-every | *:--zoom-start | *:--zoom-scale | *:--zoom-shift-x | *:--zoom-shift-y | \
-        *:-zse | *:-zs | *:-zsc | *:-zsx | *:-zsy)
+        *:-zse | *:-zs | *:-zsc | *:-zsx | *:-zsy | *:-smo | *:--smoothness | *:-sat | \
+        *:--saturation | *:--symmetry | *:--symmetry_weight | *:--symmetry-ud | *:--palette | \
+        *:--palette-weight | *:--palette_weight | *:--lr-step-every | *:--lr-step-factor | \
+        *:--lr-floor | *:--stop-window | *:--stop-fraction | *:--ema)
         COMPREPLY=() ;; # free-form values
     *) return 1 ;;
     esac
@@ -134,10 +140,14 @@ _vqclip() {
             --image_prompts --noise_prompt_seeds --noise_prompt_weights --change_prompt_every
             --save_every --vqgan_checkpoint --vqgan_config --clip_model --init_image
             --init_noise --init_weight --learning_rate --optimizer --cut_method --num_cuts --cuts
-            --cut_power --cuda_device'
+            --cut_power --cuda_device
+            --smoothness --smoothness-type --saturation --symmetry --symmetry-ud --palette
+            --palette-weight --lr-schedule --lr-step-every --lr-step-factor --lr-floor
+            --stop-window --stop-fraction --ema --smoothness_type --symmetry_weight
+            --palette_weight'
         # generate.py's one-dash spellings, offered once a single dash is typed
         [[ $cur == -* && $cur != --* ]] && opts+=' -p -o -s -i -m -q -ip -ii -in -iw -se -lr
-            -opt -cutm -cutn -cutp -aug -cd -sd -cpe -nps -npw -conf -ckpt'
+            -opt -cutm -cutn -cutp -aug -cd -sd -cpe -nps -npw -conf -ckpt -smo -est -sat'
         ;;
     reconstruct) opts='--vqgan --vqgan-config --input --output --resize --device --help' ;;
     info) opts='--vqgan --vqgan-config --clip --json --help' ;;

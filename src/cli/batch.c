@@ -249,6 +249,8 @@ static void job_line(const batch_run *b, int index, const char *status, const ch
     char *p = cli_json_string(path ? path : ""), *e = rc ? cli_json_string(vqc_last_error()) : NULL;
     printf("{\"event\":\"job\",\"index\":%d,\"status\":\"%s\",\"path\":%s,\"seed\":%llu", index,
            status, p ? p : "\"\"", (unsigned long long)seed);
+    if (!strcmp(status, "ok") && b->res.plateaued)
+        printf(",\"stopped\":\"plateau\"");
     if (e)
         printf(",\"error\":%s,\"exit\":%d", e, cli_exit_status(rc));
     printf("}\n");
