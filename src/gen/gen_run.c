@@ -178,7 +178,10 @@ int vqc_gen_setup(gen_run *r)
                                  r->lp.cut.cut_size,
                                  c->low_memory,
                                  vqc_vqgan_decoder_dtype(c->vq) == VQC_DTYPE_F32 ? 4 : 2,
-                                 c->clip_bytes};
+                                 c->clip_bytes,
+                                 0,
+                                 0};
+    vqc_shape_losses_memory(&r->lp.shape, &r->plan.shape_cut_tensors, &r->plan.shape_img_tensors);
     if (!rc && (rc = vqc_memplan_check(&r->plan, c->dev, r->lp.width, r->lp.height)))
         r->refused = true;
     rc = rc ? rc : vqc_loop_create(&r->lp, c->vq, c->clip, &r->loop);

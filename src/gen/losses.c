@@ -146,6 +146,17 @@ vqt_tensor *vqc_loss_palette(const vqt_tensor *cuts, double w, const float rgb[]
     return vqt_binary_s(VQT_MUL, vqt_reduce(VQT_MEAN, nearest, 0, NULL, false), scale);
 }
 
+void vqc_shape_losses_memory(const vqc_shape_losses *s, double *cut_tensors, double *img_tensors)
+{
+    /* smoothness: the six gradients, their stack and the magnitudes; saturation: the pixel
+     * copy, rg, yb and their deviations; palette: K differences per pixel (K x 3 values) and K
+     * distances; symmetry: the mirror and the difference. */
+    double k = s->n_palette > 0 && s->palette_weight != 0 ? s->n_palette : 0;
+    *cut_tensors =
+        (s->smoothness != 0 ? 4 : 0) + (s->saturation != 0 ? 3 : 0) + (k > 0 ? 1.5 * k + 1 : 0);
+    *img_tensors = (s->symmetry_lr != 0 ? 2 : 0) + (s->symmetry_ud != 0 ? 2 : 0);
+}
+
 /* Adds term to *sum (NULL: the first); false once a term failed. */
 static bool add_term(vqt_tensor **sum, vqt_tensor *term)
 {

@@ -56,6 +56,11 @@ vqt_tensor *vqc_loss_saturation(const vqt_tensor *cuts, double w);
 vqt_tensor *vqc_loss_symmetry(const vqt_tensor *img, double w, int dim);
 vqt_tensor *vqc_loss_palette(const vqt_tensor *cuts, double w, const float rgb[][3], int n);
 
+/* What the terms that are on keep for the backward pass, with the gradients in flight, counted
+ * in float32 tensors of the cutouts' size ([N, 3, S, S]) and of the picture's ([1, 3, H, W]);
+ * rough counts, for the memory planner (docs/losses.md). */
+void vqc_shape_losses_memory(const vqc_shape_losses *s, double *cut_tensors, double *img_tensors);
+
 /* The sum of the terms that are on, in the order above (a 0-dim zero when none is). */
 vqt_tensor *vqc_shape_losses_total(const vqc_shape_losses *s, const vqt_tensor *img,
                                    const vqt_tensor *cuts);
