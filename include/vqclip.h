@@ -370,6 +370,11 @@ VQC_API void vqc_saved_run_free(vqc_saved_run *s);
  * VQC_ERR_IO (unreadable) / VQC_ERR_FORMAT (not a PNG, or no step recorded). */
 VQC_API int vqc_image_step(const char *path, int *step);
 
+/* Whether an image vqclip wrote records that its run stopped early because the loss stopped
+ * improving (generate params' stop_window; its "vqclip:stopped" text): such an image is final
+ * although its step is below the iterations asked for. false for any other file. */
+VQC_API bool vqc_image_plateaued(const char *path);
+
 /* ---- models: finding and describing them --------------------------------------------------- */
 
 typedef enum { VQC_MODEL_VQGAN = 0, VQC_MODEL_CLIP, VQC_MODEL_BPE } vqc_model_kind;

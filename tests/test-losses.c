@@ -374,10 +374,13 @@ static void test_stop_window(void)
     int step;
     ASSERT_OK(vqc_image_step(g.output, &step));
     ASSERT_EQ(step, 2);
+    ASSERT(vqc_image_plateaued(g.output)); /* final, so --skip-existing skips it */
     g.stop_window = 0;
     ASSERT_OK(vqc_generate(ctx, &g, &res));
     ASSERT(!res.plateaued);
     ASSERT_EQ(res.steps, 6);
+    ASSERT(!vqc_image_plateaued(g.output));
+    ASSERT(!vqc_image_plateaued("/nonexistent.png"));
 }
 
 /* 4 steps with a state file, resumed to 8, against 8 in one go: the same bytes. */

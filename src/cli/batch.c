@@ -287,7 +287,7 @@ static bool finished(const char *path, const vqc_generate_params *gp, int index)
     int rc = vqc_image_step(path, &step);
     if (rc == VQC_ERR_FORMAT)
         return true;
-    if (rc == 0 && step >= gp->iterations)
+    if (rc == 0 && (step >= gp->iterations || vqc_image_plateaued(path)))
         return true;
     cli_log(VQC_LOG_INFO, "job %d: %s is unfinished (step %d of %d): running it again", index, path,
             rc ? 0 : step, gp->iterations);

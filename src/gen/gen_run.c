@@ -207,7 +207,14 @@ static int write_png(gen_run *r, const char *path, int step)
     snprintf(stepbuf, sizeof stepbuf, "%d", step);
     const char *text = r->g->params_text ? r->g->params_text : r->params_text;
     const char *meta[] = {"parameters",  text,    "Software", "vqclip " VQCLIP_VERSION,
-                          "vqclip:step", stepbuf, NULL};
+                          "vqclip:step", stepbuf, NULL,       NULL,
+                          NULL};
+    /* The final image of a run stopped on a plateau says so (vqc_image_plateaued); only that
+     * one, so that every other image keeps its bytes. */
+    if (r->plateaued) {
+        meta[6] = "vqclip:stopped";
+        meta[7] = "plateau";
+    }
     const char **m = text ? meta : meta + 2; /* no "parameters" chunk without a text */
     rc = rc ? rc : vqc_image_save_png(path, &img, m);
     vqc_image_free(&img);

@@ -59,6 +59,13 @@ int vqc_image_step(const char *path, int *step)
     return 0;
 }
 
+bool vqc_image_plateaued(const char *path)
+{
+    char text[32];
+    return vqc_png_text(path, "vqclip:stopped", text, sizeof text) == 0 &&
+           strcmp(text, "plateau") == 0;
+}
+
 /* ---- context --------------------------------------------------------------------------- */
 
 vqc_context_params vqc_context_default_params(void)
