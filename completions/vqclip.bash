@@ -131,12 +131,15 @@ _vqclip() {
         opts='--prompts --image-prompts --noise-prompt --change-prompt-every --output --size
             --iterations --save-every --save-frames --frame-every --video --video-fps --seed
             --zoom-every --zoom-start --zoom-scale --zoom-shift-x --zoom-shift-y
+            --zoom_save_every --zoom_frequency --zoom_start --zoom_scale --zoom_shift_x
+            --zoom_shift_y
             --save-state --resume
             --json --quiet --batch --skip-existing --variations --shard --shard-count --vqgan
             --vqgan-config --clip --bpe --init-image --init-noise --init-weight
             --init-weight-mode --mse-decay-every --mse-epochs --learning-rate --optimiser
             --cut-method --cutn --cut-pow --cut-noise --augments --device --clip-precision --precision
-            --threads --deterministic --low-memory --profile --help --version --list-options
+            --threads --deterministic --low-memory --profile --allow-http --help --version
+            --list-options
             --image_prompts --noise_prompt_seeds --noise_prompt_weights --change_prompt_every
             --save_every --vqgan_checkpoint --vqgan_config --clip_model --init_image
             --init_noise --init_weight --learning_rate --optimizer --cut_method --num_cuts --cuts

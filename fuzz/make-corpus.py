@@ -249,17 +249,22 @@ def fixture_pickles(fixtures):
 
 
 def tokenizer_texts(fixtures):
-    path = os.path.join(fixtures, "clip/tokenizer_cases.json")
-    if not os.path.exists(path):
-        return []
-    cases = json.load(open(path, encoding="utf-8"))
-    if isinstance(cases, dict):
-        cases = cases.get("cases", list(cases.values()))
+    """The texts of tokenizer_cases.json, then the Unicode and mojibake lines of
+    tokenizer_realworld.json (they reach the mojibake repair)."""
     texts = []
-    for c in cases:
-        t = c.get("text") if isinstance(c, dict) else c
-        if isinstance(t, str):
-            texts.append(t.encode("utf-8", "surrogateescape"))
+    for rel in ("clip/tokenizer_cases.json", "clip/tokenizer_realworld.json"):
+        path = os.path.join(fixtures, rel)
+        if not os.path.exists(path):
+            continue
+        cases = json.load(open(path, encoding="utf-8"))
+        if isinstance(cases, dict):
+            cases = cases.get("cases", list(cases.values()))
+        for c in cases:
+            if isinstance(c, dict) and c.get("kind") == "plain":
+                continue
+            t = c.get("text") if isinstance(c, dict) else c
+            if isinstance(t, str):
+                texts.append(t.encode("utf-8", "surrogateescape"))
     return texts
 
 

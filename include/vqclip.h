@@ -177,7 +177,7 @@ typedef struct vqc_context_params {
     const char *clip;         /* name or path; NULL: "ViT-B/32" */
     const char *bpe;          /* NULL: "bpe_simple_vocab_16e6.txt.gz" */
     const char *device;       /* "cpu", "cuda", "cuda:N"; NULL: CUDA when available */
-    int n_threads;            /* CPU threads; 0: all cores */
+    int n_threads;            /* CPU threads; 0: the usable CPUs (vqc_cpu_info) */
     vqc_precision precision;  /* VQC_PRECISION_AUTO */
     bool clip_fp32;           /* on CUDA, run CLIP in float32 whatever the precision */
     bool deterministic;       /* on CUDA, deterministic cuDNN algorithms */
@@ -225,8 +225,9 @@ typedef struct vqc_run_info {
     int downsample;         /* the VQGAN's factor */
     const char *vqgan_path; /* the model files used */
     const char *clip_path;
-    bool on_cuda;     /* the device is a GPU */
-    bool demo_models; /* the demo set is in use */
+    bool on_cuda;         /* the device is a GPU */
+    bool demo_models;     /* the demo set is in use */
+    const char *bpe_path; /* the CLIP vocabulary used */
 } vqc_run_info;
 /* Returns the PNG "parameters" text of the run, malloc'ed (the library frees it), or NULL for
  * none. Called once per run, before the first step, when params_text is NULL. */
@@ -264,12 +265,13 @@ typedef struct vqc_generate_params {
     vqc_augment augments[VQC_MAX_AUGMENTS]; /* Af, Pe, Ji, Er */
     int n_augments;                         /* 4; 0: none */
 
-    const char *output;      /* PNG path, written atomically */
+    const char *output;      /* .png or .jpg/.jpeg path (the name picks the format), written
+                              * atomically */
     const char *save_frames; /* folder for frames; NULL: none */
     int frame_every;         /* 1 */
     int zoom_every;          /* zoom video: every N steps re-encode the zoomed image; 0 off */
     int zoom_start;          /* first step that zooms (0) */
-    double zoom_scale;       /* 0.99: below 1 zooms in */
+    double zoom_scale;       /* 0.99: above 1 zooms in, below 1 out (as generate.py) */
     int zoom_shift_x;        /* pixels per zoom, wrapping around */
     int zoom_shift_y;
     const char *save_state;  /* safetensors state written with each snapshot */
@@ -282,6 +284,13 @@ typedef struct vqc_generate_params {
     vqc_image_callback on_image;
     vqc_describe_callback describe;
     void *user;
+
+    /* Image prompts and the init image may be https:// URLs (fetched before the models load,
+     * within $VQCLIP_FETCH_TIMEOUT seconds, default 60, and $VQCLIP_FETCH_MAX_BYTES, default
+     * 64 MiB); plain http:// ones only when this is true. */
+    bool allow_http;
+    /* Called after each frame written to save_frames (path, step, total loss); may be NULL. */
+    vqc_image_callback on_frame;
 
     /* Shaping losses after pixray (docs/losses.md); a weight of 0 turns one off. Smoothness,
      * saturation and palette are computed on the cutouts CLIP sees, symmetry on the picture. */
@@ -308,7 +317,8 @@ typedef struct vqc_generate_params {
 VQC_API vqc_generate_params vqc_generate_default_params(void);
 
 /* Checks the parameters without touching a file or a model: numbers in range, names and
- * prompts well formed. Returns 0 or VQC_ERR_USAGE. vqc_generate() checks them too. */
+ * prompts well formed, an output named .png, .jpg or .jpeg. Returns 0 or VQC_ERR_USAGE.
+ * vqc_generate() checks them too. */
 VQC_API int vqc_generate_check(const vqc_generate_params *params);
 
 /* Where a size that does not fit would: filled when a run fails with VQC_ERR_NOMEM. */
@@ -366,13 +376,14 @@ VQC_API int vqc_saved_run_step(const vqc_saved_run *s);
 VQC_API void vqc_saved_run_free(vqc_saved_run *s);
 
 /* The step recorded in an image vqclip wrote (its "vqclip:step" text: the final image of an
- * N-step run says N, a snapshot or an interrupted run's image fewer). Returns 0 and *step, or
- * VQC_ERR_IO (unreadable) / VQC_ERR_FORMAT (not a PNG, or no step recorded). */
+ * N-step run says N, a snapshot or an interrupted run's image fewer), PNG or JPEG. Returns 0 and
+ * *step, or VQC_ERR_IO (unreadable) / VQC_ERR_FORMAT (neither a PNG nor a JPEG, or no step
+ * recorded). */
 VQC_API int vqc_image_step(const char *path, int *step);
 
-/* Whether an image vqclip wrote records that its run stopped early because the loss stopped
- * improving (generate params' stop_window; its "vqclip:stopped" text): such an image is final
- * although its step is below the iterations asked for. false for any other file. */
+/* Whether an image vqclip wrote (PNG or JPEG) records that its run stopped early because the loss
+ * stopped improving (generate params' stop_window; its "vqclip:stopped" text): such an image is
+ * final although its step is below the iterations asked for. false for any other file. */
 VQC_API bool vqc_image_plateaued(const char *path);
 
 /* ---- models: finding and describing them --------------------------------------------------- */
@@ -429,7 +440,7 @@ typedef struct vqc_reconstruct_params {
                                * found) */
     const char *vqgan_config; /* may be NULL */
     const char *input;        /* image file */
-    const char *output;       /* PNG, written atomically */
+    const char *output;       /* .png or .jpg/.jpeg, written atomically */
     const char *device;       /* NULL: CUDA when available */
     bool resize;              /* round the sides down to the VQGAN's factor instead of failing */
 } vqc_reconstruct_params;
@@ -482,8 +493,29 @@ typedef struct vqc_system_info {
     char matmul_error[256]; /* why not */
     double matmul_gflops;   /* its speed at 1024x1024 (0 when not measured) */
 } vqc_system_info;
-/* Sets the CPU thread count (0: all cores), checks libtorch's CPU matrix product and, when
- * `bench` is true, times it. Returns 0 (the checks' outcome is in *out) or VQC_ERR_RUNTIME. */
+/* The CPUs a run may use and how busy other processes keep them. */
+typedef struct vqc_cpu_info {
+    int online;      /* CPUs the system has online */
+    int affinity;    /* CPUs in this process's affinity mask */
+    double quota;    /* its cgroup's CPU quota in CPUs; 0 when there is none */
+    int usable;      /* min(affinity, quota rounded up): the default thread count */
+    int others_busy; /* threads of other processes running now (the lowest of a few samples
+                      * about a millisecond apart) */
+    double load1;    /* the one-minute load average; -1 when unknown */
+    bool contended;  /* other work takes a quarter or more of the usable CPUs (others_busy
+                      * counts the whole system: its share on this process's CPUs is taken as
+                      * others_busy * usable / online) */
+} vqc_cpu_info;
+/* Reads it from /proc and the cgroup files (about 5 ms). A run's thread count is fixed when it
+ * starts, as libtorch's CPU reductions split their work by it: the same seed gives the same
+ * picture only at the same count. A caller that sees others_busy > 0 can choose a passive
+ * OpenMP wait policy (OMP_WAIT_POLICY, read when the process starts) instead of fewer threads:
+ * the command line restarts itself so. */
+VQC_API void vqc_cpu_info_read(vqc_cpu_info *out);
+
+/* Sets the CPU thread count (0: the usable CPUs of vqc_cpu_info), checks libtorch's CPU matrix
+ * product and, when `bench` is true, times it. Returns 0 (the checks' outcome is in *out) or
+ * VQC_ERR_RUNTIME. */
 VQC_API int vqc_system_check(int n_threads, bool bench, vqc_system_info *out);
 
 #ifdef __cplusplus

@@ -3,6 +3,11 @@
 #
 #   scripts/bench.sh [--sizes "128 256"] [--cutns "8 32"] [--steps 6] [--reps 3]
 #                    [--no-baseline] [--no-peak] [--variant=ARGS ...] [--out DIR]
+#   scripts/bench.sh --contention [--reps 3] [--steps 50] [--base-bin OLD/vqclip]
+#
+# --contention times demo runs alone, two at once, and beside a busy-loop neighbour, with
+# vqclip's own wait-policy choice against libgomp's default spinning (scripts/bench_contention.py;
+# on the demo models, so it needs neither the benchmark models nor the peer).
 #
 # Builds nothing: runs $VQCLIP_BIN (default ./build/vqclip). Writes, once, the models of
 # scripts/make-bench-models.py (VQGAN f16-16384 .ckpt ~1.1 GB, ViT-B/32 TorchScript ~0.3 GB)
@@ -34,6 +39,11 @@ die() {
 }
 
 [ -x "$BIN" ] || die "no vqclip binary at $BIN (build first, or set VQCLIP_BIN)"
+if [ "${1:-}" = --contention ]; then
+    shift
+    echo "bench.sh: contention, $("$BIN" --version), load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+    exec "$PY" "$ROOT/scripts/bench_contention.py" --bin "$BIN" "$@"
+fi
 "$PY" -c 'import torch' 2>/dev/null || die "$PY cannot import torch: apt-get install python3-torch"
 
 if [ -z "${VQCLIP_BENCH_DEVICE:-}" ]; then

@@ -263,6 +263,11 @@ st_configure() {
   if [ "$MODE" = dry ] || ! echo '#include <zlib.h>' | $cc -E -x c - >/dev/null 2>&1; then
     args+=("-DZLIB_INCLUDE_DIR=$CARRY/include")
   fi
+  # URL inputs need libcurl's headers, which a device machine may lack: build without them.
+  if ! pkg-config --exists libcurl 2>/dev/null; then
+    echo "libcurl not found: configuring with -DVQCLIP_URLS=OFF"
+    args+=(-DVQCLIP_URLS=OFF)
+  fi
   echo "cmake ${args[*]}"
   cmake "${args[@]}" 2>&1 | tee "$WORK/configure.out"
   [ "${PIPESTATUS[0]}" -eq 0 ] || return 1

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(build-essential cmake pkg-config libtorch-dev libopenblas0-openmp libstb-dev
-      libcjson-dev libutf8proc-dev zlib1g-dev)
+      libcjson-dev libutf8proc-dev zlib1g-dev libcurl4-openssl-dev)
 
 scripts/apt-ensure.sh "${PKGS[@]}"
 

@@ -546,8 +546,14 @@ static const char *unwritable_dir(void)
 
 static void test_output_paths(void)
 {
-    fails(2, "no/such", "missing directory", "%s %s -p cat -o '%s/no/such/x.png'", models, fast,
-          tmp);
+    /* missing folders are made, as for a batch job */
+    int st = run("%s %s -p cat -o '%s/made/here/x.png'", models, fast, tmp);
+    ncases++;
+    if (st != 0 || access(tpath("made/here/x.png"), F_OK) != 0)
+        TEST_FAIL("missing directory: exit %d, expected 0 and the file; stderr: %s", st,
+                  cli_slurp("err.txt"));
+    fails(2, "notes.txt", "file above a missing directory", "%s %s -p cat -o '%s/sub/x.png'",
+          models, fast, tpath("notes.txt"));
     fails(2, "directory", "output is a directory", "%s %s -p cat -o '%s'", models, fast, tmp);
     fails(2, "not a directory", "file as a directory", "%s %s -p cat -o '%s/x.png'", models, fast,
           tpath("notes.txt"));

@@ -170,13 +170,13 @@ int main(void)
     char base[2048];
     cli_setup("batch", base, sizeof base);
     snprintf(models, sizeof models, "%s -s 32 32 --cutn 2 -q", base);
-    test_batch_and_skip();
-    test_failures_continue();
-    test_shards();
-    test_variations_and_story();
-    test_resume();
-    test_video();
-    test_new_user_errors();
+    TEST_PART(test_batch_and_skip());
+    TEST_PART(test_failures_continue());
+    TEST_PART(test_shards());
+    TEST_PART(test_variations_and_story());
+    TEST_PART(test_resume());
+    TEST_PART(test_video());
+    TEST_PART(test_new_user_errors());
     fprintf(stderr, "test-batch: ok\n");
     return 0;
 }

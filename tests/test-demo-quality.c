@@ -293,12 +293,13 @@ static void test_quality(void)
 
 int main(void)
 {
+    setvbuf(stdout, NULL, _IOLBF, 0); /* each line as it comes, also under ctest */
     setup();
-    test_notice();
-    test_score_tokenize();
-    test_low_memory();
-    test_no_mixing();
-    test_quality();
+    TEST_PART(test_notice());
+    TEST_PART(test_score_tokenize());
+    TEST_PART(test_low_memory());
+    TEST_PART(test_no_mixing());
+    TEST_PART(test_quality());
     printf("test-demo-quality: all passed\n");
     return 0;
 }

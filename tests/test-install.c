@@ -444,6 +444,7 @@ static int part(const char *name, void (*fn)(void))
 
 int main(void)
 {
+    setvbuf(stdout, NULL, _IOLBF, 0); /* each line as it comes, also under ctest */
     const char *bin = getenv("VQCLIP_BIN");
     if (!bin || !*bin)
         TEST_FAIL("VQCLIP_BIN is not set (run through ctest)");

@@ -192,9 +192,9 @@ int main(void)
     vqt_init(0);
     models_t m = load_models();
     vqt_scope_begin(); /* frees the test's own temporaries */
-    run_fixture(&m, "loop/loop_pooling.safetensors", false);
-    run_fixture(&m, "loop/loop_boxes.safetensors", true);
-    loss_falls(&m, 0, 0);
+    TEST_PART(run_fixture(&m, "loop/loop_pooling.safetensors", false));
+    TEST_PART(run_fixture(&m, "loop/loop_boxes.safetensors", true));
+    TEST_PART(loss_falls(&m, 0, 0));
     vqt_scope_end();
     vqc_tokenizer_free(m.tok);
     vqc_clip_free(m.clip);

@@ -437,11 +437,11 @@ int main(void)
     snprintf(logdir, sizeof logdir, "%s/logs", tmp);
     ASSERT_EQ(sh(20, "rm -rf \"%s\" \"%s\"", outdir, logdir), 0);
 
-    start_cluster();
-    submit();
-    wait_for_job();
-    check_images();
-    check_logs();
+    TEST_PART(start_cluster());
+    TEST_PART(submit());
+    TEST_PART(wait_for_job());
+    TEST_PART(check_images());
+    TEST_PART(check_logs());
     passed = 1;
     printf("slurm: job %s made %d images over %d tasks\n", jobid, JOBS, TASKS);
     return 0;

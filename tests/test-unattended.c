@@ -108,8 +108,8 @@ static void test_clashing_names(void)
 int main(void)
 {
     cli_setup("unattended", models, sizeof models);
-    test_clashing_names();
-    test_random_kills();
+    TEST_PART(test_clashing_names());
+    TEST_PART(test_random_kills());
     fprintf(stderr, "test-unattended: ok\n");
     return 0;
 }

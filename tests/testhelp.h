@@ -9,8 +9,29 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "util/error.h"
+
+/* Seconds since the first call (the test's start, when its first part is announced). */
+static inline double test_elapsed(void)
+{
+    static double t0 = -1;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double t = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    if (t0 < 0)
+        t0 = t;
+    return t - t0;
+}
+
+/* Runs one part of a long test and says so on stderr first, with the time since the test began:
+ * a test that ctest stops at its timeout then shows where it stood (stderr is unbuffered). */
+#define TEST_PART(call)                                             \
+    do {                                                            \
+        fprintf(stderr, "  [%6.1f s] %s\n", test_elapsed(), #call); \
+        call;                                                       \
+    } while (0)
 
 /* 1 in an AddressSanitizer build (which cannot run under an address-space limit). */
 #if defined(__SANITIZE_ADDRESS__)

@@ -103,7 +103,7 @@ static void job_template(const gen_opts *o, char *out, size_t len)
     snprintf(out, len, "%.*s-{index:04}%s", (int)(dot - t), t, dot);
 }
 
-static int make_parent_dirs(const char *path)
+int cli_make_parent_dirs(const char *path)
 {
     char buf[4096];
     snprintf(buf, sizeof buf, "%s", path);
@@ -202,28 +202,6 @@ static int read_lines(const char *path, batch_line **out, int *n)
     return 0;
 }
 
-/* A job's parameters: a prompt line, or a JSON object of options (through the option table,
- * options.c). *json gets the parsed object, which owns the strings gp points to. */
-static int job_params(const char *line, vqc_generate_params *gp, cJSON **json, bool *seeded)
-{
-    static _Thread_local const char *lists[2 * CLI_MAX_LIST];
-    *json = NULL;
-    if (line[0] != '{') {
-        gp->prompts = line;
-        return 0;
-    }
-    cJSON *obj = cJSON_Parse(line);
-    if (!cJSON_IsObject(obj)) {
-        cJSON_Delete(obj);
-        return vqc_set_error(VQC_ERR_USAGE, "batch job: not a valid JSON object");
-    }
-    *json = obj;
-    int rc = gen_opts_apply_json(obj, gp, lists, seeded);
-    if (!rc && !gp->prompts && !gp->n_image_prompts && !gp->n_noise_prompts)
-        rc = vqc_set_error(VQC_ERR_USAGE, "batch job: no \"prompts\"");
-    return rc;
-}
-
 /* Stable seed for a line when none is given: FNV-1a of its text, below 2^32. */
 static uint64_t line_seed(const char *text)
 {
@@ -266,7 +244,7 @@ static int prepare_job(const batch_run *b, const batch_line *l, int k, int index
 {
     *gp = b->o->gp;
     bool seeded = b->o->seed_given;
-    int rc = job_params(l->text, gp, json, &seeded);
+    int rc = gen_opts_job_params(l->text, gp, json, &seeded);
     uint64_t base = seeded ? gp->seed : line_seed(l->text);
     gp->seed = base + (uint64_t)k;
     /* A job's own "output" is its template. */
@@ -297,7 +275,7 @@ static bool finished(const char *path, const vqc_generate_params *gp, int index)
 /* Runs one job; returns 0, 1 when skipped, or the job's library error code. */
 static int run_job(batch_run *b, vqc_generate_params *gp, int index)
 {
-    int rc = make_parent_dirs(gp->output);
+    int rc = cli_make_parent_dirs(gp->output);
     struct stat st;
     if (!rc && b->o->skip_existing && stat(gp->output, &st) == 0 &&
         finished(gp->output, gp, index)) {

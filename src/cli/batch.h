@@ -21,4 +21,8 @@ int cli_run_batch(gen_opts *o);
 int cli_expand_template(const char *tmpl, int index, const char *prompt, uint64_t seed, char *out,
                         size_t len);
 
+/* Creates the missing folders above the file `path` (mkdir -p of its folder). Returns 0 or
+ * VQC_ERR_IO with a message naming the folder. */
+int cli_make_parent_dirs(const char *path);
+
 #endif

@@ -87,22 +87,38 @@ static const char *fmt_bytes(double b, char *buf, size_t len)
 static void check_threads(report *r)
 {
     int threads = r->si.n_threads;
-    long online = sysconf(_SC_NPROCESSORS_ONLN);
-    cpu_set_t set;
-    int allowed = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : (int)online;
-    const char *omp = getenv("OMP_NUM_THREADS");
+    vqc_cpu_info ci;
+    vqc_cpu_info_read(&ci);
+    const char *omp = getenv("OMP_NUM_THREADS"), *wait = getenv("OMP_WAIT_POLICY");
     cJSON *t = cJSON_AddObjectToObject(r->root, "threads");
     cJSON_AddNumberToObject(t, "intra_op", threads);
-    cJSON_AddNumberToObject(t, "cores_online", (double)online);
-    cJSON_AddNumberToObject(t, "cores_allowed", allowed);
+    cJSON_AddNumberToObject(t, "cores_online", ci.online);
+    cJSON_AddNumberToObject(t, "cores_allowed", ci.affinity);
+    cJSON_AddNumberToObject(t, "cgroup_quota", ci.quota);
+    cJSON_AddNumberToObject(t, "cores_usable", ci.usable);
+    cJSON_AddNumberToObject(t, "others_running", ci.others_busy);
+    cJSON_AddNumberToObject(t, "load1", ci.load1);
+    cJSON_AddBoolToObject(t, "contended", ci.contended);
     add_str_or_null(t, "OMP_NUM_THREADS", omp);
-    row(r, "threads", "%d (cores: %ld online, %d allowed to this process%s%s)", threads, online,
-        allowed, omp ? "; OMP_NUM_THREADS=" : "", omp ? omp : "");
-    if (threads > allowed)
+    add_str_or_null(t, "OMP_WAIT_POLICY", wait);
+    char quota[48] = "";
+    if (ci.quota > 0)
+        snprintf(quota, sizeof quota, ", a cgroup quota of %.2g", ci.quota);
+    row(r, "threads", "%d (cores: %d online, %d allowed to this process%s%s%s)", threads, ci.online,
+        ci.affinity, quota, omp ? "; OMP_NUM_THREADS=" : "", omp ? omp : "");
+    row(r, "cpu load", "%d threads of other processes running now, load average %.2f%s",
+        ci.others_busy, ci.load1,
+        ci.contended ? ": contended (runs wait passively, as OMP_WAIT_POLICY=PASSIVE)" : "");
+    if (threads > ci.usable)
         warn(r,
-             "%d threads on %d allowed cores (a job scheduler's CPU set?) oversubscribes them: "
-             "pass --threads %d",
-             threads, allowed, allowed);
+             "%d threads on %d usable cores (a job scheduler's CPU set or a container's quota?) "
+             "oversubscribes them: pass --threads %d",
+             threads, ci.usable, ci.usable);
+    if (ci.contended)
+        warn(r,
+             "other work keeps %d of the %d usable cores busy: a run takes longer; vqclip waits "
+             "passively instead of spinning (keep your own choice with OMP_WAIT_POLICY)",
+             ci.others_busy < ci.usable ? ci.others_busy : ci.usable, ci.usable);
 }
 
 /* ---- BLAS --------------------------------------------------------------------------------- */

@@ -71,6 +71,19 @@ static void summary(const gen_opts *o, const vqc_generate_result *res, int rc, i
     fflush(stdout);
 }
 
+/* The output name of a single run: its placeholders filled in as a batch's first job's would
+ * be (into `path`), and its missing folders made once the parameters are known to be good. */
+static int single_output(gen_opts *o, char *path, size_t len)
+{
+    int rc = cli_expand_template(o->gp.output, 0, o->gp.prompts ? o->gp.prompts : "", o->gp.seed,
+                                 path, len);
+    if (rc)
+        return rc;
+    o->gp.output = path;
+    rc = vqc_generate_check(&o->gp);
+    return rc ? rc : cli_make_parent_dirs(path);
+}
+
 static int run_single(gen_opts *o)
 {
     cli_ui ui = {.quiet = o->quiet, .json = o->json};
@@ -78,8 +91,9 @@ static int run_single(gen_opts *o)
         o->gp.seed = cli_random_seed();
     if (!o->quiet)
         cli_log(VQC_LOG_INFO, "seed %llu", (unsigned long long)o->gp.seed);
-    char frames[4200];
-    int rc = cli_video_prepare(o, frames, sizeof frames);
+    char frames[4200] = "", path[4096];
+    int rc = single_output(o, path, sizeof path);
+    rc = rc ? rc : cli_video_prepare(o, frames, sizeof frames);
     vqc_context *ctx = NULL;
     rc = rc ? rc : vqc_init(&o->cp, &ctx);
     vqc_generate_result res = {0};

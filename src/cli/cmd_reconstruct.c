@@ -11,12 +11,13 @@ static void usage(FILE *f)
     fprintf(f, "usage: vqclip reconstruct --vqgan CKPT [--vqgan-config YAML] -i IN -o OUT.png\n"
                "                          [--resize] [--device D]\n\n"
                "Encodes IN with the VQGAN, replaces every latent by its nearest codebook entry,\n"
-               "decodes, and writes OUT.png. Image sides must be multiples of the model's\n"
+               "decodes, and writes OUT.png (.jpg/.jpeg: JPEG). Image sides must be multiples of "
+               "the model's\n"
                "downsampling factor (16 for the f16 models); --resize rounds them down instead.\n\n"
                "  --vqgan CKPT         taming-transformers checkpoint (.ckpt, .safetensors)\n"
                "  --vqgan-config YAML  its config, cross-checked against the weights\n"
                "  -i, --input IN       input image (PNG, JPEG, ...)\n"
-               "  -o, --output OUT     output PNG (written atomically)\n"
+               "  -o, --output OUT     output .png or .jpg (written atomically)\n"
                "  --resize             resize to the nearest smaller multiple of the factor\n"
                "  --device D           cpu, cuda or cuda:N (default: cuda when available)\n");
 }

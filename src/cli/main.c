@@ -1,8 +1,10 @@
 /* vqclip: the command-line entry point. It only dispatches: to a subcommand by name, else to the
  * generator (`vqclip -p PROMPT -o OUT.png`). */
 #include <signal.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -52,6 +54,34 @@ static void on_sigbus(int sig)
     _exit(2);
 }
 
+/* On a machine that other work keeps busy, libtorch's OpenMP workers must sleep while they
+ * wait, not spin on a core another thread needs (docs/benchmarks.md, contention). libgomp reads
+ * the policy when the process starts, so the command restarts itself once with it set. A
+ * policy the user set (OMP_WAIT_POLICY or GOMP_SPINCOUNT) is kept. The thread count stays: the
+ * picture depends on it. */
+static void choose_wait_policy(char **argv)
+{
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT"))
+        return;
+    vqc_cpu_info ci;
+    vqc_cpu_info_read(&ci);
+    if (!ci.contended || setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0)
+        return;
+    execv("/proc/self/exe", argv);
+    unsetenv("OMP_WAIT_POLICY"); /* no restart: go on as is */
+}
+
+/* Commands that compute little (or only report) start without the contention check. */
+static bool light_command(const char *arg)
+{
+    static const char *const light[] = {"--help",   "-h",     "--version",      "info",
+                                        "tokenize", "doctor", "--list-options", NULL};
+    for (int i = 0; light[i]; i++)
+        if (strcmp(arg, light[i]) == 0)
+            return true;
+    return false;
+}
+
 int main(int argc, char **argv)
 {
     /* A file size limit (ulimit -f) must fail the write with EFBIG, reported and cleaned up,
@@ -62,6 +92,8 @@ int main(int argc, char **argv)
         usage(stderr);
         return 1;
     }
+    if (!light_command(argv[1]))
+        choose_wait_policy(argv);
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         gen_opts_usage(stdout);
         printf("\n");

@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <string.h>
 
+/* A row leaves its trailing fields (words) zero unless it needs them. */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
 #define GP(f) IN_GP, offsetof(vqc_generate_params, f)
 #define CP(f) IN_CP, offsetof(vqc_context_params, f)
 #define CLI(f) IN_CLI, offsetof(gen_opts, f)
@@ -95,17 +98,18 @@ const cli_option cli_options[] = {
      "-ip"},
     {"--noise-prompt", "noise_prompts", T_LIST, GP(noise_prompts), NONE, S_PROMPTS, "SEED[:W]",
      "random embedding prompt (repeatable)", 30, R_EACH, "--noise-prompt"},
-    {"-nps --noise_prompt_seeds", NULL, SPECIAL(sp_nps), S_PROMPTS, "S|S...",
-     "generate.py's noise prompt seeds, with -npw W|W... their weights", 0, R_NEVER, NULL},
-    {"-npw --noise_prompt_weights", NULL, SPECIAL(sp_npw), S_HIDDEN, "W|W...", NULL, 0, R_NEVER,
-     NULL},
+    {"-nps --noise_prompt_seeds", NULL, SPECIAL(sp_nps), S_PROMPTS, "S [S...]",
+     "generate.py's noise prompt seeds, with -npw W [W...] their weights ('|' also separates)", 0,
+     R_NEVER, NULL, '|'},
+    {"-npw --noise_prompt_weights", NULL, SPECIAL(sp_npw), S_HIDDEN, "W [W...]", NULL, 0, R_NEVER,
+     NULL, '|'},
     {"-cpe --change-prompt-every --change_prompt_every", "change_prompt_every", T_INT,
      GP(change_prompt_every), NUM(0, INT_MAX), S_PROMPTS, "N",
      "story mode: next phrase every N steps", 40, R_SET, "--change-prompt-every"},
     /* Output */
     {"-o --output", "output", T_STR, GP(output), NONE, S_OUTPUT, "FILE",
-     "PNG to write (default {D}); written atomically; may hold {index} {index:04} {slug} "
-     "{seed} {date}",
+     "image to write (default {D}): .png, or .jpg/.jpeg for JPEG; written atomically; folders "
+     "are made; may hold {index} {index:04} {slug} {seed} {date}",
      0, R_NEVER, NULL},
     {"-s --size", "size", T_SIZE, GP(width), NUM(1, VQC_MAX_SIDE), S_OUTPUT, "W [H]",
      "image size (default 512x512 on a GPU, 256x256 on the CPU), rounded down to the VQGAN's "
@@ -127,25 +131,28 @@ const cli_option cli_options[] = {
      "also encode the frames as a video (needs ffmpeg)", 0, R_NEVER, NULL},
     {"--video-fps", NULL, T_INT, CLI(video_fps), NUM(1, 240), S_OUTPUT, "N",
      "the video's frame rate (default {D})", 0, R_NEVER, NULL},
-    {"-zse --zoom-every", NULL, T_INT, GP(zoom_every), NUM(0, INT_MAX), S_OUTPUT, "N",
+    {"-zse --zoom-every --zoom_save_every --zoom_frequency", NULL, T_INT, GP(zoom_every),
+     NUM(0, INT_MAX), S_OUTPUT, "N",
      "zoom video: every N steps zoom the image by --zoom-scale, shift it by --zoom-shift-x/-y "
      "pixels and re-encode it, from step --zoom-start",
      200, R_SET, "--zoom-every"},
-    {"-zs --zoom-start", NULL, T_INT, GP(zoom_start), NUM(0, INT_MAX), S_OUTPUT, "N",
+    {"-zs --zoom-start --zoom_start", NULL, T_INT, GP(zoom_start), NUM(0, INT_MAX), S_OUTPUT, "N",
      "the first step that zooms (default {D})", 201, R_ALWAYS, "--zoom-start"},
-    {"-zsc --zoom-scale", NULL, T_DOUBLE, GP(zoom_scale), NUM(0.01, 100), S_OUTPUT, "X",
-     "zoom factor per zoom (default {D}; below 1 zooms in)", 202, R_ALWAYS, "--zoom-scale"},
-    {"-zsx --zoom-shift-x", NULL, T_INT, GP(zoom_shift_x), NUM(-100000, 100000), S_OUTPUT, "N",
-     "pixels to the right per zoom, wrapping around (default {D})", 203, R_ALWAYS,
+    {"-zsc --zoom-scale --zoom_scale", NULL, T_DOUBLE, GP(zoom_scale), NUM(0.01, 100), S_OUTPUT,
+     "X", "zoom factor per zoom, as generate.py's: above 1 zooms in, below 1 out (default {D})",
+     202, R_ALWAYS, "--zoom-scale"},
+    {"-zsx --zoom-shift-x --zoom_shift_x", NULL, T_INT, GP(zoom_shift_x), NUM(-100000, 100000),
+     S_OUTPUT, "N", "pixels to the right per zoom, wrapping around (default {D})", 203, R_ALWAYS,
      "--zoom-shift-x"},
-    {"-zsy --zoom-shift-y", NULL, T_INT, GP(zoom_shift_y), NUM(-100000, 100000), S_OUTPUT, "N",
-     "pixels down per zoom, wrapping around (default {D})", 204, R_ALWAYS, "--zoom-shift-y"},
+    {"-zsy --zoom-shift-y --zoom_shift_y", NULL, T_INT, GP(zoom_shift_y), NUM(-100000, 100000),
+     S_OUTPUT, "N", "pixels down per zoom, wrapping around (default {D})", 204, R_ALWAYS,
+     "--zoom-shift-y"},
     {"--save-state", NULL, T_STR, GP(save_state), NONE, S_OUTPUT, "FILE",
      "write a resumable state with each snapshot", 0, R_NEVER, NULL},
     {"--resume", NULL, T_STR, GP(resume), NONE, S_OUTPUT, "FILE",
      "continue a run from its state (same settings; -i may grow)", 0, R_NEVER, NULL},
     {"--json", NULL, T_FLAG, CLI(json), NONE, S_OUTPUT, NULL,
-     "JSON lines on stdout: each saved image, then a summary", 0, R_NEVER, NULL},
+     "JSON lines on stdout: each saved image and frame, then a summary", 0, R_NEVER, NULL},
     {"-q --quiet", NULL, T_FLAG, CLI(quiet), NONE, S_OUTPUT, NULL, "no progress line", 0, R_NEVER,
      NULL},
     /* Batches */
@@ -174,7 +181,7 @@ const cli_option cli_options[] = {
     {"--bpe", NULL, T_STR, CP(bpe), NONE, S_MODELS, "FILE",
      "CLIP BPE vocabulary (default " VQC_DEFAULT_BPE "); names are looked up in "
      "$VQCLIP_MODELS, ~/.cache/vqclip",
-     0, R_NEVER, NULL},
+     95, R_QUOTED, "--bpe"},
     /* Start */
     {"-ii --init-image --init_image", "init_image", T_STR, GP(init_image), NONE, S_START, "IMG",
      "start from this image (resized to the output size)", 170, R_SET, "-ii"},
@@ -189,9 +196,9 @@ const cli_option cli_options[] = {
      "every --mse-decay-every steps, --mse-epochs times, the optimiser reset each time)",
      191, R_ALWAYS, "--init-weight-mode"},
     {"--mse-decay-every", NULL, T_INT, GP(mse_decay_every), NUM(1, INT_MAX), S_START, "N",
-     "stepped mode: steps between re-anchoring (default {D})", 0, R_NEVER, NULL},
+     "stepped mode: steps between re-anchoring (default {D})", 192, R_ALWAYS, "--mse-decay-every"},
     {"--mse-epochs", NULL, T_INT, GP(mse_epochs), NUM(1, 100000), S_START, "N",
-     "stepped mode: how many times (default {D})", 0, R_NEVER, NULL},
+     "stepped mode: how many times (default {D})", 193, R_ALWAYS, "--mse-epochs"},
     /* Optimisation */
     {"-lr --learning-rate --learning_rate", "lr", T_DOUBLE, GP(lr), NUM(0, 1e6), S_OPTIM, "X",
      "step size (default {D})", 100, R_ALWAYS, "-lr"},
@@ -210,7 +217,9 @@ const cli_option cli_options[] = {
     {"--cut-noise", "cut_noise", T_DOUBLE, GP(cut_noise), NUM(0, 100), S_OPTIM, "X",
      "noise factor per cutout (default {D})", 150, R_ALWAYS, "--cut-noise"},
     {"-aug --augments", "augments", T_AUGMENTS, GP(augments), NONE, S_OPTIM, "LIST",
-     "Af, Pe, Ji, Er, Sh, Gn, Ro, Hf, Cr, Re, or none (default {D})", 160, R_QUOTED, "--augments"},
+     "Af, Pe, Ji, Er, Sh, Gn, Ro, Hf, Cr, Re, or none (default {D}); several words or a repeated "
+     "-aug add to the list",
+     160, R_QUOTED, "--augments", ' '},
     /* Device */
     {"-cd --device --cuda_device", NULL, T_STR, CP(device), NONE, S_DEVICE, "D",
      "cpu, cuda, cuda:N (default: cuda when available)", 0, R_NEVER, NULL},
@@ -221,7 +230,7 @@ const cli_option cli_options[] = {
      "on CUDA: fast (the default: CLIP in fp16, the decoder in bf16), mixed (CLIP in fp16) or "
      "exact (float32 everywhere, no TF32)",
      0, R_NEVER, NULL},
-    {"--deterministic", NULL, T_FLAG, CP(deterministic), NONE, S_DEVICE, NULL,
+    {"-d --deterministic", NULL, T_FLAG, CP(deterministic), NONE, S_DEVICE, NULL,
      "on CUDA, cuDNN's deterministic algorithms, so a seed repeats a picture up to the last "
      "bits (the CPU always repeats it exactly)",
      0, R_NEVER, NULL},
@@ -232,10 +241,16 @@ const cli_option cli_options[] = {
     {"--profile", NULL, T_FLAG, GP(profile), NONE, S_DEVICE, NULL,
      "log where a step's time goes, stage by stage", 0, R_NEVER, NULL},
     {"--threads", NULL, T_INT, CP(n_threads), NUM(1, 4096), S_DEVICE, "N",
-     "CPU threads (default: all cores)", 0, R_NEVER, NULL},
+     "CPU threads (default: the CPUs this process may use: its affinity mask and cgroup quota)", 0,
+     R_NEVER, NULL},
     /* Batch-only keys */
     {NULL, "width", SPECIAL(sp_width), S_HIDDEN, NULL, NULL, 0, R_NEVER, NULL},
     {NULL, "height", SPECIAL(sp_height), S_HIDDEN, NULL, NULL, 0, R_NEVER, NULL},
+    /* Start (appended) */
+    {"--allow-http", NULL, T_FLAG, GP(allow_http), NONE, S_START, NULL,
+     "-ii and -ip may be URLs, fetched over https; this allows plain http too (limits: "
+     "$VQCLIP_FETCH_TIMEOUT seconds, $VQCLIP_FETCH_MAX_BYTES)",
+     210, R_SET, "--allow-http"},
     /* Optimisation: pixray's shaping losses (docs/losses.md) */
     {"-smo --smoothness", "smoothness", T_DOUBLE, GP(smoothness), NUM(-1e6, 1e6), S_OPTIM, "W",
      "weight of pixray's smoothness (total variation) loss on the cutouts (default {D})", 300,

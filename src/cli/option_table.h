@@ -53,6 +53,8 @@ typedef struct cli_option {
                        * (k > 0) follows the row at N*10 and appears only when that one does */
     regen_kind regen;
     const char *regen_flag;
+    char words; /* generate.py's nargs='+': the value may go on over the following words (-aug Ji
+                 * Sh, -nps 1 2), joined by this separator; 0: one word */
 } cli_option;
 
 /* What a value is set into: the command line's options, or a batch job's parameters. */

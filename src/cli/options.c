@@ -275,6 +275,47 @@ static bool numeric(const char *s)
     return *end == 0;
 }
 
+/* Whether word w continues a multi-word value of row r: an augmentation code after -aug, a
+ * number after -nps / -npw. */
+static bool continues(const cli_option *r, const char *w)
+{
+    if (r->type != T_AUGMENTS)
+        return numeric(w);
+    vqc_augment one[VQC_MAX_AUGMENTS];
+    int n;
+    return w[0] != '-' && strlen(w) == 2 && vqc_augments_parse(w, one, &n) == 0;
+}
+
+/* The value of a row that takes several words (generate.py's nargs='+'): `value` and the words
+ * after it that continue it, joined by the row's separator (*i moves past them); a repeated
+ * -aug adds to the list given before it. The options keep the string. NULL (with a message)
+ * when it is too long or memory is short. */
+static const char *join_words(const cli_option *r, int argc, char **argv, int *i, const char *value,
+                              gen_opts *o)
+{
+    char buf[1024];
+    size_t n = 0;
+    if (r->type == T_AUGMENTS && o->aug_words[0])
+        n = (size_t)snprintf(buf, sizeof buf, "%s%c", o->aug_words, r->words);
+    n += (size_t)snprintf(buf + n, sizeof buf - n, "%s", value);
+    while (n < sizeof buf && *i + 1 < argc && continues(r, argv[*i + 1]))
+        n += (size_t)snprintf(buf + n, sizeof buf - n, "%c%s", r->words, argv[++*i]);
+    bool aug = r->type == T_AUGMENTS;
+    if (n >= (aug ? sizeof o->aug_words : sizeof buf)) {
+        vqc_set_error(VQC_ERR_USAGE, "%s: too many values", argv[*i]);
+        return NULL;
+    }
+    if (aug)
+        return memcpy(o->aug_words, buf, n + 1);
+    char *kept = o->n_owned < CLI_MAX_LIST ? strdup(buf) : NULL;
+    if (!kept) {
+        vqc_set_error(VQC_ERR_USAGE, "%s: too many values", argv[*i]);
+        return NULL;
+    }
+    o->owned[o->n_owned++] = kept;
+    return kept;
+}
+
 /* One option token at argv[*i]; consumes its value. Returns 0, or VQC_ERR_USAGE. */
 static int one_option(int argc, char **argv, int *i, gen_opts *o)
 {
@@ -320,6 +361,8 @@ static int one_option(int argc, char **argv, int *i, gen_opts *o)
             return vqc_set_error(VQC_ERR_USAGE, "option '%s' needs a value", tok);
         value = argv[++*i];
     }
+    if (r->words && !(value = join_words(r, argc, argv, i, value, o)))
+        return VQC_ERR_USAGE;
     int rc = set_value(r, &t, value);
     /* A second number right after the size is the height, as generate.py takes "-s 512 384". */
     if (!rc && r->type == T_SIZE && *i + 1 < argc && argv[*i + 1][0] >= '0' &&
@@ -340,6 +383,23 @@ static void warn_unused(const gen_opts *o)
     if (row_given(o, &o->gp.cut_pow) && o->gp.cut_method == VQC_CUT_POOLING)
         cli_log(VQC_LOG_WARN, "--cut-pow shapes the original cut method's random squares; the "
                               "pooling method (the default) ignores it");
+}
+
+/* A plain http URL among -ii/-ip without --allow-http: said here, with the flag's name (the
+ * library refuses it too, in its own words). */
+static int check_http(const gen_opts *o)
+{
+    const char *bad =
+        o->gp.init_image && strcasestr(o->gp.init_image, "http://") ? o->gp.init_image : NULL;
+    for (int i = 0; !bad && i < o->gp.n_image_prompts; i++)
+        if (strcasestr(o->gp.image_prompts[i], "http://"))
+            bad = o->gp.image_prompts[i];
+    if (!bad || o->gp.allow_http)
+        return 0;
+    return vqc_set_error(VQC_ERR_USAGE,
+                         "'%s': plain http URLs are refused (https only): add --allow-http to "
+                         "fetch them",
+                         bad);
 }
 
 int gen_opts_parse(int argc, char **argv, gen_opts *o)
@@ -370,6 +430,8 @@ int gen_opts_parse(int argc, char **argv, gen_opts *o)
         return cli_exit_status(rc);
     }
     if ((o->peer_seeds || o->peer_weights) && peer_noise_prompts(o))
+        goto fail;
+    if (check_http(o))
         goto fail;
     if (o->batch && o->video) {
         vqc_set_error(VQC_ERR_USAGE, "--video makes one video per run; it cannot be used with "
@@ -486,4 +548,24 @@ int gen_opts_apply_json(const cJSON *obj, vqc_generate_params *gp, const char **
             return rc;
     }
     return 0;
+}
+
+int gen_opts_job_params(const char *line, vqc_generate_params *gp, cJSON **json, bool *seeded)
+{
+    static _Thread_local const char *lists[2 * CLI_MAX_LIST];
+    *json = NULL;
+    if (line[0] != '{') {
+        gp->prompts = line;
+        return 0;
+    }
+    cJSON *obj = cJSON_Parse(line);
+    if (!cJSON_IsObject(obj)) {
+        cJSON_Delete(obj);
+        return vqc_set_error(VQC_ERR_USAGE, "batch job: not a valid JSON object");
+    }
+    *json = obj;
+    int rc = gen_opts_apply_json(obj, gp, lists, seeded);
+    if (!rc && !gp->prompts && !gp->n_image_prompts && !gp->n_noise_prompts)
+        rc = vqc_set_error(VQC_ERR_USAGE, "batch job: no \"prompts\"");
+    return rc;
 }

@@ -26,6 +26,7 @@ typedef struct gen_opts {
     char *owned[CLI_MAX_LIST];               /* strings made while parsing (peer noise prompts) */
     int n_owned;
     const char *peer_seeds, *peer_weights; /* the peer's -nps / -npw, joined at the end */
+    char aug_words[256];                   /* the -aug words so far (a repeated -aug adds) */
     bool output_given, seed_given, size_given, quiet, json, list_options;
     const char *batch; /* --batch FILE ('-' = stdin) */
     const char *video; /* --video OUT.mp4 (ffmpeg) */
@@ -53,6 +54,11 @@ int gen_opts_parse(int argc, char **argv, gen_opts *o);
  * naming the key. */
 int gen_opts_apply_json(const cJSON *obj, vqc_generate_params *gp, const char **lists,
                         bool *seeded);
+
+/* One batch line's parameters into gp: a prompt line, or a JSON object of options (through
+ * gen_opts_apply_json). *json gets the parsed object, which owns the strings gp points to
+ * (cJSON_Delete it after the job). Returns 0 or VQC_ERR_USAGE with a message. */
+int gen_opts_job_params(const char *line, vqc_generate_params *gp, cJSON **json, bool *seeded);
 
 /* Settings for the demo models (vqc_uses_demo_models): 64x64 pictures, fewer steps and
  * cutouts, no colour jitter, a smooth start, for each of these not given on the command line. */

@@ -167,20 +167,29 @@ static void add_quoted(text_buf *b, const char *flag, const char *v)
     add(b, "'");
 }
 
-/* The augmentations in their canonical order, joined by commas, or "none". */
+/* The augmentations in the order given (which is the order they apply in), joined by commas,
+ * or "none". */
 static void augments_text(const vqc_generate_params *g, char *buf, size_t len)
 {
     size_t at = 0;
     buf[0] = 0;
-    for (int a = 0; a < VQC_AUGMENT_COUNT; a++)
-        for (int i = 0; i < g->n_augments; i++)
-            if (g->augments[i] == (vqc_augment)a) {
-                at += (size_t)snprintf(buf + at, len - at, "%s%s", at ? "," : "",
-                                       vqc_augment_name((vqc_augment)a));
-                break;
-            }
+    for (int i = 0; i < g->n_augments && at < len; i++)
+        at += (size_t)snprintf(buf + at, len - at, "%s%s", at ? "," : "",
+                               vqc_augment_name(g->augments[i]));
     if (!at)
         snprintf(buf, len, "none");
+}
+
+/* The shortest "%.Ng" (N = 1..17) that strtod reads back to the very same double, so that the
+ * regeneration command repeats every value exactly (17 digits always do). */
+static void exact_double(double v, char *buf, size_t len)
+{
+    for (int digits = 1; digits <= 17; digits++) {
+        snprintf(buf, len, "%.*g", digits, v);
+        double back = strtod(buf, NULL);
+        if (memcmp(&back, &v, sizeof v) == 0)
+            return;
+    }
 }
 
 /* Appends row r's part of the regeneration command; returns whether it appeared. */
@@ -191,13 +200,20 @@ static bool regen_row(const cli_option *r, const vqc_generate_params *g, const v
     const void *f = (const char *)g + r->off;
     bool quote = r->regen != R_ALWAYS;
     if (r->in == IN_CP) { /* the model files actually used */
-        add_quoted(b, r->regen_flag,
-                   r->off == offsetof(vqc_context_params, vqgan) ? in->vqgan_path : in->clip_path);
-        return true;
+        const char *path = r->off == offsetof(vqc_context_params, vqgan)  ? in->vqgan_path
+                           : r->off == offsetof(vqc_context_params, clip) ? in->clip_path
+                                                                          : in->bpe_path;
+        if (path)
+            add_quoted(b, r->regen_flag, path);
+        return path != NULL;
     }
     switch (r->type) {
     case T_SIZE: add(b, " %s %d %d", r->regen_flag, in->width, in->height); return true;
     case T_SEED: add(b, " %s %" PRIu64, r->regen_flag, *(const uint64_t *)f); return true;
+    case T_FLAG:
+        if (*(const bool *)f)
+            add(b, " %s", r->regen_flag);
+        return *(const bool *)f;
     case T_INT:
         if (r->regen == R_SET && !*(const int *)f)
             return false;
@@ -206,7 +222,8 @@ static bool regen_row(const cli_option *r, const vqc_generate_params *g, const v
     case T_DOUBLE:
         if (r->regen == R_SET && *(const double *)f == 0)
             return false;
-        add(b, " %s %g", r->regen_flag, *(const double *)f);
+        exact_double(*(const double *)f, text, sizeof text);
+        add(b, " %s %s", r->regen_flag, text);
         return true;
     case T_CHOICE:
         if (r->regen == R_SET && *(const int *)f == 0)

@@ -108,6 +108,19 @@ static void on_image(const char *path, int step, double loss, void *user)
     fflush(stdout);
 }
 
+/* --json: one line per frame written (frames are no output image: no log line). */
+static void on_frame(const char *path, int step, double loss, void *user)
+{
+    const cli_ui *ui = user;
+    if (!ui->json)
+        return;
+    char *q = cli_json_string(path);
+    printf("{\"event\":\"frame\",\"path\":%s,\"step\":%d,\"loss\":%.6f}\n", q ? q : "\"\"", step,
+           loss);
+    free(q);
+    fflush(stdout);
+}
+
 static char *describe(const vqc_run_info *info, void *user)
 {
     return gen_opts_regeneration(((const cli_ui *)user)->gp, info);
@@ -119,6 +132,7 @@ void cli_ui_attach(cli_ui *ui, vqc_generate_params *gp)
     gp->abort = on_abort;
     gp->on_image = on_image;
     gp->describe = describe;
+    gp->on_frame = on_frame;
     gp->user = ui;
     ui->gp = gp;
     ui->t_first = 0;

@@ -23,7 +23,7 @@ void cli_install_signals(void);
 /* The signal that asked to stop, 0 when none. */
 int cli_signal(void);
 
-/* Installs the progress, abort, image and describe callbacks of ui into gp. */
+/* Installs the progress, abort, image, frame and describe callbacks of ui into gp. */
 void cli_ui_attach(cli_ui *ui, vqc_generate_params *gp);
 
 /* Ends an open progress line. */

@@ -13,6 +13,7 @@ struct vqc_context {
     vqc_context_params p; /* its strings point into names[] */
     char *names[5];       /* copies of vqgan, vqgan_config, clip, bpe, device */
     vqt_device dev;
+    int n_threads; /* the CPU threads set by vqc_init */
     char vqgan_path[4096], yaml_path[4096], clip_path[4096], bpe_path[4096];
     bool demo;     /* the demo set is loaded */
     vqc_vqgan *vq; /* NULL until vqc_load() */

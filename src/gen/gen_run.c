@@ -9,6 +9,7 @@
 
 #include "gen/gen_internal.h"
 #include "gen/memplan.h"
+#include "io/fetch.h"
 #include "util/error.h"
 #include "util/torch_error.h"
 
@@ -70,6 +71,10 @@ static int parse_prompts(const vqc_generate_params *g, vqc_prompt_list **story, 
         double w;
         rc = vqc_noise_prompt_parse(g->noise_prompts[i], &seed, &w);
     }
+    for (int i = 0; !rc && i < images->n; i++)
+        rc = vqc_fetch_check(images->items[i].text, g->allow_http);
+    if (!rc && g->init_image && (rc = vqc_fetch_check(g->init_image, g->allow_http)))
+        rc = vqc_error_wrap(rc, "init image");
     if (!rc && *n_story == 0 && images->n == 0 && g->n_noise_prompts == 0)
         rc = vqc_error_set(VQC_ERR_USAGE, "no prompt given");
     return rc;
@@ -94,9 +99,9 @@ static int read_inputs(gen_run *r)
     if (!rc && r->images.n && !r->image_data)
         rc = vqc_error_set(VQC_ERR_NOMEM, "out of memory");
     for (int i = 0; !rc && i < r->images.n; i++)
-        if ((rc = vqc_image_load(r->images.items[i].text, &r->image_data[i])))
+        if ((rc = vqc_image_open(r->images.items[i].text, g->allow_http, &r->image_data[i])))
             rc = vqc_error_wrap(rc, "image prompt");
-    if (!rc && g->init_image && (rc = vqc_image_load(g->init_image, &r->init)))
+    if (!rc && g->init_image && (rc = vqc_image_open(g->init_image, g->allow_http, &r->init)))
         rc = vqc_error_wrap(rc, "init image");
     return rc;
 }
@@ -197,7 +202,7 @@ int vqc_gen_setup(gen_run *r)
 
 /* ---- the steps ------------------------------------------------------------------------- */
 
-static int write_png(gen_run *r, const char *path, int step)
+static int write_image(gen_run *r, const char *path, int step)
 {
     vqc_image img = {0};
     vqt_tensor *t = vqc_loop_output_image(r->loop);
@@ -216,7 +221,7 @@ static int write_png(gen_run *r, const char *path, int step)
         meta[7] = "plateau";
     }
     const char **m = text ? meta : meta + 2; /* no "parameters" chunk without a text */
-    rc = rc ? rc : vqc_image_save_png(path, &img, m);
+    rc = rc ? rc : vqc_image_save(path, &img, m);
     vqc_image_free(&img);
     return rc;
 }
@@ -224,7 +229,7 @@ static int write_png(gen_run *r, const char *path, int step)
 /* The output image (and the state file) at `step`. */
 static int snapshot(gen_run *r, int step)
 {
-    int rc = write_png(r, r->g->output, step);
+    int rc = write_image(r, r->g->output, step);
     if (!rc && r->g->save_state)
         rc = vqc_gen_save_state(r);
     if (!rc && r->g->on_image)
@@ -236,7 +241,10 @@ static int save_frame(gen_run *r, int step)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/%05d.png", r->g->save_frames, step);
-    return write_png(r, path, step);
+    int rc = write_image(r, path, step);
+    if (!rc && r->g->on_frame)
+        r->g->on_frame(path, step, r->total_loss, r->g->user);
+    return rc;
 }
 
 /* Story mode: which phrase step `step` (1-based) uses. */
@@ -248,18 +256,21 @@ static int phrase_for(const gen_run *r, int step)
     return ((step - 1) / every) % r->n_story;
 }
 
-/* The current image scaled by zoom_scale about its centre (zoom_scale < 1 enlarges the
- * middle) and shifted with wrap-around, as the peer's zoom video does between frames. */
+/* The current image zoomed about its centre and shifted with wrap-around, as the peer's zoom
+ * video does between frames: it crops a box of (W, H) / zoom_scale about the centre and scales
+ * it back to W x H, so a scale above 1 zooms in and its default 0.99 zooms out, with black
+ * where the box reaches past the picture (PIL's crop). Bilinear here, Lanczos there. */
 static vqt_tensor *zoomed_image(const gen_run *r, const vqt_tensor *img)
 {
     const vqc_generate_params *g = r->g;
-    float theta[6] = {(float)g->zoom_scale, 0, 0, 0, (float)g->zoom_scale, 0};
+    float k = (float)(1.0 / g->zoom_scale);
+    float theta[6] = {k, 0, 0, 0, k, 0};
     int64_t ts[3] = {1, 2, 3};
     int w = r->lp.width, h = r->lp.height;
     vqt_tensor *t =
         vqt_from_data(theta, VQC_DTYPE_F32, 3, ts, NULL, vqt_device_of(img), VQC_DTYPE_F32);
     vqt_tensor *grid = vqt_affine_grid(t, 1, 3, h, w, false);
-    vqt_tensor *z = vqt_grid_sample(img, grid, VQT_GRID_BORDER, false);
+    vqt_tensor *z = vqt_grid_sample(img, grid, VQT_GRID_ZEROS, false);
     int sx = ((g->zoom_shift_x % w) + w) % w, sy = ((g->zoom_shift_y % h) + h) % h;
     if (sx) { /* wrap: the last sx columns move to the front */
         vqt_tensor *parts[2] = {vqt_narrow(z, 3, w - sx, sx), vqt_narrow(z, 3, 0, w - sx)};

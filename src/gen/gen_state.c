@@ -90,7 +90,7 @@ int vqc_gen_describe(gen_run *r)
     const vqc_context *c = r->ctx;
     vqc_run_info info = {r->lp.width,   r->lp.height, vqc_vqgan_get_info(c->vq)->downsample,
                          c->vqgan_path, c->clip_path, c->dev.type == VQT_DEVICE_CUDA,
-                         c->demo};
+                         c->demo,       c->bpe_path};
     r->params_text = r->g->describe(&info, r->g->user);
     return 0;
 }

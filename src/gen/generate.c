@@ -8,12 +8,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gen/cpu_share.h"
 #include "gen/gen_internal.h"
 #include "gen/memplan.h"
 #include "gen/modelpath.h"
 #include "gen/tools.h"
 #include "io/image.h"
-#include "io/png_text.h"
+#include "io/image_text.h"
 #include "util/error.h"
 
 const char *vqc_last_error(void)
@@ -49,7 +50,7 @@ int vqc_check_output(const char *path)
 int vqc_image_step(const char *path, int *step)
 {
     char text[32], *end;
-    int rc = vqc_png_text(path, "vqclip:step", text, sizeof text);
+    int rc = vqc_image_text(path, "vqclip:step", text, sizeof text);
     if (rc)
         return rc;
     long v = strtol(text, &end, 10);
@@ -62,7 +63,7 @@ int vqc_image_step(const char *path, int *step)
 bool vqc_image_plateaued(const char *path)
 {
     char text[32];
-    return vqc_png_text(path, "vqclip:stopped", text, sizeof text) == 0 &&
+    return vqc_image_text(path, "vqclip:stopped", text, sizeof text) == 0 &&
            strcmp(text, "plateau") == 0;
 }
 
@@ -139,11 +140,11 @@ int vqc_init(const vqc_context_params *p, vqc_context **out)
     *out = NULL;
     if ((unsigned)p->precision >= VQC_PRECISION_COUNT || p->n_threads < 0)
         return vqc_error_set(VQC_ERR_USAGE, "context parameters out of range");
-    vqt_init(p->n_threads);
     vqc_context *c = calloc(1, sizeof *c);
     if (!c)
         return vqc_error_set(VQC_ERR_NOMEM, "out of memory");
     c->p = *p;
+    c->n_threads = vqc_cpu_init_threads(p->n_threads);
     bool ok = dup_opt(p->vqgan, &c->names[0]) && dup_opt(p->vqgan_config, &c->names[1]) &&
               dup_opt(p->clip, &c->names[2]) && dup_opt(p->bpe, &c->names[3]) &&
               dup_opt(p->device, &c->names[4]);
@@ -206,9 +207,11 @@ int vqc_load(vqc_context *c)
     vqc_vqgan_set_low_memory(c->vq, c->low_memory);
     char dev[32];
     vqt_device_str(c->dev, dev, sizeof dev);
-    vqc_log(VQC_LOG_INFO, "models loaded on %s%s: %s, %s", dev,
-            !c->p.device && c->dev.type == VQT_DEVICE_CPU ? " (no CUDA device found)" : "",
-            c->vqgan_path, c->clip_path);
+    bool cpu = c->dev.type == VQT_DEVICE_CPU;
+    const char *wait = getenv("OMP_WAIT_POLICY"); /* said: it decides speed on a busy machine */
+    vqc_log(VQC_LOG_INFO, "models loaded on %s (%s%d %sthreads%s%s): %s, %s", dev,
+            !c->p.device && cpu ? "no CUDA device found; " : "", c->n_threads, cpu ? "" : "host ",
+            wait ? ", OpenMP wait policy " : "", wait ? wait : "", c->vqgan_path, c->clip_path);
     return 0;
 }
 
@@ -303,7 +306,8 @@ int vqc_generate_check(const vqc_generate_params *g)
             return vqc_error_set(VQC_ERR_USAGE, "augmentation %d is out of range", i + 1);
     if (!g->output || !*g->output)
         return vqc_error_set(VQC_ERR_USAGE, "no output file");
-    int rc = check_shaping(g);
+    int rc = vqc_image_check_name(g->output, "output");
+    rc = rc ? rc : check_shaping(g);
     return rc ? rc : vqc_gen_check_prompts(g);
 }
 

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "torch/shim.h"
+#include "gen/cpu_share.h"
 #include "util/clock.h"
 #include "util/error.h"
 
@@ -77,7 +78,7 @@ int vqc_system_check(int n_threads, bool bench, vqc_system_info *out)
     if (!out || n_threads < 0)
         return vqc_error_set(VQC_ERR_USAGE, "vqc_system_check: bad arguments");
     memset(out, 0, sizeof *out);
-    out->n_threads = vqt_init(n_threads);
+    out->n_threads = vqc_cpu_init_threads(n_threads);
     if (out->n_threads < 1)
         return vqc_error_set(VQC_ERR_RUNTIME, "libtorch did not start: %s", vqt_last_error());
     out->n_cuda_devices = vqt_cuda_device_count();

@@ -71,13 +71,14 @@ int vqc_reconstruct(const vqc_reconstruct_params *p)
     vqc_image img = {0}, out = {0};
     vqc_vqgan *m = NULL;
     int rc = vqc_tool_device(p->device, &dev);
+    rc = rc ? rc : vqc_image_check_name(p->output, "output");
     rc = rc ? rc : vqc_check_writable(p->output);
     rc = rc ? rc : vqc_image_load(p->input, &img);
     rc = rc ? rc : vqc_tool_model(VQC_MODEL_VQGAN, p->vqgan, path, sizeof path);
     rc = rc ? rc : vqc_vqgan_load(path, p->vqgan_config, dev, &m);
     rc = rc ? rc : round_trip(m, &img, p->resize, dev, &out);
     const char *meta[] = {"Software", "vqclip " VQCLIP_VERSION, NULL};
-    rc = rc ? rc : vqc_image_save_png(p->output, &out, meta);
+    rc = rc ? rc : vqc_image_save(p->output, &out, meta);
     vqc_image_free(&img);
     vqc_image_free(&out);
     vqc_vqgan_free(m);

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 
+#include "gen/cpu_share.h"
 #include "gen/modelpath.h"
 #include "util/error.h"
 
@@ -20,7 +21,7 @@ int vqc_device_resolve(const char *name, vqt_device *out)
 
 int vqc_tool_device(const char *name, vqt_device *out)
 {
-    vqt_init(0);
+    vqc_cpu_init_threads(0);
     int rc = vqc_device_resolve(name, out);
     if (rc == 0 && !name && out->type == VQT_DEVICE_CPU)
         vqc_log(VQC_LOG_INFO, "no CUDA device found: running on the CPU");

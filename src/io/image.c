@@ -1,16 +1,19 @@
 #include "io/image.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <zlib.h>
 
 #include <stb/stb_image.h>
 #include <stb/stb_image_write.h>
 
+#include "io/fetch.h"
 #include "util/error.h"
 #include "util/torch_error.h"
 #include "util/strbuf.h"
@@ -96,6 +99,40 @@ static unsigned char *read_image_file(const char *path, size_t *len)
     return buf;
 }
 
+int vqc_image_decode(const unsigned char *file, size_t len, const char *name, vqc_image *out)
+{
+    memset(out, 0, sizeof *out);
+    int w, h, c, rc = 0;
+    if (len > INT_MAX)
+        rc = vqc_error_set(VQC_ERR_FORMAT, "%s: image file over 2 GiB", name);
+    else if (vqc_jpeg_bad_huffman(file, len))
+        rc = vqc_error_set(VQC_ERR_FORMAT, "%s: corrupt JPEG (a Huffman table of over 256 codes)",
+                           name);
+    else if (!stbi_info_from_memory(file, (int)len, &w, &h, &c))
+        rc = vqc_error_set(VQC_ERR_FORMAT, "%s: not a readable image (%s)", name,
+                           stbi_failure_reason());
+    else if (w <= 0 || h <= 0 || w > VQC_IMAGE_MAX_SIDE || h > VQC_IMAGE_MAX_SIDE)
+        rc = vqc_error_set(VQC_ERR_FORMAT, "%s: image size %dx%d is out of range (max %d)", name, w,
+                           h, VQC_IMAGE_MAX_SIDE);
+    if (rc)
+        return rc;
+    unsigned char *px = stbi_load_from_memory(file, (int)len, &w, &h, &c, 3);
+    if (!px)
+        return vqc_error_set(VQC_ERR_FORMAT, "%s: cannot decode image (%s)", name,
+                             stbi_failure_reason());
+    out->rgb = malloc((size_t)w * h * 3 * sizeof(float));
+    if (!out->rgb) {
+        stbi_image_free(px);
+        return vqc_error_set(VQC_ERR_NOMEM, "%s: out of memory for %dx%d image", name, w, h);
+    }
+    for (size_t i = 0; i < (size_t)w * h * 3; i++)
+        out->rgb[i] = px[i] / 255.0f;
+    out->w = w;
+    out->h = h;
+    stbi_image_free(px);
+    return 0;
+}
+
 int vqc_image_load(const char *path, vqc_image *out)
 {
     memset(out, 0, sizeof *out);
@@ -108,34 +145,24 @@ int vqc_image_load(const char *path, vqc_image *out)
     unsigned char *file = read_image_file(path, &len);
     if (!file)
         return VQC_ERR_IO;
-    int w, h, c, rc = 0;
-    if (vqc_jpeg_bad_huffman(file, len))
-        rc = vqc_error_set(VQC_ERR_FORMAT, "%s: corrupt JPEG (a Huffman table of over 256 codes)",
-                           path);
-    else if (!stbi_info_from_memory(file, (int)len, &w, &h, &c))
-        rc = vqc_error_set(VQC_ERR_FORMAT, "%s: not a readable image (%s)", path,
-                           stbi_failure_reason());
-    else if (w <= 0 || h <= 0 || w > VQC_IMAGE_MAX_SIDE || h > VQC_IMAGE_MAX_SIDE)
-        rc = vqc_error_set(VQC_ERR_FORMAT, "%s: image size %dx%d is out of range (max %d)", path, w,
-                           h, VQC_IMAGE_MAX_SIDE);
-    unsigned char *px = rc ? NULL : stbi_load_from_memory(file, (int)len, &w, &h, &c, 3);
+    int rc = vqc_image_decode(file, len, path, out);
     free(file);
+    return rc;
+}
+
+int vqc_image_open(const char *src, bool allow_http, vqc_image *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!vqc_is_url(src))
+        return vqc_image_load(src, out);
+    unsigned char *data;
+    size_t len;
+    int rc = vqc_fetch(src, allow_http, &data, &len);
     if (rc)
         return rc;
-    if (!px)
-        return vqc_error_set(VQC_ERR_FORMAT, "%s: cannot decode image (%s)", path,
-                             stbi_failure_reason());
-    out->rgb = malloc((size_t)w * h * 3 * sizeof(float));
-    if (!out->rgb) {
-        stbi_image_free(px);
-        return vqc_error_set(VQC_ERR_NOMEM, "%s: out of memory for %dx%d image", path, w, h);
-    }
-    for (size_t i = 0; i < (size_t)w * h * 3; i++)
-        out->rgb[i] = px[i] / 255.0f;
-    out->w = w;
-    out->h = h;
-    stbi_image_free(px);
-    return 0;
+    rc = vqc_image_decode(data, len, src, out);
+    free(data);
+    return rc;
 }
 
 void vqc_image_free(vqc_image *img)
@@ -175,17 +202,24 @@ static void put_text_chunk(vqc_strbuf *b, const char *key, const char *val)
     put_be32(b, (uint32_t)crc32(0, (const Bytef *)b->p + start, (uInt)(b->n - start)));
 }
 
-int vqc_image_save_png(const char *path, const vqc_image *img, const char *const *text_kv)
+/* The image as 8-bit RGB, malloc'ed (pixel = round(clamp(v, 0, 1) * 255)), or NULL. */
+static unsigned char *to_bytes(const vqc_image *img)
 {
     size_t n = (size_t)img->w * img->h * 3;
     unsigned char *px = malloc(n ? n : 1);
-    if (!px)
-        return vqc_error_set(VQC_ERR_NOMEM, "out of memory writing %s", path);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; px && i < n; i++) {
         float v = img->rgb[i];
         v = isnan(v) ? 0.0f : v < 0 ? 0 : v > 1 ? 1 : v;
         px[i] = (unsigned char)lrintf(v * 255.0f);
     }
+    return px;
+}
+
+int vqc_image_save_png(const char *path, const vqc_image *img, const char *const *text_kv)
+{
+    unsigned char *px = to_bytes(img);
+    if (!px)
+        return vqc_error_set(VQC_ERR_NOMEM, "out of memory writing %s", path);
     vqc_strbuf raw = {0}, text = {0};
     int ok = stbi_write_png_to_func(stb_sink, &raw, img->w, img->h, 3, px, img->w * 3);
     free(px);
@@ -203,6 +237,91 @@ int vqc_image_save_png(const char *path, const vqc_image *img, const char *const
     vqc_strbuf_free(&raw);
     vqc_strbuf_free(&text);
     return rc;
+}
+
+/* ---- JPEG writing ---------------------------------------------------------------------- */
+
+/* A COM segment's payload is at most 65533 bytes (its length field counts itself). */
+#define COM_MAX 65533
+
+/* Appends COM segments holding key, NUL, value: as many as the value needs. */
+static void put_com_segments(vqc_strbuf *b, const char *key, const char *val)
+{
+    size_t kl = strlen(key), vl = strlen(val), room = COM_MAX - kl - 1;
+    if (kl + 1 >= COM_MAX)
+        return;
+    do {
+        size_t take = vl < room ? vl : room;
+        size_t len = 2 + kl + 1 + take;
+        unsigned char head[4] = {0xFF, 0xFE, (unsigned char)(len >> 8), (unsigned char)len};
+        vqc_strbuf_put(b, head, 4);
+        vqc_strbuf_put(b, key, kl + 1);
+        vqc_strbuf_put(b, val, take);
+        val += take;
+        vl -= take;
+    } while (vl > 0);
+}
+
+static int save_jpeg(const char *path, const vqc_image *img, const char *const *text_kv)
+{
+    unsigned char *px = to_bytes(img);
+    if (!px)
+        return vqc_error_set(VQC_ERR_NOMEM, "out of memory writing %s", path);
+    vqc_strbuf raw = {0}, text = {0};
+    int ok = stbi_write_jpg_to_func(stb_sink, &raw, img->w, img->h, 3, px, VQC_JPEG_QUALITY);
+    free(px);
+    /* SOI, then the JFIF APP0 segment, which must come first: the comments go after it. */
+    const unsigned char *d = (const unsigned char *)raw.p;
+    size_t head = raw.n >= 6 && d[2] == 0xFF && d[3] == 0xE0 ? 4 + ((size_t)d[4] << 8 | d[5]) : 2;
+    if (!ok || raw.failed || raw.n < head + 2) {
+        vqc_strbuf_free(&raw);
+        return vqc_error_set(VQC_ERR_IO, "%s: JPEG encoding failed", path);
+    }
+    for (int i = 0; text_kv && text_kv[i] && text_kv[i + 1]; i += 2)
+        put_com_segments(&text, text_kv[i], text_kv[i + 1]);
+    vqc_bytes parts[3] = {{raw.p, head}, {text.p, text.n}, {raw.p + head, raw.n - head}};
+    int rc = text.failed ? vqc_error_set(VQC_ERR_NOMEM, "out of memory writing %s", path)
+                         : vqc_write_file_atomic(path, parts, 3);
+    vqc_strbuf_free(&raw);
+    vqc_strbuf_free(&text);
+    return rc;
+}
+
+/* ---- by name --------------------------------------------------------------------------- */
+
+vqc_image_format vqc_image_format_of(const char *path)
+{
+    const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+    const char *dot = strrchr(base, '.');
+    struct stat st;
+    if (!dot || dot == base) /* no extension: only a FIFO or a device, written through */
+        return stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)
+                   ? VQC_IMAGE_PNG
+                   : VQC_IMAGE_UNKNOWN;
+    if (!strcasecmp(dot, ".png"))
+        return VQC_IMAGE_PNG;
+    if (!strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg"))
+        return VQC_IMAGE_JPEG;
+    return VQC_IMAGE_UNKNOWN;
+}
+
+int vqc_image_check_name(const char *path, const char *what)
+{
+    struct stat st;
+    if (vqc_image_format_of(path) != VQC_IMAGE_UNKNOWN ||
+        (stat(path, &st) == 0 && S_ISDIR(st.st_mode)))
+        return 0;
+    return vqc_error_set(VQC_ERR_USAGE, "%s %s: unknown image format (name it .png, .jpg or .jpeg)",
+                         what, path);
+}
+
+int vqc_image_save(const char *path, const vqc_image *img, const char *const *text_kv)
+{
+    switch (vqc_image_format_of(path)) {
+    case VQC_IMAGE_PNG: return vqc_image_save_png(path, img, text_kv);
+    case VQC_IMAGE_JPEG: return save_jpeg(path, img, text_kv);
+    default: return vqc_image_check_name(path, "image");
+    }
 }
 
 /* ---- tensors --------------------------------------------------------------------------- */

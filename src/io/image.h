@@ -3,6 +3,8 @@
 #ifndef VQC_IO_IMAGE_H
 #define VQC_IO_IMAGE_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "torch/shim.h"
@@ -23,6 +25,14 @@ typedef struct vqc_image {
  * VQC_ERR_FORMAT (not a decodable image, or absurd dimensions) with a message. */
 int vqc_image_load(const char *path, vqc_image *out);
 
+/* Decodes the image file held in memory (file, len), as vqc_image_load does; `name` is the
+ * file's name in messages. */
+int vqc_image_decode(const unsigned char *file, size_t len, const char *name, vqc_image *out);
+
+/* An input image named by a path or an http(s) URL (io/fetch.h: fetched with its limits, plain
+ * http only when allow_http), decoded as vqc_image_load does. */
+int vqc_image_open(const char *src, bool allow_http, vqc_image *out);
+
 /* 1 when the bytes are a JPEG (they start with a marker) holding a Huffman table of more than 256
  * codes, which Debian 12's stb_image 2.27 would write past its table on (vqc_image_load refuses
  * such files before stb sees them); 0 otherwise. Exposed for the fuzz target. */
@@ -36,6 +46,29 @@ void vqc_image_free(vqc_image *img);
  * chunk. The file is written with vqc_write_file_atomic's guarantees: an existing file is never
  * left half-written or lost on failure. Returns 0, VQC_ERR_IO or VQC_ERR_NOMEM. */
 int vqc_image_save_png(const char *path, const vqc_image *img, const char *const *text_kv);
+
+/* The formats an output image can be written in, chosen by its file name as PIL does. */
+typedef enum { VQC_IMAGE_UNKNOWN = 0, VQC_IMAGE_PNG, VQC_IMAGE_JPEG } vqc_image_format;
+
+/* The format a file name asks for: ".png" PNG, ".jpg"/".jpeg" JPEG (any case), else
+ * VQC_IMAGE_UNKNOWN. A name without an extension that is an existing FIFO or device (-o
+ * /dev/null, a pipe to a viewer) is PNG. */
+vqc_image_format vqc_image_format_of(const char *path);
+
+/* 0 when `path` names a format vqc_image_save writes, or is a folder (which vqc_check_writable
+ * reports as such); else VQC_ERR_USAGE with a one-line message naming `what` ("output", ...)
+ * and the extensions accepted. */
+int vqc_image_check_name(const char *path, const char *what);
+
+/* JPEG quality of vqc_image_save: PIL's default. */
+#define VQC_JPEG_QUALITY 75
+
+/* Writes `img` in the format its name asks for (vqc_image_format_of): a PNG as
+ * vqc_image_save_png does, or a baseline JPEG of quality VQC_JPEG_QUALITY holding each key/value
+ * pair of text_kv in COM segments ("key", NUL, value; a value over 64 KiB spans several segments
+ * of the same key), read back with vqc_image_text. Atomic as vqc_image_save_png. Returns 0,
+ * VQC_ERR_USAGE (a name of no known format), VQC_ERR_IO or VQC_ERR_NOMEM. */
+int vqc_image_save(const char *path, const vqc_image *img, const char *const *text_kv);
 
 /* A new [1, 3, h, w] float32 tensor on dev holding the image (values in [0, 1]). */
 vqt_tensor *vqc_image_to_tensor(const vqc_image *img, vqt_device dev);

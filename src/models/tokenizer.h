@@ -12,12 +12,12 @@
  *     vqc_tokenizer_free(tok);
  *
  * Text goes through the reference's normalisation before the BPE: ftfy.fix_text, html.unescape
- * twice, whitespace collapsing, str.lower(), then the reference's pre-tokenizer regex. Where
- * vqclip's normalisation differs from the reference (it cannot run ftfy itself), see the comment
- * at the top of tokenizer_text.c; in short:
- *   - ftfy's mojibake repair (fix_encoding: "cafÃ©" -> "café") is not done; the rest of
- *     fix_text's default steps are (HTML entities, C1 controls, Latin ligatures, character width,
- *     curly quotes, line breaks, terminal escapes, control characters, NFC).
+ * twice, whitespace collapsing, str.lower(), then the reference's pre-tokenizer regex. All of
+ * fix_text's default steps are done (HTML entities, mojibake repair "cafÃ©" -> "café" as ftfy
+ * 6.3.1 does it (tokenizer_ftfy.c, docs/tokenizer.md), C1 controls, Latin ligatures, character
+ * width, curly quotes, line breaks, terminal escapes, control characters, NFC). Where vqclip's
+ * normalisation differs from the reference, see the comment at the top of tokenizer_text.c; in
+ * short:
  *   - HTML entities: all numeric references and HTML 4's 252 named entities, the HTML5 legacy
  *     names accepted without ';' (&amp &lt &copy &eacute ...), and some common HTML5 names
  *     (&apos; &hyphen; &check; ...); the rarer HTML5 names (&NotEqualTilde; ...) stay as typed.

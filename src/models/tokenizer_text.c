@@ -10,13 +10,12 @@
  * ftfy.fix_text (ftfy 6, default settings) works line by line (segments end after '\n', at most
  * 10^6 characters) and repeats these steps on each segment until nothing changes:
  *   unescape_html  only while no segment so far contained '<' ("auto"); see tokenizer_html.c
- *   fix_encoding   NOT IMPLEMENTED: mojibake repair ("cafÃ©" -> "café", "â€™" -> "’") needs
- *                  ftfy's badness heuristics and codec tables; vqclip leaves such text as it is
+ *   fix_encoding   mojibake repair ("cafÃ©" -> "café", "â€™" -> "’"): tokenizer_ftfy.c
  *   fix_c1_controls  U+0080..U+009F -> their Windows-1252 characters
  *   fix_latin_ligatures, fix_character_width (fullwidth/halfwidth forms -> NFKC, U+3000 -> ' '),
  *   uncurl_quotes, fix_line_breaks, fix_surrogates (no-op: input is valid UTF-8 by then),
  *   remove_terminal_escapes, remove_control_chars, NFC normalisation.
- * Differences from the reference, besides fix_encoding:
+ * Differences from the reference:
  *   - the fixed-point loop stops after FIX_MAX_ROUNDS rounds (only entities nested deeper than
  *     that, "&amp;amp;amp;...", decode differently);
  *   - Unicode data (categories, case mappings, NFC) comes from utf8proc, whose Unicode version
@@ -31,6 +30,7 @@
 #include <string.h>
 #include <utf8proc.h>
 
+#include "models/tokenizer_ftfy.h"
 #include "util/error.h"
 
 /* ftfy's max_decode_length: the longest segment fix_text handles at once, in characters. */
@@ -123,8 +123,7 @@ int vqc_text_utf8_valid(const char *s, size_t n)
 
 /* ---------------------------------------------------------------- character classes */
 
-/* Python's str.isspace(), which is also what `re`'s \s matches in str patterns. */
-static int py_isspace(int32_t c)
+int vqc_text_isspace(int32_t c)
 {
     if (c == ' ' || (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x1F))
         return 1;
@@ -379,6 +378,7 @@ static int fix_round(vqc_strbuf *cur, vqc_strbuf *tmp, int unescape)
 {
     static const text_pass_fn passes[] = {
         vqc_text_ftfy_unescape,
+        vqc_text_fix_encoding,
         pass_c1,
         pass_ligatures,
         pass_width,
@@ -462,7 +462,7 @@ static int collapse_whitespace(const char *s, size_t n, vqc_strbuf *out)
     for (size_t i = 0; i < n;) {
         size_t at = i;
         int rc = 0;
-        if (py_isspace(vqc_utf8_next(s, n, &i))) {
+        if (vqc_text_isspace(vqc_utf8_next(s, n, &i))) {
             space = any;
             continue;
         }
@@ -564,7 +564,7 @@ int vqc_text_clean(const char *s, size_t n, vqc_strbuf *out)
  * because it case-folds to a letter (iota). Found by testing every code point. */
 static int is_skipped(int32_t c)
 {
-    return (py_isspace(c) && !(c >= 0x1C && c <= 0x1F)) || c == 0x345;
+    return (vqc_text_isspace(c) && !(c >= 0x1C && c <= 0x1F)) || c == 0x345;
 }
 
 /* Length in bytes of the ASCII literal `lit` at s[i..n) under IGNORECASE (letters match either

@@ -24,6 +24,9 @@ int vqc_text_repair_utf8(const char *s, size_t n, vqc_strbuf *out);
 /* Whether s[0..n) is valid UTF-8 (no surrogates, no overlong forms). */
 int vqc_text_utf8_valid(const char *s, size_t n);
 
+/* Python's str.isspace(), which is also what `re`'s \s matches in str patterns. */
+int vqc_text_isspace(int32_t c);
+
 /* Windows-1252's character for a C1 control code point (U+0080..U+009F); the five bytes it leaves
  * undefined map to themselves. Other code points are returned unchanged. */
 int32_t vqc_text_cp1252(int32_t c);
