@@ -99,6 +99,9 @@ _vqclip_value() {
     *:--init-weight-mode) COMPREPLY=($(compgen -W "seed anchor stepped" -- "$cur")) ;;
     *:--clip-precision) COMPREPLY=($(compgen -W "fp16 fp32" -- "$cur")) ;;
     *:--precision) COMPREPLY=($(compgen -W "exact mixed fast" -- "$cur")) ;;
+    *:-est | *:--smoothness-type | *:--smoothness_type)
+        COMPREPLY=($(compgen -W "default clipped log" -- "$cur")) ;;
+    *:--lr-schedule) COMPREPLY=($(compgen -W "constant step cosine" -- "$cur")) ;;
     generate:-p | generate:--prompts | score:-p | score:--prompt | generate:-s | generate:--size | \
         generate:-i | generate:--iterations | *:-se | *:--save-every | *:--save_every | \
         *:--seed | *:-sd | *:--threads | *:-lr | *:--learning-rate | *:-cutn | *:--cutn | \
@@ -109,7 +112,11 @@ _vqclip_value() {
         *:-zse | *:-zs | *:-zsc | *:-zsx | *:-zsy | *:--zoom_save_every | *:--zoom_start | \
         *:--zoom_scale | *:--zoom_shift_x | *:--zoom_shift_y | *:-vl | *:--video_length | \
         *:-ofps | *:--output_video_fps | *:-ifps | *:--input_video_fps | *:--zoom-schedule | \
-        *:--angle-schedule | *:--shift-x-schedule | *:--shift-y-schedule)
+        *:--angle-schedule | *:--shift-x-schedule | *:--shift-y-schedule | \
+        *:-smo | *:--smoothness | *:-sat | \
+        *:--saturation | *:--symmetry | *:--symmetry_weight | *:--symmetry-ud | *:--palette | \
+        *:--palette-weight | *:--palette_weight | *:--lr-step-every | *:--lr-step-factor | \
+        *:--lr-floor | *:--stop-window | *:--stop-fraction | *:--ema)
         COMPREPLY=() ;; # free-form values
     *) return 1 ;;
     esac
@@ -147,11 +154,15 @@ _vqclip() {
             --save_every --vqgan_checkpoint --vqgan_config --clip_model --init_image
             --init_noise --init_weight --learning_rate --optimizer --cut_method --num_cuts --cuts
             --cut_power --cuda_device --zoom_save_every --zoom_start --zoom_scale --zoom_shift_x
-            --zoom_shift_y --zoom_video --video_length --output_video_fps --input_video_fps'
+            --zoom_shift_y --zoom_video --video_length --output_video_fps --input_video_fps
+            --smoothness --smoothness-type --saturation --symmetry --symmetry-ud --palette
+            --palette-weight --lr-schedule --lr-step-every --lr-step-factor --lr-floor
+            --stop-window --stop-fraction --ema --smoothness_type --symmetry_weight
+            --palette_weight'
         # generate.py's one-dash spellings, offered once a single dash is typed
         [[ $cur == -* && $cur != --* ]] && opts+=' -p -o -s -i -m -q -ip -ii -in -iw -se -lr
             -opt -cutm -cutn -cutp -aug -cd -sd -cpe -nps -npw -conf -ckpt -d -vid -zvid -vl -ofps
-            -ifps -zse -zs -zsc -zsx -zsy'
+            -ifps -zse -zs -zsc -zsx -zsy -smo -est -sat'
         ;;
     reconstruct) opts='--vqgan --vqgan-config --input --output --resize --device --help' ;;
     info) opts='--vqgan --vqgan-config --clip --json --help' ;;

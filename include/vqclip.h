@@ -118,6 +118,23 @@ typedef enum {
 VQC_API int vqc_init_noise_parse(const char *name, vqc_init_noise *out);
 VQC_API const char *vqc_init_noise_name(vqc_init_noise n);
 
+/* pixray's smoothness variants: the per-pixel gradient magnitude as it is, clamped at 0.5
+ * ("clipped") or log(1 + s) ("log"). */
+typedef enum {
+    VQC_SMOOTHNESS_DEFAULT = 0,
+    VQC_SMOOTHNESS_CLIPPED,
+    VQC_SMOOTHNESS_LOG,
+    VQC_SMOOTHNESS_COUNT
+} vqc_smoothness_type;
+VQC_API int vqc_smoothness_type_parse(const char *name, vqc_smoothness_type *out);
+VQC_API const char *vqc_smoothness_type_name(vqc_smoothness_type t);
+
+/* The learning rate over a run: constant, multiplied by a factor every N steps, or a half
+ * cosine from the given rate down to a floor at the last iteration. */
+typedef enum { VQC_LR_CONSTANT = 0, VQC_LR_STEP, VQC_LR_COSINE, VQC_LR_COUNT } vqc_lr_schedule;
+VQC_API int vqc_lr_schedule_parse(const char *name, vqc_lr_schedule *out);
+VQC_API const char *vqc_lr_schedule_name(vqc_lr_schedule s);
+
 /* Augmentations of the cutouts, by the peer's codes (Af, Pe, Ji, Er, Sh, Gn, Ro, Hf, Cr, Re). */
 typedef enum {
     VQC_AUGMENT_AF = 0, /* random affine */
@@ -194,7 +211,7 @@ VQC_API bool vqc_uses_demo_models(const vqc_context_params *p);
 /* ---- one generation ------------------------------------------------------------------------ */
 
 /* Progress after each step: the step number (1-based), the total, and 1 + n_prompts loss
- * terms (the MSE term first). */
+ * terms (first the MSE term plus the shaping losses, then each prompt's). */
 typedef void (*vqc_progress_callback)(int step, int total, const float *losses, int n_losses,
                                       void *user);
 /* Polled after each step: returning true stops the run after writing the current image. */
@@ -283,6 +300,27 @@ typedef struct vqc_generate_params {
      * zoom_shift_x/y (pixels, rounded, wrapping around); angle_schedule rotates the picture about
      * its centre by that many degrees counter-clockwise at each zoom. NULL: the constants. */
     const char *zoom_schedule, *angle_schedule, *shift_x_schedule, *shift_y_schedule;
+
+    /* Shaping losses after pixray (docs/losses.md); a weight of 0 turns one off. Smoothness,
+     * saturation and palette are computed on the cutouts CLIP sees, symmetry on the picture. */
+    double smoothness;                   /* weight of the total-variation term; 0 */
+    vqc_smoothness_type smoothness_type; /* VQC_SMOOTHNESS_DEFAULT */
+    double saturation;                   /* weight of the colourfulness reward; 0 */
+    double symmetry;                     /* weight of the left-right mirror term; 0 */
+    double symmetry_ud;                  /* weight of the up-down mirror term; 0 */
+    const char *palette;                 /* "#rrggbb,#rrggbb,..."; NULL: no palette term */
+    double palette_weight;               /* 1 (used only with a palette) */
+
+    /* Schedules. */
+    vqc_lr_schedule lr_schedule; /* VQC_LR_CONSTANT */
+    int lr_step_every;           /* step schedule: every N steps (100) */
+    double lr_step_factor;       /* step schedule: multiply by this (0.5) */
+    double lr_floor;             /* cosine schedule: the rate at the last iteration (0) */
+    int stop_window;             /* stop when the mean loss of the last N steps is not below the
+                                  * mean of the N before by stop_fraction of its size; 0 off */
+    double stop_fraction;        /* 0.01 */
+    double ema;                  /* decay of the moving average of z written as the picture
+                                  * (snapshots, frames, output); 0: z itself */
 } vqc_generate_params;
 
 VQC_API vqc_generate_params vqc_generate_default_params(void);
@@ -315,6 +353,8 @@ typedef struct vqc_generate_result {
     long long base_device_bytes;
     long long planned_step_bytes;
     vqc_memory_advice advice; /* with VQC_ERR_NOMEM */
+    bool plateaued;           /* stopped before `iterations` because the loss stopped improving
+                               * (stop_window); steps says when */
 } vqc_generate_result;
 
 /* Runs one generation and writes params->output (and snapshots, frames, state). In order: checks
@@ -349,6 +389,11 @@ VQC_API void vqc_saved_run_free(vqc_saved_run *s);
  * *step, or VQC_ERR_IO (unreadable) / VQC_ERR_FORMAT (neither a PNG nor a JPEG, or no step
  * recorded). */
 VQC_API int vqc_image_step(const char *path, int *step);
+
+/* Whether an image vqclip wrote (PNG or JPEG) records that its run stopped early because the loss
+ * stopped improving (generate params' stop_window; its "vqclip:stopped" text): such an image is
+ * final although its step is below the iterations asked for. false for any other file. */
+VQC_API bool vqc_image_plateaued(const char *path);
 
 /* ---- models: finding and describing them --------------------------------------------------- */
 

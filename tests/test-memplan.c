@@ -50,8 +50,10 @@ int main(void)
 {
     vqc_vqgan_info vi = imagenet_f16();
     vqc_clip_info ci = vit_b32();
-    vqc_memplan_step st = {&vi, &ci, 32, 0, false, 4, 4}, st8 = {&vi, &ci, 8, 0, false, 4, 4};
-    vqc_memplan_step low = {&vi, &ci, 32, 0, true, 4, 4}, st1 = {&vi, &ci, 1, 0, false, 4, 4};
+    vqc_memplan_step st = {&vi, &ci, 32, 0, false, 4, 4, 0, 0},
+                     st8 = {&vi, &ci, 8, 0, false, 4, 4, 0, 0};
+    vqc_memplan_step low = {&vi, &ci, 32, 0, true, 4, 4, 0, 0},
+                     st1 = {&vi, &ci, 1, 0, false, 4, 4, 0, 0};
     int64_t s256 = vqc_memplan_step_bytes(&st, 256, 256);
     int64_t s512 = vqc_memplan_step_bytes(&st, 512, 512);
     int64_t s512c8 = vqc_memplan_step_bytes(&st8, 512, 512);

@@ -227,6 +227,8 @@ static void job_line(const batch_run *b, int index, const char *status, const ch
     char *p = cli_json_string(path ? path : ""), *e = rc ? cli_json_string(vqc_last_error()) : NULL;
     printf("{\"event\":\"job\",\"index\":%d,\"status\":\"%s\",\"path\":%s,\"seed\":%llu", index,
            status, p ? p : "\"\"", (unsigned long long)seed);
+    if (!strcmp(status, "ok") && b->res.plateaued)
+        printf(",\"stopped\":\"plateau\"");
     if (e)
         printf(",\"error\":%s,\"exit\":%d", e, cli_exit_status(rc));
     printf("}\n");
@@ -263,7 +265,7 @@ static bool finished(const char *path, const vqc_generate_params *gp, int index)
     int rc = vqc_image_step(path, &step);
     if (rc == VQC_ERR_FORMAT)
         return true;
-    if (rc == 0 && step >= gp->iterations)
+    if (rc == 0 && (step >= gp->iterations || vqc_image_plateaued(path)))
         return true;
     cli_log(VQC_LOG_INFO, "job %d: %s is unfinished (step %d of %d): running it again", index, path,
             rc ? 0 : step, gp->iterations);

@@ -59,6 +59,8 @@ static void summary(const gen_opts *o, const vqc_generate_result *res, int rc, i
            q ? q : "\"\"", (unsigned long long)o->gp.seed, res->steps, res->width, res->height,
            res->loss, res->setup_seconds, res->seconds, res->peak_device_bytes,
            res->base_device_bytes, res->planned_step_bytes);
+    if (res->plateaued) /* why it ended before the iterations asked for */
+        printf(",\"stopped\":\"plateau\"");
     if (rc && rc != VQC_ERR_INTERRUPTED) {
         char *e = cli_json_string(vqc_last_error());
         printf(",\"error\":%s,\"exit\":%d", e ? e : "\"\"", status);

@@ -49,6 +49,22 @@ static const char *n_cut(int v)
 {
     return vqc_cut_method_name((vqc_cut_method)v);
 }
+static int p_smooth(const char *s, void *out)
+{
+    return vqc_smoothness_type_parse(s, out);
+}
+static const char *n_smooth(int v)
+{
+    return vqc_smoothness_type_name((vqc_smoothness_type)v);
+}
+static int p_lr_schedule(const char *s, void *out)
+{
+    return vqc_lr_schedule_parse(s, out);
+}
+static const char *n_lr_schedule(int v)
+{
+    return vqc_lr_schedule_name((vqc_lr_schedule)v);
+}
 static int p_precision(const char *s, void *out)
 {
     return vqc_precision_parse(s, out);
@@ -203,8 +219,9 @@ const cli_option cli_options[] = {
      S_START, "W", "weight of the MSE term (default {D})", 190, R_SET, "-iw"},
     {"--init-weight-mode", "init_weight_mode", T_CHOICE, GP(init_weight_mode), 0, 0, p_mse, n_mse,
      NULL, S_START, "M",
-     "seed (decaying pull to 0; the default), anchor (pull to the start), stepped "
-     "(re-anchored every --mse-decay-every steps, --mse-epochs times)",
+     "seed (decaying pull to 0; the default), anchor (pull to the start), stepped (the MSE "
+     "regularised notebook: a pull to 0 or the init image, re-anchored on a moving average of z "
+     "every --mse-decay-every steps, --mse-epochs times, the optimiser reset each time)",
      191, R_ALWAYS, "--init-weight-mode"},
     {"--mse-decay-every", NULL, T_INT, GP(mse_decay_every), NUM(1, INT_MAX), S_START, "N",
      "stepped mode: steps between re-anchoring (default {D})", 192, R_ALWAYS, "--mse-decay-every"},
@@ -262,6 +279,50 @@ const cli_option cli_options[] = {
      "-ii and -ip may be URLs, fetched over https; this allows plain http too (limits: "
      "$VQCLIP_FETCH_TIMEOUT seconds, $VQCLIP_FETCH_MAX_BYTES)",
      210, R_SET, "--allow-http"},
+    /* Optimisation: pixray's shaping losses (docs/losses.md) */
+    {"-smo --smoothness", "smoothness", T_DOUBLE, GP(smoothness), NUM(-1e6, 1e6), S_OPTIM, "W",
+     "weight of pixray's smoothness (total variation) loss on the cutouts (default {D})", 300,
+     R_SET, "--smoothness"},
+    {"-est --smoothness-type --smoothness_type", "smoothness_type", T_CHOICE, GP(smoothness_type),
+     0, 0, p_smooth, n_smooth, NULL, S_OPTIM, "T",
+     "default, clipped (at 0.5) or log (log(1 + s)) (default {D})", 301, R_ALWAYS,
+     "--smoothness-type"},
+    {"-sat --saturation", "saturation", T_DOUBLE, GP(saturation), NUM(-1e6, 1e6), S_OPTIM, "W",
+     "weight of pixray's saturation (colourfulness) reward (default {D})", 310, R_SET,
+     "--saturation"},
+    {"--symmetry --symmetry_weight", "symmetry", T_DOUBLE, GP(symmetry), NUM(-1e6, 1e6), S_OPTIM,
+     "W", "weight of the left-right mirror symmetry loss (default {D})", 320, R_SET, "--symmetry"},
+    {"--symmetry-ud", "symmetry_ud", T_DOUBLE, GP(symmetry_ud), NUM(-1e6, 1e6), S_OPTIM, "W",
+     "weight of the up-down mirror symmetry loss (default {D})", 330, R_SET, "--symmetry-ud"},
+    {"--palette", "palette", T_STR, GP(palette), NONE, S_OPTIM, "COLOURS",
+     "pull every pixel towards the nearest of these colours ('#ff0000,#00ff00,...')", 340, R_SET,
+     "--palette"},
+    {"--palette-weight --palette_weight", "palette_weight", T_DOUBLE, GP(palette_weight),
+     NUM(-1e6, 1e6), S_OPTIM, "W", "weight of the palette loss (default {D})", 341, R_ALWAYS,
+     "--palette-weight"},
+    /* Optimisation: schedules */
+    {"--lr-schedule", "lr_schedule", T_CHOICE, GP(lr_schedule), 0, 0, p_lr_schedule, n_lr_schedule,
+     NULL, S_OPTIM, "S",
+     "constant (the default), step (times --lr-step-factor every --lr-step-every steps) or "
+     "cosine (down to --lr-floor at the last step)",
+     350, R_SET, "--lr-schedule"},
+    {"--lr-step-every", "lr_step_every", T_INT, GP(lr_step_every), NUM(1, INT_MAX), S_OPTIM, "N",
+     "step schedule: steps between decays (default {D})", 351, R_ALWAYS, "--lr-step-every"},
+    {"--lr-step-factor", "lr_step_factor", T_DOUBLE, GP(lr_step_factor), NUM(0, 1e6), S_OPTIM, "X",
+     "step schedule: factor per decay (default {D})", 352, R_ALWAYS, "--lr-step-factor"},
+    {"--lr-floor", "lr_floor", T_DOUBLE, GP(lr_floor), NUM(0, 1e6), S_OPTIM, "X",
+     "cosine schedule: the rate at the last step (default {D})", 353, R_ALWAYS, "--lr-floor"},
+    {"--stop-window", "stop_window", T_INT, GP(stop_window), NUM(0, 1000000), S_OPTIM, "N",
+     "stop early when the mean loss of the last N steps is not --stop-fraction below that of "
+     "the N steps before (default {D}: off)",
+     360, R_SET, "--stop-window"},
+    {"--stop-fraction", "stop_fraction", T_DOUBLE, GP(stop_fraction), NUM(0, 1), S_OPTIM, "F",
+     "with --stop-window: the least improvement, a fraction of the loss (default {D})", 361,
+     R_ALWAYS, "--stop-fraction"},
+    {"--ema", "ema", T_DOUBLE, GP(ema), NUM(0, 0.999999999), S_OPTIM, "DECAY",
+     "write the picture of an exponential moving average of z with this decay (e.g. 0.99; "
+     "default {D}: z itself)",
+     370, R_SET, "--ema"},
 };
 const int cli_n_options = (int)(sizeof cli_options / sizeof cli_options[0]);
 

@@ -1,6 +1,7 @@
 /* The public choices' names (include/vqclip.h) that no module of their own owns: the MSE term's
- * mode, the initial noise and the CUDA precision. (The optimiser's names are in optim.c, the cut
- * methods' in cutouts.c, the augmentations' in augment.c.) */
+ * mode, the initial noise, the CUDA precision, the smoothness type and the learning-rate
+ * schedule. (The optimiser's names are in optim.c, the cut methods' in cutouts.c, the
+ * augmentations' in augment.c.) */
 #include <strings.h>
 
 #include "util/error.h"
@@ -65,4 +66,41 @@ int vqc_precision_parse(const char *name, vqc_precision *out)
 const char *vqc_precision_name(vqc_precision p)
 {
     return (unsigned)p < VQC_PRECISION_COUNT ? precisions[p] : "?";
+}
+
+static const char *const smoothness_types[VQC_SMOOTHNESS_COUNT] = {"default", "clipped", "log"};
+
+int vqc_smoothness_type_parse(const char *name, vqc_smoothness_type *out)
+{
+    int i = lookup(name, smoothness_types, VQC_SMOOTHNESS_COUNT);
+    if (i < 0)
+        return vqc_error_set(VQC_ERR_USAGE,
+                             "smoothness type '%s': expected default, clipped or log",
+                             name ? name : "");
+    *out = (vqc_smoothness_type)i;
+    return 0;
+}
+
+const char *vqc_smoothness_type_name(vqc_smoothness_type t)
+{
+    return (unsigned)t < VQC_SMOOTHNESS_COUNT ? smoothness_types[t] : "?";
+}
+
+static const char *const lr_schedules[VQC_LR_COUNT] = {"constant", "step", "cosine"};
+
+int vqc_lr_schedule_parse(const char *name, vqc_lr_schedule *out)
+{
+    int i = name && strcasecmp(name, "none") == 0 ? 0 : lookup(name, lr_schedules, VQC_LR_COUNT);
+    if (i < 0)
+        return vqc_error_set(VQC_ERR_USAGE,
+                             "learning-rate schedule '%s': expected constant, "
+                             "step or cosine",
+                             name ? name : "");
+    *out = (vqc_lr_schedule)i;
+    return 0;
+}
+
+const char *vqc_lr_schedule_name(vqc_lr_schedule s)
+{
+    return (unsigned)s < VQC_LR_COUNT ? lr_schedules[s] : "?";
 }

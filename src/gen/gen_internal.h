@@ -45,6 +45,10 @@ typedef struct gen_run {
     char *settings;     /* the canonical settings a state file is checked against */
     vqt_profile *prof;  /* g->profile: the steps' stage times */
     int64_t base_bytes; /* allocated on the device when the run began, models loaded */
+    double *stop_hist;  /* stop_window: the last (up to) 2 * stop_window total losses, oldest
+                         * first */
+    int stop_n;         /* how many stop_hist holds */
+    bool plateaued;     /* the run stopped because the loss stopped improving */
     bool refused;       /* the planner refused the size before the first step */
     bool oom;           /* the run failed to allocate */
 } gen_run;
@@ -65,6 +69,10 @@ void vqc_gen_run_free(gen_run *r);
 /* Builds r->settings, and r->params_text through the describe callback when the run has one
  * and no params_text. */
 int vqc_gen_describe(gen_run *r);
+
+/* Records the total loss of a step; true when the mean of the last stop_window losses is not
+ * below the mean of the stop_window before it by stop_fraction of that mean's size (logged). */
+bool vqc_gen_plateau(gen_run *r, int step, double loss);
 
 /* Writes the run's resumable state to g->save_state (atomically). */
 int vqc_gen_save_state(const gen_run *r);

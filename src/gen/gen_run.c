@@ -24,6 +24,7 @@ void vqc_gen_run_free(gen_run *r)
     vqc_prompt_list_clear(&r->images);
     vqc_image_free(&r->init);
     free(r->losses);
+    free(r->stop_hist);
     free(r->params_text);
     free(r->settings);
     vqt_profile_free(r->prof);
@@ -155,7 +156,9 @@ static int init_z(gen_run *r)
 
 static int alloc_losses(gen_run *r)
 {
-    int most = 0;
+    int most = 0, w = r->g->stop_window;
+    if (w > 0 && !(r->stop_hist = calloc((size_t)w * 2, sizeof *r->stop_hist)))
+        return vqc_error_set(VQC_ERR_NOMEM, "out of memory");
     for (int i = 0; i < r->n_story; i++)
         most = r->story[i].n > most ? r->story[i].n : most;
     r->losses = calloc((size_t)(r->n_fixed + most + 1), sizeof *r->losses);
@@ -181,7 +184,10 @@ int vqc_gen_setup(gen_run *r)
                                  r->lp.cut.cut_size,
                                  c->low_memory,
                                  vqc_vqgan_decoder_dtype(c->vq) == VQC_DTYPE_F32 ? 4 : 2,
-                                 c->clip_bytes};
+                                 c->clip_bytes,
+                                 0,
+                                 0};
+    vqc_shape_losses_memory(&r->lp.shape, &r->plan.shape_cut_tensors, &r->plan.shape_img_tensors);
     if (!rc && (rc = vqc_memplan_check(&r->plan, c->dev, r->lp.width, r->lp.height)))
         r->refused = true;
     rc = rc ? rc : vqc_loop_create(&r->lp, c->vq, c->clip, &r->loop);
@@ -200,14 +206,21 @@ int vqc_gen_setup(gen_run *r)
 static int write_image(gen_run *r, const char *path, int step)
 {
     vqc_image img = {0};
-    vqt_tensor *t = vqc_loop_image(r->loop);
+    vqt_tensor *t = vqc_loop_output_image(r->loop);
     int rc = t ? vqc_image_from_tensor(t, &img) : VQC_ERR_RUNTIME;
     vqt_free(t);
     char stepbuf[32];
     snprintf(stepbuf, sizeof stepbuf, "%d", step);
     const char *text = r->g->params_text ? r->g->params_text : r->params_text;
     const char *meta[] = {"parameters",  text,    "Software", "vqclip " VQCLIP_VERSION,
-                          "vqclip:step", stepbuf, NULL};
+                          "vqclip:step", stepbuf, NULL,       NULL,
+                          NULL};
+    /* The final image of a run stopped on a plateau says so (vqc_image_plateaued); only that
+     * one, so that every other image keeps its bytes. */
+    if (r->plateaued) {
+        meta[6] = "vqclip:stopped";
+        meta[7] = "plateau";
+    }
     const char **m = text ? meta : meta + 2; /* no "parameters" chunk without a text */
     rc = rc ? rc : vqc_image_save(path, &img, m);
     vqc_image_free(&img);
@@ -336,6 +349,8 @@ static int run_steps(gen_run *r, int start, int n, int se)
         int rc = one_step(r, i);
         if (rc)
             return rc;
+        if (g->stop_window > 0 && vqc_gen_plateau(r, i, r->total_loss))
+            return 0; /* the final snapshot is written at this step */
         if (se > 0 && i % se == 0 && i != n && (rc = snapshot(r, i)))
             return rc;
         if (g->abort && g->abort(g->user)) {
@@ -345,6 +360,33 @@ static int run_steps(gen_run *r, int start, int n, int se)
         }
     }
     return 0;
+}
+
+bool vqc_gen_plateau(gen_run *r, int step, double loss)
+{
+    int w = r->g->stop_window;
+    if (r->stop_n == 2 * w) {
+        memmove(r->stop_hist, r->stop_hist + 1, (size_t)(2 * w - 1) * sizeof *r->stop_hist);
+        r->stop_n--;
+    }
+    r->stop_hist[r->stop_n++] = loss;
+    if (r->stop_n < 2 * w)
+        return false;
+    double before = 0, recent = 0;
+    for (int k = 0; k < w; k++) {
+        before += r->stop_hist[k];
+        recent += r->stop_hist[w + k];
+    }
+    before /= w;
+    recent /= w;
+    if (before - recent >= r->g->stop_fraction * fabs(before))
+        return false;
+    vqc_log(VQC_LOG_INFO,
+            "stopping at step %d of %d: the mean loss of the last %d steps (%.6g) is not %g%% "
+            "below that of the %d before (%.6g)",
+            step, r->g->iterations, w, recent, 100 * r->g->stop_fraction, w, before);
+    r->plateaued = true;
+    return true;
 }
 
 /* Logs the profile: per stage, the device and host milliseconds of an average step. */

@@ -21,6 +21,33 @@ static const char *str_or(const char *s, const char *dflt)
     return s ? s : dflt;
 }
 
+/* The shaping losses and schedules, each line only when it is on, so that the settings of a
+ * run without them read as before they existed. */
+static void shaping_text(const vqc_generate_params *g, vqc_strbuf *b)
+{
+    if (g->smoothness != 0)
+        vqc_strbuf_printf(b, "smoothness=%.17g\nsmoothness_type=%s\n", g->smoothness,
+                          vqc_smoothness_type_name(g->smoothness_type));
+    if (g->saturation != 0)
+        vqc_strbuf_printf(b, "saturation=%.17g\n", g->saturation);
+    if (g->symmetry != 0)
+        vqc_strbuf_printf(b, "symmetry=%.17g\n", g->symmetry);
+    if (g->symmetry_ud != 0)
+        vqc_strbuf_printf(b, "symmetry_ud=%.17g\n", g->symmetry_ud);
+    if (g->palette)
+        vqc_strbuf_printf(b, "palette=%s\npalette_weight=%.17g\n", g->palette, g->palette_weight);
+    if (g->lr_schedule == VQC_LR_STEP)
+        vqc_strbuf_printf(b, "lr_schedule=step\nlr_step_every=%d\nlr_step_factor=%.17g\n",
+                          g->lr_step_every, g->lr_step_factor);
+    if (g->lr_schedule == VQC_LR_COSINE)
+        vqc_strbuf_printf(b, "lr_schedule=cosine\nlr_floor=%.17g\n", g->lr_floor);
+    if (g->stop_window > 0)
+        vqc_strbuf_printf(b, "stop_window=%d\nstop_fraction=%.17g\n", g->stop_window,
+                          g->stop_fraction);
+    if (g->ema > 0)
+        vqc_strbuf_printf(b, "ema=%.17g\n", g->ema);
+}
+
 /* The settings that determine the picture, one "key=value" line each. */
 static char *settings_text(const gen_run *r)
 {
@@ -53,6 +80,7 @@ static char *settings_text(const gen_run *r)
     for (int i = 0; i < 4; i++) /* only when set: older states stay valid */
         if (cam[i])
             vqc_strbuf_printf(&b, "%s=%s\n", cam_keys[i], cam[i]);
+    shaping_text(g, &b);
     vqc_strbuf_printf(&b, "vqgan=%s\nclip=%s\n", r->ctx->vqgan_path, r->ctx->clip_path);
     if (b.failed)
         vqc_strbuf_free(&b);
@@ -121,7 +149,20 @@ static int collect(const gen_run *r, state_set *s, double *mse_w, int *mse_round
         snprintf(name, sizeof name, "optim.%s", vqc_optim_state_name(opt, i));
         rc = state_add(s, name, vqc_optim_state_tensor(opt, i), VQC_DTYPE_F32);
     }
+    const vqt_tensor *ema;
+    double accum;
+    vqc_loop_ema_state(r->loop, &ema, &accum);
+    if (!rc && ema)
+        rc = state_add(s, "ema", ema, VQC_DTYPE_F32);
     vqt_device cpu = {VQT_DEVICE_CPU, 0};
+    if (!rc && r->g->stop_window > 0) {
+        int64_t n = r->stop_n;
+        double none = 0;
+        vqt_tensor *h =
+            vqt_from_data(n ? r->stop_hist : &none, VQC_DTYPE_F64, 1, &n, NULL, cpu, VQC_DTYPE_F64);
+        rc = h ? state_add(s, "stop_history", h, VQC_DTYPE_F64) : vqc_torch_fail("stop history");
+        vqt_free(h);
+    }
     vqt_tensor *rng = rc ? NULL : vqt_rng_get_state(cpu);
     rc = rc ? rc : rng ? state_add(s, "rng.cpu", rng, VQC_DTYPE_U8) : VQC_ERR_RUNTIME;
     vqt_free(rng);
@@ -140,15 +181,24 @@ int vqc_gen_save_state(const gen_run *r)
     double mse_w;
     int rounds;
     int rc = collect(r, &s, &mse_w, &rounds);
-    char step[32], optsteps[32], w[40], rnd[16], iters[32];
+    char step[32], optsteps[32], w[40], rnd[16], iters[32], accum[40];
     snprintf(step, sizeof step, "%d", vqc_loop_steps(r->loop));
     snprintf(iters, sizeof iters, "%d", r->g->iterations);
     snprintf(optsteps, sizeof optsteps, "%" PRId64, vqc_optim_steps(vqc_loop_optimiser(r->loop)));
     snprintf(w, sizeof w, "%.17g", mse_w);
     snprintf(rnd, sizeof rnd, "%d", rounds);
+    const vqt_tensor *ema;
+    double acc;
+    vqc_loop_ema_state(r->loop, &ema, &acc);
+    snprintf(accum, sizeof accum, "%.17g", acc);
     const char *meta[] = {"format",      "vqclip-state-1", "step",       step, "iterations", iters,
                           "optim_steps", optsteps,         "mse_weight", w,    "mse_rounds", rnd,
-                          "settings",    r->settings,      NULL};
+                          "settings",    r->settings,      NULL,         NULL, NULL};
+    if (ema) { /* only with a moving average: the files of runs without one read as before */
+        meta[14] = "ema_accum";
+        meta[15] = accum;
+        meta[16] = NULL;
+    }
     if (!rc)
         rc = vqc_safetensors_write(r->g->save_state, s.t, (size_t)s.n, meta);
     state_free(&s);
@@ -237,6 +287,36 @@ static int restore_rng(const gen_run *r, const vqc_tensor_map *m)
     return rc;
 }
 
+/* The moving average of z and the stop window's losses, when the run has them. */
+static int restore_schedules(gen_run *r, const vqc_tensor_map *m)
+{
+    const vqt_tensor *ema;
+    double accum;
+    vqc_loop_ema_state(r->loop, &ema, &accum);
+    int rc = 0;
+    if (ema) {
+        const char *a = vqc_tmap_meta(m, "ema_accum");
+        vqt_tensor *t = a ? state_tensor(m, "ema", r->ctx->dev, VQC_DTYPE_F32) : NULL;
+        rc = !a  ? vqc_error_set(VQC_ERR_FORMAT, "state has no 'ema_accum'")
+             : t ? vqc_loop_set_ema(r->loop, t, strtod(a, NULL))
+                 : VQC_ERR_FORMAT;
+        vqt_free(t);
+    }
+    int w = r->g->stop_window;
+    if (!rc && w > 0) {
+        vqt_device cpu = {VQT_DEVICE_CPU, 0};
+        vqt_tensor *t = state_tensor(m, "stop_history", cpu, VQC_DTYPE_F64);
+        int64_t n = t ? vqt_numel(t) : -1;
+        if (n < 0 || n > 2 * w)
+            rc = t ? vqc_error_set(VQC_ERR_FORMAT, "bad stop history") : VQC_ERR_FORMAT;
+        else if (n > 0 && vqt_to_host(t, r->stop_hist, VQC_DTYPE_F64, n) != n)
+            rc = vqc_torch_fail("stop history");
+        r->stop_n = rc ? 0 : (int)n;
+        vqt_free(t);
+    }
+    return rc;
+}
+
 int vqc_gen_load_state(gen_run *r)
 {
     vqc_tensor_map *m;
@@ -258,6 +338,7 @@ int vqc_gen_load_state(gen_run *r)
     if (!rc && !(anchor = state_tensor(m, "anchor", r->ctx->dev, VQC_DTYPE_F32)))
         rc = VQC_ERR_FORMAT;
     rc = rc ? rc : vqc_loop_restore(r->loop, z, step, anchor, w, rounds);
+    rc = rc ? rc : restore_schedules(r, m);
     rc = rc ? rc : restore_optimiser(r, m, optsteps);
     rc = rc ? rc : restore_rng(r, m);
     vqt_free(z);

@@ -61,6 +61,13 @@ int vqc_image_step(const char *path, int *step)
     return 0;
 }
 
+bool vqc_image_plateaued(const char *path)
+{
+    char text[32];
+    return vqc_image_text(path, "vqclip:stopped", text, sizeof text) == 0 &&
+           strcmp(text, "plateau") == 0;
+}
+
 /* ---- context --------------------------------------------------------------------------- */
 
 vqc_context_params vqc_context_default_params(void)
@@ -240,6 +247,10 @@ vqc_generate_params vqc_generate_default_params(void)
     p.frame_every = 1;
     p.zoom_scale = 0.99;
     p.output = "output.png";
+    p.palette_weight = 1.0;
+    p.lr_step_every = 100;
+    p.lr_step_factor = 0.5;
+    p.stop_fraction = 0.01;
     return p;
 }
 
@@ -265,6 +276,30 @@ static int check_schedules(const vqc_generate_params *g)
             return rc;
     }
     return 0;
+}
+
+/* The shaping losses' and schedules' settings. */
+static int check_shaping(const vqc_generate_params *g)
+{
+    double w[] = {g->smoothness,     g->saturation,     g->symmetry, g->symmetry_ud,
+                  g->palette_weight, g->lr_step_factor, g->lr_floor, g->stop_fraction};
+    for (size_t i = 0; i < sizeof w / sizeof w[0]; i++)
+        if (!isfinite(w[i]))
+            return vqc_error_set(VQC_ERR_USAGE, "loss weights and schedule settings must be "
+                                                "finite");
+    if ((unsigned)g->smoothness_type >= VQC_SMOOTHNESS_COUNT ||
+        (unsigned)g->lr_schedule >= VQC_LR_COUNT)
+        return vqc_error_set(VQC_ERR_USAGE, "smoothness type or learning-rate schedule out of "
+                                            "range");
+    if (g->lr_step_every <= 0 || g->lr_step_factor < 0 || g->lr_floor < 0 || g->stop_window < 0 ||
+        g->stop_fraction < 0)
+        return vqc_error_set(VQC_ERR_USAGE, "schedule settings must be positive (the stop "
+                                            "window 0 for off)");
+    if (!(g->ema >= 0 && g->ema < 1))
+        return vqc_error_set(VQC_ERR_USAGE, "the moving average's decay must be in [0, 1)");
+    float rgb[VQC_MAX_PALETTE][3];
+    int n;
+    return g->palette ? vqc_palette_parse(g->palette, rgb, &n) : 0;
 }
 
 int vqc_generate_check(const vqc_generate_params *g)
@@ -299,9 +334,8 @@ int vqc_generate_check(const vqc_generate_params *g)
     if (!g->output || !*g->output)
         return vqc_error_set(VQC_ERR_USAGE, "no output file");
     int rc = vqc_image_check_name(g->output, "output");
-    if (rc)
-        return rc;
-    return vqc_gen_check_prompts(g);
+    rc = rc ? rc : check_shaping(g);
+    return rc ? rc : vqc_gen_check_prompts(g);
 }
 
 /* Size: the device default, rounded down to the VQGAN's factor (with a notice). */
@@ -343,6 +377,20 @@ int vqc_gen_loop_params(const vqc_context *c, const vqc_generate_params *g, vqc_
     lp->cut.cut_pow = g->cut_pow;
     lp->cut.cut_noise = g->cut_noise;
     lp->cut.augments = vqc_augments_mask(g->augments, g->n_augments);
+    lp->shape.smoothness = g->smoothness;
+    lp->shape.smoothness_type = g->smoothness_type;
+    lp->shape.saturation = g->saturation;
+    lp->shape.symmetry_lr = g->symmetry;
+    lp->shape.symmetry_ud = g->symmetry_ud;
+    lp->shape.palette_weight = g->palette_weight;
+    if (g->palette && (rc = vqc_palette_parse(g->palette, lp->shape.palette, &lp->shape.n_palette)))
+        return rc;
+    lp->lr_schedule = g->lr_schedule;
+    lp->lr_step_every = g->lr_step_every;
+    lp->lr_step_factor = g->lr_step_factor;
+    lp->lr_floor = g->lr_floor;
+    lp->iterations = g->iterations;
+    lp->ema = g->ema;
     return 0;
 }
 
@@ -397,6 +445,7 @@ int vqc_generate(vqc_context *c, const vqc_generate_params *g, vqc_generate_resu
                 : 0;
         if (rc == VQC_ERR_NOMEM && r.lp.width > 0 && r.plan.vi)
             fill_advice(&r, res);
+        res->plateaued = r.plateaued;
     }
     vqc_gen_run_free(&r);
     return rc;

@@ -20,6 +20,9 @@ struct vqc_loop {
     vqt_device dev;
     int toks_w, toks_h, embed_dim;
     vqt_tensor *z, *z_min, *z_max, *anchor, *last_grad;
+    vqt_tensor *ema;  /* ema_decay > 0: the biased moving sum of z */
+    double ema_decay; /* p.ema, or STEPPED_EMA in stepped mode; 0: no average */
+    double ema_accum; /* ema_decay^(updates + 1), for the bias correction */
     vqc_optim *opt;
     prompt_t *prompts;
     int nprompts;
@@ -47,6 +50,10 @@ enum {
     PROF_DECODE_BWD,
     PROF_OPTIM
 };
+
+/* The MSE-regularised notebook's decay of its moving average of z (ema_val), which its stepped
+ * mode always keeps: used there unless p.ema sets another. */
+#define STEPPED_EMA 0.99
 
 /* Steps at the start of a profile that are timed but not counted (cuDNN's first choices,
  * the allocator's first requests). */
@@ -118,6 +125,7 @@ int vqc_loop_create(const vqc_loop_params *p, const vqc_vqgan *vqgan, const vqc_
     L->toks_h = p->height / f;
     L->embed_dim = vi->embed_dim;
     L->mse_weight = p->init_weight;
+    L->ema_decay = p->ema > 0 ? p->ema : p->mse_mode == VQC_MSE_STEPPED ? STEPPED_EMA : 0;
     vqt_manual_seed(p->seed);
     int rc = codebook_range(L);
     if (rc) {
@@ -173,6 +181,7 @@ void vqc_loop_free(vqc_loop *L)
     vqt_free(L->z_max);
     vqt_free(L->anchor);
     vqt_free(L->last_grad);
+    vqt_free(L->ema);
     vqc_optim_free(L->opt);
     free(L);
 }
@@ -307,6 +316,51 @@ static vqt_tensor *detached_copy(const vqt_tensor *z)
     return vqt_persist(c);
 }
 
+/* The moving average starts at z: the biased sum after one update from zero. */
+static int ema_reset(vqc_loop *L)
+{
+    vqt_free(L->ema);
+    L->ema = NULL;
+    if (L->ema_decay <= 0)
+        return 0;
+    vqt_tensor *d = vqt_detach(L->z);
+    L->ema = vqt_persist(vqt_binary_s(VQT_MUL, d, 1.0 - L->ema_decay));
+    vqt_free(d);
+    L->ema_accum = L->ema_decay;
+    return L->ema ? 0 : -1;
+}
+
+/* biased = d * biased + (1 - d) * z, in place, after an update of z. */
+static int ema_update(vqc_loop *L)
+{
+    if (!L->ema)
+        return 0;
+    vqt_scope_begin();
+    vqt_tensor *d = vqt_detach(L->z);
+    vqt_tensor *next = vqt_binary(VQT_ADD, vqt_binary_s(VQT_MUL, L->ema, L->ema_decay),
+                                  vqt_binary_s(VQT_MUL, d, 1.0 - L->ema_decay));
+    int rc = next ? vqt_copy_(L->ema, next) : -1;
+    vqt_scope_end();
+    L->ema_accum *= L->ema_decay;
+    return rc ? vqc_torch_fail("moving average of z") : 0;
+}
+
+void vqc_loop_ema_state(const vqc_loop *L, const vqt_tensor **biased, double *accum)
+{
+    *biased = L->ema;
+    *accum = L->ema_accum;
+}
+
+int vqc_loop_set_ema(vqc_loop *L, const vqt_tensor *biased, double accum)
+{
+    if (!L->ema)
+        return vqc_error_set(VQC_ERR_USAGE, "the loop keeps no moving average");
+    if (vqt_copy_(L->ema, biased) != 0)
+        return vqc_torch_fail("restore the moving average");
+    L->ema_accum = accum;
+    return 0;
+}
+
 static int adopt_z(vqc_loop *L, vqt_tensor *z)
 {
     if (!z)
@@ -320,7 +374,7 @@ static int adopt_z(vqc_loop *L, vqt_tensor *z)
     L->z = vqt_persist(z);
     L->anchor = detached_copy(z);
     L->step = 0;
-    if (!L->anchor || vqt_set_requires_grad(L->z, true) != 0)
+    if (!L->anchor || vqt_set_requires_grad(L->z, true) != 0 || ema_reset(L) != 0)
         return vqc_torch_fail("initial z");
     return vqc_optim_create(L->p.optimiser, L->p.lr, L->z, &L->opt);
 }
@@ -340,6 +394,19 @@ int vqc_loop_set_z(vqc_loop *L, const vqt_tensor *z)
     return own ? adopt_z(L, own) : vqc_torch_fail("set z");
 }
 
+/* Stepped mode without an init image pulls towards zero (the notebook's mse_withzeros). */
+static int zero_anchor(vqc_loop *L, int rc)
+{
+    if (rc || L->p.mse_mode != VQC_MSE_STEPPED)
+        return rc;
+    vqt_tensor *zero = vqt_persist(vqt_binary_s(VQT_MUL, L->anchor, 0.0));
+    if (!zero)
+        return vqc_torch_fail("zero anchor");
+    vqt_free(L->anchor);
+    L->anchor = zero;
+    return 0;
+}
+
 int vqc_loop_init_random(vqc_loop *L)
 {
     const vqc_vqgan_info *vi = vqc_vqgan_get_info(L->vq);
@@ -347,7 +414,7 @@ int vqc_loop_init_random(vqc_loop *L)
     vqt_tensor *idx = vqt_randint(0, vi->n_embed, 3, shape, L->dev);
     vqt_tensor *z = idx ? vqc_vqgan_embed(L->vq, idx) : NULL;
     vqt_free(idx);
-    return z ? adopt_z(L, z) : vqc_torch_fail("random z");
+    return zero_anchor(L, z ? adopt_z(L, z) : vqc_torch_fail("random z"));
 }
 
 /* z = quantise(encode(x * 2 - 1)) for an image tensor in [0, 1]. */
@@ -415,7 +482,7 @@ int vqc_loop_init_noise(vqc_loop *L, vqc_init_noise kind)
         return vqc_torch_fail("init noise");
     int rc = init_from_tensor(L, img);
     vqt_free(img);
-    return rc;
+    return zero_anchor(L, rc);
 }
 
 /* ---- one step -------------------------------------------------------------------------- */
@@ -443,6 +510,21 @@ vqt_tensor *vqc_loop_image(const vqc_loop *L)
     return img;
 }
 
+vqt_tensor *vqc_loop_output_image(const vqc_loop *L)
+{
+    if (!L->ema)
+        return vqc_loop_image(L);
+    bool grad = vqt_set_grad_enabled(false);
+    vqt_scope_begin();
+    vqt_tensor *avg = vqt_binary_s(VQT_DIV, L->ema, 1.0 - L->ema_accum);
+    vqt_tensor *img = vqt_keep(synth(L, avg));
+    vqt_scope_end();
+    vqt_set_grad_enabled(grad);
+    if (!img)
+        vqc_torch_fail("image of the moving average");
+    return img;
+}
+
 /* The prompt's loss: |w| * mean(replace_grad(d, max(d, stop))) with
  * d = sign(w) * 2 asin(|a - b| / 2)^2 over cutout embeddings a and prompt embeddings b. */
 static vqt_tensor *prompt_loss(const prompt_t *pr, const vqt_tensor *feats_normed)
@@ -460,13 +542,6 @@ static vqt_tensor *prompt_loss(const prompt_t *pr, const vqt_tensor *feats_norme
 static vqt_tensor *mse_term(vqc_loop *L)
 {
     vqc_loop_params *p = &L->p;
-    if (p->mse_mode == VQC_MSE_STEPPED && L->step > 0 && L->step % p->mse_decay_every == 0 &&
-        L->mse_rounds < p->mse_epochs) {
-        L->mse_weight = fmax(0.0, L->mse_weight - p->init_weight / p->mse_epochs);
-        L->mse_rounds++;
-        vqt_free(L->anchor);
-        L->anchor = detached_copy(L->z);
-    }
     if (p->init_weight == 0)
         return vqt_full(0, NULL, 0.0, VQC_DTYPE_F32, L->dev);
     if (p->mse_mode == VQC_MSE_SEED) {
@@ -477,6 +552,58 @@ static vqt_tensor *mse_term(vqc_loop *L)
     }
     double w = p->mse_mode == VQC_MSE_STEPPED ? L->mse_weight : p->init_weight;
     return vqt_binary_s(VQT_DIV, vqt_binary_s(VQT_MUL, vqt_mse_loss(L->z, L->anchor), w), 2.0);
+}
+
+/* ---- the stepped mode's epochs (the MSE-regularised notebook) ---- */
+
+/* Whether step L->step (0-based) ends an epoch: the notebook's i > 0, i % rate == 0,
+ * i <= rate * epochs. */
+static bool epoch_ends(const vqc_loop *L)
+{
+    const vqc_loop_params *p = &L->p;
+    return p->mse_mode == VQC_MSE_STEPPED && L->step > 0 && L->step % p->mse_decay_every == 0 &&
+           L->mse_rounds < p->mse_epochs;
+}
+
+/* The bias-corrected moving average of z (scope-owned). */
+static vqt_tensor *ema_average(const vqc_loop *L)
+{
+    return vqt_binary_s(VQT_DIV, L->ema, 1.0 - L->ema_accum);
+}
+
+/* After the step's loss, before its update: the anchor becomes the nearest codebook entries of
+ * the moving average, and the weight drops by init_weight / epochs (to 0 when less than one
+ * such drop would be left), as the notebook (mse_quantize) does. */
+static int reanchor(vqc_loop *L)
+{
+    bool grad = vqt_set_grad_enabled(false);
+    vqt_scope_begin();
+    vqt_tensor *q = vqt_persist(vqc_vqgan_nearest(L->vq, ema_average(L), NULL));
+    vqt_scope_end();
+    vqt_set_grad_enabled(grad);
+    if (!q)
+        return vqc_torch_fail("re-anchor");
+    vqt_free(L->anchor);
+    L->anchor = q;
+    double d = L->p.init_weight / L->p.mse_epochs, w = L->mse_weight;
+    L->mse_weight = w - d > 0 && w - d >= d ? w - d : 0;
+    return 0;
+}
+
+/* After the update: z restarts at the moving average, the average restarts at z, and the
+ * optimiser starts afresh (the notebook makes a new EMATensor and a new Adam). */
+static int new_epoch(vqc_loop *L)
+{
+    vqt_scope_begin();
+    vqt_tensor *avg = ema_average(L);
+    int rc = avg ? vqt_copy_(L->z, avg) : -1;
+    vqt_scope_end();
+    if (rc || ema_reset(L) != 0)
+        return vqc_torch_fail("new epoch");
+    L->mse_rounds++;
+    vqc_optim_free(L->opt);
+    L->opt = NULL;
+    return vqc_optim_create(L->p.optimiser, L->p.lr, L->z, &L->opt);
 }
 
 /* Builds the total loss; terms[0..nprompts] get the individual terms (scope-owned). synth()
@@ -500,6 +627,8 @@ static vqt_tensor *total_loss(vqc_loop *L, vqt_tensor **terms)
         return NULL;
     vqt_tensor *fn = vqt_normalize(vqt_unsqueeze(feats, 1), 2, 1e-12);
     terms[0] = mse_term(L);
+    if (vqc_shape_losses_any(&L->p.shape))
+        terms[0] = vqt_binary(VQT_ADD, terms[0], vqc_shape_losses_total(&L->p.shape, img, cuts));
     vqt_tensor *sum = terms[0];
     for (int i = 0; i < L->nprompts; i++) {
         terms[i + 1] = prompt_loss(&L->prompts[i], fn);
@@ -515,13 +644,31 @@ static int update_z(vqc_loop *L)
     vqt_grad_clear(L->z);
     if (!L->last_grad)
         return vqc_error_set(VQC_ERR_RUNTIME, "no gradient reached z");
-    int rc = vqc_optim_step(L->opt, L->last_grad);
+    int rc = 0;
+    if (L->p.lr_schedule != VQC_LR_CONSTANT)
+        rc = vqc_optim_set_lr(L->opt, vqc_loop_lr_at(&L->p, L->step));
+    rc = rc ? rc : vqc_optim_step(L->opt, L->last_grad);
     if (rc)
         return rc;
     vqt_tensor *c = vqt_clamp_t(L->z, L->z_min, L->z_max);
     rc = c ? vqt_copy_(L->z, c) : -1;
     vqt_free(c);
-    return rc ? vqc_torch_fail("clamp z") : 0;
+    return rc ? vqc_torch_fail("clamp z") : ema_update(L);
+}
+
+double vqc_loop_lr_at(const vqc_loop_params *p, int step)
+{
+    switch (p->lr_schedule) {
+    case VQC_LR_STEP:
+        return p->lr * pow(p->lr_step_factor, step / (p->lr_step_every > 0 ? p->lr_step_every : 1));
+    case VQC_LR_COSINE: {
+        /* A half cosine from lr at the first step to the floor at the last. */
+        int last = p->iterations > 1 ? p->iterations - 1 : 1;
+        double t = step < last ? (double)step / last : 1.0;
+        return p->lr_floor + (p->lr - p->lr_floor) * 0.5 * (1.0 + cos(M_PI * t));
+    }
+    default: return p->lr;
+    }
 }
 
 static int read_losses(vqc_loop *L, vqt_tensor *const *terms, float *losses)
@@ -566,7 +713,12 @@ int vqc_loop_step(vqc_loop *L, float *losses)
     mark(L, PROF_DECODE_BWD);
     vqt_scope_end();
     free(terms);
+    bool epoch_end = !rc && epoch_ends(L);
+    if (epoch_end && L->p.init_weight != 0)
+        rc = reanchor(L);
     rc = rc ? rc : update_z(L);
+    if (!rc && epoch_end)
+        rc = new_epoch(L);
     mark(L, PROF_OPTIM);
     if (L->prof && vqt_profile_end(L->prof, !rc && L->prof_steps++ >= PROFILE_WARMUP) != 0 && !rc)
         rc = vqc_torch_fail("profile");

@@ -13,14 +13,17 @@
  * One step: z_q = nearest codebook entries of z (straight-through); img =
  * clamp_with_grad((decode(z_q) + 1) / 2, 0, 1); cutouts (+ augmentations, noise); CLIP
  * normalisation; image embedding; loss = MSE term + sum over prompts of
- * |w| * mean(sign(w) * 2 asin(|a - b| / 2)^2) with the stop applied as the notebook does;
- * backward; optimiser step; z clamped to the codebook's per-channel [min, max]. */
+ * |w| * mean(sign(w) * 2 asin(|a - b| / 2)^2) with the stop applied as the notebook does,
+ * plus the shaping losses (gen/losses.h) that are on; backward; optimiser step (at the
+ * scheduled learning rate); z clamped to the codebook's per-channel [min, max]; the moving
+ * average of z updated when there is one. */
 #ifndef VQC_GEN_LOOP_H
 #define VQC_GEN_LOOP_H
 
 #include <stdint.h>
 
 #include "gen/cutouts.h"
+#include "gen/losses.h"
 #include "gen/optim.h"
 #include "io/image.h"
 #include "models/clip.h"
@@ -40,6 +43,13 @@ typedef struct vqc_loop_params {
     int mse_epochs;        /* stepped mode: 5 */
     vqc_cutout_params cut; /* cut_size 0 = the CLIP model's input resolution */
     uint64_t seed;
+    vqc_shape_losses shape;      /* pixray's shaping terms (gen/losses.h); all 0: none */
+    vqc_lr_schedule lr_schedule; /* VQC_LR_CONSTANT: the optimiser keeps lr */
+    int lr_step_every;           /* step schedule: lr * factor^(step / every) */
+    double lr_step_factor;
+    double lr_floor; /* cosine schedule: the rate at the last iteration */
+    int iterations;  /* the run's length, for the cosine schedule */
+    double ema;      /* decay of the moving average of z (0: none); see vqc_loop_output_image */
 } vqc_loop_params;
 
 typedef struct vqc_loop vqc_loop;
@@ -89,8 +99,9 @@ int vqc_loop_set_z(vqc_loop *L, const vqt_tensor *z);
 /* ---- running ---- */
 
 /* One optimisation step. losses (may be NULL) receives 1 + prompt-count values: the MSE term
- * (0 without one), then each prompt's loss, as computed before the update. Returns 0 or a
- * negative code (VQC_ERR_RUNTIME for a libtorch failure or a non-finite loss). */
+ * plus the shaping losses (0 without any), then each prompt's loss, as computed before the
+ * update. Returns 0 or a negative code (VQC_ERR_RUNTIME for a libtorch failure or a non-finite
+ * loss). */
 int vqc_loop_step(vqc_loop *L, float *losses);
 
 /* Steps done so far. */
@@ -98,6 +109,21 @@ int vqc_loop_steps(const vqc_loop *L);
 
 /* The image of the current z, [1, 3, H, W] in [0, 1] (new handle, no gradient). */
 vqt_tensor *vqc_loop_image(const vqc_loop *L);
+
+/* The picture to write: the image of the moving average of z when p.ema > 0 or in stepped mode
+ * (decay p.ema, else the notebook's 0.99; bias-corrected,
+ * as Katherine Crowson's EMATensor: biased = d * biased + (1 - d) * z after each step,
+ * average = biased / (1 - d^(updates + 1)), reset to z whenever z is set), else
+ * vqc_loop_image(). New handle, no gradient. */
+vqt_tensor *vqc_loop_output_image(const vqc_loop *L);
+
+/* The learning rate step `step` (0-based) uses under p's schedule. */
+double vqc_loop_lr_at(const vqc_loop_params *p, int step);
+
+/* The moving average's state: the biased sum (borrowed; NULL without one) and d^(updates+1).
+ * vqc_loop_set_ema restores them (copied) after vqc_loop_restore. */
+void vqc_loop_ema_state(const vqc_loop *L, const vqt_tensor **biased, double *accum);
+int vqc_loop_set_ema(vqc_loop *L, const vqt_tensor *biased, double accum);
 
 /* The MSE term's state: the anchor (borrowed), the stepped mode's current weight and rounds. */
 void vqc_loop_mse_state(const vqc_loop *L, const vqt_tensor **anchor, double *weight, int *rounds);

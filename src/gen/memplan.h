@@ -21,11 +21,13 @@
 typedef struct {
     const vqc_vqgan_info *vi;
     const vqc_clip_info *ci;
-    int cutn;          /* cutouts per step */
-    int cut_size;      /* their side (0 = CLIP's input resolution) */
-    bool low_memory;   /* decoder checkpointed (vqc_vqgan_set_low_memory) */
-    int decoder_bytes; /* bytes per decoder activation (2: bfloat16 decoder); 0 means 4 */
-    int clip_bytes;    /* bytes per CLIP activation (2: float16 CLIP); 0 means 4 */
+    int cutn;                 /* cutouts per step */
+    int cut_size;             /* their side (0 = CLIP's input resolution) */
+    bool low_memory;          /* decoder checkpointed (vqc_vqgan_set_low_memory) */
+    int decoder_bytes;        /* bytes per decoder activation (2: bfloat16 decoder); 0 means 4 */
+    int clip_bytes;           /* bytes per CLIP activation (2: float16 CLIP); 0 means 4 */
+    double shape_cut_tensors; /* float32 tensors of the cutouts' size the shaping losses keep */
+    double shape_img_tensors; /* ... and of the picture's size (vqc_shape_losses_memory) */
 } vqc_memplan_step;
 
 /* Estimated bytes one step needs beyond the loaded models, for a w x h image (multiples of the

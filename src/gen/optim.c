@@ -167,6 +167,14 @@ double vqc_optim_get_lr(const vqc_optim *opt)
     return opt->lr;
 }
 
+int vqc_optim_set_lr(vqc_optim *opt, double lr)
+{
+    if (!isfinite(lr) || lr < 0)
+        return vqc_error_set(VQC_ERR_USAGE, "optimiser: invalid learning rate %g", lr);
+    opt->lr = lr;
+    return 0;
+}
+
 /* ---- state ----------------------------------------------------------------------------- */
 
 int64_t vqc_optim_steps(const vqc_optim *opt)

@@ -53,6 +53,10 @@ void vqc_optim_free(vqc_optim *opt);
 vqc_optim_kind vqc_optim_get_kind(const vqc_optim *opt);
 double vqc_optim_get_lr(const vqc_optim *opt);
 
+/* Sets the learning rate of the following steps (finite, >= 0), as a scheduler changes a
+ * torch optimiser's param_groups[0]["lr"]. Returns 0 or VQC_ERR_USAGE. */
+int vqc_optim_set_lr(vqc_optim *opt, double lr);
+
 /* The number of steps taken (torch's state["step"]). */
 int64_t vqc_optim_steps(const vqc_optim *opt);
 

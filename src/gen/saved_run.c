@@ -98,6 +98,34 @@ static bool apply_line(vqc_saved_run *s, const char *key, const char *v)
         g->shift_x_schedule = v;
     } else if (!strcmp(key, "shift_y_schedule")) {
         g->shift_y_schedule = v;
+    } else if (!strcmp(key, "smoothness")) {
+        return to_double(v, &g->smoothness);
+    } else if (!strcmp(key, "smoothness_type")) {
+        return vqc_smoothness_type_parse(v, &g->smoothness_type) == 0;
+    } else if (!strcmp(key, "saturation")) {
+        return to_double(v, &g->saturation);
+    } else if (!strcmp(key, "symmetry")) {
+        return to_double(v, &g->symmetry);
+    } else if (!strcmp(key, "symmetry_ud")) {
+        return to_double(v, &g->symmetry_ud);
+    } else if (!strcmp(key, "palette")) {
+        g->palette = v;
+    } else if (!strcmp(key, "palette_weight")) {
+        return to_double(v, &g->palette_weight);
+    } else if (!strcmp(key, "lr_schedule")) {
+        return vqc_lr_schedule_parse(v, &g->lr_schedule) == 0;
+    } else if (!strcmp(key, "lr_step_every")) {
+        return to_int(v, &g->lr_step_every);
+    } else if (!strcmp(key, "lr_step_factor")) {
+        return to_double(v, &g->lr_step_factor);
+    } else if (!strcmp(key, "lr_floor")) {
+        return to_double(v, &g->lr_floor);
+    } else if (!strcmp(key, "stop_window")) {
+        return to_int(v, &g->stop_window);
+    } else if (!strcmp(key, "stop_fraction")) {
+        return to_double(v, &g->stop_fraction);
+    } else if (!strcmp(key, "ema")) {
+        return to_double(v, &g->ema);
     } else if (!strcmp(key, "vqgan")) {
         s->vqgan = v;
     } else if (!strcmp(key, "clip")) {
@@ -186,6 +214,20 @@ void vqc_saved_run_apply(const vqc_saved_run *s, vqc_generate_params *gp, vqc_co
     gp->angle_schedule = g->angle_schedule;
     gp->shift_x_schedule = g->shift_x_schedule;
     gp->shift_y_schedule = g->shift_y_schedule;
+    gp->smoothness = g->smoothness;
+    gp->smoothness_type = g->smoothness_type;
+    gp->saturation = g->saturation;
+    gp->symmetry = g->symmetry;
+    gp->symmetry_ud = g->symmetry_ud;
+    gp->palette = g->palette;
+    gp->palette_weight = g->palette_weight;
+    gp->lr_schedule = g->lr_schedule;
+    gp->lr_step_every = g->lr_step_every;
+    gp->lr_step_factor = g->lr_step_factor;
+    gp->lr_floor = g->lr_floor;
+    gp->stop_window = g->stop_window;
+    gp->stop_fraction = g->stop_fraction;
+    gp->ema = g->ema;
     if (cp) {
         cp->vqgan = s->vqgan;
         cp->clip = s->clip;
