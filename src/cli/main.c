@@ -55,23 +55,6 @@ static void on_sigbus(int sig)
     _exit(2);
 }
 
-/* On a machine that other work keeps busy, libtorch's OpenMP workers must sleep while they
- * wait, not spin on a core another thread needs (docs/benchmarks.md, contention). libgomp reads
- * the policy when the process starts, so the command restarts itself once with it set. A
- * policy the user set (OMP_WAIT_POLICY or GOMP_SPINCOUNT) is kept. The thread count stays: the
- * picture depends on it. */
-static void choose_wait_policy(char **argv)
-{
-    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT"))
-        return;
-    vqc_cpu_info ci;
-    vqc_cpu_info_read(&ci);
-    if (!ci.contended || setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0)
-        return;
-    execv("/proc/self/exe", argv);
-    unsetenv("OMP_WAIT_POLICY"); /* no restart: go on as is */
-}
-
 /* Commands that compute little (or only report) start without the contention check. */
 static bool light_command(const char *arg)
 {
@@ -83,6 +66,50 @@ static bool light_command(const char *arg)
     return false;
 }
 
+/* Whether the environment `envp` sets `name` ("NAME="). */
+static bool env_has(char **envp, const char *name)
+{
+    size_t n = strlen(name);
+    for (char **e = envp; e && *e; e++)
+        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+            return true;
+    return false;
+}
+
+/* On a machine that other work keeps busy, libtorch's OpenMP workers must sleep while they
+ * wait, not spin on a core another thread needs (docs/benchmarks.md, contention). libgomp reads
+ * OMP_WAIT_POLICY in its own initialiser, before main, so the process starts again with it
+ * set. It does so from the executable's .preinit_array, which runs before any shared library's
+ * initialiser: the restart then skips libtorch's (its operator registry), about half of what a
+ * restart from main costs. The C library's environment is not set up yet at that point, so the
+ * environment is read from envp and handed to execve. A policy the user set (OMP_WAIT_POLICY or
+ * GOMP_SPINCOUNT) is kept. The thread count stays: the picture depends on it. */
+static void choose_wait_policy(int argc, char **argv, char **envp)
+{
+    if (argc < 2 || light_command(argv[1]) || env_has(envp, "OMP_WAIT_POLICY") ||
+        env_has(envp, "GOMP_SPINCOUNT"))
+        return;
+    vqc_cpu_info ci;
+    vqc_cpu_info_read(&ci);
+    if (!ci.contended)
+        return;
+    size_t n = 0;
+    while (envp && envp[n])
+        n++;
+    char **env = malloc((n + 2) * sizeof *env);
+    if (!env)
+        return;
+    for (size_t i = 0; i < n; i++)
+        env[i] = envp[i];
+    env[n] = "OMP_WAIT_POLICY=PASSIVE";
+    env[n + 1] = NULL;
+    execve("/proc/self/exe", argv, env);
+    free(env); /* no restart: go on as is */
+}
+__attribute__((section(".preinit_array"),
+               used)) static void (*const preinit_wait_policy)(int, char **,
+                                                               char **) = choose_wait_policy;
+
 int main(int argc, char **argv)
 {
     /* A file size limit (ulimit -f) must fail the write with EFBIG, reported and cleaned up,
@@ -93,8 +120,6 @@ int main(int argc, char **argv)
         usage(stderr);
         return 1;
     }
-    if (!light_command(argv[1]))
-        choose_wait_policy(argv);
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         gen_opts_usage(stdout);
         printf("\n");
