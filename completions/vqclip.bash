@@ -116,7 +116,7 @@ _vqclip_value() {
         *:-smo | *:--smoothness | *:-sat | \
         *:--saturation | *:--symmetry | *:--symmetry_weight | *:--symmetry-ud | *:--palette | \
         *:--palette-weight | *:--palette_weight | *:--lr-step-every | *:--lr-step-factor | \
-        *:--lr-floor | *:--stop-window | *:--stop-fraction | *:--ema)
+        *:--lr-floor | *:--stop-window | *:--stop-fraction | *:--ema | *:--upscale | *:--upscale-tile)
         COMPREPLY=() ;; # free-form values
     *) return 1 ;;
     esac
@@ -142,7 +142,8 @@ _vqclip() {
         opts='--prompts --image-prompts --noise-prompt --change-prompt-every --output --size
             --iterations --save-every --save-frames --frame-every --video --video-fps --seed
             --zoom-every --zoom-start --zoom-scale --zoom-shift-x --zoom-shift-y
-            --zoom-schedule --angle-schedule --shift-x-schedule --shift-y-schedule
+            --zoom-schedule --angle-schedule --shift-x-schedule --shift-y-schedule --upscale
+            --upscale-tile
             --save-state --resume
             --json --quiet --batch --skip-existing --variations --shard --shard-count --vqgan
             --vqgan-config --clip --bpe --init-image --init-noise --init-weight

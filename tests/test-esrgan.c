@@ -312,6 +312,40 @@ static void test_cli(void)
     ASSERT(file_size(out) < 0);
 }
 
+/* --upscale after generation: OUTPUT-upscaled.png at the network's scale beside the picture,
+ * which stays as written; each batch job's too; a bad model fails before any picture. */
+static void test_generate_upscale(void)
+{
+    char models[8192];
+    cli_setup("esrgan-generate", models, sizeof models);
+    const char *x4 = esr("tiny_srvgg_x4.pth");
+    cli_expect_ok(
+        cli_run("%s -p x -s 32 32 --cutn 2 -i 2 --seed 4 --upscale '%s' -o a.png", models, x4),
+        "generation with --upscale");
+    char path[4200];
+    vqc_raw_image img;
+    snprintf(path, sizeof path, "%s/a-upscaled.png", cli_tmp);
+    ASSERT_OK(vqc_raw_image_load(path, &img));
+    ASSERT(img.w == 128 && img.h == 128);
+    vqc_raw_image_free(&img);
+    snprintf(path, sizeof path, "%s/a.png", cli_tmp);
+    ASSERT_OK(vqc_raw_image_load(path, &img));
+    ASSERT(img.w == 32 && img.h == 32);
+    vqc_raw_image_free(&img);
+    cli_write_file("jobs.txt", "a fox\na cat\n");
+    cli_expect_ok(
+        cli_run("%s --batch jobs.txt -s 32 32 --cutn 2 -i 1 --upscale '%s' --upscale-tile "
+                "16 -o 'b/{index}.jpg'",
+                models, x4),
+        "batch with --upscale");
+    snprintf(path, sizeof path, "%s/b/1-upscaled.png", cli_tmp);
+    ASSERT(file_size(path) > 0);
+    cli_expect_error(cli_run("%s -p x -s 32 32 -i 1 --upscale no-such-upscaler -o c.png", models),
+                     2, "no-such-upscaler");
+    snprintf(path, sizeof path, "%s/c.png", cli_tmp);
+    ASSERT(file_size(path) < 0);
+}
+
 int main(void)
 {
     vqt_init(0);
@@ -321,6 +355,7 @@ int main(void)
     test_outscale();
     test_bad_inputs();
     test_cli();
+    test_generate_upscale();
     printf("ok\n");
     return 0;
 }

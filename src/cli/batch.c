@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "cli/batch.h"
+#include "cli/upscale_after.h"
 #include "cli/common.h"
 #include "cli/progress.h"
 
@@ -290,7 +291,7 @@ static int run_job(batch_run *b, vqc_generate_params *gp, int index)
         rc = vqc_generate(b->ctx, gp, &b->res);
         cli_end_progress(&b->ui);
     }
-    return rc;
+    return rc ? rc : cli_upscale_output(b->o, gp->output);
 }
 
 static int one_line(batch_run *b, const batch_line *l, int first_index, int shard, int count,
@@ -382,6 +383,7 @@ int cli_run_batch(gen_opts *o)
     char tmpl[4096];
     job_template(o, tmpl, sizeof tmpl);
     rc = check_names(&b, lines, n, tmpl);
+    rc = rc ? rc : cli_upscale_prepare(o); /* a bad model name fails before any job */
     for (int i = 0; i < n && !rc; i++)
         rc = one_line(&b, &lines[i], i * o->variations, shard, count, tmpl);
     if (!o->quiet)

@@ -9,6 +9,7 @@
 #include "cli/common.h"
 #include "cli/options.h"
 #include "cli/progress.h"
+#include "cli/upscale_after.h"
 #include "cli/video.h"
 
 /* Words what would fit after a failure to fit, as the command line spells it. */
@@ -94,6 +95,7 @@ static int run_single(gen_opts *o)
     char frames[4200] = "", path[4096];
     int rc = single_output(o, path, sizeof path);
     rc = rc ? rc : cli_video_prepare(o, frames, sizeof frames);
+    rc = rc ? rc : cli_upscale_prepare(o);
     vqc_context *ctx = NULL;
     rc = rc ? rc : vqc_init(&o->cp, &ctx);
     vqc_generate_result res = {0};
@@ -102,6 +104,8 @@ static int run_single(gen_opts *o)
         rc = vqc_generate(ctx, &o->gp, &res);
         cli_end_progress(&ui);
     }
+    if (!rc)
+        rc = cli_upscale_output(o, o->gp.output);
     if (!rc || rc == VQC_ERR_INTERRUPTED) { /* Ctrl-C: a video of the frames made so far */
         int vrc = cli_video_encode(o);
         rc = rc ? rc : vrc;

@@ -146,6 +146,14 @@ const cli_option cli_options[] = {
      R_NEVER, NULL},
     {"-ifps --input_video_fps", NULL, T_DOUBLE, CLI(input_fps), NUM(0.01, 1000), S_OUTPUT, "FPS",
      "with -ofps: the frames' own rate (default {D})", 0, R_NEVER, NULL},
+    {"--upscale", NULL, T_STR, CLI(upscale), NONE, S_OUTPUT, "MODEL",
+     "also write each finished picture upscaled by this Real-ESRGAN model (a name such as "
+     "RealESRGAN_x4plus, or a .pth) as OUTPUT-upscaled.png",
+     0, R_NEVER, NULL},
+    {"--upscale-tile", NULL, T_INT, CLI(upscale_tile), NUM(0, 1 << 20), S_OUTPUT, "N",
+     "with --upscale: tiles of N pixels, so memory follows the tile, not the picture (default "
+     "{D}: whole)",
+     0, R_NEVER, NULL},
     {"-zse --zoom-every --zoom_save_every", NULL, T_INT, GP(zoom_every), NUM(0, INT_MAX), S_OUTPUT,
      "N",
      "zoom video: every N steps zoom the image by --zoom-scale, shift it by --zoom-shift-x/-y "

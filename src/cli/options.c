@@ -209,6 +209,8 @@ void gen_opts_init(gen_opts *o)
 
 void gen_opts_free(gen_opts *o)
 {
+    vqc_upscaler_free(o->upscaler);
+    o->upscaler = NULL;
     for (int i = 0; i < o->n_owned; i++)
         free(o->owned[i]);
     o->n_owned = 0;

@@ -34,6 +34,9 @@ typedef struct gen_opts {
     bool peer_video, peer_zoom_video;           /* generate.py's -vid, -zvid */
     double video_length, output_fps, input_fps; /* its -vl, -ofps, -ifps */
     char peer_video_name[4096];                 /* OUTPUT.mp4 for -vid / -zvid */
+    const char *upscale;    /* --upscale MODEL: Real-ESRGAN after each picture */
+    int upscale_tile;       /* --upscale-tile N (0: whole picture) */
+    vqc_upscaler *upscaler; /* loaded once, before the first picture */
     bool skip_existing;
     int variations;               /* seeds per prompt; 1 */
     int shard_index, shard_count; /* --shard I/N (count 0: not sharded) */
