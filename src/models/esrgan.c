@@ -40,19 +40,6 @@ struct vqc_esrgan {
 
 /* ---- inferring the architecture ------------------------------------------------------------ */
 
-static const vqc_tensor_info *entry(const vqc_tensor_map *map, const char *prefix, const char *fmt,
-                                    ...) __attribute__((format(printf, 3, 4)));
-static const vqc_tensor_info *entry(const vqc_tensor_map *map, const char *prefix, const char *fmt,
-                                    ...)
-{
-    char name[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    return vqc_weight_info(map, prefix, name);
-}
-
 /* A 3x3 convolution weight with at least one input and one output channel (and sizes that fit
  * an int: a hostile file's zero or huge channel counts stop here). */
 static bool is_conv3(const vqc_tensor_info *t)
@@ -63,8 +50,8 @@ static bool is_conv3(const vqc_tensor_info *t)
 
 static int infer_rrdb(const vqc_tensor_map *map, const char *p, vqc_esrgan_info *info)
 {
-    const vqc_tensor_info *first = entry(map, p, "conv_first.weight");
-    const vqc_tensor_info *last = entry(map, p, "conv_last.weight");
+    const vqc_tensor_info *first = vqc_weight_infof(map, p, "conv_first.weight");
+    const vqc_tensor_info *last = vqc_weight_infof(map, p, "conv_last.weight");
     if (!is_conv3(first) || !is_conv3(last))
         return vqc_error_set(VQC_ERR_MODEL, "RRDBNet weights without 3x3 conv_first/conv_last");
     info->arch = VQC_ESRGAN_RRDB;
@@ -80,10 +67,10 @@ static int infer_rrdb(const vqc_tensor_map *map, const char *p, vqc_esrgan_info 
                              (long long)in, (long long)out);
     info->num_in_ch = (int)out;
     int n = 0;
-    while (n < 10000 && entry(map, p, "body.%d.rdb1.conv1.weight", n))
+    while (n < 10000 && vqc_weight_infof(map, p, "body.%d.rdb1.conv1.weight", n))
         n++;
     info->num_block = n;
-    const vqc_tensor_info *c1 = entry(map, p, "body.0.rdb1.conv1.weight");
+    const vqc_tensor_info *c1 = vqc_weight_infof(map, p, "body.0.rdb1.conv1.weight");
     if (n > 0 && !is_conv3(c1))
         return vqc_error_set(VQC_ERR_MODEL, "RRDBNet block body.0.rdb1.conv1 is no 3x3 conv");
     info->num_grow_ch = n > 0 ? (int)c1->shape[0] : 0;
@@ -93,10 +80,10 @@ static int infer_rrdb(const vqc_tensor_map *map, const char *p, vqc_esrgan_info 
 static int infer_srvgg(const vqc_tensor_map *map, const char *p, vqc_esrgan_info *info)
 {
     int n = 0;
-    while (n < 10000 && entry(map, p, "body.%d.weight", n))
+    while (n < 10000 && vqc_weight_infof(map, p, "body.%d.weight", n))
         n++;
-    const vqc_tensor_info *first = entry(map, p, "body.0.weight");
-    const vqc_tensor_info *act = entry(map, p, "body.1.weight");
+    const vqc_tensor_info *first = vqc_weight_infof(map, p, "body.0.weight");
+    const vqc_tensor_info *act = vqc_weight_infof(map, p, "body.1.weight");
     if (!is_conv3(first))
         return vqc_error_set(VQC_ERR_MODEL, "SRVGGNetCompact weights without a 3x3 body.0");
     if (!act || act->ndim != 1)
@@ -104,7 +91,7 @@ static int infer_srvgg(const vqc_tensor_map *map, const char *p, vqc_esrgan_info
                                             "the PReLU variant (the released models) is supported");
     if (n < 3 || n % 2 == 0)
         return vqc_error_set(VQC_ERR_MODEL, "SRVGGNetCompact with %d body entries", n);
-    const vqc_tensor_info *last = entry(map, p, "body.%d.weight", n - 1);
+    const vqc_tensor_info *last = vqc_weight_infof(map, p, "body.%d.weight", n - 1);
     info->arch = VQC_ESRGAN_SRVGG;
     info->num_in_ch = info->num_out_ch = (int)first->shape[1];
     info->num_feat = (int)first->shape[0];
@@ -129,9 +116,9 @@ int vqc_esrgan_inspect(const vqc_tensor_map *map, vqc_esrgan_info *info)
         char p[16];
         snprintf(p, sizeof p, "%s%s", keys[k], keys[k][0] ? "." : "");
         int rc = 1;
-        if (entry(map, p, "conv_first.weight"))
+        if (vqc_weight_infof(map, p, "conv_first.weight"))
             rc = infer_rrdb(map, p, info);
-        else if (entry(map, p, "body.0.weight"))
+        else if (vqc_weight_infof(map, p, "body.0.weight"))
             rc = infer_srvgg(map, p, info);
         if (rc <= 0) {
             info->key = keys[k];

@@ -10,19 +10,6 @@
 
 /* ---- inference from the weights -------------------------------------------------------- */
 
-static const vqc_tensor_info *get(const vqc_tensor_map *map, const char *prefix, const char *fmt,
-                                  ...) __attribute__((format(printf, 3, 4)));
-static const vqc_tensor_info *get(const vqc_tensor_map *map, const char *prefix, const char *fmt,
-                                  ...)
-{
-    char name[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    return vqc_weight_info(map, prefix, name);
-}
-
 static const char *find_prefix(const vqc_tensor_map *map)
 {
     static const char *const prefixes[] = {
@@ -85,15 +72,18 @@ static int infer_levels(const vqc_tensor_map *map, const char *pf, vqc_vqgan_inf
                              in->num_levels, dec_levels);
     in->num_res_blocks = count_indexed(map, pf, "encoder.down.0.block.%d", ".conv1.weight");
     for (int i = 0; i < in->num_levels; i++) {
-        const vqc_tensor_info *c = get(map, pf, "encoder.down.%d.block.0.conv2.weight", i);
+        const vqc_tensor_info *c =
+            vqc_weight_infof(map, pf, "encoder.down.%d.block.0.conv2.weight", i);
         if (!c || c->ndim != 4 || c->shape[0] % in->ch)
             return vqc_error_set(VQC_ERR_MODEL, "VQGAN encoder level %d is malformed", i);
         in->ch_mult[i] = (int)(c->shape[0] / in->ch);
-        in->enc_attn[i] = get(map, pf, "encoder.down.%d.attn.0.q.weight", i) != NULL;
-        in->dec_attn[i] = get(map, pf, "decoder.up.%d.attn.0.q.weight", i) != NULL;
+        in->enc_attn[i] = vqc_weight_infof(map, pf, "encoder.down.%d.attn.0.q.weight", i) != NULL;
+        in->dec_attn[i] = vqc_weight_infof(map, pf, "decoder.up.%d.attn.0.q.weight", i) != NULL;
         if (count_indexed(map, pf, "encoder.down.%d", "") < 0 ||
-            !get(map, pf, "encoder.down.%d.block.%d.conv1.weight", i, in->num_res_blocks - 1) ||
-            !get(map, pf, "decoder.up.%d.block.%d.conv1.weight", i, in->num_res_blocks))
+            !vqc_weight_infof(map, pf, "encoder.down.%d.block.%d.conv1.weight", i,
+                              in->num_res_blocks - 1) ||
+            !vqc_weight_infof(map, pf, "decoder.up.%d.block.%d.conv1.weight", i,
+                              in->num_res_blocks))
             return vqc_error_set(VQC_ERR_MODEL, "VQGAN level %d has a different block count", i);
     }
     in->downsample = 1 << (in->num_levels - 1);
@@ -113,7 +103,7 @@ int vqc_vqgan_arch_infer(const vqc_tensor_map *map, vqc_vqgan_info *in, const ch
         return not_vqgan(map);
     *prefix = pf;
     in->from_transformer = strstr(pf, "first_stage_model") != NULL;
-    const vqc_tensor_info *conv_in = get(map, pf, "encoder.conv_in.weight");
+    const vqc_tensor_info *conv_in = vqc_weight_infof(map, pf, "encoder.conv_in.weight");
     in->ch = dim_of(conv_in, 0);
     in->in_channels = dim_of(conv_in, 1);
     if (in->ch <= 0 || conv_in->ndim != 4)
@@ -121,11 +111,11 @@ int vqc_vqgan_arch_infer(const vqc_tensor_map *map, vqc_vqgan_info *in, const ch
     int rc = infer_levels(map, pf, in);
     if (rc)
         return rc;
-    in->z_channels = dim_of(get(map, pf, "decoder.conv_in.weight"), 1);
-    in->out_ch = dim_of(get(map, pf, "decoder.conv_out.weight"), 0);
-    in->embed_dim = dim_of(get(map, pf, "quant_conv.weight"), 0);
-    const vqc_tensor_info *cb = get(map, pf, "quantize.embedding.weight");
-    if (!cb && (cb = get(map, pf, "quantize.embed.weight")))
+    in->z_channels = dim_of(vqc_weight_infof(map, pf, "decoder.conv_in.weight"), 1);
+    in->out_ch = dim_of(vqc_weight_infof(map, pf, "decoder.conv_out.weight"), 0);
+    in->embed_dim = dim_of(vqc_weight_infof(map, pf, "quant_conv.weight"), 0);
+    const vqc_tensor_info *cb = vqc_weight_infof(map, pf, "quantize.embedding.weight");
+    if (!cb && (cb = vqc_weight_infof(map, pf, "quantize.embed.weight")))
         in->kind = VQC_VQGAN_GUMBEL;
     in->n_embed = dim_of(cb, 0);
     if (in->z_channels <= 0 || in->out_ch <= 0 || in->embed_dim <= 0 || in->n_embed <= 0 ||

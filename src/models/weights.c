@@ -1,6 +1,7 @@
 /* Weights from a tensor map: copies, zero-copy views and page release (see weights.h). */
 #include "models/weights.h"
 
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,6 +19,17 @@ const vqc_tensor_info *vqc_weight_info(const vqc_tensor_map *map, const char *pr
     char full[512];
     snprintf(full, sizeof full, "%s%s", prefix ? prefix : "", name);
     return vqc_tmap_get(map, full);
+}
+
+const vqc_tensor_info *vqc_weight_infof(const vqc_tensor_map *map, const char *prefix,
+                                        const char *fmt, ...)
+{
+    char name[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    return vqc_weight_info(map, prefix, name);
 }
 
 bool vqc_weight_has(const vqc_tensor_map *map, const char *prefix, const char *name)

@@ -36,6 +36,10 @@ vqt_tensor *vqc_weight(const vqc_tensor_map *map, const char *prefix, const char
 const vqc_tensor_info *vqc_weight_info(const vqc_tensor_map *map, const char *prefix,
                                        const char *name);
 
+/* vqc_weight_info with the name formatted printf-style ("body.%d.weight", i). */
+const vqc_tensor_info *vqc_weight_infof(const vqc_tensor_map *map, const char *prefix,
+                                        const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Whether the map has an entry `prefix` + `name`. */
 bool vqc_weight_has(const vqc_tensor_map *map, const char *prefix, const char *name);
 
