@@ -33,6 +33,13 @@ static void test_readme(void)
     RUN_OK("%s -p \"An apple\" -opt AdamW -lr 0.2 -cutm original -cuts 2 -cutp 1.5 -o opt.png",
            small);
     RUN_OK("%s -p=\"a|b\" -nps 1 2 -npw 0.5 0.5 -o nps.png", small);
+    /* -cutm original is generate.py's MakeCutoutsOrig: no augmentations, no cut noise */
+    char cmd[8400];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && grep -a -q -- \"--augments 'none'\" opt.png && grep -a -q -- "
+             "'--cut-noise 0 ' opt.png",
+             cli_tmp);
+    ASSERT_EQ(system(cmd), 0);
     ASSERT(exists("multi.png") && exists("ip.png") && exists("ii.png") && exists("story.png") &&
            exists("aug.png") && exists("opt.png") && exists("nps.png"));
 }

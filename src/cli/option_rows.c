@@ -245,7 +245,10 @@ const cli_option cli_options[] = {
     {NULL, "optimizer", T_CHOICE, GP(optimiser), 0, 0, p_optim, n_optim, NULL, S_HIDDEN, NULL, NULL,
      0, R_NEVER, NULL},
     {"-cutm --cut-method --cut_method", "cut_method", T_CHOICE, GP(cut_method), 0, 0, p_cut, n_cut,
-     NULL, S_OPTIM, "M", "pooling or original (default {D})", 120, R_ALWAYS, "--cut-method"},
+     NULL, S_OPTIM, "M",
+     "pooling or original (as generate.py's -cutm original: no augmentations or cut noise unless "
+     "given) (default {D})",
+     120, R_ALWAYS, "--cut-method"},
     {"-cutn --cutn --num_cuts --cuts", "cutn", T_INT, GP(cutn), NUM(1, VQC_MAX_CUTN), S_OPTIM, "N",
      "cutouts per step (default {D})", 130, R_ALWAYS, "--cutn"},
     {"-cutp --cut-pow --cut_power", "cut_pow", T_DOUBLE, GP(cut_pow), NUM(0, 1000), S_OPTIM, "X",

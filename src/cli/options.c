@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define N_ROWS cli_n_options
 #define table cli_options
@@ -375,12 +376,28 @@ static int one_option(int argc, char **argv, int *i, gen_opts *o)
     }
     if (r->words && !(value = join_words(r, argc, argv, i, value, o)))
         return VQC_ERR_USAGE;
+    if (r->in == IN_GP && r->off == offsetof(vqc_generate_params, cut_method))
+        o->cut_method_text = value;
     int rc = set_value(r, &t, value);
     /* A second number right after the size is the height, as generate.py takes "-s 512 384". */
     if (!rc && r->type == T_SIZE && *i + 1 < argc && argv[*i + 1][0] >= '0' &&
         argv[*i + 1][0] <= '9')
         rc = cli_option_set_int(r, &t, argv[++*i], &o->gp.height);
     return rc;
+}
+
+/* generate.py's "-cutm original" (MakeCutoutsOrig) cuts squares with neither augmentation nor
+ * noise; its "updated" and "nrupdated" add them. So the name "original" turns both off unless
+ * they are given too. */
+static void plain_original(vqc_generate_params *g, const char *name, bool aug_given,
+                           bool noise_given)
+{
+    if (!name || strcasecmp(name, "original") != 0)
+        return;
+    if (!aug_given)
+        g->n_augments = 0;
+    if (!noise_given)
+        g->cut_noise = 0;
 }
 
 static bool row_given(const gen_opts *o, const void *field_addr);
@@ -463,6 +480,8 @@ int gen_opts_parse(int argc, char **argv, gen_opts *o)
             goto fail;
     }
     o->output_given = row_given(o, &o->gp.output);
+    plain_original(&o->gp, o->cut_method_text, row_given(o, &o->gp.augments),
+                   row_given(o, &o->gp.cut_noise));
     warn_unused(o);
     int rc;
     if (o->gp.resume && !o->batch && (rc = apply_saved(o))) {
@@ -512,7 +531,8 @@ void gen_opts_demo_defaults(gen_opts *o)
         g->iterations = 200;
     if (!row_given(o, &g->cutn))
         g->cutn = 8;
-    if (!row_given(o, &g->augments))
+    bool plain = o->cut_method_text && strcasecmp(o->cut_method_text, "original") == 0;
+    if (!row_given(o, &g->augments) && !plain)
         vqc_augments_parse("Af,Pe", g->augments, &g->n_augments);
     if (!row_given(o, &g->init_noise) && !g->init_image && g->init_noise == VQC_NOISE_NONE)
         g->init_noise = VQC_NOISE_GRADIENT;
@@ -589,6 +609,10 @@ int gen_opts_apply_json(const cJSON *obj, vqc_generate_params *gp, const char **
         if (rc)
             return rc;
     }
+    const cJSON *cut = cJSON_GetObjectItemCaseSensitive(obj, "cut_method");
+    if (cJSON_IsString(cut))
+        plain_original(gp, cut->valuestring, cJSON_HasObjectItem(obj, "augments"),
+                       cJSON_HasObjectItem(obj, "cut_noise"));
     return 0;
 }
 

@@ -27,6 +27,7 @@ typedef struct gen_opts {
     int n_owned;
     const char *peer_seeds, *peer_weights; /* the peer's -nps / -npw, joined at the end */
     char aug_words[256];                   /* the -aug words so far (a repeated -aug adds) */
+    const char *cut_method_text; /* the -cutm value as given ("original" is generate.py's) */
     bool output_given, seed_given, size_given, quiet, json, list_options;
     const char *batch; /* --batch FILE ('-' = stdin) */
     const char *video; /* --video OUT.mp4 (ffmpeg) */
