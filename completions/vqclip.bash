@@ -92,7 +92,7 @@ _vqclip_value() {
         # A comma-separated list: complete the item after the last comma.
         local head='' item=$cur
         [[ $cur == *,* ]] && head=${cur%,*}, && item=${cur##*,}
-        COMPREPLY=($(compgen -P "$head" -W "Af Pe Ji Er Sh Gn Ro Hf Cr Re none" -- "$item"))
+        COMPREPLY=($(compgen -P "$head" -W "Af Pe Ji Er Sh Gn Ro Hf Cr Re Et Ts none" -- "$item"))
         compopt -o nospace 2>/dev/null ;;
     *:-in | *:--in | *:--init-noise | *:--init_noise)
         COMPREPLY=($(compgen -W "pixels gradient" -- "$cur")) ;;

@@ -1,9 +1,10 @@
 /* libFuzzer target: what users type besides files, on arbitrary text: the prompt syntax
  * (vqc_prompts_parse, vqc_story_parse, vqc_noise_prompt_parse) and the option names
- * (vqc_augments_parse_mask, vqc_cut_method_parse, vqc_optim_parse). Parsed prompts keep the
+ * (vqc_augment_list_parse, vqc_cut_method_parse, vqc_optim_parse). Parsed prompts keep the
  * documented promises: non-empty trimmed text, finite weights, a stop that is finite or -inf; a
- * parsed augment list survives a round trip through vqc_augments_str. */
+ * parsed augment list survives a round trip through vqc_augment_list_str, order and repeats kept. */
 #include <math.h>
+#include <string.h>
 
 #include "fuzzhelp.h"
 #include "gen/augment.h"
@@ -26,16 +27,19 @@ static void check_list(const vqc_prompt_list *l)
 
 static void parse_names(const char *s, const uint8_t *data, size_t size)
 {
-    unsigned mask = 0;
-    int rc = vqc_augments_parse_mask(s, &mask);
+    vqc_augment_list list;
+    int rc = vqc_augment_list_parse(s, &list);
     fuzz_check_error(rc, data, size);
     if (rc == 0) {
-        FUZZ_CHECK((mask & ~VQC_AUGMENTS_ALL) == 0);
+        FUZZ_CHECK(list.n >= 0 && list.n <= VQC_MAX_AUGMENTS);
+        for (int i = 0; i < list.n; i++)
+            FUZZ_CHECK(list.code[i] >= 0 && list.code[i] < VQC_AUGMENT_COUNT);
         char buf[128];
-        int n = vqc_augments_str(mask, buf, sizeof buf);
+        int n = vqc_augment_list_str(&list, buf, sizeof buf);
         FUZZ_CHECK(n > 0 && (size_t)n < sizeof buf);
-        unsigned again = 0;
-        FUZZ_CHECK(vqc_augments_parse_mask(buf, &again) == 0 && again == mask);
+        vqc_augment_list again;
+        FUZZ_CHECK(vqc_augment_list_parse(buf, &again) == 0 && again.n == list.n &&
+                   memcmp(again.code, list.code, sizeof *list.code * (size_t)list.n) == 0);
     }
     vqc_cut_method m;
     rc = vqc_cut_method_parse(s, &m);

@@ -135,7 +135,8 @@ typedef enum { VQC_LR_CONSTANT = 0, VQC_LR_STEP, VQC_LR_COSINE, VQC_LR_COUNT } v
 VQC_API int vqc_lr_schedule_parse(const char *name, vqc_lr_schedule *out);
 VQC_API const char *vqc_lr_schedule_name(vqc_lr_schedule s);
 
-/* Augmentations of the cutouts, by the peer's codes (Af, Pe, Ji, Er, Sh, Gn, Ro, Hf, Cr, Re). */
+/* Augmentations of the cutouts, by the peer's codes (Af, Pe, Ji, Er, Sh, Gn, Ro, Hf, Cr, Re, Et,
+ * Ts), applied in the order of the list. */
 typedef enum {
     VQC_AUGMENT_AF = 0, /* random affine */
     VQC_AUGMENT_PE,     /* random perspective */
@@ -147,6 +148,8 @@ typedef enum {
     VQC_AUGMENT_HF,     /* horizontal flip */
     VQC_AUGMENT_CR,     /* random crop */
     VQC_AUGMENT_RE,     /* random resized crop */
+    VQC_AUGMENT_ET,     /* random elastic transform */
+    VQC_AUGMENT_TS,     /* random thin plate spline */
     VQC_AUGMENT_COUNT
 } vqc_augment;
 #define VQC_MAX_AUGMENTS 16

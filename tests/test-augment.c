@@ -55,45 +55,64 @@ static vqt_tensor *homs(const double m[9], int n)
     return t;
 }
 
-static void test_parse(void)
+/* The list of `codes` (which must parse). */
+static vqc_augment_list L(const char *codes)
 {
-    unsigned m = 123;
-    ASSERT_OK(vqc_augments_parse_mask("Af,Pe,Ji,Er", &m));
-    ASSERT_EQ(m, VQC_AUGMENTS_DEFAULT);
-    ASSERT_OK(vqc_augments_parse_mask("  af pe,\tJI ,, ER ", &m));
-    ASSERT_EQ(m, VQC_AUGMENTS_DEFAULT);
-    ASSERT_OK(vqc_augments_parse_mask("Sh Gn Ro Hf Cr Re Af Pe Ji Er Hf", &m));
-    ASSERT_EQ(m, VQC_AUGMENTS_ALL);
-    ASSERT_OK(vqc_augments_parse_mask("None", &m));
-    ASSERT_EQ(m, 0);
-    m = 5;
-    ASSERT_EQ(vqc_augments_parse_mask("Af,Xy", &m), VQC_ERR_USAGE);
-    ASSERT_EQ(m, 5); /* untouched on error */
-    ASSERT(strstr(vqc_error_get(), "'Xy'") && strstr(vqc_error_get(), "Af, Pe"));
-    ASSERT_EQ(vqc_augments_parse_mask("Et", &m), VQC_ERR_USAGE);
-    ASSERT(strstr(vqc_error_get(), "not supported"));
-    ASSERT_EQ(vqc_augments_parse_mask("Afx", &m), VQC_ERR_USAGE);
-    ASSERT_EQ(vqc_augments_parse_mask("", &m), VQC_ERR_USAGE);
-    ASSERT_EQ(vqc_augments_parse_mask(" , ", &m), VQC_ERR_USAGE);
-    ASSERT_EQ(vqc_augments_parse_mask("none Af", &m), VQC_ERR_USAGE);
-    char buf[64];
-    ASSERT_EQ(vqc_augments_str(VQC_AUGMENTS_DEFAULT, buf, sizeof buf), 11);
-    ASSERT_STR_EQ(buf, "Af,Pe,Ji,Er");
-    vqc_augments_str(0, buf, sizeof buf);
-    ASSERT_STR_EQ(buf, "none");
-    vqc_augments_str(VQC_AUGMENTS_ALL, buf, sizeof buf);
-    ASSERT_OK(vqc_augments_parse_mask(buf, &m));
-    ASSERT_EQ(m, VQC_AUGMENTS_ALL);
-    ASSERT_NEAR(vqc_augment_default_prob(VQC_AUG_AF), 0.7, 0);
-    ASSERT_NEAR(vqc_augment_default_prob(VQC_AUG_HF), 0.5, 0);
+    vqc_augment_list l;
+    ASSERT_OK(vqc_augment_list_parse(codes, &l));
+    return l;
 }
 
-/* mask 0 leaves the batch untouched; the identity homography gives it back; a mirror
+/* x augmented by the list `codes`. */
+static vqt_tensor *apply(const vqt_tensor *x, const char *codes, double prob)
+{
+    vqc_augment_list l = L(codes);
+    return vqc_augment_apply(x, &l, prob);
+}
+
+static void test_parse(void)
+{
+    vqc_augment_list l = L("Af,Pe,Ji,Er"), d = vqc_augment_list_default();
+    ASSERT_EQ(l.n, 4);
+    ASSERT(memcmp(l.code, d.code, sizeof *l.code * 4) == 0 && d.n == 4);
+    l = L("  af pe,\tJI ,, ER ");
+    ASSERT(l.n == 4 && l.code[0] == VQC_AUGMENT_AF && l.code[3] == VQC_AUGMENT_ER);
+    l = L("Ts Sh Gn Ro Hf Cr Re Af Pe Ji Er Hf Et");
+    ASSERT(l.n == 13 && l.code[0] == VQC_AUGMENT_TS && l.code[11] == VQC_AUGMENT_HF &&
+           l.code[12] == VQC_AUGMENT_ET); /* order kept, repeats kept */
+    l = L("None");
+    ASSERT_EQ(l.n, 0);
+    vqc_augment_list keep = L("Ro");
+    ASSERT_EQ(vqc_augment_list_parse("Af,Xy", &keep), VQC_ERR_USAGE);
+    ASSERT(keep.n == 1 && keep.code[0] == VQC_AUGMENT_RO); /* untouched on error */
+    ASSERT(strstr(vqc_error_get(), "'Xy'") && strstr(vqc_error_get(), "Af, Pe"));
+    ASSERT(strstr(vqc_error_get(), "Et, Ts"));
+    ASSERT_EQ(vqc_augment_list_parse("Afx", &keep), VQC_ERR_USAGE);
+    ASSERT_EQ(vqc_augment_list_parse("", &keep), VQC_ERR_USAGE);
+    ASSERT_EQ(vqc_augment_list_parse(" , ", &keep), VQC_ERR_USAGE);
+    ASSERT_EQ(vqc_augment_list_parse("none Af", &keep), VQC_ERR_USAGE);
+    char buf[80];
+    ASSERT_EQ(vqc_augment_list_str(&d, buf, sizeof buf), 11);
+    ASSERT_STR_EQ(buf, "Af,Pe,Ji,Er");
+    l.n = 0;
+    vqc_augment_list_str(&l, buf, sizeof buf);
+    ASSERT_STR_EQ(buf, "none");
+    l = L("Et Pe Hf Ts Af Pe");
+    vqc_augment_list_str(&l, buf, sizeof buf);
+    ASSERT_STR_EQ(buf, "Et,Pe,Hf,Ts,Af,Pe");
+    ASSERT_NEAR(vqc_augment_default_prob(VQC_AUGMENT_AF), 0.7, 0);
+    ASSERT_NEAR(vqc_augment_default_prob(VQC_AUGMENT_HF), 0.5, 0);
+    ASSERT_NEAR(vqc_augment_default_prob(VQC_AUGMENT_ET), 0.7, 0);
+    ASSERT_NEAR(vqc_augment_default_prob(VQC_AUGMENT_TS), 0.7, 0);
+}
+
+/* An empty list leaves the batch untouched; the identity homography gives it back; a mirror
  * homography mirrors it. */
 static void test_warp(void)
 {
     vqt_tensor *x = wave_batch(3, 9, cpu);
-    vqt_tensor *y = vqc_augment_apply(x, 0, 0);
+    vqc_augment_list none = {0, {0}};
+    vqt_tensor *y = vqc_augment_apply(x, &none, 0);
     ASSERT_NEAR(max_abs_diff(x, y), 0, 0);
     vqt_free(y);
     static const double eye[9] = {1, 0, 0, 0, 1, 0, 0, 0, 1};
@@ -111,7 +130,7 @@ static void test_warp(void)
         ASSERT_NEAR(yv[e], xv[e - e % 9 + (8 - e % 9)], 1e-5);
     vqt_free(y);
     /* Hf with probability 1 is the same mirror. */
-    y = vqc_augment_apply(x, VQC_AUG_HF, 1.0);
+    y = apply(x, "Hf", 1.0);
     free(yv);
     yv = host_copy(y, &n);
     for (int64_t e = 0; e < n; e++)
@@ -162,9 +181,10 @@ static void test_homography_ranges(void)
     const int n = 64;
     static const double cx[4] = {-1, 1, 1, -1}, cy[4] = {-1, -1, 1, 1};
     vqt_manual_seed(11);
-    vqt_tensor *pe = vqc_augment_homographies(VQC_AUG_PE, 1.0, n, cpu);
-    vqt_tensor *re = vqc_augment_homographies(VQC_AUG_RE, 1.0, n, cpu);
-    vqt_tensor *id = vqc_augment_homographies(0, 1.0, n, cpu);
+    vqc_augment_list lpe = L("Pe"), lre = L("Re"), lid = L("Ji Er");
+    vqt_tensor *pe = vqc_augment_homographies(&lpe, 1.0, n, cpu);
+    vqt_tensor *re = vqc_augment_homographies(&lre, 1.0, n, cpu);
+    vqt_tensor *id = vqc_augment_homographies(&lid, 1.0, n, cpu); /* no homography code */
     int64_t cnt;
     float *pv = host_copy(pe, &cnt), *rv = host_copy(re, &cnt), *iv = host_copy(id, &cnt);
     ASSERT_EQ(cnt, 9 * n);
@@ -199,7 +219,7 @@ static void test_erase(void)
     int64_t shape[4] = {n, 3, s, s};
     vqt_tensor *ones = vqt_full(4, shape, 1.0, VQC_DTYPE_F32, cpu);
     vqt_manual_seed(5);
-    vqt_tensor *y = vqc_augment_apply(ones, VQC_AUG_ER, 1.0);
+    vqt_tensor *y = apply(ones, "Er", 1.0);
     int64_t cnt;
     float *v = host_copy(y, &cnt);
     for (int k = 0; k < n; k++) {
@@ -231,18 +251,18 @@ static void test_photometric(void)
 {
     int64_t shape[4] = {4, 3, 16, 16};
     vqt_tensor *k = vqt_full(4, shape, 0.25, VQC_DTYPE_F32, cpu);
-    vqt_tensor *y = vqc_augment_apply(k, VQC_AUG_SH, 1.0);
+    vqt_tensor *y = apply(k, "Sh", 1.0);
     ASSERT_NEAR(max_abs_diff(k, y), 0, 1e-6);
     vqt_free(y);
     vqt_tensor *x = wave_batch(8, 16, cpu);
     vqt_manual_seed(9);
-    y = vqc_augment_apply(x, VQC_AUG_JI, 1.0);
+    y = apply(x, "Ji", 1.0);
     double lo = vqt_item(vqt_reduce(VQT_AMIN, y, 0, NULL, false));
     double hi = vqt_item(vqt_reduce(VQT_AMAX, y, 0, NULL, false));
     ASSERT(isfinite(lo) && isfinite(hi) && lo > -0.5 && hi < 1.5);
     ASSERT(max_abs_diff(x, y) > 1e-3);
     vqt_free(y);
-    y = vqc_augment_apply(k, VQC_AUG_GN, 1.0);
+    y = apply(k, "Gn", 1.0);
     vqt_tensor *d = vqt_binary(VQT_SUB, y, k);
     double var = vqt_item(vqt_reduce(VQT_MEAN, vqt_unary(VQT_SQUARE, d), 0, NULL, false));
     ASSERT_NEAR(sqrt(var), VQC_AUG_GN_STD, 0.01);
@@ -252,17 +272,146 @@ static void test_photometric(void)
     vqt_free(k);
 }
 
+/* The list is applied in its order, repeats included: Hf twice is the identity (a mask would have
+ * mirrored once); "Er,Hf" mirrors the erased batch. */
+static void test_order(void)
+{
+    static const double mirror[9] = {-1, 0, 0, 0, 1, 0, 0, 0, 1};
+    vqt_tensor *x = wave_batch(4, 12, cpu);
+    vqt_tensor *y = apply(x, "Hf,Hf", 1.0);
+    ASSERT_NEAR(max_abs_diff(x, y), 0, 1e-5);
+    vqt_free(y);
+    vqt_manual_seed(5);
+    y = apply(x, "Er,Hf", 1.0);
+    vqt_manual_seed(5);
+    vqt_tensor *e = apply(x, "Er", 1.0), *h = homs(mirror, 4);
+    vqt_tensor *m = vqc_augment_warp(e, h);
+    ASSERT(max_abs_diff(x, m) > 0.1);
+    ASSERT_NEAR(max_abs_diff(y, m), 0, 1e-5);
+    vqt_free(m);
+    vqt_free(h);
+    vqt_free(e);
+    vqt_free(y);
+    vqt_free(x);
+}
+
+/* [n, 1, s, s] with x[..., i, j] = j: a bilinear sample of it at an interior point reads back the
+ * point's unnormalised x coordinate. */
+static vqt_tensor *ramp(int n, int s)
+{
+    int64_t shape[4] = {n, 1, s, s};
+    vqt_tensor *j = vqt_arange(s, VQC_DTYPE_F32, cpu);
+    return vqt_contiguous(vqt_expand(j, 4, shape));
+}
+
+/* Et: kornia's sampling (align_corners=False on a linspace grid halves the border pixels) plus a
+ * small, smooth displacement: on a ramp, out - (j s/(s-1) - 1/2) = dx s/2 in the interior. */
+static void test_elastic(void)
+{
+    const int n = 3, s = 24;
+    vqt_tensor *x = ramp(n, s);
+    vqt_tensor *y = apply(x, "Et", 1e-9); /* probability ~0: the batch itself */
+    ASSERT_NEAR(max_abs_diff(x, y), 0, 0);
+    vqt_free(y);
+    vqt_manual_seed(3);
+    y = apply(x, "Et", 1.0);
+    int64_t cnt;
+    float *v = host_copy(y, &cnt);
+    double maxd = 0, maxstep = 0, sum2 = 0;
+    int m = 0;
+    for (int k = 0; k < n; k++)
+        for (int i = 2; i < s - 2; i++)
+            for (int j = 2; j < s - 2; j++) {
+                const float *row = v + ((size_t)k * s + (size_t)i) * s;
+                double d = row[j] - (j * (double)s / (s - 1) - 0.5);
+                double d1 = row[j + 1] - ((j + 1) * (double)s / (s - 1) - 0.5);
+                maxd = fmax(maxd, fabs(d));
+                maxstep = fmax(maxstep, fabs(d1 - d));
+                sum2 += d * d;
+                m++;
+            }
+    /* The field smoothed by a sigma-32 Gaussian is small, not zero, and varies slowly. */
+    ASSERT(maxd < 0.5 && sqrt(sum2 / m) > 1e-4);
+    ASSERT(maxstep < 0.25 * maxd + 1e-6);
+    free(v);
+    vqt_free(y);
+    vqt_free(x);
+    /* A constant: interior 1, edges about 1/2, corners about 1/4 (zero padding beyond -1). */
+    int64_t shape[4] = {2, 3, s, s};
+    vqt_tensor *ones = vqt_full(4, shape, 1.0, VQC_DTYPE_F32, cpu);
+    y = apply(ones, "Et", 1.0);
+    v = host_copy(y, &cnt);
+    ASSERT_NEAR(v[(s / 2) * s + s / 2], 1.0, 1e-5);
+    ASSERT_NEAR(v[(s / 2) * s], 0.5, 0.1);
+    ASSERT_NEAR(v[0], 0.25, 0.1);
+    free(v);
+    vqt_free(y);
+    vqt_free(ones);
+}
+
+/* Ts: the spline maps dst_i to src_i and a pure shift to a shift; the batch is sampled where
+ * vqc_tps_eval says, one spline for the whole batch, from the documented 11 draws. */
+static void test_thin_plate(void)
+{
+    static const double src[5][2] = {{-1, -1}, {-1, 1}, {1, -1}, {1, 1}, {0, 0}};
+    double dst[5][2], w[5][2], a[3][2], ox, oy;
+    for (int i = 0; i < 5; i++)
+        dst[i][0] = src[i][0] + 0.1, dst[i][1] = src[i][1] - 0.2;
+    ASSERT_OK(vqc_tps_solve(dst, w, a));
+    vqc_tps_eval(w, a, 0.3, -0.4, &ox, &oy);
+    ASSERT_NEAR(ox, 0.2, 1e-9);
+    ASSERT_NEAR(oy, -0.2, 1e-9);
+    const double moved[5][2] = {{-0.7, -1.3}, {-1.2, 0.5}, {0.9, -0.6}, {1.5, 1.1}, {0.2, -0.1}};
+    ASSERT_OK(vqc_tps_solve(moved, w, a));
+    for (int i = 0; i < 5; i++) {
+        vqc_tps_eval(w, a, moved[i][0], moved[i][1], &ox, &oy);
+        ASSERT_NEAR(ox, src[i][0], 1e-9);
+        ASSERT_NEAR(oy, src[i][1], 1e-9);
+    }
+    /* The device path against the host spline, on a ramp (interior points that stay inside). */
+    const int n = 2, s = 32;
+    vqt_tensor *x = ramp(n, s);
+    int64_t eleven = 11, cnt;
+    double r[11];
+    vqt_manual_seed(8);
+    ASSERT_EQ(vqt_to_host(vqt_rand(1, &eleven, cpu), r, VQC_DTYPE_F64, 11), 11);
+    ASSERT(r[0] < 0.999);
+    for (int i = 0; i < 5; i++)
+        for (int c = 0; c < 2; c++)
+            dst[i][c] = src[i][c] + (2 * r[1 + 2 * i + c] - 1) * 0.8;
+    ASSERT_OK(vqc_tps_solve(dst, w, a));
+    vqt_manual_seed(8);
+    vqt_tensor *y = apply(x, "Ts", 0.999);
+    float *v = host_copy(y, &cnt);
+    int checked = 0;
+    for (int i = 0; i < s; i++)
+        for (int j = 0; j < s; j++) {
+            vqc_tps_eval(w, a, -1 + 2.0 * j / (s - 1), -1 + 2.0 * i / (s - 1), &ox, &oy);
+            double ux = ((ox + 1) * s - 1) / 2, uy = ((oy + 1) * s - 1) / 2;
+            if (ux < 0.5 || ux > s - 1.5 || uy < 0.5 || uy > s - 1.5)
+                continue;
+            checked++;
+            for (int k = 0; k < n; k++) /* same on batch */
+                ASSERT_NEAR(v[((size_t)k * s + (size_t)i) * s + (size_t)j], ux, 2e-3);
+        }
+    ASSERT(checked > s * s / 8);
+    free(v);
+    vqt_free(y);
+    vqt_free(x);
+}
+
 /* All augmentations at probability 1: finite, differentiable, reproducible from a seed. */
 static void check_all(vqt_device dev)
 {
     vqt_tensor *x = wave_batch(6, 20, dev);
     ASSERT_OK(vqt_set_requires_grad(x, true));
     vqt_manual_seed(21);
-    vqt_tensor *a = vqc_augment_apply(x, VQC_AUGMENTS_ALL, 1.0);
+    const char *all = "Af Pe Ji Er Sh Gn Ro Hf Cr Re Et Ts";
+    vqt_tensor *a = apply(x, all, 1.0);
     vqt_manual_seed(21);
-    vqt_tensor *b = vqc_augment_apply(x, VQC_AUGMENTS_ALL, 0.0);
+    vqt_tensor *b = apply(x, all, 0.0);
     vqt_manual_seed(21);
-    vqt_tensor *c = vqc_augment_apply(x, VQC_AUGMENTS_ALL, 1.0);
+    vqt_tensor *c = apply(x, all, 1.0);
     ASSERT(a && b && c);
     ASSERT_NEAR(max_abs_diff(a, c), 0, 0);
     ASSERT(max_abs_diff(a, b) > 1e-4); /* other probabilities, other draws */
@@ -290,12 +439,16 @@ static void test_bad_input(void)
     int64_t s3[3] = {3, 8, 8}, s4[4] = {2, 1, 8, 8};
     vqt_tensor *a = vqt_full(3, s3, 0.5, VQC_DTYPE_F32, cpu);
     vqt_tensor *b = vqt_full(4, s4, 0.5, VQC_DTYPE_F32, cpu);
-    ASSERT(vqc_augment_apply(a, VQC_AUG_AF, 0) == NULL);
-    ASSERT(vqc_augment_apply(b, VQC_AUG_JI, 0) == NULL);                /* jitter needs RGB */
-    vqt_tensor *y = vqc_augment_apply(b, VQC_AUG_AF | VQC_AUG_ER, 1.0); /* others do not */
+    ASSERT(apply(a, "Af", 0) == NULL);
+    ASSERT(apply(b, "Ji", 0) == NULL);            /* jitter needs RGB */
+    vqt_tensor *y = apply(b, "Af Er Et Ts", 1.0); /* others do not */
     ASSERT(y != NULL);
-    ASSERT(vqc_augment_apply(b, 1u << 12, 0) == NULL);
-    ASSERT(vqc_augment_homographies(0, 0, 0, cpu) == NULL);
+    vqc_augment_list bad = {1, {VQC_AUGMENT_COUNT}}, none = {0, {0}};
+    ASSERT(vqc_augment_apply(b, &bad, 0) == NULL);
+    bad.n = VQC_MAX_AUGMENTS + 1;
+    ASSERT(vqc_augment_apply(b, &bad, 0) == NULL);
+    ASSERT(vqc_augment_apply(b, NULL, 0) == NULL);
+    ASSERT(vqc_augment_homographies(&none, 0, 0, cpu) == NULL);
     vqt_free(y);
     vqt_free(a);
     vqt_free(b);
@@ -311,6 +464,9 @@ int main(void)
     test_homography_ranges();
     test_erase();
     test_photometric();
+    test_order();
+    test_elastic();
+    test_thin_plate();
     check_all(cpu);
     if (vqt_cuda_device_count() > 0) {
         vqt_device cuda = {VQT_DEVICE_CUDA, 0};

@@ -69,7 +69,8 @@ static void test_method_parse(void)
     ASSERT_EQ(p.cutn, 32);
     ASSERT_NEAR(p.cut_pow, 1.0, 0);
     ASSERT_NEAR(p.cut_noise, 0.1, 0);
-    ASSERT_EQ(p.augments, VQC_AUGMENTS_DEFAULT);
+    vqc_augment_list d = vqc_augment_list_default();
+    ASSERT(p.augments.n == 4 && memcmp(p.augments.code, d.code, sizeof d.code) == 0);
     ASSERT(p.boxes == NULL && p.nboxes == 0 && p.aug_prob == 0);
 }
 
@@ -89,7 +90,7 @@ static void test_pooling(void)
     vqc_cutout_params p = vqc_cutout_default_params();
     p.cut_size = S;
     p.cutn = 3;
-    p.augments = 0;
+    p.augments.n = 0;
     p.cut_noise = 0;
     vqt_tensor *y = vqc_make_cutouts(&p, x);
     ASSERT(y != NULL);
@@ -230,7 +231,7 @@ static void test_original_and_seeds(void)
     }
     /* Without augmentation and noise, original cutouts stay in [0, 1]; an image smaller than
      * the cutout is upsampled whole. */
-    p.augments = 0;
+    p.augments.n = 0;
     p.cut_noise = 0;
     vqt_tensor *small = wave_image(10, 12, 0.5, 0.5, NULL);
     vqt_tensor *y = cutouts_seeded(&p, small, 1);

@@ -415,7 +415,7 @@ static void smoke_loop(vqt_device dev, vqc_cut_method method)
     p.seed = 7;
     p.cut.cutn = 8;
     p.cut.method = method;
-    p.cut.augments = VQC_AUGMENTS_ALL;
+    ASSERT_OK(vqc_augment_list_parse("Re Cr Af Ro Pe Hf Et Ts Ji Sh Gn Er", &p.cut.augments));
     p.cut.cut_noise = 0.1;
     vqc_loop *L;
     ASSERT_OK(vqc_loop_create(&p, vq, clip, &L));

@@ -157,13 +157,13 @@ static void run_fixture(const models_t *m, const char *file, bool boxes)
 }
 
 /* The total loss falls over 50 steps on random-weight models. */
-static void loss_falls(const models_t *m, unsigned augments, double noise)
+static void loss_falls(const models_t *m, int n_augments, double noise)
 {
     vqc_loop_params p = vqc_loop_default_params();
     p.width = 32;
     p.height = 32;
     p.cut.cutn = 8;
-    p.cut.augments = augments;
+    p.cut.augments.n = n_augments; /* 0, or the default list */
     p.cut.cut_noise = noise;
     p.seed = 1234;
     vqc_loop *L;

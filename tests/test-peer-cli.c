@@ -30,6 +30,10 @@ static void test_readme(void)
     RUN_OK("%s -p \"A painting of an apple in a fruit bowl\" -ii \"output.png\" -o ii.png", small);
     RUN_OK("%s -cpe 1 -p \"A painting of a banana^A painting of an apple\" -o story.png", small);
     RUN_OK("%s -p \"A painting of an apple\" -aug Ji Sh Gn -o aug.png", small);
+    /* every code of the README's list, the warps included, kept in the order given */
+    RUN_OK(
+        "%s -p \"A painting of an apple\" -aug Ts Et Pe -aug Ro Af Cr Er Re Ji Sh Gn -o augw.png",
+        small);
     RUN_OK("%s -p \"An apple\" -opt AdamW -lr 0.2 -cutm original -cuts 2 -cutp 1.5 -o opt.png",
            small);
     RUN_OK("%s -p=\"a|b\" -nps 1 2 -npw 0.5 0.5 -o nps.png", small);
@@ -38,6 +42,10 @@ static void test_readme(void)
     snprintf(cmd, sizeof cmd,
              "cd '%s' && grep -a -q -- \"--augments 'none'\" opt.png && grep -a -q -- "
              "'--cut-noise 0 ' opt.png",
+             cli_tmp);
+    ASSERT_EQ(system(cmd), 0);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && grep -a -q -- \"--augments 'Ts,Et,Pe,Ro,Af,Cr,Er,Re,Ji,Sh,Gn'\" augw.png",
              cli_tmp);
     ASSERT_EQ(system(cmd), 0);
     ASSERT(exists("multi.png") && exists("ip.png") && exists("ii.png") && exists("story.png") &&

@@ -14,7 +14,7 @@ static inline vqc_loop_params fixture_loop_params(void)
     p.init_weight = 0.3;
     p.cut.cut_size = 32;
     p.cut.cut_noise = 0;
-    p.cut.augments = 0;
+    p.cut.augments.n = 0;
     p.cut.method = VQC_CUT_POOLING;
     p.cut.cutn = 2;
     return p;

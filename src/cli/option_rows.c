@@ -256,8 +256,8 @@ const cli_option cli_options[] = {
     {"--cut-noise", "cut_noise", T_DOUBLE, GP(cut_noise), NUM(0, 100), S_OPTIM, "X",
      "noise factor per cutout (default {D})", 150, R_ALWAYS, "--cut-noise"},
     {"-aug --augments", "augments", T_AUGMENTS, GP(augments), NONE, S_OPTIM, "LIST",
-     "Af, Pe, Ji, Er, Sh, Gn, Ro, Hf, Cr, Re, or none (default {D}); several words or a repeated "
-     "-aug add to the list",
+     "Af, Pe, Ji, Er, Sh, Gn, Ro, Hf, Cr, Re, Et, Ts, or none (default {D}), applied in the order "
+     "given; several words or a repeated -aug add to the list",
      160, R_QUOTED, "--augments", ' '},
     /* Device */
     {"-cd --device --cuda_device", NULL, T_STR, CP(device), NONE, S_DEVICE, "D",

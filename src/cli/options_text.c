@@ -111,11 +111,10 @@ void gen_opts_usage(FILE *f)
     fprintf(
         f, "\nComing from generate.py: its command lines work as they are, spellings and value\n"
            "syntax included (-p=\"a|b\", -s 512 384, -aug Ji Sh, -nps 1 2 -npw 0.5 0.5, -d True),\n"
-           "and -vid/-zvid write steps/N.png and OUTPUT.mp4 as it does; not yet: -vsd and the\n"
-           "Et/Ts augmentations. Differences: the\n"
-           "models are found by name (no -conf needed), the image is written atomically,\n"
-           "and the default size on a CPU is 256x256. `vqclip --list-options` lists every\n"
-           "spelling.\n"
+           "and -vid/-zvid write steps/N.png and OUTPUT.mp4 as it does; not yet: -vsd.\n"
+           "Differences: the models are found by name (no -conf needed), the image is\n"
+           "written atomically, and the default size on a CPU is 256x256.\n"
+           "`vqclip --list-options` lists every spelling.\n"
            "Exit status: 0 ok, 1 bad usage, 2 unreadable model or input, 3 runtime or device\n"
            "failure, 130/143 interrupted (the current image is written first).\n");
 }

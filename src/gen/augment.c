@@ -17,25 +17,21 @@
 
 /* ---- codes ----------------------------------------------------------------------------- */
 
+/* Indexed by vqc_augment. */
 static const struct {
     const char *code;
-    unsigned bit;
     double prob;
 } aug_codes[] = {
-    {"Af", VQC_AUG_AF, 0.7}, {"Pe", VQC_AUG_PE, 0.7}, {"Ji", VQC_AUG_JI, 0.7},
-    {"Er", VQC_AUG_ER, 0.7}, {"Sh", VQC_AUG_SH, 0.5}, {"Gn", VQC_AUG_GN, 0.5},
-    {"Ro", VQC_AUG_RO, 0.7}, {"Hf", VQC_AUG_HF, 0.5}, {"Cr", VQC_AUG_CR, 0.5},
-    {"Re", VQC_AUG_RE, 0.5},
+    {"Af", 0.7}, {"Pe", 0.7}, {"Ji", 0.7}, {"Er", 0.7}, {"Sh", 0.5}, {"Gn", 0.5},
+    {"Ro", 0.7}, {"Hf", 0.5}, {"Cr", 0.5}, {"Re", 0.5}, {"Et", 0.7}, {"Ts", 0.7},
 };
 #define N_CODES (sizeof aug_codes / sizeof aug_codes[0])
-#define VALID_CODES "Af, Pe, Ji, Er, Sh, Gn, Ro, Hf, Cr, Re (or none)"
+_Static_assert(N_CODES == VQC_AUGMENT_COUNT, "one row per vqc_augment");
+#define VALID_CODES "Af, Pe, Ji, Er, Sh, Gn, Ro, Hf, Cr, Re, Et, Ts (or none)"
 
-double vqc_augment_default_prob(unsigned bit)
+double vqc_augment_default_prob(vqc_augment a)
 {
-    for (size_t i = 0; i < N_CODES; i++)
-        if (aug_codes[i].bit == bit)
-            return aug_codes[i].prob;
-    return 0.0;
+    return a >= 0 && (size_t)a < N_CODES ? aug_codes[a].prob : 0.0;
 }
 
 /* Looks up one token of length n; returns its index in aug_codes (a vqc_augment), or
@@ -45,11 +41,6 @@ static int parse_token(const char *tok, size_t n)
     for (size_t i = 0; i < N_CODES; i++)
         if (n == 2 && strncasecmp(tok, aug_codes[i].code, 2) == 0)
             return (int)i;
-    if (n == 2 && (strncasecmp(tok, "Et", 2) == 0 || strncasecmp(tok, "Ts", 2) == 0))
-        return vqc_error_set(
-            VQC_ERR_USAGE, "augmentation '%.2s' (%s) is not supported; valid codes: %s", tok,
-            tolower((unsigned char)tok[0]) == 'e' ? "elastic transform" : "thin plate spline",
-            VALID_CODES);
     return vqc_error_set(VQC_ERR_USAGE, "unknown augmentation '%.*s'; valid codes: %s",
                          n > 32 ? 32 : (int)n, tok, VALID_CODES);
 }
@@ -99,33 +90,35 @@ const char *vqc_augment_name(vqc_augment a)
     return a >= 0 && (size_t)a < N_CODES ? aug_codes[a].code : "?";
 }
 
-unsigned vqc_augments_mask(const vqc_augment *list, int n)
+vqc_augment_list vqc_augment_list_default(void)
 {
-    unsigned m = 0;
-    for (int i = 0; i < n; i++)
-        if (list[i] >= 0 && (size_t)list[i] < N_CODES)
-            m |= aug_codes[list[i]].bit;
-    return m;
+    vqc_augment_list l = {4, {VQC_AUGMENT_AF, VQC_AUGMENT_PE, VQC_AUGMENT_JI, VQC_AUGMENT_ER}};
+    return l;
 }
 
-int vqc_augments_parse_mask(const char *text, unsigned *mask)
+int vqc_augment_list_parse(const char *text, vqc_augment_list *out)
 {
-    vqc_augment list[VQC_MAX_AUGMENTS];
-    int n = 0, rc = vqc_augments_parse(text, list, &n);
+    vqc_augment_list l = {0, {0}};
+    int rc = vqc_augments_parse(text, l.code, &l.n);
     if (!rc)
-        *mask = vqc_augments_mask(list, n);
+        *out = l;
     return rc;
 }
 
-int vqc_augments_str(unsigned mask, char *buf, size_t len)
+int vqc_augment_list_str(const vqc_augment_list *l, char *buf, size_t len)
 {
-    char tmp[64] = "";
+    char tmp[4 * VQC_MAX_AUGMENTS + 8] = "";
     size_t at = 0;
-    for (size_t i = 0; i < N_CODES; i++)
-        if (mask & aug_codes[i].bit)
-            at += (size_t)snprintf(tmp + at, sizeof tmp - at, "%s%s", at ? "," : "",
-                                   aug_codes[i].code);
+    for (int i = 0; i < l->n; i++)
+        at += (size_t)snprintf(tmp + at, sizeof tmp - at, "%s%s", at ? "," : "",
+                               vqc_augment_name(l->code[i]));
     return snprintf(buf, len, "%s", at ? tmp : "none");
+}
+
+bool vqc_augment_is_homography(vqc_augment a)
+{
+    return a == VQC_AUGMENT_AF || a == VQC_AUGMENT_PE || a == VQC_AUGMENT_RO ||
+           a == VQC_AUGMENT_HF || a == VQC_AUGMENT_CR || a == VQC_AUGMENT_RE;
 }
 
 /* ---- tensor helpers (all handles land in the caller's scope) ---------------------------- */
@@ -178,9 +171,9 @@ static vqt_tensor *mat3(vqt_tensor *const e[9])
     return vqt_reshape(vqt_stack(e, 9, 1), 3, s);
 }
 
-static double prob_of(unsigned bit, double prob)
+static double prob_of(vqc_augment a, double prob)
 {
-    return prob > 0 ? prob : vqc_augment_default_prob(bit);
+    return prob > 0 ? prob : vqc_augment_default_prob(a);
 }
 
 #define ADD(a, b) vqt_binary(VQT_ADD, a, b)
@@ -307,22 +300,31 @@ static vqt_tensor *perspective_aug(int64_t n, double p, vqt_device dev)
     return vqt_matmul(square_to_quad(qx, qy, n, dev), host_const(to_unit, 2, s33, dev));
 }
 
-/* Composes the geometric augmentations of mask in application order: M = Hf Pe Ro Af Cr Re. */
-static vqt_tensor *compose_homographies(unsigned mask, double prob, int64_t n, vqt_device dev)
+/* The random homography of one homography code. */
+static vqt_tensor *homography_of(vqc_augment a, int64_t n, double p, vqt_device dev)
 {
-    typedef vqt_tensor *(*maker)(int64_t, double, vqt_device);
-    static const struct {
-        unsigned bit;
-        maker make;
-    } order[] = {{VQC_AUG_RE, resized_crop_aug}, {VQC_AUG_CR, crop_aug},
-                 {VQC_AUG_AF, affine_aug},       {VQC_AUG_RO, rotation_aug},
-                 {VQC_AUG_PE, perspective_aug},  {VQC_AUG_HF, flip_aug}};
+    switch (a) {
+    case VQC_AUGMENT_RE: return resized_crop_aug(n, p, dev);
+    case VQC_AUGMENT_CR: return crop_aug(n, p, dev);
+    case VQC_AUGMENT_AF: return affine_aug(n, p, dev);
+    case VQC_AUGMENT_RO: return rotation_aug(n, p, dev);
+    case VQC_AUGMENT_PE: return perspective_aug(n, p, dev);
+    case VQC_AUGMENT_HF: return flip_aug(n, p, dev);
+    default: return NULL;
+    }
+}
+
+/* Composes the homographies of codes[0..count) in application order (the first applied first:
+ * M = H_last ... H_first); non-homography codes are skipped. */
+static vqt_tensor *compose_homographies(const vqc_augment *codes, int count, double prob, int64_t n,
+                                        vqt_device dev)
+{
     vqt_tensor *z = fill(n, 0, dev), *o = fill(n, 1, dev);
     vqt_tensor *e[9] = {o, z, z, z, o, z, z, z, o};
     vqt_tensor *m = mat3(e);
-    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
-        if (mask & order[i].bit)
-            m = vqt_matmul(order[i].make(n, prob_of(order[i].bit, prob), dev), m);
+    for (int i = 0; i < count; i++)
+        if (vqc_augment_is_homography(codes[i]))
+            m = vqt_matmul(homography_of(codes[i], n, prob_of(codes[i], prob), dev), m);
     return m;
 }
 
@@ -531,14 +533,29 @@ static vqt_tensor *erase(const vqt_tensor *x, double p)
 
 /* ---- public ----------------------------------------------------------------------------- */
 
-vqt_tensor *vqc_augment_homographies(unsigned mask, double prob, int64_t n, vqt_device dev)
+/* Checks the list's length and codes. */
+static int check_list(const vqc_augment_list *l)
 {
+    if (!l || l->n < 0 || l->n > VQC_MAX_AUGMENTS)
+        return vqc_error_set(VQC_ERR_USAGE, "augment: no list, or its length is out of range");
+    for (int i = 0; i < l->n; i++)
+        if (l->code[i] < 0 || l->code[i] >= VQC_AUGMENT_COUNT)
+            return vqc_error_set(VQC_ERR_USAGE, "augment: unknown code %d", (int)l->code[i]);
+    return 0;
+}
+
+vqt_tensor *vqc_augment_homographies(const vqc_augment_list *l, double prob, int64_t n,
+                                     vqt_device dev)
+{
+    if (check_list(l) != 0)
+        return NULL;
     if (n < 1) {
         vqc_error_set(VQC_ERR_USAGE, "augment: batch size %lld < 1", (long long)n);
         return NULL;
     }
     vqt_scope_begin();
-    return vqc_torch_scope_end(compose_homographies(mask, prob, n, dev), "augment homographies");
+    return vqc_torch_scope_end(compose_homographies(l->code, l->n, prob, n, dev),
+                               "augment homographies");
 }
 
 /* Checks that x is [N, C, H, W] (C == 3 when need3). */
@@ -567,25 +584,48 @@ vqt_tensor *vqc_augment_warp(const vqt_tensor *x, const vqt_tensor *h)
     return vqc_torch_scope_end(warp(x, h), "augment warp");
 }
 
-vqt_tensor *vqc_augment_apply(const vqt_tensor *x, unsigned mask, double prob)
+/* Whether the list holds `a`. */
+static bool has(const vqc_augment_list *l, vqc_augment a)
 {
-    if (check_batch(x, (mask & VQC_AUG_JI) != 0) != 0)
-        return NULL;
-    if (mask & ~(unsigned)VQC_AUGMENTS_ALL) {
-        vqc_error_set(VQC_ERR_USAGE, "augment: unknown bits 0x%x", mask);
-        return NULL;
+    for (int i = 0; i < l->n; i++)
+        if (l->code[i] == a)
+            return true;
+    return false;
+}
+
+/* One non-homography code applied to y. */
+static vqt_tensor *apply_one(const vqt_tensor *y, vqc_augment a, double prob)
+{
+    double p = prob_of(a, prob);
+    switch (a) {
+    case VQC_AUGMENT_JI: return jitter(y, p);
+    case VQC_AUGMENT_SH: return sharpen(y, p);
+    case VQC_AUGMENT_GN: return noise(y, p);
+    case VQC_AUGMENT_ER: return erase(y, p);
+    case VQC_AUGMENT_ET: return y ? vqc_augment_elastic(y, p) : NULL;
+    case VQC_AUGMENT_TS: return y ? vqc_augment_thin_plate(y, p) : NULL;
+    default: return NULL;
     }
+}
+
+vqt_tensor *vqc_augment_apply(const vqt_tensor *x, const vqc_augment_list *l, double prob)
+{
+    if (check_list(l) != 0 || check_batch(x, has(l, VQC_AUGMENT_JI)) != 0)
+        return NULL;
     vqt_scope_begin();
     vqt_tensor *y = vqt_ref(x);
-    if (mask & VQC_AUGMENTS_GEOMETRIC)
-        y = warp(y, compose_homographies(mask, prob, vqt_size(x, 0), vqt_device_of(x)));
-    if (mask & VQC_AUG_JI)
-        y = jitter(y, prob_of(VQC_AUG_JI, prob));
-    if (mask & VQC_AUG_SH)
-        y = sharpen(y, prob_of(VQC_AUG_SH, prob));
-    if (mask & VQC_AUG_GN)
-        y = noise(y, prob_of(VQC_AUG_GN, prob));
-    if (mask & VQC_AUG_ER)
-        y = erase(y, prob_of(VQC_AUG_ER, prob));
+    for (int i = 0; i < l->n && y;) {
+        int j = i;
+        while (j < l->n && vqc_augment_is_homography(l->code[j]))
+            j++;
+        if (j > i) { /* a run of homography codes: one composed warp */
+            y = warp(y, compose_homographies(l->code + i, j - i, prob, vqt_size(x, 0),
+                                             vqt_device_of(x)));
+            i = j;
+        } else {
+            y = apply_one(y, l->code[i], prob);
+            i++;
+        }
+    }
     return vqc_torch_scope_end(y, "augment");
 }

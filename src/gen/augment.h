@@ -1,21 +1,21 @@
 /* Random, differentiable augmentation of a batch of cutouts, on the batch's device.
  *
- *   unsigned mask;
- *   if (vqc_augments_parse("Af,Pe,Ji,Er", &mask) != 0) -> vqc_error_get()
- *   vqt_tensor *y = vqc_augment_apply(cutouts, mask, 0.0);   // [N,3,S,S] -> [N,3,S,S]
+ *   vqc_augment_list l;
+ *   if (vqc_augment_list_parse("Af,Pe,Ji,Er", &l) != 0) -> vqc_error_get()
+ *   vqt_tensor *y = vqc_augment_apply(cutouts, &l, 0.0);   // [N,3,S,S] -> [N,3,S,S]
  *
  * The codes are nerdyrodent's generate.py names (its -aug option, case-insensitive here). Each
- * augmentation is drawn independently per cutout and applied with a probability (the peer's
- * kornia settings: 0.7, or 0.5 for Sh, Gn, Hf, Cr and Re); a positive `prob` overrides them all
- * (tests use 1). Randomness comes from libtorch's default generator for the batch's device, drawn
- * as device tensors (no host round trip), so vqt_manual_seed() reproduces a call sequence.
+ * augmentation is drawn independently per cutout (Ts: once for the batch, as the peer's
+ * same_on_batch) and applied with a probability (the peer's kornia settings: 0.7, or 0.5 for Sh,
+ * Gn, Hf, Cr and Re); a positive `prob` overrides them all (tests use 1). Randomness comes from
+ * libtorch's default generator for the batch's device, drawn as device tensors (Ts reads its 11
+ * numbers back to solve its spline on the host), so vqt_manual_seed() reproduces a call sequence.
  *
- * Order. The geometric augmentations are composed into ONE homography per cutout and applied by
- * ONE bilinear sampling pass with zero padding, in this order of application to the image:
- *   Re (random resized crop)  Cr (random crop)  Af (affine)  Ro (rotation)  Pe (perspective)
- *   Hf (horizontal flip)
- * then the photometric ones, each on the warped batch:
- *   Ji (colour jitter)  Sh (sharpness)  Gn (Gaussian noise)  Er (random erasing).
+ * Order. The list is applied in the order given, as the peer's nn.Sequential applies it; a code
+ * given twice is applied twice. Consecutive geometric codes with a homography (Af, Pe, Ro, Hf, Cr,
+ * Re) are composed into ONE homography per cutout and applied by ONE bilinear sampling pass with
+ * zero padding (kornia resamples after each: composing keeps the picture sharper and costs one
+ * pass); Et, Ts and the photometric codes (Ji, Sh, Gn, Er) each act on the result so far.
  *
  * Parameters (coordinates are normalised: the cutout spans [-1, 1] on each axis, centre 0):
  *   Af  rotation U(-15, 15) deg, shear along x U(-5, 5) deg, translation U(-0.1, 0.1) of the size
@@ -29,6 +29,20 @@
  *       size on each axis
  *   Re  area U(0.1, 1) of the cutout, aspect ratio log-uniform in (3/4, 4/3), each side clipped
  *       to the full size, centre uniform over the valid positions, resized back to S x S
+ *   Et  kornia RandomElasticTransform() as the peer uses it (p 0.7): a noise field U(-1, 1) of
+ *       shape [N, 2, S, S] (x then y), each channel filtered by a normalised 63x63 Gaussian of
+ *       sigma 32 with zero borders (applied as two 63-tap passes, the same kernel), times
+ *       alpha 1, added to the grid of linspace(-1, 1) coordinates, clamped to [-1, 1], bilinear
+ *       grid_sample with align_corners=False and zero padding (so, like kornia's, an applied Et
+ *       also halves the outermost pixels' weight)
+ *   Ts  kornia RandomThinPlateSpline(scale=0.8, same_on_batch=True) as the peer uses it (p 0.7,
+ *       one decision and one spline for the batch): control points src = (-1,-1), (-1,1),
+ *       (1,-1), (1,1), (0,0), dst = src + U(-0.8, 0.8) per coordinate; kornia's
+ *       get_tps_transform(dst, src) solves [K P; P^T 0] [w; a] = [src; 0] with
+ *       K_ij = U(|dst_i - src_j|^2), P_i = (1, dst_i), U(d) = d log(d + 1e-8) / 2 (in double on
+ *       the host); each output point g of the linspace(-1, 1) grid samples the input at
+ *       a_0 + a_x g_x + a_y g_y + sum_j w_j U(|g - src_j|^2), bilinear, align_corners=False,
+ *       zero padding
  *   Ji  brightness: add U(-0.1, 0.1); contrast: scale about the mean luma by U(0.9, 1.1);
  *       saturation: blend with luma by U(0.9, 1.1); hue: rotate the chroma plane of YIQ by
  *       U(-0.1, 0.1) of a turn (a 3x3 colour matrix, so exactly differentiable). Fixed order,
@@ -43,68 +57,75 @@
 #ifndef VQC_GEN_AUGMENT_H
 #define VQC_GEN_AUGMENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "torch/shim.h"
 #include "vqclip.h"
 
-/* One bit per augmentation code. */
-enum {
-    VQC_AUG_AF = 1u << 0, /* "Af" random affine */
-    VQC_AUG_PE = 1u << 1, /* "Pe" random perspective */
-    VQC_AUG_JI = 1u << 2, /* "Ji" colour jitter */
-    VQC_AUG_ER = 1u << 3, /* "Er" random erasing */
-    VQC_AUG_SH = 1u << 4, /* "Sh" sharpness */
-    VQC_AUG_GN = 1u << 5, /* "Gn" Gaussian noise */
-    VQC_AUG_RO = 1u << 6, /* "Ro" rotation */
-    VQC_AUG_HF = 1u << 7, /* "Hf" horizontal flip */
-    VQC_AUG_CR = 1u << 8, /* "Cr" random crop */
-    VQC_AUG_RE = 1u << 9, /* "Re" random resized crop */
-};
+/* An augmentation list in the order given (repeats allowed). */
+typedef struct vqc_augment_list {
+    int n;
+    vqc_augment code[VQC_MAX_AUGMENTS];
+} vqc_augment_list;
 
-/* The peer's default set, "Af Pe Ji Er". */
-#define VQC_AUGMENTS_DEFAULT (VQC_AUG_AF | VQC_AUG_PE | VQC_AUG_JI | VQC_AUG_ER)
-#define VQC_AUGMENTS_ALL 0x3ffu
-/* The augmentations that vqc_augment_homographies() composes. */
-#define VQC_AUGMENTS_GEOMETRIC \
-    (VQC_AUG_AF | VQC_AUG_PE | VQC_AUG_RO | VQC_AUG_HF | VQC_AUG_CR | VQC_AUG_RE)
 /* Standard deviation of the Gn noise. */
 #define VQC_AUG_GN_STD 0.1
 
 /* vqc_augment, vqc_augments_parse() (a list in the order given) and vqc_augment_name() are
- * public (include/vqclip.h); VQC_AUG_* bit i is vqc_augment i. */
+ * public (include/vqclip.h). */
 
-/* The mask of a list of codes (repeats allowed). */
-unsigned vqc_augments_mask(const vqc_augment *list, int n);
+/* The peer's default list, "Af Pe Ji Er". */
+vqc_augment_list vqc_augment_list_default(void);
 
-/* vqc_augments_parse() into a mask: "Af,Pe,Ji,Er", "af pe", repeats allowed; "none" alone gives
- * 0. VQC_ERR_USAGE (message naming the bad code and listing the valid ones) for an unknown
- * code, one of the peer's unsupported codes (Et, Ts) or an empty list. */
-int vqc_augments_parse_mask(const char *text, unsigned *mask);
+/* vqc_augments_parse() into a list: "Af,Pe,Ji,Er", "af pe", repeats kept; "none" alone gives an
+ * empty list. VQC_ERR_USAGE (message naming the bad code and listing the valid ones) for an
+ * unknown code or an empty text. */
+int vqc_augment_list_parse(const char *text, vqc_augment_list *out);
 
-/* Writes `mask` as codes in bit order joined by commas ("Af,Pe,Ji,Er"), or "none", into buf
+/* Writes the list's codes joined by commas in their order ("Af,Pe,Ji,Er"), or "none", into buf
  * (always terminated when len > 0). Returns the length the full text needs, as snprintf. */
-int vqc_augments_str(unsigned mask, char *buf, size_t len);
+int vqc_augment_list_str(const vqc_augment_list *l, char *buf, size_t len);
 
-/* Probability with which augmentation `bit` (one VQC_AUG_* value) is applied to a cutout when no
- * override is given: 0.7 or 0.5 as documented above; 0 for anything else. */
-double vqc_augment_default_prob(unsigned bit);
+/* Whether `a` is one of the homography codes (Af, Pe, Ro, Hf, Cr, Re). */
+bool vqc_augment_is_homography(vqc_augment a);
+
+/* Probability with which augmentation `a` is applied to a cutout when no override is given: 0.7
+ * or 0.5 as documented above; 0 for anything else. */
+double vqc_augment_default_prob(vqc_augment a);
 
 /* Draws one random forward homography per cutout, [n, 3, 3] float32 on dev, composing the
- * geometric augmentations of `mask` in the documented order (identity where none applies). It
- * maps normalised source coordinates (x, y, 1) to destination coordinates. prob > 0 overrides
- * each augmentation's probability. NULL + vqc_error_set on failure. */
-vqt_tensor *vqc_augment_homographies(unsigned mask, double prob, int64_t n, vqt_device dev);
+ * homography codes of `l` in their order (other codes are skipped; identity where none
+ * applies). It maps normalised source coordinates (x, y, 1) to destination coordinates.
+ * prob > 0 overrides each augmentation's probability. NULL + vqc_error_set on failure. */
+vqt_tensor *vqc_augment_homographies(const vqc_augment_list *l, double prob, int64_t n,
+                                     vqt_device dev);
 
 /* Warps the batch x [N, C, H, W] by the forward homographies h [N, 3, 3] (normalised coordinates,
  * align_corners=True: -1 and 1 are the centres of the border pixels): output(p) = x(h^-1 p),
  * bilinear, zero outside. Differentiable in x. A new tensor, or NULL + vqc_error_set. */
 vqt_tensor *vqc_augment_warp(const vqt_tensor *x, const vqt_tensor *h);
 
-/* Applies the augmentations of `mask` to the batch x [N, 3, H, W] (H == W for the geometric ones
- * to keep angles; any size works), each with its probability (prob > 0 overrides). mask == 0
- * returns a new handle to x itself. Differentiable in x. A new tensor, or NULL + vqc_error_set. */
-vqt_tensor *vqc_augment_apply(const vqt_tensor *x, unsigned mask, double prob);
+/* Applies the list `l` in its order to the batch x [N, 3, H, W] (H == W for the geometric ones
+ * to keep angles; any size works; C may differ from 3 unless Ji is in the list), each with its
+ * probability (prob > 0 overrides). An empty list returns a new handle to x itself.
+ * Differentiable in x. A new tensor, or NULL + vqc_error_set. */
+vqt_tensor *vqc_augment_apply(const vqt_tensor *x, const vqc_augment_list *l, double prob);
+
+/* Et and Ts alone (augment_field.c), for vqc_augment_apply: x [N, C, H, W], applied with
+ * probability p; each returns a new tensor in the caller's scope, NULL on a libtorch failure. */
+vqt_tensor *vqc_augment_elastic(const vqt_tensor *x, double p);
+vqt_tensor *vqc_augment_thin_plate(const vqt_tensor *x, double p);
+
+/* Ts's spline on the host, in double. vqc_tps_solve: kornia's get_tps_transform(dst, src) for the
+ * five fixed control points src and the moved points dst: kernel weights w and affine weights
+ * a (rows 1, x, y; columns x, y); -1 when the system is singular. vqc_tps_eval: the input point
+ * that the output point (x, y) samples, a_0 + a_x x + a_y y + sum_j w_j U(|(x, y) - src_j|^2),
+ * which maps dst_i to src_i. vqc_augment_thin_plate draws 11 uniforms on the batch's device:
+ * the gate (applied when below p), then dst_i = src_i + 0.8 (2 u - 1) for x, y of each point. */
+int vqc_tps_solve(const double dst[5][2], double w[5][2], double a[3][2]);
+void vqc_tps_eval(const double w[5][2], const double a[3][2], double x, double y, double *ox,
+                  double *oy);
 
 #endif

@@ -30,7 +30,7 @@ vqc_cutout_params vqc_cutout_default_params(void)
         .cutn = 32,
         .cut_pow = 1.0,
         .cut_noise = 0.1,
-        .augments = VQC_AUGMENTS_DEFAULT,
+        .augments = vqc_augment_list_default(),
         .aug_prob = 0.0,
         .boxes = NULL,
         .nboxes = 0,
@@ -201,8 +201,8 @@ static vqt_tensor *box_cutouts(const vqc_cutout_params *p, const vqt_tensor *img
 /* Augmentation, then a factor U(0, cut_noise) per cutout times N(0, 1) noise. */
 static vqt_tensor *augment_and_noise(const vqc_cutout_params *p, vqt_tensor *batch)
 {
-    if (batch && p->augments)
-        batch = vqc_augment_apply(batch, p->augments, p->aug_prob);
+    if (batch && p->augments.n)
+        batch = vqc_augment_apply(batch, &p->augments, p->aug_prob);
     if (!batch || !(p->cut_noise > 0))
         return batch;
     int64_t s[8], sf[4] = {vqt_size(batch, 0), 1, 1, 1};
@@ -247,10 +247,15 @@ static int check_params(const vqc_cutout_params *p, const vqt_tensor *img, int64
     if (!isfinite(p->cut_pow) || p->cut_pow <= 0 || !(p->cut_noise >= 0) ||
         !(p->aug_prob >= 0 && p->aug_prob <= 1))
         return vqc_error_set(VQC_ERR_USAGE, "cutouts: cut_pow, cut_noise or aug_prob invalid");
-    if (p->augments & ~(unsigned)VQC_AUGMENTS_ALL)
-        return vqc_error_set(VQC_ERR_USAGE, "cutouts: unknown augment bits 0x%x", p->augments);
-    if ((p->augments & VQC_AUG_JI) && s[1] != 3)
-        return vqc_error_set(VQC_ERR_USAGE, "cutouts: colour jitter needs 3 channels");
+    if (p->augments.n < 0 || p->augments.n > VQC_MAX_AUGMENTS)
+        return vqc_error_set(VQC_ERR_USAGE, "cutouts: %d augmentations", p->augments.n);
+    for (int i = 0; i < p->augments.n; i++) {
+        if (p->augments.code[i] < 0 || p->augments.code[i] >= VQC_AUGMENT_COUNT)
+            return vqc_error_set(VQC_ERR_USAGE, "cutouts: unknown augmentation %d",
+                                 (int)p->augments.code[i]);
+        if (p->augments.code[i] == VQC_AUGMENT_JI && s[1] != 3)
+            return vqc_error_set(VQC_ERR_USAGE, "cutouts: colour jitter needs 3 channels");
+    }
     return 0;
 }
 

@@ -15,7 +15,7 @@
  *             max_size = min(H, W), min_size = min(H, W, S); offsets randint(0, W - size + 1)
  *             and randint(0, H - size + 1); each cropped and vqc_resample()d to S x S; cat;
  *             clamp_with_grad to [0, 1]; then augmentation, then noise. Peer names: "original"
- *             (the notebook: no augments, no noise: set augments = 0, cut_noise = 0), "updated"
+ *             (the notebook: no augments, no noise: set augments.n = 0, cut_noise = 0), "updated"
  *             and "nrupdated" (random squares + augments + noise, the peer's defaults here).
  *   Noise: a factor uniform in [0, cut_noise) per cutout times standard normal noise, added.
  *
@@ -34,12 +34,12 @@
 
 typedef struct vqc_cutout_params {
     vqc_cut_method method;
-    int cut_size;      /* S: side of every cutout (CLIP's input resolution), >= 2 */
-    int cutn;          /* number of cutouts (ignored when boxes are given) */
-    double cut_pow;    /* original: exponent on the size draw (> 1 favours small cutouts) */
-    double cut_noise;  /* per-cutout noise scale; 0 disables */
-    unsigned augments; /* VQC_AUG_* mask */
-    double aug_prob;   /* 0: each augmentation's own probability; > 0: this for all (tests) */
+    int cut_size;              /* S: side of every cutout (CLIP's input resolution), >= 2 */
+    int cutn;                  /* number of cutouts (ignored when boxes are given) */
+    double cut_pow;            /* original: exponent on the size draw (> 1 favours small cutouts) */
+    double cut_noise;          /* per-cutout noise scale; 0 disables */
+    vqc_augment_list augments; /* applied in order; n == 0: none */
+    double aug_prob; /* 0: each augmentation's own probability; > 0: this for all (tests) */
     /* Test hook: nboxes explicit [x, y, size] triples. One cutout per box, cropped
      * img[:, :, y:y+size, x:x+size], resampled to S, clamp_with_grad; no randomness, no
      * augmentation, no noise; `method` is ignored. NULL / 0 for the random methods. */
@@ -47,7 +47,7 @@ typedef struct vqc_cutout_params {
     int nboxes;
 } vqc_cutout_params;
 
-/* pooling, cut_size 224, cutn 32, cut_pow 1, cut_noise 0.1, VQC_AUGMENTS_DEFAULT, aug_prob 0,
+/* pooling, cut_size 224, cutn 32, cut_pow 1, cut_noise 0.1, augments Af,Pe,Ji,Er, aug_prob 0,
  * no boxes. */
 vqc_cutout_params vqc_cutout_default_params(void);
 

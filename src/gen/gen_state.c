@@ -67,7 +67,7 @@ static char *settings_text(const gen_run *r)
     vqc_strbuf_printf(&b, "mse_decay_every=%d\nmse_epochs=%d\nlr=%.17g\noptimiser=%s\n",
                       g->mse_decay_every, g->mse_epochs, g->lr, vqc_optim_name(r->lp.optimiser));
     char aug[128];
-    vqc_augments_str(r->lp.cut.augments, aug, sizeof aug);
+    vqc_augment_list_str(&r->lp.cut.augments, aug, sizeof aug);
     vqc_strbuf_printf(&b, "cut_method=%s\ncutn=%d\ncut_pow=%.17g\ncut_noise=%.17g\naugments=%s\n",
                       vqc_cut_method_name(r->lp.cut.method), g->cutn, g->cut_pow, g->cut_noise,
                       aug);

@@ -376,7 +376,8 @@ int vqc_gen_loop_params(const vqc_context *c, const vqc_generate_params *g, vqc_
     lp->cut.cutn = g->cutn;
     lp->cut.cut_pow = g->cut_pow;
     lp->cut.cut_noise = g->cut_noise;
-    lp->cut.augments = vqc_augments_mask(g->augments, g->n_augments);
+    lp->cut.augments.n = g->n_augments;
+    memcpy(lp->cut.augments.code, g->augments, (size_t)g->n_augments * sizeof *g->augments);
     lp->shape.smoothness = g->smoothness;
     lp->shape.smoothness_type = g->smoothness_type;
     lp->shape.saturation = g->saturation;
