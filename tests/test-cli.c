@@ -93,6 +93,38 @@ static void test_generate(void)
     cli_expect_error(cli_run("-p cat --vqgan /nope.ckpt -o '%s/x.png'", out), 2, "gen.png");
 }
 
+/* Times `needle` occurs in text. */
+static int count_of(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, needle)); p++)
+        n++;
+    return n;
+}
+
+/* Options that would do nothing in this run are said once each, and the run goes on. */
+static void test_unused_options_warn(void)
+{
+    ASSERT_EQ(cli_run("%s -p cat -s 32 32 --cutn 2 -i 2 --seed 1 --precision exact --skip-existing "
+                      "--variations 2 -cutp 2 -o warn.png",
+                      models),
+              0);
+    const char *err = cli_slurp("err.txt");
+    ASSERT_EQ(count_of(err, "--precision chooses the number formats on CUDA"), 1);
+    ASSERT_EQ(count_of(err, "apply to --batch runs only"), 1);
+    ASSERT_EQ(count_of(err, "--cut-pow shapes the original cut method"), 1);
+    /* said when it applies, and only then: -cutp with the original method, --skip-existing
+     * with --batch, no --precision */
+    cli_write_file("warn.txt", "cat\ndog\n");
+    ASSERT_EQ(cli_run("%s --batch warn.txt -s 32 32 --cutn 2 -i 2 --seed 1 -cutm original "
+                      "-cutp 2 --skip-existing -o 'w-{slug}.png'",
+                      models),
+              0);
+    err = cli_slurp("err.txt");
+    ASSERT(!strstr(err, "--precision") && !strstr(err, "--batch runs only") &&
+           !strstr(err, "--cut-pow"));
+}
+
 static void test_interrupt(void)
 {
     char out[4096];
@@ -130,6 +162,7 @@ int main(void)
     TEST_PART(test_reconstruct());
     TEST_PART(test_generate());
     TEST_PART(test_interrupt());
+    TEST_PART(test_unused_options_warn());
     fprintf(stderr, "test-cli: ok\n");
     return 0;
 }

@@ -288,6 +288,7 @@ static int run_job(batch_run *b, vqc_generate_params *gp, int index)
         rc = vqc_init(&b->o->cp, &b->ctx);
     if (!rc) {
         cli_ui_attach(&b->ui, gp);
+        b->ui.precision_given = b->o->precision_given;
         rc = vqc_generate(b->ctx, gp, &b->res);
         cli_end_progress(&b->ui);
     }

@@ -101,6 +101,7 @@ static int run_single(gen_opts *o)
     vqc_generate_result res = {0};
     if (!rc) {
         cli_ui_attach(&ui, &o->gp);
+        ui.precision_given = o->precision_given;
         rc = vqc_generate(ctx, &o->gp, &res);
         cli_end_progress(&ui);
     }

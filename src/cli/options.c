@@ -480,6 +480,7 @@ int gen_opts_parse(int argc, char **argv, gen_opts *o)
             goto fail;
     }
     o->output_given = row_given(o, &o->gp.output);
+    o->precision_given = row_given(o, &o->cp.precision);
     plain_original(&o->gp, o->cut_method_text, row_given(o, &o->gp.augments),
                    row_given(o, &o->gp.cut_noise));
     warn_unused(o);
@@ -509,12 +510,16 @@ fail:
     return 1;
 }
 
+/* Whether a row writing the gp or cp field at field_addr was given on the command line. */
 static bool row_given(const gen_opts *o, const void *field_addr)
 {
-    for (int i = 0; i < N_ROWS; i++)
-        if (o->given[i] && table[i].in == IN_GP &&
-            (const char *)&o->gp + table[i].off == (const char *)field_addr)
+    for (int i = 0; i < N_ROWS; i++) {
+        const char *base = table[i].in == IN_GP   ? (const char *)&o->gp
+                           : table[i].in == IN_CP ? (const char *)&o->cp
+                                                  : NULL;
+        if (o->given[i] && base && base + table[i].off == (const char *)field_addr)
             return true;
+    }
     return false;
 }
 

@@ -29,8 +29,9 @@ typedef struct gen_opts {
     char aug_words[256];                   /* the -aug words so far (a repeated -aug adds) */
     const char *cut_method_text; /* the -cutm value as given ("original" is generate.py's) */
     bool output_given, seed_given, size_given, quiet, json, list_options;
-    const char *batch; /* --batch FILE ('-' = stdin) */
-    const char *video; /* --video OUT.mp4 (ffmpeg) */
+    bool precision_given; /* --precision: warned about once when the run is on the CPU */
+    const char *batch;    /* --batch FILE ('-' = stdin) */
+    const char *video;    /* --video OUT.mp4 (ffmpeg) */
     int video_fps;
     bool peer_video, peer_zoom_video;           /* generate.py's -vid, -zvid */
     double video_length, output_fps, input_fps; /* its -vl, -ofps, -ifps */

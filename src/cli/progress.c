@@ -123,6 +123,12 @@ static void on_frame(const char *path, int step, double loss, void *user)
 
 static char *describe(const vqc_run_info *info, void *user)
 {
+    static bool warned;
+    if (((const cli_ui *)user)->precision_given && !info->on_cuda && !warned) {
+        warned = true;
+        cli_log(VQC_LOG_WARN, "--precision chooses the number formats on CUDA; the CPU computes "
+                              "in float32: ignored");
+    }
     return gen_opts_regeneration(((const cli_ui *)user)->gp, info);
 }
 

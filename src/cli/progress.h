@@ -15,6 +15,7 @@ typedef struct cli_ui {
     int steps_seen;
     double last_time; /* of the last progress line without a terminal */
     int last_step;
+    bool precision_given; /* say once that --precision does nothing on the CPU */
 } cli_ui;
 
 /* Makes SIGINT and SIGTERM ask the running generation to stop (it writes its image first). */
