@@ -292,10 +292,13 @@ typedef struct vqc_generate_params {
      * within $VQCLIP_FETCH_TIMEOUT seconds, default 60, and $VQCLIP_FETCH_MAX_BYTES, default
      * 64 MiB); plain http:// ones only when this is true. */
     bool allow_http;
-    /* Called after each frame written to save_frames (path, step, total loss); may be NULL. */
+    /* Called after each frame written to save_frames (path, step, total loss: NAN for the
+     * picture before the first step); may be NULL. */
     vqc_image_callback on_frame;
     /* Frames named N.png with N = step / frame_every, as generate.py's steps/N.png (a zoom
-     * video's frames counted, not its steps), instead of the step as NNNNN.png. */
+     * video's frames counted, not its steps), instead of the step as NNNNN.png; a fresh run also
+     * writes 0.png, the picture before the first step, and a zoom video zooms it (from
+     * zoom_start 0), as generate.py does. */
     bool peer_frame_names;
     /* A keyframed camera for zoom videos: "FRAME:(VALUE), ..." schedules, FRAME counting the
      * zoom video's frames (step / zoom_every, as its N.png), linear between keys, held before

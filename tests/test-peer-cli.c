@@ -91,8 +91,9 @@ static void test_random_and_styler(void)
     ASSERT(exists("frame-0001.jpg-out.jpg"));
 }
 
-/* -vid: every step as steps/N.png and the video OUTPUT.mp4; -zvid: each zoom's frame (every
- * -zse steps, numbered 0, 1, ...), the default zoom scale zooming out. */
+/* -vid: the start and every step as steps/N.png (0.png first) and the video OUTPUT.mp4 (from
+ * 1.png); -zvid: the start and each zoom's frame (every -zse steps, numbered 0, 1, ...), the
+ * default zoom scale zooming out. */
 static void test_videos(void)
 {
     bool ffmpeg = system("command -v ffmpeg >/dev/null 2>&1") == 0;
@@ -102,14 +103,16 @@ static void test_videos(void)
         return;
     }
     cli_expect_ok(st, "-vid");
-    ASSERT(exists("steps/1.png") && exists("steps/2.png") && exists("steps/3.png"));
+    ASSERT(exists("steps/0.png") && exists("steps/1.png") && exists("steps/2.png") &&
+           exists("steps/3.png")); /* 0.png: the picture before the first step */
     ASSERT(!exists("steps/00001.png"));
     ASSERT(exists("vid.mp4"));
     char cmd[8400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s/steps'", cli_tmp);
     ASSERT_EQ(system(cmd), 0);
     RUN_OK("%s -p \"zooming\" -i 4 -zvid -zse 2 -vl 1 -ofps 12 -ifps 5 -o zvid.png", small);
-    ASSERT(exists("steps/1.png") && exists("steps/2.png") && !exists("steps/3.png"));
+    ASSERT(exists("steps/0.png") && exists("steps/1.png") && exists("steps/2.png") &&
+           !exists("steps/3.png"));
     ASSERT(exists("zvid.mp4"));
 }
 

@@ -1,6 +1,7 @@
 /* The generate command's callbacks (see progress.h). */
 #include "cli/progress.h"
 
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,9 +115,11 @@ static void on_frame(const char *path, int step, double loss, void *user)
     const cli_ui *ui = user;
     if (!ui->json)
         return;
-    char *q = cli_json_string(path);
-    printf("{\"event\":\"frame\",\"path\":%s,\"step\":%d,\"loss\":%.6f}\n", q ? q : "\"\"", step,
-           loss);
+    char *q = cli_json_string(path), num[64] = "null"; /* frame 0 has no loss yet */
+    if (isfinite(loss))
+        snprintf(num, sizeof num, "%.6f", loss);
+    printf("{\"event\":\"frame\",\"path\":%s,\"step\":%d,\"loss\":%s}\n", q ? q : "\"\"", step,
+           num);
     free(q);
     fflush(stdout);
 }

@@ -340,6 +340,17 @@ static int one_step(gen_run *r, int i)
 static int run_steps(gen_run *r, int start, int n, int se)
 {
     const vqc_generate_params *g = r->g;
+    /* generate.py's -vid and -zvid also write the picture before the first step, as
+     * steps/0.png (their videos start at 1.png), and its zoom video zooms it already (when the
+     * zoom starts at 0). No loss is known yet: NAN. */
+    if (start == 0 && g->save_frames && g->peer_frame_names) {
+        r->total_loss = NAN;
+        int rc = save_frame(r, 0);
+        if (!rc && g->zoom_every > 0)
+            rc = zoom(r, 0);
+        if (rc)
+            return rc;
+    }
     if (start > 0 && phrase_for(r, start + 1) != r->phrase) {
         int rc = set_phrase(r, phrase_for(r, start + 1));
         if (rc)
