@@ -4,6 +4,12 @@
 #   scripts/bench.sh [--sizes "128 256"] [--cutns "8 32"] [--steps 6] [--reps 3]
 #                    [--no-baseline] [--no-peak] [--variant=ARGS ...] [--out DIR]
 #   scripts/bench.sh --contention [--reps 3] [--steps 50] [--base-bin OLD/vqclip]
+#   scripts/bench.sh --upscale --realesrgan DIR --basicsr DIR [--sizes 64,128] [--tiles 0,64]
+#
+# --upscale times `vqclip upscale` against the original Python (xinntao/Real-ESRGAN's
+# RealESRGANer with XPixelGroup/BasicSR's RRDBNet, from checkouts of their sources given here;
+# scripts/peer_esrgan.py) on the full-size random-weight RealESRGAN_x4plus of
+# scripts/make-bench-models.py --esrgan, whole processes interleaved (scripts/bench_upscale.py).
 #
 # --contention times demo runs alone, two at once, and beside a busy-loop neighbour, with
 # vqclip's own wait-policy choice against libgomp's default spinning (scripts/bench_contention.py;
@@ -45,6 +51,15 @@ if [ "${1:-}" = --contention ]; then
     exec "$PY" "$ROOT/scripts/bench_contention.py" --bin "$BIN" "$@"
 fi
 "$PY" -c 'import torch' 2>/dev/null || die "$PY cannot import torch: apt-get install python3-torch"
+if [ "${1:-}" = --upscale ]; then
+    shift
+    "$PY" -c 'import cv2' 2>/dev/null || die "$PY cannot import cv2: apt-get install python3-opencv"
+    [ -f "$MODELS/RealESRGAN_x4plus_random.pth" ] ||
+        "$PY" "$ROOT/scripts/make-bench-models.py" "$MODELS" --esrgan >&2 || die "cannot write the models"
+    echo "bench.sh: upscale, $("$BIN" --version), load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+    exec "$PY" "$ROOT/scripts/bench_upscale.py" --bin "$BIN" \
+        --model "$MODELS/RealESRGAN_x4plus_random.pth" "$@"
+fi
 
 if [ -z "${VQCLIP_BENCH_DEVICE:-}" ]; then
     if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
