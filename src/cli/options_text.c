@@ -111,8 +111,8 @@ void gen_opts_usage(FILE *f)
     fprintf(
         f, "\nComing from generate.py: its command lines work as they are, spellings and value\n"
            "syntax included (-p=\"a|b\", -s 512 384, -aug Ji Sh, -nps 1 2 -npw 0.5 0.5, -d True),\n"
-           "and -vid/-zvid write steps/N.png and OUTPUT.mp4 as it does; not yet: -vsd and the\n"
-           "Et/Ts augmentations. Differences: the\n"
+           "-vid/-zvid write steps/N.png and OUTPUT.mp4 and -vsd steps/NAME as it does; not yet:\n"
+           "the Et/Ts augmentations. Differences: the\n"
            "models are found by name (no -conf needed), the image is written atomically,\n"
            "and the default size on a CPU is 256x256. `vqclip --list-options` lists every\n"
            "spelling.\n"
