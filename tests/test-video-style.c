@@ -12,7 +12,7 @@
 #include "testcli.h"
 #include "vqclip.h"
 
-static char models[8192], fast[8400];
+static char models[8192], fast[8500], noseed[8400];
 static bool have_ffmpeg;
 
 #define RUN_OK(...) cli_expect_ok(cli_run(__VA_ARGS__), #__VA_ARGS__)
@@ -122,7 +122,8 @@ static void test_blend(void)
 }
 
 /* A rerun skips finished frames and makes a missing or unfinished one again: the same bytes as
- * the uninterrupted run, the blended one starting from the frame before it as it was. */
+ * the uninterrupted run (with its seed, recorded in the folder, when none is given), the blended
+ * one starting from the frame before it as it was. */
 static void test_resume(void)
 {
     ASSERT_EQ(sh("cp -r blend blend-ref && rm blend/b.png && cp steps/c.png c-ref.png && "
@@ -131,8 +132,8 @@ static void test_resume(void)
     /* steps/c.png: an unfinished frame (1 step of 2) */
     RUN_OK("%s -p x -ii frames/c.png -i 1 -o steps/c.png", fast);
     ASSERT_EQ(image_step("steps/c.png"), 1);
-    const char *err = RUN_OK("%s -p x -vsd frames", fast);
-    ASSERT(strstr(err, "steps/a.png is finished: skipped") != NULL);
+    const char *err = RUN_OK("%s -p x -vsd frames", noseed);
+    ASSERT(strstr(err, "steps/a.png is finished: skipped") != NULL && strstr(err, "seed 5"));
     ASSERT(same("steps/c.png", "c-ref.png"));
     ASSERT_EQ(sh("test \"$(stat -c %%Y steps/a.png)\" = 978307200"), 0); /* not rewritten */
     RUN_OK("%s -p x -vsd frames --video-style-blend 0.5 --save-frames blend", fast);
@@ -161,6 +162,13 @@ static void test_bad_input(void)
     cli_expect_error(cli_run("%s -p x -vsd frames --save-frames foreign", nomodels), 1,
                      "foreign/a.png");
     ASSERT(same("foreign/a.png", "frames/a.png") && !exists("foreign/b.png"));
+    /* nor is another source's frame taken for this one's, or a source replaced */
+    ASSERT_EQ(sh("cp -r frames frames2"), 0);
+    cli_expect_error(cli_run("%s -p x -vsd frames2", nomodels), 1, "another source");
+    cli_expect_error(cli_run("%s -p x -vsd frames --save-frames frames/", nomodels), 1, "replace");
+    ASSERT_EQ(sh("cp -r steps steps-norecord && rm steps-norecord/.vqclip-style"), 0);
+    cli_expect_error(cli_run("%s -p x -vsd frames --save-frames steps-norecord", nomodels), 1,
+                     "another run");
 }
 
 /* A video file: its frames extracted into OUTPUT-frames/, styled into steps/, encoded as
@@ -241,7 +249,8 @@ static void test_interrupt(void)
 int main(void)
 {
     cli_setup("video-style", models, sizeof models);
-    snprintf(fast, sizeof fast, "%s -s 32 32 -cuts 2 -i 2 -sd 5", models);
+    snprintf(noseed, sizeof noseed, "%s -s 32 32 -cuts 2 -i 2", models);
+    snprintf(fast, sizeof fast, "%s -sd 5", noseed);
     have_ffmpeg = system("command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null "
                          "2>&1") == 0;
     make_frames();

@@ -25,6 +25,7 @@
 
 #define VS_PATH 4096
 #define VS_MARKER ".vqclip-source" /* in an extraction folder: the video it came from */
+#define VS_RECORD ".vqclip-style"  /* in the styled folder: the source and seed of its frames */
 
 typedef struct vs_run {
     gen_opts *o;
@@ -32,8 +33,10 @@ typedef struct vs_run {
     const char *out_dir;   /* the styled frames: --save-frames, else steps */
     const char *video_in;  /* the video file given; NULL for a folder */
     char video_abs[PATH_MAX];
-    char rate[64]; /* the video's frame rate as ffprobe writes it ("25/1") */
-    char **names;  /* the frames' file names, sorted */
+    char source_abs[PATH_MAX]; /* the folder or video given, resolved */
+    bool recorded;             /* the styled folder has a record of this source */
+    char rate[64];             /* the video's frame rate as ffprobe writes it ("25/1") */
+    char **names;              /* the frames' file names, sorted */
     int n;
     bool *done; /* per frame: its output is there, finished */
 } vs_run;
@@ -46,7 +49,7 @@ static void vs_free(vs_run *v)
     free(v->done);
 }
 
-/* ---- the frames ----------------------------------------------------------------------------- */
+/* ---- the frames ------------------------------------------------------------------------------ */
 
 static bool has_ext(const char *name, const char *ext)
 {
@@ -102,7 +105,7 @@ static int list_frames(vs_run *v)
     return rc;
 }
 
-/* ---- a video file: its rate, its frames ---------------------------------------------------- */
+/* ---- a video file: its rate, its frames ------------------------------------------------------ */
 
 /* The first line a shell command prints, into out; 0 when it exited 0 and printed one. */
 static int first_line(const char *cmd, char *out, size_t len)
@@ -189,6 +192,8 @@ static int extract_into(vs_run *v, const char *part)
     int st = system(cmd);
     if (st != 0) {
         remove_tree(part);
+        if (WIFSIGNALED(st) || (WIFEXITED(st) && WEXITSTATUS(st) == 255)) /* Ctrl-C */
+            return vqc_set_error(VQC_ERR_INTERRUPTED, "interrupted while extracting frames");
         return vqc_set_error(VQC_ERR_FORMAT, "ffmpeg could not extract the frames of %s",
                              v->video_in);
     }
@@ -206,6 +211,7 @@ static int video_frames(vs_run *v)
                                             "which are not installed (apt-get install ffmpeg)");
     if (!realpath(v->video_in, v->video_abs))
         return vqc_set_error(VQC_ERR_IO, "%s: %s", v->video_in, strerror(errno));
+    snprintf(v->source_abs, sizeof v->source_abs, "%s", v->video_abs);
     int rc = probe_rate(v);
     if (rc)
         return rc;
@@ -245,7 +251,8 @@ static int find_source(vs_run *v)
         return vqc_set_error(VQC_ERR_IO, "-vsd %s: %s", s, strerror(errno));
     if (S_ISDIR(st.st_mode)) {
         snprintf(v->src_dir, sizeof v->src_dir, "%s", s);
-        return 0;
+        return realpath(s, v->source_abs) ? 0
+                                          : vqc_set_error(VQC_ERR_IO, "%s: %s", s, strerror(errno));
     }
     if (!S_ISREG(st.st_mode))
         return vqc_set_error(VQC_ERR_USAGE, "-vsd %s: neither a folder nor a video file", s);
@@ -258,6 +265,60 @@ static int find_source(vs_run *v)
 static void frame_path(const vs_run *v, const char *dir, int i, char *out, size_t len)
 {
     snprintf(out, len, "%s/%s", dir, v->names[i]);
+}
+
+/* The styled folder's record, when it has one: it must name this source; its seed is taken
+ * when none is given, so that a resumed run goes on with the seed of the frames before. */
+static int read_record(vs_run *v)
+{
+    char path[VS_PATH + 64], line[PATH_MAX + 32], source[PATH_MAX + 32] = "";
+    unsigned long long seed = 0;
+    bool seeded = false;
+    snprintf(path, sizeof path, "%s/" VS_RECORD, v->out_dir);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = 0;
+        if (strncmp(line, "source=", 7) == 0)
+            snprintf(source, sizeof source, "%s", line + 7);
+        else if (sscanf(line, "seed=%llu", &seed) == 1)
+            seeded = true;
+    }
+    fclose(f);
+    if (strcmp(source, v->source_abs) != 0)
+        return vqc_set_error(VQC_ERR_USAGE,
+                             "%s holds the frames of another source (%s): move it, or pick "
+                             "another --save-frames folder",
+                             v->out_dir, source);
+    v->recorded = true;
+    if (seeded && !v->o->seed_given) {
+        v->o->gp.seed = seed;
+        v->o->seed_given = true;
+    }
+    return 0;
+}
+
+/* Writes the record of the source and the seed (the folder exists). */
+static int write_record(const vs_run *v)
+{
+    char path[VS_PATH + 64];
+    snprintf(path, sizeof path, "%s/" VS_RECORD, v->out_dir);
+    FILE *f = fopen(path, "w");
+    if (!f ||
+        fprintf(f, "source=%s\nseed=%llu\n", v->source_abs, (unsigned long long)v->o->gp.seed) <
+            0 ||
+        fclose(f) != 0)
+        return vqc_set_error(VQC_ERR_IO, "cannot write %s", path);
+    return 0;
+}
+
+/* Whether two paths name the same existing folder. */
+static bool same_dir(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
 }
 
 /* Classes each existing output: finished (its recorded step reaches -i, or it stopped on a
@@ -280,6 +341,11 @@ static int classify_outputs(vs_run *v)
                                  out);
         if (rc)
             return rc;
+        if (!v->recorded)
+            return vqc_set_error(VQC_ERR_USAGE,
+                                 "%s is a frame of another run (%s/" VS_RECORD " does not name "
+                                 "%s): move it, or pick another --save-frames folder",
+                                 out, v->out_dir, v->o->video_style);
         v->done[i] = step >= v->o->gp.iterations || vqc_image_plateaued(out);
     }
     return 0;
@@ -300,7 +366,13 @@ static int plan(vs_run *v)
 {
     gen_opts *o = v->o;
     v->out_dir = o->gp.save_frames ? o->gp.save_frames : "steps";
-    int rc = classify_outputs(v);
+    if (same_dir(v->out_dir, v->src_dir))
+        return vqc_set_error(VQC_ERR_USAGE,
+                             "the styled frames would replace the frames of %s: "
+                             "pick another --save-frames folder",
+                             v->src_dir);
+    int rc = read_record(v);
+    rc = rc ? rc : classify_outputs(v);
     if (!rc && o->video && !common_ext(v))
         rc = vqc_set_error(VQC_ERR_USAGE, "the frames of %s mix extensions: a video needs one",
                            v->src_dir);
@@ -314,11 +386,13 @@ static int plan(vs_run *v)
     gp.output = out;
     gp.save_frames = NULL;
     rc = rc ? rc : vqc_generate_check(&gp);
-    return rc ? rc : cli_make_parent_dirs(out);
+    rc = rc ? rc : cli_make_parent_dirs(out);
+    if (!rc && !o->seed_given)
+        o->gp.seed = cli_random_seed();
+    return rc ? rc : write_record(v);
 }
 
-/* ---- running ----------------------------------------------------------------------------------
- */
+/* ---- running --------------------------------------------------------------------------------- */
 
 /* Styles frame i: its init image the source frame, blended with the previous styled frame. */
 static int style_frame(vs_run *v, vqc_context *ctx, int i, vqc_generate_result *res)
@@ -366,7 +440,7 @@ static int style_all(vs_run *v, vqc_context *ctx, vqc_generate_result *res, int 
     return rc;
 }
 
-/* ---- the video ---------------------------------------------------------------------------- */
+/* ---- the video ------------------------------------------------------------------------------- */
 
 /* Links the first n styled frames as TMP/000001.EXT, ... (ffmpeg's image sequence). */
 static int link_frames(const vs_run *v, int n, const char *tmp, const char *ext)
@@ -444,7 +518,7 @@ static int encode(const vs_run *v, int n)
     return rc;
 }
 
-/* ---- the command -------------------------------------------------------------------------- */
+/* ---- the command ----------------------------------------------------------------------------- */
 
 /* Settings that cannot go with -vsd. */
 static int check_combination(gen_opts *o)
@@ -499,15 +573,13 @@ static void summary(const vs_run *v, int rc, int status, int n_done)
 int cli_video_style_run(gen_opts *o)
 {
     vs_run v = {.o = o};
-    if (!o->seed_given)
-        o->gp.seed = cli_random_seed();
-    if (!o->quiet)
-        cli_log(VQC_LOG_INFO, "seed %llu", (unsigned long long)o->gp.seed);
     int rc = check_combination(o);
     rc = rc ? rc : find_source(&v);
     rc = rc ? rc : name_video(&v);
     rc = rc ? rc : list_frames(&v);
     rc = rc ? rc : plan(&v);
+    if (!rc && !o->quiet)
+        cli_log(VQC_LOG_INFO, "seed %llu", (unsigned long long)o->gp.seed);
     rc = rc ? rc : cli_upscale_prepare(o);
     vqc_context *ctx = NULL;
     rc = rc ? rc : vqc_init(&o->cp, &ctx);
