@@ -59,6 +59,21 @@ static int image_side(const char *name)
     return w;
 }
 
+static bool same_pixels(const char *a, const char *b)
+{
+    char pa[8400], pb[8400];
+    vqc_image ia, ib;
+    path_of(a, pa, sizeof pa);
+    path_of(b, pb, sizeof pb);
+    ASSERT_OK(vqc_image_load(pa, &ia));
+    ASSERT_OK(vqc_image_load(pb, &ib));
+    bool eq = ia.w == ib.w && ia.h == ib.h &&
+              memcmp(ia.rgb, ib.rgb, (size_t)ia.w * (size_t)ia.h * 3 * sizeof(float)) == 0;
+    vqc_image_free(&ia);
+    vqc_image_free(&ib);
+    return eq;
+}
+
 static int image_step(const char *name)
 {
     char p[8400];
@@ -108,8 +123,8 @@ static void test_folder(void)
     ASSERT(a != NULL && c != NULL && a < c); /* in name order */
 }
 
-/* Weight 0 is a plain -ii run of each frame, byte for byte; another weight changes the frames
- * after the first, not the first. */
+/* Weight 0 is a plain -ii run of each frame, byte for byte; weight 1 is a plain -ii run of the
+ * previous styled frame; another weight changes the frames after the first, not the first. */
 static void test_blend(void)
 {
     RUN_OK("%s -p x -ii frames/b.png -o plain/b.png", fast);
@@ -119,6 +134,11 @@ static void test_blend(void)
     ASSERT(!same("blend/b.png", "steps/b.png") && !same("blend/c.png", "steps/c.png"));
     RUN_OK("%s -p x -vsd frames --video-style-blend 0 --save-frames blend0", fast);
     ASSERT(same("blend0/c.png", "steps/c.png"));
+    /* weight 1: frame b starts from the previous styled frame alone, as a plain -ii run of it
+     * does (the same pixels; the recorded -ii differs) */
+    RUN_OK("%s -p x -vsd frames --video-style-blend 1 --save-frames blend1", fast);
+    RUN_OK("%s -p x -ii blend1/a.png -o plain/from-a.png", fast);
+    ASSERT(same_pixels("blend1/b.png", "plain/from-a.png"));
 }
 
 /* A rerun skips finished frames and makes a missing or unfinished one again: the same bytes as
