@@ -202,6 +202,15 @@ static int extract_into(vs_run *v, const char *part)
     return 0;
 }
 
+/* The length of the output's name without its image extension. */
+static size_t output_stem(const char *out)
+{
+    size_t n = strlen(out);
+    if (has_ext(out, ".jpeg"))
+        return n - 5;
+    return has_ext(out, ".png") || has_ext(out, ".jpg") ? n - 4 : n;
+}
+
 /* OUTPUT-frames/ (OUTPUT without its extension): reused when a run of this video made it,
  * refused when it is something else, else extracted. */
 static int video_frames(vs_run *v)
@@ -216,10 +225,7 @@ static int video_frames(vs_run *v)
     if (rc)
         return rc;
     const char *out = v->o->gp.output;
-    size_t n = strlen(out);
-    size_t stem = has_ext(out, ".jpeg")                          ? n - 5
-                  : has_ext(out, ".png") || has_ext(out, ".jpg") ? n - 4
-                                                                 : n;
+    size_t stem = output_stem(out);
     if (stem + 16 > sizeof v->src_dir)
         return vqc_set_error(VQC_ERR_USAGE, "output name too long");
     snprintf(v->src_dir, sizeof v->src_dir, "%.*s-frames", (int)stem, out);
@@ -533,7 +539,10 @@ static int check_combination(gen_opts *o)
     if (o->gp.save_state || o->gp.resume)
         return vqc_set_error(VQC_ERR_USAGE, "-vsd resumes by itself (rerun the command): drop "
                                             "--save-state and --resume");
-    return 0;
+    vqc_generate_params gp = o->gp; /* the settings, before a frame is extracted */
+    gp.init_image = gp.output = "frame.png";
+    gp.save_frames = NULL;
+    return vqc_generate_check(&gp);
 }
 
 /* A video source is always encoded: as --video FILE, else OUTPUT.mp4. */
@@ -543,9 +552,7 @@ static int name_video(const vs_run *v)
     if (!v->video_in || o->video)
         return 0;
     const char *out = o->gp.output;
-    size_t n = strlen(out), stem = has_ext(out, ".jpeg")                          ? n - 5
-                                   : has_ext(out, ".png") || has_ext(out, ".jpg") ? n - 4
-                                                                                  : n;
+    size_t stem = output_stem(out);
     if (stem + 5 > sizeof o->peer_video_name)
         return vqc_set_error(VQC_ERR_USAGE, "output name too long");
     snprintf(o->peer_video_name, sizeof o->peer_video_name, "%.*s.mp4", (int)stem, out);
