@@ -202,6 +202,8 @@ static void test_video_file(void)
     ASSERT_EQ(sh("ffmpeg -nostdin -loglevel error -f lavfi -i testsrc=size=48x32:rate=12 -f lavfi "
                  "-i sine=frequency=440 -t 0.25 -c:v libx264 -pix_fmt yuv420p -c:a aac clip.mp4"),
               0);
+    cli_expect_error(cli_run("%s -p x -vsd clip.mp4 -o clip.png", fast), 1, "replace its source");
+    ASSERT(!exists("clip-frames"));
     RUN_OK("%s -p x -vsd clip.mp4 -o styled.png --save-frames styled", fast);
     ASSERT(exists("styled-frames/000001.jpg") && exists("styled-frames/000003.jpg"));
     ASSERT(exists("styled/000001.jpg") && exists("styled/000003.jpg") && !exists("styled.png"));

@@ -218,9 +218,6 @@ static int video_frames(vs_run *v)
     if (system("command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1") != 0)
         return vqc_set_error(VQC_ERR_USAGE, "-vsd with a video file needs ffmpeg and ffprobe, "
                                             "which are not installed (apt-get install ffmpeg)");
-    if (!realpath(v->video_in, v->video_abs))
-        return vqc_set_error(VQC_ERR_IO, "%s: %s", v->video_in, strerror(errno));
-    snprintf(v->source_abs, sizeof v->source_abs, "%s", v->video_abs);
     int rc = probe_rate(v);
     if (rc)
         return rc;
@@ -248,7 +245,7 @@ static int video_frames(vs_run *v)
     return rc ? rc : extract_into(v, part);
 }
 
-/* The source: a folder of frames, or a video file. */
+/* The source: a folder of frames, or a video file (its frames extracted later). */
 static int find_source(vs_run *v)
 {
     const char *s = v->o->video_style;
@@ -263,7 +260,10 @@ static int find_source(vs_run *v)
     if (!S_ISREG(st.st_mode))
         return vqc_set_error(VQC_ERR_USAGE, "-vsd %s: neither a folder nor a video file", s);
     v->video_in = s;
-    return video_frames(v);
+    if (!realpath(s, v->video_abs))
+        return vqc_set_error(VQC_ERR_IO, "%s: %s", s, strerror(errno));
+    snprintf(v->source_abs, sizeof v->source_abs, "%s", v->video_abs);
+    return 0;
 }
 
 /* ---- the outputs ----------------------------------------------------------------------------- */
@@ -560,6 +560,19 @@ static int name_video(const vs_run *v)
     return 0;
 }
 
+/* The video written must not be the one read. */
+static int check_video_name(const vs_run *v)
+{
+    struct stat a, b;
+    if (v->video_in && v->o->video && stat(v->video_in, &a) == 0 && stat(v->o->video, &b) == 0 &&
+        a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+        return vqc_set_error(VQC_ERR_USAGE,
+                             "the styled video %s would replace its source: pick another -o or "
+                             "--video",
+                             v->o->video);
+    return 0;
+}
+
 static void summary(const vs_run *v, int rc, int status, int n_done)
 {
     if (!v->o->json)
@@ -583,6 +596,9 @@ int cli_video_style_run(gen_opts *o)
     int rc = check_combination(o);
     rc = rc ? rc : find_source(&v);
     rc = rc ? rc : name_video(&v);
+    rc = rc ? rc : check_video_name(&v);
+    if (!rc && v.video_in)
+        rc = video_frames(&v);
     rc = rc ? rc : list_frames(&v);
     rc = rc ? rc : plan(&v);
     if (!rc && !o->quiet)
