@@ -71,7 +71,7 @@ _vqclip_value() {
         _vqclip_files "$cur" 'png' ;;
     reconstruct:-i | reconstruct:--input | score:-i | score:--image | upscale:-i | \
         upscale:--input | \
-        *:-ii | *:--init-image | *:--init_image | *:-ip | *:--image-prompts | *:--image_prompts)
+        *:-ii | *:--init-image | *:--init_image | *:--init-blend-image | *:-ip | *:--image-prompts | *:--image_prompts)
         _vqclip_files "$cur" "$images" ;;
     *:--batch | *:-batch)
         COMPREPLY=($(compgen -W "-" -- "$cur"))
@@ -119,7 +119,7 @@ _vqclip_value() {
         *:--saturation | *:--symmetry | *:--symmetry_weight | *:--symmetry-ud | *:--palette | \
         *:--palette-weight | *:--palette_weight | *:--lr-step-every | *:--lr-step-factor | \
         *:--lr-floor | *:--stop-window | *:--stop-fraction | *:--ema | *:--upscale | *:--upscale-tile | \
-        *:--video-style-blend)
+        *:--video-style-blend | *:--init-blend)
         COMPREPLY=() ;; # free-form values
     *) return 1 ;;
     esac
@@ -162,7 +162,8 @@ _vqclip() {
             --smoothness --smoothness-type --saturation --symmetry --symmetry-ud --palette
             --palette-weight --lr-schedule --lr-step-every --lr-step-factor --lr-floor
             --stop-window --stop-fraction --ema --smoothness_type --symmetry_weight
-            --palette_weight --video-style --video-style-blend --video_style_dir'
+            --palette_weight --video-style --video-style-blend --video_style_dir
+            --init-blend-image --init-blend'
         # generate.py's one-dash spellings, offered once a single dash is typed
         [[ $cur == -* && $cur != --* ]] && opts+=' -p -o -s -i -m -q -ip -ii -in -iw -se -lr
             -opt -cutm -cutn -cutp -aug -cd -sd -cpe -nps -npw -conf -ckpt -d -vid -zvid -vl -ofps

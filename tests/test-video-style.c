@@ -124,7 +124,8 @@ static void test_folder(void)
 }
 
 /* Weight 0 is a plain -ii run of each frame, byte for byte; weight 1 is a plain -ii run of the
- * previous styled frame; another weight changes the frames after the first, not the first. */
+ * previous styled frame; another weight changes the frames after the first, not the first, and
+ * each is the plain run of -ii with --init-blend-image and --init-blend. */
 static void test_blend(void)
 {
     RUN_OK("%s -p x -ii frames/b.png -o plain/b.png", fast);
@@ -132,6 +133,11 @@ static void test_blend(void)
     RUN_OK("%s -p x -vsd frames --video-style-blend 0.5 --save-frames blend", fast);
     ASSERT(same("blend/a.png", "steps/a.png"));
     ASSERT(!same("blend/b.png", "steps/b.png") && !same("blend/c.png", "steps/c.png"));
+    /* a blended frame is what its recorded command makes: -ii and the blend options */
+    RUN_OK("%s -p x -ii frames/b.png --init-blend-image blend/a.png --init-blend 0.5 -o "
+           "plain/b-blend.png",
+           fast);
+    ASSERT(same("plain/b-blend.png", "blend/b.png"));
     RUN_OK("%s -p x -vsd frames --video-style-blend 0 --save-frames blend0", fast);
     ASSERT(same("blend0/c.png", "steps/c.png"));
     /* weight 1: frame b starts from the previous styled frame alone, as a plain -ii run of it

@@ -221,6 +221,13 @@ const cli_option cli_options[] = {
     /* Start */
     {"-ii --init-image --init_image", "init_image", T_STR, GP(init_image), NONE, S_START, "IMG",
      "start from this image (resized to the output size)", 170, R_SET, "-ii"},
+    {"--init-blend-image", "init_blend_image", T_STR, GP(init_blend_image), NONE, S_START, "IMG",
+     "with -ii and --init-blend W: start from z = W * z_blend + (1 - W) * z_init, the encodings "
+     "of IMG and of the init image (-vsd's smoothing, which writes it into each frame)",
+     171, R_SET, "--init-blend-image"},
+    {"--init-blend", "init_blend", T_DOUBLE, GP(init_blend), NUM(0, 1), S_START, "W",
+     "the blend image's share, in [0, 1] (default {D}: the init image alone)", 172, R_SET,
+     "--init-blend"},
     {"-in --init-noise --init_noise", "init_noise", T_CHOICE, GP(init_noise), 0, 0, p_noise,
      n_noise, NULL, S_START, "KIND", "start from 'pixels' or 'gradient' noise", 180, R_SET, "-in"},
     {"-iw --init-weight --init_weight", "init_weight", T_DOUBLE, GP(init_weight), NUM(-1e6, 1e6),

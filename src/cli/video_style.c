@@ -412,6 +412,8 @@ static int style_frame(vs_run *v, vqc_context *ctx, int i, vqc_generate_result *
     gp.output = out;
     gp.save_frames = NULL;
     gp.peer_frame_names = false;
+    gp.init_blend_image = NULL;
+    gp.init_blend = 0;
     if (i > 0 && o->video_style_blend > 0) {
         frame_path(v, v->out_dir, i - 1, prev, sizeof prev);
         gp.init_blend_image = prev;
@@ -532,8 +534,9 @@ static int check_combination(gen_opts *o)
     if (o->batch)
         return vqc_set_error(VQC_ERR_USAGE, "-vsd styles one folder or video per run; it cannot "
                                             "be used with --batch");
-    if (o->gp.init_image)
-        return vqc_set_error(VQC_ERR_USAGE, "-vsd makes each frame the init image: drop -ii");
+    if (o->gp.init_image || o->gp.init_blend_image || o->gp.init_blend)
+        return vqc_set_error(VQC_ERR_USAGE, "-vsd makes each frame the init image, blended by "
+                                            "--video-style-blend: drop -ii and --init-blend");
     if (o->peer_zoom_video || o->gp.zoom_every)
         return vqc_set_error(VQC_ERR_USAGE, "-vsd cannot make a zoom video");
     if (o->gp.save_state || o->gp.resume)
