@@ -148,6 +148,29 @@ static int probe_rate(vs_run *v)
     return vqc_set_error(VQC_ERR_FORMAT, "ffmpeg cannot read %s as a video", v->video_in);
 }
 
+/* Without -s, a video that is not square is styled at the default square size: said once,
+ * with a size of its shape to pass instead (its width 512, sides multiples of 16). */
+static void warn_aspect(const vs_run *v)
+{
+    char q[VS_PATH + 100], cmd[2 * VS_PATH], line[64];
+    int w = 0, h = 0;
+    if (v->o->size_given)
+        return;
+    cli_shell_quote(v->video_in, q, sizeof q);
+    snprintf(cmd, sizeof cmd,
+             "ffprobe -v error -select_streams v:0 -show_entries stream=width,height -of "
+             "csv=p=0 %s </dev/null 2>/dev/null",
+             q);
+    if (first_line(cmd, line, sizeof line) != 0 || sscanf(line, "%d,%d", &w, &h) != 2 || w <= 0 ||
+        h <= 0 || w == h)
+        return;
+    int sh = (int)(512.0 * h / w / 16 + 0.5) * 16;
+    cli_log(VQC_LOG_WARN,
+            "%s is %dx%d and no -s was given: its frames are styled at the default square "
+            "size; -s 512 %d keeps its shape",
+            v->video_in, w, h, sh > 0 ? sh : 16);
+}
+
 /* Whether `dir` holds a marker naming this video (1), another or none (0), or is absent (-1). */
 static int marker_matches(const vs_run *v, const char *dir)
 {
@@ -221,6 +244,7 @@ static int video_frames(vs_run *v)
     int rc = probe_rate(v);
     if (rc)
         return rc;
+    warn_aspect(v);
     const char *out = v->o->gp.output;
     size_t stem = output_stem(out);
     if (stem + 16 > sizeof v->src_dir)
@@ -472,9 +496,9 @@ static void video_rate(const vs_run *v, char *out, size_t len)
         snprintf(out, len, "%d", v->o->video_fps);
 }
 
-/* ffmpeg: the frames at the rate, H.264; a video source's audio copied (or, when the container
- * cannot hold it as it is, made AAC: the copy's attempt fails quietly), cut to the frames'
- * length. */
+/* ffmpeg: the frames at the rate, H.264 at crf 17 (as -vid's); a video source's audio copied (or,
+ * when the container cannot hold it as it is, made AAC: the copy's attempt fails quietly), cut to
+ * the frames' length. */
 static int run_ffmpeg(const vs_run *v, const char *tmp, const char *ext, const char *part, bool aac)
 {
     char qt[VS_PATH + 100], qp[VS_PATH + 100], qv[VS_PATH + 100], audio[VS_PATH + 200] = "";
@@ -489,7 +513,7 @@ static int run_ffmpeg(const vs_run *v, const char *tmp, const char *ext, const c
     }
     snprintf(cmd, sizeof cmd,
              "ffmpeg -nostdin -y -loglevel error -framerate %s -i %s/%%06d%s %s -c:v libx264 "
-             "-pix_fmt yuv420p -r %s -f mp4 %s%s",
+             "-crf 17 -pix_fmt yuv420p -r %s -f mp4 %s%s",
              rate, qt, ext, audio, rate, qp, v->video_in && !aac ? " 2>/dev/null" : "");
     return system(cmd);
 }
