@@ -8,7 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
-#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +47,20 @@ static void vs_free(vs_run *v)
         free(v->names[i]);
     free(v->names);
     free(v->done);
+}
+
+/* Writes a small text file; 0, or -1. */
+static int write_text(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int write_text(const char *path, const char *fmt, ...)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vfprintf(f, fmt, ap);
+    va_end(ap);
+    return fclose(f) != 0 || n < 0 ? -1 : 0;
 }
 
 /* ---- the frames ------------------------------------------------------------------------------ */
@@ -203,8 +217,7 @@ static int extract_into(vs_run *v, const char *part)
     if (mkdir(part, 0777) != 0)
         return vqc_set_error(VQC_ERR_IO, "cannot create folder %s: %s", part, strerror(errno));
     snprintf(mark, sizeof mark, "%s/" VS_MARKER, part);
-    FILE *f = fopen(mark, "w");
-    if (!f || fprintf(f, "%s\n", v->video_abs) < 0 || fclose(f) != 0)
+    if (write_text(mark, "%s\n", v->video_abs))
         return vqc_set_error(VQC_ERR_IO, "cannot write %s", mark);
     cli_shell_quote(v->video_in, qv, sizeof qv);
     cli_shell_quote(part, qp, sizeof qp);
@@ -334,11 +347,8 @@ static int write_record(const vs_run *v)
 {
     char path[VS_PATH + 64];
     snprintf(path, sizeof path, "%s/" VS_RECORD, v->out_dir);
-    FILE *f = fopen(path, "w");
-    if (!f ||
-        fprintf(f, "source=%s\nseed=%llu\n", v->source_abs, (unsigned long long)v->o->gp.seed) <
-            0 ||
-        fclose(f) != 0)
+    if (write_text(path, "source=%s\nseed=%llu\n", v->source_abs,
+                   (unsigned long long)v->o->gp.seed))
         return vqc_set_error(VQC_ERR_IO, "cannot write %s", path);
     return 0;
 }
