@@ -138,7 +138,7 @@ static void test_blend(void)
            "plain/b-blend.png",
            fast);
     ASSERT(same("plain/b-blend.png", "blend/b.png"));
-    RUN_OK("%s -p x -vsd frames --video-style-blend 0 --save-frames blend0", fast);
+    RUN_OK("%s -p x -vsd frames/ --video-style-blend 0 --save-frames blend0/", fast);
     ASSERT(same("blend0/c.png", "steps/c.png"));
     /* weight 1: frame b starts from the previous styled frame alone, as a plain -ii run of it
      * does (the same pixels; the recorded -ii differs) */

@@ -30,7 +30,7 @@
 typedef struct vs_run {
     gen_opts *o;
     char src_dir[VS_PATH]; /* the frames: the folder given, or the extracted ones */
-    const char *out_dir;   /* the styled frames: --save-frames, else steps */
+    char out_dir[VS_PATH]; /* the styled frames: --save-frames, else steps */
     const char *video_in;  /* the video file given; NULL for a folder */
     char video_abs[PATH_MAX];
     char source_abs[PATH_MAX]; /* the folder or video given, resolved */
@@ -282,6 +282,14 @@ static int video_frames(vs_run *v)
     return rc ? rc : extract_into(v, part);
 }
 
+/* A folder's name without trailing slashes ("/" stays), so that frames are DIR/NAME. */
+static void folder_name(const char *dir, char *out, size_t len)
+{
+    snprintf(out, len, "%s", dir);
+    for (size_t n = strlen(out); n > 1 && out[n - 1] == '/'; n--)
+        out[n - 1] = 0;
+}
+
 /* The source: a folder of frames, or a video file (its frames extracted later). */
 static int find_source(vs_run *v)
 {
@@ -290,7 +298,7 @@ static int find_source(vs_run *v)
     if (stat(s, &st) != 0)
         return vqc_set_error(VQC_ERR_IO, "-vsd %s: %s", s, strerror(errno));
     if (S_ISDIR(st.st_mode)) {
-        snprintf(v->src_dir, sizeof v->src_dir, "%s", s);
+        folder_name(s, v->src_dir, sizeof v->src_dir);
         return realpath(s, v->source_abs) ? 0
                                           : vqc_set_error(VQC_ERR_IO, "%s: %s", s, strerror(errno));
     }
@@ -405,7 +413,7 @@ static const char *common_ext(const vs_run *v)
 static int plan(vs_run *v)
 {
     gen_opts *o = v->o;
-    v->out_dir = o->gp.save_frames ? o->gp.save_frames : "steps";
+    folder_name(o->gp.save_frames ? o->gp.save_frames : "steps", v->out_dir, sizeof v->out_dir);
     if (same_dir(v->out_dir, v->src_dir))
         return vqc_set_error(VQC_ERR_USAGE,
                              "the styled frames would replace the frames of %s: "
