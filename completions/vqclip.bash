@@ -71,13 +71,15 @@ _vqclip_value() {
         _vqclip_files "$cur" 'png' ;;
     reconstruct:-i | reconstruct:--input | score:-i | score:--image | upscale:-i | \
         upscale:--input | \
-        *:-ii | *:--init-image | *:--init_image | *:-ip | *:--image-prompts | *:--image_prompts)
+        *:-ii | *:--init-image | *:--init_image | *:--init-blend-image | *:-ip | *:--image-prompts | *:--image_prompts)
         _vqclip_files "$cur" "$images" ;;
     *:--batch | *:-batch)
         COMPREPLY=($(compgen -W "-" -- "$cur"))
         _vqclip_files "$cur" '' ;;
     *:--save-state | *:--resume) _vqclip_files "$cur" '' ;;
     *:--video) _vqclip_files "$cur" 'mp4|mkv|webm|mov' ;;
+    *:-vsd | *:--vsd | *:--video-style | *:--video_style_dir)
+        _vqclip_files "$cur" "mp4|mkv|webm|mov|avi|gif" ;;
     *:--save-frames)
         local IFS=$'\n'
         COMPREPLY=($(compgen -d -- "$cur"))
@@ -116,7 +118,8 @@ _vqclip_value() {
         *:-smo | *:--smoothness | *:-sat | \
         *:--saturation | *:--symmetry | *:--symmetry_weight | *:--symmetry-ud | *:--palette | \
         *:--palette-weight | *:--palette_weight | *:--lr-step-every | *:--lr-step-factor | \
-        *:--lr-floor | *:--stop-window | *:--stop-fraction | *:--ema | *:--upscale | *:--upscale-tile)
+        *:--lr-floor | *:--stop-window | *:--stop-fraction | *:--ema | *:--upscale | *:--upscale-tile | \
+        *:--video-style-blend | *:--init-blend)
         COMPREPLY=() ;; # free-form values
     *) return 1 ;;
     esac
@@ -159,11 +162,12 @@ _vqclip() {
             --smoothness --smoothness-type --saturation --symmetry --symmetry-ud --palette
             --palette-weight --lr-schedule --lr-step-every --lr-step-factor --lr-floor
             --stop-window --stop-fraction --ema --smoothness_type --symmetry_weight
-            --palette_weight'
+            --palette_weight --video-style --video-style-blend --video_style_dir
+            --init-blend-image --init-blend'
         # generate.py's one-dash spellings, offered once a single dash is typed
         [[ $cur == -* && $cur != --* ]] && opts+=' -p -o -s -i -m -q -ip -ii -in -iw -se -lr
             -opt -cutm -cutn -cutp -aug -cd -sd -cpe -nps -npw -conf -ckpt -d -vid -zvid -vl -ofps
-            -ifps -zse -zs -zsc -zsx -zsy -smo -est -sat'
+            -ifps -zse -zs -zsc -zsx -zsy -smo -est -sat -vsd'
         ;;
     reconstruct) opts='--vqgan --vqgan-config --input --output --resize --device --help' ;;
     info) opts='--vqgan --vqgan-config --clip --json --help' ;;

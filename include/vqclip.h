@@ -327,6 +327,15 @@ typedef struct vqc_generate_params {
     double stop_fraction;        /* 0.01 */
     double ema;                  /* decay of the moving average of z written as the picture
                                   * (snapshots, frames, output); 0: z itself */
+
+    /* A blended start, for video style transfer's temporal smoothing: with init_image and
+     * init_blend > 0, z starts at init_blend * z_blend + (1 - init_blend) * z_init, where z_init
+     * and z_blend are the encodings of init_image and of init_blend_image (the previous frame's
+     * result, say), each made as init_image's is (resized to the output size, encoded,
+     * quantised). The MSE term's anchor is that blend. init_blend in [0, 1]; 0 (the default):
+     * init_image alone, init_blend_image is not read. */
+    const char *init_blend_image;
+    double init_blend;
 } vqc_generate_params;
 
 VQC_API vqc_generate_params vqc_generate_default_params(void);

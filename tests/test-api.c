@@ -275,6 +275,18 @@ static void test_check(void)
     g = vqc_generate_default_params();
     g.prompts = "a cat:not-a-weight";
     CHECK_ERR(vqc_generate_check(&g), VQC_ERR_USAGE);
+    /* An init blend is a weight in [0, 1] between an init image and a blend image. */
+    g = vqc_generate_default_params();
+    g.prompts = "a cat";
+    g.init_blend = 0.5;
+    CHECK_ERR(vqc_generate_check(&g), VQC_ERR_USAGE);
+    g.init_image = "a.png";
+    g.init_blend_image = "b.png";
+    CHECK_OK(vqc_generate_check(&g));
+    g.init_blend = 1.5;
+    CHECK_ERR(vqc_generate_check(&g), VQC_ERR_USAGE);
+    g.init_blend = NAN;
+    CHECK_ERR(vqc_generate_check(&g), VQC_ERR_USAGE);
 
     /* The output check touches nothing. */
     CHECK_OK(vqc_check_output(tmp_path("not-yet.png")));

@@ -75,7 +75,7 @@ static void test_opt_tester(void)
     ASSERT(exists("opt/000-Adam-.1-1.png"));
 }
 
-/* random.sh and local/video_styler.sh (JPEG frames in, JPEG out). */
+/* random.sh and local/video_styler.sh (JPEG frames in, JPEG out), and -vsd. */
 static void test_random_and_styler(void)
 {
     RUN_OK("%s -p \"A painting of a spinning fish and a egg in the style of Picasso and Pop Art\" "
@@ -89,6 +89,17 @@ static void test_random_and_styler(void)
            "-se \"2\" -s \"32\" \"32\" -sd \"9\" -d True",
            fast);
     ASSERT(exists("frame-0001.jpg-out.jpg"));
+    /* the same with generate.py's own -vsd: each frame of the folder as steps/<its name> */
+    char cmd[8400];
+    snprintf(cmd, sizeof cmd, "cd '%s' && mkdir -p VideoFrames && cp frame-0001.jpg VideoFrames/",
+             cli_tmp);
+    ASSERT_EQ(system(cmd), 0);
+    RUN_OK("%s -p \"Oil painting of a woman in the foreground | pencil art landscape background\" "
+           "-vsd VideoFrames -opt \"Adagrad\" -lr \"0.2\" -i \"2\" -se \"2\" -s \"32\" \"32\" -sd "
+           "\"9\" "
+           "-d True",
+           fast);
+    ASSERT(exists("steps/frame-0001.jpg"));
 }
 
 /* -vid: the start and every step as steps/N.png (0.png first) and the video OUTPUT.mp4 (from

@@ -11,6 +11,7 @@
 #include "cli/progress.h"
 #include "cli/upscale_after.h"
 #include "cli/video.h"
+#include "cli/video_style.h"
 
 /* Words what would fit after a failure to fit, as the command line spells it. */
 static void advice_text(const vqc_memory_advice *a, char *buf, size_t len)
@@ -129,7 +130,9 @@ int cmd_generate(int argc, char **argv)
     if (vqc_uses_demo_models(&o.cp))
         gen_opts_demo_defaults(&o);
     cli_install_signals();
-    int status = o.batch ? cli_run_batch(&o) : run_single(&o);
+    int status = o.video_style ? cli_video_style_run(&o)
+                 : o.batch     ? cli_run_batch(&o)
+                               : run_single(&o);
     gen_opts_free(&o);
     return status;
 }

@@ -221,6 +221,13 @@ const cli_option cli_options[] = {
     /* Start */
     {"-ii --init-image --init_image", "init_image", T_STR, GP(init_image), NONE, S_START, "IMG",
      "start from this image (resized to the output size)", 170, R_SET, "-ii"},
+    {"--init-blend-image", "init_blend_image", T_STR, GP(init_blend_image), NONE, S_START, "IMG",
+     "with -ii and --init-blend W: start from z = W * z_blend + (1 - W) * z_init, the encodings "
+     "of IMG and of the init image (-vsd's smoothing, which writes it into each frame)",
+     171, R_SET, "--init-blend-image"},
+    {"--init-blend", "init_blend", T_DOUBLE, GP(init_blend), NUM(0, 1), S_START, "W",
+     "the blend image's share, in [0, 1] (default {D}: the init image alone)", 172, R_SET,
+     "--init-blend"},
     {"-in --init-noise --init_noise", "init_noise", T_CHOICE, GP(init_noise), 0, 0, p_noise,
      n_noise, NULL, S_START, "KIND", "start from 'pixels' or 'gradient' noise", 180, R_SET, "-in"},
     {"-iw --init-weight --init_weight", "init_weight", T_DOUBLE, GP(init_weight), NUM(-1e6, 1e6),
@@ -334,6 +341,20 @@ const cli_option cli_options[] = {
      "write the picture of an exponential moving average of z with this decay (e.g. 0.99; "
      "default {D}: z itself)",
      370, R_SET, "--ema"},
+    /* Start: video style transfer (video_style.c) */
+    {"-vsd --video-style --video_style_dir", NULL, T_STR, CLI(video_style), NONE, S_START,
+     "DIR|VIDEO",
+     "as generate.py: each frame of DIR (*.jpg, *.jpeg, *.png, sorted by name) or of a video "
+     "file (extracted by ffmpeg into OUTPUT-frames/) is in turn the init image of an -i step run "
+     "with the same seed, written as steps/NAME (or into --save-frames DIR); finished frames are "
+     "skipped, so rerunning resumes; a video file's result is encoded as OUTPUT.mp4 (or --video "
+     "FILE) at its frame rate with its audio, a folder's with -vid or --video at --video-fps",
+     0, R_NEVER, NULL},
+    {"--video-style-blend", NULL, T_DOUBLE, CLI(video_style_blend), NUM(0, 1), S_START, "W",
+     "with -vsd: each frame after the first starts from z = W * z_prev + (1 - W) * z_frame, the "
+     "encodings of the previous styled frame and of the frame (default {D}: each frame on its "
+     "own, as generate.py)",
+     0, R_NEVER, NULL},
 };
 const int cli_n_options = (int)(sizeof cli_options / sizeof cli_options[0]);
 

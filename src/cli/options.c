@@ -409,6 +409,8 @@ static void warn_unused(const gen_opts *o)
         (o->skip_existing || o->variations != 1 || o->shard_count || o->shard_count_opt))
         cli_log(VQC_LOG_WARN, "--skip-existing, --variations and --shard apply to --batch runs "
                               "only: ignored");
+    if (o->video_style_blend > 0 && !o->video_style)
+        cli_log(VQC_LOG_WARN, "--video-style-blend applies to -vsd runs only: ignored");
     if (row_given(o, &o->gp.cut_pow) && o->gp.cut_method == VQC_CUT_POOLING)
         cli_log(VQC_LOG_WARN, "--cut-pow shapes the original cut method's random squares; the "
                               "pooling method (the default) ignores it");
@@ -539,7 +541,8 @@ void gen_opts_demo_defaults(gen_opts *o)
     bool plain = o->cut_method_text && strcasecmp(o->cut_method_text, "original") == 0;
     if (!row_given(o, &g->augments) && !plain)
         vqc_augments_parse("Af,Pe", g->augments, &g->n_augments);
-    if (!row_given(o, &g->init_noise) && !g->init_image && g->init_noise == VQC_NOISE_NONE)
+    if (!row_given(o, &g->init_noise) && !g->init_image && !o->video_style &&
+        g->init_noise == VQC_NOISE_NONE)
         g->init_noise = VQC_NOISE_GRADIENT;
 }
 

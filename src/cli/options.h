@@ -45,6 +45,8 @@ typedef struct gen_opts {
     int shard_count_opt;          /* --shard-count N, for JOB_COMPLETION_INDEX */
     unsigned char given[128];     /* 1 for each table row set on the command line */
     vqc_saved_run *saved;         /* --resume: the state's settings, under the ones given */
+    const char *video_style;      /* -vsd DIR|VIDEO: video style transfer (video_style.c) */
+    double video_style_blend;     /* --video-style-blend W: the previous frame's share of z */
 } gen_opts;
 
 /* The defaults: the library's parameters, then the command line's own. */

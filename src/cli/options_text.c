@@ -111,7 +111,7 @@ void gen_opts_usage(FILE *f)
     fprintf(
         f, "\nComing from generate.py: its command lines work as they are, spellings and value\n"
            "syntax included (-p=\"a|b\", -s 512 384, -aug Ji Sh, -nps 1 2 -npw 0.5 0.5, -d True),\n"
-           "and -vid/-zvid write steps/N.png and OUTPUT.mp4 as it does; not yet: -vsd.\n"
+           "and -vid/-zvid write steps/N.png and OUTPUT.mp4, and -vsd steps/NAME, as it does.\n"
            "Differences: the models are found by name (no -conf needed), the image is\n"
            "written atomically, and the default size on a CPU is 256x256.\n"
            "`vqclip --list-options` lists every spelling.\n"

@@ -27,8 +27,7 @@ int cli_video_prepare(gen_opts *o, char *tmpdir, size_t len)
     return 0;
 }
 
-/* Single-quotes s for sh into out. */
-static void quote(const char *s, char *out, size_t len)
+void cli_shell_quote(const char *s, char *out, size_t len)
 {
     size_t n = 0;
     out[n++] = '\'';
@@ -69,7 +68,7 @@ static int peer_command(const gen_opts *o, const char *dir, const char *tmp, cha
     if (frames == 0)
         return 0;
     char comment[1200];
-    quote(o->gp.prompts ? o->gp.prompts : "", comment, sizeof comment);
+    cli_shell_quote(o->gp.prompts ? o->gp.prompts : "", comment, sizeof comment);
     if (o->output_fps >= 10) {
         snprintf(cmd, len,
                  "ffmpeg -y -loglevel error -framerate %.17g -start_number 1 -i %s/%%d.png "
@@ -96,8 +95,8 @@ int cli_video_encode(const gen_opts *o)
         return 0;
     char dir[4200], tmp[4200], cmd[16000], tmpname[4096];
     snprintf(tmpname, sizeof tmpname, "%s.part.mp4", o->video);
-    quote(o->gp.save_frames, dir, sizeof dir);
-    quote(tmpname, tmp, sizeof tmp);
+    cli_shell_quote(o->gp.save_frames, dir, sizeof dir);
+    cli_shell_quote(tmpname, tmp, sizeof tmp);
     if (o->gp.peer_frame_names) {
         if (peer_command(o, dir, tmp, cmd, sizeof cmd) == 0) {
             cli_log(VQC_LOG_WARN, "no frames were made: no video written");
@@ -124,7 +123,7 @@ void cli_video_cleanup(const char *tmpdir)
     if (!tmpdir[0])
         return;
     char q[4200], cmd[4300];
-    quote(tmpdir, q, sizeof q);
+    cli_shell_quote(tmpdir, q, sizeof q);
     snprintf(cmd, sizeof cmd, "rm -rf %s", q);
     if (system(cmd) != 0)
         cli_log(VQC_LOG_WARN, "could not remove %s", tmpdir);

@@ -14,6 +14,9 @@ int cli_video_prepare(gen_opts *o, char *tmpdir, size_t len);
 /* Encodes the frames into o->video (H.264, written to a temporary name, then renamed). */
 int cli_video_encode(const gen_opts *o);
 
+/* Single-quotes s for sh into out (len bytes; a string too long for it is cut short). */
+void cli_shell_quote(const char *s, char *out, size_t len);
+
 /* Removes the temporary frames folder, if one was made. */
 void cli_video_cleanup(const char *tmpdir);
 

@@ -37,7 +37,8 @@ typedef struct gen_run {
     vqc_image *image_data; /* images.n decoded image prompts */
     int n_fixed;           /* image + noise prompts, which come first in the loop */
     vqc_image init;
-    float *losses; /* 1 + prompts of the current phrase */
+    vqc_image blend; /* g->init_blend_image, when init_blend > 0 */
+    float *losses;   /* 1 + prompts of the current phrase */
     int n_losses;
     double total_loss;
     double t_start, t_first;

@@ -23,6 +23,7 @@ void vqc_gen_run_free(gen_run *r)
     free(r->image_data);
     vqc_prompt_list_clear(&r->images);
     vqc_image_free(&r->init);
+    vqc_image_free(&r->blend);
     free(r->losses);
     free(r->stop_hist);
     free(r->params_text);
@@ -76,6 +77,12 @@ static int parse_prompts(const vqc_generate_params *g, vqc_prompt_list **story, 
         rc = vqc_fetch_check(images->items[i].text, g->allow_http);
     if (!rc && g->init_image && (rc = vqc_fetch_check(g->init_image, g->allow_http)))
         rc = vqc_error_wrap(rc, "init image");
+    if (!rc && !(g->init_blend >= 0 && g->init_blend <= 1))
+        rc = vqc_error_set(VQC_ERR_USAGE, "the init blend must be in [0, 1]");
+    if (!rc && g->init_blend > 0 && (!g->init_image || !g->init_blend_image))
+        rc = vqc_error_set(VQC_ERR_USAGE, "an init blend needs an init image and a blend image");
+    if (!rc && g->init_blend > 0 && (rc = vqc_fetch_check(g->init_blend_image, g->allow_http)))
+        rc = vqc_error_wrap(rc, "init blend image");
     if (!rc && *n_story == 0 && images->n == 0 && g->n_noise_prompts == 0)
         rc = vqc_error_set(VQC_ERR_USAGE, "no prompt given");
     return rc;
@@ -104,6 +111,9 @@ static int read_inputs(gen_run *r)
             rc = vqc_error_wrap(rc, "image prompt");
     if (!rc && g->init_image && (rc = vqc_image_open(g->init_image, g->allow_http, &r->init)))
         rc = vqc_error_wrap(rc, "init image");
+    if (!rc && g->init_blend > 0 &&
+        (rc = vqc_image_open(g->init_blend_image, g->allow_http, &r->blend)))
+        rc = vqc_error_wrap(rc, "init blend image");
     return rc;
 }
 
@@ -144,9 +154,29 @@ static int set_phrase(gen_run *r, int k)
     return 0;
 }
 
+/* z = w * z_blend + (1 - w) * z_init (vqc_generate_params.init_blend). */
+static int init_blended(gen_run *r, double w)
+{
+    vqt_scope_begin();
+    bool grad = vqt_set_grad_enabled(false);
+    int rc = vqc_loop_init_image(r->loop, &r->blend);
+    vqt_tensor *zb = rc ? NULL : vqt_clone(vqc_loop_z(r->loop));
+    rc = rc ? rc : vqc_loop_init_image(r->loop, &r->init);
+    vqt_tensor *zi = rc ? NULL : vqt_clone(vqc_loop_z(r->loop));
+    vqt_tensor *z = zb && zi ? vqt_binary(VQT_ADD, vqt_binary_s(VQT_MUL, zb, w),
+                                          vqt_binary_s(VQT_MUL, zi, 1.0 - w))
+                             : NULL;
+    vqt_set_grad_enabled(grad);
+    rc = rc ? rc : z ? vqc_loop_set_z(r->loop, z) : vqc_torch_fail("init blend");
+    vqt_scope_end();
+    return rc;
+}
+
 static int init_z(gen_run *r)
 {
     const vqc_generate_params *g = r->g;
+    if (g->init_image && g->init_blend > 0)
+        return init_blended(r, g->init_blend);
     if (g->init_image)
         return vqc_loop_init_image(r->loop, &r->init);
     if (g->init_noise != VQC_NOISE_NONE)
