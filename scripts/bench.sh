@@ -6,6 +6,13 @@
 #   scripts/bench.sh --contention [--reps 3] [--steps 50] [--base-bin OLD/vqclip]
 #   scripts/bench.sh --upscale --realesrgan DIR --basicsr DIR [--sizes 64,128] [--tiles 0,64]
 #
+#   scripts/bench.sh --whole --peer-dir DIR [--size 128] [--cutn 8] [--steps 6] [--reps 3]
+#
+# --whole times whole processes of vqclip and of nerdyrodent's generate.py itself (DIR: a folder
+# with generate.py and the packages it imports) at N and 2N steps, interleaved, and derives the
+# steady step and the fixed cost of one picture from outside (scripts/bench_whole.py, where the
+# method and its difference from the default mode's are explained).
+#
 # --upscale times `vqclip upscale` against the original Python (xinntao/Real-ESRGAN's
 # RealESRGANer with XPixelGroup/BasicSR's RRDBNet, from checkouts of their sources given here;
 # scripts/peer_esrgan.py) on the full-size random-weight RealESRGAN_x4plus of
@@ -89,6 +96,12 @@ if [ -z "$BPE" ]; then
     done
 fi
 [ -n "$BPE" ] || die "bpe_simple_vocab_16e6.txt.gz not found: set VQCLIP_BPE"
+if [ "${1:-}" = --whole ]; then
+    shift
+    echo "bench.sh: whole processes, $("$BIN" --version), load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+    exec "$PY" "$ROOT/scripts/bench_whole.py" --bin "$BIN" --vqgan "$VQGAN" --clip "$CLIP" \
+        --bpe "$BPE" "$@"
+fi
 
 echo "bench.sh: $("$BIN" --version), device $VQCLIP_BENCH_DEVICE, OMP_WAIT_POLICY=$OMP_WAIT_POLICY," \
     "load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
