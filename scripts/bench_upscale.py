@@ -11,24 +11,11 @@ The input of each size is a smooth random picture (fixed seed); both programs wr
 Prints a markdown table (also DIR/upscale.md) and writes every run to DIR/upscale.json.
 """
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
-import time
 
-
-def run(cmd):
-    """Runs cmd; returns (wall seconds, peak RSS MiB, stderr text). Fails on a non-zero exit."""
-    t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    err = p.stderr.read().decode(errors="replace")
-    _, status, ru = os.wait4(p.pid, 0)
-    wall = time.perf_counter() - t0
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"bench_upscale: failed ({status}): {' '.join(cmd)}\n{err}")
-    return wall, ru.ru_maxrss / 1024.0, err
+from bench_proc import report, run
 
 
 def picture(path, size, seed=1):
@@ -91,12 +78,7 @@ def main():
     for s, t, vw, pw, tr, vm, pm, mr, pe in rows:
         lines.append(f"| {s}x{s} -> {4 * s}x{4 * s} | {t or 'none'} | {vw:.2f} | {pw:.2f} | "
                      f"{tr:.2f}x | {vm:.0f} | {pm:.0f} | {mr:.2f}x | {pe:.2f} |")
-    text = "\n".join(lines)
-    print(text)
-    with open(os.path.join(a.out, "upscale.md"), "w") as f:
-        f.write(text + "\n")
-    with open(os.path.join(a.out, "upscale.json"), "w") as f:
-        json.dump(runs, f, indent=1)
+    report(a.out, "upscale", "\n".join(lines), runs)
 
 
 if __name__ == "__main__":

@@ -24,25 +24,13 @@ is the benchmark model's with `lossconfig: torch.nn.Identity`, which generate.py
 requires and never uses.
 """
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
-import time
+
+from bench_proc import report, run
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def run(cmd, env=None, cwd=None):
-    t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=cwd)
-    err = p.stderr.read().decode(errors="replace")
-    _, status, ru = os.wait4(p.pid, 0)
-    wall = time.perf_counter() - t0
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit("bench_whole: failed: %s\n%s" % (" ".join(cmd), err[-3000:]))
-    return wall, ru.ru_maxrss / 1024.0
 
 
 def main():
@@ -89,8 +77,8 @@ def main():
         order = ["vqclip", "peer"] if r % 2 == 0 else ["peer", "vqclip"]
         for tool in order:
             make = ours if tool == "vqclip" else theirs
-            w1, rss = run(make(n1), env=env, cwd=a.out)
-            w2, _ = run(make(n2), env=env, cwd=a.out)
+            w1, rss, _ = run(make(n1), env=env, cwd=a.out)
+            w2, _, _ = run(make(n2), env=env, cwd=a.out)
             k = 0 if tool == "vqclip" else 1  # generate.py trains N + 1 times for -i N
             step = (w2 - w1) / (n2 - n1)
             fixed = w1 - (n1 + k) * step
@@ -107,12 +95,7 @@ def main():
                           ("peak_rss_mib", "peak RSS MiB", "%.0f")):
         lines.append("| %s | %s | %s | %.2fx |" % (label, fmt % med["vqclip"][k],
                                                    fmt % med["peer"][k], ratio[k]))
-    text = "\n".join(lines)
-    print(text)
-    with open(os.path.join(a.out, "whole.md"), "w") as f:
-        f.write(text + "\n")
-    with open(os.path.join(a.out, "whole.json"), "w") as f:
-        json.dump(runs, f, indent=1)
+    report(a.out, "whole", "\n".join(lines), runs)
 
 
 if __name__ == "__main__":
