@@ -236,6 +236,39 @@ static void test_cli(void)
     ASSERT(strstr(cli_slurp("err.txt"), "same file"));
 }
 
+/* A batch job's "clip" key: its own models, loaded when they change. */
+static void test_batch(void)
+{
+    char models[2048], line[24000];
+    cli_setup("multiclip-batch", models, sizeof models);
+    char vit[4096], rn[4096];
+    snprintf(vit, sizeof vit, "%s", fixture_path("clip/tiny_vit.pt"));
+    snprintf(rn, sizeof rn, "%s", fixture_path("clip/tiny_rn.pt"));
+    snprintf(line, sizeof line,
+             "a red fox\n{\"prompts\": \"a fox\", \"clip\": \"%s,%s:0.5\"}\n"
+             "{\"prompts\": \"a cat\", \"clip\": \"%s,%s:0.5\"}\n"
+             "{\"prompts\": \"a dog\", \"clip\": \"%s:abc\"}\n",
+             vit, rn, vit, rn, vit);
+    cli_write_file("jobs.txt", line);
+    int st =
+        cli_run("%s --batch jobs.txt -s 32 32 --cutn 2 -i 2 -se 0 -o 'out{index}.png'", models);
+    const char *err = cli_slurp("err.txt");
+    fprintf(stderr, "%s", err);
+    ASSERT_EQ(st, 1); /* the last job's list is malformed: it fails, the others run */
+    ASSERT(strstr(err, "job 3") && strstr(err, "'abc'"));
+    int loads = 0;
+    for (const char *p = err; (p = strstr(p, "models loaded")); p++)
+        loads++;
+    ASSERT_EQ(loads, 2); /* the command line's models, then the jobs' list once */
+    char path[4200], text[8192], want[9000];
+    snprintf(want, sizeof want, "--clip '%s,%s:0.5'", vit, rn);
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/out%d.png", cli_tmp, i);
+        ASSERT_OK(vqc_image_text(path, "parameters", text, sizeof text));
+        ASSERT((strstr(text, want) != NULL) == (i > 0));
+    }
+}
+
 int main(void)
 {
     vqt_init(0);
@@ -251,6 +284,7 @@ int main(void)
     vqc_clip_free(m.rn);
     vqc_vqgan_free(m.vq);
     TEST_PART(test_cli());
+    TEST_PART(test_batch());
     fprintf(stderr, "test-multiclip: ok\n");
     return 0;
 }
