@@ -218,6 +218,22 @@ static void test_cli(void)
     char cmp[9000];
     snprintf(cmp, sizeof cmp, "cmp -s '%s/two.png' '%s/again.png'", cli_tmp, cli_tmp);
     ASSERT_EQ(system(cmp), 0);
+    /* a state file keeps the list: --resume alone continues with both models, and ends on the
+     * picture of the uninterrupted run */
+    st = cli_run("--vqgan '%s' --bpe '%s' -m '%s,%s:0.5' -p 'a red fox' %s -o part.png "
+                 "--save-state run.st",
+                 vq, bpe, vit, rn, common);
+    cli_expect_ok(st, "two models, saving the state");
+    st = cli_run("--resume run.st --bpe '%s' -i 5 -q -o resumed.png", bpe);
+    cli_expect_ok(st, "resuming two models");
+    st = cli_run("--vqgan '%s' --bpe '%s' -m '%s,%s:0.5' -p 'a red fox' %s -o whole.png", vq, bpe,
+                 vit, rn, "-s 32 32 --cutn 2 -i 5 -se 0 --seed 5 -q");
+    cli_expect_ok(st, "two models, five steps");
+    snprintf(path, sizeof path, "%s/resumed.png", cli_tmp);
+    ASSERT_OK(vqc_image_text(path, "parameters", text, sizeof text));
+    ASSERT(strstr(text, want) != NULL);
+    snprintf(cmp, sizeof cmp, "cmp -s '%s/resumed.png' '%s/whole.png'", cli_tmp, cli_tmp);
+    ASSERT_EQ(system(cmp), 0);
     /* a bad list fails in one line, before any model is read (the VQGAN does not exist) */
     static const char *const bad[] = {"x.pt:abc", ":0.5", "a,,b", "a.pt:-1"};
     for (int i = 0; i < 4; i++) {
