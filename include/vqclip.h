@@ -227,6 +227,10 @@ VQC_API bool vqc_uses_demo_models(const vqc_context_params *p);
  * models, its weighted sum over them). */
 typedef void (*vqc_progress_callback)(int step, int total, const float *losses, int n_losses,
                                       void *user);
+/* With several CLIP models (vqc_context_params.clip), after each step and before the progress
+ * callback: each model's part of the loss (its weight times its losses summed over the
+ * prompts), n_models values in the order listed. */
+typedef void (*vqc_clip_losses_callback)(int step, const float *losses, int n_models, void *user);
 /* Polled after each step: returning true stops the run after writing the current image. */
 typedef bool (*vqc_abort_callback)(void *user);
 /* Called after each image written: its path, the step and the total loss. */
@@ -335,6 +339,9 @@ typedef struct vqc_generate_params {
     double stop_fraction;        /* 0.01 */
     double ema;                  /* decay of the moving average of z written as the picture
                                   * (snapshots, frames, output); 0: z itself */
+    /* Each CLIP model's part of the loss after each step, when there are several; may be NULL
+     * (it is never called with one model). */
+    vqc_clip_losses_callback clip_losses;
 } vqc_generate_params;
 
 VQC_API vqc_generate_params vqc_generate_default_params(void);

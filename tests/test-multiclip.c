@@ -116,6 +116,14 @@ static vqt_tensor *one_step(const models_t *m, vqc_clip *const *clips, const dou
     }
     ASSERT_OK(vqc_loop_set_z(L, z0));
     ASSERT_OK(vqc_loop_step(L, losses));
+    /* each model's part of the loss: they add up to the prompts' losses */
+    float share[VQC_MAX_CLIPS];
+    ASSERT_EQ(vqc_loop_clip_losses(L, share), n > 1 ? n : 0);
+    double parts = 0, prompts = losses[1] + losses[2] + losses[3] + losses[4];
+    for (int k = 0; k < n && n > 1; k++)
+        parts += share[k];
+    if (n > 1)
+        ASSERT_NEAR(parts, prompts, 1e-5 * fabs(prompts));
     vqt_tensor *g = vqt_clone(vqc_loop_last_grad(L));
     vqc_loop_free(L);
     return g;
@@ -198,9 +206,21 @@ static void test_cli(void)
     snprintf(vit, sizeof vit, "%s", fixture_path("clip/tiny_vit.pt"));
     snprintf(rn, sizeof rn, "%s", fixture_path("clip/tiny_rn.pt"));
     const char *common = "-s 32 32 --cutn 2 -i 3 -se 0 --seed 5 -q";
-    int st = cli_run("--vqgan '%s' --bpe '%s' -m '%s,%s:0.5' -p 'a red fox' %s -o two.png", vq, bpe,
-                     vit, rn, common);
+    int st = cli_run("--vqgan '%s' --bpe '%s' -m '%s,%s:0.5' -p 'a red fox' %s -o two.png --json",
+                     vq, bpe, vit, rn, common);
     cli_expect_ok(st, "two CLIP models");
+    /* --json's image event gives each model's part of the loss; the progress line too */
+    const char *js = cli_slurp("out.txt");
+    fprintf(stderr, "  %s", js);
+    ASSERT(strstr(js, "\"clip_losses\":[") != NULL);
+    st = cli_run("--vqgan '%s' --bpe '%s' -m '%s,%s:0.5' -p 'a red fox' -s 32 32 --cutn 2 -i 2 "
+                 "-o progress.png",
+                 vq, bpe, vit, rn);
+    ASSERT(strstr(cli_expect_ok(st, "progress"), "(CLIP models ") != NULL);
+    st = cli_run("--vqgan '%s' --bpe '%s' -m '%s' -p 'a red fox' %s -o one.png --json", vq, bpe,
+                 vit, common);
+    cli_expect_ok(st, "one CLIP model");
+    ASSERT(strstr(cli_slurp("out.txt"), "clip_losses") == NULL);
     char path[4200], text[8192], want[9000];
     snprintf(path, sizeof path, "%s/two.png", cli_tmp);
     ASSERT_OK(vqc_image_text(path, "parameters", text, sizeof text));

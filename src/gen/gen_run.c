@@ -332,6 +332,10 @@ static int one_step(gen_run *r, int i)
         return rc;
     if ((rc = vqc_loop_step(r->loop, r->losses)))
         return rc;
+    float share[VQC_MAX_CLIPS];
+    int n_share = r->g->clip_losses ? vqc_loop_clip_losses(r->loop, share) : 0;
+    if (n_share > 0)
+        r->g->clip_losses(i, share, n_share, r->g->user);
     r->total_loss = 0;
     for (int k = 0; k < r->n_losses; k++)
         r->total_loss += r->losses[k];

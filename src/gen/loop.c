@@ -442,7 +442,7 @@ static int new_epoch(vqc_loop *L)
 /* Builds the total loss; terms[0..nprompts] get the individual terms (scope-owned). synth()
  * written out, with the profile's marks between the stages; the shaping losses see the first
  * CLIP model's cutouts. */
-static vqt_tensor *total_loss(vqc_loop *L, vqt_tensor **terms)
+static vqt_tensor *total_loss(vqc_loop *L, vqt_tensor **terms, vqt_tensor **shares)
 {
     vqt_tensor *zq = vqc_vqgan_nearest(L->vq, L->z, NULL);
     vqc_loop_mark(L, PROF_QUANTISE);
@@ -457,7 +457,7 @@ static vqt_tensor *total_loss(vqc_loop *L, vqt_tensor **terms)
         terms[0] = vqt_binary(VQT_ADD, terms[0], vqc_shape_losses_total(&L->p.shape, img, cuts));
     vqt_tensor *sum = terms[0];
     for (int i = 0; i < L->nprompts; i++) {
-        terms[i + 1] = vqc_loop_prompt_term(L, i, fn);
+        terms[i + 1] = vqc_loop_prompt_term(L, i, fn, L->nclips > 1 ? shares : NULL);
         sum = vqt_binary(VQT_ADD, sum, terms[i + 1]);
     }
     return sum;
@@ -525,7 +525,8 @@ int vqc_loop_step(vqc_loop *L, float *losses)
     if (L->prof)
         vqt_profile_begin(L->prof);
     vqt_scope_begin();
-    vqt_tensor *loss = total_loss(L, terms);
+    vqt_tensor *shares[VQC_MAX_CLIPS] = {NULL};
+    vqt_tensor *loss = total_loss(L, terms, shares);
     int rc = 0;
     if (!loss && vqc_error_get()[0])
         rc = vqc_error_wrap(VQC_ERR_RUNTIME, "step %d", L->step + 1);
@@ -533,6 +534,8 @@ int vqc_loop_step(vqc_loop *L, float *losses)
         rc = vqc_torch_fail("step %d", L->step + 1);
     if (!rc && losses)
         rc = read_losses(L, terms, losses);
+    if (!rc && losses)
+        rc = vqc_loop_read_shares(L, shares);
     vqc_loop_mark(L, PROF_LOSSES);
     if (!rc && vqt_backward(loss) != 0)
         rc = vqc_torch_fail("backward");

@@ -129,6 +129,11 @@ int vqc_loop_set_z(vqc_loop *L, const vqt_tensor *z);
  * loss). */
 int vqc_loop_step(vqc_loop *L, float *losses);
 
+/* With several CLIP models, each model's part of the last step's loss (its weight times its
+ * prompt losses summed), read with its losses: writes vqc_loop_clip_count() values into out and
+ * returns that count; 0 (nothing written) with one model, or before a step asked for losses. */
+int vqc_loop_clip_losses(const vqc_loop *L, float *out);
+
 /* Steps done so far. */
 int vqc_loop_steps(const vqc_loop *L);
 

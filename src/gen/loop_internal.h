@@ -35,8 +35,10 @@ struct vqc_loop {
     int step;
     double mse_weight; /* stepped mode: the current weight */
     int mse_rounds;
-    vqt_profile *prof; /* borrowed; NULL: no profiling */
-    int prof_steps;    /* steps profiled so far (the first ones are warm-up) */
+    float clip_share[VQC_MAX_CLIPS]; /* several models: each one's part of the last loss */
+    bool have_share;                 /* clip_share holds a step's values */
+    vqt_profile *prof;               /* borrowed; NULL: no profiling */
+    int prof_steps;                  /* steps profiled so far (the first ones are warm-up) */
 };
 
 /* The stages' indices in vqc_loop_profile_stages. */
@@ -69,7 +71,13 @@ vqt_tensor *vqc_loop_fit_image(const vqc_loop *L, const vqc_image *img);
 int vqc_loop_encode_cutouts(vqc_loop *L, vqt_tensor *img, vqt_tensor **fn, vqt_tensor **cuts0);
 
 /* Prompt i's loss (scope-owned): the sum over the models of weight_k * loss_k, from the
- * embeddings of vqc_loop_encode_cutouts (one model of weight 1: its loss as it is). */
-vqt_tensor *vqc_loop_prompt_term(const vqc_loop *L, int i, vqt_tensor *const *fn);
+ * embeddings of vqc_loop_encode_cutouts (one model of weight 1: its loss as it is). shares
+ * (NULL: none) accumulates each model's weight_k * loss_k (a NULL entry starts it). */
+vqt_tensor *vqc_loop_prompt_term(const vqc_loop *L, int i, vqt_tensor *const *fn,
+                                 vqt_tensor **shares);
+
+/* Reads the models' parts of the step's loss (vqc_loop_prompt_term's shares) into
+ * L->clip_share when there are several models. Returns 0 or a code. */
+int vqc_loop_read_shares(vqc_loop *L, vqt_tensor *const *shares);
 
 #endif

@@ -35,6 +35,33 @@ int vqc_loop_clip_count(const vqc_loop *L)
     return L->nclips;
 }
 
+int vqc_loop_clip_losses(const vqc_loop *L, float *out)
+{
+    if (L->nclips < 2 || !L->have_share)
+        return 0;
+    memcpy(out, L->clip_share, (size_t)L->nclips * sizeof *out);
+    return L->nclips;
+}
+
+int vqc_loop_read_shares(vqc_loop *L, vqt_tensor *const *shares)
+{
+    L->have_share = false;
+    if (L->nclips < 2)
+        return 0;
+    if (!shares[0]) { /* no prompt */
+        memset(L->clip_share, 0, sizeof L->clip_share);
+        L->have_share = true;
+        return 0;
+    }
+    vqt_tensor *all = vqt_stack(shares, L->nclips, 0);
+    int64_t n = all ? vqt_to_host(all, L->clip_share, VQC_DTYPE_F32, L->nclips) : -1;
+    vqt_free(all);
+    if (n != L->nclips)
+        return vqc_torch_fail("the CLIP models' losses");
+    L->have_share = true;
+    return 0;
+}
+
 /* ---- prompts --------------------------------------------------------------------------- */
 
 static void prompt_free(vqc_loop *L, prompt_t *pr)
@@ -259,7 +286,8 @@ static vqt_tensor *prompt_loss(const prompt_t *pr, int k, const vqt_tensor *feat
     return vqt_binary_s(VQT_MUL, vqt_reduce(VQT_MEAN, d, 0, NULL, false), fabs(pr->weight));
 }
 
-vqt_tensor *vqc_loop_prompt_term(const vqc_loop *L, int i, vqt_tensor *const *fn)
+vqt_tensor *vqc_loop_prompt_term(const vqc_loop *L, int i, vqt_tensor *const *fn,
+                                 vqt_tensor **shares)
 {
     vqt_tensor *sum = NULL;
     for (int k = 0; k < L->nclips; k++) {
@@ -267,6 +295,8 @@ vqt_tensor *vqc_loop_prompt_term(const vqc_loop *L, int i, vqt_tensor *const *fn
         if (L->nclips > 1 || L->clips[k].weight != 1)
             t = vqt_binary_s(VQT_MUL, t, L->clips[k].weight);
         sum = k ? vqt_binary(VQT_ADD, sum, t) : t;
+        if (shares)
+            shares[k] = shares[k] ? vqt_binary(VQT_ADD, shares[k], t) : t;
     }
     return sum;
 }
