@@ -1,12 +1,13 @@
 /* Several CLIP models guiding one picture (pixray's -m A,B:0.5): the model list's syntax, the
- * loop's weighted sum (its loss and dL/dz equal the weighted sums of the single-model runs on
- * the two fixture CLIPs, a ViT at 32 px and a ResNet at 64 px), and the command line (the
+ * loop's weighted sum (its loss and dL/dpicture equal the weighted sums of the single-model runs
+ * on the two fixture CLIPs, a ViT at 32 px and a ResNet at 64 px; dL/dz too but for the clamp's
+ * sign rule), each model's part of the loss, and the command line (the
  * picture's regeneration command carries the list; a bad list fails in one line before any
  * model is read). */
 #include <math.h>
 
 #include "gen/clipspec.h"
-#include "gen/loop.h"
+#include "gen/loop_internal.h"
 #include "io/image_text.h"
 #include "testcli.h"
 #include "testref.h"
@@ -88,10 +89,10 @@ typedef struct {
 /* Boxes inside a 48x32 picture; each model resamples them to its own side (32 and 64). */
 static const int boxes[] = {0, 0, 32, 16, 0, 32, 8, 4, 24, 30, 14, 18};
 
-/* One step of a loop over `clips` (n of them, weights w) from z0 with the same prompts: the
- * image prompt img0, two texts and a noise prompt. losses gets 1 + 4 values; returns dL/dz. */
-static vqt_tensor *one_step(const models_t *m, vqc_clip *const *clips, const double *w, int n,
-                            const vqt_tensor *z0, const vqc_image *img0, float *losses)
+/* A loop over `clips` (n of them, weights w) with the same prompts every time: the image prompt
+ * img0, two texts and a noise prompt. */
+static vqc_loop *make_loop(const models_t *m, vqc_clip *const *clips, const double *w, int n,
+                           const vqc_image *img0)
 {
     vqc_loop_params p = vqc_loop_default_params();
     p.width = 48;
@@ -114,6 +115,14 @@ static vqt_tensor *one_step(const models_t *m, vqc_clip *const *clips, const dou
     if (n > 1) { /* models come before prompts */
         ASSERT_EQ(vqc_loop_add_clip(L, clips[0], 1), VQC_ERR_USAGE);
     }
+    return L;
+}
+
+/* One step from z0: losses gets 1 + 4 values; returns dL/dz. */
+static vqt_tensor *one_step(const models_t *m, vqc_clip *const *clips, const double *w, int n,
+                            const vqt_tensor *z0, const vqc_image *img0, float *losses)
+{
+    vqc_loop *L = make_loop(m, clips, w, n, img0);
     ASSERT_OK(vqc_loop_set_z(L, z0));
     ASSERT_OK(vqc_loop_step(L, losses));
     /* each model's part of the loss: they add up to the prompts' losses */
@@ -125,6 +134,31 @@ static vqt_tensor *one_step(const models_t *m, vqc_clip *const *clips, const dou
     if (n > 1)
         ASSERT_NEAR(parts, prompts, 1e-5 * fabs(prompts));
     vqt_tensor *g = vqt_clone(vqc_loop_last_grad(L));
+    vqc_loop_free(L);
+    return g;
+}
+
+/* The prompts' loss of the picture x01 [1, 3, H, W] and its gradient there (the step's CLIP
+ * part, through loop_internal.h: no VQGAN, no clamp). */
+static vqt_tensor *image_grad(const models_t *m, vqc_clip *const *clips, const double *w, int n,
+                              const vqt_tensor *x01, const vqc_image *img0, double *loss)
+{
+    vqc_loop *L = make_loop(m, clips, w, n, img0);
+    vqt_tensor *img = vqt_clone(x01);
+    ASSERT_OK(vqt_set_requires_grad(img, true));
+    vqt_scope_begin();
+    vqt_tensor *fn[VQC_MAX_CLIPS], *cuts = NULL, *sum = NULL;
+    ASSERT_OK(vqc_loop_encode_cutouts(L, img, fn, &cuts));
+    for (int i = 0; i < vqc_loop_prompt_count(L); i++) {
+        vqt_tensor *t = vqc_loop_prompt_term(L, i, fn, NULL);
+        sum = sum ? vqt_binary(VQT_ADD, sum, t) : t;
+    }
+    *loss = vqt_item(sum);
+    ASSERT_OK(vqt_backward(sum));
+    vqt_scope_end();
+    vqt_tensor *g = vqt_grad(img);
+    ASSERT(g != NULL);
+    vqt_free(img);
     vqc_loop_free(L);
     return g;
 }
@@ -147,10 +181,9 @@ static void test_weighted_sum(const models_t *m)
     ASSERT_EQ(vqc_loop_add_clip(L, m->rn, NAN), VQC_ERR_USAGE);
     ASSERT_OK(vqc_loop_init_random(L));
     vqt_tensor *z0 = vqt_clone(vqc_loop_z(L));
-    vqt_tensor *x = vqc_loop_image(L);
+    vqt_tensor *x0 = vqc_loop_image(L);
     vqc_image img0 = {0};
-    ASSERT_OK(vqc_image_from_tensor(x, &img0));
-    vqt_free(x);
+    ASSERT_OK(vqc_image_from_tensor(x0, &img0));
     vqc_loop_free(L);
 
     float l_vit[5], l_rn[5], l_two[5], l_half[5];
@@ -185,11 +218,25 @@ static void test_weighted_sum(const models_t *m)
     ASSERT(err < 1e-3);
     assert_close(g_half, vqt_binary_s(VQT_MUL, g_rn, 0.5), "dL/dz (weight 0.5)", 1e-6 * scale,
                  1e-6);
+    /* dL/dpicture, before the clamp: exactly linear in the models */
+    double e_vit, e_rn, e_two;
+    vqt_tensor *x_vit = image_grad(m, vit_only, one, 1, x0, &img0, &e_vit);
+    vqt_tensor *x_rn = image_grad(m, rn_only, one, 1, x0, &img0, &e_rn);
+    vqt_tensor *x_two = image_grad(m, both, w, 2, x0, &img0, &e_two);
+    ASSERT_NEAR(e_two, w[0] * e_vit + w[1] * e_rn, 1e-5 * fabs(e_two));
+    vqt_tensor *x_want =
+        vqt_binary(VQT_ADD, vqt_binary_s(VQT_MUL, x_vit, w[0]), vqt_binary_s(VQT_MUL, x_rn, w[1]));
+    double x_scale = vqt_item(vqt_reduce(VQT_AMAX, vqt_unary(VQT_ABS, x_want), 0, NULL, false));
+    assert_close(x_two, x_want, "dL/dpicture (two models)", 1e-5 * x_scale, 1e-5);
+    vqt_free(x_vit);
+    vqt_free(x_rn);
+    vqt_free(x_two);
     vqt_scope_end();
     vqt_free(g_vit);
     vqt_free(g_rn);
     vqt_free(g_two);
     vqt_free(g_half);
+    vqt_free(x0);
     vqt_free(z0);
     vqc_image_free(&img0);
 }
