@@ -1,9 +1,9 @@
 /* Several CLIP models guiding one picture (pixray's -m A,B:0.5): the model list's syntax, the
  * loop's weighted sum (its loss and dL/dpicture equal the weighted sums of the single-model runs
  * on the two fixture CLIPs, a ViT at 32 px and a ResNet at 64 px; dL/dz too but for the clamp's
- * sign rule), each model's part of the loss, and the command line (the
- * picture's regeneration command carries the list; a bad list fails in one line before any
- * model is read). */
+ * sign rule), each model's part of the loss, and the command line (the picture's regeneration
+ * command carries the list; a bad list fails in one line before any model is read; a state
+ * file resumes it; a batch job may name its own). */
 #include <math.h>
 
 #include "gen/clipspec.h"
