@@ -174,10 +174,22 @@ typedef enum {
 VQC_API int vqc_precision_parse(const char *name, vqc_precision *out);
 VQC_API const char *vqc_precision_name(vqc_precision p);
 
+/* The most CLIP models vqc_context_params.clip may list. */
+#define VQC_MAX_CLIPS 8
+
 typedef struct vqc_context_params {
     const char *vqgan;        /* name or path; NULL: "vqgan_imagenet_f16_16384" */
     const char *vqgan_config; /* .yaml to cross-check; NULL: NAME.yaml beside the checkpoint */
-    const char *clip;         /* name or path; NULL: "ViT-B/32" */
+    const char *clip;         /* name or path; NULL: "ViT-B/32". Several models guide the
+                               * picture together when listed as pixray lists them,
+                               * "ViT-B/32,ViT-B/16:0.5,RN50": NAME[:WEIGHT] separated by ','
+                               * (at most VQC_MAX_CLIPS; a weight is a number above 0, default
+                               * 1; a name at most once). Each model scores its own cutouts (cutn
+                               * of them, at its own input resolution) against its own
+                               * embeddings of the prompts; the prompts' losses are the
+                               * weighted sums over the models. The text is tokenised once, with
+                               * the first model's vocabulary (bpe). A malformed list fails
+                               * vqc_init with VQC_ERR_USAGE, before any model is read. */
     const char *bpe;          /* NULL: "bpe_simple_vocab_16e6.txt.gz" */
     const char *device;       /* "cpu", "cuda", "cuda:N"; NULL: CUDA when available */
     int n_threads;            /* CPU threads; 0: the usable CPUs (vqc_cpu_info) */
@@ -214,9 +226,14 @@ VQC_API bool vqc_uses_demo_models(const vqc_context_params *p);
 /* ---- one generation ------------------------------------------------------------------------ */
 
 /* Progress after each step: the step number (1-based), the total, and 1 + n_prompts loss
- * terms (first the MSE term plus the shaping losses, then each prompt's). */
+ * terms (first the MSE term plus the shaping losses, then each prompt's: with several CLIP
+ * models, its weighted sum over them). */
 typedef void (*vqc_progress_callback)(int step, int total, const float *losses, int n_losses,
                                       void *user);
+/* With several CLIP models (vqc_context_params.clip), after each step and before the progress
+ * callback: each model's part of the loss (its weight times its losses summed over the
+ * prompts), n_models values in the order listed. */
+typedef void (*vqc_clip_losses_callback)(int step, const float *losses, int n_models, void *user);
 /* Polled after each step: returning true stops the run after writing the current image. */
 typedef bool (*vqc_abort_callback)(void *user);
 /* Called after each image written: its path, the step and the total loss. */
@@ -227,10 +244,11 @@ typedef struct vqc_run_info {
     int width, height;      /* the size used (rounded down to the VQGAN's factor) */
     int downsample;         /* the VQGAN's factor */
     const char *vqgan_path; /* the model files used */
-    const char *clip_path;
-    bool on_cuda;         /* the device is a GPU */
-    bool demo_models;     /* the demo set is in use */
-    const char *bpe_path; /* the CLIP vocabulary used */
+    const char *clip_path;  /* several CLIP models: their list ("PATH,PATH:W"), which
+                             * vqc_context_params.clip reads back */
+    bool on_cuda;           /* the device is a GPU */
+    bool demo_models;       /* the demo set is in use */
+    const char *bpe_path;   /* the CLIP vocabulary used */
 } vqc_run_info;
 /* Returns the PNG "parameters" text of the run, malloc'ed (the library frees it), or NULL for
  * none. Called once per run, before the first step, when params_text is NULL. */
@@ -336,6 +354,10 @@ typedef struct vqc_generate_params {
      * init_image alone, init_blend_image is not read. */
     const char *init_blend_image;
     double init_blend;
+
+    /* Each CLIP model's part of the loss after each step, when there are several; may be NULL
+     * (it is never called with one model). */
+    vqc_clip_losses_callback clip_losses;
 } vqc_generate_params;
 
 VQC_API vqc_generate_params vqc_generate_default_params(void);

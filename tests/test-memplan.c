@@ -50,10 +50,10 @@ int main(void)
 {
     vqc_vqgan_info vi = imagenet_f16();
     vqc_clip_info ci = vit_b32();
-    vqc_memplan_step st = {&vi, &ci, 32, 0, false, 4, 4, 0, 0},
-                     st8 = {&vi, &ci, 8, 0, false, 4, 4, 0, 0};
-    vqc_memplan_step low = {&vi, &ci, 32, 0, true, 4, 4, 0, 0},
-                     st1 = {&vi, &ci, 1, 0, false, 4, 4, 0, 0};
+    vqc_memplan_step st = {&vi, &ci, 32, 0, false, 4, 4, 0, 0, 0, {NULL}},
+                     st8 = {&vi, &ci, 8, 0, false, 4, 4, 0, 0, 0, {NULL}};
+    vqc_memplan_step low = {&vi, &ci, 32, 0, true, 4, 4, 0, 0, 0, {NULL}},
+                     st1 = {&vi, &ci, 1, 0, false, 4, 4, 0, 0, 0, {NULL}};
     int64_t s256 = vqc_memplan_step_bytes(&st, 256, 256);
     int64_t s512 = vqc_memplan_step_bytes(&st, 512, 512);
     int64_t s512c8 = vqc_memplan_step_bytes(&st8, 512, 512);
@@ -75,6 +75,27 @@ int main(void)
     ASSERT(gib(s1024) > 2 && gib(s1024) < 48);
     int64_t s8192 = vqc_memplan_step_bytes(&st, 8192, 8192);
     ASSERT(gib(s8192) > 100);
+
+    /* several CLIP models: each adds its tower over its own cutouts at its own resolution,
+     * whatever comes before it: (B32 + L14) - B32 == (L14 + L14) - L14, and the bigger input
+     * costs more */
+    vqc_clip_info l14 = vit_b32();
+    l14.image_resolution = 336;
+    l14.vision_patch_size = 14;
+    l14.vision_width = 1024;
+    l14.vision_layers = 24;
+    l14.vision_heads = 16;
+    vqc_memplan_step only_l14 = {&vi, &l14, 32, 0, false, 4, 4, 0, 0, 0, {NULL}};
+    vqc_memplan_step b32_l14 = st, l14_l14 = only_l14;
+    b32_l14.n_more_clips = l14_l14.n_more_clips = 1;
+    b32_l14.more_clips[0] = l14_l14.more_clips[0] = &l14;
+    int64_t m1 = vqc_memplan_step_bytes(&b32_l14, 512, 512);
+    int64_t m2 = vqc_memplan_step_bytes(&l14_l14, 512, 512);
+    int64_t sl14 = vqc_memplan_step_bytes(&only_l14, 512, 512);
+    fprintf(stderr, "ViT-B/32 + ViT-L/14@336 at 512: %.2f GiB (one B/32: %.2f)\n", gib(m1),
+            gib(s512));
+    ASSERT(m1 > s512 && m1 - s512 > sl14 - s512);
+    ASSERT(llabs((long long)((m1 - s512) - (m2 - sl14))) <= 2);
 
     /* fit: the answer fits, one latent cell more does not; the aspect ratio is kept */
     int fw, fh;

@@ -216,6 +216,7 @@ typedef struct {
     gen_opts *o;
     cli_ui ui;
     vqc_context *ctx;
+    char *ctx_clip;          /* the CLIP models ctx was made with (NULL: the default) */
     vqc_generate_result res; /* the last job's */
     int failed_status, ok, failed, skipped;
 } batch_run;
@@ -241,11 +242,13 @@ static void job_line(const batch_run *b, int index, const char *status, const ch
 /* Job `index` (variation k of line l): its parameters, seed and output path. *json owns the
  * strings of gp (free with cJSON_Delete). Returns 0 or the job's error. */
 static int prepare_job(const batch_run *b, const batch_line *l, int k, int index, const char *tmpl,
-                       vqc_generate_params *gp, cJSON **json, char *path, size_t len)
+                       vqc_generate_params *gp, vqc_context_params *cp, cJSON **json, char *path,
+                       size_t len)
 {
     *gp = b->o->gp;
+    *cp = b->o->cp;
     bool seeded = b->o->seed_given;
-    int rc = gen_opts_job_params(l->text, gp, json, &seeded);
+    int rc = gen_opts_job_params(l->text, gp, cp, json, &seeded);
     uint64_t base = seeded ? gp->seed : line_seed(l->text);
     gp->seed = base + (uint64_t)k;
     /* A job's own "output" is its template. */
@@ -273,8 +276,24 @@ static bool finished(const char *path, const vqc_generate_params *gp, int index)
     return false;
 }
 
+/* The context for a job's models: the one loaded, unless the job names other CLIP models
+ * (its "clip" key), which are loaded in their place. */
+static int job_context(batch_run *b, const vqc_context_params *cp)
+{
+    const char *want = cp->clip, *have = b->ctx_clip;
+    if (b->ctx && (want == have || (want && have && strcmp(want, have) == 0)))
+        return 0;
+    vqc_free(b->ctx);
+    b->ctx = NULL;
+    free(b->ctx_clip);
+    b->ctx_clip = want ? strdup(want) : NULL;
+    if (want && !b->ctx_clip)
+        return vqc_set_error(VQC_ERR_NOMEM, "out of memory");
+    return vqc_init(cp, &b->ctx);
+}
+
 /* Runs one job; returns 0, 1 when skipped, or the job's library error code. */
-static int run_job(batch_run *b, vqc_generate_params *gp, int index)
+static int run_job(batch_run *b, vqc_generate_params *gp, const vqc_context_params *cp, int index)
 {
     int rc = cli_make_parent_dirs(gp->output);
     struct stat st;
@@ -284,8 +303,8 @@ static int run_job(batch_run *b, vqc_generate_params *gp, int index)
         job_line(b, index, "skipped", gp->output, gp->seed, 0);
         return 1;
     }
-    if (!rc && !b->ctx)
-        rc = vqc_init(&b->o->cp, &b->ctx);
+    if (!rc)
+        rc = job_context(b, cp);
     if (!rc) {
         cli_ui_attach(&b->ui, gp);
         b->ui.precision_given = b->o->precision_given;
@@ -303,10 +322,11 @@ static int one_line(batch_run *b, const batch_line *l, int first_index, int shar
         if (index % count != shard)
             continue;
         vqc_generate_params gp;
+        vqc_context_params cp;
         cJSON *json = NULL;
         char path[4096];
-        int rc = prepare_job(b, l, k, index, tmpl, &gp, &json, path, sizeof path);
-        rc = rc ? rc : run_job(b, &gp, index);
+        int rc = prepare_job(b, l, k, index, tmpl, &gp, &cp, &json, path, sizeof path);
+        rc = rc ? rc : run_job(b, &gp, &cp, index);
         cJSON_Delete(json);
         if (rc == VQC_ERR_INTERRUPTED)
             return rc;
@@ -350,10 +370,11 @@ static int check_names(const batch_run *b, const batch_line *lines, int n, const
     for (int i = 0; i < n; i++)
         for (int k = 0; k < b->o->variations; k++) {
             vqc_generate_params gp;
+            vqc_context_params cp;
             cJSON *json = NULL;
             char path[4096];
             int index = i * b->o->variations + k;
-            if (!prepare_job(b, &lines[i], k, index, tmpl, &gp, &json, path, sizeof path))
+            if (!prepare_job(b, &lines[i], k, index, tmpl, &gp, &cp, &json, path, sizeof path))
                 names[count++] = (job_name){strdup(path), index, lines[i].line_no};
             cJSON_Delete(json);
         }
@@ -403,6 +424,7 @@ int cli_run_batch(gen_opts *o)
         free(lines[i].text);
     free(lines);
     vqc_free(b.ctx);
+    free(b.ctx_clip);
     if (rc)
         return cli_status_of(rc, NULL);
     return b.failed ? b.failed_status : 0;

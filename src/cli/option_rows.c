@@ -212,8 +212,11 @@ const cli_option cli_options[] = {
      "VQGAN checkpoint (default " VQC_DEFAULT_VQGAN ")", 80, R_QUOTED, "--vqgan"},
     {"-conf --vqgan-config --vqgan_config", NULL, T_STR, CP(vqgan_config), NONE, S_MODELS, "YAML",
      "its config (found beside the checkpoint)", 0, R_NEVER, NULL},
-    {"-m --clip --clip_model", NULL, T_STR, CP(clip), NONE, S_MODELS, "NAME|FILE",
-     "CLIP model (default " VQC_DEFAULT_CLIP ")", 90, R_QUOTED, "--clip"},
+    {"-m --clip --clip_model", "clip", T_STR, CP(clip), NONE, S_MODELS, "NAME[,...]",
+     "CLIP model (default " VQC_DEFAULT_CLIP "); several, as pixray lists them (ViT-B/32,RN50:0.5: "
+     "NAME[:WEIGHT], weight above 0, default 1), each score their own cutouts and their "
+     "weighted losses are summed (a batch job's own reloads the models)",
+     90, R_QUOTED, "--clip"},
     {"--bpe", NULL, T_STR, CP(bpe), NONE, S_MODELS, "FILE",
      "CLIP BPE vocabulary (default " VQC_DEFAULT_BPE "); names are looked up in "
      "$VQCLIP_MODELS, ~/.cache/vqclip",

@@ -64,6 +64,7 @@ struct gen_target {
     const char **lists;      /* a batch job's image and noise prompt storage */
     bool *seeded;            /* a batch job's "seed given" */
     char where[80];          /* "--cutn", or "batch job: \"cutn\"" */
+    vqc_context_params *cp;  /* a batch job's models (its "clip"); NULL: o->cp */
 };
 
 enum { S_PROMPTS, S_OUTPUT, S_BATCH, S_MODELS, S_START, S_OPTIM, S_DEVICE, S_HIDDEN };

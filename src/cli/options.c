@@ -71,7 +71,7 @@ void *cli_option_field(const cli_option *r, gen_target *t)
 {
     switch (r->in) {
     case IN_GP: return (char *)t->gp + r->off;
-    case IN_CP: return t->o ? (char *)&t->o->cp + r->off : NULL;
+    case IN_CP: return t->o ? (char *)&t->o->cp + r->off : t->cp ? (char *)t->cp + r->off : NULL;
     default: return t->o ? (char *)t->o + r->off : NULL;
     }
 }
@@ -261,7 +261,8 @@ static int apply_saved(gen_opts *o)
         return rc;
     gen_opts saved = *o; /* the command line's, the state's on top */
     vqc_saved_run_apply(o->saved, &saved.gp, &saved.cp);
-    gen_target from = {&saved, &saved.gp, NULL, NULL, ""}, to = {o, &o->gp, NULL, NULL, ""};
+    gen_target from = {&saved, &saved.gp, NULL, NULL, "", NULL},
+               to = {o, &o->gp, NULL, NULL, "", NULL};
     for (int i = 0; i < N_ROWS; i++)
         if (!o->given[i] && table[i].names && table[i].in != IN_CLI)
             copy_row(&table[i], &from, &to);
@@ -353,7 +354,7 @@ static int one_option(int argc, char **argv, int *i, gen_opts *o)
         return vqc_set_error(VQC_ERR_USAGE, "unknown option '%.*s' (see vqclip --help)",
                              (int)(len + (size_t)(word - tok)), tok);
     const cli_option *r = &table[row];
-    gen_target t = {o, &o->gp, NULL, NULL, ""};
+    gen_target t = {o, &o->gp, NULL, NULL, "", NULL};
     cli_option_name(r, t.where, sizeof t.where);
     o->given[row] = 1;
     if (r->type == T_FLAG) {
@@ -597,14 +598,15 @@ static int apply_key(const cli_option *r, const cJSON *v, gen_target *t)
     return set_value(r, t, text);
 }
 
-int gen_opts_apply_json(const cJSON *obj, vqc_generate_params *gp, const char **lists, bool *seeded)
+int gen_opts_apply_json(const cJSON *obj, vqc_generate_params *gp, vqc_context_params *cp,
+                        const char **lists, bool *seeded)
 {
     for (const cJSON *v = obj->child; v; v = v->next) {
         int row = -1;
         for (int i = 0; i < N_ROWS && row < 0; i++)
             if (table[i].key && strcmp(table[i].key, v->string) == 0)
                 row = i;
-        gen_target t = {NULL, gp, lists, seeded, ""};
+        gen_target t = {NULL, gp, lists, seeded, "", cp};
         snprintf(t.where, sizeof t.where, "batch job: \"%.60s\"", v->string);
         if (row < 0)
             return vqc_set_error(VQC_ERR_USAGE, "%s is not an option a batch job can set", t.where);
@@ -624,7 +626,8 @@ int gen_opts_apply_json(const cJSON *obj, vqc_generate_params *gp, const char **
     return 0;
 }
 
-int gen_opts_job_params(const char *line, vqc_generate_params *gp, cJSON **json, bool *seeded)
+int gen_opts_job_params(const char *line, vqc_generate_params *gp, vqc_context_params *cp,
+                        cJSON **json, bool *seeded)
 {
     static _Thread_local const char *lists[2 * CLI_MAX_LIST];
     *json = NULL;
@@ -638,7 +641,7 @@ int gen_opts_job_params(const char *line, vqc_generate_params *gp, cJSON **json,
         return vqc_set_error(VQC_ERR_USAGE, "batch job: not a valid JSON object");
     }
     *json = obj;
-    int rc = gen_opts_apply_json(obj, gp, lists, seeded);
+    int rc = gen_opts_apply_json(obj, gp, cp, lists, seeded);
     if (!rc && !gp->prompts && !gp->n_image_prompts && !gp->n_noise_prompts)
         rc = vqc_set_error(VQC_ERR_USAGE, "batch job: no \"prompts\"");
     return rc;

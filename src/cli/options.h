@@ -57,18 +57,20 @@ void gen_opts_init(gen_opts *o);
  * an unreadable state file); -1 after printing --help or --list-options (exit 0). */
 int gen_opts_parse(int argc, char **argv, gen_opts *o);
 
-/* Applies one batch job's JSON object to gp (a copy of the command line's parameters): each
- * key through the table row that names it, with the same checks as the command line. *seeded
+/* Applies one batch job's JSON object to gp (a copy of the command line's parameters) and cp
+ * (a copy of the command line's models: the "clip" key): each key through the table row that
+ * names it, with the same checks as the command line. *seeded
  * is set when the job gives a seed. The job's image and noise prompt lists live in `lists`
  * (2 * CLI_MAX_LIST entries) while the job runs. Returns 0 or VQC_ERR_USAGE with a message
  * naming the key. */
-int gen_opts_apply_json(const cJSON *obj, vqc_generate_params *gp, const char **lists,
-                        bool *seeded);
+int gen_opts_apply_json(const cJSON *obj, vqc_generate_params *gp, vqc_context_params *cp,
+                        const char **lists, bool *seeded);
 
-/* One batch line's parameters into gp: a prompt line, or a JSON object of options (through
- * gen_opts_apply_json). *json gets the parsed object, which owns the strings gp points to
- * (cJSON_Delete it after the job). Returns 0 or VQC_ERR_USAGE with a message. */
-int gen_opts_job_params(const char *line, vqc_generate_params *gp, cJSON **json, bool *seeded);
+/* One batch line's parameters into gp and cp: a prompt line, or a JSON object of options
+ * (through gen_opts_apply_json). *json gets the parsed object, which owns the strings gp and cp
+ * point to (cJSON_Delete it after the job). Returns 0 or VQC_ERR_USAGE with a message. */
+int gen_opts_job_params(const char *line, vqc_generate_params *gp, vqc_context_params *cp,
+                        cJSON **json, bool *seeded);
 
 /* Settings for the demo models (vqc_uses_demo_models): 64x64 pictures, fewer steps and
  * cutouts, no colour jitter, a smooth start, for each of these not given on the command line. */

@@ -17,7 +17,7 @@ static void default_text(const cli_option *r, char *buf, size_t len)
 {
     gen_opts d;
     gen_opts_init(&d);
-    gen_target t = {&d, &d.gp, NULL, NULL, ""};
+    gen_target t = {&d, &d.gp, NULL, NULL, "", NULL};
     const void *f = cli_option_field(r, &t);
     buf[0] = 0;
     if (!f)

@@ -44,6 +44,30 @@ static bool log_line_due(cli_ui *ui, int step, int total, double t)
     return true;
 }
 
+/* Several CLIP models: their parts of the loss with `digits` decimals, "BEFOREa, bAFTER"; ""
+ * with one. */
+static void clip_parts(const cli_ui *ui, int digits, const char *before, const char *after,
+                       char *buf, size_t len)
+{
+    buf[0] = 0;
+    if (ui->n_clip_losses == 0)
+        return;
+    size_t at = (size_t)snprintf(buf, len, "%s", before);
+    for (int k = 0; k < ui->n_clip_losses && at < len; k++)
+        at += (size_t)snprintf(buf + at, len - at, "%s%.*f", k ? ", " : "", digits,
+                               ui->clip_losses[k]);
+    if (at < len)
+        snprintf(buf + at, len - at, "%s", after);
+}
+
+static void on_clip_losses(int step, const float *losses, int n, void *user)
+{
+    (void)step;
+    cli_ui *ui = user;
+    ui->n_clip_losses = n < VQC_MAX_CLIPS ? n : VQC_MAX_CLIPS;
+    memcpy(ui->clip_losses, losses, (size_t)ui->n_clip_losses * sizeof *losses);
+}
+
 static void on_progress(int step, int total, const float *losses, int n, void *user)
 {
     cli_ui *ui = user;
@@ -60,15 +84,17 @@ static void on_progress(int step, int total, const float *losses, int n, void *u
         loss += losses[i];
     double rate = ui->steps_seen++ > 0 ? ui->steps_seen / el : 0;
     int eta = rate > 0 ? (int)((total - step) / rate) : 0;
+    char parts[VQC_MAX_CLIPS * 16 + 16] = "";
+    clip_parts(ui, 4, " (CLIP models ", ")", parts, sizeof parts);
     if (!isatty(2)) {
         if (log_line_due(ui, step, total, t))
-            fprintf(stderr, "vqclip: step %d/%d (%d%%), %.2f it/s, ETA %dm%02ds, loss %.4f\n", step,
-                    total, total > 0 ? (int)(100.0 * step / total) : 100, rate, eta / 60, eta % 60,
-                    loss);
+            fprintf(stderr, "vqclip: step %d/%d (%d%%), %.2f it/s, ETA %dm%02ds, loss %.4f%s\n",
+                    step, total, total > 0 ? (int)(100.0 * step / total) : 100, rate, eta / 60,
+                    eta % 60, loss, parts);
         return;
     }
-    fprintf(stderr, "\rvqclip: step %d/%d  %.2f it/s  ETA %dm%02ds  loss %.4f   ", step, total,
-            rate, eta / 60, eta % 60, loss);
+    fprintf(stderr, "\rvqclip: step %d/%d  %.2f it/s  ETA %dm%02ds  loss %.4f%s   ", step, total,
+            rate, eta / 60, eta % 60, loss, parts);
     ui->line_open = true;
     if (step == total)
         cli_end_progress(ui);
@@ -102,9 +128,10 @@ static void on_image(const char *path, int step, double loss, void *user)
     }
     if (!ui->json)
         return;
-    char *q = cli_json_string(path);
-    printf("{\"event\":\"image\",\"path\":%s,\"step\":%d,\"loss\":%.6f}\n", q ? q : "\"\"", step,
-           loss);
+    char *q = cli_json_string(path), parts[VQC_MAX_CLIPS * 16 + 32];
+    clip_parts(ui, 6, ",\"clip_losses\":[", "]", parts, sizeof parts);
+    printf("{\"event\":\"image\",\"path\":%s,\"step\":%d,\"loss\":%.6f%s}\n", q ? q : "\"\"", step,
+           loss, parts);
     free(q);
     fflush(stdout);
 }
@@ -142,8 +169,10 @@ void cli_ui_attach(cli_ui *ui, vqc_generate_params *gp)
     gp->on_image = on_image;
     gp->describe = describe;
     gp->on_frame = on_frame;
+    gp->clip_losses = on_clip_losses;
     gp->user = ui;
     ui->gp = gp;
     ui->t_first = 0;
     ui->steps_seen = 0;
+    ui->n_clip_losses = 0;
 }

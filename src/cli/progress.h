@@ -15,7 +15,9 @@ typedef struct cli_ui {
     int steps_seen;
     double last_time; /* of the last progress line without a terminal */
     int last_step;
-    bool precision_given; /* say once that --precision does nothing on the CPU */
+    bool precision_given;             /* say once that --precision does nothing on the CPU */
+    float clip_losses[VQC_MAX_CLIPS]; /* several CLIP models: each one's part of the last loss */
+    int n_clip_losses;                /* 0 with one model */
 } cli_ui;
 
 /* Makes SIGINT and SIGTERM ask the running generation to stop (it writes its image first). */

@@ -3,6 +3,7 @@
 #ifndef VQC_GEN_INTERNAL_H
 #define VQC_GEN_INTERNAL_H
 
+#include "gen/clipspec.h"
 #include "gen/loop.h"
 #include "gen/memplan.h"
 #include "gen/prompts.h"
@@ -14,10 +15,15 @@ struct vqc_context {
     char *names[5];       /* copies of vqgan, vqgan_config, clip, bpe, device */
     vqt_device dev;
     int n_threads; /* the CPU threads set by vqc_init */
-    char vqgan_path[4096], yaml_path[4096], clip_path[4096], bpe_path[4096];
-    bool demo;     /* the demo set is loaded */
-    vqc_vqgan *vq; /* NULL until vqc_load() */
-    vqc_clip *clip;
+    char vqgan_path[4096], yaml_path[4096], bpe_path[4096];
+    int n_clips;                             /* the CLIP models listed in p.clip (1 without) */
+    vqc_clip_entry clip_list[VQC_MAX_CLIPS]; /* their names and weights, parsed by vqc_init */
+    char clip_paths[VQC_MAX_CLIPS][4096];    /* their files */
+    char clip_spec[VQC_MAX_CLIPS * 4200];    /* the files with the weights (vqc_clip_spec_format):
+                                              * the settings and the run info show this */
+    bool demo;                               /* the demo set is loaded */
+    vqc_vqgan *vq;                           /* NULL until vqc_load() */
+    vqc_clip *clips[VQC_MAX_CLIPS];          /* n_clips models, loaded with the VQGAN */
     vqc_tokenizer *tok;
     bool low_memory;         /* the decoder is checkpointed (vqc_context_params.low_memory) */
     vqc_precision precision; /* resolved: never VQC_PRECISION_AUTO */

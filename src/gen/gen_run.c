@@ -208,19 +208,24 @@ int vqc_gen_setup(gen_run *r)
     vqt_cuda_reset_peak(c->dev);
     r->base_bytes = vqt_cuda_allocated_bytes(c->dev);
     rc = vqc_gen_loop_params(c, r->g, &r->lp);
-    r->plan = (vqc_memplan_step){vqc_vqgan_get_info(c->vq),
-                                 vqc_clip_get_info(c->clip),
-                                 r->lp.cut.cutn,
-                                 r->lp.cut.cut_size,
-                                 c->low_memory,
-                                 vqc_vqgan_decoder_dtype(c->vq) == VQC_DTYPE_F32 ? 4 : 2,
-                                 c->clip_bytes,
-                                 0,
-                                 0};
+    r->plan = (vqc_memplan_step){
+        .vi = vqc_vqgan_get_info(c->vq),
+        .ci = vqc_clip_get_info(c->clips[0]),
+        .cutn = r->lp.cut.cutn,
+        .cut_size = r->lp.cut.cut_size,
+        .low_memory = c->low_memory,
+        .decoder_bytes = vqc_vqgan_decoder_dtype(c->vq) == VQC_DTYPE_F32 ? 4 : 2,
+        .clip_bytes = c->clip_bytes,
+    };
     vqc_shape_losses_memory(&r->lp.shape, &r->plan.shape_cut_tensors, &r->plan.shape_img_tensors);
+    r->plan.n_more_clips = c->n_clips - 1;
+    for (int k = 1; k < c->n_clips; k++)
+        r->plan.more_clips[k - 1] = vqc_clip_get_info(c->clips[k]);
     if (!rc && (rc = vqc_memplan_check(&r->plan, c->dev, r->lp.width, r->lp.height)))
         r->refused = true;
-    rc = rc ? rc : vqc_loop_create(&r->lp, c->vq, c->clip, &r->loop);
+    rc = rc ? rc : vqc_loop_create(&r->lp, c->vq, c->clips[0], &r->loop);
+    for (int k = 1; !rc && k < c->n_clips; k++)
+        rc = vqc_loop_add_clip(r->loop, c->clips[k], c->clip_list[k].weight);
     rc = rc ? rc : add_fixed_prompts(r);
     rc = rc ? rc : set_phrase(r, 0);
     rc = rc ? rc : init_z(r);
@@ -357,6 +362,10 @@ static int one_step(gen_run *r, int i)
         return rc;
     if ((rc = vqc_loop_step(r->loop, r->losses)))
         return rc;
+    float share[VQC_MAX_CLIPS];
+    int n_share = r->g->clip_losses ? vqc_loop_clip_losses(r->loop, share) : 0;
+    if (n_share > 0)
+        r->g->clip_losses(i, share, n_share, r->g->user);
     r->total_loss = 0;
     for (int k = 0; k < r->n_losses; k++)
         r->total_loss += r->losses[k];

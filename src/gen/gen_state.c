@@ -81,7 +81,7 @@ static char *settings_text(const gen_run *r)
         if (cam[i])
             vqc_strbuf_printf(&b, "%s=%s\n", cam_keys[i], cam[i]);
     shaping_text(g, &b);
-    vqc_strbuf_printf(&b, "vqgan=%s\nclip=%s\n", r->ctx->vqgan_path, r->ctx->clip_path);
+    vqc_strbuf_printf(&b, "vqgan=%s\nclip=%s\n", r->ctx->vqgan_path, r->ctx->clip_spec);
     if (b.failed)
         vqc_strbuf_free(&b);
     return b.p;
@@ -96,7 +96,7 @@ int vqc_gen_describe(gen_run *r)
         return 0;
     const vqc_context *c = r->ctx;
     vqc_run_info info = {r->lp.width,   r->lp.height, vqc_vqgan_get_info(c->vq)->downsample,
-                         c->vqgan_path, c->clip_path, c->dev.type == VQT_DEVICE_CUDA,
+                         c->vqgan_path, c->clip_spec, c->dev.type == VQT_DEVICE_CUDA,
                          c->demo,       c->bpe_path};
     r->params_text = r->g->describe(&info, r->g->user);
     return 0;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "gen/cpu_share.h"
@@ -99,6 +100,37 @@ static int default_looked_up(const vqc_context_params *p, const char *what, int 
     return rc;
 }
 
+/* Whether two paths name one file. */
+static bool same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    if (stat(a, &sa) != 0 || stat(b, &sb) != 0)
+        return strcmp(a, b) == 0;
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* The files of the listed CLIP models, each once, and their list with the weights. */
+static int find_clips(vqc_context *c)
+{
+    const char *paths[VQC_MAX_CLIPS];
+    double weights[VQC_MAX_CLIPS];
+    for (int k = 0; k < c->n_clips; k++) {
+        int rc = vqc_model_find(VQC_MODEL_CLIP, c->clip_list[k].name, c->clip_paths[k],
+                                sizeof c->clip_paths[k]);
+        if (rc)
+            return rc;
+        for (int i = 0; i < k; i++)
+            if (same_file(c->clip_paths[i], c->clip_paths[k]))
+                return vqc_error_set(VQC_ERR_USAGE,
+                                     "CLIP models '%s' and '%s' are the same file %s (give it one "
+                                     "weight)",
+                                     c->clip_list[i].name, c->clip_list[k].name, c->clip_paths[k]);
+        paths[k] = c->clip_paths[k];
+        weights[k] = c->clip_list[k].weight;
+    }
+    return vqc_clip_spec_format(paths, weights, c->n_clips, c->clip_spec, sizeof c->clip_spec);
+}
+
 static int find_models(vqc_context *c)
 {
     const vqc_context_params *p = &c->p;
@@ -107,7 +139,8 @@ static int find_models(vqc_context *c)
     if (!p->vqgan && !p->clip && !p->bpe && vqc_demo_fallback(demo, sizeof demo)) {
         /* The whole demo set, never mixed with a downloaded model. */
         snprintf(c->vqgan_path, sizeof c->vqgan_path, "%s/%s", demo, VQC_DEMO_VQGAN);
-        snprintf(c->clip_path, sizeof c->clip_path, "%s/%s", demo, VQC_DEMO_CLIP);
+        snprintf(c->clip_paths[0], sizeof c->clip_paths[0], "%s/%s", demo, VQC_DEMO_CLIP);
+        snprintf(c->clip_spec, sizeof c->clip_spec, "%s", c->clip_paths[0]);
         snprintf(c->bpe_path, sizeof c->bpe_path, "%s/%s", demo, VQC_DEMO_BPE);
         if (vqc_model_find_yaml(c->vqgan_path, c->yaml_path, sizeof c->yaml_path) != 0)
             c->yaml_path[0] = 0;
@@ -122,11 +155,10 @@ static int find_models(vqc_context *c)
                             sizeof c->vqgan_path);
     if (rc)
         return p->vqgan ? rc : default_looked_up(p, "VQGAN", rc);
-    rc = vqc_model_find(VQC_MODEL_CLIP, p->clip ? p->clip : VQC_DEFAULT_CLIP, c->clip_path,
-                        sizeof c->clip_path);
+    rc = find_clips(c);
     if (rc && !p->clip)
         return default_looked_up(p, "CLIP", rc);
-    rc = rc ? rc : vqc_model_find_bpe(p->bpe, c->clip_path, c->bpe_path, sizeof c->bpe_path);
+    rc = rc ? rc : vqc_model_find_bpe(p->bpe, c->clip_paths[0], c->bpe_path, sizeof c->bpe_path);
     if (rc)
         return rc;
     if (p->vqgan_config)
@@ -154,8 +186,15 @@ int vqc_init(const vqc_context_params *p, vqc_context **out)
     c->p.clip = c->names[2];
     c->p.bpe = c->names[3];
     c->p.device = c->names[4];
-    int rc = ok ? vqc_device_resolve(c->p.device, &c->dev)
-                : vqc_error_set(VQC_ERR_NOMEM, "out of memory");
+    int rc = ok ? 0 : vqc_error_set(VQC_ERR_NOMEM, "out of memory");
+    if (!rc && c->p.clip)
+        rc = vqc_clip_spec_parse(c->p.clip, c->clip_list, &c->n_clips);
+    else if (!rc) {
+        snprintf(c->clip_list[0].name, sizeof c->clip_list[0].name, "%s", VQC_DEFAULT_CLIP);
+        c->clip_list[0].weight = 1;
+        c->n_clips = 1;
+    }
+    rc = rc ? rc : vqc_device_resolve(c->p.device, &c->dev);
     if (rc) {
         vqc_free(c);
         return rc;
@@ -182,10 +221,12 @@ int vqc_init(const vqc_context_params *p, vqc_context **out)
 static void unload(vqc_context *c)
 {
     vqc_tokenizer_free(c->tok);
-    vqc_clip_free(c->clip);
+    for (int k = 0; k < VQC_MAX_CLIPS; k++) {
+        vqc_clip_free(c->clips[k]);
+        c->clips[k] = NULL;
+    }
     vqc_vqgan_free(c->vq);
     c->tok = NULL;
-    c->clip = NULL;
     c->vq = NULL;
 }
 
@@ -200,7 +241,8 @@ int vqc_load(vqc_context *c)
             : vqc_vqgan_load(c->vqgan_path, c->yaml_path[0] ? c->yaml_path : NULL, c->dev, &c->vq);
     if (!rc && c->precision == VQC_PRECISION_FAST)
         rc = vqc_vqgan_set_decoder_dtype(c->vq, VQC_DTYPE_BF16);
-    rc = rc ? rc : vqc_clip_load(c->clip_path, c->dev, prec, &c->clip);
+    for (int k = 0; !rc && k < c->n_clips; k++)
+        rc = vqc_clip_load(c->clip_paths[k], c->dev, prec, &c->clips[k]);
     if (rc) {
         unload(c);
         return rc;
@@ -212,7 +254,7 @@ int vqc_load(vqc_context *c)
     const char *wait = getenv("OMP_WAIT_POLICY"); /* said: it decides speed on a busy machine */
     vqc_log(VQC_LOG_INFO, "models loaded on %s (%s%d %sthreads%s%s): %s, %s", dev,
             !c->p.device && cpu ? "no CUDA device found; " : "", c->n_threads, cpu ? "" : "host ",
-            wait ? ", OpenMP wait policy " : "", wait ? wait : "", c->vqgan_path, c->clip_path);
+            wait ? ", OpenMP wait policy " : "", wait ? wait : "", c->vqgan_path, c->clip_spec);
     return 0;
 }
 
@@ -392,6 +434,7 @@ int vqc_gen_loop_params(const vqc_context *c, const vqc_generate_params *g, vqc_
     lp->lr_floor = g->lr_floor;
     lp->iterations = g->iterations;
     lp->ema = g->ema;
+    lp->clip_weight = c->clip_list[0].weight;
     return 0;
 }
 

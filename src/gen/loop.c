@@ -1,55 +1,16 @@
 /* The optimisation loop (see loop.h). */
-#include "gen/loop.h"
-
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "gen/loop_internal.h"
 #include "util/error.h"
 #include "util/torch_error.h"
-
-typedef struct {
-    vqt_tensor *embed; /* [1, M, D], unit-normalised */
-    double weight, stop;
-} prompt_t;
-
-struct vqc_loop {
-    vqc_loop_params p;
-    const vqc_vqgan *vq;
-    const vqc_clip *clip;
-    vqt_device dev;
-    int toks_w, toks_h, embed_dim;
-    vqt_tensor *z, *z_min, *z_max, *anchor, *last_grad;
-    vqt_tensor *ema;  /* ema_decay > 0: the biased moving sum of z */
-    double ema_decay; /* p.ema, or STEPPED_EMA in stepped mode; 0: no average */
-    double ema_accum; /* ema_decay^(updates + 1), for the bias correction */
-    vqc_optim *opt;
-    prompt_t *prompts;
-    int nprompts;
-    int step;
-    double mse_weight; /* stepped mode: the current weight */
-    int mse_rounds;
-    vqt_profile *prof; /* borrowed; NULL: no profiling */
-    int prof_steps;    /* steps profiled so far (the first ones are warm-up) */
-};
 
 const char *const vqc_loop_profile_stages[VQC_LOOP_PROFILE_STAGES] = {
     "quantise",         "decode forward",     "cutouts + augmentation",
     "CLIP forward",     "losses (read back)", "CLIP backward",
     "cutouts backward", "decode backward",    "optimiser"};
-
-/* The stages' indices in vqc_loop_profile_stages. */
-enum {
-    PROF_QUANTISE,
-    PROF_DECODE,
-    PROF_CUTOUTS,
-    PROF_CLIP,
-    PROF_LOSSES,
-    PROF_CLIP_BWD,
-    PROF_CUTOUTS_BWD,
-    PROF_DECODE_BWD,
-    PROF_OPTIM
-};
 
 /* The MSE-regularised notebook's decay of its moving average of z (ema_val), which its stepped
  * mode always keeps: used there unless p.ema sets another. */
@@ -58,12 +19,6 @@ enum {
 /* Steps at the start of a profile that are timed but not counted (cuDNN's first choices,
  * the allocator's first requests). */
 #define PROFILE_WARMUP 2
-
-static void mark(const vqc_loop *L, int stage)
-{
-    if (L->prof)
-        vqt_profile_mark(L->prof, stage);
-}
 
 void vqc_loop_set_profile(vqc_loop *L, vqt_profile *prof)
 {
@@ -83,6 +38,7 @@ vqc_loop_params vqc_loop_default_params(void)
     p.mse_epochs = 5;
     p.cut = vqc_cutout_default_params();
     p.cut.cut_size = 0;
+    p.clip_weight = 1;
     return p;
 }
 
@@ -112,14 +68,18 @@ int vqc_loop_create(const vqc_loop_params *p, const vqc_vqgan *vqgan, const vqc_
         return vqc_error_set(VQC_ERR_USAGE, "VQGAN and CLIP are on different devices");
     if (vqc_clip_get_info(clip)->embed_dim <= 0)
         return vqc_error_set(VQC_ERR_MODEL, "CLIP model has no embedding size");
+    if (!isfinite(p->clip_weight) || p->clip_weight < 0)
+        return vqc_error_set(VQC_ERR_USAGE, "a CLIP model's weight must be a number above 0");
     vqc_loop *L = calloc(1, sizeof *L);
     if (!L)
         return vqc_error_set(VQC_ERR_NOMEM, "out of memory");
     L->p = *p;
+    L->fixed_cut = p->cut.cut_size > 0 ? p->cut.cut_size : 0;
     if (L->p.cut.cut_size <= 0)
         L->p.cut.cut_size = vqc_clip_get_info(clip)->image_resolution;
     L->vq = vqgan;
-    L->clip = clip;
+    L->clips[0] = (loop_clip){clip, p->clip_weight > 0 ? p->clip_weight : 1, L->p.cut.cut_size};
+    L->nclips = 1;
     L->dev = d1;
     L->toks_w = p->width / f;
     L->toks_h = p->height / f;
@@ -134,21 +94,6 @@ int vqc_loop_create(const vqc_loop_params *p, const vqc_vqgan *vqgan, const vqc_
     }
     *out = L;
     return 0;
-}
-
-void vqc_loop_clear_prompts(vqc_loop *L)
-{
-    for (int i = 0; i < L->nprompts; i++)
-        vqt_free(L->prompts[i].embed);
-    free(L->prompts);
-    L->prompts = NULL;
-    L->nprompts = 0;
-}
-
-void vqc_loop_truncate_prompts(vqc_loop *L, int n)
-{
-    while (L->nprompts > n && L->nprompts > 0)
-        vqt_free(L->prompts[--L->nprompts].embed);
 }
 
 void vqc_loop_mse_state(const vqc_loop *L, const vqt_tensor **anchor, double *weight, int *rounds)
@@ -186,11 +131,6 @@ void vqc_loop_free(vqc_loop *L)
     free(L);
 }
 
-int vqc_loop_prompt_count(const vqc_loop *L)
-{
-    return L->nprompts;
-}
-
 int vqc_loop_steps(const vqc_loop *L)
 {
     return L->step;
@@ -209,100 +149,6 @@ const vqt_tensor *vqc_loop_last_grad(const vqc_loop *L)
 vqc_optim *vqc_loop_optimiser(vqc_loop *L)
 {
     return L->opt;
-}
-
-/* ---- prompts --------------------------------------------------------------------------- */
-
-int vqc_loop_add_embed_prompt(vqc_loop *L, const vqt_tensor *embed, double weight, double stop)
-{
-    if (!isfinite(weight) || isnan(stop))
-        return vqc_error_set(VQC_ERR_USAGE, "prompt weight and stop must be numbers");
-    int64_t shape[3] = {1, -1, L->p.cut.cut_size ? vqt_size(embed, -1) : 0};
-    if (shape[2] != vqc_clip_get_info(L->clip)->embed_dim)
-        return vqc_error_set(VQC_ERR_USAGE, "prompt embedding has size %lld, CLIP's is %d",
-                             (long long)shape[2], vqc_clip_get_info(L->clip)->embed_dim);
-    prompt_t *ps = realloc(L->prompts, (size_t)(L->nprompts + 1) * sizeof *ps);
-    if (!ps)
-        return vqc_error_set(VQC_ERR_NOMEM, "out of memory");
-    L->prompts = ps;
-    vqt_scope_begin();
-    vqt_tensor *e = vqt_to(embed, L->dev, VQC_DTYPE_F32);
-    e = vqt_persist(vqt_normalize(vqt_detach(vqt_reshape(e, 3, shape)), 2, 1e-12));
-    vqt_scope_end();
-    if (!e)
-        return vqc_torch_fail("prompt embedding");
-    ps[L->nprompts++] = (prompt_t){e, weight, stop};
-    return 0;
-}
-
-int vqc_loop_add_text_prompt(vqc_loop *L, const vqc_tokenizer *tok, const char *text, double weight,
-                             double stop)
-{
-    int ctx = vqc_clip_get_info(L->clip)->context_length, dropped = 0;
-    int64_t *ids = calloc((size_t)ctx, sizeof *ids);
-    if (!ids)
-        return vqc_error_set(VQC_ERR_NOMEM, "out of memory");
-    int rc = vqc_tokenizer_tokenize(tok, text, ctx, ids, &dropped);
-    if (!rc && dropped > 0)
-        vqc_log(VQC_LOG_WARN, "prompt '%.40s%s' is too long for CLIP: %d token(s) dropped", text,
-                strlen(text) > 40 ? "..." : "", dropped);
-    bool grad = vqt_set_grad_enabled(false);
-    vqt_tensor *e = rc ? NULL : vqc_clip_encode_text(L->clip, ids, 1);
-    vqt_set_grad_enabled(grad);
-    free(ids);
-    if (rc || !e)
-        return rc ? rc : VQC_ERR_RUNTIME;
-    rc = vqc_loop_add_embed_prompt(L, e, weight, stop);
-    vqt_free(e);
-    return rc;
-}
-
-/* Resizes an image tensor [1,3,h,w] to the output size: area when shrinking, bicubic else. */
-static vqt_tensor *fit_image(const vqc_loop *L, const vqc_image *img)
-{
-    vqt_tensor *x = vqc_image_to_tensor(img, L->dev);
-    if (!x || (img->w == L->p.width && img->h == L->p.height))
-        return x;
-    bool shrink = img->w >= L->p.width && img->h >= L->p.height;
-    vqt_tensor *r = vqt_interpolate(x, L->p.height, L->p.width,
-                                    shrink ? VQT_INTERP_AREA : VQT_INTERP_BICUBIC, false);
-    vqt_free(x);
-    vqt_tensor *c = vqt_clamp(r, 0.0, 1.0);
-    vqt_free(r);
-    return c;
-}
-
-int vqc_loop_add_image_prompt(vqc_loop *L, const vqc_image *img, double weight, double stop)
-{
-    bool grad = vqt_set_grad_enabled(false);
-    vqt_scope_begin();
-    vqt_tensor *x = fit_image(L, img);
-    vqt_tensor *cuts = x ? vqc_make_cutouts(&L->p.cut, x) : NULL;
-    vqt_tensor *e =
-        cuts ? vqt_keep(vqc_clip_encode_image(L->clip, vqc_clip_normalize(L->clip, cuts))) : NULL;
-    vqt_scope_end();
-    vqt_set_grad_enabled(grad);
-    if (!e)
-        return x ? VQC_ERR_RUNTIME : vqc_torch_fail("image prompt");
-    int rc = vqc_loop_add_embed_prompt(L, e, weight, stop);
-    vqt_free(e);
-    return rc;
-}
-
-int vqc_loop_add_noise_prompt(vqc_loop *L, uint64_t seed, double weight)
-{
-    /* As the notebook: torch.empty([1, D]).normal_(generator=Generator().manual_seed(seed)) on
-     * the CPU; then the loop's own seed stream is re-established. */
-    int64_t shape[2] = {1, vqc_clip_get_info(L->clip)->embed_dim};
-    vqt_device cpu = {VQT_DEVICE_CPU, 0};
-    vqt_manual_seed(seed);
-    vqt_tensor *e = vqt_randn(2, shape, cpu);
-    vqt_manual_seed(L->p.seed + 0x9e3779b97f4a7c15ULL * (uint64_t)(L->nprompts + 1));
-    if (!e)
-        return vqc_torch_fail("noise prompt");
-    int rc = vqc_loop_add_embed_prompt(L, e, weight, -INFINITY);
-    vqt_free(e);
-    return rc;
 }
 
 /* ---- initial z ------------------------------------------------------------------------- */
@@ -434,7 +280,7 @@ static int init_from_tensor(vqc_loop *L, vqt_tensor *x01)
 
 int vqc_loop_init_image(vqc_loop *L, const vqc_image *img)
 {
-    vqt_tensor *x = fit_image(L, img);
+    vqt_tensor *x = vqc_loop_fit_image(L, img);
     int rc = init_from_tensor(L, x);
     vqt_free(x);
     return rc;
@@ -525,19 +371,6 @@ vqt_tensor *vqc_loop_output_image(const vqc_loop *L)
     return img;
 }
 
-/* The prompt's loss: |w| * mean(replace_grad(d, max(d, stop))) with
- * d = sign(w) * 2 asin(|a - b| / 2)^2 over cutout embeddings a and prompt embeddings b. */
-static vqt_tensor *prompt_loss(const prompt_t *pr, const vqt_tensor *feats_normed)
-{
-    vqt_tensor *d = vqt_norm(vqt_binary(VQT_SUB, feats_normed, pr->embed), 2, false);
-    d = vqt_binary_s(
-        VQT_MUL, vqt_unary(VQT_SQUARE, vqt_unary(VQT_ASIN, vqt_binary_s(VQT_DIV, d, 2.0))), 2.0);
-    d = vqt_binary_s(VQT_MUL, d, pr->weight > 0 ? 1.0 : pr->weight < 0 ? -1.0 : 0.0);
-    if (pr->stop > -INFINITY) /* the value of d, the gradient of max(d, stop) */
-        d = vqt_replace_grad(d, vqt_binary_s(VQT_MAX, d, pr->stop));
-    return vqt_binary_s(VQT_MUL, vqt_reduce(VQT_MEAN, d, 0, NULL, false), fabs(pr->weight));
-}
-
 /* The MSE term of step i (NULL-free: a zero tensor when there is none). */
 static vqt_tensor *mse_term(vqc_loop *L)
 {
@@ -607,31 +440,24 @@ static int new_epoch(vqc_loop *L)
 }
 
 /* Builds the total loss; terms[0..nprompts] get the individual terms (scope-owned). synth()
- * written out, with the profile's marks between the stages. */
-static vqt_tensor *total_loss(vqc_loop *L, vqt_tensor **terms)
+ * written out, with the profile's marks between the stages; the shaping losses see the first
+ * CLIP model's cutouts. */
+static vqt_tensor *total_loss(vqc_loop *L, vqt_tensor **terms, vqt_tensor **shares)
 {
     vqt_tensor *zq = vqc_vqgan_nearest(L->vq, L->z, NULL);
-    mark(L, PROF_QUANTISE);
+    vqc_loop_mark(L, PROF_QUANTISE);
     vqt_tensor *y = zq ? vqc_vqgan_decode(L->vq, zq) : NULL;
     vqt_tensor *img = vqt_clamp_with_grad(vqt_affine(y, 0.5, 0.5), 0.0, 1.0);
-    mark(L, PROF_DECODE);
-    vqt_tensor *cuts = img ? vqc_make_cutouts(&L->p.cut, img) : NULL;
-    vqt_tensor *normed = cuts ? vqc_clip_normalize(L->clip, cuts) : NULL;
-    mark(L, PROF_CUTOUTS);
-    vqt_tensor *feats = normed ? vqc_clip_encode_image(L->clip, normed) : NULL;
-    mark(L, PROF_CLIP);
-    if (!feats)
+    vqc_loop_mark(L, PROF_DECODE);
+    vqt_tensor *fn[VQC_MAX_CLIPS], *cuts = NULL;
+    if (!img || vqc_loop_encode_cutouts(L, img, fn, &cuts) != 0)
         return NULL;
-    if (L->prof && (vqt_profile_mark_on_grad(L->prof, normed, PROF_CLIP_BWD) != 0 ||
-                    vqt_profile_mark_on_grad(L->prof, img, PROF_CUTOUTS_BWD) != 0))
-        return NULL;
-    vqt_tensor *fn = vqt_normalize(vqt_unsqueeze(feats, 1), 2, 1e-12);
     terms[0] = mse_term(L);
     if (vqc_shape_losses_any(&L->p.shape))
         terms[0] = vqt_binary(VQT_ADD, terms[0], vqc_shape_losses_total(&L->p.shape, img, cuts));
     vqt_tensor *sum = terms[0];
     for (int i = 0; i < L->nprompts; i++) {
-        terms[i + 1] = prompt_loss(&L->prompts[i], fn);
+        terms[i + 1] = vqc_loop_prompt_term(L, i, fn, L->nclips > 1 ? shares : NULL);
         sum = vqt_binary(VQT_ADD, sum, terms[i + 1]);
     }
     return sum;
@@ -699,7 +525,8 @@ int vqc_loop_step(vqc_loop *L, float *losses)
     if (L->prof)
         vqt_profile_begin(L->prof);
     vqt_scope_begin();
-    vqt_tensor *loss = total_loss(L, terms);
+    vqt_tensor *shares[VQC_MAX_CLIPS] = {NULL};
+    vqt_tensor *loss = total_loss(L, terms, shares);
     int rc = 0;
     if (!loss && vqc_error_get()[0])
         rc = vqc_error_wrap(VQC_ERR_RUNTIME, "step %d", L->step + 1);
@@ -707,10 +534,12 @@ int vqc_loop_step(vqc_loop *L, float *losses)
         rc = vqc_torch_fail("step %d", L->step + 1);
     if (!rc && losses)
         rc = read_losses(L, terms, losses);
-    mark(L, PROF_LOSSES);
+    if (!rc && losses)
+        rc = vqc_loop_read_shares(L, shares);
+    vqc_loop_mark(L, PROF_LOSSES);
     if (!rc && vqt_backward(loss) != 0)
         rc = vqc_torch_fail("backward");
-    mark(L, PROF_DECODE_BWD);
+    vqc_loop_mark(L, PROF_DECODE_BWD);
     vqt_scope_end();
     free(terms);
     bool epoch_end = !rc && epoch_ends(L);
@@ -719,7 +548,7 @@ int vqc_loop_step(vqc_loop *L, float *losses)
     rc = rc ? rc : update_z(L);
     if (!rc && epoch_end)
         rc = new_epoch(L);
-    mark(L, PROF_OPTIM);
+    vqc_loop_mark(L, PROF_OPTIM);
     if (L->prof && vqt_profile_end(L->prof, !rc && L->prof_steps++ >= PROFILE_WARMUP) != 0 && !rc)
         rc = vqc_torch_fail("profile");
     if (!rc)

@@ -16,7 +16,16 @@
  * |w| * mean(sign(w) * 2 asin(|a - b| / 2)^2) with the stop applied as the notebook does,
  * plus the shaping losses (gen/losses.h) that are on; backward; optimiser step (at the
  * scheduled learning rate); z clamped to the codebook's per-channel [min, max]; the moving
- * average of z updated when there is one. */
+ * average of z updated when there is one.
+ *
+ * Several CLIP models (pixray's -m A,B:0.5): vqc_loop_add_clip() adds models after the one given
+ * to vqc_loop_create(), before any prompt. Every prompt is then embedded by each model, each
+ * model scores its own cutouts (p.cut with its own side: p.cut.cut_size when set, else its input
+ * resolution; cutn each), and a prompt's loss is sum_k weight_k * loss_k. The models' random
+ * draws (cutouts, augmentations, noise) come one after the other from the loop's generator, in
+ * model order; with the explicit boxes of vqc_cutout_params there are none, and the loss and
+ * dL/dz are exactly the weighted sums of the single-model runs'. One model of weight 1 computes
+ * what it always did, operation for operation. */
 #ifndef VQC_GEN_LOOP_H
 #define VQC_GEN_LOOP_H
 
@@ -47,9 +56,11 @@ typedef struct vqc_loop_params {
     vqc_lr_schedule lr_schedule; /* VQC_LR_CONSTANT: the optimiser keeps lr */
     int lr_step_every;           /* step schedule: lr * factor^(step / every) */
     double lr_step_factor;
-    double lr_floor; /* cosine schedule: the rate at the last iteration */
-    int iterations;  /* the run's length, for the cosine schedule */
-    double ema;      /* decay of the moving average of z (0: none); see vqc_loop_output_image */
+    double lr_floor;    /* cosine schedule: the rate at the last iteration */
+    int iterations;     /* the run's length, for the cosine schedule */
+    double ema;         /* decay of the moving average of z (0: none); see vqc_loop_output_image */
+    double clip_weight; /* the factor on the losses of vqc_loop_create's CLIP model (> 0; 0
+                         * means 1) */
 } vqc_loop_params;
 
 typedef struct vqc_loop vqc_loop;
@@ -64,16 +75,30 @@ int vqc_loop_create(const vqc_loop_params *p, const vqc_vqgan *vqgan, const vqc_
                     vqc_loop **out);
 void vqc_loop_free(vqc_loop *L);
 
+/* Adds a CLIP model (borrowed, on the loop's device) whose prompt losses, times weight (> 0),
+ * join the first model's. Call before any prompt is added. Returns 0 or VQC_ERR_USAGE (a
+ * prompt exists already, more than VQC_MAX_CLIPS models, a bad weight, another device) /
+ * VQC_ERR_MODEL. */
+int vqc_loop_add_clip(vqc_loop *L, const vqc_clip *clip, double weight);
+/* The CLIP models guiding the loop (1 + those added). */
+int vqc_loop_clip_count(const vqc_loop *L);
+
 /* ---- prompts (embedded once, before the first step) ---- */
 
-/* A prompt given by its embedding(s) [M, D] or [D] (copied). */
+/* A prompt given by its embedding(s) [M, D] or [D] (copied); the loop must have one CLIP
+ * model. */
 int vqc_loop_add_embed_prompt(vqc_loop *L, const vqt_tensor *embed, double weight, double stop);
-/* Text prompt: tokenized (truncated with a warning when too long) and CLIP-encoded. */
+/* The same with one embedding per CLIP model, in their order (n must be the model count). */
+int vqc_loop_add_embed_prompts(vqc_loop *L, const vqt_tensor *const *embeds, int n, double weight,
+                               double stop);
+/* Text prompt: tokenized once (truncated with a warning when too long; again only for a model
+ * of another context length) and encoded by each CLIP model. */
 int vqc_loop_add_text_prompt(vqc_loop *L, const vqc_tokenizer *tok, const char *text, double weight,
                              double stop);
-/* Image prompt: resized to the output size, cut out like the generated image, CLIP-encoded. */
+/* Image prompt: resized to the output size, cut out like the generated image (per model, at
+ * its side), CLIP-encoded. */
 int vqc_loop_add_image_prompt(vqc_loop *L, const vqc_image *img, double weight, double stop);
-/* Noise prompt: a standard normal embedding drawn from `seed`. */
+/* Noise prompt: a standard normal embedding drawn from `seed` (for each model, of its size). */
 int vqc_loop_add_noise_prompt(vqc_loop *L, uint64_t seed, double weight);
 /* Removes all prompts. */
 void vqc_loop_clear_prompts(vqc_loop *L);
@@ -103,6 +128,11 @@ int vqc_loop_set_z(vqc_loop *L, const vqt_tensor *z);
  * update. Returns 0 or a negative code (VQC_ERR_RUNTIME for a libtorch failure or a non-finite
  * loss). */
 int vqc_loop_step(vqc_loop *L, float *losses);
+
+/* With several CLIP models, each model's part of the last step's loss (its weight times its
+ * prompt losses summed), read with its losses: writes vqc_loop_clip_count() values into out and
+ * returns that count; 0 (nothing written) with one model, or before a step asked for losses. */
+int vqc_loop_clip_losses(const vqc_loop *L, float *out);
 
 /* Steps done so far. */
 int vqc_loop_steps(const vqc_loop *L);

@@ -104,6 +104,11 @@ int64_t vqc_memplan_step_bytes(const vqc_memplan_step *st, int w, int h)
     double clip_b = st->clip_bytes > 0 ? st->clip_bytes : 4;
     double bytes = dec_b * decoder_elems(vi, (double)h / f, (double)w / f, low_memory) +
                    4.0 * 3.0 * px * 6 + clip_b * clip_elems(ci, cutn, r);
+    for (int k = 0; k < st->n_more_clips; k++) {
+        const vqc_clip_info *mk = st->more_clips[k];
+        int rk = cut_size > 0 ? cut_size : mk->image_resolution;
+        bytes += clip_b * clip_elems(mk, cutn, rk);
+    }
     bytes += 4.0 * (3.0 * cutn * r * r * st->shape_cut_tensors + 3.0 * px * st->shape_img_tensors);
     return bytes > 9.0e18 ? INT64_MAX : (int64_t)bytes;
 }

@@ -4,9 +4,9 @@
  *
  * The estimate counts the activations that one step keeps for its backward pass (VQGAN
  * decoder at the image size, augmentation and cutouts, CLIP image tower over the cutouts) plus
- * the gradients in flight, in float32; it is meant to be within a factor of about two of the
- * real peak on top of the loaded models, so it is used only to refuse sizes that clearly do
- * not fit. */
+ * the gradients in flight, in float32 (every CLIP model's tower over its own cutouts); it is meant
+ * to be within a factor of about two of the real peak on top of the loaded models, so it is used
+ * only to refuse sizes that clearly do not fit. */
 #ifndef VQC_GEN_MEMPLAN_H
 #define VQC_GEN_MEMPLAN_H
 
@@ -16,6 +16,7 @@
 #include "models/clip.h"
 #include "models/vqgan.h"
 #include "torch/shim.h"
+#include "vqclip.h"
 
 /* What one step computes, apart from the image size. */
 typedef struct {
@@ -28,6 +29,11 @@ typedef struct {
     int clip_bytes;           /* bytes per CLIP activation (2: float16 CLIP); 0 means 4 */
     double shape_cut_tensors; /* float32 tensors of the cutouts' size the shaping losses keep */
     double shape_img_tensors; /* ... and of the picture's size (vqc_shape_losses_memory) */
+    /* Several CLIP models (vqc_context_params.clip lists them): the ones after ci, each with
+     * its own cutn cutouts at cut_size or else its own input resolution. Their weights are
+     * loaded with the models, before the estimate is compared with what the device has left. */
+    int n_more_clips;
+    const vqc_clip_info *more_clips[VQC_MAX_CLIPS - 1];
 } vqc_memplan_step;
 
 /* Estimated bytes one step needs beyond the loaded models, for a w x h image (multiples of the
