@@ -267,6 +267,15 @@ static vqt_tensor *conv(const conv_t *c, const vqt_tensor *x)
     return vqt_conv2d(x, c->w, c->b, 1, 1, 1, 1, 1);
 }
 
+/* conv, then LeakyReLU 0.2 in place: the tail's maps are the largest (64 channels at 2x and 4x
+ * the input's size), so at most the input and the output of one conv exist at a time, as in
+ * RRDBNet's own in-place nn.LeakyReLU. */
+static vqt_tensor *conv_lrelu(const conv_t *c, const vqt_tensor *x)
+{
+    vqt_tensor *y = conv(c, x);
+    return y && vqt_leaky_relu_(y, 0.2) == 0 ? y : NULL;
+}
+
 static vqt_tensor *scope_out(vqt_tensor *t)
 {
     vqt_keep(t);
@@ -287,7 +296,7 @@ static vqt_tensor *dense_block(const conv_t *c, const vqt_tensor *x)
     vqt_scope_begin();
     vqt_tensor *f[5] = {vqt_ref(x)};
     for (int k = 0; k < 4; k++)
-        f[k + 1] = vqt_leaky_relu(conv(&c[k], vqt_cat(f, k + 1, 1)), 0.2);
+        f[k + 1] = conv_lrelu(&c[k], vqt_cat(f, k + 1, 1));
     vqt_tensor *x5 = conv(&c[4], vqt_cat(f, 5, 1));
     return scope_out(vqt_binary(VQT_ADD, vqt_binary_s(VQT_MUL, x5, 0.2), x));
 }
@@ -302,13 +311,15 @@ static vqt_tensor *rrdb_block(const conv_t *c, const vqt_tensor *x)
     return scope_out(vqt_binary(VQT_ADD, vqt_binary_s(VQT_MUL, h, 0.2), x));
 }
 
-/* Nearest x2 upsampling, conv, LeakyReLU 0.2. */
+/* Nearest x2 upsampling, conv, LeakyReLU 0.2; the upsampled map is freed once convolved. */
 static vqt_tensor *up_conv(const conv_t *c, const vqt_tensor *x)
 {
     vqt_scope_begin();
     vqt_tensor *u =
         vqt_interpolate(x, vqt_size(x, 2) * 2, vqt_size(x, 3) * 2, VQT_INTERP_NEAREST, false);
-    return scope_out(vqt_leaky_relu(conv(c, u), 0.2));
+    vqt_tensor *y = conv_lrelu(c, u);
+    vqt_free(u);
+    return scope_out(y);
 }
 
 static vqt_tensor *forward_rrdb(const vqc_esrgan *m, const vqt_tensor *x)
@@ -316,7 +327,9 @@ static vqt_tensor *forward_rrdb(const vqc_esrgan *m, const vqt_tensor *x)
     const conv_t *c = m->convs, *tail = c + 1 + 15 * m->info.num_block;
     int s = m->info.scale;
     vqt_scope_begin();
-    vqt_tensor *in = s == 4 ? vqt_ref(x) : vqt_pixel_unshuffle(x, s == 2 ? 2 : 4);
+    vqt_tensor *in0 = s == 4 ? vqt_ref(x) : vqt_pixel_unshuffle(x, s == 2 ? 2 : 4);
+    vqt_tensor *in = vqt_channels_last(in0);
+    vqt_free(in0);
     vqt_tensor *feat = conv(&c[0], in), *h = vqt_ref(feat);
     vqt_free(in);
     for (int b = 0; b < m->info.num_block; b++)
@@ -326,7 +339,7 @@ static vqt_tensor *forward_rrdb(const vqc_esrgan *m, const vqt_tensor *x)
     vqt_free(h);
     advance(&feat, up_conv(&tail[RRDB_TAIL_UP1], feat));
     advance(&feat, up_conv(&tail[RRDB_TAIL_UP2], feat));
-    advance(&feat, vqt_leaky_relu(conv(&tail[RRDB_TAIL_HR], feat), 0.2));
+    advance(&feat, conv_lrelu(&tail[RRDB_TAIL_HR], feat));
     return scope_out(conv(&tail[RRDB_TAIL_LAST], feat));
 }
 

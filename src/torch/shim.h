@@ -317,6 +317,12 @@ vqt_tensor *vqt_mse_loss(const vqt_tensor *a, const vqt_tensor *b);
  * pixel_shuffle: [N, C*r*r, H, W] -> [N, C, H*r, W*r]; pixel_unshuffle is its inverse (H and W
  * multiples of r), both as torch.nn.functional's. */
 vqt_tensor *vqt_leaky_relu(const vqt_tensor *t, double slope);
+/* leaky_relu in place, for inference (t must not take part in a gradient): saves the second
+ * full-size map that the upscalers' largest layers would otherwise hold. 0, or -1 on failure. */
+int vqt_leaky_relu_(vqt_tensor *t, double slope);
+/* A channels-last (NHWC in memory) copy of a 4-D tensor, or a new handle to it when it is one;
+ * convolutions of such tensors keep the layout. */
+vqt_tensor *vqt_channels_last(const vqt_tensor *t);
 vqt_tensor *vqt_prelu(const vqt_tensor *t, const vqt_tensor *w);
 vqt_tensor *vqt_pixel_shuffle(const vqt_tensor *t, int r);
 vqt_tensor *vqt_pixel_unshuffle(const vqt_tensor *t, int r);

@@ -342,6 +342,21 @@ vqt_tensor *vqt_leaky_relu(const vqt_tensor *t, double slope)
     TENSOR_OP(at::leaky_relu(T(t), slope))
 }
 
+int vqt_leaky_relu_(vqt_tensor *t, double slope)
+{
+    GUARD(-1, {
+        at::NoGradGuard ng;
+        T(t); /* checks the handle */
+        at::leaky_relu_(t->t, slope);
+        return 0;
+    })
+}
+
+vqt_tensor *vqt_channels_last(const vqt_tensor *t)
+{
+    TENSOR_OP(T(t).contiguous(at::MemoryFormat::ChannelsLast))
+}
+
 vqt_tensor *vqt_prelu(const vqt_tensor *t, const vqt_tensor *w)
 {
     TENSOR_OP(at::prelu(T(t), T(w)))
