@@ -11,9 +11,10 @@ the peer first in odd ones), and from the kernel's accounting of each finished p
   rss    peak resident set of the N-step run
 
 bench_run.py (bench.sh's default mode) measures from inside instead: start-up to the first
-step, and each step from vqclip's progress lines and peer_baseline.py's events. The two agree
-on vqclip; they differ on the peer because generate.py is not peer_baseline.py (its kornia
-augmentations, its per-step work) and because fixed cost counts more than start-up.
+step, and each step from vqclip's progress lines and peer_baseline.py's events. The figures
+differ because generate.py is not peer_baseline.py (its kornia augmentations and its per-step
+work) and because the fixed cost counts more than the start-up (docs/benchmarks.md). A
+two-point estimate is noisy on a shared machine: quote the medians of several rounds.
 
 The peer runs as `python3 DIR/generate.py` with PYTHONPATH=DIR:scripts/peer_stubs, where DIR
 holds generate.py and the packages it imports (its CLIP/ folder, taming, kornia, ...), e.g. a
