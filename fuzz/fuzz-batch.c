@@ -30,9 +30,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *line = fuzz_cstr(data, size);
     vqc_generate_params gp = vqc_generate_default_params();
+    vqc_context_params cp = vqc_context_default_params();
     cJSON *json = NULL;
     bool seeded = false;
-    int rc = gen_opts_job_params(line, &gp, &json, &seeded);
+    int rc = gen_opts_job_params(line, &gp, &cp, &json, &seeded);
     FUZZ_CHECK(rc <= 0); /* 1 would read as "skipped" to the batch runner */
     fuzz_check_error(rc, data, size);
     FUZZ_CHECK(rc == 0 || strstr(line, "(null)") || !strstr(vqc_error_get(), "(null)"));

@@ -10,25 +10,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gen/prompts.h"
 #include "util/error.h"
-
-/* Whether [b, e) is a field that should be read as a weight (as gen/prompts.c decides). */
-static bool weight_like(const char *b, const char *e)
-{
-    if (e <= b || e - b > 32)
-        return false;
-    for (const char *p = b; p < e; p++)
-        if (isspace((unsigned char)*p) || *p == '/' || *p == '\\')
-            return false;
-    return true;
-}
 
 /* The last ':' of [b, e) when what follows it is weight-like; NULL otherwise. */
 static const char *weight_colon(const char *b, const char *e)
 {
     for (const char *q = e; q > b; q--)
         if (q[-1] == ':')
-            return weight_like(q, e) ? q - 1 : NULL;
+            return vqc_weight_like(q, e) ? q - 1 : NULL;
     return NULL;
 }
 

@@ -18,8 +18,7 @@ static void trim(const char **b, const char **e)
         (*e)--;
 }
 
-/* Whether [b, e) is a field that should be read as a number. */
-static bool weight_like(const char *b, const char *e)
+bool vqc_weight_like(const char *b, const char *e)
 {
     if (e <= b || e - b > 32)
         return false;
@@ -62,7 +61,7 @@ static int parse_part(const char *b, const char *e, vqc_prompt *p)
             break;
         const char *fb = colon + 1, *fe = e;
         trim(&fb, &fe);
-        if (!weight_like(fb, fe))
+        if (!vqc_weight_like(fb, fe))
             break;
         if (parse_number(fb, fe, &nums[nnum]) != 0)
             return vqc_error_set(VQC_ERR_USAGE, "prompt '%.*s': '%.*s' is not a number",

@@ -8,6 +8,8 @@
 #ifndef VQC_GEN_PROMPTS_H
 #define VQC_GEN_PROMPTS_H
 
+#include <stdbool.h>
+
 typedef struct vqc_prompt {
     char *text;    /* owned; trimmed of surrounding whitespace; never empty */
     double weight; /* default 1 */
@@ -33,6 +35,11 @@ void vqc_prompt_list_clear(vqc_prompt_list *list);
 
 /* Frees an array from vqc_story_parse. */
 void vqc_story_free(vqc_prompt_list *lists, int n);
+
+/* Whether the field [b, e) after a ':' is to be read as a weight (then it must be a number):
+ * 1 to 32 bytes with no white space, '/' or '\\'. So "photo: a cat" and "C:\\x.png" keep
+ * their colon, and "cat:heavy" is a bad weight. Shared by the prompt and CLIP-list syntaxes. */
+bool vqc_weight_like(const char *b, const char *e);
 
 /* Parses a noise prompt "SEED[:WEIGHT]" (SEED a non-negative integer). Returns 0 or
  * VQC_ERR_USAGE. */
