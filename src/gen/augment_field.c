@@ -17,18 +17,23 @@
 #define TS_SCALE 0.8
 #define TS_EPS 1e-8
 
-/* [1, h, w, 2] grid of kornia's create_meshgrid(h, w): x = linspace(-1, 1, w) in channel 0,
- * y = linspace(-1, 1, h) in channel 1 (a single row or column sits at -1, as linspace(-1, 1, 1)).
- */
-static vqt_tensor *meshgrid(int64_t h, int64_t w, vqt_device dev, vqt_tensor **gx, vqt_tensor **gy)
+/* The two coordinate planes [h, w] of kornia's create_meshgrid(h, w): x = linspace(-1, 1, w),
+ * y = linspace(-1, 1, h) (a single row or column sits at -1, as linspace(-1, 1, 1)). */
+static void mesh_axes(int64_t h, int64_t w, vqt_device dev, vqt_tensor **gx, vqt_tensor **gy)
 {
-    int64_t s1w[2] = {1, w}, sh1[2] = {h, 1}, shw[2] = {h, w}, sg[4] = {1, h, w, 1};
+    int64_t s1w[2] = {1, w}, sh1[2] = {h, 1}, shw[2] = {h, w};
     vqt_tensor *x = vqt_arange(w, VQC_DTYPE_F32, dev), *y = vqt_arange(h, VQC_DTYPE_F32, dev);
     x = vqt_affine(x, w > 1 ? 2.0 / (double)(w - 1) : 0.0, -1.0);
     y = vqt_affine(y, h > 1 ? 2.0 / (double)(h - 1) : 0.0, -1.0);
     *gx = vqt_expand(vqt_reshape(x, 2, s1w), 2, shw);
     *gy = vqt_expand(vqt_reshape(y, 2, sh1), 2, shw);
-    vqt_tensor *xy[2] = {vqt_reshape(*gx, 4, sg), vqt_reshape(*gy, 4, sg)};
+}
+
+/* A sampling grid [1, h, w, 2] from its x and y planes [h, w]. */
+static vqt_tensor *stack_grid(const vqt_tensor *gx, const vqt_tensor *gy, int64_t h, int64_t w)
+{
+    int64_t sg[4] = {1, h, w, 1};
+    vqt_tensor *xy[2] = {vqt_reshape(gx, 4, sg), vqt_reshape(gy, 4, sg)};
     return vqt_cat(xy, 2, 3);
 }
 
@@ -71,7 +76,8 @@ vqt_tensor *vqc_augment_elastic(const vqt_tensor *x, double p)
     field = vqt_conv2d(field, th, NULL, 1, 1, 0, ET_TAPS / 2, 2);
     int64_t perm[4] = {0, 2, 3, 1};
     vqt_tensor *gx, *gy;
-    vqt_tensor *grid = ADD(meshgrid(h, w, dev, &gx, &gy), vqt_permute(field, 4, perm));
+    mesh_axes(h, w, dev, &gx, &gy);
+    vqt_tensor *grid = ADD(stack_grid(gx, gy, h, w), vqt_permute(field, 4, perm));
     vqt_tensor *warped = sample(x, vqt_clamp(grid, -1.0, 1.0));
     return vqt_where(vqt_reshape(on, 4, sg), warped, x);
 }
@@ -173,7 +179,7 @@ vqt_tensor *vqc_augment_thin_plate(const vqt_tensor *x, double p)
     /* vqc_tps_eval over the whole grid, as tensors on the device (kernel centred on src, as
      * warp_image_tps(image, src, ...)). */
     vqt_tensor *gx, *gy;
-    meshgrid(h, w, dev, &gx, &gy);
+    mesh_axes(h, w, dev, &gx, &gy);
     vqt_tensor *out[2];
     for (int c = 0; c < 2; c++)
         out[c] = ADD(vqt_affine(gx, aw[1][c], aw[0][c]), vqt_affine(gy, aw[2][c], 0.0));
@@ -186,7 +192,5 @@ vqt_tensor *vqc_augment_thin_plate(const vqt_tensor *x, double p)
         for (int c = 0; c < 2; c++)
             out[c] = ADD(out[c], vqt_affine(u, kw[j][c], 0.0));
     }
-    int64_t sg[4] = {1, h, w, 1};
-    vqt_tensor *xy[2] = {vqt_reshape(out[0], 4, sg), vqt_reshape(out[1], 4, sg)};
-    return sample(x, vqt_cat(xy, 2, 3));
+    return sample(x, stack_grid(out[0], out[1], h, w));
 }
