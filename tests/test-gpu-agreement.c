@@ -15,6 +15,9 @@
  * 1e-3 relative), so main() sets NVIDIA_TF32_OVERRIDE=0 (honoured by cuBLAS and cuDNN) before
  * the first CUDA call, unless the environment already sets it.
  *
+ *   two CLIP models (-m A,B:W), one step over fixed boxes,     losses and dL/dz 1e-4 relative;
+ *   cuda vs cpu                                                float16 ViT: losses 2e-2,
+ *                                                              dL/dz cosine >= 0.99
  * Also: `--device cuda:N` with N out of range is a clear error (vqt_device_parse and the CLI,
  * exit status 3), an impossible allocation fails with a message instead of aborting, peak
  * memory statistics, and a smoke run of the production loop path on CUDA (float16 CLIP, every
@@ -346,6 +349,79 @@ static void check_clip(const char *name, vqt_device dev)
     vqc_tmap_free(ref);
 }
 
+/* ---- several CLIP models ------------------------------------------------------------------ */
+
+/* One step of a two-model loop on dev (-m ViT:1.5,RN:0.5; the ResNet in float32, the ViT in
+ * `prec`) from *z0 over fixed boxes, so nothing random: losses gets 1 + 2 values, share each
+ * model's part; returns dL/dz on the CPU. A NULL *z0 gets the loop's seeded random start. */
+static vqt_tensor *multiclip_step(vqt_device dev, vqc_clip_precision prec, vqt_tensor **z0,
+                                  float *losses, float *share)
+{
+    static const int boxes[] = {0, 0, 32, 16, 0, 32, 8, 4, 24, 30, 14, 18};
+    vqc_vqgan *vq;
+    vqc_clip *vit, *rn;
+    vqc_tokenizer *tok;
+    ASSERT_OK(vqc_vqgan_load(fixture_path("vqgan/tiny_vq.ckpt"), NULL, dev, &vq));
+    ASSERT_OK(vqc_clip_load(fixture_path("clip/tiny_vit.pt"), dev, prec, &vit));
+    ASSERT_OK(vqc_clip_load(fixture_path("clip/tiny_rn.pt"), dev, VQC_CLIP_FP32, &rn));
+    ASSERT_OK(vqc_tokenizer_load(fixture_path("clip/bpe_simple_vocab_16e6.txt.gz"), &tok));
+    vqc_loop_params p = vqc_loop_default_params();
+    p.width = 48;
+    p.height = 32;
+    p.cut.cut_size = 0; /* each model's own input resolution (32 and 64) */
+    p.cut.boxes = boxes;
+    p.cut.nboxes = 4;
+    p.clip_weight = 1.5;
+    p.seed = 11;
+    vqc_loop *L;
+    ASSERT_OK(vqc_loop_create(&p, vq, vit, &L));
+    ASSERT_OK(vqc_loop_add_clip(L, rn, 0.5));
+    ASSERT_OK(vqc_loop_add_text_prompt(L, tok, "a red circle on blue", 1, -INFINITY));
+    ASSERT_OK(vqc_loop_add_text_prompt(L, tok, "blurry", -0.5, -2));
+    if (*z0) {
+        ASSERT_OK(vqc_loop_set_z(L, *z0));
+    } else {
+        ASSERT_OK(vqc_loop_init_random(L));
+        *z0 = vqt_clone(vqc_loop_z(L));
+    }
+    ASSERT_OK(vqc_loop_step(L, losses));
+    ASSERT_EQ(vqc_loop_clip_losses(L, share), 2);
+    assert_on(vqc_loop_last_grad(L), dev, "two-model gradient");
+    vqt_tensor *g = vqt_to(vqc_loop_last_grad(L), cpu, VQC_DTYPE_F32);
+    vqc_loop_free(L);
+    vqc_tokenizer_free(tok);
+    vqc_clip_free(rn);
+    vqc_clip_free(vit);
+    vqc_vqgan_free(vq);
+    return g;
+}
+
+/* Both models on dev against both on the CPU: float32 losses and dL/dz within 1e-4 relative;
+ * with the ViT in float16, the losses within 2e-2 and dL/dz at cosine >= 0.99. */
+static void check_multiclip(vqt_device dev)
+{
+    fprintf(stderr, "two CLIP models\n");
+    vqt_scope_begin();
+    vqt_tensor *z0 = NULL;
+    float lc[3], l32[3], l16[3], sc[2], s32[2], s16[2];
+    vqt_tensor *gc = multiclip_step(cpu, VQC_CLIP_FP32, &z0, lc, sc);
+    vqt_tensor *g32 = multiclip_step(dev, VQC_CLIP_FP32, &z0, l32, s32);
+    vqt_tensor *g16 = multiclip_step(dev, VQC_CLIP_FP16, &z0, l16, s16);
+    for (int i = 1; i < 3; i++) {
+        fprintf(stderr, "  loss %d: cpu %.6f, float32 %.6f, float16 ViT %.6f\n", i, lc[i], l32[i],
+                l16[i]);
+        ASSERT_NEAR(l32[i], lc[i], 1e-4 * fabs(lc[i]) + 1e-6);
+        ASSERT_NEAR(l16[i], lc[i], 2e-2 * fabs(lc[i]) + 1e-4);
+    }
+    for (int k = 0; k < 2; k++)
+        ASSERT_NEAR(s32[k], sc[k], 1e-4 * fabs(sc[k]) + 1e-6);
+    int64_t flat[2] = {1, -1};
+    vqt_tensor *fc = vqt_reshape(gc, 2, flat);
+    assert_rows_agree(vqt_reshape(g32, 2, flat), fc, "two-model dL/dz, float32", 1e-4, 0.9999);
+    assert_rows_agree(vqt_reshape(g16, 2, flat), fc, "two-model dL/dz, fp16 ViT", 0.2, 0.99);
+    vqt_scope_end();
+}
+
 /* ---- the loop ----------------------------------------------------------------------------- */
 
 /* test-loop.c's run_fixture for loop_pooling, with the models on dev (float32, TF32 off). */
@@ -480,6 +556,7 @@ int main(void)
     check_vqgan("tiny_gumbel", dev);
     check_clip("tiny_vit", dev);
     check_clip("tiny_rn", dev);
+    check_multiclip(dev);
     check_loop_fixture(dev);
     smoke_loop(dev, VQC_CUT_POOLING);
     smoke_loop(dev, VQC_CUT_ORIGINAL);
