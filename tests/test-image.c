@@ -1,6 +1,7 @@
 /* Output images by file name (io/image.c): .png writes PNG, .jpg/.jpeg JPEG of quality 75 with
  * the metadata in COM segments, anything else is refused; the metadata reads back from both
- * (io/image_text.c), and so does the step vqc_image_step reports. */
+ * (io/image_text.c), and so does the step vqc_image_step reports. The JPEG pre-check refuses a
+ * scan whose tables no segment defines (stb 2.27 would read uninitialised memory). */
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -112,11 +113,87 @@ static void test_png_and_jpeg(void)
     vqc_image_free(&img);
 }
 
+/* The JPEG `in` (n bytes) without its segments of marker m before the first scan, into out;
+ * returns the new length. */
+static size_t strip_segments(const unsigned char *in, size_t n, unsigned m, unsigned char *out)
+{
+    size_t i = 2, o = 2;
+    memcpy(out, in, 2);
+    while (i + 4 <= n && in[i] == 0xFF && in[i + 1] != 0xDA) {
+        size_t len = 2 + ((size_t)in[i + 2] << 8 | in[i + 3]);
+        if (in[i + 1] != m) {
+            memcpy(out + o, in + i, len);
+            o += len;
+        }
+        i += len;
+    }
+    memcpy(out + o, in + i, n - i);
+    return o + n - i;
+}
+
+/* Writes n bytes to name; vqc_image_load and vqc_raw_image_load must both refuse it, naming
+ * an undefined table. */
+static void expect_undefined_table(const unsigned char *d, size_t n, const char *name)
+{
+    ASSERT_EQ(vqc_jpeg_unsafe(d, n), 2);
+    FILE *f = fopen(tpath(name), "wb");
+    ASSERT(f && fwrite(d, 1, n, f) == n && fclose(f) == 0);
+    vqc_image img;
+    vqc_raw_image raw;
+    ASSERT_EQ(vqc_image_load(tpath(name), &img), VQC_ERR_FORMAT);
+    ASSERT(strstr(vqc_error_get(), "no segment defines") != NULL);
+    ASSERT_EQ(vqc_raw_image_load(tpath(name), &raw), VQC_ERR_FORMAT);
+    fprintf(stderr, "  %s: %s\n", name, vqc_error_get());
+}
+
+static void test_jpeg_precheck(void)
+{
+    vqc_image img = smooth_image();
+    const char *none[] = {NULL};
+    ASSERT_OK(vqc_image_save(tpath("pre.jpg"), &img, none));
+    vqc_image_free(&img);
+    FILE *f = fopen(tpath("pre.jpg"), "rb");
+    ASSERT(f != NULL);
+    static unsigned char d[1 << 16], e[1 << 16];
+    size_t n = fread(d, 1, sizeof d, f);
+    fclose(f);
+    ASSERT(n > 100 && n < sizeof d);
+    ASSERT_EQ(vqc_jpeg_unsafe(d, n), 0);
+    ASSERT_OK(vqc_image_load(tpath("pre.jpg"), &img));
+    vqc_image_free(&img);
+    /* no Huffman tables, no quantisation tables */
+    size_t m = strip_segments(d, n, 0xC4, e);
+    ASSERT(m < n);
+    expect_undefined_table(e, m, "no-dht.jpg");
+    m = strip_segments(d, n, 0xDB, e);
+    ASSERT(m < n);
+    expect_undefined_table(e, m, "no-dqt.jpg");
+    /* every table defined but the scan's last AC table, which moves to slot 3 */
+    memcpy(e, d, n);
+    size_t last_ac = 0;
+    for (size_t i = 2; i + 4 <= n && e[i] == 0xFF && e[i + 1] != 0xDA;) {
+        size_t end = i + 2 + ((size_t)e[i + 2] << 8 | e[i + 3]);
+        for (size_t t = i + 4; e[i + 1] == 0xC4 && t < end;) { /* each table of a DHT */
+            unsigned codes = 0;
+            for (int k = 1; k <= 16; k++)
+                codes += e[t + k];
+            if (e[t] >> 4 == 1)
+                last_ac = t;
+            t += 17 + codes;
+        }
+        i = end;
+    }
+    ASSERT(last_ac > 0 && (e[last_ac] & 15) != 3);
+    e[last_ac] = 0x13;
+    expect_undefined_table(e, n, "ac-moved.jpg");
+}
+
 int main(void)
 {
     dir = test_tmpdir("image");
     test_names();
     test_png_and_jpeg();
+    test_jpeg_precheck();
     fprintf(stderr, "test-image: ok\n");
     return 0;
 }

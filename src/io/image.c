@@ -21,15 +21,96 @@
 
 /* ---- JPEG pre-check -------------------------------------------------------------------- */
 
-/* stb_image 2.27 (Debian 12's libstb) writes past its Huffman size table (stbi__build_huffman)
- * when a DHT segment declares more than 256 codes; upstream checks since 2.28. This walks the
- * segments the way stb's decoder does (length-prefixed segments, junk skipped byte by byte to
- * the next marker, entropy-coded data after SOS skipped to the next real marker) and reports
- * such a table before stb sees it. */
-int vqc_jpeg_bad_huffman(const unsigned char *d, size_t n)
+/* What the segment walk has seen: the tables defined so far and the frame's components. */
+typedef struct {
+    bool dc[4], ac[4], quant[4]; /* Huffman (DC, AC) and quantisation tables defined */
+    bool frame, progressive;
+    int ncomp;
+    unsigned char id[4], tq[4]; /* the frame's components: identifier, quantisation table */
+} jpeg_walk;
+
+/* A DHT segment's tables (d[t..end)); 1 when one declares more than 256 codes. */
+static int walk_dht(jpeg_walk *w, const unsigned char *d, size_t n, size_t t, size_t end)
+{
+    while (t < end && t < n) {
+        unsigned q = d[t], codes = 0;
+        for (size_t k = 1; k <= 16; k++) /* stb reads zeros past the end */
+            codes += t + k < n ? d[t + k] : 0;
+        if (codes > 256)
+            return 1;
+        if (q >> 4 <= 1 && (q & 15) <= 3) /* stb refuses the file otherwise */
+            (q >> 4 ? w->ac : w->dc)[q & 15] = true;
+        t += 17 + codes;
+    }
+    return 0;
+}
+
+/* A DQT segment's tables. */
+static void walk_dqt(jpeg_walk *w, const unsigned char *d, size_t n, size_t t, size_t end)
+{
+    while (t < end && t < n) {
+        unsigned q = d[t];
+        if ((q & 15) <= 3 && q >> 4 <= 1)
+            w->quant[q & 15] = true;
+        t += q >> 4 ? 129 : 65;
+    }
+}
+
+/* A frame header (SOFn at d[t]: precision, height, width, components). */
+static void walk_sof(jpeg_walk *w, unsigned m, const unsigned char *d, size_t n, size_t t)
+{
+    if (w->frame || t + 6 > n)
+        return; /* stb reads the first frame header only */
+    w->frame = true;
+    w->progressive = m == 0xC2;
+    w->ncomp = d[t + 5] <= 4 ? d[t + 5] : 0;
+    for (int c = 0; c < w->ncomp && t + 8 + 3 * (size_t)c < n; c++) {
+        w->id[c] = d[t + 6 + 3 * c];
+        w->tq[c] = d[t + 8 + 3 * c] & 3;
+    }
+}
+
+/* A scan header (SOS at d[t]): 2 when it decodes with a Huffman table, or dequantises with a
+ * table, that nothing has defined, as stb decides which it uses (a baseline scan both of its
+ * components' tables, a progressive DC scan the DC table unless it refines, an AC scan the AC
+ * table). */
+static int walk_sos(const jpeg_walk *w, const unsigned char *d, size_t n, size_t t)
+{
+    if (!w->frame || t >= n)
+        return 0; /* stb refuses a scan before the frame */
+    unsigned ns = d[t];
+    size_t after = t + 1 + 2 * (size_t)ns;
+    if (ns < 1 || ns > 4 || after + 3 > n)
+        return 0; /* stb refuses it, or stops at the end of the data */
+    unsigned ss = d[after], ah = d[after + 2] >> 4;
+    for (unsigned k = 0; k < ns; k++) {
+        unsigned id = d[t + 1 + 2 * k], td = d[t + 2 + 2 * k] >> 4, ta = d[t + 2 + 2 * k] & 15;
+        int c = 0;
+        while (c < w->ncomp && w->id[c] != id)
+            c++;
+        if (c == w->ncomp || td > 3 || ta > 3)
+            return 0; /* stb refuses the scan */
+        bool dc = !w->progressive || (ss == 0 && ah == 0), ac = !w->progressive || ss != 0;
+        if ((dc && !w->dc[td]) || (ac && !w->ac[ta]) || !w->quant[w->tq[c]])
+            return 2;
+    }
+    return 0;
+}
+
+/* stb_image 2.27 (Debian 12's libstb) has two faults on malformed JPEGs that upstream fixed
+ * later: a DHT segment that declares more than 256 codes makes it write past its Huffman size
+ * table (stbi__build_huffman), and a scan that uses a Huffman table no DHT defined makes it
+ * decode with the uninitialised table (reads at indices taken from uninitialised memory;
+ * fuzz-image found it). This walks the segments the way stb's decoder does (length-prefixed
+ * segments, junk skipped byte by byte to the next marker, entropy-coded data after SOS skipped
+ * to the next real marker) and reports either, and a scan whose quantisation table is undefined
+ * (its pixels would come from uninitialised memory), before stb sees the file. A progressive
+ * frame also dequantises, at its end, every component with its table. */
+int vqc_jpeg_unsafe(const unsigned char *d, size_t n)
 {
     if (n < 2 || d[0] != 0xFF) /* stb decodes as JPEG only what starts with a marker */
         return 0;
+    jpeg_walk w = {0};
     size_t i = 0;
     while (i + 1 < n) {
         if (d[i] != 0xFF || d[i + 1] == 0xFF || d[i + 1] == 0x00) {
@@ -41,25 +122,28 @@ int vqc_jpeg_bad_huffman(const unsigned char *d, size_t n)
         if (m == 0xD8 || m == 0x01 || (m >= 0xD0 && m <= 0xD7))
             continue; /* markers without a length */
         if (m == 0xD9 || i + 2 > n)
-            return 0;
+            break;
         size_t len = (size_t)d[i] << 8 | d[i + 1];
-        if (m == 0xC4) {
-            size_t t = i + 2, end = i + len;
-            while (t < end && t < n) {
-                unsigned codes = 0;
-                for (size_t k = 1; k <= 16; k++) /* stb reads zeros past the end */
-                    codes += t + k < n ? d[t + k] : 0;
-                if (codes > 256)
-                    return 1;
-                t += 17 + codes;
-            }
-        }
+        int bad = 0;
+        if (m == 0xC4)
+            bad = walk_dht(&w, d, n, i + 2, i + len);
+        else if (m == 0xDB)
+            walk_dqt(&w, d, n, i + 2, i + len);
+        else if (m == 0xC0 || m == 0xC1 || m == 0xC2)
+            walk_sof(&w, m, d, n, i + 2);
+        else if (m == 0xDA)
+            bad = walk_sos(&w, d, n, i + 2);
+        if (bad)
+            return bad;
         i += len < 2 ? 2 : len;
         if (m == 0xDA) /* entropy-coded data: FF 00 and RSTn belong to it */
             while (i + 1 < n && !(d[i] == 0xFF && d[i + 1] != 0x00 && d[i + 1] != 0xFF &&
                                   (d[i + 1] < 0xD0 || d[i + 1] > 0xD7)))
                 i++;
     }
+    for (int c = 0; w.progressive && c < w.ncomp; c++)
+        if (!w.quant[w.tq[c]])
+            return 2;
     return 0;
 }
 
@@ -106,9 +190,11 @@ static int check_bytes(const unsigned char *file, size_t len, const char *name)
     int w, h, c;
     if (len > INT_MAX)
         return vqc_error_set(VQC_ERR_FORMAT, "%s: image file over 2 GiB", name);
-    if (vqc_jpeg_bad_huffman(file, len))
-        return vqc_error_set(VQC_ERR_FORMAT, "%s: corrupt JPEG (a Huffman table of over 256 codes)",
-                             name);
+    int jpeg = vqc_jpeg_unsafe(file, len);
+    if (jpeg)
+        return vqc_error_set(VQC_ERR_FORMAT, "%s: corrupt JPEG (%s)", name,
+                             jpeg == 1 ? "a Huffman table of over 256 codes"
+                                       : "a scan uses a table that no segment defines");
     if (!stbi_info_from_memory(file, (int)len, &w, &h, &c))
         return vqc_error_set(VQC_ERR_FORMAT, "%s: not a readable image (%s)", name,
                              stbi_failure_reason());

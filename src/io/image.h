@@ -33,10 +33,12 @@ int vqc_image_decode(const unsigned char *file, size_t len, const char *name, vq
  * http only when allow_http), decoded as vqc_image_load does. */
 int vqc_image_open(const char *src, bool allow_http, vqc_image *out);
 
-/* 1 when the bytes are a JPEG (they start with a marker) holding a Huffman table of more than 256
- * codes, which Debian 12's stb_image 2.27 would write past its table on (vqc_image_load refuses
- * such files before stb sees them); 0 otherwise. Exposed for the fuzz target. */
-int vqc_jpeg_bad_huffman(const unsigned char *d, size_t n);
+/* Whether the bytes are a JPEG (they start with a marker) that Debian 12's stb_image 2.27 would
+ * mishandle: 1 when a Huffman table declares more than 256 codes (stb writes past its table), 2
+ * when a scan uses a Huffman or quantisation table that no segment defined (stb reads
+ * uninitialised memory); 0 otherwise. vqc_image_load and vqc_raw_image_load refuse such files
+ * before stb sees them. Exposed for the fuzz target. */
+int vqc_jpeg_unsafe(const unsigned char *d, size_t n);
 
 /* Releases the pixels; the struct may be reused. */
 void vqc_image_free(vqc_image *img);
