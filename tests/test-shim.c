@@ -1,5 +1,6 @@
 /* The libtorch shim: handles, scopes, errors and their kind (allocation failure or not, also
- * through a checkpointed segment and the bridge to vqc errors), autograd helpers, host copies. */
+ * through a checkpointed segment and the bridge to vqc errors), autograd helpers, host copies,
+ * the step profile's stages and operator counts. */
 #include <math.h>
 
 #include "testhelp.h"
@@ -224,6 +225,41 @@ static void test_layouts(void)
     ASSERT_EQ(vqt_dtype(h), VQC_DTYPE_F32);
 }
 
+/* The profile counts the outermost operators of each stage, the backward pass's nodes
+ * included, and only while it lives. */
+static void test_profile_ops(void)
+{
+    const float a[3] = {1, 2, 3};
+    vqt_tensor *x = vec(a, 3);
+    vqt_set_requires_grad(x, true);
+    vqt_profile *p = vqt_profile_new(cpu, 3);
+    ASSERT(p != NULL);
+    for (int step = 0; step < 2; step++) {
+        ASSERT_OK(vqt_profile_begin(p));
+        vqt_tensor *y = x;
+        for (int i = 0; i < 3; i++) /* stage 0: three additions */
+            y = vqt_binary(VQT_ADD, y, x);
+        ASSERT_OK(vqt_profile_mark(p, 0));
+        for (int i = 0; i < 5; i++) /* stage 1: five multiplications */
+            y = vqt_binary_s(VQT_MUL, y, 2.0);
+        ASSERT_OK(vqt_profile_mark(p, 1));
+        vqt_tensor *loss = vqt_reduce(VQT_SUM, y, 0, NULL, false); /* stage 2: the rest */
+        ASSERT_OK(vqt_backward(loss));
+        ASSERT_OK(vqt_profile_mark(p, 2));
+        ASSERT_OK(vqt_profile_end(p, step == 1)); /* the first step is not counted */
+    }
+    double dev, host;
+    ASSERT_EQ(vqt_profile_get(p, 0, &dev, &host), 1);
+    long long o0 = vqt_profile_ops(p, 0), o1 = vqt_profile_ops(p, 1), o2 = vqt_profile_ops(p, 2);
+    fprintf(stderr, "profile operators: %lld, %lld, %lld\n", o0, o1, o2);
+    ASSERT_EQ(o0, 3);
+    ASSERT_EQ(o1, 5);
+    /* the sum and, backward, at least one node per recorded operator (9) */
+    ASSERT(o2 >= 10);
+    ASSERT_EQ(vqt_profile_ops(p, 3), -1);
+    vqt_profile_free(p);
+}
+
 int main(void)
 {
     int n = vqt_init(0);
@@ -238,6 +274,7 @@ int main(void)
     test_clamp_with_grad();
     test_replace_grad();
     test_layouts();
+    test_profile_ops();
     test_oom_kind();
     test_oom_in_checkpoint();
     vqt_scope_end();

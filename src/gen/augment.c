@@ -1,7 +1,13 @@
 /* Cutout augmentation (see augment.h): code parsing, the composed homography with its single
- * sampling pass, and the photometric steps. Every random draw is a tensor on the batch's device;
- * "applied with probability p" is a 0/1 gate per cutout that scales the random parameters, so
- * an unapplied augmentation degenerates into the identity without branching. */
+ * sampling pass, and the photometric steps. "Applied with probability p" is a 0/1 gate per
+ * cutout that scales the random parameters, so an unapplied augmentation degenerates into the
+ * identity without branching.
+ *
+ * The per-cutout parameters (gates, angles, matrices, erased spans: a few numbers per cutout)
+ * are drawn and computed on the CPU, with the CPU generator, and only the results go to the
+ * batch's device: on a GPU the dozens of tiny operators they take would each cost a launch and
+ * host time, and the host is what limits a step there. Image-sized noise is drawn on the
+ * batch's device. On the CPU nothing changes: same operators, same draws, same order. */
 #include "gen/augment.h"
 
 #include <ctype.h>
@@ -14,6 +20,8 @@
 #include "util/torch_error.h"
 
 #define DEG (M_PI / 180.0)
+
+static const vqt_device cpu = {VQT_DEVICE_CPU, 0}; /* where the parameters are computed */
 
 /* ---- codes ----------------------------------------------------------------------------- */
 
@@ -367,7 +375,9 @@ static vqt_tensor *base_points(int64_t h, int64_t w, vqt_device dev)
  * puts the horizon inside the output) samples nothing: it goes to 2, outside the input. */
 static vqt_tensor *homography_grid(const vqt_tensor *hom, int64_t h, int64_t w, vqt_device dev)
 {
-    vqt_tensor *det, *hinv = adjugate(vqt_to(hom, dev, VQC_DTYPE_F32), &det);
+    vqt_tensor *det, *hinv = adjugate(vqt_to(hom, cpu, VQC_DTYPE_F32), &det);
+    hinv = vqt_to(hinv, dev, VQC_DTYPE_F32);
+    det = vqt_to(det, dev, VQC_DTYPE_F32);
     int64_t sn1[2] = {-1, 1}, gs[4] = {-1, h, w, 2};
     vqt_tensor *src = vqt_matmul(hinv, base_points(h, w, dev)); /* [n, 3, h*w] */
     vqt_tensor *z = vqt_select(src, 1, 2);
@@ -452,17 +462,17 @@ static vqt_tensor *jitter(const vqt_tensor *x, double p)
         return NULL;
     int64_t n = s[0], sflat[3] = {n, 3, s[2] * s[3]};
     vqt_device dev = vqt_device_of(x);
-    vqt_tensor *g = gate(n, p, dev);
-    vqt_tensor *db = view4(gated(g, n, -0.1, 0.1, dev), n);
-    vqt_tensor *cf = view4(vqt_affine(gated(g, n, -0.1, 0.1, dev), 1.0, 1.0), n);
-    vqt_tensor *sf = vqt_affine(gated(g, n, -0.1, 0.1, dev), 1.0, 1.0);
-    vqt_tensor *th = gated(g, n, -0.2 * M_PI, 0.2 * M_PI, dev);
+    vqt_tensor *g = gate(n, p, cpu);
+    vqt_tensor *db = vqt_to(view4(gated(g, n, -0.1, 0.1, cpu), n), dev, VQC_DTYPE_F32);
+    vqt_tensor *cf = view4(vqt_affine(gated(g, n, -0.1, 0.1, cpu), 1.0, 1.0), n);
+    vqt_tensor *sf = vqt_affine(gated(g, n, -0.1, 0.1, cpu), 1.0, 1.0);
+    vqt_tensor *th = gated(g, n, -0.2 * M_PI, 0.2 * M_PI, cpu);
     vqt_tensor *y = ADD(x, db);
     vqt_tensor *means = vqt_reduce(VQT_MEAN, y, 2, red, true);
     vqt_tensor *gm = vqt_reduce(VQT_SUM, MUL(means, host_const(luma, 4, sl, dev)), 1, &one, true);
-    y = ADD(gm, MUL(cf, SUB(y, gm)));
-    vqt_tensor *cm = vqt_matmul(hue_matrix(th, n, dev), saturation_matrix(sf, n, dev));
-    return vqt_reshape(vqt_matmul(cm, vqt_reshape(y, 3, sflat)), 4, s);
+    y = ADD(gm, MUL(vqt_to(cf, dev, VQC_DTYPE_F32), SUB(y, gm)));
+    vqt_tensor *cm = vqt_matmul(hue_matrix(th, n, cpu), saturation_matrix(sf, n, cpu));
+    return vqt_reshape(vqt_matmul(vqt_to(cm, dev, VQC_DTYPE_F32), vqt_reshape(y, 3, sflat)), 4, s);
 }
 
 /* Sh: x + f (x - blur(x)), f ~ U(0, 0.3). */
@@ -480,8 +490,8 @@ static vqt_tensor *sharpen(const vqt_tensor *x, double p)
     vqt_tensor *pad = vqt_pad(x, 4, pads, VQT_PAD_REPLICATE, 0.0);
     vqt_tensor *blur =
         vqt_conv2d(pad, vqt_to(kern, dev, vqt_dtype(x)), NULL, 1, 1, 0, 0, (int)s[1]);
-    vqt_tensor *f = view4(gated(gate(s[0], p, dev), s[0], 0.0, 0.3, dev), s[0]);
-    return ADD(x, MUL(f, SUB(x, blur)));
+    vqt_tensor *f = view4(gated(gate(s[0], p, cpu), s[0], 0.0, 0.3, cpu), s[0]);
+    return ADD(x, MUL(vqt_to(f, dev, VQC_DTYPE_F32), SUB(x, blur)));
 }
 
 /* Gn: x + std * N(0, 1). */
@@ -492,8 +502,8 @@ static vqt_tensor *noise(const vqt_tensor *x, double p)
     if (nd != 4)
         return NULL;
     vqt_device dev = vqt_device_of(x);
-    vqt_tensor *sd = view4(vqt_affine(gate(s[0], p, dev), VQC_AUG_GN_STD, 0.0), s[0]);
-    return ADD(x, MUL(sd, vqt_randn(nd, s, dev)));
+    vqt_tensor *sd = view4(vqt_affine(gate(s[0], p, cpu), VQC_AUG_GN_STD, 0.0), s[0]);
+    return ADD(x, MUL(vqt_to(sd, dev, VQC_DTYPE_F32), vqt_randn(nd, s, dev)));
 }
 
 /* [n, len] float: 1 where lo <= index < lo + ext (lo, ext [n]). */
@@ -515,19 +525,19 @@ static vqt_tensor *erase(const vqt_tensor *x, double p)
         return NULL;
     int64_t n = s[0], h = s[2], w = s[3];
     vqt_device dev = vqt_device_of(x);
-    vqt_tensor *g = gate(n, p, dev);
-    vqt_tensor *area = uniform(n, 0.1, 0.4, dev);
-    vqt_tensor *ratio = vqt_unary(VQT_EXP, uniform(n, log(0.3), log(3.3), dev));
+    vqt_tensor *g = gate(n, p, cpu);
+    vqt_tensor *area = uniform(n, 0.1, 0.4, cpu);
+    vqt_tensor *ratio = vqt_unary(VQT_EXP, uniform(n, log(0.3), log(3.3), cpu));
     vqt_tensor *eh = vqt_unary(VQT_SQRT, MUL(area, ratio));
     vqt_tensor *ew = vqt_unary(VQT_SQRT, DIV(area, ratio));
     eh = vqt_clamp(vqt_unary(VQT_FLOOR, vqt_affine(eh, (double)h, 0.5)), 1.0, (double)h);
     ew = vqt_clamp(vqt_unary(VQT_FLOOR, vqt_affine(ew, (double)w, 0.5)), 1.0, (double)w);
-    vqt_tensor *y0 = vqt_unary(VQT_FLOOR, MUL(vqt_rand(1, &n, dev), vqt_affine(eh, -1.0, h + 1.0)));
-    vqt_tensor *x0 = vqt_unary(VQT_FLOOR, MUL(vqt_rand(1, &n, dev), vqt_affine(ew, -1.0, w + 1.0)));
+    vqt_tensor *y0 = vqt_unary(VQT_FLOOR, MUL(vqt_rand(1, &n, cpu), vqt_affine(eh, -1.0, h + 1.0)));
+    vqt_tensor *x0 = vqt_unary(VQT_FLOOR, MUL(vqt_rand(1, &n, cpu), vqt_affine(ew, -1.0, w + 1.0)));
     int64_t sr[4] = {n, 1, h, 1}, sc[4] = {n, 1, 1, w};
-    vqt_tensor *rows = vqt_reshape(span(y0, eh, n, h, dev), 4, sr);
-    vqt_tensor *cols = vqt_reshape(span(x0, ew, n, w, dev), 4, sc);
-    vqt_tensor *inside = MUL(MUL(rows, cols), view4(g, n));
+    vqt_tensor *rows = vqt_to(vqt_reshape(span(y0, eh, n, h, cpu), 4, sr), dev, VQC_DTYPE_F32);
+    vqt_tensor *cols = vqt_to(vqt_reshape(span(x0, ew, n, w, cpu), 4, sc), dev, VQC_DTYPE_F32);
+    vqt_tensor *inside = MUL(MUL(rows, cols), vqt_to(view4(g, n), dev, VQC_DTYPE_F32));
     return MUL(x, vqt_to(vqt_affine(inside, -1.0, 1.0), dev, vqt_dtype(x)));
 }
 
@@ -554,8 +564,9 @@ vqt_tensor *vqc_augment_homographies(const vqc_augment_list *l, double prob, int
         return NULL;
     }
     vqt_scope_begin();
-    return vqc_torch_scope_end(compose_homographies(l->code, l->n, prob, n, dev),
-                               "augment homographies");
+    return vqc_torch_scope_end(
+        vqt_to(compose_homographies(l->code, l->n, prob, n, cpu), dev, VQC_DTYPE_F32),
+        "augment homographies");
 }
 
 /* Checks that x is [N, C, H, W] (C == 3 when need3). */
@@ -619,8 +630,7 @@ vqt_tensor *vqc_augment_apply(const vqt_tensor *x, const vqc_augment_list *l, do
         while (j < l->n && vqc_augment_is_homography(l->code[j]))
             j++;
         if (j > i) { /* a run of homography codes: one composed warp */
-            y = warp(y, compose_homographies(l->code + i, j - i, prob, vqt_size(x, 0),
-                                             vqt_device_of(x)));
+            y = warp(y, compose_homographies(l->code + i, j - i, prob, vqt_size(x, 0), cpu));
             i = j;
         } else {
             y = apply_one(y, l->code[i], prob);

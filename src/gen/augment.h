@@ -95,7 +95,8 @@ bool vqc_augment_is_homography(vqc_augment a);
  * or 0.5 as documented above; 0 for anything else. */
 double vqc_augment_default_prob(vqc_augment a);
 
-/* Draws one random forward homography per cutout, [n, 3, 3] float32 on dev, composing the
+/* Draws one random forward homography per cutout (on the CPU generator, as vqc_augment_apply
+ * does), [n, 3, 3] float32 on dev, composing the
  * homography codes of `l` in their order (other codes are skipped; identity where none
  * applies). It maps normalised source coordinates (x, y, 1) to destination coordinates.
  * prob > 0 overrides each augmentation's probability. NULL + vqc_error_set on failure. */

@@ -167,7 +167,9 @@ vqt_tensor *vqc_augment_thin_plate(const vqt_tensor *x, double p)
     int64_t h = s[2], w = s[3], nr = 11;
     vqt_device dev = vqt_device_of(x);
     double r[11], dst[5][2], kw[5][2], aw[3][2];
-    if (vqt_to_host(vqt_rand(1, &nr, dev), r, VQC_DTYPE_F64, nr) != nr)
+    /* drawn on the CPU generator, as augment.c's parameters: no wait for the device */
+    const vqt_device cpu = {VQT_DEVICE_CPU, 0};
+    if (vqt_to_host(vqt_rand(1, &nr, cpu), r, VQC_DTYPE_F64, nr) != nr)
         return NULL;
     if (!(r[0] < p))
         return vqt_ref(x);

@@ -448,21 +448,25 @@ static void report_profile(const gen_run *r, double wall, long long handles)
         vqc_log(VQC_LOG_INFO, "profile: too few steps (the first two are not counted)");
         return;
     }
-    vqc_log(VQC_LOG_INFO, "profile of %d steps (%s), ms per step: stage, device, host", steps,
+    vqc_log(VQC_LOG_INFO,
+            "profile of %d steps (%s), per step: stage, device ms, host ms, ATen operators", steps,
             vqt_profile_uses_events(r->prof) ? "device times from CUDA events"
                                              : "device times = host clock");
+    long long ops, ops_sum = 0;
     for (int s = 0; s < VQC_LOOP_PROFILE_STAGES; s++) {
         vqt_profile_get(r->prof, s, &dev, &host);
+        ops = vqt_profile_ops(r->prof, s);
         dev_sum += dev;
         host_sum += host;
-        vqc_log(VQC_LOG_INFO, "profile: %-24s %8.3f %8.3f", vqc_loop_profile_stages[s],
-                dev * 1e3 / steps, host * 1e3 / steps);
+        ops_sum += ops;
+        vqc_log(VQC_LOG_INFO, "profile: %-24s %8.3f %8.3f %6lld", vqc_loop_profile_stages[s],
+                dev * 1e3 / steps, host * 1e3 / steps, ops / steps);
     }
-    vqc_log(VQC_LOG_INFO, "profile: %-24s %8.3f %8.3f", "step (sum)", dev_sum * 1e3 / steps,
-            host_sum * 1e3 / steps);
+    vqc_log(VQC_LOG_INFO, "profile: %-24s %8.3f %8.3f %6lld", "step (sum)", dev_sum * 1e3 / steps,
+            host_sum * 1e3 / steps, ops_sum / steps);
     vqc_log(VQC_LOG_INFO,
             "profile: wall %.3f ms per step over the whole run (snapshots and "
-            "the first steps included), %lld tensor operators per step",
+            "the first steps included), %lld tensor handles made per step",
             wall, handles);
 }
 

@@ -8,9 +8,10 @@
 #include "util/torch_error.h"
 
 const char *const vqc_loop_profile_stages[VQC_LOOP_PROFILE_STAGES] = {
-    "quantise",         "decode forward",     "cutouts + augmentation",
-    "CLIP forward",     "losses (read back)", "CLIP backward",
-    "cutouts backward", "decode backward",    "optimiser"};
+    "quantise",         "decode forward",  "cutouts + augmentation",
+    "CLIP forward",     "losses",          "CLIP backward",
+    "cutouts backward", "decode backward", "read back (waits)",
+    "optimiser"};
 
 /* The MSE-regularised notebook's decay of its moving average of z (ema_val), which its stepped
  * mode always keeps: used there unless p.ema sets another. */
@@ -532,14 +533,18 @@ int vqc_loop_step(vqc_loop *L, float *losses)
         rc = vqc_error_wrap(VQC_ERR_RUNTIME, "step %d", L->step + 1);
     else if (!loss)
         rc = vqc_torch_fail("step %d", L->step + 1);
+    vqc_loop_mark(L, PROF_LOSSES);
+    /* The losses are read once the backward pass is queued: reading waits for the device, and
+     * before the backward pass that wait would keep the host from queueing it meanwhile. z is
+     * still updated only after a finite loss. */
+    if (!rc && vqt_backward(loss) != 0)
+        rc = vqc_torch_fail("backward");
+    vqc_loop_mark(L, PROF_DECODE_BWD);
     if (!rc && losses)
         rc = read_losses(L, terms, losses);
     if (!rc && losses)
         rc = vqc_loop_read_shares(L, shares);
-    vqc_loop_mark(L, PROF_LOSSES);
-    if (!rc && vqt_backward(loss) != 0)
-        rc = vqc_torch_fail("backward");
-    vqc_loop_mark(L, PROF_DECODE_BWD);
+    vqc_loop_mark(L, PROF_READ);
     vqt_scope_end();
     free(terms);
     bool epoch_end = !rc && epoch_ends(L);

@@ -166,7 +166,7 @@ int vqc_loop_restore(vqc_loop *L, const vqt_tensor *z, int step, const vqt_tenso
 /* ---- profiling ---- */
 
 /* The stages of a step as vqc_loop_step marks them in a profile, in order. */
-#define VQC_LOOP_PROFILE_STAGES 9
+#define VQC_LOOP_PROFILE_STAGES 10
 extern const char *const vqc_loop_profile_stages[VQC_LOOP_PROFILE_STAGES];
 
 /* Times every later step by stage into prof (borrowed, made with VQC_LOOP_PROFILE_STAGES

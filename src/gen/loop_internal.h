@@ -51,6 +51,7 @@ enum {
     PROF_CLIP_BWD,
     PROF_CUTOUTS_BWD,
     PROF_DECODE_BWD,
+    PROF_READ,
     PROF_OPTIM
 };
 

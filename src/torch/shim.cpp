@@ -109,6 +109,28 @@ const at::Tensor &T(const vqt_tensor *h)
 
 using namespace vqt_detail;
 
+namespace
+{
+
+// Host tensors of at most this many bytes reach a CUDA device through pinned memory, without
+// waiting: a copy from pageable memory synchronises the stream, so each small constant or
+// parameter (an augmentation's matrices, a resampling kernel) would hold the host until the
+// device had finished everything queued, and a step is limited by the host. Larger ones (the
+// weights at load) keep the plain copy, since the pinned blocks stay cached.
+constexpr size_t async_upload_max = (size_t)1 << 20;
+
+// x on d as st, contiguous; a small host tensor without a gradient goes to CUDA without waiting
+// (the caching host allocator keeps its pinned block until the copy has run).
+at::Tensor upload(const at::Tensor &x, at::Device d, at::ScalarType st)
+{
+    if (d.is_cuda() && x.device().is_cpu() && !x.requires_grad() &&
+        (size_t)x.numel() * c10::elementSize(st) <= async_upload_max)
+        return x.to(st).contiguous().pin_memory().to(d, st, /*non_blocking=*/true);
+    return x.to(d, st);
+}
+
+} // namespace
+
 extern "C" {
 
 /* ---- runtime ---- */
@@ -405,6 +427,8 @@ vqt_tensor *vqt_from_data(const void *data, vqc_dtype src, int ndim, const int64
         at::Tensor view =
             strides ? at::from_blob((void *)data, dims(ndim, shape), dims(ndim, strides), opts)
                     : at::from_blob((void *)data, dims(ndim, shape), opts);
+        if (dev.type == VQT_DEVICE_CUDA) // pin_memory copies: nothing keeps `data`
+            return upload(view, to_device(dev), to_scalar(dst)).contiguous();
         at::Tensor out = at::empty(
             dims(ndim, shape), at::TensorOptions().dtype(to_scalar(dst)).device(to_device(dev)));
         out.copy_(view);
@@ -515,7 +539,7 @@ vqt_device vqt_device_of(const vqt_tensor *t)
 
 vqt_tensor *vqt_to(const vqt_tensor *t, vqt_device dev, vqc_dtype dt)
 {
-    TENSOR_OP(T(t).to(to_device(dev), to_scalar(dt)))
+    TENSOR_OP(upload(T(t), to_device(dev), to_scalar(dt)))
 }
 
 vqt_tensor *vqt_clone(const vqt_tensor *t)

@@ -163,6 +163,9 @@ int vqt_shape(const vqt_tensor *t, int64_t *shape);
 vqc_dtype vqt_dtype(const vqt_tensor *t);
 vqt_device vqt_device_of(const vqt_tensor *t);
 
+/* t on dev as dt (the same data when both already match). A host tensor of up to 1 MiB without a
+ * gradient goes to a CUDA device without waiting for the device's queued work (through pinned
+ * memory), as does vqt_from_data's; larger ones, and copies back to the host, wait. */
 vqt_tensor *vqt_to(const vqt_tensor *t, vqt_device dev, vqc_dtype dt);
 vqt_tensor *vqt_clone(const vqt_tensor *t);
 vqt_tensor *vqt_detach(const vqt_tensor *t);
@@ -385,6 +388,9 @@ int vqt_profile_mark_on_grad(vqt_profile *p, vqt_tensor *t, int stage);
 int vqt_profile_end(vqt_profile *p, bool count);
 /* The totals of a stage in seconds (device and host); returns the steps counted, or -1. */
 int vqt_profile_get(const vqt_profile *p, int stage, double *device_s, double *host_s);
+/* The ATen operators dispatched during a stage, summed over the counted steps (nested calls and
+ * the backward pass's included; a profile counts them on every thread while it lives), or -1. */
+long long vqt_profile_ops(const vqt_profile *p, int stage);
 /* Whether the device times come from CUDA events (false: the host clock). */
 bool vqt_profile_uses_events(const vqt_profile *p);
 /* Tensor handles made so far by vqt functions, on every thread: a count of the operators the

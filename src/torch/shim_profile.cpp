@@ -8,6 +8,7 @@
 #define VQT_PROFILE_EVENTS 1
 #endif
 
+#include <ATen/record_function.h>
 #include <atomic>
 #include <cstdio>
 #include <vector>
@@ -20,6 +21,25 @@ namespace
 
 constexpr int max_marks = 64; // marks per step; later ones are dropped (and counted)
 
+// Outermost ATen operators dispatched so far on every thread while a profile lives: those the
+// C side asks for and the backward pass's nodes, not the calls they make inside (CPU kernels
+// make many: a small batched matmul selects each matrix). On a GPU each costs host time, which
+// is what limits a step that the device finishes first.
+std::atomic<long long> ops_dispatched{0};
+thread_local int op_depth = 0;
+
+std::unique_ptr<at::ObserverContext> op_enter(const at::RecordFunction &)
+{
+    if (op_depth++ == 0)
+        ops_dispatched.fetch_add(1, std::memory_order_relaxed);
+    return nullptr;
+}
+
+void op_leave(const at::RecordFunction &, at::ObserverContext *)
+{
+    op_depth--;
+}
+
 } // namespace
 
 struct vqt_profile {
@@ -27,11 +47,14 @@ struct vqt_profile {
     int nstages;
     std::vector<double> device_s, host_s; // totals per stage over the finished steps
     std::vector<long long> hits;          // marks per stage over the finished steps
+    std::vector<long long> ops;           // operators dispatched per stage, finished steps
+    at::CallbackHandle counter = 0;
     int steps = 0, dropped = 0;
     // The step in flight: mark i ends stage stage[i]; mark 0 is the step's start.
     int n = 0;
     int stage[max_marks + 1];
     double host_at[max_marks + 1];
+    long long ops_at[max_marks + 1];
 #ifdef VQT_PROFILE_EVENTS
     cudaEvent_t ev[max_marks + 1] = {};
 #endif
@@ -49,6 +72,7 @@ bool record(vqt_profile *p, int stage)
     }
     p->stage[p->n] = stage;
     p->host_at[p->n] = vqc_now();
+    p->ops_at[p->n] = ops_dispatched.load(std::memory_order_relaxed);
 #ifdef VQT_PROFILE_EVENTS
     if (p->dev.type == VQT_DEVICE_CUDA) {
         cudaStream_t s = c10::cuda::getCurrentCUDAStream((c10::DeviceIndex)p->dev.index).stream();
@@ -77,6 +101,9 @@ vqt_profile *vqt_profile_new(vqt_device dev, int nstages)
         p->device_s.assign((size_t)nstages, 0.0);
         p->host_s.assign((size_t)nstages, 0.0);
         p->hits.assign((size_t)nstages, 0);
+        p->ops.assign((size_t)nstages, 0);
+        p->counter = at::addGlobalCallback(
+            at::RecordFunctionCallback(op_enter, op_leave).scopes({at::RecordScope::FUNCTION}));
 #ifdef VQT_PROFILE_EVENTS
         if (dev.type == VQT_DEVICE_CUDA)
             for (auto &e : p->ev)
@@ -97,6 +124,8 @@ void vqt_profile_free(vqt_profile *p)
 {
     if (!p)
         return;
+    if (p->counter)
+        at::removeCallback(p->counter);
 #ifdef VQT_PROFILE_EVENTS
     for (auto &e : p->ev)
         if (e)
@@ -169,6 +198,7 @@ int vqt_profile_end(vqt_profile *p, bool count)
 #endif
             p->device_s[s] += dev;
             p->host_s[s] += host;
+            p->ops[s] += p->ops_at[i] - p->ops_at[i - 1];
             p->hits[s]++;
         }
         if (count)
@@ -185,6 +215,13 @@ int vqt_profile_get(const vqt_profile *p, int stage, double *device_s, double *h
     *device_s = p->device_s[(size_t)stage];
     *host_s = p->host_s[(size_t)stage];
     return p->steps;
+}
+
+long long vqt_profile_ops(const vqt_profile *p, int stage)
+{
+    if (!p || stage < 0 || stage >= p->nstages)
+        return -1;
+    return p->ops[(size_t)stage];
 }
 
 bool vqt_profile_uses_events(const vqt_profile *p)
