@@ -1,7 +1,8 @@
 /* Output images by file name (io/image.c): .png writes PNG, .jpg/.jpeg JPEG of quality 75 with
  * the metadata in COM segments, anything else is refused; the metadata reads back from both
  * (io/image_text.c), and so does the step vqc_image_step reports. The JPEG pre-check refuses a
- * scan whose tables no segment defines (stb 2.27 would read uninitialised memory). */
+ * scan whose tables no segment defines (stb 2.27 would read uninitialised memory), and a PNG
+ * whose chunk runs past the end of the file (stb would first allocate what it declares). */
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -188,12 +189,44 @@ static void test_jpeg_precheck(void)
     expect_undefined_table(e, n, "ac-moved.jpg");
 }
 
+/* A PNG whose IDAT declares 1 GiB is refused as truncated; one cut right after IEND's type (no
+ * CRC, which stb does not read) still loads. */
+static void test_png_precheck(void)
+{
+    vqc_image img = smooth_image();
+    const char *none[] = {NULL};
+    ASSERT_OK(vqc_image_save(tpath("pre.png"), &img, none));
+    vqc_image_free(&img);
+    FILE *f = fopen(tpath("pre.png"), "rb");
+    ASSERT(f != NULL);
+    static unsigned char d[1 << 16];
+    size_t n = fread(d, 1, sizeof d, f);
+    fclose(f);
+    ASSERT(n > 60 && n < sizeof d && memcmp(d + n - 8, "IEND", 4) == 0);
+    unsigned char *idat = memmem(d, n, "IDAT", 4);
+    ASSERT(idat != NULL);
+    unsigned char keep[4];
+    memcpy(keep, idat - 4, 4);
+    memcpy(idat - 4, "\x40\x00\x00\x00", 4);
+    f = fopen(tpath("huge-idat.png"), "wb");
+    ASSERT(f && fwrite(d, 1, n, f) == n && fclose(f) == 0);
+    ASSERT_EQ(vqc_image_load(tpath("huge-idat.png"), &img), VQC_ERR_FORMAT);
+    ASSERT(strstr(vqc_error_get(), "truncated PNG") != NULL);
+    fprintf(stderr, "  %s\n", vqc_error_get());
+    memcpy(idat - 4, keep, 4);
+    f = fopen(tpath("no-crc.png"), "wb");
+    ASSERT(f && fwrite(d, 1, n - 4, f) == n - 4 && fclose(f) == 0);
+    ASSERT_OK(vqc_image_load(tpath("no-crc.png"), &img));
+    vqc_image_free(&img);
+}
+
 int main(void)
 {
     dir = test_tmpdir("image");
     test_names();
     test_png_and_jpeg();
     test_jpeg_precheck();
+    test_png_precheck();
     fprintf(stderr, "test-image: ok\n");
     return 0;
 }

@@ -147,6 +147,26 @@ int vqc_jpeg_unsafe(const unsigned char *d, size_t n)
     return 0;
 }
 
+/* Whether the bytes are a PNG with a chunk whose data runs past the end of the file. stb_image
+ * sizes its buffer for the compressed data from the chunks' declared lengths (up to 1 GiB each)
+ * before it reads them, so a few hundred bytes could make it allocate a gigabyte and then fail
+ * on the missing data anyway (fuzz-image: 30 s under AddressSanitizer). */
+static bool png_chunk_overruns(const unsigned char *d, size_t n)
+{
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+    if (n < 8 || memcmp(d, sig, 8) != 0)
+        return false;
+    for (size_t i = 8; i + 8 <= n;) {
+        size_t len = (size_t)d[i] << 24 | (size_t)d[i + 1] << 16 | (size_t)d[i + 2] << 8 | d[i + 3];
+        if (len > n - i - 8)
+            return true;
+        if (memcmp(d + i + 4, "IEND", 4) == 0)
+            break;
+        i += 12 + len;
+    }
+    return false;
+}
+
 /* The whole file, malloc'ed, or NULL with an error recorded. Images over 1 GiB are refused. */
 static unsigned char *read_image_file(const char *path, size_t *len)
 {
@@ -195,6 +215,8 @@ static int check_bytes(const unsigned char *file, size_t len, const char *name)
         return vqc_error_set(VQC_ERR_FORMAT, "%s: corrupt JPEG (%s)", name,
                              jpeg == 1 ? "a Huffman table of over 256 codes"
                                        : "a scan uses a table that no segment defines");
+    if (png_chunk_overruns(file, len))
+        return vqc_error_set(VQC_ERR_FORMAT, "%s: truncated PNG (a chunk runs past the end)", name);
     if (!stbi_info_from_memory(file, (int)len, &w, &h, &c))
         return vqc_error_set(VQC_ERR_FORMAT, "%s: not a readable image (%s)", name,
                              stbi_failure_reason());
