@@ -114,6 +114,28 @@ static void test_png_and_jpeg(void)
     vqc_image_free(&img);
 }
 
+/* smooth_image() saved as `name` (its type by the name), read back into d (cap bytes); returns
+ * the length. */
+static size_t saved_bytes(const char *name, unsigned char *d, size_t cap)
+{
+    vqc_image img = smooth_image();
+    const char *none[] = {NULL};
+    ASSERT_OK(vqc_image_save(tpath(name), &img, none));
+    vqc_image_free(&img);
+    FILE *f = fopen(tpath(name), "rb");
+    ASSERT(f != NULL);
+    size_t n = fread(d, 1, cap, f);
+    fclose(f);
+    ASSERT(n > 60 && n < cap);
+    return n;
+}
+
+static void write_file(const char *name, const unsigned char *d, size_t n)
+{
+    FILE *f = fopen(tpath(name), "wb");
+    ASSERT(f && fwrite(d, 1, n, f) == n && fclose(f) == 0);
+}
+
 /* The JPEG `in` (n bytes) without its segments of marker m before the first scan, into out;
  * returns the new length. */
 static size_t strip_segments(const unsigned char *in, size_t n, unsigned m, unsigned char *out)
@@ -137,8 +159,7 @@ static size_t strip_segments(const unsigned char *in, size_t n, unsigned m, unsi
 static void expect_undefined_table(const unsigned char *d, size_t n, const char *name)
 {
     ASSERT_EQ(vqc_jpeg_unsafe(d, n), 2);
-    FILE *f = fopen(tpath(name), "wb");
-    ASSERT(f && fwrite(d, 1, n, f) == n && fclose(f) == 0);
+    write_file(name, d, n);
     vqc_image img;
     vqc_raw_image raw;
     ASSERT_EQ(vqc_image_load(tpath(name), &img), VQC_ERR_FORMAT);
@@ -149,16 +170,9 @@ static void expect_undefined_table(const unsigned char *d, size_t n, const char 
 
 static void test_jpeg_precheck(void)
 {
-    vqc_image img = smooth_image();
-    const char *none[] = {NULL};
-    ASSERT_OK(vqc_image_save(tpath("pre.jpg"), &img, none));
-    vqc_image_free(&img);
-    FILE *f = fopen(tpath("pre.jpg"), "rb");
-    ASSERT(f != NULL);
     static unsigned char d[1 << 16], e[1 << 16];
-    size_t n = fread(d, 1, sizeof d, f);
-    fclose(f);
-    ASSERT(n > 100 && n < sizeof d);
+    size_t n = saved_bytes("pre.jpg", d, sizeof d);
+    vqc_image img;
     ASSERT_EQ(vqc_jpeg_unsafe(d, n), 0);
     ASSERT_OK(vqc_image_load(tpath("pre.jpg"), &img));
     vqc_image_free(&img);
@@ -193,29 +207,21 @@ static void test_jpeg_precheck(void)
  * CRC, which stb does not read) still loads. */
 static void test_png_precheck(void)
 {
-    vqc_image img = smooth_image();
-    const char *none[] = {NULL};
-    ASSERT_OK(vqc_image_save(tpath("pre.png"), &img, none));
-    vqc_image_free(&img);
-    FILE *f = fopen(tpath("pre.png"), "rb");
-    ASSERT(f != NULL);
     static unsigned char d[1 << 16];
-    size_t n = fread(d, 1, sizeof d, f);
-    fclose(f);
-    ASSERT(n > 60 && n < sizeof d && memcmp(d + n - 8, "IEND", 4) == 0);
+    size_t n = saved_bytes("pre.png", d, sizeof d);
+    vqc_image img;
+    ASSERT(memcmp(d + n - 8, "IEND", 4) == 0);
     unsigned char *idat = memmem(d, n, "IDAT", 4);
     ASSERT(idat != NULL);
     unsigned char keep[4];
     memcpy(keep, idat - 4, 4);
     memcpy(idat - 4, "\x40\x00\x00\x00", 4);
-    f = fopen(tpath("huge-idat.png"), "wb");
-    ASSERT(f && fwrite(d, 1, n, f) == n && fclose(f) == 0);
+    write_file("huge-idat.png", d, n);
     ASSERT_EQ(vqc_image_load(tpath("huge-idat.png"), &img), VQC_ERR_FORMAT);
     ASSERT(strstr(vqc_error_get(), "truncated PNG") != NULL);
     fprintf(stderr, "  %s\n", vqc_error_get());
     memcpy(idat - 4, keep, 4);
-    f = fopen(tpath("no-crc.png"), "wb");
-    ASSERT(f && fwrite(d, 1, n - 4, f) == n - 4 && fclose(f) == 0);
+    write_file("no-crc.png", d, n - 4);
     ASSERT_OK(vqc_image_load(tpath("no-crc.png"), &img));
     vqc_image_free(&img);
 }
