@@ -452,10 +452,10 @@ static void report_profile(const gen_run *r, double wall, long long handles)
             "profile of %d steps (%s), per step: stage, device ms, host ms, ATen operators", steps,
             vqt_profile_uses_events(r->prof) ? "device times from CUDA events"
                                              : "device times = host clock");
-    long long ops, ops_sum = 0;
+    long long ops_sum = 0;
     for (int s = 0; s < VQC_LOOP_PROFILE_STAGES; s++) {
         vqt_profile_get(r->prof, s, &dev, &host);
-        ops = vqt_profile_ops(r->prof, s);
+        long long ops = vqt_profile_ops(r->prof, s);
         dev_sum += dev;
         host_sum += host;
         ops_sum += ops;

@@ -119,8 +119,8 @@ namespace
 // weights at load) keep the plain copy, since the pinned blocks stay cached.
 constexpr size_t async_upload_max = (size_t)1 << 20;
 
-// x on d as st, contiguous; a small host tensor without a gradient goes to CUDA without waiting
-// (the caching host allocator keeps its pinned block until the copy has run).
+// x on d as st; a small host tensor without a gradient goes to CUDA, contiguous, without
+// waiting (the caching host allocator keeps its pinned block until the copy has run).
 at::Tensor upload(const at::Tensor &x, at::Device d, at::ScalarType st)
 {
     if (d.is_cuda() && x.device().is_cpu() && !x.requires_grad() &&
