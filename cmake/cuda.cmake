@@ -8,9 +8,11 @@
 #     device memory from c10::cuda::CUDACachingAllocator (vqt_cuda_peak_bytes), when the
 #     c10/cuda and CUDA runtime headers are both there;
 #   - keeps libtorch_cuda.so as a run-time dependency even under a linker that defaults to
-#     --as-needed (Ubuntu's): vqclip references no symbol of it directly, and without it
+#     --as-needed (Ubuntu's): vqclip need not reference a symbol of it directly, and without it
 #     libtorch reports no CUDA device. That is every link of libtorch: the programs that link
 #     vqclip_core, and libvqclip.so.
+#   - compiles the recorded CUDA graphs of src/torch/shim_graph.cpp in when they build here
+#     (vqclip_check_cuda_graphs, below).
 # With Debian's CPU-only libtorch it does nothing. VQCLIP_CUDA is set ON or OFF for the rest of
 # the build and printed. Also: C++20 for vqclip_obj where the libtorch headers demand it.
 
@@ -19,6 +21,38 @@
 if(DEFINED Torch_VERSION AND Torch_VERSION VERSION_GREATER_EQUAL 2.14)
   set_property(TARGET vqclip_obj PROPERTY CXX_STANDARD 20)
 endif()
+
+# CUDA graphs (src/torch/shim_graph.cpp, vqt_graphed): that file is compiled here once against
+# the libtorch found, with VQT_WITH_CUDA_GRAPHS, before the build uses it. A libtorch whose graph
+# API differs then gives a build without graphs, which says so (CLIP runs eagerly, with a
+# warning at run time), instead of a failed build: the lent GPU machine's time is short.
+function(vqclip_check_cuda_graphs)
+  find_path(VQCLIP_ATEN_GRAPH_INCLUDE ATen/cuda/CUDAGraph.h HINTS ${TORCH_INCLUDE_DIRS}
+            NO_DEFAULT_PATH)
+  if(NOT VQCLIP_ATEN_GRAPH_INCLUDE)
+    message(STATUS "vqclip: no ATen/cuda/CUDAGraph.h: built without CUDA graphs")
+    return()
+  endif()
+  get_target_property(std vqclip_obj CXX_STANDARD)
+  set(CMAKE_TRY_COMPILE_TARGET_TYPE STATIC_LIBRARY)
+  try_compile(VQCLIP_CUDA_GRAPHS_OK ${CMAKE_BINARY_DIR}/cuda-graph-check
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/src/torch/shim_graph.cpp
+    CMAKE_FLAGS "-DINCLUDE_DIRECTORIES=${CMAKE_CURRENT_SOURCE_DIR}/src;${CMAKE_CURRENT_SOURCE_DIR}/include;${VQCLIP_CUDART_INCLUDE}"
+    COMPILE_DEFINITIONS -DVQT_WITH_CUDA_GRAPHS -DVQT_WITH_CUDA_HEADERS
+    LINK_LIBRARIES ${TORCH_LIBRARIES}
+    CXX_STANDARD ${std}
+    OUTPUT_VARIABLE out)
+  if(VQCLIP_CUDA_GRAPHS_OK)
+    target_compile_definitions(vqclip_obj PRIVATE VQT_WITH_CUDA_GRAPHS)
+    message(STATUS "vqclip: CUDA graphs: on (CLIP's image encoder replays recorded graphs)")
+  else()
+    string(REGEX MATCHALL "[^\n]*error[^\n]*" errs "${out}")
+    list(SUBLIST errs 0 8 errs)
+    string(REPLACE ";" "\n" errs "${errs}")
+    message(WARNING "vqclip: src/torch/shim_graph.cpp does not compile with this libtorch's CUDA "
+                    "graphs; built without them. First errors:\n${errs}")
+  endif()
+endfunction()
 
 set(VQCLIP_CUDA OFF)
 if(TARGET torch_cuda OR CAFFE2_USE_CUDA OR TORCH_CUDA OR C10_CUDA_LIBRARY OR TORCH_CUDA_LIBRARIES)
@@ -56,6 +90,7 @@ if(VQCLIP_C10_CUDA_INCLUDE AND VQCLIP_CUDART_INCLUDE)
     target_link_libraries(vqclip_core PRIVATE CUDA::cudart)
     target_link_libraries(vqclip_shared PRIVATE CUDA::cudart)
     target_compile_definitions(vqclip_obj PRIVATE VQT_WITH_CUDART)
+    vqclip_check_cuda_graphs()
   else()
     message(STATUS "vqclip: no CUDA::cudart target: free device memory unknown, sizes are not "
                    "checked against it before a run (out-of-memory is still reported)")

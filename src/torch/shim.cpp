@@ -158,6 +158,18 @@ int vqt_init(int nthreads)
             else if (!std::strcmp(v, "reduce"))
                 vqt_set_group_norm_impl(VQT_GN_REDUCE);
         });
+        static std::once_flag graphs_read;
+        std::call_once(graphs_read, [] {
+            const char *v = std::getenv("VQCLIP_CUDA_GRAPH");
+            if (!v)
+                return;
+            if (!std::strcmp(v, "0"))
+                vqt_set_graphs_mode(VQT_GRAPHS_OFF);
+            else if (!std::strcmp(v, "1"))
+                vqt_set_graphs_mode(VQT_GRAPHS_AUTO);
+            else if (!std::strcmp(v, "emulate"))
+                vqt_set_graphs_mode(VQT_GRAPHS_EMULATE);
+        });
         return at::get_num_threads();
     })
 }

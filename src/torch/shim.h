@@ -361,6 +361,44 @@ typedef vqt_tensor *(*vqt_segment_fn)(void *arg, const vqt_tensor *x);
  * the backward pass is done. Returns a new handle, or NULL on failure (also fn's). */
 vqt_tensor *vqt_checkpoint(vqt_segment_fn fn, void *arg, const vqt_tensor *x);
 
+/* ---- recorded functions (CUDA graphs) ------------------------------------------------- */
+
+/* A function of one tensor that runs from two recorded CUDA graphs, its forward pass and its
+ * backward pass, instead of launching its operators one by one: one launch from the host for
+ * hundreds of kernels (CLIP's image encoder: about 1,260 operators a step). fn has the contract
+ * of vqt_segment_fn and must be deterministic and free of host synchronisation; its weights get
+ * no gradient, only its input does. Recording happens at the first call that needs a gradient:
+ * three eager warm-up passes on a side stream, the two captures into one private memory pool,
+ * and a self-check that one replay gives the eager pass's result and input gradient (within
+ * 1e-3 of their largest magnitude). A call runs fn eagerly, with the same value and gradient,
+ * when it cannot replay: no gradient wanted; an input of another shape, type or device than the
+ * first; the previous replay's backward pass still to come (a replay overwrites the activations
+ * it saved); or the recording failed or is not possible (then vqt_graphed_why says why). */
+typedef struct vqt_graphed vqt_graphed;
+
+/* How vqt_graphed_call runs: AUTO records on a CUDA device in a build with libtorch's CUDA
+ * graphs and runs eagerly elsewhere; OFF always runs eagerly; EMULATE, for tests on any device,
+ * goes through the same static buffers and autograd node, with each "replay" an eager pass.
+ * vqt_init() reads VQCLIP_CUDA_GRAPH=0|1|emulate (a developer's switch: 1 is AUTO). */
+typedef enum { VQT_GRAPHS_AUTO = 0, VQT_GRAPHS_OFF, VQT_GRAPHS_EMULATE } vqt_graphs_mode;
+void vqt_set_graphs_mode(vqt_graphs_mode mode);
+vqt_graphs_mode vqt_get_graphs_mode(void);
+/* Whether this build can record CUDA graphs (a CUDA libtorch with ATen/cuda/CUDAGraph.h). */
+bool vqt_cuda_graphs_built(void);
+
+/* A recorder of fn(arg, x); arg must stay valid while the object lives. NULL on failure. */
+vqt_graphed *vqt_graphed_new(vqt_segment_fn fn, void *arg);
+/* fn(arg, x), replayed when it can be (above). Returns a new handle, or NULL on failure (fn's
+ * own, or a replay's). */
+vqt_tensor *vqt_graphed_call(vqt_graphed *g, const vqt_tensor *x);
+/* Calls so far that replayed and that ran eagerly (either may be NULL). */
+void vqt_graphed_counts(const vqt_graphed *g, long long *replays, long long *eager);
+/* Why calls run eagerly for good (the recording failed or cannot happen), or NULL: recorded, not
+ * tried yet, or the mode is OFF. The text lives as long as g. */
+const char *vqt_graphed_why(const vqt_graphed *g);
+/* Frees g and its graphs' memory pool. No autograd graph that went through it may be left. */
+void vqt_graphed_free(vqt_graphed *g);
+
 /* ---- profiling ------------------------------------------------------------------------- */
 
 /* Where a step's time goes, stage by stage. A step is bracketed by vqt_profile_begin() and

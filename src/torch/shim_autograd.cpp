@@ -7,6 +7,26 @@
 
 using namespace vqt_detail;
 
+// The C function builds its result from vqt ops inside a scope of the calling thread (the
+// backward pass of a CUDA tensor runs on an autograd device thread), so its handles are freed
+// here. A NULL result throws the function's error, recorded on this thread, as an exception that
+// carries its message and its kind (oom_error for an allocation failure): the autograd engine
+// hands it to the thread waiting in vqt_backward, whose GUARD records both there.
+at::Tensor vqt_detail::run_segment(vqt_segment_fn fn, void *arg, const at::Tensor &x)
+{
+    vqt_scope_begin();
+    vqt_tensor *in = wrap(x);
+    vqt_tensor *out = fn(arg, in);
+    at::Tensor y = out ? out->t : at::Tensor();
+    vqt_scope_end();
+    if (y.defined())
+        return y;
+    const char *msg = err_buf[0] ? err_buf : "a segment function failed";
+    if (err_oom)
+        throw oom_error(msg);
+    throw std::runtime_error(msg);
+}
+
 namespace
 {
 
@@ -49,27 +69,7 @@ struct ReplaceGrad : public torch::autograd::Function<ReplaceGrad> {
 
 // Activation checkpointing: the forward pass runs a C function without recording its
 // intermediate values and keeps only its input; the backward pass runs the function again on
-// that input with recording on, and back-propagates through the rerun. The C function builds
-// its result from vqt ops inside a scope of the calling thread (the backward pass of a CUDA
-// tensor runs on an autograd device thread), so its handles are freed here. A NULL result
-// throws the function's error, recorded on this thread, as an exception that carries its
-// message and its kind (oom_error for an allocation failure): the autograd engine hands it to
-// the thread waiting in vqt_backward, whose GUARD records both there.
-at::Tensor run_segment(vqt_segment_fn fn, void *arg, const at::Tensor &x)
-{
-    vqt_scope_begin();
-    vqt_tensor *in = wrap(x);
-    vqt_tensor *out = fn(arg, in);
-    at::Tensor y = out ? out->t : at::Tensor();
-    vqt_scope_end();
-    if (y.defined())
-        return y;
-    const char *msg = err_buf[0] ? err_buf : "checkpointed segment failed";
-    if (err_oom)
-        throw oom_error(msg);
-    throw std::runtime_error(msg);
-}
-
+// that input with recording on, and back-propagates through the rerun (run_segment).
 struct Checkpoint : public torch::autograd::Function<Checkpoint> {
     static at::Tensor forward(torch::autograd::AutogradContext *ctx, at::Tensor x, int64_t fn,
                               int64_t arg)

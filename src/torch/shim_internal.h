@@ -43,6 +43,10 @@ struct oom_error : std::runtime_error {
 // A new handle for t, owned by the innermost open scope of this thread (if any).
 vqt_tensor *wrap(at::Tensor t);
 
+// fn(arg, x) run inside a scope of this thread, its result taken out of it; fn's failure is
+// thrown as an exception carrying its message and kind (shim_autograd.cpp).
+at::Tensor run_segment(vqt_segment_fn fn, void *arg, const at::Tensor &x);
+
 // Handles made so far by wrap(), on every thread (vqt_handles_made).
 extern std::atomic<long long> handles_made;
 

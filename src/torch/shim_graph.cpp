@@ -1,0 +1,343 @@
+// Recorded functions (vqt_graphed, see shim.h): a function of one tensor whose forward and
+// backward passes replay two CUDA graphs, after the pattern of PyTorch's
+// make_graphed_callables: static input, output and gradient buffers, an autograd node whose
+// forward copies the input in and replays the forward graph and whose backward copies the
+// gradient in and replays the backward graph. The step is bound by the host's launching of
+// operators on a GPU (docs/gpu.md), and one replay replaces hundreds of launches.
+//
+// The CUDA part is compiled only with VQT_WITH_CUDA_GRAPHS, which cmake/cuda.cmake defines after
+// it has compiled this very file against the libtorch found (a libtorch whose graph API differs
+// builds without graphs instead of failing). Everything else, the buffers, the autograd node and
+// the rules for when a call replays, also runs on the CPU in the EMULATE mode, where tests check
+// it against plain calls.
+
+#include <torch/torch.h>
+#if defined(VQT_WITH_CUDA_GRAPHS)
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <cuda_runtime_api.h>
+#endif
+
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "torch/shim_internal.h"
+
+using namespace vqt_detail;
+
+namespace
+{
+std::atomic<int> graphs_mode{VQT_GRAPHS_AUTO};
+
+// A replay must give the eager pass's numbers: the same kernels on the same inputs. The bound
+// leaves room for a library that picks another algorithm under capture, not for wrong memory.
+void check_close(const at::Tensor &got, const at::Tensor &want, const char *what)
+{
+    at::Tensor a = got.to(at::kFloat), b = want.to(at::kFloat);
+    double scale = b.abs().max().item<double>(), diff = (a - b).abs().max().item<double>();
+    if (!(diff <= 1e-3 * scale + 1e-6)) {
+        char msg[160];
+        std::snprintf(msg, sizeof msg, "a replay's %s differs from the eager pass's by %.3g", what,
+                      diff);
+        throw std::runtime_error(msg);
+    }
+}
+} // namespace
+
+struct vqt_graphed {
+    vqt_segment_fn fn;
+    void *arg;
+    enum { NEW, READY, EAGER } state = NEW;
+    vqt_graphs_mode recorded_as = VQT_GRAPHS_AUTO;
+    std::string why;
+    at::Tensor in, out, gout, gin; // the static buffers (out, gin: the pool's, when recorded)
+    long long replays = 0, eagers = 0;
+    bool bwd_done = true;                         // the last replay's backward pass has run
+    std::weak_ptr<torch::autograd::Node> last_fn; // the last replay's node (expired: dropped)
+#if defined(VQT_WITH_CUDA_GRAPHS)
+    std::unique_ptr<at::cuda::CUDAGraph> fwd, bwd;
+#endif
+
+    at::Tensor eager(const at::Tensor &x)
+    {
+        eagers++;
+        return run_segment(fn, arg, x);
+    }
+
+    // fn on the static input, recording: what the forward graph captures.
+    void forward_pass()
+    {
+        at::AutoGradMode on(true);
+        out = run_segment(fn, arg, in);
+    }
+
+    // The input gradient for the static output gradient, through the last forward_pass's graph,
+    // which it releases: what the backward graph captures.
+    void backward_pass()
+    {
+        auto g = torch::autograd::grad({out}, {in}, {gout}, /*retain_graph=*/false,
+                                       /*create_graph=*/false, /*allow_unused=*/true);
+        gin = g[0].defined() ? g[0] : at::zeros_like(in);
+    }
+
+    // The first eager pass on the caller's stream: the buffers' shapes, and a warm-up.
+    void first_pass(const at::Tensor &x)
+    {
+        in = x.detach().clone().requires_grad_(true);
+        forward_pass();
+        gout = at::ones_like(out);
+        backward_pass();
+    }
+
+    bool pending() const
+    {
+        return !bwd_done && !last_fn.expired();
+    }
+
+    bool fits(const at::Tensor &x) const
+    {
+        return x.sizes() == in.sizes() && x.scalar_type() == in.scalar_type() &&
+               x.device() == in.device();
+    }
+
+    void fail(const char *msg)
+    {
+        state = EAGER;
+        const char *nl = std::strchr(msg, '\n');
+        why.assign(msg, nl ? (size_t)(nl - msg) : std::strlen(msg));
+        in = out = gout = gin = at::Tensor();
+#if defined(VQT_WITH_CUDA_GRAPHS)
+        fwd.reset();
+        bwd.reset();
+#endif
+    }
+
+#if defined(VQT_WITH_CUDA_GRAPHS)
+    // Captures body into graph (in share's pool when given). A failure inside ends the capture
+    // and clears CUDA's last error, so that no later launch check reports it.
+    template <class F>
+    static void capture(at::cuda::CUDAGraph &graph, at::cuda::CUDAGraph *share, F &&body)
+    {
+        if (share)
+            graph.capture_begin(share->pool());
+        else
+            graph.capture_begin();
+        try {
+            body();
+        } catch (...) {
+            try {
+                graph.capture_end();
+            } catch (...) {
+            }
+            (void)cudaGetLastError();
+            throw;
+        }
+        graph.capture_end();
+    }
+
+    // Warm-up passes on a side stream (capture needs one, and libraries set up their handles
+    // and workspaces for it), the two captures sharing one pool, then the self-check.
+    void record_cuda(const at::Tensor &x)
+    {
+        auto dev = (c10::DeviceIndex)x.device().index();
+        c10::cuda::CUDAStream cur = c10::cuda::getCurrentCUDAStream(dev);
+        first_pass(x);
+        at::Tensor want_out = out.detach().clone(), want_gin = gin.clone();
+        out = gin = at::Tensor();
+        cur.synchronize();
+        c10::cuda::CUDAStream side = c10::cuda::getStreamFromPool(false, dev);
+        {
+            c10::cuda::CUDAStreamGuard guard(side);
+            for (int i = 0; i < 2; i++) {
+                forward_pass();
+                backward_pass();
+            }
+            out = gin = at::Tensor();
+            side.synchronize();
+            fwd = std::make_unique<at::cuda::CUDAGraph>();
+            bwd = std::make_unique<at::cuda::CUDAGraph>();
+            capture(*fwd, nullptr, [this] { forward_pass(); });
+            capture(*bwd, fwd.get(), [this] { backward_pass(); });
+            out = out.detach();
+            side.synchronize();
+        }
+        // The warm-ups' blocks stay cached for the side stream, where nothing else allocates:
+        // give them back, so that the step's peak does not count them twice.
+        c10::cuda::CUDACachingAllocator::emptyCache();
+        fwd->replay();
+        bwd->replay();
+        check_close(out, want_out, "output");
+        check_close(gin, want_gin, "input gradient");
+    }
+#endif
+
+    void record(const at::Tensor &x, vqt_graphs_mode mode)
+    {
+        try {
+            if (mode == VQT_GRAPHS_EMULATE) {
+                first_pass(x);
+                out = gin = at::Tensor();
+            } else if (!x.is_cuda()) {
+                fail("the input is not on a CUDA device");
+                return;
+            } else {
+#if defined(VQT_WITH_CUDA_GRAPHS)
+                record_cuda(x);
+#else
+                fail("this build's libtorch offers no CUDA graphs (ATen/cuda/CUDAGraph.h)");
+                return;
+#endif
+            }
+            recorded_as = mode;
+            state = READY;
+        } catch (const std::exception &e) {
+            fail(e.what());
+        }
+    }
+
+    at::Tensor replay_forward(const at::Tensor &x)
+    {
+        in.detach().copy_(x);
+#if defined(VQT_WITH_CUDA_GRAPHS)
+        if (recorded_as != VQT_GRAPHS_EMULATE) {
+            fwd->replay();
+            return out.clone();
+        }
+#endif
+        forward_pass();
+        return out.detach().clone();
+    }
+
+    at::Tensor replay_backward(const at::Tensor &grad)
+    {
+        bwd_done = true;
+        if (!grad.defined())
+            return at::Tensor();
+        gout.copy_(grad);
+#if defined(VQT_WITH_CUDA_GRAPHS)
+        if (recorded_as != VQT_GRAPHS_EMULATE) {
+            bwd->replay();
+            return gin.clone();
+        }
+#endif
+        backward_pass();
+        return gin.clone();
+    }
+
+    at::Tensor call(const at::Tensor &x);
+
+    ~vqt_graphed()
+    {
+#if defined(VQT_WITH_CUDA_GRAPHS)
+        if (fwd || bwd)
+            (void)cudaDeviceSynchronize(); // no replay may still use the pool it releases
+#endif
+    }
+};
+
+namespace
+{
+// The autograd node of a replay: its forward and backward passes are the graphs'.
+struct GraphedFn : public torch::autograd::Function<GraphedFn> {
+    static at::Tensor forward(torch::autograd::AutogradContext *ctx, at::Tensor x, int64_t gp)
+    {
+        ctx->saved_data["g"] = gp;
+        return reinterpret_cast<vqt_graphed *>((intptr_t)gp)->replay_forward(x);
+    }
+    static torch::autograd::variable_list backward(torch::autograd::AutogradContext *ctx,
+                                                   torch::autograd::variable_list grads)
+    {
+        auto *g = reinterpret_cast<vqt_graphed *>((intptr_t)ctx->saved_data["g"].toInt());
+        return {g->replay_backward(grads[0]), at::Tensor()};
+    }
+};
+} // namespace
+
+at::Tensor vqt_graphed::call(const at::Tensor &x)
+{
+    auto mode = (vqt_graphs_mode)graphs_mode.load();
+    if (mode == VQT_GRAPHS_OFF || !at::GradMode::is_enabled() || !x.requires_grad())
+        return eager(x);
+    if (state == NEW)
+        record(x, mode);
+    if (state != READY || !fits(x) || pending())
+        return eager(x);
+    at::Tensor y = GraphedFn::apply(x, (int64_t)(intptr_t)this);
+    bwd_done = false;
+    last_fn = y.grad_fn();
+    replays++;
+    return y;
+}
+
+extern "C" {
+
+void vqt_set_graphs_mode(vqt_graphs_mode mode)
+{
+    graphs_mode.store(mode);
+}
+
+vqt_graphs_mode vqt_get_graphs_mode(void)
+{
+    return (vqt_graphs_mode)graphs_mode.load();
+}
+
+bool vqt_cuda_graphs_built(void)
+{
+#if defined(VQT_WITH_CUDA_GRAPHS)
+    return true;
+#else
+    return false;
+#endif
+}
+
+vqt_graphed *vqt_graphed_new(vqt_segment_fn fn, void *arg)
+{
+    if (!fn) {
+        set_error("vqt_graphed_new: no function");
+        return nullptr;
+    }
+    GUARD(nullptr, {
+        auto *g = new vqt_graphed;
+        g->fn = fn;
+        g->arg = arg;
+        return g;
+    })
+}
+
+vqt_tensor *vqt_graphed_call(vqt_graphed *g, const vqt_tensor *x)
+{
+    if (!g) {
+        set_error("vqt_graphed_call: no recorder");
+        return nullptr;
+    }
+    TENSOR_OP(g->call(T(x)))
+}
+
+void vqt_graphed_counts(const vqt_graphed *g, long long *replays, long long *eager)
+{
+    if (replays)
+        *replays = g ? g->replays : 0;
+    if (eager)
+        *eager = g ? g->eagers : 0;
+}
+
+const char *vqt_graphed_why(const vqt_graphed *g)
+{
+    return g && g->state == vqt_graphed::EAGER ? g->why.c_str() : nullptr;
+}
+
+void vqt_graphed_free(vqt_graphed *g)
+{
+    try {
+        delete g;
+    } catch (...) {
+    }
+}
+
+} // extern "C"

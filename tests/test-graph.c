@@ -1,0 +1,187 @@
+/* Recorded functions (vqt_graphed, src/torch/shim_graph.cpp): in the EMULATE mode the static
+ * buffers, the autograd node and the rules for when a call replays run on the CPU, and must give
+ * the plain call's value and input gradient bit for bit; the rules send every call that cannot
+ * replay safely to the plain path. On a CPU-only build AUTO never records, and says why. */
+#include <string.h>
+
+#include "testhelp.h"
+#include "torch/shim.h"
+
+static const vqt_device cpu = {VQT_DEVICE_CPU, 0};
+static int body_calls, body_fails;
+
+/* tanh(x * 1.5) @ M with M [4, 3] made inside, as a model's weights would be: deterministic. */
+static vqt_tensor *body(void *arg, const vqt_tensor *x)
+{
+    (void)arg;
+    body_calls++;
+    if (body_fails)
+        return vqt_full(1, (int64_t[]){-1}, 0.0, VQC_DTYPE_F32, cpu); /* fails: bad shape */
+    float mv[12];
+    for (int i = 0; i < 12; i++)
+        mv[i] = (float)(i % 5) * 0.25f - 0.5f;
+    int64_t ms[2] = {4, 3};
+    vqt_tensor *m = vqt_from_data(mv, VQC_DTYPE_F32, 2, ms, NULL, cpu, VQC_DTYPE_F32);
+    return vqt_matmul(vqt_unary(VQT_TANH, vqt_binary_s(VQT_MUL, x, 1.5)), m);
+}
+
+static vqt_tensor *input(int rows, float shift)
+{
+    float v[32];
+    for (int i = 0; i < rows * 4; i++)
+        v[i] = (float)((i * 7) % 11) * 0.2f - 1.0f + shift;
+    int64_t s[2] = {rows, 4};
+    vqt_tensor *x = vqt_from_data(v, VQC_DTYPE_F32, 2, s, NULL, cpu, VQC_DTYPE_F32);
+    vqt_set_requires_grad(x, true);
+    return x;
+}
+
+/* sum(y * y): a gradient that depends on the value. */
+static vqt_tensor *loss_of(const vqt_tensor *y)
+{
+    return vqt_reduce(VQT_SUM, vqt_binary(VQT_MUL, y, y), 0, NULL, false);
+}
+
+static void assert_same(const vqt_tensor *a, const vqt_tensor *b, int64_t n)
+{
+    float va[32], vb[32];
+    ASSERT(n <= 32);
+    ASSERT_EQ(vqt_to_host(a, va, VQC_DTYPE_F32, n), n);
+    ASSERT_EQ(vqt_to_host(b, vb, VQC_DTYPE_F32, n), n);
+    ASSERT(memcmp(va, vb, (size_t)n * sizeof *va) == 0);
+}
+
+/* The plain call's value and gradient of x. */
+static void reference(const vqt_tensor *x, vqt_tensor **y, vqt_tensor **g)
+{
+    vqt_tensor *xr = vqt_detach(x);
+    vqt_set_requires_grad(xr, true);
+    *y = body(NULL, xr);
+    ASSERT_OK(vqt_backward(loss_of(*y)));
+    *g = vqt_grad(xr);
+}
+
+static void counts(const vqt_graphed *g, long long replays, long long eager)
+{
+    long long r, e;
+    vqt_graphed_counts(g, &r, &e);
+    ASSERT_EQ(r, replays);
+    ASSERT_EQ(e, eager);
+}
+
+static void test_replays_match(void)
+{
+    vqt_set_graphs_mode(VQT_GRAPHS_EMULATE);
+    vqt_graphed *g = vqt_graphed_new(body, NULL);
+    ASSERT(g != NULL);
+    for (int round = 0; round < 3; round++) { /* the same buffers, new values each time */
+        vqt_tensor *x = input(2, 0.3f * (float)round), *yr, *gr;
+        reference(x, &yr, &gr);
+        vqt_tensor *y = vqt_graphed_call(g, x);
+        ASSERT(y != NULL);
+        assert_same(y, yr, 6);
+        ASSERT_OK(vqt_backward(loss_of(y)));
+        assert_same(vqt_grad(x), gr, 8);
+    }
+    counts(g, 3, 0);
+    ASSERT(vqt_graphed_why(g) == NULL);
+    vqt_graphed_free(g);
+}
+
+/* A second call while the first one's backward pass is still to come runs plainly (a replay
+ * would overwrite what the first one saved), and both gradients are right; once the first
+ * result is gone, calls replay again. */
+static void test_pending_and_shapes(void)
+{
+    vqt_set_graphs_mode(VQT_GRAPHS_EMULATE);
+    vqt_graphed *g = vqt_graphed_new(body, NULL);
+    vqt_tensor *x1 = input(2, 0.0f), *x2 = input(2, 0.5f), *y1r, *g1r, *y2r, *g2r;
+    reference(x1, &y1r, &g1r);
+    reference(x2, &y2r, &g2r);
+    vqt_tensor *y1 = vqt_graphed_call(g, x1), *y2 = vqt_graphed_call(g, x2);
+    counts(g, 1, 1);
+    ASSERT_OK(vqt_backward(loss_of(y2)));
+    ASSERT_OK(vqt_backward(loss_of(y1)));
+    assert_same(vqt_grad(x1), g1r, 8);
+    assert_same(vqt_grad(x2), g2r, 8);
+
+    vqt_tensor *x3 = input(2, 0.1f);
+    vqt_tensor *y3 = vqt_graphed_call(g, x3); /* y1's backward ran: replays */
+    counts(g, 2, 1);
+    vqt_free(y3); /* no backward pass, but nothing can want one now */
+    vqt_tensor *y4 = vqt_graphed_call(g, x3);
+    counts(g, 3, 1);
+    vqt_free(y4);
+
+    vqt_tensor *x5 = input(3, 0.0f), *y5r, *g5r; /* another shape: plain */
+    reference(x5, &y5r, &g5r);
+    vqt_tensor *y5 = vqt_graphed_call(g, x5);
+    counts(g, 3, 2);
+    assert_same(y5, y5r, 9);
+
+    bool was = vqt_set_grad_enabled(false); /* no gradient wanted: plain */
+    vqt_tensor *y6 = vqt_graphed_call(g, x1);
+    vqt_set_grad_enabled(was);
+    assert_same(y6, y1r, 6);
+    counts(g, 3, 3);
+    vqt_graphed_free(g);
+}
+
+/* AUTO on the CPU and OFF run plainly; AUTO says why, OFF has nothing to say. */
+static void test_modes(void)
+{
+    ASSERT(!vqt_cuda_graphs_built() || vqt_cuda_graphs_built()); /* either build runs this */
+    for (int mode = VQT_GRAPHS_AUTO; mode <= VQT_GRAPHS_OFF; mode++) {
+        vqt_set_graphs_mode((vqt_graphs_mode)mode);
+        ASSERT_EQ(vqt_get_graphs_mode(), (vqt_graphs_mode)mode);
+        vqt_graphed *g = vqt_graphed_new(body, NULL);
+        vqt_tensor *x = input(2, 0.0f), *yr, *gr;
+        reference(x, &yr, &gr);
+        vqt_tensor *y = vqt_graphed_call(g, x);
+        assert_same(y, yr, 6);
+        ASSERT_OK(vqt_backward(loss_of(y)));
+        assert_same(vqt_grad(x), gr, 8);
+        counts(g, 0, 1);
+        const char *why = vqt_graphed_why(g);
+        if (mode == VQT_GRAPHS_AUTO)
+            ASSERT(why && strstr(why, "not on a CUDA device"));
+        else
+            ASSERT(why == NULL);
+        vqt_graphed_free(g);
+    }
+}
+
+/* The function's failure is the call's, with its message, when recording and after. */
+static void test_failures(void)
+{
+    vqt_set_graphs_mode(VQT_GRAPHS_EMULATE);
+    vqt_graphed *g = vqt_graphed_new(body, NULL);
+    body_fails = 1;
+    body_calls = 0;
+    vqt_tensor *x = input(2, 0.0f);
+    ASSERT(vqt_graphed_call(g, x) == NULL);
+    ASSERT(strlen(vqt_last_error()) > 0);
+    ASSERT(body_calls == 2); /* the recording's pass, then the plain one */
+    ASSERT(vqt_graphed_why(g) != NULL);
+    body_fails = 0;
+    ASSERT(vqt_graphed_call(g, x) != NULL); /* runs plainly from now on */
+    counts(g, 0, 2);
+    vqt_graphed_free(g);
+    ASSERT(vqt_graphed_call(NULL, x) == NULL);
+    ASSERT(vqt_graphed_new(NULL, NULL) == NULL);
+    vqt_graphed_free(NULL);
+}
+
+int main(void)
+{
+    vqt_init(0);
+    vqt_scope_begin();
+    test_replays_match();
+    test_pending_and_shapes();
+    test_modes();
+    test_failures();
+    vqt_scope_end();
+    vqt_set_graphs_mode(VQT_GRAPHS_AUTO);
+    fprintf(stderr, "test-graph: ok\n");
+    return 0;
+}
