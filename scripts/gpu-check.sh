@@ -22,7 +22,8 @@
 #              must pass, not skip                                  -> tests.log
 #   bench      vqclip at 256x256 and 512x512, cutn 32: steps/s, start-up, peak device memory
 #              and the memory planner's estimate; the peer (scripts/peer_baseline.py) at both
-#              sizes; then, time allowing: a --profile run (stage times, profile.txt), the
+#              sizes; then, time allowing: a --profile run (stage times, profile.txt), CLIP
+#              without its recorded CUDA graphs (VQCLIP_CUDA_GRAPH=0), the
 #              GroupNorm implementations (VQCLIP_GROUPNORM), 1024, --precision mixed and exact, two --deterministic runs compared byte for byte,
 #              2048 --low-memory and 2048, 1024 and 512 --low-memory -> bench.log, bench.md
 #   cpu-tests  ctest -LE gpu: the CPU unit + parity suite (no skips); skipped with
@@ -577,6 +578,10 @@ run_bench() {
     big=1024
     [ "$MOCK" = 1 ] && big=$((s * 2))
     if [ "$(left)" -gt 40 ]; then profile_config "${s}-profile" "$s" || ok=1; fi
+    # CLIP's recorded CUDA graphs (the default) against plain launches (shim_graph.cpp)
+    if [ "$(left)" -gt 50 ]; then
+      VQCLIP_CUDA_GRAPH=0 STEPS=30 bench_config "${s}-nograph" "$s" || ok=1
+    fi
     # GroupNorm's CUDA implementations side by side (the default is saved; lean_ops.h)
     if [ "$(left)" -gt 50 ]; then
       VQCLIP_GROUPNORM=native STEPS=30 bench_config "${s}-gn-native" "$s" || ok=1
@@ -672,6 +677,8 @@ fi
                   --format=csv,noheader 2>/dev/null)."
     echo "libtorch: $(python3 -c 'import torch; print(torch.__version__)' 2>/dev/null)."
     echo "Models: full-size random weights (vqgan_imagenet_f16_16384 architecture, ViT-B/32)."
+    echo "Build: $(grep -ho 'vqclip: CUDA graphs: [^(]*\|built without CUDA graphs\|does not compile with this libtorch.s CUDA' \
+                   "$LOGS/build.log" 2>/dev/null | head -1)."
   else
     echo "DRY RUN on the CPU with the tiny fixtures: these numbers are not benchmarks."
   fi

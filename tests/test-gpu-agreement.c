@@ -349,6 +349,63 @@ static void check_clip(const char *name, vqt_device dev)
     vqc_tmap_free(ref);
 }
 
+/* ---- CLIP's image encoder from recorded CUDA graphs ---------------------------------------- */
+
+static vqt_tensor *encode_body(void *arg, const vqt_tensor *x)
+{
+    return vqc_clip_encode_image((const vqc_clip *)arg, x);
+}
+
+/* The loop's recorded encoder (vqt_graphed) on the device: it must record (no reason to run
+ * eagerly), and each replay's features and input gradient must be the plain pass's, for several
+ * inputs through the same buffers, in float32 and float16. The dry run emulates the recording. */
+static void check_graphed_clip(const char *name, vqt_device dev, bool dry)
+{
+    char rel[64], refp[64];
+    snprintf(rel, sizeof rel, "clip/%s.pt", name);
+    snprintf(refp, sizeof refp, "clip/%s_ref.safetensors", name);
+    fprintf(stderr, "graphed clip %s\n", name);
+    vqc_tensor_map *ref;
+    ASSERT_OK(vqc_tmap_open(fixture_path(refp), &ref));
+    vqt_set_graphs_mode(dry ? VQT_GRAPHS_EMULATE : VQT_GRAPHS_AUTO);
+    for (int prec = 0; prec < 2; prec++) {
+        vqc_clip *m;
+        ASSERT_OK(vqc_clip_load(fixture_path(rel), dev, prec ? VQC_CLIP_FP16 : VQC_CLIP_FP32, &m));
+        vqt_graphed *g = vqt_graphed_new(encode_body, m);
+        ASSERT(g != NULL);
+        vqt_scope_begin();
+        vqt_tensor *img = vqt_to(ref_tensor(ref, "image", VQC_DTYPE_F32), dev, VQC_DTYPE_F32);
+        for (int round = 0; round < 3; round++) {
+            vqt_tensor *x = vqt_binary_s(VQT_ADD, img, 0.05 * round);
+            vqt_tensor *g_plain = image_grad(m, x);
+            vqt_tensor *f_plain = vqc_clip_encode_image(m, x);
+            vqt_tensor *xg = vqt_clone(x);
+            ASSERT_OK(vqt_set_requires_grad(xg, true));
+            vqt_tensor *f = vqt_graphed_call(g, xg);
+            ASSERT(f != NULL);
+            const char *why = vqt_graphed_why(g);
+            if (why)
+                fprintf(stderr, "  not recorded: %s\n", why);
+            ASSERT(why == NULL);
+            ASSERT_OK(vqt_backward(vqt_reduce(VQT_SUM, f, 0, NULL, false)));
+            assert_close(f, f_plain, prec ? "fp16 graphed features" : "graphed features", 1e-4,
+                         1e-3);
+            assert_close(vqt_grad(xg), g_plain, prec ? "fp16 graphed d(sum f)/dx" : "graphed d/dx",
+                         1e-4, 1e-3);
+        }
+        long long replays, eager;
+        vqt_graphed_counts(g, &replays, &eager);
+        fprintf(stderr, "  %s: %lld replays, %lld plain calls\n", prec ? "fp16" : "fp32", replays,
+                eager);
+        ASSERT_EQ(replays, 3);
+        vqt_scope_end();
+        vqt_graphed_free(g);
+        vqc_clip_free(m);
+    }
+    vqt_set_graphs_mode(VQT_GRAPHS_AUTO);
+    vqc_tmap_free(ref);
+}
+
 /* ---- several CLIP models ------------------------------------------------------------------ */
 
 /* One step of a two-model loop on dev (-m ViT:1.5,RN:0.5; the ResNet in float32, the ViT in
@@ -556,6 +613,8 @@ int main(void)
     check_vqgan("tiny_gumbel", dev);
     check_clip("tiny_vit", dev);
     check_clip("tiny_rn", dev);
+    check_graphed_clip("tiny_vit", dev, dry);
+    check_graphed_clip("tiny_rn", dev, dry);
     check_multiclip(dev);
     check_loop_fixture(dev);
     smoke_loop(dev, VQC_CUT_POOLING);

@@ -187,6 +187,39 @@ static void loss_falls(const models_t *m, int n_augments, double noise)
     vqc_loop_free(L);
 }
 
+/* The CLIP encoder through its recorded graphs (emulated on the CPU: the same static buffers and
+ * autograd node as on CUDA) changes nothing: z after 5 steps with the default augmentations and
+ * noise is the plain loop's bit for bit, and every step went through the recorded path. */
+static void graphs_change_nothing(const models_t *m)
+{
+    static float z[2][8192];
+    for (int run = 0; run < 2; run++) {
+        vqt_set_graphs_mode(run ? VQT_GRAPHS_EMULATE : VQT_GRAPHS_OFF);
+        vqc_loop_params p = vqc_loop_default_params();
+        p.width = p.height = 32;
+        p.cut.cutn = 4;
+        p.seed = 99;
+        vqc_loop *L;
+        ASSERT_OK(vqc_loop_create(&p, m->vq, m->clip, &L));
+        ASSERT_OK(vqc_loop_add_text_prompt(L, m->tok, "a blue square", 1, -INFINITY));
+        ASSERT_OK(vqc_loop_init_random(L));
+        float losses[2];
+        for (int i = 0; i < 5; i++)
+            ASSERT_OK(vqc_loop_step(L, losses));
+        int64_t n = vqt_numel(vqc_loop_z(L));
+        ASSERT(n <= (int64_t)(sizeof z[0] / sizeof z[0][0]));
+        ASSERT_EQ(vqt_to_host(vqc_loop_z(L), z[run], VQC_DTYPE_F32, n), n);
+        long long replays, eager;
+        vqc_loop_graph_counts(L, &replays, &eager);
+        ASSERT_EQ(replays, run ? 5 : 0);
+        ASSERT_EQ(eager, run ? 0 : 5);
+        vqc_loop_free(L);
+        if (run)
+            ASSERT(memcmp(z[0], z[1], (size_t)n * sizeof z[0][0]) == 0);
+    }
+    vqt_set_graphs_mode(VQT_GRAPHS_AUTO);
+}
+
 int main(void)
 {
     vqt_init(0);
@@ -195,6 +228,7 @@ int main(void)
     TEST_PART(run_fixture(&m, "loop/loop_pooling.safetensors", false));
     TEST_PART(run_fixture(&m, "loop/loop_boxes.safetensors", true));
     TEST_PART(loss_falls(&m, 0, 0));
+    TEST_PART(graphs_change_nothing(&m));
     vqt_scope_end();
     vqc_tokenizer_free(m.tok);
     vqc_clip_free(m.clip);

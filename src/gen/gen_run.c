@@ -468,6 +468,11 @@ static void report_profile(const gen_run *r, double wall, long long handles)
             "profile: wall %.3f ms per step over the whole run (snapshots and "
             "the first steps included), %lld tensor handles made per step",
             wall, handles);
+    long long replays, eager;
+    vqc_loop_graph_counts(r->loop, &replays, &eager);
+    vqc_log(VQC_LOG_INFO,
+            "profile: CLIP image encoder: %lld calls replayed recorded graphs, %lld ran eagerly",
+            replays, eager);
 }
 
 int vqc_gen_optimise(gen_run *r)

@@ -79,7 +79,9 @@ int vqc_loop_create(const vqc_loop_params *p, const vqc_vqgan *vqgan, const vqc_
     if (L->p.cut.cut_size <= 0)
         L->p.cut.cut_size = vqc_clip_get_info(clip)->image_resolution;
     L->vq = vqgan;
-    L->clips[0] = (loop_clip){clip, p->clip_weight > 0 ? p->clip_weight : 1, L->p.cut.cut_size};
+    L->clips[0] = (loop_clip){.clip = clip,
+                              .weight = p->clip_weight > 0 ? p->clip_weight : 1,
+                              .cut_size = L->p.cut.cut_size};
     L->nclips = 1;
     L->dev = d1;
     L->toks_w = p->width / f;
@@ -122,6 +124,7 @@ void vqc_loop_free(vqc_loop *L)
     if (!L)
         return;
     vqc_loop_clear_prompts(L);
+    vqc_loop_free_graphs(L);
     vqt_free(L->z);
     vqt_free(L->z_min);
     vqt_free(L->z_max);

@@ -13,8 +13,10 @@ typedef struct {
 /* One of the CLIP models that guide the picture. */
 typedef struct {
     const vqc_clip *clip;
-    double weight; /* the factor on its prompt losses */
-    int cut_size;  /* its cutouts' side: p.cut.cut_size when set, else its input resolution */
+    double weight;      /* the factor on its prompt losses */
+    int cut_size;       /* its cutouts' side: p.cut.cut_size when set, else its input resolution */
+    vqt_graphed *graph; /* its image encoder as recorded CUDA graphs (made at the first step) */
+    bool graph_noted;   /* the reason it runs without them has been logged */
 } loop_clip;
 
 struct vqc_loop {
@@ -70,6 +72,9 @@ vqt_tensor *vqc_loop_fit_image(const vqc_loop *L, const vqc_image *img);
  * first model's cutouts (for the shaping losses). Marks the profile's cutout and CLIP stages.
  * Returns 0, or -1 with the error recorded. */
 int vqc_loop_encode_cutouts(vqc_loop *L, vqt_tensor *img, vqt_tensor **fn, vqt_tensor **cuts0);
+
+/* Frees the models' recorded graphs (when no step's autograd graph is left). */
+void vqc_loop_free_graphs(vqc_loop *L);
 
 /* Prompt i's loss (scope-owned): the sum over the models of weight_k * loss_k, from the
  * embeddings of vqc_loop_encode_cutouts (one model of weight 1: its loss as it is). shares

@@ -26,7 +26,7 @@ int vqc_loop_add_clip(vqc_loop *L, const vqc_clip *clip, double weight)
     if (ci->embed_dim <= 0)
         return vqc_error_set(VQC_ERR_MODEL, "CLIP model has no embedding size");
     int size = L->fixed_cut > 0 ? L->fixed_cut : ci->image_resolution;
-    L->clips[L->nclips++] = (loop_clip){clip, weight, size};
+    L->clips[L->nclips++] = (loop_clip){.clip = clip, .weight = weight, .cut_size = size};
     return 0;
 }
 
@@ -249,16 +249,56 @@ int vqc_loop_prompt_count(const vqc_loop *L)
 
 /* ---- a step's CLIP losses ---------------------------------------------------------------- */
 
+/* A model's image encoder as the body of its recorded graphs (arg: its loop_clip). */
+static vqt_tensor *encode_body(void *arg, const vqt_tensor *x)
+{
+    return vqc_clip_encode_image(((const loop_clip *)arg)->clip, x);
+}
+
+/* The model's features of its normalised cutouts, from its recorded graphs where they can
+ * replay (vqt_graphed_call); a CUDA run that cannot record them says why, once. */
+static vqt_tensor *encode_graphed(const vqc_loop *L, loop_clip *m, const vqt_tensor *normed)
+{
+    if (!m->graph && !(m->graph = vqt_graphed_new(encode_body, m)))
+        return NULL;
+    vqt_tensor *feats = vqt_graphed_call(m->graph, normed);
+    const char *why = vqt_graphed_why(m->graph);
+    if (why && !m->graph_noted && L->dev.type == VQT_DEVICE_CUDA) {
+        vqc_log(VQC_LOG_WARN, "CLIP runs without CUDA graphs (slower): %s", why);
+        m->graph_noted = true;
+    }
+    return feats;
+}
+
+void vqc_loop_graph_counts(const vqc_loop *L, long long *replays, long long *eager)
+{
+    *replays = *eager = 0;
+    for (int k = 0; k < L->nclips; k++) {
+        long long r, e;
+        vqt_graphed_counts(L->clips[k].graph, &r, &e);
+        *replays += r;
+        *eager += e;
+    }
+}
+
+void vqc_loop_free_graphs(vqc_loop *L)
+{
+    for (int k = 0; k < L->nclips; k++) {
+        vqt_graphed_free(L->clips[k].graph);
+        L->clips[k].graph = NULL;
+    }
+}
+
 int vqc_loop_encode_cutouts(vqc_loop *L, vqt_tensor *img, vqt_tensor **fn, vqt_tensor **cuts0)
 {
     for (int k = 0; k < L->nclips; k++) {
-        const loop_clip *m = &L->clips[k];
+        loop_clip *m = &L->clips[k];
         vqc_cutout_params cut = L->p.cut;
         cut.cut_size = m->cut_size;
         vqt_tensor *cuts = vqc_make_cutouts(&cut, img);
         vqt_tensor *normed = cuts ? vqc_clip_normalize(m->clip, cuts) : NULL;
         vqc_loop_mark(L, PROF_CUTOUTS);
-        vqt_tensor *feats = normed ? vqc_clip_encode_image(m->clip, normed) : NULL;
+        vqt_tensor *feats = normed ? encode_graphed(L, m, normed) : NULL;
         vqc_loop_mark(L, PROF_CLIP);
         if (!feats)
             return -1;
