@@ -22,7 +22,8 @@
 #              must pass, not skip                                  -> tests.log
 #   bench      vqclip at 256x256 and 512x512, cutn 32: steps/s, start-up, peak device memory
 #              and the memory planner's estimate; the peer (scripts/peer_baseline.py) at both
-#              sizes; then, time allowing: a --profile run (stage times, profile.txt), CLIP
+#              sizes; then, time allowing: a --profile run (stage times, profile.txt, and
+#              against the card's measured matrix rate and bandwidth: bench_stages.py), CLIP
 #              without its recorded CUDA graphs (VQCLIP_CUDA_GRAPH=0), the
 #              GroupNorm implementations (VQCLIP_GROUPNORM), 1024, --precision mixed and exact, two --deterministic runs compared byte for byte,
 #              2048 --low-memory and 2048, 1024 and 512 --low-memory -> bench.log, bench.md
@@ -544,6 +545,23 @@ profile_config() { # LABEL SIZE [extra vqclip args...]
     sed -n "/^==== $label:/,\$p" "$LOGS/bench.log" | grep "^vqclip: profile"; } >>"$LOGS/profile.txt"
 }
 
+# The profile's stages against the card's measured bfloat16 matrix rate and memory bandwidth,
+# with each stage's FLOPs and least traffic (scripts/bench_stages.py): appended to profile.txt.
+stage_table() { # SIZE
+  local size=$1 dev=cuda lim
+  [ "$MOCK" = 1 ] && dev=cpu
+  lim=$(left)
+  [ "$lim" -gt 60 ] && lim=60
+  echo "==== stage table: rates and work at ${size}x${size} on $dev" >>"$LOGS/bench.log"
+  timeout "$lim" python3 scripts/bench_stages.py rates --device "$dev" >"$WORK/rates.json" \
+      2>>"$LOGS/bench.log" &&
+    timeout "$lim" python3 scripts/bench_stages.py work --size "$size" --cutn "$CUTN" \
+      --device "$dev" >"$WORK/work.json" 2>>"$LOGS/bench.log" &&
+    { echo; python3 scripts/bench_stages.py table --profile "$LOGS/profile.txt" \
+      --work "$WORK/work.json" --rates "$WORK/rates.json"; } >>"$LOGS/profile.txt" \
+      2>>"$LOGS/bench.log"
+}
+
 # Two --deterministic runs of the same settings: are their PNGs byte-identical?
 det_twice() { # LABEL SIZE
   local label=$1 size=$2 lim same=no
@@ -578,6 +596,9 @@ run_bench() {
     big=1024
     [ "$MOCK" = 1 ] && big=$((s * 2))
     if [ "$(left)" -gt 40 ]; then profile_config "${s}-profile" "$s" || ok=1; fi
+    if [ "$(left)" -gt 60 ] && [ -s "$LOGS/profile.txt" ]; then
+      stage_table "$s" || echo "stage table: failed (see above)" >>"$LOGS/bench.log"
+    fi
     # CLIP's recorded CUDA graphs (the default) against plain launches (shim_graph.cpp)
     if [ "$(left)" -gt 50 ]; then
       VQCLIP_CUDA_GRAPH=0 STEPS=30 bench_config "${s}-nograph" "$s" || ok=1
