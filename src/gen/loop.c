@@ -450,7 +450,7 @@ static vqt_tensor *total_loss(vqc_loop *L, vqt_tensor **terms, vqt_tensor **shar
 {
     vqt_tensor *zq = vqc_vqgan_nearest(L->vq, L->z, NULL);
     vqc_loop_mark(L, PROF_QUANTISE);
-    vqt_tensor *y = zq ? vqc_vqgan_decode(L->vq, zq) : NULL;
+    vqt_tensor *y = zq ? vqc_loop_decode(L, zq) : NULL;
     vqt_tensor *img = vqt_clamp_with_grad(vqt_affine(y, 0.5, 0.5), 0.0, 1.0);
     vqc_loop_mark(L, PROF_DECODE);
     vqt_tensor *fn[VQC_MAX_CLIPS], *cuts = NULL;

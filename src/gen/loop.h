@@ -174,8 +174,8 @@ extern const char *const vqc_loop_profile_stages[VQC_LOOP_PROFILE_STAGES];
  * timed, not counted. Profiling adds one wait for the device per step. */
 void vqc_loop_set_profile(vqc_loop *L, vqt_profile *prof);
 
-/* How the CLIP image encoders ran so far, over all models: calls that replayed their recorded
- * CUDA graphs and calls that ran eagerly (vqt_graphed_call). */
+/* How the decoder and the CLIP image encoders ran so far (all models): calls that replayed
+ * their recorded CUDA graphs and calls that ran eagerly (vqt_graphed_call). */
 void vqc_loop_graph_counts(const vqc_loop *L, long long *replays, long long *eager);
 
 /* Borrowed views: the latent z, and the gradient dL/dz of the last step (NULL before). */

@@ -255,24 +255,37 @@ static vqt_tensor *encode_body(void *arg, const vqt_tensor *x)
     return vqc_clip_encode_image(((const loop_clip *)arg)->clip, x);
 }
 
-/* The model's features of its normalised cutouts, from its recorded graphs where they can
- * replay (vqt_graphed_call); a CUDA run that cannot record them says why, once. */
-static vqt_tensor *encode_graphed(const vqc_loop *L, loop_clip *m, const vqt_tensor *normed)
+/* fn(arg, x) through *g (made at the first call); a CUDA run that cannot record it says why,
+ * once (*noted). */
+static vqt_tensor *graphed(const vqc_loop *L, vqt_graphed **g, bool *noted, vqt_segment_fn fn,
+                           void *arg, const vqt_tensor *x, const char *what)
 {
-    if (!m->graph && !(m->graph = vqt_graphed_new(encode_body, m)))
+    if (!*g && !(*g = vqt_graphed_new(fn, arg)))
         return NULL;
-    vqt_tensor *feats = vqt_graphed_call(m->graph, normed);
-    const char *why = vqt_graphed_why(m->graph);
-    if (why && !m->graph_noted && L->dev.type == VQT_DEVICE_CUDA) {
-        vqc_log(VQC_LOG_WARN, "CLIP runs without CUDA graphs (slower): %s", why);
-        m->graph_noted = true;
+    vqt_tensor *y = vqt_graphed_call(*g, x);
+    const char *why = vqt_graphed_why(*g);
+    if (why && !*noted && L->dev.type == VQT_DEVICE_CUDA) {
+        vqc_log(VQC_LOG_WARN, "%s runs without CUDA graphs (slower): %s", what, why);
+        *noted = true;
     }
-    return feats;
+    return y;
+}
+
+static vqt_tensor *decode_body(void *arg, const vqt_tensor *zq)
+{
+    return vqc_vqgan_decode(((const vqc_loop *)arg)->vq, zq);
+}
+
+vqt_tensor *vqc_loop_decode(vqc_loop *L, const vqt_tensor *zq)
+{
+    if (vqc_vqgan_low_memory(L->vq))
+        return vqc_vqgan_decode(L->vq, zq);
+    return graphed(L, &L->dec_graph, &L->dec_graph_noted, decode_body, L, zq, "the decoder");
 }
 
 void vqc_loop_graph_counts(const vqc_loop *L, long long *replays, long long *eager)
 {
-    *replays = *eager = 0;
+    vqt_graphed_counts(L->dec_graph, replays, eager);
     for (int k = 0; k < L->nclips; k++) {
         long long r, e;
         vqt_graphed_counts(L->clips[k].graph, &r, &e);
@@ -283,6 +296,8 @@ void vqc_loop_graph_counts(const vqc_loop *L, long long *replays, long long *eag
 
 void vqc_loop_free_graphs(vqc_loop *L)
 {
+    vqt_graphed_free(L->dec_graph);
+    L->dec_graph = NULL;
     for (int k = 0; k < L->nclips; k++) {
         vqt_graphed_free(L->clips[k].graph);
         L->clips[k].graph = NULL;
@@ -298,7 +313,8 @@ int vqc_loop_encode_cutouts(vqc_loop *L, vqt_tensor *img, vqt_tensor **fn, vqt_t
         vqt_tensor *cuts = vqc_make_cutouts(&cut, img);
         vqt_tensor *normed = cuts ? vqc_clip_normalize(m->clip, cuts) : NULL;
         vqc_loop_mark(L, PROF_CUTOUTS);
-        vqt_tensor *feats = normed ? encode_graphed(L, m, normed) : NULL;
+        vqt_tensor *feats =
+            normed ? graphed(L, &m->graph, &m->graph_noted, encode_body, m, normed, "CLIP") : NULL;
         vqc_loop_mark(L, PROF_CLIP);
         if (!feats)
             return -1;

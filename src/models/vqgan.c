@@ -528,6 +528,11 @@ void vqc_vqgan_set_low_memory(vqc_vqgan *m, bool on)
         m->low_memory = on;
 }
 
+bool vqc_vqgan_low_memory(const vqc_vqgan *m)
+{
+    return m && m->low_memory;
+}
+
 /* Replaces the handle *slot (one of m->handles) by its conversion to dt. */
 static int convert_weight(vqc_vqgan *m, vqt_tensor **slot, vqc_dtype dt)
 {

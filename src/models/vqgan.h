@@ -80,6 +80,7 @@ vqt_tensor *vqc_vqgan_decode(const vqc_vqgan *m, const vqt_tensor *z_q);
  * gradient for much less activation memory and about one more decoder forward per step. The
  * backward pass must run before the model is freed or decodes again on another thread. */
 void vqc_vqgan_set_low_memory(vqc_vqgan *m, bool on);
+bool vqc_vqgan_low_memory(const vqc_vqgan *m);
 /* Runs post_quant_conv and the decoder in dt (VQC_DTYPE_F32, the default, BF16 or F16): their
  * weights are converted once, z_q is converted on the way in and the image back to float32 on
  * the way out, so callers see float32 either way; GroupNorm statistics and the attention

@@ -368,8 +368,8 @@ vqt_tensor *vqt_checkpoint(vqt_segment_fn fn, void *arg, const vqt_tensor *x);
  * hundreds of kernels (CLIP's image encoder: about 1,260 operators a step). fn has the contract
  * of vqt_segment_fn and must be deterministic and free of host synchronisation; its weights get
  * no gradient, only its input does. Recording happens at the first call that needs a gradient:
- * three eager warm-up passes on a side stream, the two captures into one private memory pool,
- * and a self-check that one replay gives the eager pass's result and input gradient (within
+ * an eager pass on the caller's stream and one on a side stream (warm-ups), the two captures
+ * into one private memory pool (which stays reserved while g lives), and a self-check that one replay gives the eager pass's result and input gradient (within
  * 1e-3 of their largest magnitude). A call runs fn eagerly, with the same value and gradient,
  * when it cannot replay: no gradient wanted; an input of another shape, type or device than the
  * first; the previous replay's backward pass still to come (a replay overwrites the activations

@@ -141,8 +141,10 @@ struct vqt_graphed {
         graph.capture_end();
     }
 
-    // Warm-up passes on a side stream (capture needs one, and libraries set up their handles
-    // and workspaces for it), the two captures sharing one pool, then the self-check.
+    // A warm-up pass on a side stream (capture needs one, and libraries set up their handles
+    // and workspaces for it), the two captures sharing one pool, then the self-check. Between
+    // the phases the allocator gives back its cached blocks: each phase's blocks are cached for
+    // its own stream, or are the pool's, and a decoder's working set at 2048x2048 is 45 GiB.
     void record_cuda(const at::Tensor &x)
     {
         auto dev = (c10::DeviceIndex)x.device().index();
@@ -151,15 +153,15 @@ struct vqt_graphed {
         at::Tensor want_out = out.detach().clone(), want_gin = gin.clone();
         out = gin = at::Tensor();
         cur.synchronize();
+        c10::cuda::CUDACachingAllocator::emptyCache();
         c10::cuda::CUDAStream side = c10::cuda::getStreamFromPool(false, dev);
         {
             c10::cuda::CUDAStreamGuard guard(side);
-            for (int i = 0; i < 2; i++) {
-                forward_pass();
-                backward_pass();
-            }
+            forward_pass();
+            backward_pass();
             out = gin = at::Tensor();
             side.synchronize();
+            c10::cuda::CUDACachingAllocator::emptyCache();
             fwd = std::make_unique<at::cuda::CUDAGraph>();
             bwd = std::make_unique<at::cuda::CUDAGraph>();
             capture(*fwd, nullptr, [this] { forward_pass(); });
@@ -167,9 +169,6 @@ struct vqt_graphed {
             out = out.detach();
             side.synchronize();
         }
-        // The warm-ups' blocks stay cached for the side stream, where nothing else allocates:
-        // give them back, so that the step's peak does not count them twice.
-        c10::cuda::CUDACachingAllocator::emptyCache();
         fwd->replay();
         bwd->replay();
         check_close(out, want_out, "output");
@@ -198,6 +197,10 @@ struct vqt_graphed {
             state = READY;
         } catch (const std::exception &e) {
             fail(e.what());
+#if defined(VQT_WITH_CUDA_GRAPHS)
+            if (x.is_cuda()) // what a failed recording left cached (an allocation failure's)
+                c10::cuda::CUDACachingAllocator::emptyCache();
+#endif
         }
     }
 
