@@ -349,6 +349,58 @@ static void check_clip(const char *name, vqt_device dev)
     vqc_tmap_free(ref);
 }
 
+/* ---- deterministic input gradients ---------------------------------------------------------- */
+
+/* d(sum(op(x) * w))/dx for the cutouts' warps and pools on dev: op 0 grid sampling (overlapping
+ * taps), 1 adaptive max pooling to a larger size (overlapping windows), 2 bicubic resampling. */
+static vqt_tensor *op_grad(vqt_device dev, int op)
+{
+    int64_t xs[4] = {8, 3, 60, 50}, gs[4] = {8, 112, 112, 2};
+    vqt_manual_seed(21);
+    vqt_tensor *x = vqt_to(vqt_randn(4, xs, cpu), dev, VQC_DTYPE_F32);
+    vqt_tensor *grid =
+        vqt_to(vqt_binary_s(VQT_MUL, vqt_randn(4, gs, cpu), 0.5), dev, VQC_DTYPE_F32);
+    ASSERT_OK(vqt_set_requires_grad(x, true));
+    vqt_tensor *y = op == 0   ? vqt_grid_sample(x, grid, VQT_GRID_ZEROS, true)
+                    : op == 1 ? vqt_adaptive_max_pool2d(x, 112, 112)
+                              : vqt_interpolate(x, 112, 112, VQT_INTERP_BICUBIC, true);
+    int64_t ys[4];
+    ASSERT_EQ(vqt_shape(y, ys), 4);
+    vqt_tensor *w = vqt_to(vqt_randn(4, ys, cpu), dev, VQC_DTYPE_F32);
+    ASSERT_OK(vqt_backward(vqt_reduce(VQT_SUM, vqt_binary(VQT_MUL, y, w), 0, NULL, false)));
+    return vqt_to(vqt_grad(x), cpu, VQC_DTYPE_F32);
+}
+
+/* --deterministic's CPU input gradients (vqt_set_host_grad): two runs give the same bits, and
+ * they agree with the device's own (atomic) gradients within rounding. The dry run forces the
+ * CPU path with ALL. */
+static void check_host_grad(vqt_device dev, bool dry)
+{
+    vqt_scope_begin();
+    for (int op = 0; op < 3; op++) {
+        vqt_set_host_grad(VQT_HOSTGRAD_OFF);
+        vqt_tensor *native = op_grad(dev, op);
+        vqt_set_host_grad(dry ? VQT_HOSTGRAD_ALL : VQT_HOSTGRAD_CUDA);
+        long long before = vqt_host_grads_done();
+        vqt_tensor *a = op_grad(dev, op), *b = op_grad(dev, op);
+        ASSERT_EQ(vqt_host_grads_done() - before, 2);
+        int64_t n = vqt_numel(a);
+        float *va = malloc((size_t)n * sizeof *va), *vb = malloc((size_t)n * sizeof *vb);
+        ASSERT(va && vb);
+        ASSERT_EQ(vqt_to_host(a, va, VQC_DTYPE_F32, n), n);
+        ASSERT_EQ(vqt_to_host(b, vb, VQC_DTYPE_F32, n), n);
+        ASSERT(memcmp(va, vb, (size_t)n * sizeof *va) == 0);
+        free(va);
+        free(vb);
+        const char *name[3] = {"grid_sample d/dx cpu path vs device",
+                               "adaptive max pool d/dx cpu path vs device",
+                               "bicubic d/dx cpu path vs device"};
+        assert_close(a, native, name[op], 1e-4, 1e-4);
+    }
+    vqt_set_host_grad(VQT_HOSTGRAD_OFF);
+    vqt_scope_end();
+}
+
 /* ---- CLIP's image encoder from recorded CUDA graphs ---------------------------------------- */
 
 static vqt_tensor *encode_body(void *arg, const vqt_tensor *x)
@@ -604,6 +656,7 @@ int main(void)
 
     check_transfers(dev);
     check_random(dev);
+    check_host_grad(dev, dry);
     if (!dry) {
         check_peak(dev);
         check_oom(dev);

@@ -187,37 +187,71 @@ static void loss_falls(const models_t *m, int n_augments, double noise)
     vqc_loop_free(L);
 }
 
-/* The CLIP encoder through its recorded graphs (emulated on the CPU: the same static buffers and
- * autograd node as on CUDA) changes nothing: z after 5 steps with the default augmentations and
- * noise is the plain loop's bit for bit, and every step went through the recorded path. */
+/* z after 5 steps at 32x32 with the default augmentations and noise, into z (returns its size);
+ * replays and eager get the recorded graphs' counts. */
+static int64_t five_steps(const models_t *m, vqc_cut_method method, float *z, int64_t max,
+                          long long *replays, long long *eager)
+{
+    vqc_loop_params p = vqc_loop_default_params();
+    p.width = p.height = 32;
+    p.cut.cutn = 4;
+    p.cut.method = method;
+    p.seed = 99;
+    vqc_loop *L;
+    ASSERT_OK(vqc_loop_create(&p, m->vq, m->clip, &L));
+    ASSERT_OK(vqc_loop_add_text_prompt(L, m->tok, "a blue square", 1, -INFINITY));
+    ASSERT_OK(vqc_loop_init_random(L));
+    float losses[2];
+    for (int i = 0; i < 5; i++)
+        ASSERT_OK(vqc_loop_step(L, losses));
+    int64_t n = vqt_numel(vqc_loop_z(L));
+    ASSERT(n <= max);
+    ASSERT_EQ(vqt_to_host(vqc_loop_z(L), z, VQC_DTYPE_F32, n), n);
+    vqc_loop_graph_counts(L, replays, eager);
+    vqc_loop_free(L);
+    return n;
+}
+
+/* The decoder and the CLIP encoder through their recorded graphs (emulated on the CPU: the
+ * same static buffers and autograd node as on CUDA) change nothing: z is the plain loop's bit
+ * for bit, and every step went through the recorded path. */
 static void graphs_change_nothing(const models_t *m)
 {
     static float z[2][8192];
-    for (int run = 0; run < 2; run++) {
-        vqt_set_graphs_mode(run ? VQT_GRAPHS_EMULATE : VQT_GRAPHS_OFF);
-        vqc_loop_params p = vqc_loop_default_params();
-        p.width = p.height = 32;
-        p.cut.cutn = 4;
-        p.seed = 99;
-        vqc_loop *L;
-        ASSERT_OK(vqc_loop_create(&p, m->vq, m->clip, &L));
-        ASSERT_OK(vqc_loop_add_text_prompt(L, m->tok, "a blue square", 1, -INFINITY));
-        ASSERT_OK(vqc_loop_init_random(L));
-        float losses[2];
-        for (int i = 0; i < 5; i++)
-            ASSERT_OK(vqc_loop_step(L, losses));
-        int64_t n = vqt_numel(vqc_loop_z(L));
-        ASSERT(n <= (int64_t)(sizeof z[0] / sizeof z[0][0]));
-        ASSERT_EQ(vqt_to_host(vqc_loop_z(L), z[run], VQC_DTYPE_F32, n), n);
-        long long replays, eager;
-        vqc_loop_graph_counts(L, &replays, &eager);
-        ASSERT_EQ(replays, run ? 10 : 0); /* the decoder and the CLIP encoder, each step */
-        ASSERT_EQ(eager, run ? 0 : 10);
-        vqc_loop_free(L);
-        if (run)
-            ASSERT(memcmp(z[0], z[1], (size_t)n * sizeof z[0][0]) == 0);
-    }
+    long long replays, eager;
+    vqt_set_graphs_mode(VQT_GRAPHS_OFF);
+    int64_t n = five_steps(m, VQC_CUT_POOLING, z[0], 8192, &replays, &eager);
+    ASSERT_EQ(replays, 0);
+    ASSERT_EQ(eager, 10);
+    vqt_set_graphs_mode(VQT_GRAPHS_EMULATE);
+    five_steps(m, VQC_CUT_POOLING, z[1], 8192, &replays, &eager);
+    ASSERT_EQ(replays, 10); /* the decoder and the CLIP encoder, each step */
+    ASSERT_EQ(eager, 0);
+    ASSERT(memcmp(z[0], z[1], (size_t)n * sizeof z[0][0]) == 0);
     vqt_set_graphs_mode(VQT_GRAPHS_AUTO);
+}
+
+/* The deterministic mode's CPU input gradients (vqt_set_host_grad; on the CPU forced with ALL)
+ * for the cutouts' pooling, resampling and padding and the augmentations' warps change nothing
+ * on the CPU, for both cutout methods. */
+static void host_grads_change_nothing(const models_t *m)
+{
+    static float z[2][8192];
+    long long replays, eager;
+    for (int method = 0; method < 2; method++) {
+        vqc_cut_method cm = method ? VQC_CUT_ORIGINAL : VQC_CUT_POOLING;
+        vqt_set_host_grad(VQT_HOSTGRAD_OFF);
+        int64_t n = five_steps(m, cm, z[0], 8192, &replays, &eager);
+        long long before = vqt_host_grads_done();
+        vqt_set_host_grad(VQT_HOSTGRAD_ALL);
+        five_steps(m, cm, z[1], 8192, &replays, &eager);
+        long long done = vqt_host_grads_done() - before;
+        vqt_set_host_grad(VQT_HOSTGRAD_OFF);
+        fprintf(stderr, "%s cutouts: %lld input gradients on the CPU path\n",
+                method ? "original" : "pooling", done);
+        ASSERT(done >= 5);
+        ASSERT(memcmp(z[0], z[1], (size_t)n * sizeof z[0][0]) == 0);
+    }
 }
 
 int main(void)
@@ -229,6 +263,7 @@ int main(void)
     TEST_PART(run_fixture(&m, "loop/loop_boxes.safetensors", true));
     TEST_PART(loss_falls(&m, 0, 0));
     TEST_PART(graphs_change_nothing(&m));
+    TEST_PART(host_grads_change_nothing(&m));
     vqt_scope_end();
     vqc_tokenizer_free(m.tok);
     vqc_clip_free(m.clip);

@@ -260,6 +260,65 @@ static void test_profile_ops(void)
     vqt_profile_free(p);
 }
 
+/* The deterministic input gradients (vqt_set_host_grad): on the CPU, VQT_HOSTGRAD_ALL sends
+ * every wrapped operator through the CPU backward path that CUDA tensors take in deterministic
+ * mode; values and gradients must be the plain operators' bit for bit. */
+static vqt_tensor *hostgrad_op(int k, const vqt_tensor *x, const vqt_tensor *grid)
+{
+    int64_t pads[4] = {2, 1, 3, 0};
+    switch (k) {
+    case 0: return vqt_grid_sample(x, grid, VQT_GRID_ZEROS, true);
+    case 1: return vqt_grid_sample(x, grid, VQT_GRID_REFLECTION, false);
+    case 2: return vqt_adaptive_avg_pool2d(x, 5, 7);
+    case 3: return vqt_adaptive_max_pool2d(x, 5, 7);
+    case 4: return vqt_interpolate(x, 13, 9, VQT_INTERP_BILINEAR, false);
+    case 5: return vqt_interpolate(x, 13, 9, VQT_INTERP_BICUBIC, true);
+    case 6: return vqt_interpolate(x, 4, 3, VQT_INTERP_AREA, false);
+    case 7: return vqt_pad(x, 4, pads, VQT_PAD_REFLECT, 0.0);
+    default: return vqt_pad(x, 4, pads, VQT_PAD_REPLICATE, 0.0);
+    }
+}
+
+static void test_host_grad(void)
+{
+    int64_t xs[4] = {2, 3, 6, 8}, gs[4] = {2, 5, 4, 2};
+    vqt_manual_seed(5);
+    vqt_tensor *x0 = vqt_randn(4, xs, cpu),
+               *grid = vqt_binary_s(VQT_MUL, vqt_randn(4, gs, cpu), 0.7);
+    for (int k = 0; k < 9; k++) {
+        float val[2][1024], grad[2][2 * 3 * 6 * 8];
+        int64_t n = 0;
+        long long ops[2]; /* backward passes through the CPU path */
+        for (int pass = 0; pass < 2; pass++) {
+            vqt_set_host_grad(pass ? VQT_HOSTGRAD_ALL : VQT_HOSTGRAD_OFF);
+            ASSERT_EQ(vqt_get_host_grad(), pass ? VQT_HOSTGRAD_ALL : VQT_HOSTGRAD_OFF);
+            vqt_tensor *x = vqt_clone(x0);
+            vqt_set_requires_grad(x, true);
+            vqt_tensor *y = hostgrad_op(k, x, grid);
+            ASSERT(y != NULL);
+            n = vqt_numel(y);
+            ASSERT(n <= 1024);
+            ASSERT_EQ(vqt_to_host(y, val[pass], VQC_DTYPE_F32, n), n);
+            /* a weighted sum, so that every output's gradient differs */
+            vqt_manual_seed(11 + k); /* the same weights in both passes */
+            int64_t ys[4];
+            ASSERT_EQ(vqt_shape(y, ys), 4);
+            vqt_tensor *w = vqt_randn(4, ys, cpu);
+            vqt_tensor *loss = vqt_reduce(VQT_SUM, vqt_binary(VQT_MUL, y, w), 0, NULL, false);
+            long long before = vqt_host_grads_done();
+            ASSERT_OK(vqt_backward(loss));
+            ops[pass] = vqt_host_grads_done() - before;
+            ASSERT_EQ(vqt_to_host(vqt_grad(x), grad[pass], VQC_DTYPE_F32, 2 * 3 * 6 * 8),
+                      2 * 3 * 6 * 8);
+        }
+        ASSERT_EQ(ops[0], 0); /* the CPU path ran in the second pass only */
+        ASSERT_EQ(ops[1], 1);
+        ASSERT(memcmp(val[0], val[1], (size_t)n * sizeof(float)) == 0);
+        ASSERT(memcmp(grad[0], grad[1], sizeof grad[0]) == 0);
+    }
+    vqt_set_host_grad(VQT_HOSTGRAD_OFF);
+}
+
 int main(void)
 {
     int n = vqt_init(0);
@@ -277,6 +336,7 @@ int main(void)
     test_profile_ops();
     test_oom_kind();
     test_oom_in_checkpoint();
+    test_host_grad();
     vqt_scope_end();
     fprintf(stderr, "test-shim: ok\n");
     return 0;

@@ -280,8 +280,8 @@ const cli_option cli_options[] = {
      "exact (float32 everywhere, no TF32)",
      0, R_NEVER, NULL},
     {"-d --deterministic", NULL, T_FLAG, CP(deterministic), NONE, S_DEVICE, NULL,
-     "on CUDA, cuDNN's deterministic algorithms, so a seed repeats a picture up to the last "
-     "bits (the CPU always repeats it exactly)",
+     "on CUDA, deterministic kernels and the atomic-adding gradients taken on the CPU, so a "
+     "seed repeats a picture bit for bit (slower; the CPU always repeats it exactly)",
      0, R_NEVER, NULL},
     {"--low-memory", NULL, T_FLAG, CP(low_memory), NONE, S_DEVICE, NULL,
      "recompute the decoder's activations in the backward pass: the same pictures for much "

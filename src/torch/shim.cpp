@@ -353,6 +353,7 @@ void vqt_set_deterministic(bool enabled)
             setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", 0); // read when cuBLAS starts
         at::globalContext().setDeterministicCuDNN(enabled);
         at::globalContext().setBenchmarkCuDNN(false);
+        vqt_set_host_grad(enabled ? VQT_HOSTGRAD_CUDA : VQT_HOSTGRAD_OFF);
     } catch (...) {
     }
 }

@@ -104,14 +104,28 @@ int64_t vqt_cuda_free_bytes(vqt_device dev);
 void vqt_set_tf32(bool enabled);
 /* true: cuDNN's deterministic convolution algorithms and a fixed cuBLAS workspace
  * configuration, so that a seed takes the same kernels run after run; false: the algorithms
- * cuDNN's heuristics pick. The backward passes of grid sampling and adaptive pooling on CUDA
- * add with atomics and have no deterministic version in libtorch, so the last bits of a picture
- * can still differ between runs; asking libtorch for deterministic algorithms everywhere
- * instead makes the first backward pass fail. cuDNN autotuning (benchmark mode) stays off
+ * cuDNN's heuristics pick. The backward passes of grid sampling, adaptive pooling, bilinear and
+ * bicubic interpolation and reflection / replication padding on CUDA add with atomics and have
+ * no deterministic version in libtorch (asking libtorch for deterministic algorithms everywhere
+ * makes the first backward pass fail), so true also selects VQT_HOSTGRAD_CUDA for them (below)
+ * and false VQT_HOSTGRAD_OFF. cuDNN autotuning (benchmark mode) stays off
  * either way: its candidate algorithms' workspaces make a large transient peak, it slows the
  * first steps and its steady rate varies from run to run (docs/gpu.md). Call before the first
  * CUDA operation. No effect on the CPU (always deterministic). */
 void vqt_set_deterministic(bool enabled);
+/* Where the input gradients of those operators (vqt_grid_sample, vqt_adaptive_*_pool2d,
+ * vqt_interpolate's bilinear, bicubic and area modes, vqt_pad's reflect and replicate modes)
+ * are computed: OFF, on the tensor's own device (on CUDA, with atomics: the last bits vary from
+ * run to run); CUDA, on the CPU for CUDA tensors: the forward pass stays on the device, the
+ * backward pass copies the input and the gradient to the CPU, runs the operator there again and
+ * takes libtorch's CPU input gradient (fixed order; slower, a device wait per operator); ALL,
+ * on the CPU for every tensor (for tests: on the CPU the same numbers as OFF, through the same
+ * path). Only where nothing else (such as grid_sample's grid) needs a gradient. */
+typedef enum { VQT_HOSTGRAD_OFF = 0, VQT_HOSTGRAD_CUDA, VQT_HOSTGRAD_ALL } vqt_hostgrad;
+void vqt_set_host_grad(vqt_hostgrad mode);
+vqt_hostgrad vqt_get_host_grad(void);
+/* Input gradients computed on the CPU that way so far, on every thread. */
+long long vqt_host_grads_done(void);
 
 /* ---- handles and scopes ---------------------------------------------------------------- */
 
@@ -369,11 +383,12 @@ vqt_tensor *vqt_checkpoint(vqt_segment_fn fn, void *arg, const vqt_tensor *x);
  * of vqt_segment_fn and must be deterministic and free of host synchronisation; its weights get
  * no gradient, only its input does. Recording happens at the first call that needs a gradient:
  * an eager pass on the caller's stream and one on a side stream (warm-ups), the two captures
- * into one private memory pool (which stays reserved while g lives), and a self-check that one replay gives the eager pass's result and input gradient (within
- * 1e-3 of their largest magnitude). A call runs fn eagerly, with the same value and gradient,
- * when it cannot replay: no gradient wanted; an input of another shape, type or device than the
- * first; the previous replay's backward pass still to come (a replay overwrites the activations
- * it saved); or the recording failed or is not possible (then vqt_graphed_why says why). */
+ * into one private memory pool (which stays reserved while g lives), and a self-check that one
+ * replay gives the eager pass's result and input gradient (within 1e-3 of their largest magnitude).
+ * A call runs fn eagerly, with the same value and gradient, when it cannot replay: no gradient
+ * wanted; an input of another shape, type or device than the first; the previous replay's backward
+ * pass still to come (a replay overwrites the activations it saved); or the recording failed or is
+ * not possible (then vqt_graphed_why says why). */
 typedef struct vqt_graphed vqt_graphed;
 
 /* How vqt_graphed_call runs: AUTO records on a CUDA device in a build with libtorch's CUDA

@@ -47,6 +47,25 @@ vqt_tensor *wrap(at::Tensor t);
 // thrown as an exception carrying its message and kind (shim_autograd.cpp).
 at::Tensor run_segment(vqt_segment_fn fn, void *arg, const at::Tensor &x);
 
+// The operators whose CUDA backward passes add with atomics, and host_grad_op(op, x, aux, p):
+// op on x (aux: grid_sample's grid; p: its integer arguments) through a backward pass on the
+// CPU where vqt_set_host_grad asks for one (shim_hostgrad.cpp), else libtorch's op as it is.
+//   GridSample    p = {padding mode, align_corners}
+//   AdaptiveAvg, AdaptiveMax   p = {oh, ow}
+//   Bilinear, Bicubic          p = {oh, ow, align_corners}
+//   PadReflect, PadReplicate   p = the pads, as torch.nn.functional.pad takes them
+enum class HostGradOp {
+    GridSample,
+    AdaptiveAvg,
+    AdaptiveMax,
+    Bilinear,
+    Bicubic,
+    PadReflect,
+    PadReplicate
+};
+at::Tensor host_grad_op(HostGradOp op, const at::Tensor &x, const at::Tensor &aux,
+                        std::vector<int64_t> p);
+
 // Handles made so far by wrap(), on every thread (vqt_handles_made).
 extern std::atomic<long long> handles_made;
 

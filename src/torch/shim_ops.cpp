@@ -277,14 +277,12 @@ vqt_tensor *vqt_pad(const vqt_tensor *x, int npads, const int64_t *pads, vqt_pad
 {
     TENSOR_OP(([&] {
         namespace F = torch::nn::functional;
-        auto o = F::PadFuncOptions(std::vector<int64_t>(pads, pads + npads));
+        std::vector<int64_t> p(dims(npads, pads).vec());
         if (mode == VQT_PAD_REFLECT)
-            o.mode(torch::kReflect);
-        else if (mode == VQT_PAD_REPLICATE)
-            o.mode(torch::kReplicate);
-        else
-            o.mode(torch::kConstant).value(value);
-        return F::pad(T(x), o);
+            return host_grad_op(HostGradOp::PadReflect, T(x), at::Tensor(), p);
+        if (mode == VQT_PAD_REPLICATE)
+            return host_grad_op(HostGradOp::PadReplicate, T(x), at::Tensor(), p);
+        return F::pad(T(x), F::PadFuncOptions(p).mode(torch::kConstant).value(value));
     }()))
 }
 
@@ -295,9 +293,11 @@ vqt_tensor *vqt_interpolate(const vqt_tensor *x, int64_t oh, int64_t ow, vqt_int
         std::vector<int64_t> size{oh, ow};
         switch (mode) {
         case VQT_INTERP_NEAREST: return at::upsample_nearest2d(t, size);
-        case VQT_INTERP_BILINEAR: return at::upsample_bilinear2d(t, size, ac);
-        case VQT_INTERP_BICUBIC: return at::upsample_bicubic2d(t, size, ac);
-        case VQT_INTERP_AREA: return at::adaptive_avg_pool2d(t, size);
+        case VQT_INTERP_BILINEAR:
+            return host_grad_op(HostGradOp::Bilinear, t, at::Tensor(), {oh, ow, ac});
+        case VQT_INTERP_BICUBIC:
+            return host_grad_op(HostGradOp::Bicubic, t, at::Tensor(), {oh, ow, ac});
+        case VQT_INTERP_AREA: return host_grad_op(HostGradOp::AdaptiveAvg, t, at::Tensor(), size);
         }
         throw std::runtime_error("invalid interpolation mode");
     }()))
@@ -310,18 +310,18 @@ vqt_tensor *vqt_avg_pool2d(const vqt_tensor *x, int k, int stride)
 
 vqt_tensor *vqt_adaptive_avg_pool2d(const vqt_tensor *x, int64_t oh, int64_t ow)
 {
-    TENSOR_OP(at::adaptive_avg_pool2d(T(x), {oh, ow}))
+    TENSOR_OP(host_grad_op(HostGradOp::AdaptiveAvg, T(x), at::Tensor(), {oh, ow}))
 }
 
 vqt_tensor *vqt_adaptive_max_pool2d(const vqt_tensor *x, int64_t oh, int64_t ow)
 {
-    TENSOR_OP(std::get<0>(at::adaptive_max_pool2d(T(x), {oh, ow})))
+    TENSOR_OP(host_grad_op(HostGradOp::AdaptiveMax, T(x), at::Tensor(), {oh, ow}))
 }
 
 vqt_tensor *vqt_grid_sample(const vqt_tensor *x, const vqt_tensor *grid, vqt_gridpad pad, bool ac)
 {
     // grid_sampler modes: interpolation 0 = bilinear; padding 0 zeros, 1 border, 2 reflection.
-    TENSOR_OP(at::grid_sampler(T(x), T(grid), 0, (int64_t)pad, ac))
+    TENSOR_OP(host_grad_op(HostGradOp::GridSample, T(x), T(grid), {(int64_t)pad, ac}))
 }
 
 vqt_tensor *vqt_affine_grid(const vqt_tensor *theta, int64_t n, int64_t c, int64_t h, int64_t w,
