@@ -224,14 +224,24 @@ static vqt_tensor *decode_grad(const vqc_vqgan *m, const vqt_tensor *z0)
     return g;
 }
 
-static void check_vqgan(const char *name, vqt_device dev)
+/* A fixture model "dir/name.ext" (its path into model) and its reference outputs
+ * "dir/name_ref.safetensors", opened; logs what is checked. */
+static vqc_tensor_map *open_fixture(const char *what, const char *dir, const char *name,
+                                    const char *ext, char *model, size_t len)
 {
-    char ckpt[128], refp[128];
-    snprintf(ckpt, sizeof ckpt, "vqgan/%s.ckpt", name);
-    snprintf(refp, sizeof refp, "vqgan/%s_ref.safetensors", name);
-    fprintf(stderr, "vqgan %s\n", name);
+    char refp[128];
+    snprintf(model, len, "%s/%s.%s", dir, name, ext);
+    snprintf(refp, sizeof refp, "%s/%s_ref.safetensors", dir, name);
+    fprintf(stderr, "%s %s\n", what, name);
     vqc_tensor_map *ref;
     ASSERT_OK(vqc_tmap_open(fixture_path(refp), &ref));
+    return ref;
+}
+
+static void check_vqgan(const char *name, vqt_device dev)
+{
+    char ckpt[128];
+    vqc_tensor_map *ref = open_fixture("vqgan", "vqgan", name, "ckpt", ckpt, sizeof ckpt);
     vqc_vqgan *mc, *mg;
     ASSERT_OK(vqc_vqgan_load(fixture_path(ckpt), NULL, cpu, &mc));
     ASSERT_OK(vqc_vqgan_load(fixture_path(ckpt), NULL, dev, &mg));
@@ -303,12 +313,8 @@ static vqt_tensor *image_grad(const vqc_clip *m, const vqt_tensor *x0)
 
 static void check_clip(const char *name, vqt_device dev)
 {
-    char rel[64], refp[64];
-    snprintf(rel, sizeof rel, "clip/%s.pt", name);
-    snprintf(refp, sizeof refp, "clip/%s_ref.safetensors", name);
-    fprintf(stderr, "clip %s\n", name);
-    vqc_tensor_map *ref;
-    ASSERT_OK(vqc_tmap_open(fixture_path(refp), &ref));
+    char rel[128];
+    vqc_tensor_map *ref = open_fixture("clip", "clip", name, "pt", rel, sizeof rel);
     vqc_clip *mc, *m32, *m16;
     ASSERT_OK(vqc_clip_load(fixture_path(rel), cpu, VQC_CLIP_FP32, &mc));
     ASSERT_OK(vqc_clip_load(fixture_path(rel), dev, VQC_CLIP_FP32, &m32));
@@ -413,12 +419,8 @@ static vqt_tensor *encode_body(void *arg, const vqt_tensor *x)
  * inputs through the same buffers, in float32 and float16. The dry run emulates the recording. */
 static void check_graphed_clip(const char *name, vqt_device dev, bool dry)
 {
-    char rel[64], refp[64];
-    snprintf(rel, sizeof rel, "clip/%s.pt", name);
-    snprintf(refp, sizeof refp, "clip/%s_ref.safetensors", name);
-    fprintf(stderr, "graphed clip %s\n", name);
-    vqc_tensor_map *ref;
-    ASSERT_OK(vqc_tmap_open(fixture_path(refp), &ref));
+    char rel[128];
+    vqc_tensor_map *ref = open_fixture("graphed clip", "clip", name, "pt", rel, sizeof rel);
     vqt_set_graphs_mode(dry ? VQT_GRAPHS_EMULATE : VQT_GRAPHS_AUTO);
     for (int prec = 0; prec < 2; prec++) {
         vqc_clip *m;
