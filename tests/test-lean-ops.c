@@ -98,50 +98,91 @@ static void test_group_norm_silu(bool affine)
         vqt_free(all[i]);
 }
 
+/* Largest |a - b| relative to max |b|. */
+static double rel_diff(const vqt_tensor *a, const vqt_tensor *b)
+{
+    vqt_scope_begin();
+    vqt_tensor *m = vqt_reduce(VQT_AMAX, vqt_unary(VQT_ABS, b), 0, NULL, false);
+    double scale = m ? vqt_item(m) : INFINITY;
+    vqt_scope_end();
+    return max_diff(a, b) / scale;
+}
+
 /* The CUDA implementations of GroupNorm + SiLU (vqt_set_group_norm_impl), run here on the CPU:
  * within float32 rounding of libtorch's, values and gradients, also in bfloat16 (within its
- * rounding), with and without the affine parameters. */
+ * rounding), with and without the affine parameters, for NCHW and channels-last inputs; each
+ * also against a float64 reference (float32 rounding; in bfloat16 a few units of the last
+ * place, as libtorch's own bfloat16 kernels); the same values without gradient recording.
+ * COMPOSED keeps a channels-last input's layout in its output and gradient. */
 static void test_group_norm_silu_impls(void)
 {
-    static const vqt_gn_impl impls[2] = {VQT_GN_SAVED, VQT_GN_REDUCE};
-    for (int i = 0; i < 2; i++)
+    static const vqt_gn_impl impls[3] = {VQT_GN_SAVED, VQT_GN_REDUCE, VQT_GN_COMPOSED};
+    static const char *names[3] = {"saved", "reduce", "composed"};
+    for (int i = 0; i < 3; i++)
         for (int affine = 0; affine < 2; affine++)
-            for (int bf16 = 0; bf16 < 2; bf16++) {
-                vqt_manual_seed(5);
-                int64_t xs[4] = {2, 64, 6, 5}, cs = 64;
-                vqc_dtype dt = bf16 ? VQC_DTYPE_BF16 : VQC_DTYPE_F32;
-                /* Every intermediate is a handle of its own, freed at the end: the suite runs
-                 * under LeakSanitizer in CI. */
-                vqt_tensor *x0 = vqt_randn(4, xs, cpu);
-                vqt_tensor *x0s = vqt_affine(x0, 2.0, 0.5);
-                vqt_tensor *x = vqt_to(x0s, cpu, dt);
-                ASSERT_OK(vqt_set_requires_grad(x, true));
-                vqt_tensor *w0 = affine ? vqt_randn(1, &cs, cpu) : NULL;
-                vqt_tensor *b0 = affine ? vqt_randn(1, &cs, cpu) : NULL;
-                vqt_tensor *w = affine ? vqt_to(w0, cpu, dt) : NULL;
-                vqt_tensor *b = affine ? vqt_to(b0, cpu, dt) : NULL;
-                vqt_tensor *p0 = vqt_randn(4, xs, cpu);
-                vqt_tensor *probe = vqt_to(p0, cpu, dt);
-                vqt_tensor *normed = vqt_group_norm(x, 32, w, b, 1e-6);
-                vqt_tensor *plain = vqt_unary(VQT_SILU, normed);
-                vqt_tensor *g_plain = grad_of(x, plain, probe);
-                vqt_set_group_norm_impl(impls[i]);
-                vqt_tensor *lean = vqt_group_norm_silu(x, 32, w, b, 1e-6);
-                vqt_tensor *g_lean = grad_of(x, lean, probe);
-                vqt_set_group_norm_impl(VQT_GN_AUTO);
-                ASSERT_EQ(vqt_dtype(lean), dt);
-                double tol = bf16 ? 0.1 : 1e-5; /* bfloat16: 8 bits of mantissa, values ~3 */
-                double dv = max_diff(lean, plain), dg = max_diff(g_lean, g_plain);
-                fprintf(stderr, "  group norm %s, %s, %s: max |diff| %.3g, gradient %.3g\n",
-                        i ? "reduce" : "saved", affine ? "affine" : "plain", bf16 ? "bf16" : "f32",
-                        dv, dg);
-                ASSERT(dv <= tol);
-                ASSERT(dg <= tol);
-                vqt_tensor *all[] = {x0, x0s,   x,      w0,    b0,      w,    b,
-                                     p0, probe, normed, plain, g_plain, lean, g_lean};
-                for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
-                    vqt_free(all[k]);
-            }
+            for (int bf16 = 0; bf16 < 2; bf16++)
+                for (int cl = 0; cl < 2; cl++) {
+                    vqt_manual_seed(5);
+                    int64_t xs[4] = {2, 64, 6, 5}, cs = 64;
+                    vqc_dtype dt = bf16 ? VQC_DTYPE_BF16 : VQC_DTYPE_F32;
+                    /* Every intermediate is a handle of its own, freed at the end: the suite
+                     * runs under LeakSanitizer in CI. */
+                    vqt_tensor *x0 = vqt_randn(4, xs, cpu);
+                    vqt_tensor *x0s = vqt_affine(x0, 2.0, 0.5);
+                    vqt_tensor *xd = vqt_to(x0s, cpu, dt);
+                    vqt_tensor *x = cl ? vqt_channels_last(xd) : vqt_clone(xd);
+                    ASSERT(vqt_is_channels_last(x) == (cl != 0));
+                    ASSERT_OK(vqt_set_requires_grad(x, true));
+                    vqt_tensor *w0 = affine ? vqt_randn(1, &cs, cpu) : NULL;
+                    vqt_tensor *b0 = affine ? vqt_randn(1, &cs, cpu) : NULL;
+                    vqt_tensor *w = affine ? vqt_to(w0, cpu, dt) : NULL;
+                    vqt_tensor *b = affine ? vqt_to(b0, cpu, dt) : NULL;
+                    vqt_tensor *p0 = vqt_randn(4, xs, cpu);
+                    vqt_tensor *probe = vqt_to(p0, cpu, dt);
+                    vqt_tensor *normed = vqt_group_norm(x, 32, w, b, 1e-6);
+                    vqt_tensor *plain = vqt_unary(VQT_SILU, normed);
+                    vqt_tensor *g_plain = grad_of(x, plain, probe);
+                    vqt_set_group_norm_impl(impls[i]);
+                    vqt_tensor *lean = vqt_group_norm_silu(x, 32, w, b, 1e-6);
+                    vqt_tensor *g_lean = grad_of(x, lean, probe);
+                    bool prev = vqt_set_grad_enabled(false); /* the same values without */
+                    vqt_tensor *nograd = vqt_group_norm_silu(x, 32, w, b, 1e-6);
+                    vqt_set_grad_enabled(prev);
+                    vqt_set_group_norm_impl(VQT_GN_AUTO);
+                    ASSERT_SAME(nograd, lean);
+                    ASSERT_EQ(vqt_dtype(lean), dt);
+                    double tol = bf16 ? 0.1 : 1e-5; /* bfloat16: 8 bits of mantissa, values ~3 */
+                    double dv = max_diff(lean, plain), dg = max_diff(g_lean, g_plain);
+                    fprintf(stderr, "  group norm %s, %s, %s%s: max |diff| %.3g, gradient %.3g\n",
+                            names[i], affine ? "affine" : "plain", bf16 ? "bf16" : "f32",
+                            cl ? ", channels last" : "", dv, dg);
+                    ASSERT(dv <= tol);
+                    ASSERT(dg <= tol);
+                    if (impls[i] == VQT_GN_COMPOSED) {
+                        ASSERT(vqt_is_channels_last(lean) == (cl != 0));
+                        ASSERT(vqt_is_channels_last(g_lean) == (cl != 0));
+                    }
+                    /* The same inputs in float64 through libtorch's kernels. */
+                    vqt_tensor *x64 = vqt_to(xd, cpu, VQC_DTYPE_F64);
+                    ASSERT_OK(vqt_set_requires_grad(x64, true));
+                    vqt_tensor *w64 = affine ? vqt_to(w, cpu, VQC_DTYPE_F64) : NULL;
+                    vqt_tensor *b64 = affine ? vqt_to(b, cpu, VQC_DTYPE_F64) : NULL;
+                    vqt_tensor *p64 = vqt_to(probe, cpu, VQC_DTYPE_F64);
+                    vqt_tensor *ref_n = vqt_group_norm(x64, 32, w64, b64, 1e-6);
+                    vqt_tensor *ref = vqt_unary(VQT_SILU, ref_n);
+                    vqt_tensor *g_ref = grad_of(x64, ref, p64);
+                    double rv = rel_diff(lean, ref), rg = rel_diff(g_lean, g_ref);
+                    fprintf(stderr, "    against float64: relative %.3g, gradient %.3g\n", rv, rg);
+                    /* bfloat16 rounds each result to 2^-9 relative: a few of those */
+                    double rtol = bf16 ? 1.5e-2 : 2e-6;
+                    ASSERT(rv <= rtol);
+                    ASSERT(rg <= rtol);
+                    vqt_tensor *all[] = {x0,     x0s,   xd,     x,     w0,      b0,   w,      b,
+                                         p0,     probe, normed, plain, g_plain, lean, g_lean, x64,
+                                         nograd, w64,   b64,    p64,   ref_n,   ref,  g_ref};
+                    for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
+                        vqt_free(all[k]);
+                }
 }
 
 static void test_quick_gelu(void)

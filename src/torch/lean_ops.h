@@ -70,7 +70,13 @@ struct ConvInputGrad : public torch::autograd::Function<ConvInputGrad> {
 //           batch 1, docs/benchmarks.md); gradients within rounding of native's (CUDA default)
 //   reduce  as saved, and the forward statistics come from var_mean over [N, G, C/G*H*W] (a
 //           reduction spread over the whole GPU), the output from the scale and shift
-// x is prepared as at::group_norm prepares it.
+//   composed  everything from reductions and elementwise operators that keep x's memory layout:
+//           libtorch's CUDA GroupNorm takes NCHW only, so a channels-last decoder (the layout
+//           cuDNN's bfloat16 convolutions run in) would be transposed there and back at every
+//           norm. Statistics, scale and shift in float32 (each (sample, channel)'s sums, then
+//           the groups'); the backward pass is libtorch's formula from two per-channel sums.
+//           AUTO picks it for any channels-last input
+// x is prepared as at::group_norm prepares it, except that composed keeps x's layout.
 struct GroupNormArgs {
     at::Tensor w, b; // either may be undefined
     int64_t groups;
@@ -86,9 +92,116 @@ inline std::atomic<int> &group_norm_impl()
 inline vqt_gn_impl group_norm_impl_for(const at::Tensor &x)
 {
     int impl = group_norm_impl().load(std::memory_order_relaxed);
-    if (impl == VQT_GN_AUTO)
+    if (impl == VQT_GN_AUTO) {
+        // Channels last: COMPOSED on the CPU too, where libtorch 1.13's bfloat16 kernel for
+        // that layout loses accuracy over a decoder (test-gpu-precision's dry run).
+        if (x.dim() == 4 && !x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast))
+            return VQT_GN_COMPOSED;
         return x.is_cuda() ? VQT_GN_SAVED : VQT_GN_NATIVE;
+    }
     return (vqt_gn_impl)impl;
+}
+
+// out = base + x * s, out in x's type. s, and base where its type is not x's, are float32 (or
+// float64 for a float64 x): the arithmetic is then float32 and rounded once. On CUDA TensorIterator
+// converts as it loads; its CPU kernels cannot, so there (tests only) x goes through a copy.
+inline at::Tensor &fma_into(at::Tensor &out, const at::Tensor &base, const at::Tensor &x,
+                            const at::Tensor &s)
+{
+    if (x.is_cuda() ||
+        (x.scalar_type() == s.scalar_type() && base.scalar_type() == s.scalar_type()))
+        return at::addcmul_out(out, base, x, s);
+    at::ScalarType st = s.scalar_type();
+    return out.copy_(at::addcmul(base.to(st), x.to(st), s));
+}
+
+// base + x * s in x's type and layout (see fma_into).
+inline at::Tensor fma(const at::Tensor &base, const at::Tensor &x, const at::Tensor &s)
+{
+    at::Tensor out = at::empty_like(x);
+    return fma_into(out, base, x, s);
+}
+
+// The type composed GroupNorm computes its statistics and its per-channel factors in.
+inline at::ScalarType accumulate_type(const at::Tensor &x)
+{
+    return x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+}
+
+// x as [N, C, spatial...] with at least one spatial dimension (a view), and those dimensions.
+inline std::pair<at::Tensor, std::vector<int64_t>> spatial(const at::Tensor &x)
+{
+    at::Tensor v = x.dim() > 2 ? x : x.reshape({x.size(0), x.size(1), 1});
+    std::vector<int64_t> dims;
+    for (int64_t d = 2; d < v.dim(); d++)
+        dims.push_back(d);
+    return {v, dims};
+}
+
+// Mean and 1/sqrt(var + eps) of each (sample, group), [N, G] in accumulate_type(x), from each
+// (sample, channel)'s statistics over the spatial dimensions, which read x once in any layout.
+// float32 and float64 take per-channel var_mean and combine them exactly (equal counts); the
+// reduced types sum x and x^2 in float32 (var_mean would round its results to x's type).
+inline std::pair<at::Tensor, at::Tensor> composed_stats(const at::Tensor &x, int64_t groups,
+                                                        double eps)
+{
+    int64_t n = x.size(0), c = x.size(1), g = groups;
+    auto sv = spatial(x);
+    at::ScalarType acc = accumulate_type(x);
+    at::Tensor mean, var;
+    if (x.scalar_type() == acc) {
+        auto vm = at::var_mean(sv.first, at::IntArrayRef(sv.second), false, false);
+        at::Tensor cmean = std::get<1>(vm).reshape({n, g, c / g});
+        mean = cmean.mean(-1);
+        var = std::get<0>(vm).reshape({n, g, c / g}).mean(-1) +
+              (cmean - mean.unsqueeze(-1)).square().mean(-1);
+    } else {
+        // Few kernels on the small tensors: each is a launch, and there are ~30 norms a decode.
+        double count = (double)(c / g) * (double)(sv.first.numel() / std::max<int64_t>(n * c, 1));
+        at::Tensor s1 = at::sum(sv.first, sv.second, false, acc);
+        at::Tensor s2 = at::linalg_vector_norm(sv.first, 2, sv.second, false, acc).square_();
+        at::Tensor moments =
+            at::stack({s1, s2}).reshape({2, n, g, c / g}).sum(-1).mul_(1.0 / count);
+        mean = moments[0];
+        var = at::addcmul(moments[1], mean, mean, -1).clamp_min_(0);
+    }
+    return {mean, var.add_(eps).rsqrt_()};
+}
+
+// The input gradient of group_norm(x) given gy, its output's gradient, as libtorch computes it
+// (ds, db per channel, then per group), with the big tensors in x's type and layout. x and gy
+// are seen as [N, G, C/G, spatial...] (a view in either layout), so that the per-group and
+// per-channel factors broadcast without being expanded.
+inline at::Tensor composed_backward(const at::Tensor &gy, const at::Tensor &x,
+                                    const at::Tensor &mean, const at::Tensor &rstd,
+                                    const at::Tensor &w, int64_t groups)
+{
+    int64_t n = x.size(0), c = x.size(1), g = groups;
+    at::ScalarType acc = accumulate_type(x);
+    auto sx = spatial(x), sg = spatial(gy);
+    double count = (double)(c / g) * (double)(sx.first.numel() / std::max<int64_t>(n * c, 1));
+    at::Tensor sums = at::stack({at::sum(sg.first, sg.second, false, acc),
+                                 at::sum(sg.first * sx.first, sg.second, false, acc)})
+                          .reshape({2, n, g, c / g}); // db, ds per channel
+    if (w.defined())
+        sums = sums * w.reshape({1, 1, g, c / g});
+    at::Tensor a = sums.sum(-1); // [2, N, G]: sum of gamma*db, gamma*ds over each group
+    // dx = rstd*gamma*gy - rstd*a1/M - rstd^3 (x - mean)(a2 - mean*a1)/M = coef*gy + bx*x + cx
+    at::Tensor bx = at::addcmul(a[1], mean, a[0], -1).mul_(rstd.pow(3)).mul_(-1.0 / count);
+    at::Tensor cx = (rstd * a[0]).mul_(-1.0 / count).addcmul_(bx, mean, -1);
+    std::vector<int64_t> gs = {n, g, c / g}, bs = {n, g, 1};
+    for (int64_t d = 2; d < x.dim(); d++) {
+        gs.push_back(x.size(d));
+        bs.push_back(1);
+    }
+    std::vector<int64_t> cs(bs);
+    cs[2] = c / g;
+    at::Tensor coef = w.defined() ? rstd.unsqueeze(-1) * w.reshape({1, g, c / g})
+                                  : rstd.unsqueeze(-1).expand({n, g, c / g});
+    at::Tensor dx = at::empty_like(x), dxg = dx.view(gs);
+    fma_into(dxg, cx.view(bs), x.view(gs), bx.view(bs));
+    fma_into(dxg, dxg, gy.view(gs), coef.reshape(cs));
+    return dx;
 }
 
 struct GroupNormSilu : public torch::autograd::Function<GroupNormSilu> {
@@ -105,34 +218,39 @@ struct GroupNormSilu : public torch::autograd::Function<GroupNormSilu> {
     static std::pair<at::Tensor, at::Tensor> scale_shift(const at::Tensor &x,
                                                          const at::Tensor &mean,
                                                          const at::Tensor &rstd,
-                                                         const GroupNormArgs &a)
+                                                         const GroupNormArgs &a, at::ScalarType st)
     {
         int64_t n = x.size(0), c = x.size(1), g = a.groups;
-        at::Tensor r = rstd.to(x.scalar_type()).reshape({n, g, 1});
-        at::Tensor m = mean.to(x.scalar_type()).reshape({n, g, 1});
+        at::Tensor r = rstd.to(st).reshape({n, g, 1});
+        at::Tensor m = mean.to(st).reshape({n, g, 1});
+        // w and b are x's type: they are promoted to st where that is wider (no extra kernel)
         at::Tensor scale = a.w.defined() ? r * a.w.reshape({1, g, c / g}) : r.expand({n, g, c / g});
-        at::Tensor shift = -(m * scale);
-        if (a.b.defined())
-            shift = shift + a.b.reshape({1, g, c / g});
+        at::Tensor shift = a.b.defined() ? a.b.reshape({1, g, c / g}) - m * scale : -(m * scale);
         std::vector<int64_t> s(x.dim(), 1);
         s[0] = n;
         s[1] = c;
         return {scale.reshape(s), shift.reshape(s)};
     }
-    static at::Tensor forward(torch::autograd::AutogradContext *ctx, const at::Tensor &input,
-                              const GroupNormArgs &a)
+    // The forward pass of impl; with ctx, it also saves what the backward pass reads (ctx may
+    // be null: without gradient recording the values are the same as with it).
+    static at::Tensor compute(torch::autograd::AutogradContext *ctx, const at::Tensor &input,
+                              const GroupNormArgs &a, vqt_gn_impl impl)
     {
-        at::Tensor x = input.device().is_cpu() ? input.contiguous(input.suggest_memory_format())
-                                               : input.contiguous();
-        vqt_gn_impl impl = group_norm_impl_for(x);
-        ctx->saved_data["w"] = a.w;
-        ctx->saved_data["b"] = a.b;
-        ctx->saved_data["groups"] = a.groups;
-        ctx->saved_data["eps"] = a.eps;
-        ctx->saved_data["impl"] = (int64_t)impl;
+        at::Tensor x = input.device().is_cpu() || impl == VQT_GN_COMPOSED
+                           ? input.contiguous(input.suggest_memory_format())
+                           : input.contiguous();
+        if (impl == VQT_GN_COMPOSED) {
+            auto st = composed_stats(x, a.groups, a.eps);
+            auto ss = scale_shift(x, st.first, st.second, a, accumulate_type(x));
+            at::Tensor y = fma(ss.second, x, ss.first);
+            if (ctx)
+                ctx->save_for_backward({x, st.first, st.second, ss.first, ss.second});
+            return at::silu_(y);
+        }
         if (impl == VQT_GN_NATIVE) {
             auto r = norm(x, a);
-            ctx->save_for_backward({x, std::get<1>(r), std::get<2>(r)});
+            if (ctx)
+                ctx->save_for_backward({x, std::get<1>(r), std::get<2>(r)});
             return at::silu(std::get<0>(r));
         }
         at::Tensor mean, rstd, y;
@@ -148,13 +266,25 @@ struct GroupNormSilu : public torch::autograd::Function<GroupNormSilu> {
             mean = std::get<1>(r);
             rstd = std::get<2>(r);
         }
-        auto ss = scale_shift(x, mean, rstd, a);
+        auto ss = scale_shift(x, mean, rstd, a, x.scalar_type());
         if (!y.defined())
             y = at::addcmul(ss.second, x, ss.first);
         // native_group_norm_backward takes the statistics in x's type, [N, G]
-        ctx->save_for_backward(
-            {x, mean.to(x.scalar_type()), rstd.to(x.scalar_type()), ss.first, ss.second});
+        if (ctx)
+            ctx->save_for_backward(
+                {x, mean.to(x.scalar_type()), rstd.to(x.scalar_type()), ss.first, ss.second});
         return at::silu_(y);
+    }
+    static at::Tensor forward(torch::autograd::AutogradContext *ctx, const at::Tensor &input,
+                              const GroupNormArgs &a)
+    {
+        vqt_gn_impl impl = group_norm_impl_for(input);
+        ctx->saved_data["w"] = a.w;
+        ctx->saved_data["b"] = a.b;
+        ctx->saved_data["groups"] = a.groups;
+        ctx->saved_data["eps"] = a.eps;
+        ctx->saved_data["impl"] = (int64_t)impl;
+        return compute(ctx, input, a, impl);
     }
     static torch::autograd::variable_list backward(torch::autograd::AutogradContext *ctx,
                                                    torch::autograd::variable_list grads)
@@ -165,13 +295,17 @@ struct GroupNormSilu : public torch::autograd::Function<GroupNormSilu> {
         const at::Tensor &x = saved[0];
         GroupNormArgs a{ctx->saved_data["w"].toTensor(), ctx->saved_data["b"].toTensor(),
                         ctx->saved_data["groups"].toInt(), ctx->saved_data["eps"].toDouble()};
+        if (ctx->saved_data["impl"].toInt() == VQT_GN_COMPOSED) {
+            at::Tensor gy = at::silu_backward(grads[0], fma(saved[4], x, saved[3]));
+            return {composed_backward(gy, x, saved[1], saved[2], a.w, a.groups), at::Tensor()};
+        }
         at::Tensor normed = ctx->saved_data["impl"].toInt() == VQT_GN_NATIVE
                                 ? std::get<0>(norm(x, a))
                                 : at::addcmul(saved[4], x, saved[3]);
         at::Tensor gy = at::silu_backward(grads[0], normed);
         int64_t n = x.size(0), c = x.size(1), hw = c10::multiply_integers(x.sizes().slice(2));
-        auto r = at::native_group_norm_backward(gy.is_contiguous() ? gy : gy.contiguous(), x,
-                                                saved[1], saved[2],
+        // NCHW both: libtorch 1.13's CPU backward kernel misreads channels-last tensors
+        auto r = at::native_group_norm_backward(gy.contiguous(), x.contiguous(), saved[1], saved[2],
                                                 a.w.defined() ? a.w.contiguous() : at::Tensor(), n,
                                                 c, hw, a.groups, {true, false, false});
         return {std::get<0>(r), at::Tensor()};
@@ -245,6 +379,14 @@ inline at::Tensor group_norm_silu(const at::Tensor &x, const at::Tensor &w, cons
 {
     if (input_grad_only(x, w, b) && x.dim() >= 2)
         return GroupNormSilu::apply(x, GroupNormArgs{w, b, groups, eps});
+    // Without any gradient, the implementations whose values are not libtorch's give the same
+    // values as with one (low-memory decoding's first pass, whose recomputation records one).
+    bool records =
+        at::GradMode::is_enabled() && (x.requires_grad() || (w.defined() && w.requires_grad()) ||
+                                       (b.defined() && b.requires_grad()));
+    vqt_gn_impl impl = x.dim() >= 2 ? group_norm_impl_for(x) : VQT_GN_NATIVE;
+    if (!records && (impl == VQT_GN_COMPOSED || impl == VQT_GN_REDUCE))
+        return GroupNormSilu::compute(nullptr, x, GroupNormArgs{w, b, groups, eps}, impl);
     auto opt = [](const at::Tensor &t) {
         return t.defined() ? c10::optional<at::Tensor>(t) : c10::nullopt;
     };

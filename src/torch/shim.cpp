@@ -157,6 +157,8 @@ int vqt_init(int nthreads)
                 vqt_set_group_norm_impl(VQT_GN_SAVED);
             else if (!std::strcmp(v, "reduce"))
                 vqt_set_group_norm_impl(VQT_GN_REDUCE);
+            else if (!std::strcmp(v, "composed"))
+                vqt_set_group_norm_impl(VQT_GN_COMPOSED);
         });
         static std::once_flag graphs_read;
         std::call_once(graphs_read, [] {

@@ -289,11 +289,20 @@ vqt_tensor *vqt_group_norm(const vqt_tensor *x, int groups, const vqt_tensor *w,
 /* How vqt_group_norm_silu computes (see lean_ops.h): NATIVE is libtorch's GroupNorm and SiLU
  * bit for bit; SAVED keeps each channel's scale and shift so that the backward pass does not
  * compute the group statistics again; REDUCE also computes the forward statistics with a
- * plain reduction (var_mean) instead of libtorch's one-block-per-group kernel. AUTO, the
- * default: SAVED on CUDA, NATIVE on the CPU. The three agree within rounding. */
-typedef enum { VQT_GN_AUTO = 0, VQT_GN_NATIVE, VQT_GN_SAVED, VQT_GN_REDUCE } vqt_gn_impl;
-/* Sets it for every thread. vqt_init() also reads VQCLIP_GROUPNORM=native|saved|reduce from
- * the environment (a developer's switch for benchmarks). */
+ * plain reduction (var_mean) instead of libtorch's one-block-per-group kernel; COMPOSED builds
+ * both passes from reductions and elementwise operators in x's own memory layout (channels
+ * last included), with its statistics and factors in float32. AUTO, the default: COMPOSED
+ * for a channels-last x; otherwise SAVED on CUDA, NATIVE on the CPU. They agree within
+ * rounding. */
+typedef enum {
+    VQT_GN_AUTO = 0,
+    VQT_GN_NATIVE,
+    VQT_GN_SAVED,
+    VQT_GN_REDUCE,
+    VQT_GN_COMPOSED
+} vqt_gn_impl;
+/* Sets it for every thread. vqt_init() also reads VQCLIP_GROUPNORM=native|saved|reduce|composed
+ * from the environment (a developer's switch for benchmarks). */
 void vqt_set_group_norm_impl(vqt_gn_impl impl);
 /* silu(group_norm(x, groups, w, b, eps)) as one operator (see Memory above). */
 vqt_tensor *vqt_group_norm_silu(const vqt_tensor *x, int groups, const vqt_tensor *w,
@@ -340,6 +349,8 @@ int vqt_leaky_relu_(vqt_tensor *t, double slope);
 /* A channels-last (NHWC in memory) copy of a 4-D tensor, or a new handle to it when it is one;
  * convolutions of such tensors keep the layout. */
 vqt_tensor *vqt_channels_last(const vqt_tensor *t);
+/* Whether t is a 4-D tensor laid out channels last (NHWC) and not also plainly contiguous. */
+bool vqt_is_channels_last(const vqt_tensor *t);
 vqt_tensor *vqt_prelu(const vqt_tensor *t, const vqt_tensor *w);
 vqt_tensor *vqt_pixel_shuffle(const vqt_tensor *t, int r);
 vqt_tensor *vqt_pixel_unshuffle(const vqt_tensor *t, int r);

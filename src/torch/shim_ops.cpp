@@ -357,6 +357,15 @@ vqt_tensor *vqt_channels_last(const vqt_tensor *t)
     TENSOR_OP(T(t).contiguous(at::MemoryFormat::ChannelsLast))
 }
 
+bool vqt_is_channels_last(const vqt_tensor *t)
+{
+    GUARD(false, {
+        const at::Tensor &x = T(t);
+        return x.dim() == 4 && !x.is_contiguous() &&
+               x.is_contiguous(at::MemoryFormat::ChannelsLast);
+    })
+}
+
 vqt_tensor *vqt_prelu(const vqt_tensor *t, const vqt_tensor *w)
 {
     TENSOR_OP(at::prelu(T(t), T(w)))
