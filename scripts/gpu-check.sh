@@ -24,8 +24,10 @@
 #              and the memory planner's estimate; the peer (scripts/peer_baseline.py) at both
 #              sizes; then, time allowing: a --profile run (stage times, profile.txt, and
 #              against the card's measured matrix rate and bandwidth: bench_stages.py), CLIP
-#              without its recorded CUDA graphs (VQCLIP_CUDA_GRAPH=0), the
-#              GroupNorm implementations (VQCLIP_GROUPNORM), 1024, --precision mixed and exact, two --deterministic runs compared byte for byte,
+#              and the decoder without their recorded CUDA graphs (VQCLIP_CUDA_GRAPH=0), the decoder
+#              channels last (VQCLIP_CHANNELS_LAST=1, with a profile), the GroupNorm
+#              implementations (VQCLIP_GROUPNORM), 1024, --precision mixed and exact, two
+#              --deterministic runs compared byte for byte,
 #              2048 --low-memory and 2048, 1024 and 512 --low-memory -> bench.log, bench.md
 #   cpu-tests  ctest -LE gpu: the CPU unit + parity suite (no skips); skipped with
 #              GPU_CHECK_CPU_TESTS=0 (CI runs it anyway)               -> tests.log
@@ -50,7 +52,7 @@ while [ $# -gt 0 ]; do
     --cpu-dry-run) MODE=dry; shift ;;
     --budget) BUDGET="$2"; shift 2 ;;
     --steps) STEPS="$2"; shift 2 ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
     *) echo "gpu-check: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -127,6 +129,10 @@ if [[ "\$1" == *make-bench-models.py ]]; then
   cp "\$VQCLIP_FIXTURES/vqgan/tiny_vq.yaml" "\$2/vqgan_f16_16384_random.yaml"
   cp "\$VQCLIP_FIXTURES/clip/tiny_vit.pt" "\$2/ViT-B-32_random.pt"
   exit 0
+fi
+# bench_stages.py measures with torch: Debian's (python3-torch) where it is installed
+if [[ "\$1" == *bench_stages.py ]] && /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+  exec /usr/bin/python3 "\$@"
 fi
 if [ "\$1" = - ]; then
   src=\$(cat)
@@ -599,16 +605,26 @@ run_bench() {
     if [ "$(left)" -gt 60 ] && [ -s "$LOGS/profile.txt" ]; then
       stage_table "$s" || echo "stage table: failed (see above)" >>"$LOGS/bench.log"
     fi
-    # CLIP's recorded CUDA graphs (the default) against plain launches (shim_graph.cpp)
+    # The recorded CUDA graphs (the default) against plain launches (shim_graph.cpp)
     if [ "$(left)" -gt 50 ]; then
       VQCLIP_CUDA_GRAPH=0 STEPS=30 bench_config "${s}-nograph" "$s" || ok=1
     fi
-    # GroupNorm's CUDA implementations side by side (the default is saved; lean_ops.h)
+    # The decoder channels last (GroupNorm then composed; vqgan.c, lean_ops.h), its profile,
+    # and GroupNorm's CUDA implementations on the NCHW decoder (the default is saved)
     if [ "$(left)" -gt 50 ]; then
-      VQCLIP_GROUPNORM=native STEPS=30 bench_config "${s}-gn-native" "$s" || ok=1
+      VQCLIP_CHANNELS_LAST=1 STEPS=30 bench_config "${s}-cl" "$s" || ok=1
+    fi
+    if [ "$(left)" -gt 50 ]; then
+      VQCLIP_GROUPNORM=composed STEPS=30 bench_config "${s}-gn-composed" "$s" || ok=1
+    fi
+    if [ "$(left)" -gt 60 ]; then
+      VQCLIP_CHANNELS_LAST=1 profile_config "${s}-cl-profile" "$s" || ok=1
     fi
     if [ "$(left)" -gt 50 ]; then
       VQCLIP_GROUPNORM=reduce STEPS=30 bench_config "${s}-gn-reduce" "$s" || ok=1
+    fi
+    if [ "$(left)" -gt 50 ]; then
+      VQCLIP_GROUPNORM=native STEPS=30 bench_config "${s}-gn-native" "$s" || ok=1
     fi
     if [ "$(left)" -gt 60 ]; then STEPS=20 bench_config "$big" "$big" || ok=1; fi
     if [ "$(left)" -gt 50 ]; then

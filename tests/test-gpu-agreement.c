@@ -276,6 +276,12 @@ static void check_vqgan(const char *name, vqt_device dev)
      * an order below the CUDA-vs-CPU one. */
     vqc_vqgan_set_low_memory(mg, true);
     assert_close(decode_grad(mg, zq_ref), g_plain, "low-memory gradient on cuda", 1e-4, 1e-4);
+    /* Channels last (GroupNorm then takes its COMPOSED path on CUDA): within the bounds of
+     * CUDA against the CPU. */
+    vqc_vqgan_set_low_memory(mg, false);
+    ASSERT_OK(vqc_vqgan_set_decoder_channels_last(mg, true));
+    assert_close_ref(vqc_vqgan_decode(mg, zq_ref), ref, "decoded", 1e-4, 1e-4);
+    assert_close(decode_grad(mg, zq_ref), g_plain, "gradient, channels last", 1e-3, 1e-3);
     vqt_scope_end();
     vqc_vqgan_free(mg);
     vqc_vqgan_free(mc);

@@ -3,6 +3,7 @@
  *   exact  float32 VQGAN and CLIP, TF32 off (the reference path)
  *   mixed  float16 CLIP, float32 VQGAN
  *   fast   float16 CLIP, bfloat16 decoder (the CUDA default)
+ *   fast-cl  fast with the decoder channels last (VQCLIP_CHANNELS_LAST=1; GroupNorm COMPOSED)
  * and each reduced precision must give, against exact,
  *   the gradient dL/dz of the first step                 cosine >= 0.99
  *   the total prompt loss of step STEPS (50)             within 3 %
@@ -41,14 +42,15 @@ static int env_int(const char *name, int fallback)
 }
 
 /* Runs the loop with the models loaded in one precision. */
-static outcome_t run(const setup_t *s, vqc_dtype decoder, vqc_clip_precision clip_prec,
-                     const char *name)
+static outcome_t run(const setup_t *s, vqc_dtype decoder, bool channels_last,
+                     vqc_clip_precision clip_prec, const char *name)
 {
     vqc_vqgan *vq;
     vqc_clip *clip;
     vqc_tokenizer *tok;
     ASSERT_OK(vqc_vqgan_load(s->vqgan, NULL, s->dev, &vq));
     ASSERT_OK(vqc_vqgan_set_decoder_dtype(vq, decoder));
+    ASSERT_OK(vqc_vqgan_set_decoder_channels_last(vq, channels_last));
     ASSERT_OK(vqc_clip_load(s->clip, s->dev, clip_prec, &clip));
     ASSERT_OK(vqc_tokenizer_load(s->bpe, &tok));
     vqc_loop_params p = vqc_loop_default_params();
@@ -69,7 +71,7 @@ static outcome_t run(const setup_t *s, vqc_dtype decoder, vqc_clip_precision cli
     }
     ASSERT(o.grad0 != NULL);
     o.loss = losses[1];
-    fprintf(stderr, "  %-6s prompt loss after %d steps %.6f\n", name, s->steps, o.loss);
+    fprintf(stderr, "  %-7s prompt loss after %d steps %.6f\n", name, s->steps, o.loss);
     vqc_loop_free(L);
     vqc_tokenizer_free(tok);
     vqc_clip_free(clip);
@@ -93,7 +95,7 @@ static void compare(const outcome_t *got, const outcome_t *exact, const char *na
     double c = cosine(got->grad0, exact->grad0);
     double rel = fabs(got->loss - exact->loss) / fabs(exact->loss);
     fprintf(stderr,
-            "%-6s vs exact: step-1 gradient cosine %.6f (>= 0.99), loss %.2f %% off "
+            "%-7s vs exact: step-1 gradient cosine %.6f (>= 0.99), loss %.2f %% off "
             "(<= 3 %%)\n",
             name, c, 100 * rel);
     ASSERT(c >= 0.99);
@@ -131,15 +133,18 @@ int main(void)
     fprintf(stderr, "libtorch %s, %s, %dx%d, cutn %d, %d steps\n", vqt_version(),
             dry ? "cpu (dry run)" : "cuda", s.size, s.size, s.cutn, s.steps);
     vqt_set_tf32(false);
-    outcome_t exact = run(&s, VQC_DTYPE_F32, VQC_CLIP_FP32, "exact");
-    outcome_t mixed = run(&s, VQC_DTYPE_F32, VQC_CLIP_FP16, "mixed");
-    outcome_t fast = run(&s, VQC_DTYPE_BF16, VQC_CLIP_FP16, "fast");
+    outcome_t exact = run(&s, VQC_DTYPE_F32, false, VQC_CLIP_FP32, "exact");
+    outcome_t mixed = run(&s, VQC_DTYPE_F32, false, VQC_CLIP_FP16, "mixed");
+    outcome_t fast = run(&s, VQC_DTYPE_BF16, false, VQC_CLIP_FP16, "fast");
+    outcome_t fast_cl = run(&s, VQC_DTYPE_BF16, true, VQC_CLIP_FP16, "fast-cl");
     if (!dry)
         compare(&mixed, &exact, "mixed");
     compare(&fast, &exact, "fast");
+    compare(&fast_cl, &exact, "fast-cl");
     vqt_free(exact.grad0);
     vqt_free(mixed.grad0);
     vqt_free(fast.grad0);
+    vqt_free(fast_cl.grad0);
     fprintf(stderr, "test-gpu-precision: ok%s\n", dry ? " (dry run on the CPU)" : "");
     return 0;
 }

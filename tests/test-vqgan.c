@@ -166,6 +166,67 @@ static void check_reduced_decoder(const char *name)
     vqc_tmap_free(ref);
 }
 
+/* A channels-last decoder (vqc_vqgan_set_decoder_channels_last) through libtorch's CPU kernels:
+ * the image comes back NCHW, image and gradient within float32 rounding of the NCHW decoder,
+ * with GroupNorm's COMPOSED implementation (AUTO's choice for that layout) and with libtorch's
+ * own kernel (NATIVE), and in bfloat16 at least as close to the float32 image as the NCHW
+ * bfloat16 decoder; low-memory decoding is exact against it; turned off, the decoder gives the
+ * NCHW results bit for bit again. */
+static void check_channels_last(const char *name)
+{
+    char ckpt[128], refp[128];
+    snprintf(ckpt, sizeof ckpt, "vqgan/%s.ckpt", name);
+    snprintf(refp, sizeof refp, "vqgan/%s_ref.safetensors", name);
+    fprintf(stderr, "%s, channels-last decoder\n", name);
+    vqc_tensor_map *ref;
+    ASSERT_OK(vqc_tmap_open(fixture_path(refp), &ref));
+    vqc_vqgan *m;
+    ASSERT_OK(vqc_vqgan_load(fixture_path(ckpt), NULL, cpu, &m));
+    vqt_scope_begin();
+    vqt_tensor *z = ref_tensor(ref, "z_rect", VQC_DTYPE_F32);
+    vqt_manual_seed(12);
+    int64_t s[4];
+    ASSERT_EQ(vqt_shape(vqc_vqgan_decode(m, z), s), 4);
+    vqt_tensor *w = vqt_randn(4, s, cpu);
+    vqt_tensor *g, *gcl, *gnat, *glow, *goff, *gbf, *gbfcl;
+    vqt_tensor *y = decode_with_grad(m, z, w, &g);
+    ASSERT_OK(vqc_vqgan_set_decoder_channels_last(m, true));
+    ASSERT(vqc_vqgan_decoder_channels_last(m));
+    vqt_tensor *ycl = decode_with_grad(m, z, w, &gcl);
+    ASSERT(!vqt_is_channels_last(ycl));
+    double ey = rel_err(ycl, y), eg = rel_err(gcl, g);
+    fprintf(stderr, "  float32: image relative error %.3g, gradient %.3g\n", ey, eg);
+    ASSERT(ey < 1e-5 && eg < 1e-5);
+    vqt_set_group_norm_impl(VQT_GN_NATIVE);
+    vqt_tensor *ynat = decode_with_grad(m, z, w, &gnat);
+    vqt_set_group_norm_impl(VQT_GN_AUTO);
+    ey = rel_err(ynat, y), eg = rel_err(gnat, g);
+    fprintf(stderr, "  float32, libtorch's GroupNorm: image %.3g, gradient %.3g\n", ey, eg);
+    ASSERT(ey < 1e-5 && eg < 1e-5);
+    vqc_vqgan_set_low_memory(m, true);
+    vqt_tensor *ylow = decode_with_grad(m, z, w, &glow);
+    vqc_vqgan_set_low_memory(m, false);
+    assert_close(ylow, ycl, "channels-last low-memory decode", 0, 0);
+    assert_close(glow, gcl, "channels-last low-memory gradient", 0, 0);
+    ASSERT_OK(vqc_vqgan_set_decoder_channels_last(m, false));
+    vqt_tensor *yoff = decode_with_grad(m, z, w, &goff);
+    assert_close(yoff, y, "NCHW again", 0, 0);
+    assert_close(goff, g, "NCHW gradient again", 0, 0);
+    /* bfloat16: both layouts as close to float32 as each other (8-bit mantissas) */
+    ASSERT_OK(vqc_vqgan_set_decoder_dtype(m, VQC_DTYPE_BF16));
+    vqt_tensor *ybf = decode_with_grad(m, z, w, &gbf);
+    ASSERT_OK(vqc_vqgan_set_decoder_channels_last(m, true));
+    vqt_tensor *ybfcl = decode_with_grad(m, z, w, &gbfcl);
+    double e_nchw = rel_err(ybf, y), e_cl = rel_err(ybfcl, y), c_cl = cosine(gbfcl, g);
+    fprintf(stderr, "  bfloat16: image %.3g (NCHW %.3g), gradient cosine %.6f (NCHW %.6f)\n", e_cl,
+            e_nchw, c_cl, cosine(gbf, g));
+    ASSERT(e_cl < 6e-2 && e_cl <= e_nchw);
+    ASSERT(c_cl > 0.995);
+    vqt_scope_end();
+    vqc_vqgan_free(m);
+    vqc_tmap_free(ref);
+}
+
 static void check_errors(void)
 {
     vqc_vqgan *m = NULL;
@@ -201,6 +262,8 @@ int main(void)
     check_low_memory("tiny_transformer");
     check_reduced_decoder("tiny_vq");
     check_reduced_decoder("tiny_gumbel");
+    check_channels_last("tiny_vq");
+    check_channels_last("tiny_transformer");
     check_errors();
     fprintf(stderr, "test-vqgan: ok\n");
     return 0;

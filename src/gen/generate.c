@@ -241,6 +241,10 @@ int vqc_load(vqc_context *c)
             : vqc_vqgan_load(c->vqgan_path, c->yaml_path[0] ? c->yaml_path : NULL, c->dev, &c->vq);
     if (!rc && c->precision == VQC_PRECISION_FAST)
         rc = vqc_vqgan_set_decoder_dtype(c->vq, VQC_DTYPE_BF16);
+    /* A developer's switch until the GPU figures decide the default (docs/gpu.md). */
+    const char *layout = getenv("VQCLIP_CHANNELS_LAST");
+    if (!rc && layout && !strcmp(layout, "1"))
+        rc = vqc_vqgan_set_decoder_channels_last(c->vq, true);
     for (int k = 0; !rc && k < c->n_clips; k++)
         rc = vqc_clip_load(c->clip_paths[k], c->dev, prec, &c->clips[k]);
     if (rc) {

@@ -51,6 +51,7 @@ struct vqc_vqgan {
     vqt_tensor **handles; /* every weight, for freeing */
     bool low_memory;      /* decoder segments checkpointed (vqc_vqgan_set_low_memory) */
     vqc_dtype dec_dtype;  /* the decoder's weights and activations (vqc_vqgan_set_decoder_dtype) */
+    bool dec_channels_last; /* ... and their layout (vqc_vqgan_set_decoder_channels_last) */
     int nsegs;
     struct segment *segs; /* post_quant_conv + decoder as segments, in order (set at load) */
 };
@@ -463,6 +464,8 @@ static vqt_tensor *run_decode(const vqc_vqgan *m, const vqt_tensor *z)
 {
     bool reduced = m->dec_dtype != VQC_DTYPE_F32;
     const vqt_tensor *h = reduced ? vqt_to(z, m->dev, m->dec_dtype) : z;
+    if (m->dec_channels_last)
+        h = vqt_channels_last(h);
     vqt_tensor *out = NULL, *prev = NULL;
     for (int i = 0; i < m->nsegs; i++) {
         void *seg = (void *)&m->segs[i]; /* read only */
@@ -477,6 +480,8 @@ static vqt_tensor *run_decode(const vqc_vqgan *m, const vqt_tensor *z)
         }
         h = out;
     }
+    if (m->dec_channels_last) /* callers read pictures as NCHW memory */
+        out = vqt_contiguous(out);
     return reduced ? vqt_to(out, m->dev, VQC_DTYPE_F32) : out;
 }
 
@@ -533,14 +538,29 @@ bool vqc_vqgan_low_memory(const vqc_vqgan *m)
     return m && m->low_memory;
 }
 
-/* Replaces the handle *slot (one of m->handles) by its conversion to dt. */
-static int convert_weight(vqc_vqgan *m, vqt_tensor **slot, vqc_dtype dt)
+/* How convert_decoder changes each decoder weight: to a type, or 4-D ones to a layout. */
+typedef struct {
+    vqc_dtype dt;      /* VQC_DTYPE_F32.. when converting the type */
+    int channels_last; /* -1: keep the layout; 0: NCHW; 1: channels last */
+} conversion;
+
+/* Replaces the handle *slot (one of m->handles) by its conversion. */
+static int convert_weight(vqc_vqgan *m, vqt_tensor **slot, conversion how)
 {
     if (!*slot)
         return 0;
-    vqt_tensor *t = vqt_persist(vqt_to(*slot, m->dev, dt));
+    vqt_tensor *t;
+    if (how.channels_last < 0)
+        t = vqt_to(*slot, m->dev, how.dt);
+    else if (vqt_ndim(*slot) != 4)
+        return 0;
+    else
+        t = how.channels_last ? vqt_channels_last(*slot) : vqt_contiguous(*slot);
+    t = vqt_persist(t);
     if (!t)
-        return vqc_torch_fail("decoder weights to %s", vqc_dtype_name(dt));
+        return vqc_torch_fail("decoder weights to %s", how.channels_last < 0
+                                                           ? vqc_dtype_name(how.dt)
+                                                           : "another memory layout");
     for (int i = 0; i < m->nhandles; i++)
         if (m->handles[i] == *slot)
             m->handles[i] = t;
@@ -549,27 +569,53 @@ static int convert_weight(vqc_vqgan *m, vqt_tensor **slot, vqc_dtype dt)
     return 0;
 }
 
-static int convert_conv(vqc_vqgan *m, conv_t *c, vqc_dtype dt)
+static int convert_conv(vqc_vqgan *m, conv_t *c, conversion how)
 {
-    int rc = convert_weight(m, &c->w, dt);
-    return rc ? rc : convert_weight(m, &c->b, dt);
+    int rc = convert_weight(m, &c->w, how);
+    return rc ? rc : convert_weight(m, &c->b, how);
 }
 
-static int convert_resblock(vqc_vqgan *m, resblock_t *r, vqc_dtype dt)
+static int convert_resblock(vqc_vqgan *m, resblock_t *r, conversion how)
 {
     conv_t *all[5] = {&r->norm1, &r->conv1, &r->norm2, &r->conv2, &r->shortcut};
     int rc = 0;
     for (int i = 0; i < 5 && !rc; i++)
-        rc = convert_conv(m, all[i], dt);
+        rc = convert_conv(m, all[i], how);
     return rc;
 }
 
-static int convert_attn(vqc_vqgan *m, attn_t *a, vqc_dtype dt)
+static int convert_attn(vqc_vqgan *m, attn_t *a, conversion how)
 {
     conv_t *all[5] = {&a->norm, &a->q, &a->k, &a->v, &a->proj};
     int rc = 0;
     for (int i = 0; i < 5 && !rc; i++)
-        rc = convert_conv(m, all[i], dt);
+        rc = convert_conv(m, all[i], how);
+    return rc;
+}
+
+/* Every weight of post_quant_conv and the decoder. A failure part-way leaves a mixed decoder:
+ * callers free the model on error. */
+static int convert_decoder(vqc_vqgan *m, conversion how)
+{
+    coder_t *c = &m->dec;
+    bool grad = vqt_set_grad_enabled(false);
+    int rc = convert_conv(m, &m->post_quant_conv, how);
+    conv_t *outer[3] = {&c->conv_in, &c->norm_out, &c->conv_out};
+    for (int i = 0; i < 3 && !rc; i++)
+        rc = convert_conv(m, outer[i], how);
+    rc = rc ? rc : convert_resblock(m, &c->mid1, how);
+    rc = rc ? rc : convert_attn(m, &c->mid_attn, how);
+    rc = rc ? rc : convert_resblock(m, &c->mid2, how);
+    for (int i = 0; i < m->info.num_levels && !rc; i++) {
+        level_t *lv = &c->levels[i];
+        for (int b = 0; b < lv->nblocks && !rc; b++) {
+            rc = convert_resblock(m, &lv->blocks[b], how);
+            if (!rc && lv->attns)
+                rc = convert_attn(m, &lv->attns[b], how);
+        }
+        rc = rc ? rc : convert_conv(m, &lv->resample, how);
+    }
+    vqt_set_grad_enabled(grad);
     return rc;
 }
 
@@ -585,29 +631,25 @@ int vqc_vqgan_set_decoder_dtype(vqc_vqgan *m, vqc_dtype dt)
     if (m->dec_dtype != VQC_DTYPE_F32)
         return vqc_error_set(VQC_ERR_USAGE, "the decoder is already in %s",
                              vqc_dtype_name(m->dec_dtype));
-    coder_t *c = &m->dec;
-    bool grad = vqt_set_grad_enabled(false);
-    int rc = convert_conv(m, &m->post_quant_conv, dt);
-    conv_t *outer[3] = {&c->conv_in, &c->norm_out, &c->conv_out};
-    for (int i = 0; i < 3 && !rc; i++)
-        rc = convert_conv(m, outer[i], dt);
-    rc = rc ? rc : convert_resblock(m, &c->mid1, dt);
-    rc = rc ? rc : convert_attn(m, &c->mid_attn, dt);
-    rc = rc ? rc : convert_resblock(m, &c->mid2, dt);
-    for (int i = 0; i < m->info.num_levels && !rc; i++) {
-        level_t *lv = &c->levels[i];
-        for (int b = 0; b < lv->nblocks && !rc; b++) {
-            rc = convert_resblock(m, &lv->blocks[b], dt);
-            if (!rc && lv->attns)
-                rc = convert_attn(m, &lv->attns[b], dt);
-        }
-        rc = rc ? rc : convert_conv(m, &lv->resample, dt);
-    }
-    vqt_set_grad_enabled(grad);
-    /* A failure part-way leaves a mixed decoder: callers free the model on error. */
+    int rc = convert_decoder(m, (conversion){dt, -1});
     if (!rc)
         m->dec_dtype = dt;
     return rc;
+}
+
+int vqc_vqgan_set_decoder_channels_last(vqc_vqgan *m, bool on)
+{
+    if (on == m->dec_channels_last)
+        return 0;
+    int rc = convert_decoder(m, (conversion){m->dec_dtype, on});
+    if (!rc)
+        m->dec_channels_last = on;
+    return rc;
+}
+
+bool vqc_vqgan_decoder_channels_last(const vqc_vqgan *m)
+{
+    return m && m->dec_channels_last;
 }
 
 vqc_dtype vqc_vqgan_decoder_dtype(const vqc_vqgan *m)

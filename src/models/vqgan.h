@@ -89,6 +89,14 @@ bool vqc_vqgan_low_memory(const vqc_vqgan *m);
  * or VQC_ERR_USAGE / VQC_ERR_RUNTIME; after a failure the model must be freed. */
 int vqc_vqgan_set_decoder_dtype(vqc_vqgan *m, vqc_dtype dt);
 vqc_dtype vqc_vqgan_decoder_dtype(const vqc_vqgan *m);
+/* Runs post_quant_conv and the decoder channels last (NHWC in memory; off by default): their
+ * 4-D weights are converted once, z_q on the way in, and the image comes back NCHW. cuDNN's
+ * reduced-precision convolutions run in that layout (NCHW ones are transposed there and
+ * back), and GroupNorm keeps it on CUDA (vqt_group_norm_silu's COMPOSED). Same values within
+ * rounding. Can be turned off again. Returns 0, or VQC_ERR_RUNTIME (then the model must be
+ * freed). */
+int vqc_vqgan_set_decoder_channels_last(vqc_vqgan *m, bool on);
+bool vqc_vqgan_decoder_channels_last(const vqc_vqgan *m);
 /* Codebook entries for int64 indices [N, h, w] as z [N, embed_dim, h, w]. */
 vqt_tensor *vqc_vqgan_embed(const vqc_vqgan *m, const vqt_tensor *indices);
 
