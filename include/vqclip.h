@@ -236,7 +236,10 @@ typedef void (*vqc_progress_callback)(int step, int total, const float *losses, 
 typedef void (*vqc_clip_losses_callback)(int step, const float *losses, int n_models, void *user);
 /* Polled after each step: returning true stops the run after writing the current image. */
 typedef bool (*vqc_abort_callback)(void *user);
-/* Called after each image written: its path, the step and the total loss. */
+/* Called after each image written: its path, the step and the total loss. Always on the thread
+ * that called vqc_generate, in the order the images were written; on CUDA the images are
+ * encoded and written by a background thread while the next steps run, so the call can come a
+ * few steps after its step (every one has come when vqc_generate returns). */
 typedef void (*vqc_image_callback)(const char *path, int step, double loss, void *user);
 
 /* What a run resolved before its first step (for describing it). */

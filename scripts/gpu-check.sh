@@ -27,7 +27,8 @@
 #              and the decoder without their recorded CUDA graphs (VQCLIP_CUDA_GRAPH=0), the decoder
 #              channels last (VQCLIP_CHANNELS_LAST=1, with a profile), the GroupNorm
 #              implementations (VQCLIP_GROUPNORM), 1024, --precision mixed and exact, two
-#              --deterministic runs compared byte for byte,
+#              --deterministic runs compared byte for byte, a frame every step written off
+#              the loop's thread and in place (VQCLIP_ASYNC_WRITES=0),
 #              2048 --low-memory and 2048, 1024 and 512 --low-memory -> bench.log, bench.md
 #   cpu-tests  ctest -LE gpu: the CPU unit + parity suite (no skips); skipped with
 #              GPU_CHECK_CPU_TESTS=0 (CI runs it anyway)               -> tests.log
@@ -52,7 +53,7 @@ while [ $# -gt 0 ]; do
     --cpu-dry-run) MODE=dry; shift ;;
     --budget) BUDGET="$2"; shift 2 ;;
     --steps) STEPS="$2"; shift 2 ;;
-    -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,41p' "$0"; exit 0 ;;
     *) echo "gpu-check: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -634,6 +635,15 @@ run_bench() {
       STEPS=30 bench_config "${s}-exact" "$s" --precision exact || ok=1
     fi
     if [ "$(left)" -gt 40 ]; then det_twice "${s}-det" "$s" || ok=1; fi
+    # A frame every step (-vid's load): written off the loop's thread (the CUDA default) and
+    # in place (src/gen/writer.c)
+    if [ "$(left)" -gt 60 ]; then
+      STEPS=30 bench_config "${s}-frames" "$s" --save-frames "$WORK/frames-a" || ok=1
+    fi
+    if [ "$(left)" -gt 50 ]; then
+      VQCLIP_ASYNC_WRITES=0 STEPS=30 bench_config "${s}-frames-inplace" "$s" \
+        --save-frames "$WORK/frames-b" || ok=1
+    fi
     if [ "$(left)" -gt 60 ]; then
       WARM=2 STEPS=3 bench_config "$((big * 2))-lowmem" $((big * 2)) --low-memory || ok=1
     fi

@@ -1,7 +1,8 @@
 /* What a run writes, as a user names it: the format from the file name (.png, .jpg/.jpeg,
  * anything else refused before the models load), --skip-existing reading a JPEG's step, -o
- * placeholders and missing folders in a single run, and the regeneration command written into
- * the image, which must repeat the picture byte for byte on the CPU. */
+ * placeholders and missing folders in a single run, the regeneration command written into
+ * the image, which must repeat the picture byte for byte on the CPU, and writing off the
+ * loop's thread, which must change nothing. */
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -140,12 +141,43 @@ static void test_regeneration(void)
         TEST_FAIL("the regenerated picture differs: %s", text);
 }
 
+/* Pictures written off the loop's thread (the CUDA default, VQCLIP_ASYNC_WRITES=1 here) are
+ * the files, frames, state and --json events, in their order, of writing in place. */
+static void test_async_writes(void)
+{
+    static char json[2][65536];
+    for (int k = 0; k < 2; k++) {
+        cli_env = k ? "VQCLIP_ASYNC_WRITES=1" : "VQCLIP_ASYNC_WRITES=0";
+        cli_expect_ok(cli_run("%s -p 'a red fox' -s 32 32 --cutn 4 -i 7 -se 2 --seed 5 -o "
+                              "w/out.png --save-frames w/fr --save-state w/state.safetensors "
+                              "--json",
+                              models),
+                      k ? "writing off the loop's thread" : "writing in place");
+        snprintf(json[k], sizeof json[k], "%s", cli_slurp("out.txt"));
+        char *done = strstr(json[k], "{\"event\":\"done\""); /* its times differ */
+        ASSERT(done != NULL);
+        *done = 0;
+        char mv[4200];
+        snprintf(mv, sizeof mv, "cd '%s' && mv w w%d", cli_tmp, k);
+        ASSERT(system(mv) == 0);
+    }
+    cli_env = "";
+    ASSERT(strstr(json[0], "\"event\":\"image\"") && strstr(json[0], "fr/00007.png"));
+    if (strcmp(json[0], json[1]) != 0)
+        TEST_FAIL("the --json events differ:\n%s\n---\n%s", json[0], json[1]);
+    char cmd[9000];
+    snprintf(cmd, sizeof cmd, "diff -r '%s/w0' '%s/w1'", cli_tmp, cli_tmp);
+    if (system(cmd) != 0)
+        TEST_FAIL("the files written differ");
+}
+
 int main(void)
 {
     cli_setup("outputs", models, sizeof models);
     test_formats();
     test_single_template();
     test_regeneration();
+    test_async_writes();
     fprintf(stderr, "test-outputs: ok\n");
     return 0;
 }

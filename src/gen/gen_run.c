@@ -16,6 +16,7 @@
 
 void vqc_gen_run_free(gen_run *r)
 {
+    vqc_writer_free(r->writer); /* only after an early return: the steps free it */
     vqc_loop_free(r->loop);
     vqc_story_free(r->story, r->n_story);
     for (int i = 0; r->image_data && i < r->images.n; i++)
@@ -238,7 +239,9 @@ int vqc_gen_setup(gen_run *r)
 
 /* ---- the steps ------------------------------------------------------------------------- */
 
-static int write_image(gen_run *r, const char *path, int step)
+/* Writes the current picture to path through the run's writer (off the loop's thread on
+ * CUDA: writer.h); done(path, step, loss, user) runs once it is in place. */
+static int write_image(gen_run *r, const char *path, int step, vqc_image_callback done)
 {
     vqc_image img = {0};
     vqt_tensor *t = vqc_loop_output_image(r->loop);
@@ -257,20 +260,19 @@ static int write_image(gen_run *r, const char *path, int step)
         meta[7] = "plateau";
     }
     const char **m = text ? meta : meta + 2; /* no "parameters" chunk without a text */
-    rc = rc ? rc : vqc_image_save(path, &img, m);
-    vqc_image_free(&img);
-    return rc;
+    if (rc) {
+        vqc_image_free(&img);
+        return rc;
+    }
+    return vqc_writer_put(r->writer, path, &img, m, done, r->g->user, step, r->total_loss);
 }
 
-/* The output image (and the state file) at `step`. */
+/* The state file and the output image at `step` (the state first: the picture may still be
+ * being written when the next steps run, and it can be made again from the state). */
 static int snapshot(gen_run *r, int step)
 {
-    int rc = write_image(r, r->g->output, step);
-    if (!rc && r->g->save_state)
-        rc = vqc_gen_save_state(r);
-    if (!rc && r->g->on_image)
-        r->g->on_image(r->g->output, step, r->total_loss, r->g->user);
-    return rc;
+    int rc = r->g->save_state ? vqc_gen_save_state(r) : 0;
+    return rc ? rc : write_image(r, r->g->output, step, r->g->on_image);
 }
 
 static int save_frame(gen_run *r, int step)
@@ -280,10 +282,7 @@ static int save_frame(gen_run *r, int step)
         snprintf(path, sizeof path, "%s/%d.png", r->g->save_frames, step / r->g->frame_every);
     else
         snprintf(path, sizeof path, "%s/%05d.png", r->g->save_frames, step);
-    int rc = write_image(r, path, step);
-    if (!rc && r->g->on_frame)
-        r->g->on_frame(path, step, r->total_loss, r->g->user);
-    return rc;
+    return write_image(r, path, step, r->g->on_frame);
 }
 
 /* Story mode: which phrase step `step` (1-based) uses. */
@@ -403,6 +402,8 @@ static int run_steps(gen_run *r, int start, int n, int se)
             return 0; /* the final snapshot is written at this step */
         if (se > 0 && i % se == 0 && i != n && (rc = snapshot(r, i)))
             return rc;
+        if ((rc = vqc_writer_poll(r->writer))) /* callbacks of the pictures written meanwhile */
+            return rc;
         if (g->abort && g->abort(g->user)) {
             vqc_log(VQC_LOG_INFO, "interrupted at step %d/%d: writing the current image", i, n);
             rc = snapshot(r, i);
@@ -483,6 +484,11 @@ int vqc_gen_optimise(gen_run *r)
     r->t_first = vqc_now();
     int start = vqc_loop_steps(r->loop);
     long long handles0 = vqt_handles_made();
+    r->writer = vqc_writer_new(vqc_writer_async_default(r->ctx->dev.type == VQT_DEVICE_CUDA));
+    if (!r->writer)
+        r->writer = vqc_writer_new(false);
+    if (!r->writer)
+        return vqc_error_set(VQC_ERR_NOMEM, "out of memory");
     if (g->profile) {
         r->prof = vqt_profile_new(r->ctx->dev, VQC_LOOP_PROFILE_STAGES);
         if (!r->prof)
@@ -492,6 +498,12 @@ int vqc_gen_optimise(gen_run *r)
     int rc = run_steps(r, start, n, se);
     if (!rc)
         rc = snapshot(r, vqc_loop_steps(r->loop));
+    /* Every picture in place (and its callback run) before the run returns; an earlier error
+     * stays the one reported. */
+    int wrc = vqc_writer_flush(r->writer);
+    rc = rc ? rc : wrc;
+    vqc_writer_free(r->writer);
+    r->writer = NULL;
     int done = vqc_loop_steps(r->loop) - start;
     if (r->prof && done > 0)
         report_profile(r, (vqc_now() - r->t_first) * 1e3 / done,

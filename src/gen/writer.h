@@ -1,0 +1,44 @@
+/* Writing a run's pictures (snapshots, frames) off the loop's thread: encoding a 512x512 PNG
+ * takes as long as a GPU step or longer, so on CUDA a background thread encodes and writes
+ * while the next steps run. The files, their bytes and the callbacks' order are those of
+ * writing in place; only when the callbacks run moves (up to the writer's queue later). */
+#ifndef VQC_GEN_WRITER_H
+#define VQC_GEN_WRITER_H
+
+#include <stdbool.h>
+
+#include "io/image.h"
+#include "vqclip.h"
+
+typedef struct vqc_writer vqc_writer;
+
+/* A writer with one background thread (async), or one that writes within vqc_writer_put (the
+ * CPU's default: the steps there take seconds, and its cores belong to libtorch). Returns NULL
+ * when out of memory or when the thread cannot start (the caller then writes in place). */
+vqc_writer *vqc_writer_new(bool async);
+
+/* Whether a run writes off its thread: on CUDA, unless VQCLIP_ASYNC_WRITES=0; on the CPU only
+ * with VQCLIP_ASYNC_WRITES=1 (for tests). */
+bool vqc_writer_async_default(bool cuda);
+
+/* Writes img to path (vqc_image_save, atomically) with the text chunks text_kv (NULL-ended
+ * key/value pairs, copied), then calls done(path, step, loss, user) if done is not NULL, on
+ * the caller's thread: for the images in the order they were put, from this or a later put,
+ * poll or flush. img is taken over (zeroed here; the writer frees it). At most two images wait;
+ * a third put waits for the oldest to be written. Returns 0, or the error of this image (in
+ * place) or of the first earlier image that failed (its message set on this thread); after
+ * an error no later callback runs. */
+int vqc_writer_put(vqc_writer *w, const char *path, vqc_image *img, const char *const *text_kv,
+                   vqc_image_callback done, void *user, int step, double loss);
+
+/* Runs the callbacks of the images written so far, without waiting. Returns the first error,
+ * as vqc_writer_put. */
+int vqc_writer_poll(vqc_writer *w);
+
+/* Waits until every image is written and its callback has run. Returns the first error. */
+int vqc_writer_flush(vqc_writer *w);
+
+/* Flushes (its error is lost: flush first to see it), stops the thread and frees the writer. */
+void vqc_writer_free(vqc_writer *w);
+
+#endif
