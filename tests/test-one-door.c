@@ -48,21 +48,6 @@ static void names_free(names *s)
     free(s->v);
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        TEST_FAIL("cannot read %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    ASSERT(buf && fread(buf, 1, (size_t)n, f) == (size_t)n);
-    buf[n] = 0;
-    fclose(f);
-    return buf;
-}
-
 static bool is_ident(char c)
 {
     return isalnum((unsigned char)c) || c == '_';
@@ -72,7 +57,7 @@ static bool is_ident(char c)
  * preprocessor lines, the identifier just before the next '('. */
 static void public_names(const char *header, names *out)
 {
-    char *text = slurp(header);
+    char *text = read_file(header, NULL);
     for (char *p = text; *p; p++) { /* comments and preprocessor lines become blanks */
         if (p[0] == '/' && p[1] == '*') {
             char *end = strstr(p + 2, "*/");
@@ -152,7 +137,7 @@ static const char *include_violation(char open, const char *name)
 /* Checks the #include lines of one file; returns the number of violations (printed). */
 static int check_includes(const char *path, const char *shown)
 {
-    char *text = slurp(path);
+    char *text = read_file(path, NULL);
     int bad = 0, line = 1;
     for (char *p = text; *p; line++) {
         char *eol = strchr(p, '\n');
@@ -299,7 +284,7 @@ int main(void)
         TEST_FAIL("reading the VQC_API functions of %s went wrong (%zu found)", header, public.n);
 
     names objects = {0};
-    char *text = slurp(list);
+    char *text = read_file(list, NULL);
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
         if (*line)
             names_add(&objects, line, strlen(line));

@@ -381,24 +381,10 @@ static void test_reconstruct_errors(void)
 
 /* ---- tokenizer ----------------------------------------------------------------------------- */
 
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    ASSERT(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    ASSERT(s && fread(s, 1, (size_t)n, f) == (size_t)n);
-    s[n] = 0;
-    fclose(f);
-    return s;
-}
-
 /* Every case of tokenizer_cases.json: clip.tokenize(text, truncate=True)[0]. */
 static void test_tokenize_cases(const vqc_tokenizer *t)
 {
-    char *json = read_text(fixture_path("clip/tokenizer_cases.json"));
+    char *json = read_file(fixture_path("clip/tokenizer_cases.json"), NULL);
     cJSON *root = cJSON_Parse(json);
     const cJSON *c, *cases = cJSON_GetObjectItem(root, "cases");
     ASSERT(cJSON_GetArraySize(cases) > 0);

@@ -67,23 +67,45 @@ static vqt_tensor *decode_with_grad(vqc_vqgan *m, const vqt_tensor *z0, const vq
     return y;
 }
 
-/* Low-memory decoding (checkpointed segments) gives the same image and the same gradient. */
-static void check_low_memory(const char *name)
+/* A fixture decoder with its reference's z_rect and a random weighting w of its image (from
+ * seed), inside a vqt scope that close_case ends. */
+typedef struct {
+    vqc_tensor_map *ref;
+    vqc_vqgan *m;
+    vqt_tensor *z, *w;
+} decode_case;
+
+static decode_case open_case(const char *name, const char *what, uint64_t seed)
 {
     char ckpt[128], refp[128];
     snprintf(ckpt, sizeof ckpt, "vqgan/%s.ckpt", name);
     snprintf(refp, sizeof refp, "vqgan/%s_ref.safetensors", name);
-    vqc_tensor_map *ref;
-    ASSERT_OK(vqc_tmap_open(fixture_path(refp), &ref));
-    vqc_vqgan *m;
-    ASSERT_OK(vqc_vqgan_load(fixture_path(ckpt), NULL, cpu, &m));
+    fprintf(stderr, "%s, %s\n", name, what);
+    decode_case dc;
+    ASSERT_OK(vqc_tmap_open(fixture_path(refp), &dc.ref));
+    ASSERT_OK(vqc_vqgan_load(fixture_path(ckpt), NULL, cpu, &dc.m));
     vqt_scope_begin();
-    vqt_tensor *z = ref_tensor(ref, "z_rect", VQC_DTYPE_F32);
-    vqt_manual_seed(7);
+    dc.z = ref_tensor(dc.ref, "z_rect", VQC_DTYPE_F32);
+    vqt_manual_seed(seed);
     int64_t s[4];
-    vqt_tensor *plain = vqc_vqgan_decode(m, z);
-    ASSERT_EQ(vqt_shape(plain, s), 4);
-    vqt_tensor *w = vqt_randn(4, s, cpu);
+    ASSERT_EQ(vqt_shape(vqc_vqgan_decode(dc.m, dc.z), s), 4);
+    dc.w = vqt_randn(4, s, cpu);
+    return dc;
+}
+
+static void close_case(decode_case *dc)
+{
+    vqt_scope_end();
+    vqc_vqgan_free(dc->m);
+    vqc_tmap_free(dc->ref);
+}
+
+/* Low-memory decoding (checkpointed segments) gives the same image and the same gradient. */
+static void check_low_memory(const char *name)
+{
+    decode_case dc = open_case(name, "low-memory decoder", 7);
+    vqc_vqgan *m = dc.m;
+    const vqt_tensor *z = dc.z, *w = dc.w;
     vqt_tensor *g_plain, *g_low;
     vqt_tensor *y_plain = decode_with_grad(m, z, w, &g_plain);
     vqc_vqgan_set_low_memory(m, true);
@@ -94,9 +116,7 @@ static void check_low_memory(const char *name)
     bool was = vqt_set_grad_enabled(false); /* without a gradient it simply decodes */
     assert_close(vqc_vqgan_decode(m, z), y_plain, "low-memory decode, no grad", 0, 0);
     vqt_set_grad_enabled(was);
-    vqt_scope_end();
-    vqc_vqgan_free(m);
-    vqc_tmap_free(ref);
+    close_case(&dc);
 }
 
 /* sum(a * b) / (|a| |b|) over all elements, in float64. */
@@ -128,20 +148,9 @@ static double rel_err(const vqt_tensor *a, const vqt_tensor *b)
  * way; low-memory decoding is still exact against the plain bfloat16 pass. */
 static void check_reduced_decoder(const char *name)
 {
-    char ckpt[128], refp[128];
-    snprintf(ckpt, sizeof ckpt, "vqgan/%s.ckpt", name);
-    snprintf(refp, sizeof refp, "vqgan/%s_ref.safetensors", name);
-    fprintf(stderr, "%s, bfloat16 decoder\n", name);
-    vqc_tensor_map *ref;
-    ASSERT_OK(vqc_tmap_open(fixture_path(refp), &ref));
-    vqc_vqgan *m;
-    ASSERT_OK(vqc_vqgan_load(fixture_path(ckpt), NULL, cpu, &m));
-    vqt_scope_begin();
-    vqt_tensor *z = ref_tensor(ref, "z_rect", VQC_DTYPE_F32);
-    vqt_manual_seed(11);
-    int64_t s[4];
-    ASSERT_EQ(vqt_shape(vqc_vqgan_decode(m, z), s), 4);
-    vqt_tensor *w = vqt_randn(4, s, cpu);
+    decode_case dc = open_case(name, "bfloat16 decoder", 11);
+    vqc_vqgan *m = dc.m;
+    const vqt_tensor *z = dc.z, *w = dc.w;
     vqt_tensor *g32, *gbf, *glow;
     vqt_tensor *y32 = decode_with_grad(m, z, w, &g32);
     ASSERT_OK(vqc_vqgan_set_decoder_dtype(m, VQC_DTYPE_BF16));
@@ -161,9 +170,7 @@ static void check_reduced_decoder(const char *name)
     ASSERT_EQ(vqc_vqgan_set_decoder_dtype(m, VQC_DTYPE_F32), VQC_ERR_USAGE);
     ASSERT_EQ(vqc_vqgan_set_decoder_dtype(m, VQC_DTYPE_I64), VQC_ERR_USAGE);
     ASSERT_OK(vqc_vqgan_set_decoder_dtype(m, VQC_DTYPE_BF16)); /* already: nothing to do */
-    vqt_scope_end();
-    vqc_vqgan_free(m);
-    vqc_tmap_free(ref);
+    close_case(&dc);
 }
 
 /* A channels-last decoder (vqc_vqgan_set_decoder_channels_last) through libtorch's CPU kernels:
@@ -174,20 +181,9 @@ static void check_reduced_decoder(const char *name)
  * NCHW results bit for bit again. */
 static void check_channels_last(const char *name)
 {
-    char ckpt[128], refp[128];
-    snprintf(ckpt, sizeof ckpt, "vqgan/%s.ckpt", name);
-    snprintf(refp, sizeof refp, "vqgan/%s_ref.safetensors", name);
-    fprintf(stderr, "%s, channels-last decoder\n", name);
-    vqc_tensor_map *ref;
-    ASSERT_OK(vqc_tmap_open(fixture_path(refp), &ref));
-    vqc_vqgan *m;
-    ASSERT_OK(vqc_vqgan_load(fixture_path(ckpt), NULL, cpu, &m));
-    vqt_scope_begin();
-    vqt_tensor *z = ref_tensor(ref, "z_rect", VQC_DTYPE_F32);
-    vqt_manual_seed(12);
-    int64_t s[4];
-    ASSERT_EQ(vqt_shape(vqc_vqgan_decode(m, z), s), 4);
-    vqt_tensor *w = vqt_randn(4, s, cpu);
+    decode_case dc = open_case(name, "channels-last decoder", 12);
+    vqc_vqgan *m = dc.m;
+    const vqt_tensor *z = dc.z, *w = dc.w;
     vqt_tensor *g, *gcl, *gnat, *glow, *goff, *gbf, *gbfcl;
     vqt_tensor *y = decode_with_grad(m, z, w, &g);
     ASSERT_OK(vqc_vqgan_set_decoder_channels_last(m, true));
@@ -222,9 +218,7 @@ static void check_channels_last(const char *name)
             e_nchw, c_cl, cosine(gbf, g));
     ASSERT(e_cl < 6e-2 && e_cl <= e_nchw);
     ASSERT(c_cl > 0.995);
-    vqt_scope_end();
-    vqc_vqgan_free(m);
-    vqc_tmap_free(ref);
+    close_case(&dc);
 }
 
 static void check_errors(void)

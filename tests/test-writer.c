@@ -39,24 +39,10 @@ static vqc_image picture(int k, int w, int h)
     return img;
 }
 
-static char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    ASSERT(f);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)len + 1);
-    ASSERT(b && fread(b, 1, (size_t)len, f) == (size_t)len);
-    fclose(f);
-    *n = (size_t)len;
-    return b;
-}
-
 static void assert_same_file(const char *a, const char *b)
 {
     size_t na, nb;
-    char *x = slurp(a, &na), *y = slurp(b, &nb);
+    char *x = read_file(a, &na), *y = read_file(b, &nb);
     if (na != nb || memcmp(x, y, na) != 0)
         TEST_FAIL("%s and %s differ", a, b);
     free(x);

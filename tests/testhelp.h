@@ -115,6 +115,26 @@ static inline const char *fixture_dir(void)
     return dir && *dir ? dir : NULL;
 }
 
+/* The whole file at path, malloc'ed and NUL-terminated (its length in *n unless n is NULL);
+ * fails the test when it cannot be read. */
+static inline char *read_file(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        TEST_FAIL("cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = len >= 0 ? malloc((size_t)len + 1) : NULL;
+    if (!b || fread(b, 1, (size_t)len, f) != (size_t)len)
+        TEST_FAIL("cannot read %s", path);
+    fclose(f);
+    b[len] = 0;
+    if (n)
+        *n = (size_t)len;
+    return b;
+}
+
 /* Path of a fixture file ("vqgan/tiny_vq.ckpt") under fixture_dir(), in a static buffer; skips
  * the test (exit 77) when the folder or file is missing. */
 static inline const char *fixture_path(const char *rel)
