@@ -210,24 +210,25 @@ int vqc_writer_put(vqc_writer *w, const char *path, vqc_image *img, const char *
     return 0;
 }
 
-int vqc_writer_poll(vqc_writer *w)
+/* reap, taking the lock, for poll (wait false) and flush (true). */
+static int collect(vqc_writer *w, bool wait)
 {
     if (!w->async)
         return 0;
     pthread_mutex_lock(&w->mu);
-    int rc = reap(w, false);
+    int rc = reap(w, wait);
     pthread_mutex_unlock(&w->mu);
     return report(w, rc);
 }
 
+int vqc_writer_poll(vqc_writer *w)
+{
+    return collect(w, false);
+}
+
 int vqc_writer_flush(vqc_writer *w)
 {
-    if (!w->async)
-        return 0;
-    pthread_mutex_lock(&w->mu);
-    int rc = reap(w, true);
-    pthread_mutex_unlock(&w->mu);
-    return report(w, rc);
+    return collect(w, true);
 }
 
 void vqc_writer_free(vqc_writer *w)
