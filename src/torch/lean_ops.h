@@ -139,9 +139,10 @@ inline std::pair<at::Tensor, std::vector<int64_t>> spatial(const at::Tensor &x)
 }
 
 // Mean and 1/sqrt(var + eps) of each (sample, group), [N, G] in accumulate_type(x), from each
-// (sample, channel)'s statistics over the spatial dimensions, which read x once in any layout.
-// float32 and float64 take per-channel var_mean and combine them exactly (equal counts); the
-// reduced types sum x and x^2 in float32 (var_mean would round its results to x's type).
+// (sample, channel)'s statistics over the spatial dimensions, reductions that read x in any
+// layout. float32 and float64 take per-channel var_mean (one read) and combine them exactly
+// (equal counts); the reduced types sum x and x^2 in float32 (two reads: var_mean would round
+// its results to x's type).
 inline std::pair<at::Tensor, at::Tensor> composed_stats(const at::Tensor &x, int64_t groups,
                                                         double eps)
 {
