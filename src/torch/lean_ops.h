@@ -89,13 +89,19 @@ inline std::atomic<int> &group_norm_impl()
     return impl;
 }
 
+// A 4-D tensor laid out channels last (NHWC) and not also plainly contiguous.
+inline bool is_channels_last(const at::Tensor &x)
+{
+    return x.dim() == 4 && !x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast);
+}
+
 inline vqt_gn_impl group_norm_impl_for(const at::Tensor &x)
 {
     int impl = group_norm_impl().load(std::memory_order_relaxed);
     if (impl == VQT_GN_AUTO) {
         // Channels last: COMPOSED on the CPU too, where libtorch 1.13's bfloat16 kernel for
         // that layout loses accuracy over a decoder (test-gpu-precision's dry run).
-        if (x.dim() == 4 && !x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast))
+        if (is_channels_last(x))
             return VQT_GN_COMPOSED;
         return x.is_cuda() ? VQT_GN_SAVED : VQT_GN_NATIVE;
     }

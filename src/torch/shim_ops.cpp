@@ -359,11 +359,7 @@ vqt_tensor *vqt_channels_last(const vqt_tensor *t)
 
 bool vqt_is_channels_last(const vqt_tensor *t)
 {
-    GUARD(false, {
-        const at::Tensor &x = T(t);
-        return x.dim() == 4 && !x.is_contiguous() &&
-               x.is_contiguous(at::MemoryFormat::ChannelsLast);
-    })
+    GUARD(false, return vqt_lean::is_channels_last(T(t));)
 }
 
 vqt_tensor *vqt_prelu(const vqt_tensor *t, const vqt_tensor *w)
