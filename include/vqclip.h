@@ -386,9 +386,11 @@ typedef struct vqc_generate_result {
     double loss;          /* total loss of the last step */
     double seconds;       /* time from the call to the end */
     double setup_seconds; /* time from the call to the first step (models loaded included) */
-    /* peak bytes allocated on the CUDA device during the call (0 on the CPU, or with a
-     * libtorch build that does not expose its allocator's statistics); what the device held
-     * when the call began (the models), and the planner's estimate of one step beyond that */
+    /* peak bytes that tensors held on the device during the call: on CUDA the caching
+     * allocator's peak, on the CPU libtorch's CPU tensors, counted process-wide (0 where
+     * unknown: a C library other than glibc, a libtorch build that does not expose its CUDA
+     * allocator's statistics); what the device held when the call began (the models), and the
+     * planner's estimate of one step beyond that */
     long long peak_device_bytes;
     long long base_device_bytes;
     long long planned_step_bytes;

@@ -138,12 +138,12 @@ static void check_peak(vqt_device dev)
 {
     fprintf(stderr, "peak memory\n");
     vqt_synchronize(dev);
-    vqt_cuda_reset_peak(dev);
+    vqt_reset_peak(dev);
     int64_t n = 16 << 20; /* 64 MiB of float32 */
     vqt_tensor *t = vqt_full(1, &n, 1.0, VQC_DTYPE_F32, dev);
     ASSERT(t != NULL);
     vqt_synchronize(dev);
-    int64_t peak = vqt_cuda_peak_bytes(dev);
+    int64_t peak = vqt_peak_bytes(dev);
     vqt_free(t);
     fprintf(stderr, "  peak after a 64 MiB tensor: %lld bytes\n", (long long)peak);
     if (peak == 0)

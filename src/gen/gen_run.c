@@ -206,8 +206,8 @@ int vqc_gen_setup(gen_run *r)
     rc = rc ? rc : vqc_load(c);
     if (rc)
         return rc;
-    vqt_cuda_reset_peak(c->dev);
-    r->base_bytes = vqt_cuda_allocated_bytes(c->dev);
+    vqt_reset_peak(c->dev);
+    r->base_bytes = vqt_allocated_bytes(c->dev);
     rc = vqc_gen_loop_params(c, r->g, &r->lp);
     r->plan = (vqc_memplan_step){
         .vi = vqc_vqgan_get_info(c->vq),

@@ -7,6 +7,7 @@
 #include <c10/core/Allocator.h>
 #include <c10/core/CPUAllocator.h>
 
+#include <atomic>
 #include <climits>
 #include <cstdint>
 #include <cstdlib>
@@ -36,21 +37,37 @@ inline at::Tensor view_blob(const void *data, at::ScalarType st, at::IntArrayRef
 }
 
 #ifdef __GLIBC__
+// What HeapAllocator's tensors hold now and at most since the last reset, process-wide: the
+// CPU's counterpart of the CUDA caching allocator's allocated-bytes statistics, so that a CPU
+// run reports its peak and the memory planner can be checked against it. Each block records
+// its size beside its start, so that freeing needs no lookup.
+struct HeapCount {
+    std::atomic<int64_t> current{0}, peak{0};
+};
+inline HeapCount &heap_count()
+{
+    static HeapCount c;
+    return c;
+}
+
+inline void heap_free(void *p)
+{
+    if (!p)
+        return;
+    heap_count().current.fetch_sub((int64_t)((size_t *)p)[-2], std::memory_order_relaxed);
+    free(((void **)p)[-1]);
+}
+
 // libtorch's CPU allocator takes memory with posix_memalign(64). glibc serves an aligned
 // request by carving it out of a block 64 + 32 bytes larger, so a freed tensor leaves a hole
 // just too small for the next tensor of the same size: with the heap kept (below) and every
 // step allocating the same sizes, the heap grows far beyond the live memory (docs/gpu.md). This
-// allocator aligns inside a plain malloc block of size + 72 instead, so that a freed block
-// fits the next request of the same size exactly; the block's start is stored just before the
-// aligned address (data and context stay the same pointer, as libtorch's raw_allocate, used by
-// oneDNN, requires). When malloc fails it throws std::bad_alloc, which the shim records as an
-// allocation failure (vqt_last_error_oom).
-inline void heap_free(void *p)
-{
-    if (p)
-        free(((void **)p)[-1]);
-}
-
+// allocator aligns inside a plain malloc block of size + 80 instead, so that a freed block
+// fits the next request of the same size exactly; the block's start and the tensor's size are
+// stored just before the aligned address (data and context stay the same pointer, as
+// libtorch's raw_allocate, used by oneDNN, requires). When malloc fails it throws std::bad_alloc,
+// which the shim records as an allocation failure (vqt_last_error_oom).
+//
 // libtorch changed at::Allocator's interface in 2.x: allocate() lost its const and copy_data()
 // became pure virtual. Both forms of allocate() are declared here, without `override`, so that
 // whichever one the libtorch at hand declares virtual is the one overridden (the other is a
@@ -61,11 +78,18 @@ struct HeapAllocator final : public at::Allocator {
     {
         if (n == 0)
             return {nullptr, nullptr, &heap_free, at::Device(at::kCPU)};
-        void *raw = malloc(n + kAlign + sizeof(void *));
+        const size_t head = sizeof(void *) + sizeof(size_t);
+        void *raw = malloc(n + kAlign + head);
         if (!raw)
             throw std::bad_alloc();
-        uintptr_t p = ((uintptr_t)raw + sizeof(void *) + kAlign - 1) & ~(uintptr_t)(kAlign - 1);
+        uintptr_t p = ((uintptr_t)raw + head + kAlign - 1) & ~(uintptr_t)(kAlign - 1);
         ((void **)p)[-1] = raw;
+        ((size_t *)p)[-2] = n;
+        HeapCount &c = heap_count();
+        int64_t now = c.current.fetch_add((int64_t)n, std::memory_order_relaxed) + (int64_t)n;
+        int64_t top = c.peak.load(std::memory_order_relaxed);
+        while (now > top && !c.peak.compare_exchange_weak(top, now, std::memory_order_relaxed))
+            ;
         return {(void *)p, (void *)p, &heap_free, at::Device(at::kCPU)};
     }
     at::DataPtr allocate(size_t n) // libtorch 2.x

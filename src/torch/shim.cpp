@@ -286,7 +286,7 @@ void vqt_synchronize(vqt_device dev)
     }
 }
 
-int64_t vqt_cuda_peak_bytes(vqt_device dev)
+int64_t vqt_peak_bytes(vqt_device dev)
 {
 #ifdef VQT_HAVE_CUDA_ALLOC
     if (dev.type == VQT_DEVICE_CUDA)
@@ -294,11 +294,14 @@ int64_t vqt_cuda_peak_bytes(vqt_device dev)
                       .allocated_bytes[0]
                       .peak;)
 #endif
-    (void)dev;
+#ifdef __GLIBC__
+    if (dev.type == VQT_DEVICE_CPU)
+        return vqt_memory::heap_count().peak.load(std::memory_order_relaxed);
+#endif
     return 0;
 }
 
-int64_t vqt_cuda_allocated_bytes(vqt_device dev)
+int64_t vqt_allocated_bytes(vqt_device dev)
 {
 #ifdef VQT_HAVE_CUDA_ALLOC
     if (dev.type == VQT_DEVICE_CUDA)
@@ -306,11 +309,14 @@ int64_t vqt_cuda_allocated_bytes(vqt_device dev)
                       .allocated_bytes[0]
                       .current;)
 #endif
-    (void)dev;
+#ifdef __GLIBC__
+    if (dev.type == VQT_DEVICE_CPU)
+        return vqt_memory::heap_count().current.load(std::memory_order_relaxed);
+#endif
     return 0;
 }
 
-void vqt_cuda_reset_peak(vqt_device dev)
+void vqt_reset_peak(vqt_device dev)
 {
 #ifdef VQT_HAVE_CUDA_ALLOC
     if (dev.type == VQT_DEVICE_CUDA) {
@@ -320,7 +326,12 @@ void vqt_cuda_reset_peak(vqt_device dev)
         }
     }
 #endif
-    (void)dev;
+#ifdef __GLIBC__
+    if (dev.type == VQT_DEVICE_CPU) {
+        vqt_memory::HeapCount &c = vqt_memory::heap_count();
+        c.peak.store(c.current.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    }
+#endif
 }
 
 int64_t vqt_cuda_free_bytes(vqt_device dev)

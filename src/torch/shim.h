@@ -90,11 +90,14 @@ bool vqt_set_grad_enabled(bool enabled);
 /* Waits for all work queued on `dev` (no-op on the CPU). */
 void vqt_synchronize(vqt_device dev);
 
-/* Peak bytes allocated on a CUDA device since the last reset (0 on the CPU), and the reset. */
-int64_t vqt_cuda_peak_bytes(vqt_device dev);
-void vqt_cuda_reset_peak(vqt_device dev);
-/* Bytes allocated on a CUDA device now (0 on the CPU). */
-int64_t vqt_cuda_allocated_bytes(vqt_device dev);
+/* Peak bytes that tensors held on `dev` since the last reset, and the reset. On CUDA the caching
+ * allocator's statistics; on the CPU vqt_init's allocator counts its tensors (process-wide, all
+ * threads; with glibc only). 0 where unknown: another C library, vqt_init not called, a CUDA
+ * build without the allocator's header. */
+int64_t vqt_peak_bytes(vqt_device dev);
+void vqt_reset_peak(vqt_device dev);
+/* Bytes that tensors hold on `dev` now, counted as vqt_peak_bytes counts them. */
+int64_t vqt_allocated_bytes(vqt_device dev);
 /* Bytes a CUDA device can still give this process: the driver's free memory plus what
  * libtorch's caching allocator holds unused. -1 on the CPU or when unknown (a build without
  * the CUDA headers). */
