@@ -493,6 +493,25 @@ static void test_generate(vqc_context *ctx)
     free(b);
 }
 
+/* On the CPU the result carries the counted peak, and the planner's estimate of a step is
+ * within 15% of what the step took on top of the models (at a size where the decoder, not the
+ * fixed costs, is most of it). */
+static void test_memory_estimate(vqc_context *ctx)
+{
+    run_log r;
+    vqc_generate_params g = run_params(&r, tmp_path("plan.png"));
+    g.width = g.height = 128;
+    g.cutn = 4;
+    vqc_generate_result res;
+    CHECK_OK(vqc_generate(ctx, &g, &res));
+    double step = (double)(res.peak_device_bytes - res.base_device_bytes);
+    double ratio = step > 0 ? (double)res.planned_step_bytes / step : 0;
+    fprintf(stderr, "128x128, 4 cutouts: step %.2f MiB, planned %.2f MiB (%.2f)\n",
+            step / (1 << 20), (double)res.planned_step_bytes / (1 << 20), ratio);
+    if (ratio < 0.85 || ratio > 1.15)
+        FAIL("the planner's CPU estimate is %.2f times the measured step", ratio);
+}
+
 /* The abort callback stops the run after step 2; the current image is still written. */
 static void test_abort(vqc_context *ctx)
 {
@@ -537,6 +556,7 @@ int main(void)
     CHECK_OK(vqc_init(&cp, &ctx));
     CHECK(!strstr(log_text, "models loaded")); /* not before the first generation */
     test_generate(ctx);
+    test_memory_estimate(ctx);
     test_abort(ctx);
     vqc_free(ctx);
 

@@ -50,10 +50,10 @@ int main(void)
 {
     vqc_vqgan_info vi = imagenet_f16();
     vqc_clip_info ci = vit_b32();
-    vqc_memplan_step st = {&vi, &ci, 32, 0, false, 4, 4, 0, 0, 0, {NULL}},
-                     st8 = {&vi, &ci, 8, 0, false, 4, 4, 0, 0, 0, {NULL}};
-    vqc_memplan_step low = {&vi, &ci, 32, 0, true, 4, 4, 0, 0, 0, {NULL}},
-                     st1 = {&vi, &ci, 1, 0, false, 4, 4, 0, 0, 0, {NULL}};
+    vqc_memplan_step st = {&vi, &ci, 32, 0, false, 4, 4, 0, 0, 0, {NULL}, false},
+                     st8 = {&vi, &ci, 8, 0, false, 4, 4, 0, 0, 0, {NULL}, false};
+    vqc_memplan_step low = {&vi, &ci, 32, 0, true, 4, 4, 0, 0, 0, {NULL}, false},
+                     st1 = {&vi, &ci, 1, 0, false, 4, 4, 0, 0, 0, {NULL}, false};
     int64_t s256 = vqc_memplan_step_bytes(&st, 256, 256);
     int64_t s512 = vqc_memplan_step_bytes(&st, 512, 512);
     int64_t s512c8 = vqc_memplan_step_bytes(&st8, 512, 512);
@@ -76,6 +76,19 @@ int main(void)
     int64_t s8192 = vqc_memplan_step_bytes(&st, 8192, 8192);
     ASSERT(gib(s8192) > 100);
 
+    /* The CPU's model (what autograd was measured to keep there) is smaller at the same widths,
+     * and still grows with the size and the cutouts and shrinks with low memory. */
+    vqc_memplan_step cpu_st = st, cpu_low = low, cpu_st8 = st8;
+    cpu_st.on_cpu = cpu_low.on_cpu = cpu_st8.on_cpu = true;
+    int64_t c512 = vqc_memplan_step_bytes(&cpu_st, 512, 512);
+    fprintf(stderr, "CPU estimates at 512: %.2f GiB (cutn 8: %.2f), low-memory %.2f GiB\n",
+            gib(c512), gib(vqc_memplan_step_bytes(&cpu_st8, 512, 512)),
+            gib(vqc_memplan_step_bytes(&cpu_low, 512, 512)));
+    ASSERT(c512 < s512 && vqc_memplan_step_bytes(&cpu_st, 256, 256) < c512);
+    ASSERT(vqc_memplan_step_bytes(&cpu_st8, 512, 512) < c512);
+    ASSERT(vqc_memplan_step_bytes(&cpu_low, 1024, 1024) <
+           vqc_memplan_step_bytes(&cpu_st, 1024, 1024));
+
     /* several CLIP models: each adds its tower over its own cutouts at its own resolution,
      * whatever comes before it: (B32 + L14) - B32 == (L14 + L14) - L14, and the bigger input
      * costs more */
@@ -85,7 +98,7 @@ int main(void)
     l14.vision_width = 1024;
     l14.vision_layers = 24;
     l14.vision_heads = 16;
-    vqc_memplan_step only_l14 = {&vi, &l14, 32, 0, false, 4, 4, 0, 0, 0, {NULL}};
+    vqc_memplan_step only_l14 = {&vi, &l14, 32, 0, false, 4, 4, 0, 0, 0, {NULL}, false};
     vqc_memplan_step b32_l14 = st, l14_l14 = only_l14;
     b32_l14.n_more_clips = l14_l14.n_more_clips = 1;
     b32_l14.more_clips[0] = l14_l14.more_clips[0] = &l14;

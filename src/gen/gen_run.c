@@ -217,6 +217,7 @@ int vqc_gen_setup(gen_run *r)
         .low_memory = c->low_memory,
         .decoder_bytes = vqc_vqgan_decoder_dtype(c->vq) == VQC_DTYPE_F32 ? 4 : 2,
         .clip_bytes = c->clip_bytes,
+        .on_cpu = c->dev.type == VQT_DEVICE_CPU,
     };
     vqc_shape_losses_memory(&r->lp.shape, &r->plan.shape_cut_tensors, &r->plan.shape_img_tensors);
     r->plan.n_more_clips = c->n_clips - 1;

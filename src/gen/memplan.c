@@ -8,15 +8,40 @@
 
 #include "util/error.h"
 
-/* Elements kept for the backward pass per ResnetBlock (the GroupNorm+SiLU inputs, the two
- * convolution outputs, the sum) and per attention block (q, k, v, the output) at the block's
- * resolution; attention also keeps its scores and softmax, two S x S matrices. */
-#define RESBLOCK_KEEP 4.0
-#define ATTN_KEEP 4.0
+/* How much a step keeps, per device. The counts are elements of the model's own width.
+ *
+ * On the CPU they are what libtorch's autograd keeps there, as measured by vqt_peak_bytes (the
+ * counting CPU allocator) on the full-size f16-16384 VQGAN and ViT-B/32 at 64 to 512 pixels, 1
+ * to 64 cutouts, with and without low memory (docs/benchmarks.md): a convolution whose weight
+ * needs no gradient keeps nothing, GroupNorm+SiLU keeps its input, so a ResnetBlock keeps its
+ * input and its first convolution's output; the peak is the larger of two moments, the CLIP
+ * pass (the decoder's activations and CLIP's) and the decoder's backward pass (its activations
+ * and about four gradients of its largest activation).
+ *
+ * On CUDA the caching allocator's peaks were larger than that structure (the H200 call of
+ * 2026-12-04: about 0.7 GiB more at 512x512, three times it at 2048x2048), for reasons not yet
+ * measured (cuDNN's workspaces and its layout conversions among them), and since the CUDA graphs
+ * CLIP and the decoder hold their memory in separate pools, which add up. The CUDA constants
+ * are the larger ones that were within 15% of that call's peaks at 512 and 1024 pixels; the
+ * profile's memory lines (--profile) are there to replace them with measured parts. */
+typedef struct {
+    double resblock;    /* per ResnetBlock, times its width and positions */
+    double attn_scores; /* S x S matrices per attention block */
+    double upsample;    /* per upsampling, times the width and positions it produces */
+    double tail;        /* norm_out and conv_out, times the last width and positions */
+    double transient;   /* gradients the backward pass holds at once, times the largest */
+    double clip_layer;  /* per CLIP ViT layer, times its width and tokens */
+    double clip_scores; /* per CLIP ViT layer, times heads and tokens squared */
+    bool phases;        /* the peak is the larger moment (CPU), not the sum (CUDA) */
+} keep_model;
 
-static double attn_elems(double c, double s)
+static const keep_model cpu_keeps = {2.0, 1.0, 0.0, 1.0, 4.0, 12.0, 1.0, true};
+static const keep_model cuda_keeps = {4.0, 2.0, 2.0, 2.0, 3.0, 17.0, 2.0, false};
+
+/* Attention keeps q, k, v and its output at the block's resolution, and S x S matrices. */
+static double attn_elems(const keep_model *km, double c, double s)
 {
-    return ATTN_KEEP * c * s + 2.0 * s * s;
+    return 4.0 * c * s + km->attn_scores * s * s;
 }
 
 /* Running count of a decoder's activations by segment, as vqgan.c checkpoints them (the head
@@ -34,54 +59,62 @@ static void add_segment(seg_count *n, double input, double kept)
     n->biggest = kept > n->biggest ? kept : n->biggest;
 }
 
-/* The VQGAN decoder at a latent of hl x wl cells, with the gradient to its input: all of its
- * activations, or with low_memory the segments' inputs and the largest segment's activations
- * (recomputed one at a time in the backward pass). */
-static double decoder_elems(const vqc_vqgan_info *vi, double hl, double wl, bool low_memory)
+/* The VQGAN decoder at a latent of hl x wl cells, with the gradient to its input: what it keeps
+ * through the CLIP pass (*kept: all of its activations, or with low_memory the segments'
+ * inputs), and what its backward pass adds to that (*backward: the gradients in flight, and with
+ * low_memory the largest segment's activations, recomputed one at a time). */
+static void decoder_elems(const keep_model *km, const vqc_vqgan_info *vi, double hl, double wl,
+                          bool low_memory, double *kept, double *backward)
 {
     int L = vi->num_levels > 0 ? vi->num_levels : 1;
     double s = hl * wl, top = (double)vi->ch * vi->ch_mult[L - 1], z = vi->z_channels * s;
     seg_count n = {0, 0, 0};
-    add_segment(&n, z, top * s); /* z -> conv_in */
-    add_segment(&n, top * s, RESBLOCK_KEEP * top * s);
-    add_segment(&n, top * s, attn_elems(top, s));
-    add_segment(&n, top * s, RESBLOCK_KEEP * top * s);
+    add_segment(&n, z, km->phases ? 0.0 : top * s); /* z -> conv_in */
+    add_segment(&n, top * s, km->resblock * top * s);
+    add_segment(&n, top * s, attn_elems(km, top, s));
+    add_segment(&n, top * s, km->resblock * top * s);
     double largest = top * s, scores = s * s, c_in = top;
     for (int i = L - 1; i >= 0; i--) {
         double c = (double)vi->ch * vi->ch_mult[i];
         for (int b = 0; b <= vi->num_res_blocks; b++) {
-            double kept = RESBLOCK_KEEP * c * s;
+            double k = km->resblock * c * s;
             if (vi->dec_attn[i]) {
-                kept += attn_elems(c, s);
+                k += attn_elems(km, c, s);
                 scores = s * s > scores ? s * s : scores;
             }
-            add_segment(&n, c_in * s, kept);
+            add_segment(&n, c_in * s, k);
             c_in = c;
         }
         if (i > 0) {
-            add_segment(&n, c * s, 2 * c * s * 4); /* nearest upsampling and its convolution */
+            add_segment(&n, c * s, km->upsample * c * s * 4); /* nearest upsampling, its conv */
             s *= 4;
         }
         largest = c * s > largest ? c * s : largest;
     }
-    add_segment(&n, c_in * s, 2.0 * c_in * s + 2.0 * vi->out_ch * s); /* norm_out, conv_out */
-    /* The backward pass holds about three gradients of the largest activation at once, and
-     * through an attention block the gradients of its scores and softmax. */
-    double transient = 3 * largest > 2 * scores ? 3 * largest : 2 * scores;
-    return (low_memory ? n.inputs + n.biggest : z + n.total) + transient;
+    add_segment(&n, c_in * s, km->tail * c_in * s + (km->phases ? 0.0 : 2.0 * vi->out_ch * s));
+    /* the gradients of the largest activation in flight at once, and through an attention
+     * block those of its scores and softmax */
+    double transient = km->transient * largest > 2 * scores ? km->transient * largest : 2 * scores;
+    if (!km->phases) { /* the sum of everything, as before the CPU was measured */
+        *kept = low_memory ? n.inputs + n.biggest : z + n.total;
+        *backward = transient;
+        return;
+    }
+    *kept = low_memory ? n.inputs : n.total;
+    *backward = (low_memory ? n.biggest : 0.0) + transient;
 }
 
 /* The CLIP image tower over cutn cutouts of side r, with the gradient to its input. */
-static double clip_elems(const vqc_clip_info *ci, int cutn, int r)
+static double clip_elems(const keep_model *km, const vqc_clip_info *ci, int cutn, int r)
 {
     double img = 3.0 * r * r;
     if (ci->is_vit) {
         int p = ci->vision_patch_size > 0 ? ci->vision_patch_size : 32;
         double t = (double)(r / p) * (r / p) + 1, w = ci->vision_width;
         double heads = ci->vision_heads > 0 ? ci->vision_heads : 1;
-        /* per layer: two LayerNorm inputs, qkv (3w), attention output, residuals, MLP 4w twice,
-         * and the scores + softmax of every head */
-        double layer = 17.0 * w * t + 2.0 * heads * t * t;
+        /* per layer: the LayerNorms' inputs, q, k, v, the MLP's activations, and the softmax
+         * of every head */
+        double layer = km->clip_layer * w * t + km->clip_scores * heads * t * t;
         return cutn * (img * 2 + ci->vision_layers * layer);
     }
     /* ResNet: about 24 stem-width feature maps at a quarter of the input resolution per block
@@ -92,24 +125,30 @@ static double clip_elems(const vqc_clip_info *ci, int cutn, int r)
 
 int64_t vqc_memplan_step_bytes(const vqc_memplan_step *st, int w, int h)
 {
+    const keep_model *km = st->on_cpu ? &cpu_keeps : &cuda_keeps;
     const vqc_vqgan_info *vi = st->vi;
     const vqc_clip_info *ci = st->ci;
     int cutn = st->cutn, cut_size = st->cut_size;
-    bool low_memory = st->low_memory;
     int f = vi->downsample > 0 ? vi->downsample : 1;
     int r = cut_size > 0 ? cut_size : ci->image_resolution;
     double px = (double)w * h;
-    /* decoded image, its augmentation inputs/outputs and their gradients */
     double dec_b = st->decoder_bytes > 0 ? st->decoder_bytes : 4;
     double clip_b = st->clip_bytes > 0 ? st->clip_bytes : 4;
-    double bytes = dec_b * decoder_elems(vi, (double)h / f, (double)w / f, low_memory) +
-                   4.0 * 3.0 * px * 6 + clip_b * clip_elems(ci, cutn, r);
+    double kept, backward;
+    decoder_elems(km, vi, (double)h / f, (double)w / f, st->low_memory, &kept, &backward);
+    /* the decoded image, its augmentation inputs and outputs and their gradients, and what the
+     * shaping losses keep */
+    double images = 4.0 * 3.0 * px * 6 + 4.0 * (3.0 * cutn * r * r * st->shape_cut_tensors +
+                                                3.0 * px * st->shape_img_tensors);
+    double clips = clip_b * clip_elems(km, ci, cutn, r);
     for (int k = 0; k < st->n_more_clips; k++) {
         const vqc_clip_info *mk = st->more_clips[k];
         int rk = cut_size > 0 ? cut_size : mk->image_resolution;
-        bytes += clip_b * clip_elems(mk, cutn, rk);
+        clips += clip_b * clip_elems(km, mk, cutn, rk);
     }
-    bytes += 4.0 * (3.0 * cutn * r * r * st->shape_cut_tensors + 3.0 * px * st->shape_img_tensors);
+    double base = dec_b * kept + images, bytes = base + clips + dec_b * backward;
+    if (km->phases)
+        bytes = clips > dec_b * backward ? base + clips : base + dec_b * backward;
     return bytes > 9.0e18 ? INT64_MAX : (int64_t)bytes;
 }
 

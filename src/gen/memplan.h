@@ -3,10 +3,10 @@
  * anything is allocated, and to turn an out-of-memory failure into advice.
  *
  * The estimate counts the activations that one step keeps for its backward pass (VQGAN
- * decoder at the image size, augmentation and cutouts, CLIP image tower over the cutouts) plus
- * the gradients in flight, in float32 (every CLIP model's tower over its own cutouts); it is meant
- * to be within a factor of about two of the real peak on top of the loaded models, so it is used
- * only to refuse sizes that clearly do not fit. */
+ * decoder at the image size, augmentation and cutouts, CLIP image tower over the cutouts, each
+ * CLIP model's over its own cutouts) plus the gradients in flight, at each model's width. On
+ * the CPU it follows what was measured there (within a few percent on the full-size models,
+ * memplan.c); on CUDA it is an upper estimate until the device's parts are measured. */
 #ifndef VQC_GEN_MEMPLAN_H
 #define VQC_GEN_MEMPLAN_H
 
@@ -34,6 +34,7 @@ typedef struct {
      * loaded with the models, before the estimate is compared with what the device has left. */
     int n_more_clips;
     const vqc_clip_info *more_clips[VQC_MAX_CLIPS - 1];
+    bool on_cpu; /* the step runs on the CPU, whose autograd's keeps were measured (memplan.c) */
 } vqc_memplan_step;
 
 /* Estimated bytes one step needs beyond the loaded models, for a w x h image (multiples of the
