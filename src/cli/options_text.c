@@ -101,7 +101,7 @@ void gen_opts_usage(FILE *f)
             else
                 snprintf(help, sizeof help, "%s", r->help);
             int col = fprintf(f, "  %-26s", left);
-            if (col >= 28) { /* a left column that fills its width: the help follows a space */
+            if (strlen(left) >= 26) { /* a left column that fills its width: a space follows */
                 fputc(' ', f);
                 col++;
             }
