@@ -260,6 +260,43 @@ static void test_profile_ops(void)
     vqt_profile_free(p);
 }
 
+/* On the CPU (vqt_init's counting allocator) the profile gives each stage the memory held at
+ * its end and the highest within it, above the step's start, and keeps the run's peak across
+ * the resets it makes at every mark. */
+static void test_profile_memory(void)
+{
+#ifdef __GLIBC__
+    const long long MiB = 1 << 20, slack = 64 << 10;
+    int64_t one = MiB / 4, four = MiB, sixteen = 4 * MiB; /* floats */
+    long long base = vqt_allocated_bytes(cpu);
+    vqt_reset_peak(cpu);
+    vqt_free(vqt_full(1, &sixteen, 0.0, VQC_DTYPE_F32, cpu)); /* before the profile: 16 MiB */
+    vqt_profile *p = vqt_profile_new(cpu, 2);
+    ASSERT(p != NULL);
+    for (int step = 0; step < 2; step++) {
+        ASSERT_OK(vqt_profile_begin(p));
+        vqt_tensor *kept = vqt_full(1, &one, 1.0, VQC_DTYPE_F32, cpu); /* stage 0: keeps 1 MiB */
+        ASSERT_OK(vqt_profile_mark(p, 0));
+        vqt_free(vqt_full(1, &four, 2.0, VQC_DTYPE_F32, cpu)); /* stage 1: 4 MiB for a while */
+        ASSERT_OK(vqt_profile_mark(p, 1));
+        ASSERT_OK(vqt_profile_end(p, step == 1));
+        vqt_free(kept);
+    }
+    long long held0, high0, held1, high1;
+    ASSERT_EQ(vqt_profile_memory(p, 0, &held0, &high0), 1);
+    ASSERT_EQ(vqt_profile_memory(p, 1, &held1, &high1), 1);
+    fprintf(stderr, "profile memory: held %lld, %lld; highest %lld, %lld bytes\n", held0, held1,
+            high0, high1);
+    ASSERT(llabs(held0 - MiB) <= slack && llabs(high0 - MiB) <= slack);
+    ASSERT(llabs(held1 - MiB) <= slack && llabs(high1 - 5 * MiB) <= slack);
+    ASSERT_EQ(vqt_profile_memory(p, 2, &held0, &high0), -1);
+    /* the 16 MiB before the first mark survives the resets; the device's own peak does not */
+    ASSERT(vqt_profile_peak_bytes(p) >= base + 16 * MiB - slack);
+    ASSERT(vqt_peak_bytes(cpu) < base + 16 * MiB - slack);
+    vqt_profile_free(p);
+#endif
+}
+
 /* The deterministic input gradients (vqt_set_host_grad): on the CPU, VQT_HOSTGRAD_ALL sends
  * every wrapped operator through the CPU backward path that CUDA tensors take in deterministic
  * mode; values and gradients must be the plain operators' bit for bit. */
@@ -334,6 +371,7 @@ int main(void)
     test_replace_grad();
     test_layouts();
     test_profile_ops();
+    test_profile_memory();
     test_oom_kind();
     test_oom_in_checkpoint();
     test_host_grad();

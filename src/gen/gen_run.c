@@ -470,6 +470,14 @@ static void report_profile(const gen_run *r, double wall, long long handles)
             "profile: wall %.3f ms per step over the whole run (snapshots and "
             "the first steps included), %lld tensor handles made per step",
             wall, handles);
+    vqc_log(VQC_LOG_INFO, "profile: memory above the step's start (MiB), per stage: held at "
+                          "its end, highest within it");
+    for (int s = 0; s < VQC_LOOP_PROFILE_STAGES; s++) {
+        long long held, high;
+        vqt_profile_memory(r->prof, s, &held, &high);
+        vqc_log(VQC_LOG_INFO, "profile: memory: %-24s %9.1f %9.1f", vqc_loop_profile_stages[s],
+                held / 1048576.0, high / 1048576.0);
+    }
     long long replays, eager;
     vqc_loop_graph_counts(r->loop, &replays, &eager);
     vqc_log(VQC_LOG_INFO,

@@ -484,7 +484,8 @@ int vqc_generate(vqc_context *c, const vqc_generate_params *g, vqc_generate_resu
         res->loss = r.total_loss;
         res->setup_seconds = (r.t_first ? r.t_first : vqc_now()) - r.t_start;
         res->seconds = vqc_now() - r.t_start;
-        int64_t peak = vqt_peak_bytes(c->dev);
+        /* a profile resets the device's peak at its marks and keeps the run's */
+        int64_t peak = r.prof ? vqt_profile_peak_bytes(r.prof) : vqt_peak_bytes(c->dev);
         res->peak_device_bytes = peak > 0 ? (long long)peak : 0;
         res->base_device_bytes = r.base_bytes > 0 ? (long long)r.base_bytes : 0;
         res->planned_step_bytes =

@@ -458,6 +458,14 @@ int vqt_profile_get(const vqt_profile *p, int stage, double *device_s, double *h
 /* The ATen operators dispatched during a stage, summed over the counted steps (nested calls and
  * the backward pass's included; a profile counts them on every thread while it lives), or -1. */
 long long vqt_profile_ops(const vqt_profile *p, int stage);
+/* Memory in bytes above what the device held at the step's start, the largest over the counted
+ * steps: held at the stage's end, and the highest within it (vqt_peak_bytes between the marks;
+ * what tensors hold, as the allocator counts it when the host queues the operators). Returns
+ * the steps counted, or -1. A profile resets the device's peak at every mark. */
+int vqt_profile_memory(const vqt_profile *p, int stage, long long *held, long long *high);
+/* The device's peak since the profile was made, across those resets (vqt_peak_bytes' figure
+ * for a run that a profile watched). */
+long long vqt_profile_peak_bytes(const vqt_profile *p);
 /* Whether the device times come from CUDA events (false: the host clock). */
 bool vqt_profile_uses_events(const vqt_profile *p);
 /* Tensor handles made so far by vqt functions, on every thread: a count of the operators the

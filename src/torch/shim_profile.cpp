@@ -9,6 +9,7 @@
 #endif
 
 #include <ATen/record_function.h>
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <vector>
@@ -48,6 +49,11 @@ struct vqt_profile {
     std::vector<double> device_s, host_s; // totals per stage over the finished steps
     std::vector<long long> hits;          // marks per stage over the finished steps
     std::vector<long long> ops;           // operators dispatched per stage, finished steps
+    // Memory above the step's start, the largest over the counted steps: held at the stage's
+    // end, and the highest within it (the device's peak is reset at every mark, so the run's
+    // own peak is folded into run_peak first).
+    std::vector<long long> held, high;
+    long long run_peak = 0;
     at::CallbackHandle counter = 0;
     int steps = 0, dropped = 0;
     // The step in flight: mark i ends stage stage[i]; mark 0 is the step's start.
@@ -55,6 +61,7 @@ struct vqt_profile {
     int stage[max_marks + 1];
     double host_at[max_marks + 1];
     long long ops_at[max_marks + 1];
+    long long mem_at[max_marks + 1], peak_at[max_marks + 1];
 #ifdef VQT_PROFILE_EVENTS
     cudaEvent_t ev[max_marks + 1] = {};
 #endif
@@ -73,6 +80,13 @@ bool record(vqt_profile *p, int stage)
     p->stage[p->n] = stage;
     p->host_at[p->n] = vqc_now();
     p->ops_at[p->n] = ops_dispatched.load(std::memory_order_relaxed);
+    // The allocator's figures are the host's: what was allocated when the operators so far
+    // were queued, which is the order the device runs them in.
+    long long peak = vqt_peak_bytes(p->dev);
+    p->run_peak = peak > p->run_peak ? peak : p->run_peak;
+    p->peak_at[p->n] = peak;
+    p->mem_at[p->n] = vqt_allocated_bytes(p->dev);
+    vqt_reset_peak(p->dev);
 #ifdef VQT_PROFILE_EVENTS
     if (p->dev.type == VQT_DEVICE_CUDA) {
         cudaStream_t s = c10::cuda::getCurrentCUDAStream((c10::DeviceIndex)p->dev.index).stream();
@@ -102,6 +116,8 @@ vqt_profile *vqt_profile_new(vqt_device dev, int nstages)
         p->host_s.assign((size_t)nstages, 0.0);
         p->hits.assign((size_t)nstages, 0);
         p->ops.assign((size_t)nstages, 0);
+        p->held.assign((size_t)nstages, 0);
+        p->high.assign((size_t)nstages, 0);
         p->counter = at::addGlobalCallback(
             at::RecordFunctionCallback(op_enter, op_leave).scopes({at::RecordScope::FUNCTION}));
 #ifdef VQT_PROFILE_EVENTS
@@ -200,6 +216,8 @@ int vqt_profile_end(vqt_profile *p, bool count)
             p->host_s[s] += host;
             p->ops[s] += p->ops_at[i] - p->ops_at[i - 1];
             p->hits[s]++;
+            p->held[s] = std::max(p->held[s], p->mem_at[i] - p->mem_at[0]);
+            p->high[s] = std::max(p->high[s], p->peak_at[i] - p->mem_at[0]);
         }
         if (count)
             p->steps++;
@@ -215,6 +233,23 @@ int vqt_profile_get(const vqt_profile *p, int stage, double *device_s, double *h
     *device_s = p->device_s[(size_t)stage];
     *host_s = p->host_s[(size_t)stage];
     return p->steps;
+}
+
+int vqt_profile_memory(const vqt_profile *p, int stage, long long *held, long long *high)
+{
+    if (!p || stage < 0 || stage >= p->nstages)
+        return -1;
+    *held = p->held[(size_t)stage];
+    *high = p->high[(size_t)stage];
+    return p->steps;
+}
+
+long long vqt_profile_peak_bytes(const vqt_profile *p)
+{
+    if (!p)
+        return 0;
+    long long now = vqt_peak_bytes(p->dev);
+    return now > p->run_peak ? now : p->run_peak;
 }
 
 long long vqt_profile_ops(const vqt_profile *p, int stage)
