@@ -389,27 +389,30 @@ static unsigned char *to_bytes(const vqc_image *img)
     return px;
 }
 
-int vqc_image_save_png(const char *path, const vqc_image *img, const char *const *text_kv)
+/* The PNG file of img, in memory: stb's stream with the text chunks to go right after its IHDR
+ * chunk (signature 8 + IHDR 4 len + 4 type + 13 data + 4 crc = 33 bytes). */
+static int encode_png(const char *path, const vqc_image *img, const char *const *text_kv,
+                      vqc_encoded *out)
 {
     unsigned char *px = to_bytes(img);
     if (!px)
         return vqc_error_set(VQC_ERR_NOMEM, "out of memory writing %s", path);
-    vqc_strbuf raw = {0}, text = {0};
-    int ok = stbi_write_png_to_func(stb_sink, &raw, img->w, img->h, 3, px, img->w * 3);
+    int ok = stbi_write_png_to_func(stb_sink, &out->raw, img->w, img->h, 3, px, img->w * 3);
     free(px);
-    /* PNG signature (8) + IHDR chunk (4 len + 4 type + 13 data + 4 crc) = 33 bytes: the text
-     * chunks go right after it. */
-    if (!ok || raw.failed || raw.n < 33) {
-        vqc_strbuf_free(&raw);
+    if (!ok || out->raw.failed || out->raw.n < 33)
         return vqc_error_set(VQC_ERR_IO, "%s: PNG encoding failed", path);
-    }
+    out->head = 33;
     for (int i = 0; text_kv && text_kv[i] && text_kv[i + 1]; i += 2)
-        put_text_chunk(&text, text_kv[i], text_kv[i + 1]);
-    vqc_bytes parts[3] = {{raw.p, 33}, {text.p, text.n}, {raw.p + 33, raw.n - 33}};
-    int rc = text.failed ? vqc_error_set(VQC_ERR_NOMEM, "out of memory writing %s", path)
-                         : vqc_write_file_atomic(path, parts, 3);
-    vqc_strbuf_free(&raw);
-    vqc_strbuf_free(&text);
+        put_text_chunk(&out->text, text_kv[i], text_kv[i + 1]);
+    return 0;
+}
+
+int vqc_image_save_png(const char *path, const vqc_image *img, const char *const *text_kv)
+{
+    vqc_encoded e = {0};
+    int rc = encode_png(path, img, text_kv, &e);
+    rc = rc ? rc : vqc_encoded_write(path, &e);
+    vqc_encoded_free(&e);
     return rc;
 }
 
@@ -436,29 +439,25 @@ static void put_com_segments(vqc_strbuf *b, const char *key, const char *val)
     } while (vl > 0);
 }
 
-static int save_jpeg(const char *path, const vqc_image *img, const char *const *text_kv)
+/* The JPEG file of img, in memory: stb's stream with the comments to go after its JFIF APP0
+ * segment, which must come first. */
+static int encode_jpeg(const char *path, const vqc_image *img, const char *const *text_kv,
+                       vqc_encoded *out)
 {
     unsigned char *px = to_bytes(img);
     if (!px)
         return vqc_error_set(VQC_ERR_NOMEM, "out of memory writing %s", path);
-    vqc_strbuf raw = {0}, text = {0};
-    int ok = stbi_write_jpg_to_func(stb_sink, &raw, img->w, img->h, 3, px, VQC_JPEG_QUALITY);
+    vqc_strbuf *raw = &out->raw;
+    int ok = stbi_write_jpg_to_func(stb_sink, raw, img->w, img->h, 3, px, VQC_JPEG_QUALITY);
     free(px);
-    /* SOI, then the JFIF APP0 segment, which must come first: the comments go after it. */
-    const unsigned char *d = (const unsigned char *)raw.p;
-    size_t head = raw.n >= 6 && d[2] == 0xFF && d[3] == 0xE0 ? 4 + ((size_t)d[4] << 8 | d[5]) : 2;
-    if (!ok || raw.failed || raw.n < head + 2) {
-        vqc_strbuf_free(&raw);
+    const unsigned char *d = (const unsigned char *)raw->p;
+    size_t head = raw->n >= 6 && d[2] == 0xFF && d[3] == 0xE0 ? 4 + ((size_t)d[4] << 8 | d[5]) : 2;
+    if (!ok || raw->failed || raw->n < head + 2)
         return vqc_error_set(VQC_ERR_IO, "%s: JPEG encoding failed", path);
-    }
+    out->head = head;
     for (int i = 0; text_kv && text_kv[i] && text_kv[i + 1]; i += 2)
-        put_com_segments(&text, text_kv[i], text_kv[i + 1]);
-    vqc_bytes parts[3] = {{raw.p, head}, {text.p, text.n}, {raw.p + head, raw.n - head}};
-    int rc = text.failed ? vqc_error_set(VQC_ERR_NOMEM, "out of memory writing %s", path)
-                         : vqc_write_file_atomic(path, parts, 3);
-    vqc_strbuf_free(&raw);
-    vqc_strbuf_free(&text);
-    return rc;
+        put_com_segments(&out->text, text_kv[i], text_kv[i + 1]);
+    return 0;
 }
 
 /* ---- by name --------------------------------------------------------------------------- */
@@ -489,13 +488,50 @@ int vqc_image_check_name(const char *path, const char *what)
                          what, path);
 }
 
+int vqc_image_encode(const char *path, const vqc_image *img, const char *const *text_kv,
+                     vqc_encoded *out)
+{
+    memset(out, 0, sizeof *out);
+    int rc;
+    switch (vqc_image_format_of(path)) {
+    case VQC_IMAGE_PNG: rc = encode_png(path, img, text_kv, out); break;
+    case VQC_IMAGE_JPEG: rc = encode_jpeg(path, img, text_kv, out); break;
+    default:
+        rc = vqc_image_check_name(path, "image");
+        rc = rc ? rc : vqc_error_set(VQC_ERR_USAGE, "image %s: a folder, not a file", path);
+    }
+    if (!rc && out->text.failed)
+        rc = vqc_error_set(VQC_ERR_NOMEM, "out of memory writing %s", path);
+    if (rc)
+        vqc_encoded_free(out);
+    return rc;
+}
+
+int vqc_encoded_write(const char *path, const vqc_encoded *e)
+{
+    vqc_bytes parts[3] = {
+        {e->raw.p, e->head}, {e->text.p, e->text.n}, {e->raw.p + e->head, e->raw.n - e->head}};
+    return vqc_write_file_atomic(path, parts, 3);
+}
+
+void vqc_encoded_free(vqc_encoded *e)
+{
+    if (!e)
+        return;
+    vqc_strbuf_free(&e->raw);
+    vqc_strbuf_free(&e->text);
+    e->head = 0;
+}
+
 int vqc_image_save(const char *path, const vqc_image *img, const char *const *text_kv)
 {
-    switch (vqc_image_format_of(path)) {
-    case VQC_IMAGE_PNG: return vqc_image_save_png(path, img, text_kv);
-    case VQC_IMAGE_JPEG: return save_jpeg(path, img, text_kv);
-    default: return vqc_image_check_name(path, "image");
-    }
+    if (vqc_image_format_of(path) == VQC_IMAGE_UNKNOWN)
+        return vqc_image_check_name(path, "image");
+    vqc_encoded e;
+    int rc = vqc_image_encode(path, img, text_kv, &e);
+    rc = rc ? rc : vqc_encoded_write(path, &e);
+    vqc_encoded_free(&e);
+    return rc;
 }
 
 /* ---- tensors --------------------------------------------------------------------------- */

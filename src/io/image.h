@@ -10,6 +10,7 @@
 #include "torch/shim.h"
 /* vqc_check_writable, which callers run before an image is written: */
 #include "util/atomic_file.h"
+#include "util/strbuf.h"
 
 /* An RGB image: w*h*3 floats in [0, 1], row-major, channels interleaved. */
 typedef struct vqc_image {
@@ -71,6 +72,26 @@ int vqc_image_check_name(const char *path, const char *what);
  * of the same key), read back with vqc_image_text. Atomic as vqc_image_save_png. Returns 0,
  * VQC_ERR_USAGE (a name of no known format), VQC_ERR_IO or VQC_ERR_NOMEM. */
 int vqc_image_save(const char *path, const vqc_image *img, const char *const *text_kv);
+
+/* An image file encoded in memory by vqc_image_encode: the encoder's stream, and the text
+ * chunks (PNG) or comment segments (JPEG) that go into it at `head`. */
+typedef struct vqc_encoded {
+    vqc_strbuf raw, text;
+    size_t head;
+} vqc_encoded;
+
+/* Encodes img into *out as vqc_image_save would write it to `path` (the name picks the format),
+ * without touching the file system, so that encoding and writing can happen apart (the run's
+ * picture writer encodes on several threads and writes in order). Returns 0, VQC_ERR_USAGE (a
+ * name of no known format, or a folder), VQC_ERR_IO (the encoder failed) or VQC_ERR_NOMEM; *out
+ * is empty on failure. */
+int vqc_image_encode(const char *path, const vqc_image *img, const char *const *text_kv,
+                     vqc_encoded *out);
+/* Writes an encoded image to path with vqc_write_file_atomic's guarantees and result (0,
+ * VQC_ERR_IO or VQC_ERR_NOMEM). */
+int vqc_encoded_write(const char *path, const vqc_encoded *e);
+/* Releases the bytes; the struct may be reused. */
+void vqc_encoded_free(vqc_encoded *e);
 
 /* A new [1, 3, h, w] float32 tensor on dev holding the image (values in [0, 1]). */
 vqt_tensor *vqc_image_to_tensor(const vqc_image *img, vqt_device dev);
