@@ -238,7 +238,7 @@ typedef void (*vqc_clip_losses_callback)(int step, const float *losses, int n_mo
 typedef bool (*vqc_abort_callback)(void *user);
 /* Called after each image written: its path, the step and the total loss. Always on the thread
  * that called vqc_generate, in the order the images were written; on CUDA the images are
- * encoded and written by a background thread while the next steps run, so the call can come a
+ * encoded and written by background threads while the next steps run, so the call can come a
  * few steps after its step (every one has come when vqc_generate returns). */
 typedef void (*vqc_image_callback)(const char *path, int step, double loss, void *user);
 

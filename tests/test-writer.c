@@ -51,12 +51,13 @@ static void assert_same_file(const char *a, const char *b)
 
 static const char *meta[] = {"parameters", "-p test", "vqclip:step", "1", NULL};
 
-/* Twelve pictures, every third also to one shared path: the same files as in place, the
- * callbacks in order on this thread, and the shared path holding the last of its pictures. */
-static void check_order(void)
+/* Twelve pictures, every third also to one shared path and larger (slower to encode than the
+ * next ones, which other threads may finish first): the same files as in place, the callbacks
+ * in order on this thread, and the shared path holding the last of its pictures. */
+static void check_order(int threads)
 {
     calls_t got = {0}, want = {0};
-    vqc_writer *a = vqc_writer_new(true), *s = vqc_writer_new(false);
+    vqc_writer *a = vqc_writer_new(threads), *s = vqc_writer_new(0);
     ASSERT(a && s);
     char pa[600], ps[600], shared_a[600], shared_s[600];
     snprintf(shared_a, sizeof shared_a, "%s/shared-async.png", dir);
@@ -88,15 +89,16 @@ static void check_order(void)
     assert_same_file(shared_a, shared_s); /* k = 12's picture in both */
     vqc_writer_free(a);
     vqc_writer_free(s);
-    fprintf(stderr, "  16 pictures: same bytes and callback order as in place\n");
+    fprintf(stderr, "  16 pictures, %d threads: same bytes and callback order as in place\n",
+            threads);
 }
 
 /* A picture that cannot be written: its error (naming the path) comes back from a later put,
  * poll or flush, nothing after it is written, no later callback runs, and the earlier ones did. */
-static void check_failure(void)
+static void check_failure(int threads)
 {
     calls_t got = {0};
-    vqc_writer *w = vqc_writer_new(true);
+    vqc_writer *w = vqc_writer_new(threads);
     ASSERT(w);
     char ok1[600], bad[600], after[600];
     snprintf(ok1, sizeof ok1, "%s/before.png", dir);
@@ -123,7 +125,7 @@ static void check_failure(void)
 static void check_free_waits(void)
 {
     calls_t got = {0};
-    vqc_writer *w = vqc_writer_new(true);
+    vqc_writer *w = vqc_writer_new(VQC_WRITER_AUTO);
     ASSERT(w);
     char p[600];
     for (int k = 0; k < 3; k++) {
@@ -146,8 +148,10 @@ int main(void)
     mkdir(tmp && *tmp ? tmp : "/tmp", 0755);
     ASSERT(mkdir(dir, 0755) == 0);
     ASSERT(vqc_writer_async_default(true));
-    check_order();
-    check_failure();
+    for (int threads = 1; threads <= 4; threads += 3) {
+        check_order(threads);
+        check_failure(threads);
+    }
     check_free_waits();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

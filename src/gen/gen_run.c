@@ -493,9 +493,10 @@ int vqc_gen_optimise(gen_run *r)
     r->t_first = vqc_now();
     int start = vqc_loop_steps(r->loop);
     long long handles0 = vqt_handles_made();
-    r->writer = vqc_writer_new(vqc_writer_async_default(r->ctx->dev.type == VQT_DEVICE_CUDA));
+    bool async = vqc_writer_async_default(r->ctx->dev.type == VQT_DEVICE_CUDA);
+    r->writer = vqc_writer_new(async ? VQC_WRITER_AUTO : 0);
     if (!r->writer)
-        r->writer = vqc_writer_new(false);
+        r->writer = vqc_writer_new(0);
     if (!r->writer)
         return vqc_error_set(VQC_ERR_NOMEM, "out of memory");
     if (g->profile) {
