@@ -25,7 +25,9 @@ The models are scripts/peer_baseline.py's (the architectures vqclip runs) with r
 
 table: per stage, the device time from the profile, the least time its FLOPs take at the
 measured matrix rate and its bytes at the measured bandwidth, the larger of the two (the
-floor), and how many times the floor the stage took.
+floor), and how many times the floor the stage took; with the profile's memory lines, the MiB
+above the step's start held at the stage's end and highest within it (the step row: the
+highest of all).
 """
 import argparse
 import json
@@ -165,7 +167,8 @@ def work(size, cutn, device):
 
 
 def read_profile(path):
-    """{stage: (device ms, host ms, operators)} from vqclip's --profile log lines."""
+    """{stage: (device ms, host ms, operators)} from vqclip's --profile log lines (the first
+    profile in the file)."""
     out = {}
     pat = re.compile(r"profile: (.+?)\s+(-?[\d.]+)\s+(-?[\d.]+)\s+(-?\d+)\s*$")
     with open(path) as f:
@@ -176,7 +179,20 @@ def read_profile(path):
     return out
 
 
-def table(profile, w, r):
+def read_memory(path):
+    """{stage: (MiB held at its end, MiB highest within it)} from the profile's memory lines
+    (the first profile in the file); empty for a log from before they were printed."""
+    out = {}
+    pat = re.compile(r"profile: memory: (.+?)\s+(-?[\d.]+)\s+(-?[\d.]+)\s*$")
+    with open(path) as f:
+        for line in f:
+            m = pat.search(line)
+            if m and m.group(1).strip() in STAGES and m.group(1).strip() not in out:
+                out[m.group(1).strip()] = (float(m.group(2)), float(m.group(3)))
+    return out
+
+
+def table(profile, w, r, memory=None):
     mm = r["matrix_tflops"] * 1e12
     bw = r["bandwidth_gbs"] * 1e9
     rows = ["Against %s's measured %s rate (%s: %.1f TFLOP/s) and bandwidth (%s: %.0f GB/s); "
@@ -185,8 +201,10 @@ def table(profile, w, r):
                                  w["cutn"]),
             "",
             "| stage | device ms | host ms | GFLOP | ms at matrix rate | MB moved (floor) "
-            "| ms at bandwidth | floor ms | device / floor |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+            "| ms at bandwidth | floor ms | device / floor |" +
+            (" MiB held / highest |" if memory else ""),
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |" +
+            (" --- |" if memory else "")]
     tot = [0.0] * 5
     for s in STAGES:
         if s not in profile:
@@ -196,13 +214,18 @@ def table(profile, w, r):
         t_mm, t_bw = fl / mm * 1e3, by / bw * 1e3
         floor = max(t_mm, t_bw)
         ratio = "%.1f" % (dev / floor) if floor > 0 else ""
-        rows.append("| %s | %.2f | %.2f | %.1f | %.3f | %.0f | %.3f | %.3f | %s |" % (
-            s, dev, host, fl / 1e9, t_mm, by / 1e6, t_bw, floor, ratio))
+        mem = ""
+        if memory:
+            held, high = memory.get(s, (0.0, 0.0))
+            mem = " %.0f / %.0f |" % (held, high)
+        rows.append("| %s | %.2f | %.2f | %.1f | %.3f | %.0f | %.3f | %.3f | %s |%s" % (
+            s, dev, host, fl / 1e9, t_mm, by / 1e6, t_bw, floor, ratio, mem))
         for i, v in enumerate((dev, host, t_mm, t_bw, floor)):
             tot[i] += v
     ratio = "%.1f" % (tot[0] / tot[4]) if tot[4] > 0 else ""
-    rows.append("| step | %.2f | %.2f | | %.3f | | %.3f | %.3f | %s |" % (
-        tot[0], tot[1], tot[2], tot[3], tot[4], ratio))
+    rows.append("| step | %.2f | %.2f | | %.3f | | %.3f | %.3f | %s |%s" % (
+        tot[0], tot[1], tot[2], tot[3], tot[4], ratio,
+        " %.0f |" % max(v[1] for v in memory.values()) if memory else ""))
     return "\n".join(rows)
 
 
@@ -222,7 +245,7 @@ def main():
             w = json.load(f)
         with open(a.rates) as f:
             r = json.load(f)
-        print(table(read_profile(a.profile), w, r))
+        print(table(read_profile(a.profile), w, r, read_memory(a.profile)))
         return
     dev = torch.device(a.device)
     if a.what == "rates":
