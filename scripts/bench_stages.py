@@ -166,30 +166,30 @@ def work(size, cutn, device):
             "stages": {k: {"flops": v[0], "bytes": v[1]} for k, v in st.items()}}
 
 
-def read_profile(path):
-    """{stage: (device ms, host ms, operators)} from vqclip's --profile log lines (the first
+def first_matches(path, pattern, convert):
+    """{stage: convert(match)} for the first line matching `pattern` per stage (the first
     profile in the file)."""
     out = {}
-    pat = re.compile(r"profile: (.+?)\s+(-?[\d.]+)\s+(-?[\d.]+)\s+(-?\d+)\s*$")
+    pat = re.compile(pattern)
     with open(path) as f:
         for line in f:
             m = pat.search(line)
             if m and m.group(1).strip() in STAGES and m.group(1).strip() not in out:
-                out[m.group(1).strip()] = (float(m.group(2)), float(m.group(3)), int(m.group(4)))
+                out[m.group(1).strip()] = convert(m)
     return out
+
+
+def read_profile(path):
+    """{stage: (device ms, host ms, operators)} from vqclip's --profile log lines."""
+    return first_matches(path, r"profile: (.+?)\s+(-?[\d.]+)\s+(-?[\d.]+)\s+(-?\d+)\s*$",
+                         lambda m: (float(m.group(2)), float(m.group(3)), int(m.group(4))))
 
 
 def read_memory(path):
-    """{stage: (MiB held at its end, MiB highest within it)} from the profile's memory lines
-    (the first profile in the file); empty for a log from before they were printed."""
-    out = {}
-    pat = re.compile(r"profile: memory: (.+?)\s+(-?[\d.]+)\s+(-?[\d.]+)\s*$")
-    with open(path) as f:
-        for line in f:
-            m = pat.search(line)
-            if m and m.group(1).strip() in STAGES and m.group(1).strip() not in out:
-                out[m.group(1).strip()] = (float(m.group(2)), float(m.group(3)))
-    return out
+    """{stage: (MiB held at its end, MiB highest within it)} from the profile's memory lines;
+    empty for a log from before they were printed."""
+    return first_matches(path, r"profile: memory: (.+?)\s+(-?[\d.]+)\s+(-?[\d.]+)\s*$",
+                         lambda m: (float(m.group(2)), float(m.group(3))))
 
 
 def table(profile, w, r, memory=None):

@@ -4,6 +4,7 @@
 #include <math.h>
 
 #include "testhelp.h"
+#include "testprofile.h"
 #include "torch/shim.h"
 #include "util/torch_error.h"
 
@@ -271,25 +272,7 @@ static void test_profile_memory(void)
     long long base = vqt_allocated_bytes(cpu);
     vqt_reset_peak(cpu);
     vqt_free(vqt_full(1, &sixteen, 0.0, VQC_DTYPE_F32, cpu)); /* before the profile: 16 MiB */
-    vqt_profile *p = vqt_profile_new(cpu, 2);
-    ASSERT(p != NULL);
-    for (int step = 0; step < 2; step++) {
-        ASSERT_OK(vqt_profile_begin(p));
-        vqt_tensor *kept = vqt_full(1, &one, 1.0, VQC_DTYPE_F32, cpu); /* stage 0: keeps 1 MiB */
-        ASSERT_OK(vqt_profile_mark(p, 0));
-        vqt_free(vqt_full(1, &four, 2.0, VQC_DTYPE_F32, cpu)); /* stage 1: 4 MiB for a while */
-        ASSERT_OK(vqt_profile_mark(p, 1));
-        ASSERT_OK(vqt_profile_end(p, step == 1));
-        vqt_free(kept);
-    }
-    long long held0, high0, held1, high1;
-    ASSERT_EQ(vqt_profile_memory(p, 0, &held0, &high0), 1);
-    ASSERT_EQ(vqt_profile_memory(p, 1, &held1, &high1), 1);
-    fprintf(stderr, "profile memory: held %lld, %lld; highest %lld, %lld bytes\n", held0, held1,
-            high0, high1);
-    ASSERT(llabs(held0 - MiB) <= slack && llabs(high0 - MiB) <= slack);
-    ASSERT(llabs(held1 - MiB) <= slack && llabs(high1 - 5 * MiB) <= slack);
-    ASSERT_EQ(vqt_profile_memory(p, 2, &held0, &high0), -1);
+    vqt_profile *p = check_profile_memory(cpu, one, four);    /* 1 MiB kept, 4 MiB passing */
     /* the 16 MiB before the first mark survives the resets; the device's own peak does not */
     ASSERT(vqt_profile_peak_bytes(p) >= base + 16 * MiB - slack);
     ASSERT(vqt_peak_bytes(cpu) < base + 16 * MiB - slack);
