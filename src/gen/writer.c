@@ -40,7 +40,7 @@ struct vqc_writer {
     pthread_t threads[MAX_THREADS];
     pthread_mutex_t mu;
     pthread_cond_t cv; /* a job queued, a job done, or stop */
-    job *head, *tail;  /* oldest first; the owner removes jobs, the thread marks them */
+    job *head, *tail;  /* oldest first; the owner removes jobs, the threads mark them */
     int count;         /* jobs in the list */
     bool stop;
     bool writing; /* a thread is writing the oldest encoded jobs */
