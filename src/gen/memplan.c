@@ -16,7 +16,7 @@
  * needs no gradient keeps nothing, GroupNorm+SiLU keeps its input, so a ResnetBlock keeps its
  * input and its first convolution's output; the peak is the larger of two moments, the CLIP
  * pass (the decoder's activations and CLIP's) and the decoder's backward pass (its activations
- * and about four gradients of its largest activation).
+ * and about three gradients of its largest activation).
  *
  * On CUDA the caching allocator's peaks were larger than that structure (the H200 call of
  * 2026-12-04: about 0.7 GiB more at 512x512, three times it at 2048x2048), for reasons not yet
@@ -35,7 +35,7 @@ typedef struct {
     bool phases;        /* the peak is the larger moment (CPU), not the sum (CUDA) */
 } keep_model;
 
-static const keep_model cpu_keeps = {2.0, 1.0, 0.0, 1.0, 4.0, 12.0, 1.0, true};
+static const keep_model cpu_keeps = {2.0, 1.0, 0.0, 1.0, 3.0, 12.0, 1.0, true};
 static const keep_model cuda_keeps = {4.0, 2.0, 2.0, 2.0, 3.0, 17.0, 2.0, false};
 
 /* Attention keeps q, k, v and its output at the block's resolution, and S x S matrices. */

@@ -211,6 +211,16 @@ inline at::Tensor composed_backward(const at::Tensor &gy, const at::Tensor &x,
     return dx;
 }
 
+// SiLU's input gradient at the normalised tensor `normed`, which the backward pass rebuilt for
+// it alone: written into normed's own memory when the types agree (the same values as a new
+// tensor), so that the backward pass's peak holds one activation-sized tensor less.
+inline at::Tensor silu_backward_into(const at::Tensor &g, at::Tensor &normed)
+{
+    if (g.scalar_type() == normed.scalar_type() && g.device() == normed.device())
+        return at::silu_backward_out(normed, g, normed);
+    return at::silu_backward(g, normed);
+}
+
 struct GroupNormSilu : public torch::autograd::Function<GroupNormSilu> {
     static std::tuple<at::Tensor, at::Tensor, at::Tensor> norm(const at::Tensor &x,
                                                                const GroupNormArgs &a)
@@ -303,13 +313,14 @@ struct GroupNormSilu : public torch::autograd::Function<GroupNormSilu> {
         GroupNormArgs a{ctx->saved_data["w"].toTensor(), ctx->saved_data["b"].toTensor(),
                         ctx->saved_data["groups"].toInt(), ctx->saved_data["eps"].toDouble()};
         if (ctx->saved_data["impl"].toInt() == VQT_GN_COMPOSED) {
-            at::Tensor gy = at::silu_backward(grads[0], fma(saved[4], x, saved[3]));
+            at::Tensor normed = fma(saved[4], x, saved[3]);
+            at::Tensor gy = silu_backward_into(grads[0], normed);
             return {composed_backward(gy, x, saved[1], saved[2], a.w, a.groups), at::Tensor()};
         }
         at::Tensor normed = ctx->saved_data["impl"].toInt() == VQT_GN_NATIVE
                                 ? std::get<0>(norm(x, a))
                                 : at::addcmul(saved[4], x, saved[3]);
-        at::Tensor gy = at::silu_backward(grads[0], normed);
+        at::Tensor gy = silu_backward_into(grads[0], normed);
         int64_t n = x.size(0), c = x.size(1), hw = c10::multiply_integers(x.sizes().slice(2));
         // NCHW both: libtorch 1.13's CPU backward kernel misreads channels-last tensors
         auto r = at::native_group_norm_backward(gy.contiguous(), x.contiguous(), saved[1], saved[2],
