@@ -10,20 +10,21 @@
 
 /* How much a step keeps, per device. The counts are elements of the model's own width.
  *
- * On the CPU they are what libtorch's autograd keeps there, as measured by vqt_peak_bytes (the
- * counting CPU allocator) on the full-size f16-16384 VQGAN and ViT-B/32 at 64 to 512 pixels, 1
- * to 64 cutouts, with and without low memory (docs/benchmarks.md): a convolution whose weight
- * needs no gradient keeps nothing, GroupNorm+SiLU keeps its input, so a ResnetBlock keeps its
- * input and its first convolution's output; the peak is the larger of two moments, the CLIP
- * pass (the decoder's activations and CLIP's) and the decoder's backward pass (its activations
- * and about three gradients of its largest activation).
+ * On the CPU they are what a step keeps there, as measured by vqt_peak_bytes (the counting CPU
+ * allocator) on the full-size f16-16384 VQGAN and ViT-B/32 at 64 to 512 pixels, 1 to 64
+ * cutouts, with and without low memory (docs/benchmarks.md). The shim's convolutions keep no
+ * input when their weight needs no gradient, and GroupNorm+SiLU keeps only its input
+ * (lean_ops.h), so a ResnetBlock keeps its input and its first convolution's output. The peak
+ * is the larger of two moments: the CLIP pass (the decoder's activations and CLIP's) and the
+ * decoder's backward pass (its activations and about three gradients of its largest one).
  *
- * On CUDA the caching allocator's peaks were larger than that structure (the H200 call of
- * 2026-12-04: about 0.7 GiB more at 512x512, three times it at 2048x2048), for reasons not yet
- * measured (cuDNN's workspaces and its layout conversions among them), and since the CUDA graphs
- * CLIP and the decoder hold their memory in separate pools, which add up. The CUDA constants
- * are the larger ones that were within 15% of that call's peaks at 512 and 1024 pixels; the
- * profile's memory lines (--profile) are there to replace them with measured parts. */
+ * CUDA runs the same operators, but the caching allocator's peaks were larger than that
+ * structure in the reduced types (the H200 call of 2026-12-04: about 0.7 GiB more at 512x512,
+ * about three times the structure at 2048x2048), for reasons not yet measured (cuDNN's
+ * workspaces among them, which libtorch sizes by the free memory when autotuning is off). Since
+ * the CUDA graphs, CLIP and the decoder also hold their memory in separate pools, which add up.
+ * The CUDA constants are the larger ones that were within 15% of that call's peaks at 512 and
+ * 1024 pixels; --profile's memory lines are there to replace them with measured parts. */
 typedef struct {
     double resblock;    /* per ResnetBlock, times its width and positions */
     double attn_scores; /* S x S matrices per attention block */
