@@ -288,7 +288,7 @@ const cli_option cli_options[] = {
      "less memory at large sizes, about a third slower per step",
      0, R_NEVER, NULL},
     {"--profile", NULL, T_FLAG, GP(profile), NONE, S_DEVICE, NULL,
-     "log where a step's time goes, stage by stage", 0, R_NEVER, NULL},
+     "log where a step's time and memory go, stage by stage", 0, R_NEVER, NULL},
     {"--threads", NULL, T_INT, CP(n_threads), NUM(1, 4096), S_DEVICE, "N",
      "CPU threads (default: the CPUs this process may use: its affinity mask and cgroup quota)", 0,
      R_NEVER, NULL},

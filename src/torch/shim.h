@@ -430,9 +430,9 @@ void vqt_graphed_free(vqt_graphed *g);
 
 /* ---- profiling ------------------------------------------------------------------------- */
 
-/* Where a step's time goes, stage by stage. A step is bracketed by vqt_profile_begin() and
- * vqt_profile_end(); each vqt_profile_mark(p, s) in between ends stage s: the time from the
- * previous mark is added to s. On CUDA the marks are CUDA events on the device's current
+/* Where a step's time (and memory: vqt_profile_memory) goes, stage by stage. A step is
+ * bracketed by vqt_profile_begin() and vqt_profile_end(); each vqt_profile_mark(p, s) in
+ * between ends stage s: the time from the previous mark is added to s. On CUDA the marks are CUDA events on the device's current
  * stream, so a stage's device time is what the GPU spent between them (idle gaps waiting for
  * the host included); on the CPU they are host clock readings. Every mark also reads the host
  * clock: a stage whose host time is close to its device time is limited by launching its
