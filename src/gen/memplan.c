@@ -22,8 +22,9 @@
  * structure in the reduced types (the H200 call of 2026-12-04: about 0.7 GiB more at 512x512,
  * about three times the structure at 2048x2048), for reasons not yet measured (cuDNN's
  * workspaces are one suspect). Since the CUDA graphs, CLIP and the decoder also hold their
- * memory in separate pools, which add up. The CUDA constants are the larger ones that were within 15% of that call's peaks at 512 and
- * 1024 pixels; --profile's memory lines are there to replace them with measured parts. */
+ * memory in separate pools, which add up. The CUDA constants are the larger ones that were
+ * within 15% of that call's peaks at 512 and 1024 pixels; --profile's memory lines are there
+ * to replace them with measured parts. */
 typedef struct {
     double resblock;    /* per ResnetBlock, times its width and positions */
     double attn_scores; /* S x S matrices per attention block */

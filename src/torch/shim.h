@@ -432,12 +432,12 @@ void vqt_graphed_free(vqt_graphed *g);
 
 /* Where a step's time (and memory: vqt_profile_memory) goes, stage by stage. A step is
  * bracketed by vqt_profile_begin() and vqt_profile_end(); each vqt_profile_mark(p, s) in
- * between ends stage s: the time from the previous mark is added to s. On CUDA the marks are CUDA events on the device's current
- * stream, so a stage's device time is what the GPU spent between them (idle gaps waiting for
- * the host included); on the CPU they are host clock readings. Every mark also reads the host
- * clock: a stage whose host time is close to its device time is limited by launching its
- * operators, not by the GPU. Marks past 64 in one step are dropped. Not thread-safe except as
- * vqt_profile_mark_on_grad describes. */
+ * between ends stage s: the time from the previous mark is added to s. On CUDA the marks are
+ * CUDA events on the device's current stream, so a stage's device time is what the GPU spent
+ * between them (idle gaps waiting for the host included); on the CPU they are host clock
+ * readings. Every mark also reads the host clock: a stage whose host time is close to its
+ * device time is limited by launching its operators, not by the GPU. Marks past 64 in one step
+ * are dropped. Not thread-safe except as vqt_profile_mark_on_grad describes. */
 typedef struct vqt_profile vqt_profile;
 
 /* A profile of nstages (1..256) stages for work on dev; NULL on failure. */
