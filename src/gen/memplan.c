@@ -26,18 +26,21 @@
  * within 15% of that call's peaks at 512 and 1024 pixels; --profile's memory lines are there
  * to replace them with measured parts. */
 typedef struct {
+    double z;           /* the decoder's input z, times its size */
+    double head;        /* post_quant_conv and conv_in, times the top width and positions */
     double resblock;    /* per ResnetBlock, times its width and positions */
     double attn_scores; /* S x S matrices per attention block */
     double upsample;    /* per upsampling, times the width and positions it produces */
     double tail;        /* norm_out and conv_out, times the last width and positions */
+    double out;         /* the picture, times its channels and positions */
     double transient;   /* gradients the backward pass holds at once, times the largest */
     double clip_layer;  /* per CLIP ViT layer, times its width and tokens */
     double clip_scores; /* per CLIP ViT layer, times heads and tokens squared */
     bool phases;        /* the peak is the larger moment (CPU), not the sum (CUDA) */
 } keep_model;
 
-static const keep_model cpu_keeps = {2.0, 1.0, 0.0, 1.0, 3.0, 12.0, 1.0, true};
-static const keep_model cuda_keeps = {4.0, 2.0, 2.0, 2.0, 3.0, 17.0, 2.0, false};
+static const keep_model cpu_keeps = {0.0, 0.0, 2.0, 1.0, 0.0, 1.0, 0.0, 3.0, 12.0, 1.0, true};
+static const keep_model cuda_keeps = {1.0, 1.0, 4.0, 2.0, 2.0, 2.0, 2.0, 3.0, 17.0, 2.0, false};
 
 /* Attention keeps q, k, v and its output at the block's resolution, and S x S matrices. */
 static double attn_elems(const keep_model *km, double c, double s)
@@ -70,7 +73,7 @@ static void decoder_elems(const keep_model *km, const vqc_vqgan_info *vi, double
     int L = vi->num_levels > 0 ? vi->num_levels : 1;
     double s = hl * wl, top = (double)vi->ch * vi->ch_mult[L - 1], z = vi->z_channels * s;
     seg_count n = {0, 0, 0};
-    add_segment(&n, z, km->phases ? 0.0 : top * s); /* z -> conv_in */
+    add_segment(&n, z, km->head * top * s); /* z -> conv_in */
     add_segment(&n, top * s, km->resblock * top * s);
     add_segment(&n, top * s, attn_elems(km, top, s));
     add_segment(&n, top * s, km->resblock * top * s);
@@ -92,16 +95,11 @@ static void decoder_elems(const keep_model *km, const vqc_vqgan_info *vi, double
         }
         largest = c * s > largest ? c * s : largest;
     }
-    add_segment(&n, c_in * s, km->tail * c_in * s + (km->phases ? 0.0 : 2.0 * vi->out_ch * s));
+    add_segment(&n, c_in * s, km->tail * c_in * s + km->out * vi->out_ch * s);
     /* the gradients of the largest activation in flight at once, and through an attention
      * block those of its scores and softmax */
     double transient = km->transient * largest > 2 * scores ? km->transient * largest : 2 * scores;
-    if (!km->phases) { /* the sum of everything, as before the CPU was measured */
-        *kept = low_memory ? n.inputs + n.biggest : z + n.total;
-        *backward = transient;
-        return;
-    }
-    *kept = low_memory ? n.inputs : n.total;
+    *kept = low_memory ? n.inputs : km->z * z + n.total;
     *backward = (low_memory ? n.biggest : 0.0) + transient;
 }
 
