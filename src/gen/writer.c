@@ -35,8 +35,7 @@ typedef struct job {
 } job;
 
 struct vqc_writer {
-    bool async;
-    int nthreads;
+    int nthreads; /* 0: writes in place */
     pthread_t threads[MAX_THREADS];
     pthread_mutex_t mu;
     pthread_cond_t cv; /* a job queued, a job done, or stop */
@@ -146,8 +145,7 @@ vqc_writer *vqc_writer_new(int threads)
     vqc_writer *w = calloc(1, sizeof *w);
     if (!w)
         return NULL;
-    w->async = threads != 0;
-    if (!w->async)
+    if (threads == 0)
         return w;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
@@ -202,7 +200,7 @@ static int report(vqc_writer *w, int rc)
 int vqc_writer_put(vqc_writer *w, const char *path, vqc_image *img, const char *const *text_kv,
                    vqc_image_callback done, void *user, int step, double loss)
 {
-    if (!w->async) {
+    if (w->nthreads == 0) {
         int rc = vqc_image_save(path, img, text_kv);
         vqc_image_free(img);
         if (!rc && done)
@@ -251,7 +249,7 @@ int vqc_writer_put(vqc_writer *w, const char *path, vqc_image *img, const char *
 /* reap, taking the lock, for poll (wait false) and flush (true). */
 static int collect(vqc_writer *w, bool wait)
 {
-    if (!w->async)
+    if (w->nthreads == 0)
         return 0;
     pthread_mutex_lock(&w->mu);
     int rc = reap(w, wait);
@@ -273,7 +271,7 @@ void vqc_writer_free(vqc_writer *w)
 {
     if (!w)
         return;
-    if (w->async) {
+    if (w->nthreads > 0) {
         vqc_writer_flush(w);
         pthread_mutex_lock(&w->mu);
         w->stop = true;
