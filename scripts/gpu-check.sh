@@ -24,7 +24,8 @@
 #              and the memory planner's estimate; the peer (scripts/peer_baseline.py) at both
 #              sizes; then, time allowing: a --profile run (stage times, profile.txt, and
 #              against the card's measured matrix rate and bandwidth: bench_stages.py), CLIP
-#              and the decoder without their recorded CUDA graphs (VQCLIP_CUDA_GRAPH=0), the decoder
+#              and the decoder without their recorded CUDA graphs (VQCLIP_CUDA_GRAPH=0), CLIP's
+#              attention unfused (VQCLIP_SDPA=0), the decoder
 #              channels last (VQCLIP_CHANNELS_LAST=1, with a profile), the GroupNorm
 #              implementations (VQCLIP_GROUPNORM), 1024, --precision mixed and exact, two
 #              --deterministic runs compared byte for byte, a frame every step written off
@@ -609,6 +610,10 @@ run_bench() {
     # The recorded CUDA graphs (the default) against plain launches (shim_graph.cpp)
     if [ "$(left)" -gt 50 ]; then
       VQCLIP_CUDA_GRAPH=0 STEPS=30 bench_config "${s}-nograph" "$s" || ok=1
+    fi
+    # CLIP's attention as the reference's four operators, not one fused kernel (clip_text.c)
+    if [ "$(left)" -gt 50 ]; then
+      VQCLIP_SDPA=0 STEPS=30 bench_config "${s}-nosdpa" "$s" || ok=1
     fi
     # The decoder channels last (GroupNorm then composed; vqgan.c, lean_ops.h), its profile,
     # and GroupNorm's CUDA implementations on the NCHW decoder (the default is saved)

@@ -418,6 +418,45 @@ static void test_grad(const char *rel)
     vqc_clip_free(m);
 }
 
+/* Fused attention (vqc_clip_set_fused_attention: vqt_sdpa for the four operators): the
+ * reference's features within ATOL, and the input gradient of sum(features^2) within rounding
+ * of the composed operators'. */
+static void test_fused(const char *name)
+{
+    char rel[64], ref[64];
+    snprintf(rel, sizeof rel, "clip/%s.pt", name);
+    snprintf(ref, sizeof ref, "clip/%s_ref.safetensors", name);
+    vqc_clip *m = load_ok(fixture_path(rel));
+    ASSERT(!vqc_clip_fused_attention(m));
+    vqc_clip_set_fused_attention(m, true);
+    ASSERT(vqc_clip_fused_attention(m));
+    char label[80];
+    snprintf(label, sizeof label, "%s fused", name);
+    check_features(m, fixture_path(ref), label);
+
+    int64_t r = vqc_clip_get_info(m)->image_resolution, shape[4] = {2, 3, r, r};
+    int64_t n = 2 * 3 * r * r;
+    vqt_manual_seed(3);
+    vqt_scope_begin();
+    vqt_tensor *x = vqt_randn(4, shape, cpu);
+    ASSERT_OK(vqt_set_requires_grad(x, true));
+    float *gf = input_grad(m, x, true, n);
+    vqc_clip_set_fused_attention(m, false);
+    float *gc = input_grad(m, x, true, n);
+    double worst = 0, big = 0;
+    for (int64_t i = 0; i < n; i++) {
+        worst = fmax(worst, fabs((double)gf[i] - gc[i]));
+        big = fmax(big, fabs((double)gc[i]));
+    }
+    printf("%-24s d sum(f^2)/dx max|fused - composed| %.3g of max|g| %.3g\n", label, worst, big);
+    ASSERT(big > 0);
+    ASSERT(worst <= 1e-4 * big);
+    free(gf);
+    free(gc);
+    vqt_scope_end();
+    vqc_clip_free(m);
+}
+
 /* The gradient g of sum(features^2) against a central finite difference along u = g / |g|
  * (where the directional derivative is |g|, free of cancellation). Checked on the smooth ViT
  * only: with the ResNet's ReLU kinks a float32 finite difference is too noisy (its analytic
@@ -635,6 +674,8 @@ int main(void)
     test_grad("clip/tiny_vit.pt");
     test_grad("clip/tiny_rn.pt");
     test_grad_fd("clip/tiny_vit.pt");
+    test_fused("tiny_vit");
+    test_fused("tiny_rn");
     test_preprocess();
     test_cli_score();
     printf("ok\n");

@@ -740,3 +740,14 @@ double vqc_clip_logit_scale(const vqc_clip *m)
 {
     return m->logit_scale;
 }
+
+void vqc_clip_set_fused_attention(vqc_clip *m, bool on)
+{
+    if (m)
+        m->text.fused_attention = m->vis.fused_attention = on;
+}
+
+bool vqc_clip_fused_attention(const vqc_clip *m)
+{
+    return m && m->vis.fused_attention;
+}

@@ -23,6 +23,7 @@
 #ifndef VQC_MODELS_CLIP_H
 #define VQC_MODELS_CLIP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "io/image.h"
@@ -75,6 +76,12 @@ vqt_device vqc_clip_device(const vqc_clip *m);
 
 /* The learned log temperature `logit_scale` (not exponentiated). */
 double vqc_clip_logit_scale(const vqc_clip *m);
+
+/* Whether attention runs as one fused operator (vqt_sdpa: on CUDA with libtorch 2.x a flash or
+ * memory-efficient kernel) instead of the reference's four. Off after loading: the fused
+ * operator agrees within rounding, not bit for bit, so it is for the fast precision only. */
+void vqc_clip_set_fused_attention(vqc_clip *m, bool on);
+bool vqc_clip_fused_attention(const vqc_clip *m);
 
 /* Image features of image [N, 3, R, R] (float32, already normalized; R = image_resolution;
  * moved to the model's device if it lives elsewhere). Returns a new float32 [N, embed_dim]

@@ -16,7 +16,8 @@ typedef struct clip_block {
 
 typedef struct clip_transformer {
     int width, heads, layers;
-    clip_block *blocks; /* layers entries */
+    bool fused_attention; /* vqc_clip_set_fused_attention */
+    clip_block *blocks;   /* layers entries */
 } clip_transformer;
 
 typedef struct clip_bn {
@@ -60,9 +61,10 @@ struct vqc_clip {
 vqt_tensor *clip_layer_norm(const vqt_tensor *x, const vqt_tensor *w, const vqt_tensor *b);
 
 /* Multi-head scaled dot-product attention of q [N, Lq, D] over k, v [N, Lk, D] with `heads`
- * heads and an optional additive mask [Lq, Lk]. Returns [N, Lq, D]. */
+ * heads and an optional additive mask [Lq, Lk]. Returns [N, Lq, D]. `fused`: one vqt_sdpa
+ * instead of the reference's scale, matmul, softmax and matmul. */
 vqt_tensor *clip_attention(const vqt_tensor *q, const vqt_tensor *k, const vqt_tensor *v, int heads,
-                           const vqt_tensor *mask);
+                           const vqt_tensor *mask, bool fused);
 
 /* Runs the residual blocks of `tr` over x [N, L, width] (mask may be NULL). Weights stored in
  * another type than x's (the text tower's views) are converted block by block. */

@@ -46,18 +46,24 @@ static vqt_tensor *split_heads(const vqt_tensor *t, int heads)
 }
 
 vqt_tensor *clip_attention(const vqt_tensor *q, const vqt_tensor *k, const vqt_tensor *v, int heads,
-                           const vqt_tensor *mask)
+                           const vqt_tensor *mask, bool fused)
 {
     if (!q || !k || !v)
         return NULL;
     int64_t n = vqt_size(q, 0), lq = vqt_size(q, 1), d = vqt_size(q, 2);
     vqt_scope_begin();
-    vqt_tensor *qh = vqt_binary_s(VQT_MUL, split_heads(q, heads), 1.0 / sqrt((double)(d / heads)));
-    vqt_tensor *kt = vqt_transpose(split_heads(k, heads), 2, 3);
-    vqt_tensor *s = vqt_matmul(qh, kt); /* [N, H, Lq, Lk] */
-    if (mask)
-        s = vqt_binary(VQT_ADD, s, mask);
-    vqt_tensor *o = vqt_matmul(vqt_softmax(s, -1), split_heads(v, heads)); /* [N, H, Lq, hd] */
+    vqt_tensor *o; /* [N, H, Lq, hd] */
+    if (fused) {
+        o = vqt_sdpa(split_heads(q, heads), split_heads(k, heads), split_heads(v, heads), mask);
+    } else { /* the reference's order of operations: q scaled first, then the scores */
+        vqt_tensor *qh =
+            vqt_binary_s(VQT_MUL, split_heads(q, heads), 1.0 / sqrt((double)(d / heads)));
+        vqt_tensor *kt = vqt_transpose(split_heads(k, heads), 2, 3);
+        vqt_tensor *s = vqt_matmul(qh, kt); /* [N, H, Lq, Lk] */
+        if (mask)
+            s = vqt_binary(VQT_ADD, s, mask);
+        o = vqt_matmul(vqt_softmax(s, -1), split_heads(v, heads));
+    }
     vqt_tensor *out =
         vqt_reshape(vqt_permute(o, 4, (int64_t[]){0, 2, 1, 3}), 3, (int64_t[]){n, lq, d});
     vqt_keep(out);
@@ -67,7 +73,7 @@ vqt_tensor *clip_attention(const vqt_tensor *q, const vqt_tensor *k, const vqt_t
 
 /* x + out_proj(attention(ln_1(x))) + mlp(ln_2(...)), inside the caller's scope. */
 static vqt_tensor *block_forward(const clip_block *b, int heads, const vqt_tensor *x,
-                                 const vqt_tensor *mask)
+                                 const vqt_tensor *mask, bool fused)
 {
     int64_t w = vqt_size(x, 2);
     vqc_dtype dt = vqt_dtype(x);
@@ -76,7 +82,8 @@ static vqt_tensor *block_forward(const clip_block *b, int heads, const vqt_tenso
     vqt_tensor *q = vqt_narrow(qkv, 2, 0, w);
     vqt_tensor *k = vqt_narrow(qkv, 2, w, w);
     vqt_tensor *v = vqt_narrow(qkv, 2, 2 * w, w);
-    vqt_tensor *a = vqt_linear(clip_attention(q, k, v, heads, mask), W(b->out_w), W(b->out_b));
+    vqt_tensor *a =
+        vqt_linear(clip_attention(q, k, v, heads, mask, fused), W(b->out_w), W(b->out_b));
     vqt_tensor *h = vqt_binary(VQT_ADD, x, a);
     vqt_tensor *f = vqt_linear(clip_layer_norm(h, b->ln2_w, b->ln2_b), W(b->fc_w), W(b->fc_b));
     vqt_tensor *g = vqt_linear(vqt_unary(VQT_QUICK_GELU, f), W(b->proj_w), W(b->proj_b));
@@ -92,7 +99,8 @@ vqt_tensor *clip_transformer_forward(const clip_transformer *tr, const vqt_tenso
     vqt_tensor *prev = NULL; /* the last block's output, freed once the next one exists */
     for (int i = 0; i < tr->layers && h; i++) {
         vqt_scope_begin();
-        vqt_tensor *next = vqt_keep(block_forward(&tr->blocks[i], tr->heads, h, mask));
+        vqt_tensor *next =
+            vqt_keep(block_forward(&tr->blocks[i], tr->heads, h, mask, tr->fused_attention));
         vqt_scope_end();
         vqt_free(prev); /* autograd keeps what backward needs */
         h = prev = next;

@@ -72,7 +72,8 @@ static vqt_tensor *attnpool_forward(const vqc_clip *m, const vqt_tensor *x)
     vqt_tensor *q = vqt_linear(vqt_narrow(t, 1, 0, 1), m->ap_q_w, m->ap_q_b);
     vqt_tensor *k = vqt_linear(t, m->ap_k_w, m->ap_k_b);
     vqt_tensor *v = vqt_linear(t, m->ap_v_w, m->ap_v_b);
-    vqt_tensor *o = clip_attention(q, k, v, m->info.vision_heads, NULL); /* [N, 1, C] */
+    vqt_tensor *o =
+        clip_attention(q, k, v, m->info.vision_heads, NULL, m->vis.fused_attention); /* [N, 1, C] */
     return vqt_select(vqt_linear(o, m->ap_c_w, m->ap_c_b), 1, 0);
 }
 

@@ -284,6 +284,13 @@ vqt_tensor *vqt_conv2d(const vqt_tensor *x, const vqt_tensor *w, const vqt_tenso
 vqt_tensor *vqt_linear(const vqt_tensor *x, const vqt_tensor *w, const vqt_tensor *b);
 vqt_tensor *vqt_matmul(const vqt_tensor *a, const vqt_tensor *b);
 vqt_tensor *vqt_softmax(const vqt_tensor *t, int dim);
+/* softmax(q k^T / sqrt(hd) + mask) v for q [N, H, Lq, hd] and k, v [N, H, Lk, hd], mask an
+ * additive [Lq, Lk] or NULL, as one fused operator: libtorch 2.x's scaled_dot_product_attention,
+ * which on CUDA picks a flash or memory-efficient kernel that never stores the [Lq, Lk] scores,
+ * and 1.13's private one (its math implementation) before that. Equal to the composed operators
+ * within rounding, not bit for bit. */
+vqt_tensor *vqt_sdpa(const vqt_tensor *q, const vqt_tensor *k, const vqt_tensor *v,
+                     const vqt_tensor *mask);
 /* LayerNorm over the last dimension (w, b may be NULL). */
 vqt_tensor *vqt_layer_norm(const vqt_tensor *x, const vqt_tensor *w, const vqt_tensor *b,
                            double eps);

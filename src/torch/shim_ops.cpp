@@ -243,6 +243,16 @@ vqt_tensor *vqt_softmax(const vqt_tensor *t, int dim)
     TENSOR_OP(at::softmax(T(t), dim))
 }
 
+vqt_tensor *vqt_sdpa(const vqt_tensor *q, const vqt_tensor *k, const vqt_tensor *v,
+                     const vqt_tensor *mask)
+{
+#if TORCH_VERSION_MAJOR >= 2
+    TENSOR_OP(at::scaled_dot_product_attention(T(q), T(k), T(v), opt(mask)))
+#else
+    TENSOR_OP(std::get<0>(at::_scaled_dot_product_attention(T(q), T(k), T(v), opt(mask))))
+#endif
+}
+
 vqt_tensor *vqt_layer_norm(const vqt_tensor *x, const vqt_tensor *w, const vqt_tensor *b,
                            double eps)
 {
