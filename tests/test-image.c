@@ -3,6 +3,7 @@
  * (io/image_text.c), and so does the step vqc_image_step reports. The JPEG pre-check refuses a
  * scan whose tables no segment defines (stb 2.27 would read uninitialised memory), and a PNG
  * whose chunk runs past the end of the file (stb would first allocate what it declares). */
+#include <errno.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -106,6 +107,12 @@ static void test_png_and_jpeg(void)
     /* an unknown name writes nothing */
     ASSERT_EQ(vqc_image_save(tpath("o.bmp"), &img, meta), VQC_ERR_USAGE);
     ASSERT(access(tpath("o.bmp"), F_OK) != 0);
+    /* nor does a folder's name (it stays a folder) */
+    ASSERT(mkdir(tpath("out"), 0755) == 0 || errno == EEXIST);
+    ASSERT_EQ(vqc_image_save(tpath("out"), &img, meta), VQC_ERR_USAGE);
+    ASSERT(strstr(vqc_error_get(), "folder"));
+    struct stat st;
+    ASSERT(stat(tpath("out"), &st) == 0 && S_ISDIR(st.st_mode));
     /* a JPEG vqclip did not write has no step */
     const char *none[] = {NULL};
     ASSERT_OK(vqc_image_save(tpath("plain.jpg"), &img, none));

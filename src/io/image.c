@@ -407,13 +407,20 @@ static int encode_png(const char *path, const vqc_image *img, const char *const 
     return 0;
 }
 
+/* The save functions' tail: e (made with status rc) written to path, then freed. */
+static int write_encoded(const char *path, int rc, vqc_encoded *e)
+{
+    if (!rc && e->text.failed)
+        rc = vqc_error_set(VQC_ERR_NOMEM, "out of memory writing %s", path);
+    rc = rc ? rc : vqc_encoded_write(path, e);
+    vqc_encoded_free(e);
+    return rc;
+}
+
 int vqc_image_save_png(const char *path, const vqc_image *img, const char *const *text_kv)
 {
     vqc_encoded e = {0};
-    int rc = encode_png(path, img, text_kv, &e);
-    rc = rc ? rc : vqc_encoded_write(path, &e);
-    vqc_encoded_free(&e);
-    return rc;
+    return write_encoded(path, encode_png(path, img, text_kv, &e), &e);
 }
 
 /* ---- JPEG writing ---------------------------------------------------------------------- */
@@ -525,13 +532,8 @@ void vqc_encoded_free(vqc_encoded *e)
 
 int vqc_image_save(const char *path, const vqc_image *img, const char *const *text_kv)
 {
-    if (vqc_image_format_of(path) == VQC_IMAGE_UNKNOWN)
-        return vqc_image_check_name(path, "image");
     vqc_encoded e;
-    int rc = vqc_image_encode(path, img, text_kv, &e);
-    rc = rc ? rc : vqc_encoded_write(path, &e);
-    vqc_encoded_free(&e);
-    return rc;
+    return write_encoded(path, vqc_image_encode(path, img, text_kv, &e), &e);
 }
 
 /* ---- tensors --------------------------------------------------------------------------- */

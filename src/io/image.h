@@ -70,7 +70,7 @@ int vqc_image_check_name(const char *path, const char *what);
  * vqc_image_save_png does, or a baseline JPEG of quality VQC_JPEG_QUALITY holding each key/value
  * pair of text_kv in COM segments ("key", NUL, value; a value over 64 KiB spans several segments
  * of the same key), read back with vqc_image_text. Atomic as vqc_image_save_png. Returns 0,
- * VQC_ERR_USAGE (a name of no known format), VQC_ERR_IO or VQC_ERR_NOMEM. */
+ * VQC_ERR_USAGE (a name of no known format, or a folder), VQC_ERR_IO or VQC_ERR_NOMEM. */
 int vqc_image_save(const char *path, const vqc_image *img, const char *const *text_kv);
 
 /* An image file encoded in memory by vqc_image_encode: the encoder's stream, and the text
