@@ -395,16 +395,25 @@ static float *input_grad(const vqc_clip *m, vqt_tensor *x, bool squared, int64_t
     return gh;
 }
 
+/* A leaf [2, 3, R, R] of normal noise that records gradients, in the caller's scope; *n: its
+ * element count. */
+static vqt_tensor *random_input(const vqc_clip *m, uint64_t seed, int64_t *n)
+{
+    int64_t r = vqc_clip_get_info(m)->image_resolution, shape[4] = {2, 3, r, r};
+    *n = 2 * 3 * r * r;
+    vqt_manual_seed(seed);
+    vqt_tensor *x = vqt_randn(4, shape, cpu);
+    ASSERT_OK(vqt_set_requires_grad(x, true));
+    return x;
+}
+
 /* Backward from the sum of the features gives a finite, non-zero gradient at the input. */
 static void test_grad(const char *rel)
 {
     vqc_clip *m = load_ok(fixture_path(rel));
-    int64_t r = vqc_clip_get_info(m)->image_resolution, shape[4] = {2, 3, r, r};
-    int64_t n = 2 * 3 * r * r, nonzero = 0;
-    vqt_manual_seed(1);
+    int64_t n, nonzero = 0;
     vqt_scope_begin();
-    vqt_tensor *x = vqt_randn(4, shape, cpu);
-    ASSERT_OK(vqt_set_requires_grad(x, true));
+    vqt_tensor *x = random_input(m, 1, &n);
     float *g = input_grad(m, x, false, n);
     for (int64_t i = 0; i < n; i++) {
         ASSERT(isfinite(g[i]));
@@ -434,12 +443,9 @@ static void test_fused(const char *name)
     snprintf(label, sizeof label, "%s fused", name);
     check_features(m, fixture_path(ref), label);
 
-    int64_t r = vqc_clip_get_info(m)->image_resolution, shape[4] = {2, 3, r, r};
-    int64_t n = 2 * 3 * r * r;
-    vqt_manual_seed(3);
+    int64_t n;
     vqt_scope_begin();
-    vqt_tensor *x = vqt_randn(4, shape, cpu);
-    ASSERT_OK(vqt_set_requires_grad(x, true));
+    vqt_tensor *x = random_input(m, 3, &n);
     float *gf = input_grad(m, x, true, n);
     vqc_clip_set_fused_attention(m, false);
     float *gc = input_grad(m, x, true, n);
@@ -464,12 +470,9 @@ static void test_fused(const char *name)
 static void test_grad_fd(const char *rel)
 {
     vqc_clip *m = load_ok(fixture_path(rel));
-    int64_t r = vqc_clip_get_info(m)->image_resolution, shape[4] = {2, 3, r, r};
-    int64_t n = 2 * 3 * r * r;
-    vqt_manual_seed(2);
+    int64_t n;
     vqt_scope_begin();
-    vqt_tensor *x = vqt_randn(4, shape, cpu);
-    ASSERT_OK(vqt_set_requires_grad(x, true));
+    vqt_tensor *x = random_input(m, 2, &n);
     float *g = input_grad(m, x, true, n);
     double norm = 0;
     for (int64_t i = 0; i < n; i++)
@@ -478,6 +481,8 @@ static void test_grad_fd(const char *rel)
     ASSERT(norm > 0);
     bool prev = vqt_set_grad_enabled(false);
     const double eps = 1e-2;
+    int64_t shape[4];
+    ASSERT_EQ(vqt_shape(x, shape), 4);
     vqt_tensor *step = vqt_affine(
         vqt_from_data(g, VQC_DTYPE_F32, 4, shape, NULL, cpu, VQC_DTYPE_F32), eps / norm, 0.0);
     double numeric = (vqt_item(feature_loss(m, vqt_binary(VQT_ADD, x, step), true)) -
