@@ -441,15 +441,20 @@ static vqt_tensor *encode_body(void *arg, const vqt_tensor *x)
 
 /* The loop's recorded encoder (vqt_graphed) on the device: it must record (no reason to run
  * eagerly), and each replay's features and input gradient must be the plain pass's, for several
- * inputs through the same buffers, in float32 and float16. The dry run emulates the recording. */
+ * inputs through the same buffers, in float32, float16, and float16 with fused attention (the
+ * fast precision's encoder). The dry run emulates the recording. */
 static void check_graphed_clip(const char *name, vqt_device dev, bool dry)
 {
-    char rel[128];
+    static const char *const kinds[3] = {"fp32", "fp16", "fp16 fused"};
+    char rel[128], what[2][64];
     vqc_tensor_map *ref = open_fixture("graphed clip", "clip", name, "pt", rel, sizeof rel);
     vqt_set_graphs_mode(dry ? VQT_GRAPHS_EMULATE : VQT_GRAPHS_AUTO);
-    for (int prec = 0; prec < 2; prec++) {
+    for (int kind = 0; kind < 3; kind++) {
         vqc_clip *m;
-        ASSERT_OK(vqc_clip_load(fixture_path(rel), dev, prec ? VQC_CLIP_FP16 : VQC_CLIP_FP32, &m));
+        ASSERT_OK(vqc_clip_load(fixture_path(rel), dev, kind ? VQC_CLIP_FP16 : VQC_CLIP_FP32, &m));
+        vqc_clip_set_fused_attention(m, kind == 2);
+        snprintf(what[0], sizeof what[0], "%s graphed features", kinds[kind]);
+        snprintf(what[1], sizeof what[1], "%s graphed d(sum f)/dx", kinds[kind]);
         vqt_graphed *g = vqt_graphed_new(encode_body, m);
         ASSERT(g != NULL);
         vqt_scope_begin();
@@ -467,15 +472,12 @@ static void check_graphed_clip(const char *name, vqt_device dev, bool dry)
                 fprintf(stderr, "  not recorded: %s\n", why);
             ASSERT(why == NULL);
             ASSERT_OK(vqt_backward(vqt_reduce(VQT_SUM, f, 0, NULL, false)));
-            assert_close(f, f_plain, prec ? "fp16 graphed features" : "graphed features", 1e-4,
-                         1e-3);
-            assert_close(vqt_grad(xg), g_plain, prec ? "fp16 graphed d(sum f)/dx" : "graphed d/dx",
-                         1e-4, 1e-3);
+            assert_close(f, f_plain, what[0], 1e-4, 1e-3);
+            assert_close(vqt_grad(xg), g_plain, what[1], 1e-4, 1e-3);
         }
         long long replays, eager;
         vqt_graphed_counts(g, &replays, &eager);
-        fprintf(stderr, "  %s: %lld replays, %lld plain calls\n", prec ? "fp16" : "fp32", replays,
-                eager);
+        fprintf(stderr, "  %s: %lld replays, %lld plain calls\n", kinds[kind], replays, eager);
         ASSERT_EQ(replays, 3);
         vqt_scope_end();
         vqt_graphed_free(g);
