@@ -744,10 +744,10 @@ double vqc_clip_logit_scale(const vqc_clip *m)
 void vqc_clip_set_fused_attention(vqc_clip *m, bool on)
 {
     if (m)
-        m->text.fused_attention = m->vis.fused_attention = on;
+        m->fused_attention = on;
 }
 
 bool vqc_clip_fused_attention(const vqc_clip *m)
 {
-    return m && m->vis.fused_attention;
+    return m && m->fused_attention;
 }

@@ -16,8 +16,7 @@ typedef struct clip_block {
 
 typedef struct clip_transformer {
     int width, heads, layers;
-    bool fused_attention; /* vqc_clip_set_fused_attention */
-    clip_block *blocks;   /* layers entries */
+    clip_block *blocks; /* layers entries */
 } clip_transformer;
 
 typedef struct clip_bn {
@@ -54,6 +53,7 @@ struct vqc_clip {
     /* The file the text tower's weights view (NULL when they are copies): held so that its
      * pages can be given back after each text (vqc_weight_drop_pages). */
     vqc_weight_file *file;
+    bool fused_attention; /* vqc_clip_set_fused_attention */
 };
 
 /* LayerNorm over the last dim computed in float32, result cast back to x's dtype (w and b are
@@ -66,10 +66,11 @@ vqt_tensor *clip_layer_norm(const vqt_tensor *x, const vqt_tensor *w, const vqt_
 vqt_tensor *clip_attention(const vqt_tensor *q, const vqt_tensor *k, const vqt_tensor *v, int heads,
                            const vqt_tensor *mask, bool fused);
 
-/* Runs the residual blocks of `tr` over x [N, L, width] (mask may be NULL). Weights stored in
- * another type than x's (the text tower's views) are converted block by block. */
+/* Runs the residual blocks of `tr` over x [N, L, width] (mask may be NULL; `fused` as
+ * clip_attention's). Weights stored in another type than x's (the text tower's views) are
+ * converted block by block. */
 vqt_tensor *clip_transformer_forward(const clip_transformer *tr, const vqt_tensor *x,
-                                     const vqt_tensor *mask);
+                                     const vqt_tensor *mask, bool fused);
 
 /* The image towers (clip_vision.c); x is [N, 3, R, R] in the compute dtype. */
 vqt_tensor *clip_vit_forward(const vqc_clip *m, const vqt_tensor *x);

@@ -92,15 +92,14 @@ static vqt_tensor *block_forward(const clip_block *b, int heads, const vqt_tenso
 }
 
 vqt_tensor *clip_transformer_forward(const clip_transformer *tr, const vqt_tensor *x,
-                                     const vqt_tensor *mask)
+                                     const vqt_tensor *mask, bool fused)
 {
     vqt_scope_begin();
     const vqt_tensor *h = x;
     vqt_tensor *prev = NULL; /* the last block's output, freed once the next one exists */
     for (int i = 0; i < tr->layers && h; i++) {
         vqt_scope_begin();
-        vqt_tensor *next =
-            vqt_keep(block_forward(&tr->blocks[i], tr->heads, h, mask, tr->fused_attention));
+        vqt_tensor *next = vqt_keep(block_forward(&tr->blocks[i], tr->heads, h, mask, fused));
         vqt_scope_end();
         vqt_free(prev); /* autograd keeps what backward needs */
         h = prev = next;
@@ -145,7 +144,7 @@ static vqt_tensor *text_forward(const vqc_clip *m, const int64_t *tokens, int n,
     rows_emb = vqt_to(rows_emb, m->dev, m->cdt);
     vqt_tensor *emb = vqt_reshape(rows_emb, 3, (int64_t[]){n, L, w});
     vqt_tensor *x = vqt_binary(VQT_ADD, emb, as_type(m->pos_emb, m->cdt, emb));
-    x = clip_transformer_forward(&m->text, x, m->causal_mask);
+    x = clip_transformer_forward(&m->text, x, m->causal_mask, m->fused_attention);
     x = clip_layer_norm(x, m->lnf_w, m->lnf_b);
     vqt_tensor *rows_idx = vqt_to(
         vqt_from_data(eot, VQC_DTYPE_I64, 1, &nn, NULL, cpu, VQC_DTYPE_I64), m->dev, VQC_DTYPE_I64);

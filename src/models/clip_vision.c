@@ -22,7 +22,7 @@ vqt_tensor *clip_vit_forward(const vqc_clip *m, const vqt_tensor *x)
     vqt_tensor *parts[2] = {cls, t};
     t = vqt_binary(VQT_ADD, vqt_cat(parts, 2, 1), m->vpos_emb);
     t = clip_layer_norm(t, m->ln_pre_w, m->ln_pre_b);
-    t = clip_transformer_forward(&m->vis, t, NULL);
+    t = clip_transformer_forward(&m->vis, t, NULL, m->fused_attention);
     t = clip_layer_norm(vqt_select(t, 1, 0), m->ln_post_w, m->ln_post_b);
     return vqt_matmul(t, m->vproj);
 }
@@ -73,7 +73,7 @@ static vqt_tensor *attnpool_forward(const vqc_clip *m, const vqt_tensor *x)
     vqt_tensor *k = vqt_linear(t, m->ap_k_w, m->ap_k_b);
     vqt_tensor *v = vqt_linear(t, m->ap_v_w, m->ap_v_b);
     vqt_tensor *o =
-        clip_attention(q, k, v, m->info.vision_heads, NULL, m->vis.fused_attention); /* [N, 1, C] */
+        clip_attention(q, k, v, m->info.vision_heads, NULL, m->fused_attention); /* [N, 1, C] */
     return vqt_select(vqt_linear(o, m->ap_c_w, m->ap_c_b), 1, 0);
 }
 
