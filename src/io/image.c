@@ -407,22 +407,6 @@ static int encode_png(const char *path, const vqc_image *img, const char *const 
     return 0;
 }
 
-/* The save functions' tail: e (made with status rc) written to path, then freed. */
-static int write_encoded(const char *path, int rc, vqc_encoded *e)
-{
-    if (!rc && e->text.failed)
-        rc = vqc_error_set(VQC_ERR_NOMEM, "out of memory writing %s", path);
-    rc = rc ? rc : vqc_encoded_write(path, e);
-    vqc_encoded_free(e);
-    return rc;
-}
-
-int vqc_image_save_png(const char *path, const vqc_image *img, const char *const *text_kv)
-{
-    vqc_encoded e = {0};
-    return write_encoded(path, encode_png(path, img, text_kv, &e), &e);
-}
-
 /* ---- JPEG writing ---------------------------------------------------------------------- */
 
 /* A COM segment's payload is at most 65533 bytes (its length field counts itself). */
@@ -495,12 +479,13 @@ int vqc_image_check_name(const char *path, const char *what)
                          what, path);
 }
 
-int vqc_image_encode(const char *path, const vqc_image *img, const char *const *text_kv,
-                     vqc_encoded *out)
+/* vqc_image_encode in the format fmt, whatever the name says. */
+static int encode_as(vqc_image_format fmt, const char *path, const vqc_image *img,
+                     const char *const *text_kv, vqc_encoded *out)
 {
     memset(out, 0, sizeof *out);
     int rc;
-    switch (vqc_image_format_of(path)) {
+    switch (fmt) {
     case VQC_IMAGE_PNG: rc = encode_png(path, img, text_kv, out); break;
     case VQC_IMAGE_JPEG: rc = encode_jpeg(path, img, text_kv, out); break;
     default:
@@ -512,6 +497,12 @@ int vqc_image_encode(const char *path, const vqc_image *img, const char *const *
     if (rc)
         vqc_encoded_free(out);
     return rc;
+}
+
+int vqc_image_encode(const char *path, const vqc_image *img, const char *const *text_kv,
+                     vqc_encoded *out)
+{
+    return encode_as(vqc_image_format_of(path), path, img, text_kv, out);
 }
 
 int vqc_encoded_write(const char *path, const vqc_encoded *e)
@@ -528,6 +519,20 @@ void vqc_encoded_free(vqc_encoded *e)
     vqc_strbuf_free(&e->raw);
     vqc_strbuf_free(&e->text);
     e->head = 0;
+}
+
+/* The save functions' tail: e (made with status rc) written to path, then freed. */
+static int write_encoded(const char *path, int rc, vqc_encoded *e)
+{
+    rc = rc ? rc : vqc_encoded_write(path, e);
+    vqc_encoded_free(e);
+    return rc;
+}
+
+int vqc_image_save_png(const char *path, const vqc_image *img, const char *const *text_kv)
+{
+    vqc_encoded e;
+    return write_encoded(path, encode_as(VQC_IMAGE_PNG, path, img, text_kv, &e), &e);
 }
 
 int vqc_image_save(const char *path, const vqc_image *img, const char *const *text_kv)
