@@ -245,8 +245,6 @@ int vqc_load(vqc_context *c)
     const char *layout = getenv("VQCLIP_CHANNELS_LAST");
     if (!rc && layout && !strcmp(layout, "1"))
         rc = vqc_vqgan_set_decoder_channels_last(c->vq, true);
-    for (int k = 0; !rc && k < c->n_clips; k++)
-        rc = vqc_clip_load(c->clip_paths[k], c->dev, prec, &c->clips[k]);
     /* Fused attention in the fast precision on CUDA, where libtorch 2.x has kernels for it; not
      * with --deterministic (flash attention's backward adds with atomics). VQCLIP_SDPA=0|1 is a
      * developer's switch for gpu-check's comparison rows (docs/gpu.md). */
@@ -254,8 +252,11 @@ int vqc_load(vqc_context *c)
     bool fused = sdpa && *sdpa ? !strcmp(sdpa, "1")
                                : c->precision == VQC_PRECISION_FAST &&
                                      c->dev.type == VQT_DEVICE_CUDA && !c->p.deterministic;
-    for (int k = 0; !rc && k < c->n_clips; k++)
-        vqc_clip_set_fused_attention(c->clips[k], fused);
+    for (int k = 0; !rc && k < c->n_clips; k++) {
+        rc = vqc_clip_load(c->clip_paths[k], c->dev, prec, &c->clips[k]);
+        if (!rc)
+            vqc_clip_set_fused_attention(c->clips[k], fused);
+    }
     if (rc) {
         unload(c);
         return rc;
