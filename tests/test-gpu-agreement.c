@@ -3,7 +3,9 @@
  *
  * Tolerances, |cuda - other| <= atol + rtol * |other| unless said otherwise:
  *   shim transfers (host <-> device, dtype casts, strides)    exact
- *   VQGAN encoder / encode / decode, float32                   1e-4 / 1e-4, indices exact
+ *   VQGAN encoder / encode / decode, float32, every fixture    1e-4 / 1e-4, indices exact
+ *   kind (tiny_vq, its legacy-format file, tiny_gumbel, and
+ *   tiny_transformer's attention at two resolutions)
  *   VQGAN gradient of a decode, cuda vs cpu                    1e-3 / 1e-3
  *   CLIP float32 features (ViT and ResNet), vs ref and cpu     max |diff| <= 1e-4
  *   CLIP float16 (VQC_CLIP_FP16) features vs cpu float32       ||d|| / ||cpu|| <= 2e-2 and
@@ -692,7 +694,9 @@ int main(void)
         check_device_option(count);
     }
     check_vqgan("tiny_vq", dev);
+    check_vqgan("tiny_vq_legacy", dev);
     check_vqgan("tiny_gumbel", dev);
+    check_vqgan("tiny_transformer", dev);
     check_clip("tiny_vit", dev);
     check_clip("tiny_rn", dev);
     check_graphed_clip("tiny_vit", dev, dry);
