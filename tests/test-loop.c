@@ -231,6 +231,92 @@ static void graphs_change_nothing(const models_t *m)
     vqt_set_graphs_mode(VQT_GRAPHS_AUTO);
 }
 
+/* A copy of t's values (float32, malloc'ed); *n gets their count. */
+static float *host_copy(const vqt_tensor *t, int64_t *n)
+{
+    *n = vqt_numel(t);
+    float *v = malloc((size_t)*n * sizeof *v);
+    ASSERT(v != NULL);
+    ASSERT_EQ(vqt_to_host(t, v, VQC_DTYPE_F32, *n), *n);
+    return v;
+}
+
+/* Whether t holds exactly the values `v` (n of them). */
+static bool same_bits(const vqt_tensor *t, const float *v, int64_t n)
+{
+    int64_t m;
+    float *w = host_copy(t, &m);
+    bool same = m == n && memcmp(v, w, (size_t)n * sizeof *v) == 0;
+    free(w);
+    return same;
+}
+
+/* A step whose loss is not finite fails, and leaves z, the optimiser's state and step count and
+ * the moving average as they were, bit for bit: the update is queued on the device before the
+ * losses are read, and applied only where they were finite. The next finite step goes on. */
+static void nonfinite_loss_keeps_state(const models_t *m)
+{
+    vqc_loop_params p = vqc_loop_default_params();
+    p.width = p.height = 32;
+    p.cut.cutn = 4;
+    p.seed = 5;
+    p.ema = 0.9;
+    vqc_loop *L;
+    ASSERT_OK(vqc_loop_create(&p, m->vq, m->clip, &L));
+    ASSERT_OK(vqc_loop_add_text_prompt(L, m->tok, "a blue square", 1, -INFINITY));
+    ASSERT_OK(vqc_loop_init_random(L));
+    float losses[2];
+    for (int i = 0; i < 3; i++)
+        ASSERT_OK(vqc_loop_step(L, losses));
+
+    vqc_optim *opt = vqc_loop_optimiser(L);
+    int nstate = vqc_optim_state_count(opt);
+    ASSERT(nstate == 2); /* Adam: exp_avg, exp_avg_sq */
+    const vqt_tensor *biased;
+    double accum;
+    vqc_loop_ema_state(L, &biased, &accum);
+    int64_t nz, ns[2], ne;
+    float *z = host_copy(vqc_loop_z(L), &nz), *ema = host_copy(biased, &ne), *st[2];
+    for (int i = 0; i < nstate; i++)
+        st[i] = host_copy(vqc_optim_state_tensor(opt, i), &ns[i]);
+    int64_t opt_steps = vqc_optim_steps(opt);
+
+    /* a prompt whose embedding is NaN makes its loss term NaN */
+    int64_t ids[77];
+    int dropped;
+    ASSERT_OK(vqc_tokenizer_tokenize(m->tok, "x", 77, ids, &dropped));
+    vqt_tensor *e = vqc_clip_encode_text(m->clip, ids, 1);
+    vqt_tensor *bad = vqt_binary_s(VQT_MUL, e, NAN);
+    ASSERT_OK(vqc_loop_add_embed_prompt(L, bad, 1, -INFINITY));
+    float three[3];
+    ASSERT_EQ(vqc_loop_step(L, three), VQC_ERR_RUNTIME);
+    fprintf(stderr, "non-finite step: %s\n", vqc_error_get());
+    ASSERT(strstr(vqc_error_get(), "NaN at step 4") != NULL);
+    ASSERT(isnan(three[2]));
+    ASSERT_EQ(vqc_loop_steps(L), 3);
+    ASSERT_EQ(vqc_optim_steps(opt), opt_steps);
+    ASSERT(same_bits(vqc_loop_z(L), z, nz));
+    for (int i = 0; i < nstate; i++)
+        ASSERT(same_bits(vqc_optim_state_tensor(opt, i), st[i], ns[i]));
+    double accum_after;
+    vqc_loop_ema_state(L, &biased, &accum_after);
+    ASSERT(accum_after == accum);
+    ASSERT(same_bits(biased, ema, ne));
+
+    vqc_loop_truncate_prompts(L, 1);
+    ASSERT_OK(vqc_loop_step(L, losses));
+    ASSERT(isfinite(losses[0]) && isfinite(losses[1]));
+    ASSERT_EQ(vqc_optim_steps(opt), opt_steps + 1);
+    ASSERT(!same_bits(vqc_loop_z(L), z, nz));
+    free(z);
+    free(ema);
+    for (int i = 0; i < nstate; i++)
+        free(st[i]);
+    vqt_free(bad);
+    vqt_free(e);
+    vqc_loop_free(L);
+}
+
 /* The deterministic mode's CPU input gradients (vqt_set_host_grad; on the CPU forced with ALL)
  * for the cutouts' pooling, resampling and padding and the augmentations' warps change nothing
  * on the CPU, for both cutout methods. */
@@ -264,6 +350,7 @@ int main(void)
     TEST_PART(loss_falls(&m, 0, 0));
     TEST_PART(graphs_change_nothing(&m));
     TEST_PART(host_grads_change_nothing(&m));
+    TEST_PART(nonfinite_loss_keeps_state(&m));
     vqt_scope_end();
     vqc_tokenizer_free(m.tok);
     vqc_clip_free(m.clip);

@@ -181,7 +181,9 @@ static int ema_reset(vqc_loop *L)
 }
 
 /* biased = d * biased + (1 - d) * z, in place, after an update of z. */
-static int ema_update(vqc_loop *L)
+/* The moving average's update; with `ok` (see vqc_optim_step_if) the biased sum keeps its value
+ * where ok is false, and the caller restores ema_accum. */
+static int ema_update(vqc_loop *L, const vqt_tensor *ok)
 {
     if (!L->ema)
         return 0;
@@ -189,6 +191,8 @@ static int ema_update(vqc_loop *L)
     vqt_tensor *d = vqt_detach(L->z);
     vqt_tensor *next = vqt_binary(VQT_ADD, vqt_binary_s(VQT_MUL, L->ema, L->ema_decay),
                                   vqt_binary_s(VQT_MUL, d, 1.0 - L->ema_decay));
+    if (next && ok)
+        next = vqt_where(ok, next, L->ema);
     int rc = next ? vqt_copy_(L->ema, next) : -1;
     vqt_scope_end();
     L->ema_accum *= L->ema_decay;
@@ -467,7 +471,10 @@ static vqt_tensor *total_loss(vqc_loop *L, vqt_tensor **terms, vqt_tensor **shar
     return sum;
 }
 
-static int update_z(vqc_loop *L)
+/* The optimiser's step, the clamp to the codebook's range and the moving average. With `ok` (a
+ * boolean scalar on the device, see vqc_optim_step_if) z and every state keep their values
+ * where it is false; the host-side counters are the caller's to restore then. */
+static int update_z(vqc_loop *L, const vqt_tensor *ok)
 {
     vqt_free(L->last_grad);
     L->last_grad = vqt_persist(vqt_grad(L->z));
@@ -477,13 +484,18 @@ static int update_z(vqc_loop *L)
     int rc = 0;
     if (L->p.lr_schedule != VQC_LR_CONSTANT)
         rc = vqc_optim_set_lr(L->opt, vqc_loop_lr_at(&L->p, L->step));
-    rc = rc ? rc : vqc_optim_step(L->opt, L->last_grad);
+    rc = rc ? rc : vqc_optim_step_if(L->opt, L->last_grad, ok);
     if (rc)
         return rc;
+    bool grad = vqt_set_grad_enabled(false);
+    vqt_scope_begin();
     vqt_tensor *c = vqt_clamp_t(L->z, L->z_min, L->z_max);
+    if (c && ok)
+        c = vqt_where(ok, c, L->z);
     rc = c ? vqt_copy_(L->z, c) : -1;
-    vqt_free(c);
-    return rc ? vqc_torch_fail("clamp z") : ema_update(L);
+    vqt_scope_end();
+    vqt_set_grad_enabled(grad);
+    return rc ? vqc_torch_fail("clamp z") : ema_update(L, ok);
 }
 
 double vqc_loop_lr_at(const vqc_loop_params *p, int step)
@@ -501,21 +513,48 @@ double vqc_loop_lr_at(const vqc_loop_params *p, int step)
     }
 }
 
-static int read_losses(vqc_loop *L, vqt_tensor *const *terms, float *losses)
+/* The loss terms as one float32 tensor [nprompts + 2] (scope-owned): the terms, then 1 when all
+ * of them are finite, else 0. *ok gets that flag as a boolean scalar, computed on the device so
+ * that the update can be queued behind it before the host has read anything. */
+static vqt_tensor *stack_losses(const vqc_loop *L, vqt_tensor *const *terms, vqt_tensor **ok)
 {
+    int64_t one = 1;
     vqt_tensor *all = vqt_stack(terms, L->nprompts + 1, 0);
-    int64_t n = all ? vqt_to_host(all, losses, VQC_DTYPE_F32, L->nprompts + 1) : -1;
-    vqt_free(all);
-    if (n != L->nprompts + 1)
+    all = vqt_to(all, vqt_device_of(L->z), VQC_DTYPE_F32);
+    /* x - x is 0 for a finite x, NaN for NaN and the infinities */
+    vqt_tensor *finite = vqt_binary_s(VQT_EQ, vqt_binary(VQT_SUB, all, all), 0.0);
+    vqt_tensor *flag =
+        vqt_reduce(VQT_AMIN, vqt_to(finite, vqt_device_of(L->z), VQC_DTYPE_F32), 0, NULL, false);
+    *ok = vqt_binary_s(VQT_GT, flag, 0.5);
+    vqt_tensor *parts[2] = {all, vqt_reshape(flag, 1, &one)};
+    return *ok ? vqt_cat(parts, 2, 0) : NULL;
+}
+
+/* Reads stack_losses()'s tensor into losses[0..nprompts]; an error when its flag says a term
+ * was not finite. */
+static int read_losses(vqc_loop *L, const vqt_tensor *all, float *losses)
+{
+    int n = L->nprompts + 1;
+    float *v = malloc((size_t)(n + 1) * sizeof *v);
+    if (!v)
+        return vqc_error_set(VQC_ERR_NOMEM, "out of memory");
+    int64_t got = vqt_to_host(all, v, VQC_DTYPE_F32, n + 1);
+    float flag = got == n + 1 ? v[n] : 0.0f;
+    if (got == n + 1)
+        memcpy(losses, v, (size_t)n * sizeof *losses);
+    free(v);
+    if (got != n + 1)
         return vqc_torch_fail("losses");
-    for (int i = 0; i <= L->nprompts; i++)
+    if (flag > 0.5f)
+        return 0;
+    for (int i = 0; i < n; i++)
         if (!isfinite(losses[i]))
             return vqc_error_set(VQC_ERR_RUNTIME, "the loss became %s at step %d (%s)",
                                  isnan(losses[i]) ? "NaN" : "infinite", L->step + 1,
                                  L->step == 0 ? "before any update: the model weights hold NaN "
                                                 "or infinite values"
                                               : "try a lower learning rate");
-    return 0;
+    return vqc_error_set(VQC_ERR_RUNTIME, "the loss was not finite at step %d", L->step + 1);
 }
 
 int vqc_loop_step(vqc_loop *L, float *losses)
@@ -537,26 +576,43 @@ int vqc_loop_step(vqc_loop *L, float *losses)
     else if (!loss)
         rc = vqc_torch_fail("step %d", L->step + 1);
     vqc_loop_mark(L, PROF_LOSSES);
-    /* The losses are read once the backward pass is queued: reading waits for the device, and
-     * before the backward pass that wait would keep the host from queueing it meanwhile. z is
-     * still updated only after a finite loss. */
+    /* Reading the losses waits for the device. The backward pass and the update are queued
+     * first, so that the device runs on from one to the other while the host waits; the update
+     * is applied on the device only when every loss term is finite (stack_losses's flag), so z
+     * still changes only after a finite loss. An epoch's end (the stepped mode) re-anchors from
+     * the moving average first: there the losses are read before the update. */
     if (!rc && vqt_backward(loss) != 0)
         rc = vqc_torch_fail("backward");
     vqc_loop_mark(L, PROF_DECODE_BWD);
-    if (!rc && losses)
-        rc = read_losses(L, terms, losses);
+    bool epoch_end = !rc && epoch_ends(L);
+    vqt_tensor *ok = NULL, *all = !rc && losses ? stack_losses(L, terms, &ok) : NULL;
+    if (!rc && losses && !all)
+        rc = vqc_torch_fail("losses");
+    bool queued = !rc && ok && !epoch_end;
+    int64_t steps_before = vqc_optim_steps(L->opt);
+    double accum_before = L->ema_accum;
+    if (queued) {
+        rc = update_z(L, ok);
+        vqc_loop_mark(L, PROF_OPTIM);
+    }
+    if (!rc && losses && (rc = read_losses(L, all, losses)) != 0 && queued) {
+        /* the device kept z and the states; the host's counters go back too */
+        vqc_optim_set_steps(L->opt, steps_before);
+        L->ema_accum = accum_before;
+    }
     if (!rc && losses)
         rc = vqc_loop_read_shares(L, shares);
     vqc_loop_mark(L, PROF_READ);
     vqt_scope_end();
     free(terms);
-    bool epoch_end = !rc && epoch_ends(L);
-    if (epoch_end && L->p.init_weight != 0)
-        rc = reanchor(L);
-    rc = rc ? rc : update_z(L);
-    if (!rc && epoch_end)
-        rc = new_epoch(L);
-    vqc_loop_mark(L, PROF_OPTIM);
+    if (!queued) {
+        if (epoch_end && L->p.init_weight != 0)
+            rc = rc ? rc : reanchor(L);
+        rc = rc ? rc : update_z(L, NULL);
+        if (!rc && epoch_end)
+            rc = new_epoch(L);
+        vqc_loop_mark(L, PROF_OPTIM);
+    }
     if (L->prof && vqt_profile_end(L->prof, !rc && L->prof_steps++ >= PROFILE_WARMUP) != 0 && !rc)
         rc = vqc_torch_fail("profile");
     if (!rc)

@@ -126,7 +126,8 @@ int vqc_loop_set_z(vqc_loop *L, const vqt_tensor *z);
 /* One optimisation step. losses (may be NULL) receives 1 + prompt-count values: the MSE term
  * plus the shaping losses (0 without any), then each prompt's loss, as computed before the
  * update. Returns 0 or a negative code (VQC_ERR_RUNTIME for a libtorch failure or a non-finite
- * loss). */
+ * loss). With losses given, a step whose loss is not finite leaves z, the optimiser and the
+ * moving average as they were; without, nothing is read back and the update is not checked. */
 int vqc_loop_step(vqc_loop *L, float *losses);
 
 /* With several CLIP models, each model's part of the last step's loss (its weight times its

@@ -434,12 +434,17 @@ static const step_fn kernels[VQC_OPT_COUNT] = {
     [VQC_OPT_DIFFGRAD] = step_diffgrad, [VQC_OPT_ADAMP] = step_adamp,
 };
 
-/* Copies the computed values into the state and param, once all of them exist. */
-static int commit(vqc_optim *o, const vqt_tensor **next)
+/* Copies the computed values into the state and param, once all of them exist; with `ok`,
+ * each takes where(ok, new, old). */
+static int commit(vqc_optim *o, const vqt_tensor **next, const vqt_tensor *ok)
 {
-    for (int i = 0; i <= o->nstate; i++)
+    for (int i = 0; i <= o->nstate; i++) {
+        vqt_tensor *cur = i < o->nstate ? o->state[i] : o->param;
+        if (next[i] && ok)
+            next[i] = vqt_where(ok, next[i], cur);
         if (!next[i])
             return vqc_torch_fail("%s step", vqc_optim_name(o->kind));
+    }
     for (int i = 0; i < o->nstate; i++)
         if (vqt_copy_(o->state[i], next[i]) != 0)
             return vqc_torch_fail("%s step", vqc_optim_name(o->kind));
@@ -450,6 +455,11 @@ static int commit(vqc_optim *o, const vqt_tensor **next)
 
 int vqc_optim_step(vqc_optim *opt, const vqt_tensor *grad)
 {
+    return vqc_optim_step_if(opt, grad, NULL);
+}
+
+int vqc_optim_step_if(vqc_optim *opt, const vqt_tensor *grad, const vqt_tensor *ok)
+{
     if (!grad || !same_shape(grad, opt->param))
         return vqc_error_set(VQC_ERR_USAGE,
                              "%s step: the gradient's shape differs from the "
@@ -459,7 +469,7 @@ int vqc_optim_step(vqc_optim *opt, const vqt_tensor *grad)
     bool was_enabled = vqt_set_grad_enabled(false);
     vqt_scope_begin();
     kernels[opt->kind](opt, grad, (double)(opt->steps + 1), next);
-    int rc = commit(opt, next);
+    int rc = commit(opt, next, ok);
     vqt_scope_end();
     vqt_set_grad_enabled(was_enabled);
     if (rc == 0)

@@ -47,6 +47,14 @@ int vqc_optim_create(vqc_optim_kind kind, double lr, vqt_tensor *param, vqc_opti
  * message. */
 int vqc_optim_step(vqc_optim *opt, const vqt_tensor *grad);
 
+/* vqc_optim_step, applied only where `ok` (borrowed: a boolean scalar tensor on param's device,
+ * or NULL for always) holds: param and the state take their new values when it is true and keep
+ * their old ones, bit for bit, when it is false. The condition is read on the device, so the
+ * caller need not wait for it: the loop queues the update before it reads the losses back, and
+ * the device goes on from the backward pass to the update without a gap. The step counter
+ * advances either way; a caller that finds `ok` false sets it back (vqc_optim_set_steps). */
+int vqc_optim_step_if(vqc_optim *opt, const vqt_tensor *grad, const vqt_tensor *ok);
+
 /* Frees the optimiser and its state; param is untouched. NULL is ignored. */
 void vqc_optim_free(vqc_optim *opt);
 
