@@ -2,8 +2,10 @@
  * The same loop (seed, prompt, cutouts, augmentations) runs with
  *   exact  float32 VQGAN and CLIP, TF32 off (the reference path)
  *   mixed  float16 CLIP, float32 VQGAN
- *   fast   float16 CLIP, bfloat16 decoder (the CUDA default)
+ *   fast   float16 CLIP with fused attention on CUDA, bfloat16 decoder (the CUDA default)
  *   fast-cl  fast with the decoder channels last (VQCLIP_CHANNELS_LAST=1; GroupNorm COMPOSED)
+ * each configured by vqc_gen_apply_precision(), as the CLI configures them (so the developers'
+ * switches VQCLIP_SDPA and VQCLIP_CHANNELS_LAST apply here too),
  * and each reduced precision must give, against exact,
  *   the gradient dL/dz of the first step                 cosine >= 0.99
  *   the total prompt loss of step STEPS (50)             within 3 %
@@ -19,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gen/gen_internal.h"
 #include "gen/loop.h"
 #include "testhelp.h"
 
@@ -42,16 +45,26 @@ static int env_int(const char *name, int fallback)
 }
 
 /* Runs the loop with the models loaded in one precision. */
-static outcome_t run(const setup_t *s, vqc_dtype decoder, bool channels_last,
-                     vqc_clip_precision clip_prec, const char *name)
+static outcome_t run(const setup_t *s, vqc_precision prec, bool channels_last, const char *name)
 {
     vqc_vqgan *vq;
     vqc_clip *clip;
     vqc_tokenizer *tok;
     ASSERT_OK(vqc_vqgan_load(s->vqgan, NULL, s->dev, &vq));
-    ASSERT_OK(vqc_vqgan_set_decoder_dtype(vq, decoder));
-    ASSERT_OK(vqc_vqgan_set_decoder_channels_last(vq, channels_last));
+    vqc_clip_precision clip_prec = prec == VQC_PRECISION_EXACT ? VQC_CLIP_FP32 : VQC_CLIP_FP16;
     ASSERT_OK(vqc_clip_load(s->clip, s->dev, clip_prec, &clip));
+    ASSERT_OK(vqc_gen_apply_precision(prec, false, s->dev, vq, &clip, 1));
+    if (prec == VQC_PRECISION_EXACT) { /* the reference, whatever the switches say */
+        vqc_clip_set_fused_attention(clip, false);
+        ASSERT_OK(vqc_vqgan_set_decoder_channels_last(vq, false));
+    }
+    if (channels_last)
+        ASSERT_OK(vqc_vqgan_set_decoder_channels_last(vq, true));
+    fprintf(stderr, "  %-7s decoder %s%s, CLIP %s%s\n", name,
+            vqc_dtype_name(vqc_vqgan_decoder_dtype(vq)),
+            vqc_vqgan_decoder_channels_last(vq) ? " channels last" : "",
+            clip_prec == VQC_CLIP_FP16 && s->dev.type == VQT_DEVICE_CUDA ? "float16" : "float32",
+            vqc_clip_fused_attention(clip) ? ", fused attention" : "");
     ASSERT_OK(vqc_tokenizer_load(s->bpe, &tok));
     vqc_loop_params p = vqc_loop_default_params();
     p.width = p.height = s->size;
@@ -133,10 +146,10 @@ int main(void)
     fprintf(stderr, "libtorch %s, %s, %dx%d, cutn %d, %d steps\n", vqt_version(),
             dry ? "cpu (dry run)" : "cuda", s.size, s.size, s.cutn, s.steps);
     vqt_set_tf32(false);
-    outcome_t exact = run(&s, VQC_DTYPE_F32, false, VQC_CLIP_FP32, "exact");
-    outcome_t mixed = run(&s, VQC_DTYPE_F32, false, VQC_CLIP_FP16, "mixed");
-    outcome_t fast = run(&s, VQC_DTYPE_BF16, false, VQC_CLIP_FP16, "fast");
-    outcome_t fast_cl = run(&s, VQC_DTYPE_BF16, true, VQC_CLIP_FP16, "fast-cl");
+    outcome_t exact = run(&s, VQC_PRECISION_EXACT, false, "exact");
+    outcome_t mixed = run(&s, VQC_PRECISION_MIXED, false, "mixed");
+    outcome_t fast = run(&s, VQC_PRECISION_FAST, false, "fast");
+    outcome_t fast_cl = run(&s, VQC_PRECISION_FAST, true, "fast-cl");
     if (!dry)
         compare(&mixed, &exact, "mixed");
     compare(&fast, &exact, "fast");

@@ -230,6 +230,26 @@ static void unload(vqc_context *c)
     c->vq = NULL;
 }
 
+int vqc_gen_apply_precision(vqc_precision prec, bool deterministic, vqt_device dev, vqc_vqgan *vq,
+                            vqc_clip *const *clips, int n_clips)
+{
+    int rc = prec == VQC_PRECISION_FAST ? vqc_vqgan_set_decoder_dtype(vq, VQC_DTYPE_BF16) : 0;
+    /* A developer's switch until the GPU figures decide the default (docs/gpu.md). */
+    const char *layout = getenv("VQCLIP_CHANNELS_LAST");
+    if (!rc && layout && !strcmp(layout, "1"))
+        rc = vqc_vqgan_set_decoder_channels_last(vq, true);
+    /* Fused attention in the fast precision on CUDA, where libtorch 2.x has kernels for it; not
+     * with --deterministic (flash attention's backward adds with atomics). VQCLIP_SDPA=0|1 is a
+     * developer's switch for gpu-check's comparison rows (docs/gpu.md). */
+    const char *sdpa = getenv("VQCLIP_SDPA");
+    bool fused = sdpa && *sdpa
+                     ? !strcmp(sdpa, "1")
+                     : prec == VQC_PRECISION_FAST && dev.type == VQT_DEVICE_CUDA && !deterministic;
+    for (int k = 0; !rc && k < n_clips; k++)
+        vqc_clip_set_fused_attention(clips[k], fused);
+    return rc;
+}
+
 int vqc_load(vqc_context *c)
 {
     if (c->vq)
@@ -239,24 +259,11 @@ int vqc_load(vqc_context *c)
     rc = rc ? rc : vqc_tokenizer_load(c->bpe_path, &c->tok);
     rc = rc ? rc
             : vqc_vqgan_load(c->vqgan_path, c->yaml_path[0] ? c->yaml_path : NULL, c->dev, &c->vq);
-    if (!rc && c->precision == VQC_PRECISION_FAST)
-        rc = vqc_vqgan_set_decoder_dtype(c->vq, VQC_DTYPE_BF16);
-    /* A developer's switch until the GPU figures decide the default (docs/gpu.md). */
-    const char *layout = getenv("VQCLIP_CHANNELS_LAST");
-    if (!rc && layout && !strcmp(layout, "1"))
-        rc = vqc_vqgan_set_decoder_channels_last(c->vq, true);
-    /* Fused attention in the fast precision on CUDA, where libtorch 2.x has kernels for it; not
-     * with --deterministic (flash attention's backward adds with atomics). VQCLIP_SDPA=0|1 is a
-     * developer's switch for gpu-check's comparison rows (docs/gpu.md). */
-    const char *sdpa = getenv("VQCLIP_SDPA");
-    bool fused = sdpa && *sdpa ? !strcmp(sdpa, "1")
-                               : c->precision == VQC_PRECISION_FAST &&
-                                     c->dev.type == VQT_DEVICE_CUDA && !c->p.deterministic;
-    for (int k = 0; !rc && k < c->n_clips; k++) {
+    for (int k = 0; !rc && k < c->n_clips; k++)
         rc = vqc_clip_load(c->clip_paths[k], c->dev, prec, &c->clips[k]);
-        if (!rc)
-            vqc_clip_set_fused_attention(c->clips[k], fused);
-    }
+    rc = rc ? rc
+            : vqc_gen_apply_precision(c->precision, c->p.deterministic, c->dev, c->vq, c->clips,
+                                      c->n_clips);
     if (rc) {
         unload(c);
         return rc;
