@@ -23,7 +23,8 @@
  * Also: `--device cuda:N` with N out of range is a clear error (vqt_device_parse and the CLI,
  * exit status 3), an impossible allocation fails with a message instead of aborting, peak
  * memory statistics, and a smoke run of the production loop path on CUDA (float16 CLIP, every
- * augmentation, both cutout methods, noise and image prompts, noise init).
+ * augmentation, both cutout methods, noise and image prompts, noise init), once in the fast
+ * precision as the CLI sets it up (bfloat16 decoder, fused attention) and once in mixed.
  *
  * Environment: VQCLIP_GPU_INDEX=N tests cuda:N (default 0); VQCLIP_GPU_TEST_ON_CPU=1 runs the
  * checks that need no GPU on the CPU when there is none (see main). The reduced precisions
@@ -32,6 +33,7 @@
 #include <stdlib.h>
 #include <sys/wait.h>
 
+#include "gen/gen_internal.h"
 #include "gen/loop.h"
 #include "testloop.h"
 #include "testprofile.h"
@@ -616,14 +618,17 @@ static void check_loop_fixture(vqt_device dev)
 
 /* The production path on CUDA: float16 CLIP, every augmentation, noise, both cutout methods,
  * text + noise + image prompts, noise init. Every step must succeed with finite losses. */
-static void smoke_loop(vqt_device dev, vqc_cut_method method)
+static void smoke_loop(vqt_device dev, vqc_cut_method method, vqc_precision prec)
 {
-    fprintf(stderr, "loop smoke (%s cutouts, fp16 CLIP)\n", vqc_cut_method_name(method));
     vqc_vqgan *vq;
     vqc_clip *clip;
     vqc_tokenizer *tok;
     ASSERT_OK(vqc_vqgan_load(fixture_path("vqgan/tiny_vq.ckpt"), NULL, dev, &vq));
     ASSERT_OK(vqc_clip_load(fixture_path("clip/tiny_vit.pt"), dev, VQC_CLIP_FP16, &clip));
+    ASSERT_OK(vqc_gen_apply_precision(prec, false, dev, vq, &clip, 1)); /* as the CLI does */
+    fprintf(stderr, "loop smoke (%s cutouts, fp16 CLIP%s, %s decoder)\n",
+            vqc_cut_method_name(method), vqc_clip_fused_attention(clip) ? " fused" : "",
+            vqc_dtype_name(vqc_vqgan_decoder_dtype(vq)));
     ASSERT_OK(vqc_tokenizer_load(fixture_path("clip/bpe_simple_vocab_16e6.txt.gz"), &tok));
     vqc_loop_params p = vqc_loop_default_params();
     p.width = 64;
@@ -703,8 +708,8 @@ int main(void)
     check_graphed_clip("tiny_rn", dev, dry);
     check_multiclip(dev);
     check_loop_fixture(dev);
-    smoke_loop(dev, VQC_CUT_POOLING);
-    smoke_loop(dev, VQC_CUT_ORIGINAL);
+    smoke_loop(dev, VQC_CUT_POOLING, VQC_PRECISION_FAST);
+    smoke_loop(dev, VQC_CUT_ORIGINAL, VQC_PRECISION_MIXED);
     fprintf(stderr, "test-gpu-agreement: ok%s\n", dry ? " (dry run on the CPU)" : "");
     return 0;
 }
