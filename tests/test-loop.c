@@ -187,23 +187,31 @@ static void loss_falls(const models_t *m, int n_augments, double noise)
     vqc_loop_free(L);
 }
 
+/* A 32x32 loop with 4 cutouts, the prompt "a blue square" and a random z, after `steps` steps;
+ * p gives the rest (seed, cutout method, moving average). */
+static vqc_loop *blue_square_loop(const models_t *m, vqc_loop_params p, int steps)
+{
+    p.width = p.height = 32;
+    p.cut.cutn = 4;
+    vqc_loop *L;
+    ASSERT_OK(vqc_loop_create(&p, m->vq, m->clip, &L));
+    ASSERT_OK(vqc_loop_add_text_prompt(L, m->tok, "a blue square", 1, -INFINITY));
+    ASSERT_OK(vqc_loop_init_random(L));
+    float losses[2];
+    for (int i = 0; i < steps; i++)
+        ASSERT_OK(vqc_loop_step(L, losses));
+    return L;
+}
+
 /* z after 5 steps at 32x32 with the default augmentations and noise, into z (returns its size);
  * replays and eager get the recorded graphs' counts. */
 static int64_t five_steps(const models_t *m, vqc_cut_method method, float *z, int64_t max,
                           long long *replays, long long *eager)
 {
     vqc_loop_params p = vqc_loop_default_params();
-    p.width = p.height = 32;
-    p.cut.cutn = 4;
     p.cut.method = method;
     p.seed = 99;
-    vqc_loop *L;
-    ASSERT_OK(vqc_loop_create(&p, m->vq, m->clip, &L));
-    ASSERT_OK(vqc_loop_add_text_prompt(L, m->tok, "a blue square", 1, -INFINITY));
-    ASSERT_OK(vqc_loop_init_random(L));
-    float losses[2];
-    for (int i = 0; i < 5; i++)
-        ASSERT_OK(vqc_loop_step(L, losses));
+    vqc_loop *L = blue_square_loop(m, p, 5);
     int64_t n = vqt_numel(vqc_loop_z(L));
     ASSERT(n <= max);
     ASSERT_EQ(vqt_to_host(vqc_loop_z(L), z, VQC_DTYPE_F32, n), n);
@@ -257,18 +265,9 @@ static bool same_bits(const vqt_tensor *t, const float *v, int64_t n)
 static void nonfinite_loss_keeps_state(const models_t *m)
 {
     vqc_loop_params p = vqc_loop_default_params();
-    p.width = p.height = 32;
-    p.cut.cutn = 4;
     p.seed = 5;
     p.ema = 0.9;
-    vqc_loop *L;
-    ASSERT_OK(vqc_loop_create(&p, m->vq, m->clip, &L));
-    ASSERT_OK(vqc_loop_add_text_prompt(L, m->tok, "a blue square", 1, -INFINITY));
-    ASSERT_OK(vqc_loop_init_random(L));
-    float losses[2];
-    for (int i = 0; i < 3; i++)
-        ASSERT_OK(vqc_loop_step(L, losses));
-
+    vqc_loop *L = blue_square_loop(m, p, 3);
     vqc_optim *opt = vqc_loop_optimiser(L);
     int nstate = vqc_optim_state_count(opt);
     ASSERT(nstate == 2); /* Adam: exp_avg, exp_avg_sq */
@@ -304,6 +303,7 @@ static void nonfinite_loss_keeps_state(const models_t *m)
     ASSERT(same_bits(biased, ema, ne));
 
     vqc_loop_truncate_prompts(L, 1);
+    float losses[2];
     ASSERT_OK(vqc_loop_step(L, losses));
     ASSERT(isfinite(losses[0]) && isfinite(losses[1]));
     ASSERT_EQ(vqc_optim_steps(opt), opt_steps + 1);
