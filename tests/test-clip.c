@@ -5,6 +5,7 @@
 
 #include "io/safetensors.h"
 #include "models/clip.h"
+#include "models/clip_internal.h"
 #include "models/weights.h"
 #include "testhelp.h"
 #include "util/error.h"
@@ -437,8 +438,13 @@ static void test_fused(const char *name)
     snprintf(ref, sizeof ref, "clip/%s_ref.safetensors", name);
     vqc_clip *m = load_ok(fixture_path(rel));
     ASSERT(!vqc_clip_fused_attention(m));
-    vqc_clip_set_fused_attention(m, true);
+    vqt_manual_seed(11);
+    ASSERT(vqc_clip_set_fused_attention(m, true)); /* its check passes here */
     ASSERT(vqc_clip_fused_attention(m));
+    /* the check draws no random numbers: the run's sequence is as without it */
+    double after = vqt_item(vqt_rand(0, NULL, vqc_clip_device(m)));
+    vqt_manual_seed(11);
+    ASSERT(after == vqt_item(vqt_rand(0, NULL, vqc_clip_device(m))));
     char label[80];
     snprintf(label, sizeof label, "%s fused", name);
     check_features(m, fixture_path(ref), label);
@@ -461,6 +467,22 @@ static void test_fused(const char *name)
     free(gc);
     vqt_scope_end();
     vqc_clip_free(m);
+}
+
+/* The fused attention's check (clip_fused_attention_check) says why when the fused operator
+ * fails: here a mask of the wrong shape, which the reference's operators refuse too. */
+static void test_fused_check_fails(void)
+{
+    vqt_device cpu = {VQT_DEVICE_CPU, 0};
+    char why[256] = "";
+    ASSERT(clip_fused_attention_check(cpu, VQC_DTYPE_F32, 2, 16, 5, 5, NULL, why, sizeof why));
+    ASSERT(clip_fused_attention_check(cpu, VQC_DTYPE_F32, 2, 16, 1, 7, NULL, why, sizeof why));
+    vqt_scope_begin();
+    vqt_tensor *bad = vqt_full(2, (int64_t[]){6, 6}, 0.0, VQC_DTYPE_F32, cpu);
+    ASSERT(!clip_fused_attention_check(cpu, VQC_DTYPE_F32, 2, 16, 5, 5, bad, why, sizeof why));
+    vqt_scope_end();
+    printf("fused check with a [6, 6] mask for 5 tokens: %s\n", why);
+    ASSERT(why[0] != 0);
 }
 
 /* The gradient g of sum(features^2) against a central finite difference along u = g / |g|
@@ -681,6 +703,7 @@ int main(void)
     test_grad_fd("clip/tiny_vit.pt");
     test_fused("tiny_vit");
     test_fused("tiny_rn");
+    test_fused_check_fails();
     test_preprocess();
     test_cli_score();
     printf("ok\n");

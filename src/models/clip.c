@@ -741,10 +741,37 @@ double vqc_clip_logit_scale(const vqc_clip *m)
     return m->logit_scale;
 }
 
-void vqc_clip_set_fused_attention(vqc_clip *m, bool on)
+/* Checks the fused path at each of the model's attention shapes (clip_fused_attention_check):
+ * the text tower with its causal mask, then the ViT's tokens or the ResNet's attention pool. */
+static bool fused_attention_works(const vqc_clip *m, char *why, size_t n)
 {
-    if (m)
-        m->fused_attention = on;
+    const vqc_clip_info *in = &m->info;
+    int64_t lt = in->context_length;
+    if (!clip_fused_attention_check(m->dev, m->cdt, in->transformer_heads, in->transformer_width,
+                                    lt, lt, m->causal_mask, why, n))
+        return false;
+    int64_t c = in->vision_width, lk = 1;
+    if (in->is_vit) {
+        int64_t side =
+            in->image_resolution / (in->vision_patch_size > 0 ? in->vision_patch_size : 1);
+        lk = side * side + 1;
+        return clip_fused_attention_check(m->dev, m->cdt, in->vision_heads, c, lk, lk, NULL, why,
+                                          n);
+    }
+    lk = vqt_size(m->ap_pos, 0); /* the pool: the mean token over all of them */
+    c = vqt_size(m->ap_pos, 1);
+    return clip_fused_attention_check(m->dev, m->cdt, in->vision_heads, c, 1, lk, NULL, why, n);
+}
+
+bool vqc_clip_set_fused_attention(vqc_clip *m, bool on)
+{
+    if (!m)
+        return false;
+    char why[512] = "";
+    m->fused_attention = on && fused_attention_works(m, why, sizeof why);
+    if (on && !m->fused_attention)
+        vqc_log(VQC_LOG_WARN, "CLIP's attention runs unfused (slower): the fused kernel %s", why);
+    return m->fused_attention;
 }
 
 bool vqc_clip_fused_attention(const vqc_clip *m)

@@ -79,8 +79,12 @@ double vqc_clip_logit_scale(const vqc_clip *m);
 
 /* Whether attention runs as one fused operator (vqt_sdpa: on CUDA with libtorch 2.x a flash or
  * memory-efficient kernel) instead of the reference's four. Off after loading: the fused
- * operator agrees within rounding, not bit for bit, so it is for the fast precision only. */
-void vqc_clip_set_fused_attention(vqc_clip *m, bool on);
+ * operator agrees within rounding, not bit for bit, so it is for the fast precision only.
+ * Turning it on first runs both paths at each of the model's attention shapes, forward and
+ * backward, on fixed inputs (clip_fused_attention_check, a few milliseconds); when the fused
+ * one fails or disagrees it stays off, with one warning that says why. Returns whether it is
+ * on. */
+bool vqc_clip_set_fused_attention(vqc_clip *m, bool on);
 bool vqc_clip_fused_attention(const vqc_clip *m);
 
 /* Image features of image [N, 3, R, R] (float32, already normalized; R = image_resolution;

@@ -66,6 +66,17 @@ vqt_tensor *clip_layer_norm(const vqt_tensor *x, const vqt_tensor *w, const vqt_
 vqt_tensor *clip_attention(const vqt_tensor *q, const vqt_tensor *k, const vqt_tensor *v, int heads,
                            const vqt_tensor *mask, bool fused);
 
+/* Whether clip_attention's fused path works here: runs it and the reference's path over fixed
+ * inputs q [1, lq, width], k and v [1, lk, width] in dt on dev (with `mask`, [lq, lk] or NULL),
+ * forward and backward, and compares the outputs and the gradients of q, k and v (within 1e-4 in
+ * float32, 2e-2 in the reduced types, of 1 + the largest magnitude). On an unknown device or
+ * libtorch a fused kernel that refuses the shapes or the type, or computes them wrongly, then
+ * turns the fused path off instead of failing a run. Draws no random numbers. False with the
+ * reason in why, to follow "the fused kernel ": "failed: <the operator's message>", "differs
+ * from the reference in its <result> by <d> (bound <b>)" or "could not be checked: ...". */
+bool clip_fused_attention_check(vqt_device dev, vqc_dtype dt, int heads, int64_t width, int64_t lq,
+                                int64_t lk, const vqt_tensor *mask, char *why, size_t whylen);
+
 /* Runs the residual blocks of `tr` over x [N, L, width] (mask may be NULL; `fused` as
  * clip_attention's). Weights stored in another type than x's (the text tower's views) are
  * converted block by block. */

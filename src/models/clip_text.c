@@ -1,5 +1,6 @@
 /* CLIP: the residual attention transformer shared by both towers, and the text encoder. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "models/clip_internal.h"
@@ -69,6 +70,83 @@ vqt_tensor *clip_attention(const vqt_tensor *q, const vqt_tensor *k, const vqt_t
     vqt_keep(out);
     vqt_scope_end();
     return out;
+}
+
+/* ---- the fused attention's check ------------------------------------------------------------ */
+
+/* Fixed, varied values [1, l, width] in dt on dev (sines of the index: no random numbers are
+ * drawn, so the run's generator is left as it was), a leaf that wants a gradient with grad. */
+static vqt_tensor *probe_values(int64_t l, int64_t width, double freq, vqt_device dev, vqc_dtype dt,
+                                bool grad)
+{
+    vqt_tensor *a = vqt_arange(l * width, VQC_DTYPE_F32, dev);
+    vqt_tensor *x = vqt_to(vqt_unary(VQT_SIN, vqt_binary_s(VQT_MUL, a, freq)), dev, dt);
+    x = vqt_reshape(x, 3, (int64_t[]){1, l, width});
+    if (x && grad && vqt_set_requires_grad(x, true) != 0)
+        return NULL;
+    return x;
+}
+
+/* The attention's output, then the gradients of q, k and v for a fixed weighting of it, in
+ * out[0..3] (scope-owned). False when an operator failed. */
+static bool probe_pass(vqt_tensor *const qkv[3], int heads, const vqt_tensor *mask, bool fused,
+                       const vqt_tensor *weighting, vqt_tensor *out[4])
+{
+    for (int i = 0; i < 3; i++)
+        vqt_grad_clear(qkv[i]);
+    out[0] = clip_attention(qkv[0], qkv[1], qkv[2], heads, mask, fused);
+    vqt_tensor *loss = vqt_reduce(VQT_SUM, vqt_binary(VQT_MUL, out[0], weighting), 0, NULL, false);
+    if (!loss || vqt_backward(loss) != 0)
+        return false;
+    for (int i = 0; i < 3; i++)
+        if (!(out[i + 1] = vqt_grad(qkv[i])))
+            return false;
+    return true;
+}
+
+/* max |a - b| / (1 + max |b|), in float32 on the host. */
+static double probe_diff(const vqt_tensor *a, const vqt_tensor *b)
+{
+    vqt_tensor *a32 = vqt_to(a, vqt_device_of(b), VQC_DTYPE_F32);
+    vqt_tensor *b32 = vqt_to(b, vqt_device_of(b), VQC_DTYPE_F32);
+    vqt_tensor *d = vqt_unary(VQT_ABS, vqt_binary(VQT_SUB, a32, b32));
+    double top = vqt_item(vqt_reduce(VQT_AMAX, vqt_unary(VQT_ABS, b32), 0, NULL, false));
+    return vqt_item(vqt_reduce(VQT_AMAX, d, 0, NULL, false)) / (1.0 + top);
+}
+
+bool clip_fused_attention_check(vqt_device dev, vqc_dtype dt, int heads, int64_t width, int64_t lq,
+                                int64_t lk, const vqt_tensor *mask, char *why, size_t whylen)
+{
+    bool grad = vqt_set_grad_enabled(true), ok = false;
+    vqt_scope_begin();
+    vqt_tensor *qkv[3] = {probe_values(lq, width, 0.37, dev, dt, true),
+                          probe_values(lk, width, 0.23, dev, dt, true),
+                          probe_values(lk, width, 0.11, dev, dt, true)};
+    vqt_tensor *weighting = probe_values(lq, width, 0.05, dev, dt, false);
+    vqt_tensor *fused[4], *plain[4];
+    static const char *const what[4] = {"output", "q's gradient", "k's gradient", "v's gradient"};
+    /* float16 and bfloat16 round each kernel's sums their own way; wrong is far beyond that */
+    double tol = dt == VQC_DTYPE_F32 || dt == VQC_DTYPE_F64 ? 1e-4 : 2e-2;
+    if (!qkv[0] || !qkv[1] || !qkv[2] || !weighting)
+        snprintf(why, whylen, "could not be checked: %s", vqt_last_error());
+    else if (!probe_pass(qkv, heads, mask, true, weighting, fused))
+        snprintf(why, whylen, "failed: %s", vqt_last_error());
+    else if (!probe_pass(qkv, heads, mask, false, weighting, plain))
+        snprintf(why, whylen, "could not be checked (the reference failed): %s", vqt_last_error());
+    else {
+        ok = true;
+        for (int i = 0; i < 4 && ok; i++) {
+            double d = probe_diff(fused[i], plain[i]);
+            if (!(d <= tol)) {
+                snprintf(why, whylen, "differs from the reference in its %s by %.3g (bound %g)",
+                         what[i], d, tol);
+                ok = false;
+            }
+        }
+    }
+    vqt_scope_end();
+    vqt_set_grad_enabled(grad);
+    return ok;
 }
 
 /* x + out_proj(attention(ln_1(x))) + mlp(ln_2(...)), inside the caller's scope. */
