@@ -180,9 +180,9 @@ static int ema_reset(vqc_loop *L)
     return L->ema ? 0 : -1;
 }
 
-/* biased = d * biased + (1 - d) * z, in place, after an update of z. */
-/* The moving average's update; with `ok` (see vqc_optim_step_if) the biased sum keeps its value
- * where ok is false, and the caller restores ema_accum. */
+/* biased = d * biased + (1 - d) * z, in place, after an update of z; with `ok` (see
+ * vqc_optim_step_if) biased keeps its value where ok is false, and the caller restores
+ * ema_accum. */
 static int ema_update(vqc_loop *L, const vqt_tensor *ok)
 {
     if (!L->ema)
@@ -531,9 +531,11 @@ static vqt_tensor *stack_losses(const vqc_loop *L, vqt_tensor *const *terms, vqt
 }
 
 /* Reads stack_losses()'s tensor into losses[0..nprompts]; an error when its flag says a term
- * was not finite. */
-static int read_losses(vqc_loop *L, const vqt_tensor *all, float *losses)
+ * was not finite, and then *skipped is set (the update queued behind the flag left everything as
+ * it was). */
+static int read_losses(vqc_loop *L, const vqt_tensor *all, float *losses, bool *skipped)
 {
+    *skipped = false;
     int n = L->nprompts + 1;
     float *v = malloc((size_t)(n + 1) * sizeof *v);
     if (!v)
@@ -547,6 +549,7 @@ static int read_losses(vqc_loop *L, const vqt_tensor *all, float *losses)
         return vqc_torch_fail("losses");
     if (flag > 0.5f)
         return 0;
+    *skipped = true;
     for (int i = 0; i < n; i++)
         if (!isfinite(losses[i]))
             return vqc_error_set(VQC_ERR_RUNTIME, "the loss became %s at step %d (%s)",
@@ -595,8 +598,10 @@ int vqc_loop_step(vqc_loop *L, float *losses)
         rc = update_z(L, ok);
         vqc_loop_mark(L, PROF_OPTIM);
     }
-    if (!rc && losses && (rc = read_losses(L, all, losses)) != 0 && queued) {
-        /* the device kept z and the states; the host's counters go back too */
+    bool skipped = false;
+    if (!rc && losses)
+        rc = read_losses(L, all, losses, &skipped);
+    if (skipped && queued) { /* the device kept z and the states; the host's counters go back */
         vqc_optim_set_steps(L->opt, steps_before);
         L->ema_accum = accum_before;
     }
