@@ -4,6 +4,9 @@
  *   mixed  float16 CLIP, float32 VQGAN
  *   fast   float16 CLIP with fused attention on CUDA, bfloat16 decoder (the CUDA default)
  *   fast-cl  fast with the decoder channels last (VQCLIP_CHANNELS_LAST=1; GroupNorm COMPOSED)
+ *   fast-gn-composed, fast-gn-reduce  fast with the NCHW decoder's GroupNorm COMPOSED or REDUCE
+ *            (VQCLIP_GROUPNORM; the CUDA default is SAVED), so that one device call decides
+ *            whether gpu-check's faster GroupNorm rows may become the default
  * each configured by vqc_gen_apply_precision(), as the CLI configures them (so the developers'
  * switches VQCLIP_SDPA and VQCLIP_CHANNELS_LAST apply here too),
  * and each reduced precision must give, against exact,
@@ -146,18 +149,32 @@ int main(void)
     fprintf(stderr, "libtorch %s, %s, %dx%d, cutn %d, %d steps\n", vqt_version(),
             dry ? "cpu (dry run)" : "cuda", s.size, s.size, s.cutn, s.steps);
     vqt_set_tf32(false);
+    /* The GroupNorm variants last: they set the implementation for every thread, and after
+     * them it is AUTO again (VQCLIP_GROUPNORM would be forgotten). */
+    static const struct {
+        const char *name;
+        vqc_precision prec;
+        bool channels_last;
+        vqt_gn_impl gn; /* VQT_GN_AUTO: as vqt_init left it */
+    } variants[] = {
+        {"mixed", VQC_PRECISION_MIXED, false, VQT_GN_AUTO},
+        {"fast", VQC_PRECISION_FAST, false, VQT_GN_AUTO},
+        {"fast-cl", VQC_PRECISION_FAST, true, VQT_GN_AUTO},
+        {"fast-gn-composed", VQC_PRECISION_FAST, false, VQT_GN_COMPOSED},
+        {"fast-gn-reduce", VQC_PRECISION_FAST, false, VQT_GN_REDUCE},
+    };
     outcome_t exact = run(&s, VQC_PRECISION_EXACT, false, "exact");
-    outcome_t mixed = run(&s, VQC_PRECISION_MIXED, false, "mixed");
-    outcome_t fast = run(&s, VQC_PRECISION_FAST, false, "fast");
-    outcome_t fast_cl = run(&s, VQC_PRECISION_FAST, true, "fast-cl");
-    if (!dry)
-        compare(&mixed, &exact, "mixed");
-    compare(&fast, &exact, "fast");
-    compare(&fast_cl, &exact, "fast-cl");
+    for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
+        if (variants[i].gn != VQT_GN_AUTO)
+            vqt_set_group_norm_impl(variants[i].gn);
+        outcome_t o = run(&s, variants[i].prec, variants[i].channels_last, variants[i].name);
+        if (variants[i].gn != VQT_GN_AUTO)
+            vqt_set_group_norm_impl(VQT_GN_AUTO);
+        if (!dry || variants[i].prec != VQC_PRECISION_MIXED) /* the CPU has no float16 CLIP */
+            compare(&o, &exact, variants[i].name);
+        vqt_free(o.grad0);
+    }
     vqt_free(exact.grad0);
-    vqt_free(mixed.grad0);
-    vqt_free(fast.grad0);
-    vqt_free(fast_cl.grad0);
     fprintf(stderr, "test-gpu-precision: ok%s\n", dry ? " (dry run on the CPU)" : "");
     return 0;
 }
