@@ -4,6 +4,7 @@
 
 #include "gen/augment.h"
 #include "testhelp.h"
+#include "testref.h"
 #include "torch/shim.h"
 
 static const vqt_device cpu = {VQT_DEVICE_CPU, 0};
@@ -23,15 +24,6 @@ static vqt_tensor *wave_batch(int n, int s, vqt_device dev)
     free(v);
     ASSERT(t != NULL);
     return t;
-}
-
-static float *host_copy(const vqt_tensor *t, int64_t *n)
-{
-    ASSERT(t != NULL);
-    *n = vqt_numel(t);
-    float *b = malloc(sizeof(float) * (size_t)*n);
-    ASSERT_EQ(vqt_to_host(t, b, VQC_DTYPE_F32, *n), *n);
-    return b;
 }
 
 static double max_abs_diff(const vqt_tensor *a, const vqt_tensor *b)

@@ -4,6 +4,7 @@
 
 #include "gen/cutouts.h"
 #include "testhelp.h"
+#include "testref.h"
 #include "torch/shim.h"
 
 static const vqt_device cpu = {VQT_DEVICE_CPU, 0};
@@ -24,16 +25,6 @@ static vqt_tensor *wave_image(int h, int w, double scale, double offset, float *
     free(v);
     ASSERT(t != NULL);
     return t;
-}
-
-/* Copies t to a new host float buffer; *n receives the element count. */
-static float *host_copy(const vqt_tensor *t, int64_t *n)
-{
-    ASSERT(t != NULL);
-    *n = vqt_numel(t);
-    float *b = malloc(sizeof(float) * (size_t)*n);
-    ASSERT_EQ(vqt_to_host(t, b, VQC_DTYPE_F32, *n), *n);
-    return b;
 }
 
 static double max_abs_diff(const vqt_tensor *a, const vqt_tensor *b)

@@ -239,16 +239,6 @@ static void graphs_change_nothing(const models_t *m)
     vqt_set_graphs_mode(VQT_GRAPHS_AUTO);
 }
 
-/* A copy of t's values (float32, malloc'ed); *n gets their count. */
-static float *host_copy(const vqt_tensor *t, int64_t *n)
-{
-    *n = vqt_numel(t);
-    float *v = malloc((size_t)*n * sizeof *v);
-    ASSERT(v != NULL);
-    ASSERT_EQ(vqt_to_host(t, v, VQC_DTYPE_F32, *n), *n);
-    return v;
-}
-
 /* Whether t holds exactly the values `v` (n of them). */
 static bool same_bits(const vqt_tensor *t, const float *v, int64_t n)
 {

@@ -21,6 +21,18 @@ static inline vqt_tensor *ref_tensor(const vqc_tensor_map *ref, const char *name
     return t;
 }
 
+/* t's values (any device and type) in a new malloc'ed float32 host buffer; *n receives their
+ * count. Fails the test on a NULL tensor or a failed copy. */
+static inline float *host_copy(const vqt_tensor *t, int64_t *n)
+{
+    ASSERT(t != NULL);
+    *n = vqt_numel(t);
+    float *b = malloc(sizeof(float) * (size_t)*n);
+    ASSERT(b != NULL);
+    ASSERT_EQ(vqt_to_host(t, b, VQC_DTYPE_F32, *n), *n);
+    return b;
+}
+
 /* Fails unless `got` and `want` (any devices) have the same shape and
  * |got - want| <= atol + rtol * |want| everywhere; prints the largest difference under `name`. */
 static inline void assert_close(const vqt_tensor *got, const vqt_tensor *want, const char *name,
