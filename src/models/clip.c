@@ -742,7 +742,8 @@ double vqc_clip_logit_scale(const vqc_clip *m)
 }
 
 /* Checks the fused path at each of the model's attention shapes (clip_fused_attention_check):
- * the text tower with its causal mask, then the ViT's tokens or the ResNet's attention pool. */
+ * the text tower with its causal mask, then the ViT's tokens or the ResNet's attention pool (the
+ * mean token over all of them), their counts and widths those of the position embeddings. */
 static bool fused_attention_works(const vqc_clip *m, char *why, size_t n)
 {
     const vqc_clip_info *in = &m->info;
@@ -750,17 +751,10 @@ static bool fused_attention_works(const vqc_clip *m, char *why, size_t n)
     if (!clip_fused_attention_check(m->dev, m->cdt, in->transformer_heads, in->transformer_width,
                                     lt, lt, m->causal_mask, why, n))
         return false;
-    int64_t c = in->vision_width, lk = 1;
-    if (in->is_vit) {
-        int64_t side =
-            in->image_resolution / (in->vision_patch_size > 0 ? in->vision_patch_size : 1);
-        lk = side * side + 1;
-        return clip_fused_attention_check(m->dev, m->cdt, in->vision_heads, c, lk, lk, NULL, why,
-                                          n);
-    }
-    lk = vqt_size(m->ap_pos, 0); /* the pool: the mean token over all of them */
-    c = vqt_size(m->ap_pos, 1);
-    return clip_fused_attention_check(m->dev, m->cdt, in->vision_heads, c, 1, lk, NULL, why, n);
+    const vqt_tensor *pos = in->is_vit ? m->vpos_emb : m->ap_pos; /* [tokens, width] */
+    int64_t tokens = vqt_size(pos, 0);
+    return clip_fused_attention_check(m->dev, m->cdt, in->vision_heads, vqt_size(pos, 1),
+                                      in->is_vit ? tokens : 1, tokens, NULL, why, n);
 }
 
 bool vqc_clip_set_fused_attention(vqc_clip *m, bool on)
