@@ -366,9 +366,10 @@ static void check_clip(const char *name, vqt_device dev)
                       0.99);
 
     /* Fused attention (vqt_sdpa, the fast precision's): on CUDA with libtorch 2.x a flash or
-     * memory-efficient kernel, held to the same bars as the composed operators. */
-    vqc_clip_set_fused_attention(m32, true);
-    vqc_clip_set_fused_attention(m16, true);
+     * memory-efficient kernel, held to the same bars as the composed operators. Its own check
+     * must let it on: a refusal (warned with its reason) is a finding here, not a pass. */
+    ASSERT(vqc_clip_set_fused_attention(m32, true));
+    ASSERT(vqc_clip_set_fused_attention(m16, true));
     assert_close(vqc_clip_encode_image(m32, img), fi_c, "fused image features", 1e-4, 0);
     assert_close(vqc_clip_encode_text(m32, tok, n), ft_c, "fused text features", 1e-4, 0);
     assert_rows_agree(vqc_clip_encode_image(m16, img), fi_c, "fp16 fused image", 2e-2, 0.999);
@@ -456,7 +457,7 @@ static void check_graphed_clip(const char *name, vqt_device dev, bool dry)
     for (int kind = 0; kind < 3; kind++) {
         vqc_clip *m;
         ASSERT_OK(vqc_clip_load(fixture_path(rel), dev, kind ? VQC_CLIP_FP16 : VQC_CLIP_FP32, &m));
-        vqc_clip_set_fused_attention(m, kind == 2);
+        ASSERT(vqc_clip_set_fused_attention(m, kind == 2) == (kind == 2));
         snprintf(what[0], sizeof what[0], "%s graphed features", kinds[kind]);
         snprintf(what[1], sizeof what[1], "%s graphed d(sum f)/dx", kinds[kind]);
         vqt_graphed *g = vqt_graphed_new(encode_body, m);

@@ -63,6 +63,10 @@ static outcome_t run(const setup_t *s, vqc_precision prec, bool channels_last, c
     }
     if (channels_last)
         ASSERT_OK(vqc_vqgan_set_decoder_channels_last(vq, true));
+    /* fast on CUDA asks for fused attention: its own check turning it off (warned with the
+     * reason) would leave the bar applied to the wrong configuration */
+    if (prec == VQC_PRECISION_FAST && s->dev.type == VQT_DEVICE_CUDA && !getenv("VQCLIP_SDPA"))
+        ASSERT(vqc_clip_fused_attention(clip));
     fprintf(stderr, "  %-7s decoder %s%s, CLIP %s%s\n", name,
             vqc_dtype_name(vqc_vqgan_decoder_dtype(vq)),
             vqc_vqgan_decoder_channels_last(vq) ? " channels last" : "",
