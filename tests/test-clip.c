@@ -5,6 +5,7 @@
 
 #include "io/safetensors.h"
 #include "models/clip.h"
+#include "models/attention.h"
 #include "models/clip_internal.h"
 #include "models/weights.h"
 #include "testhelp.h"
@@ -471,17 +472,17 @@ static void test_fused(const char *name)
     vqc_clip_free(m);
 }
 
-/* The fused attention's check (clip_fused_attention_check) says why when the fused operator
+/* The fused attention's check (vqc_attention_check) says why when the fused operator
  * fails: here a mask of the wrong shape, which the reference's operators refuse too. */
 static void test_fused_check_fails(void)
 {
     vqt_device cpu = {VQT_DEVICE_CPU, 0};
     char why[256] = "";
-    ASSERT(clip_fused_attention_check(cpu, VQC_DTYPE_F32, 2, 16, 5, 5, NULL, why, sizeof why));
-    ASSERT(clip_fused_attention_check(cpu, VQC_DTYPE_F32, 2, 16, 1, 7, NULL, why, sizeof why));
+    ASSERT(vqc_attention_check(cpu, VQC_DTYPE_F32, 2, 16, 5, 5, NULL, why, sizeof why));
+    ASSERT(vqc_attention_check(cpu, VQC_DTYPE_F32, 2, 16, 1, 7, NULL, why, sizeof why));
     vqt_scope_begin();
     vqt_tensor *bad = vqt_full(2, (int64_t[]){6, 6}, 0.0, VQC_DTYPE_F32, cpu);
-    ASSERT(!clip_fused_attention_check(cpu, VQC_DTYPE_F32, 2, 16, 5, 5, bad, why, sizeof why));
+    ASSERT(!vqc_attention_check(cpu, VQC_DTYPE_F32, 2, 16, 5, 5, bad, why, sizeof why));
     vqt_scope_end();
     printf("fused check with a [6, 6] mask for 5 tokens: %s\n", why);
     ASSERT(why[0] != 0);

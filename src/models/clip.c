@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "models/attention.h"
 #include "models/clip_internal.h"
 #include "models/weights.h"
 #include "util/error.h"
@@ -741,20 +742,20 @@ double vqc_clip_logit_scale(const vqc_clip *m)
     return m->logit_scale;
 }
 
-/* Checks the fused path at each of the model's attention shapes (clip_fused_attention_check):
+/* Checks the fused path at each of the model's attention shapes (vqc_attention_check):
  * the text tower with its causal mask, then the ViT's tokens or the ResNet's attention pool (the
  * mean token over all of them), their counts and widths those of the position embeddings. */
 static bool fused_attention_works(const vqc_clip *m, char *why, size_t n)
 {
     const vqc_clip_info *in = &m->info;
     int64_t lt = in->context_length;
-    if (!clip_fused_attention_check(m->dev, m->cdt, in->transformer_heads, in->transformer_width,
-                                    lt, lt, m->causal_mask, why, n))
+    if (!vqc_attention_check(m->dev, m->cdt, in->transformer_heads, in->transformer_width, lt, lt,
+                             m->causal_mask, why, n))
         return false;
     const vqt_tensor *pos = in->is_vit ? m->vpos_emb : m->ap_pos; /* [tokens, width] */
     int64_t tokens = vqt_size(pos, 0);
-    return clip_fused_attention_check(m->dev, m->cdt, in->vision_heads, vqt_size(pos, 1),
-                                      in->is_vit ? tokens : 1, tokens, NULL, why, n);
+    return vqc_attention_check(m->dev, m->cdt, in->vision_heads, vqt_size(pos, 1),
+                               in->is_vit ? tokens : 1, tokens, NULL, why, n);
 }
 
 bool vqc_clip_set_fused_attention(vqc_clip *m, bool on)

@@ -81,7 +81,7 @@ double vqc_clip_logit_scale(const vqc_clip *m);
  * memory-efficient kernel) instead of the reference's four. Off after loading: the fused
  * operator agrees within rounding, not bit for bit, so it is for the fast precision only.
  * Turning it on first runs both paths at each of the model's attention shapes, forward and
- * backward, on fixed inputs (clip_fused_attention_check, a few milliseconds); when the fused
+ * backward, on fixed inputs (vqc_attention_check, a few milliseconds); when the fused
  * one fails or disagrees it stays off, with one warning that says why. Returns whether it is
  * on. */
 bool vqc_clip_set_fused_attention(vqc_clip *m, bool on);

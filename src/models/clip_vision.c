@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "models/attention.h"
 #include "models/clip_internal.h"
 #include "util/error.h"
 #include "util/torch_error.h"
@@ -73,7 +74,7 @@ static vqt_tensor *attnpool_forward(const vqc_clip *m, const vqt_tensor *x)
     vqt_tensor *k = vqt_linear(t, m->ap_k_w, m->ap_k_b);
     vqt_tensor *v = vqt_linear(t, m->ap_v_w, m->ap_v_b);
     vqt_tensor *o =
-        clip_attention(q, k, v, m->info.vision_heads, NULL, m->fused_attention); /* [N, 1, C] */
+        vqc_attention(q, k, v, m->info.vision_heads, NULL, m->fused_attention); /* [N, 1, C] */
     return vqt_select(vqt_linear(o, m->ap_c_w, m->ap_c_b), 1, 0);
 }
 
