@@ -25,7 +25,7 @@
 #              sizes; then, time allowing: a --profile run (stage times, profile.txt, and
 #              against the card's measured matrix rate and bandwidth: bench_stages.py), CLIP
 #              and the decoder without their recorded CUDA graphs (VQCLIP_CUDA_GRAPH=0), CLIP's
-#              attention unfused (VQCLIP_SDPA=0), the decoder
+#              and the decoder's attention unfused (VQCLIP_SDPA=0), the decoder
 #              channels last (VQCLIP_CHANNELS_LAST=1, with a profile), the GroupNorm
 #              implementations (VQCLIP_GROUPNORM), 1024, --precision mixed and exact, two
 #              --deterministic runs compared byte for byte, a frame every step written off
@@ -611,7 +611,8 @@ run_bench() {
     if [ "$(left)" -gt 50 ]; then
       VQCLIP_CUDA_GRAPH=0 STEPS=30 bench_config "${s}-nograph" "$s" || ok=1
     fi
-    # CLIP's attention as the reference's four operators, not one fused kernel (clip_text.c)
+    # CLIP's and the decoder's attention as the references' operators, not one fused kernel
+    # each (attention.c, vqgan.c)
     if [ "$(left)" -gt 50 ]; then
       VQCLIP_SDPA=0 STEPS=30 bench_config "${s}-nosdpa" "$s" || ok=1
     fi

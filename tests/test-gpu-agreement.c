@@ -5,8 +5,9 @@
  *   shim transfers (host <-> device, dtype casts, strides)    exact
  *   VQGAN encoder / encode / decode, float32, every fixture    1e-4 / 1e-4, indices exact
  *   kind (tiny_vq, its legacy-format file, tiny_gumbel, and
- *   tiny_transformer's attention at two resolutions)
- *   VQGAN gradient of a decode, cuda vs cpu                    1e-3 / 1e-3
+ *   tiny_transformer's attention at two resolutions), also
+ *   channels last and with fused attention
+ *   VQGAN gradient of a decode, cuda vs cpu (the same ways)    1e-3 / 1e-3
  *   CLIP float32 features (ViT and ResNet), vs ref and cpu     max |diff| <= 1e-4
  *   CLIP float16 (VQC_CLIP_FP16) features vs cpu float32       ||d|| / ||cpu|| <= 2e-2 and
  *                                                              cosine >= 0.999 for every row
@@ -293,6 +294,14 @@ static void check_vqgan(const char *name, vqt_device dev)
     ASSERT_OK(vqc_vqgan_set_decoder_channels_last(mg, true));
     assert_close_ref(vqc_vqgan_decode(mg, zq_ref), ref, "decoded", 1e-4, 1e-4);
     assert_close(decode_grad(mg, zq_ref), g_plain, "gradient, channels last", 1e-3, 1e-3);
+    /* Fused attention (the fast precision's): its check must let it on, in both layouts, and
+     * the results stay within the bounds of CUDA against the CPU. */
+    ASSERT(vqc_vqgan_set_fused_attention(mg, true));
+    assert_close_ref(vqc_vqgan_decode(mg, zq_ref), ref, "decoded", 1e-4, 1e-4);
+    assert_close(decode_grad(mg, zq_ref), g_plain, "gradient, fused, channels last", 1e-3, 1e-3);
+    ASSERT_OK(vqc_vqgan_set_decoder_channels_last(mg, false));
+    assert_close_ref(vqc_vqgan_decode(mg, zq_ref), ref, "decoded", 1e-4, 1e-4);
+    assert_close(decode_grad(mg, zq_ref), g_plain, "gradient, fused attention", 1e-3, 1e-3);
     vqt_scope_end();
     vqc_vqgan_free(mg);
     vqc_vqgan_free(mc);

@@ -59,6 +59,7 @@ static outcome_t run(const setup_t *s, vqc_precision prec, bool channels_last, c
     ASSERT_OK(vqc_gen_apply_precision(prec, false, s->dev, vq, &clip, 1));
     if (prec == VQC_PRECISION_EXACT) { /* the reference, whatever the switches say */
         vqc_clip_set_fused_attention(clip, false);
+        vqc_vqgan_set_fused_attention(vq, false);
         ASSERT_OK(vqc_vqgan_set_decoder_channels_last(vq, false));
     }
     if (channels_last)
@@ -66,10 +67,11 @@ static outcome_t run(const setup_t *s, vqc_precision prec, bool channels_last, c
     /* fast on CUDA asks for fused attention: its own check turning it off (warned with the
      * reason) would leave the bar applied to the wrong configuration */
     if (prec == VQC_PRECISION_FAST && s->dev.type == VQT_DEVICE_CUDA && !getenv("VQCLIP_SDPA"))
-        ASSERT(vqc_clip_fused_attention(clip));
-    fprintf(stderr, "  %-7s decoder %s%s, CLIP %s%s\n", name,
+        ASSERT(vqc_clip_fused_attention(clip) && vqc_vqgan_fused_attention(vq));
+    fprintf(stderr, "  %-7s decoder %s%s%s, CLIP %s%s\n", name,
             vqc_dtype_name(vqc_vqgan_decoder_dtype(vq)),
             vqc_vqgan_decoder_channels_last(vq) ? " channels last" : "",
+            vqc_vqgan_fused_attention(vq) ? " fused attention" : "",
             clip_prec == VQC_CLIP_FP16 && s->dev.type == VQT_DEVICE_CUDA ? "float16" : "float32",
             vqc_clip_fused_attention(clip) ? ", fused attention" : "");
     ASSERT_OK(vqc_tokenizer_load(s->bpe, &tok));

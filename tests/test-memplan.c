@@ -50,10 +50,10 @@ int main(void)
 {
     vqc_vqgan_info vi = imagenet_f16();
     vqc_clip_info ci = vit_b32();
-    vqc_memplan_step st = {&vi, &ci, 32, 0, false, 4, 4, 0, 0, 0, {NULL}, false},
-                     st8 = {&vi, &ci, 8, 0, false, 4, 4, 0, 0, 0, {NULL}, false};
-    vqc_memplan_step low = {&vi, &ci, 32, 0, true, 4, 4, 0, 0, 0, {NULL}, false},
-                     st1 = {&vi, &ci, 1, 0, false, 4, 4, 0, 0, 0, {NULL}, false};
+    vqc_memplan_step st = {&vi, &ci, 32, 0, false, 4, 4, 0, 0, 0, {NULL}, false, false},
+                     st8 = {&vi, &ci, 8, 0, false, 4, 4, 0, 0, 0, {NULL}, false, false};
+    vqc_memplan_step low = {&vi, &ci, 32, 0, true, 4, 4, 0, 0, 0, {NULL}, false, false},
+                     st1 = {&vi, &ci, 1, 0, false, 4, 4, 0, 0, 0, {NULL}, false, false};
     int64_t s256 = vqc_memplan_step_bytes(&st, 256, 256);
     int64_t s512 = vqc_memplan_step_bytes(&st, 512, 512);
     int64_t s512c8 = vqc_memplan_step_bytes(&st8, 512, 512);
@@ -89,6 +89,26 @@ int main(void)
     ASSERT(vqc_memplan_step_bytes(&cpu_low, 1024, 1024) <
            vqc_memplan_step_bytes(&cpu_st, 1024, 1024));
 
+    /* Fused decoder attention keeps no S x S scores on CUDA: at 2048x2048 (S = 128 * 128
+     * latent cells; four attention blocks in the f16 decoder, the middle one and three at the
+     * lowest level) the bfloat16 estimate drops by at least one such matrix per block (with
+     * low memory, where a full-resolution ResnetBlock is the largest segment, it may not drop);
+     * the CPU's estimate stays (libtorch's CPU operator composes them). */
+    vqc_memplan_step bf = st, bf_low = low;
+    bf.decoder_bytes = bf_low.decoder_bytes = 2;
+    vqc_memplan_step bf_fused = bf, bf_low_fused = bf_low, cpu_fused = cpu_st;
+    bf_fused.fused_attention = bf_low_fused.fused_attention = cpu_fused.fused_attention = true;
+    double cells = 128.0 * 128.0;
+    int64_t gain =
+        vqc_memplan_step_bytes(&bf, 2048, 2048) - vqc_memplan_step_bytes(&bf_fused, 2048, 2048);
+    int64_t gain_low = vqc_memplan_step_bytes(&bf_low, 2048, 2048) -
+                       vqc_memplan_step_bytes(&bf_low_fused, 2048, 2048);
+    fprintf(stderr, "fused decoder attention at 2048: %.2f GiB less (low-memory: %.2f GiB)\n",
+            gib(gain), gib(gain_low));
+    ASSERT(gain >= (int64_t)(4 * cells * cells * 2) && gain_low >= 0);
+    ASSERT_EQ(vqc_memplan_step_bytes(&cpu_fused, 2048, 2048),
+              vqc_memplan_step_bytes(&cpu_st, 2048, 2048));
+
     /* several CLIP models: each adds its tower over its own cutouts at its own resolution,
      * whatever comes before it: (B32 + L14) - B32 == (L14 + L14) - L14, and the bigger input
      * costs more */
@@ -98,7 +118,7 @@ int main(void)
     l14.vision_width = 1024;
     l14.vision_layers = 24;
     l14.vision_heads = 16;
-    vqc_memplan_step only_l14 = {&vi, &l14, 32, 0, false, 4, 4, 0, 0, 0, {NULL}, false};
+    vqc_memplan_step only_l14 = {&vi, &l14, 32, 0, false, 4, 4, 0, 0, 0, {NULL}, false, false};
     vqc_memplan_step b32_l14 = st, l14_l14 = only_l14;
     b32_l14.n_more_clips = l14_l14.n_more_clips = 1;
     b32_l14.more_clips[0] = l14_l14.more_clips[0] = &l14;

@@ -221,6 +221,53 @@ static void check_channels_last(const char *name)
     close_case(&dc);
 }
 
+/* Fused attention (vqc_vqgan_set_fused_attention; on the CPU libtorch's composed operator behind
+ * vqt_sdpa): on after its check, the image and gradient within float32 rounding of the
+ * reference's, in both layouts; in bfloat16 within that type's rounding of the bfloat16
+ * reference; low-memory decoding exact against it; turned off, the reference's results bit for
+ * bit again. On tiny_vq (attention at one resolution), tiny_transformer (two) and tiny_gumbel
+ * (only the middle block's, which every taming decoder has). */
+static void check_fused_attention(const char *name)
+{
+    decode_case dc = open_case(name, "fused attention", 13);
+    vqc_vqgan *m = dc.m;
+    const vqt_tensor *z = dc.z, *w = dc.w;
+    vqt_tensor *g, *gf, *gcl, *glow, *goff, *gbf, *gbff;
+    vqt_tensor *y = decode_with_grad(m, z, w, &g);
+    ASSERT(!vqc_vqgan_fused_attention(m));
+    ASSERT(vqc_vqgan_set_fused_attention(m, true));
+    ASSERT(vqc_vqgan_fused_attention(m));
+    vqt_tensor *yf = decode_with_grad(m, z, w, &gf);
+    double ey = rel_err(yf, y), eg = rel_err(gf, g);
+    fprintf(stderr, "  float32: image relative error %.3g, gradient %.3g\n", ey, eg);
+    ASSERT(ey < 1e-5 && eg < 1e-5);
+    ASSERT_OK(vqc_vqgan_set_decoder_channels_last(m, true));
+    vqt_tensor *ycl = decode_with_grad(m, z, w, &gcl);
+    ASSERT_OK(vqc_vqgan_set_decoder_channels_last(m, false));
+    ey = rel_err(ycl, y), eg = rel_err(gcl, g);
+    fprintf(stderr, "  float32 channels last: image %.3g, gradient %.3g\n", ey, eg);
+    ASSERT(ey < 1e-5 && eg < 1e-5);
+    vqc_vqgan_set_low_memory(m, true);
+    vqt_tensor *ylow = decode_with_grad(m, z, w, &glow);
+    vqc_vqgan_set_low_memory(m, false);
+    assert_close(ylow, yf, "fused low-memory decode", 0, 0);
+    assert_close(glow, gf, "fused low-memory gradient", 0, 0);
+    ASSERT(!vqc_vqgan_set_fused_attention(m, false));
+    vqt_tensor *yoff = decode_with_grad(m, z, w, &goff);
+    assert_close(yoff, y, "unfused again", 0, 0);
+    assert_close(goff, g, "unfused gradient again", 0, 0);
+    /* bfloat16: the check runs in the decoder's type at the time of the call */
+    ASSERT_OK(vqc_vqgan_set_decoder_dtype(m, VQC_DTYPE_BF16));
+    vqt_tensor *ybf = decode_with_grad(m, z, w, &gbf);
+    ASSERT(vqc_vqgan_set_fused_attention(m, true));
+    vqt_tensor *ybff = decode_with_grad(m, z, w, &gbff);
+    ey = rel_err(ybff, ybf);
+    double cg = cosine(gbff, gbf);
+    fprintf(stderr, "  bfloat16: image %.3g off the unfused one, gradient cosine %.6f\n", ey, cg);
+    ASSERT(ey < 3e-2 && cg > 0.995);
+    close_case(&dc);
+}
+
 static void check_errors(void)
 {
     vqc_vqgan *m = NULL;
@@ -258,6 +305,9 @@ int main(void)
     check_reduced_decoder("tiny_gumbel");
     check_channels_last("tiny_vq");
     check_channels_last("tiny_transformer");
+    check_fused_attention("tiny_vq");
+    check_fused_attention("tiny_transformer");
+    check_fused_attention("tiny_gumbel");
     check_errors();
     fprintf(stderr, "test-vqgan: ok\n");
     return 0;

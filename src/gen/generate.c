@@ -238,15 +238,18 @@ int vqc_gen_apply_precision(vqc_precision prec, bool deterministic, vqt_device d
     const char *layout = getenv("VQCLIP_CHANNELS_LAST");
     if (!rc && layout && !strcmp(layout, "1"))
         rc = vqc_vqgan_set_decoder_channels_last(vq, true);
-    /* Fused attention in the fast precision on CUDA, where libtorch 2.x has kernels for it; not
-     * with --deterministic (flash attention's backward adds with atomics). VQCLIP_SDPA=0|1 is a
-     * developer's switch for gpu-check's comparison rows (docs/gpu.md). */
+    /* Fused attention, CLIP's and the decoder's, in the fast precision on CUDA, where libtorch
+     * 2.x has kernels for it; not with --deterministic (the fused backward passes add with
+     * atomics). VQCLIP_SDPA=0|1 is a developer's switch for gpu-check's comparison rows
+     * (docs/gpu.md). */
     const char *sdpa = getenv("VQCLIP_SDPA");
     bool fused = sdpa && *sdpa
                      ? !strcmp(sdpa, "1")
                      : prec == VQC_PRECISION_FAST && dev.type == VQT_DEVICE_CUDA && !deterministic;
     for (int k = 0; !rc && k < n_clips; k++)
         vqc_clip_set_fused_attention(clips[k], fused);
+    if (!rc) /* after the type: the check runs in the decoder's */
+        vqc_vqgan_set_fused_attention(vq, fused);
     return rc;
 }
 

@@ -68,8 +68,14 @@ static void add_segment(seg_count *n, double input, double kept)
  * inputs), and what its backward pass adds to that (*backward: the gradients in flight, and with
  * low_memory the largest segment's activations, recomputed one at a time). */
 static void decoder_elems(const keep_model *km, const vqc_vqgan_info *vi, double hl, double wl,
-                          bool low_memory, double *kept, double *backward)
+                          bool low_memory, bool fused, double *kept, double *backward)
 {
+    /* fused attention keeps q, k, v, its output and one float per token, no S x S scores */
+    keep_model no_scores = *km;
+    if (fused) {
+        no_scores.attn_scores = 0.0;
+        km = &no_scores;
+    }
     int L = vi->num_levels > 0 ? vi->num_levels : 1;
     double s = hl * wl, top = (double)vi->ch * vi->ch_mult[L - 1], z = vi->z_channels * s;
     seg_count n = {0, 0, 0};
@@ -98,6 +104,7 @@ static void decoder_elems(const keep_model *km, const vqc_vqgan_info *vi, double
     add_segment(&n, c_in * s, km->tail * c_in * s + km->out * vi->out_ch * s);
     /* the gradients of the largest activation in flight at once, and through an attention
      * block those of its scores and softmax */
+    scores = fused ? 0.0 : scores;
     double transient = km->transient * largest > 2 * scores ? km->transient * largest : 2 * scores;
     *kept = low_memory ? n.inputs : km->z * z + n.total;
     *backward = (low_memory ? n.biggest : 0.0) + transient;
@@ -134,7 +141,8 @@ int64_t vqc_memplan_step_bytes(const vqc_memplan_step *st, int w, int h)
     double dec_b = st->decoder_bytes > 0 ? st->decoder_bytes : 4;
     double clip_b = st->clip_bytes > 0 ? st->clip_bytes : 4;
     double kept, backward;
-    decoder_elems(km, vi, (double)h / f, (double)w / f, st->low_memory, &kept, &backward);
+    decoder_elems(km, vi, (double)h / f, (double)w / f, st->low_memory,
+                  st->fused_attention && !st->on_cpu, &kept, &backward);
     /* the decoded image, its augmentation inputs and outputs and their gradients, and what the
      * shaping losses keep */
     double images = 4.0 * 3.0 * px * 6 + 4.0 * (3.0 * cutn * r * r * st->shape_cut_tensors +

@@ -35,6 +35,7 @@ typedef struct {
     int n_more_clips;
     const vqc_clip_info *more_clips[VQC_MAX_CLIPS - 1];
     bool on_cpu; /* the step runs on the CPU, whose autograd's keeps were measured (memplan.c) */
+    bool fused_attention; /* the decoder's attention keeps no scores (on CUDA; vqgan.h) */
 } vqc_memplan_step;
 
 /* Estimated bytes one step needs beyond the loaded models, for a w x h image (multiples of the

@@ -6,63 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "models/attention.h"
 #include "models/vqgan_arch.h"
+#include "models/vqgan_internal.h"
 #include "models/weights.h"
 #include "util/error.h"
 #include "util/torch_error.h"
-
-/* ---- module tree ----------------------------------------------------------------------- */
-
-typedef struct {
-    vqt_tensor *w, *b;
-} conv_t; /* also used for GroupNorm affine parameters */
-
-typedef struct {
-    conv_t norm1, conv1, norm2, conv2, shortcut; /* shortcut.w NULL when channels match */
-    int shortcut_pad;                            /* 0: nin_shortcut (1x1), 1: conv_shortcut */
-} resblock_t;
-
-typedef struct {
-    conv_t norm, q, k, v, proj;
-} attn_t;
-
-typedef struct {
-    resblock_t *blocks;
-    attn_t *attns; /* NULL when the level has no attention */
-    int nblocks;
-    conv_t resample; /* downsample (encoder) / upsample (decoder) conv; w NULL at the end */
-} level_t;
-
-typedef struct {
-    conv_t conv_in, norm_out, conv_out;
-    level_t levels[VQC_VQGAN_MAX_LEVELS];
-    resblock_t mid1, mid2;
-    attn_t mid_attn;
-} coder_t;
-
-struct vqc_vqgan {
-    vqc_vqgan_info info;
-    vqt_device dev;
-    coder_t enc, dec;
-    conv_t quant_conv, post_quant_conv, proj; /* proj: Gumbel logits */
-    vqt_tensor *codebook;
-    vqt_tensor *codebook_sq; /* sum of squares per entry, [n_embed] */
-    int nhandles;
-    vqt_tensor **handles; /* every weight, for freeing */
-    bool low_memory;      /* decoder segments checkpointed (vqc_vqgan_set_low_memory) */
-    vqc_dtype dec_dtype;  /* the decoder's weights and activations (vqc_vqgan_set_decoder_dtype) */
-    bool dec_channels_last; /* ... and their layout (vqc_vqgan_set_decoder_channels_last) */
-    int nsegs;
-    struct segment *segs; /* post_quant_conv + decoder as segments, in order (set at load) */
-};
-
-/* One unit of the decoder: checkpointed on its own in low-memory mode. */
-typedef enum { SEG_HEAD, SEG_MID1, SEG_MID_ATTN, SEG_MID2, SEG_BLOCK, SEG_UP, SEG_TAIL } seg_kind;
-struct segment {
-    const struct vqc_vqgan *m;
-    seg_kind kind;
-    int level, block; /* SEG_BLOCK: a ResnetBlock (with its attention); SEG_UP: upsampling */
-};
 
 /* ---- loading --------------------------------------------------------------------------- */
 
@@ -368,7 +317,14 @@ static vqt_tensor *resblock(const resblock_t *r, const vqt_tensor *x)
     return vqt_binary(VQT_ADD, skip, h);
 }
 
-static vqt_tensor *attn(const attn_t *a, const vqt_tensor *x)
+/* [N, C, S] as tokens [N, S, C], contiguous as the fused kernels want them (a view when the
+ * decoder runs channels last). */
+static vqt_tensor *tokens(const vqt_tensor *t)
+{
+    return vqt_contiguous(vqt_transpose(t, 1, 2));
+}
+
+static vqt_tensor *attn(const coder_t *c, const attn_t *a, const vqt_tensor *x)
 {
     int64_t s[4];
     if (vqt_shape(x, s) != 4)
@@ -378,24 +334,33 @@ static vqt_tensor *attn(const attn_t *a, const vqt_tensor *x)
     vqt_tensor *q = vqt_reshape(conv(&a->q, h, 1, 0), 3, flat);
     vqt_tensor *k = vqt_reshape(conv(&a->k, h, 1, 0), 3, flat);
     vqt_tensor *v = vqt_reshape(conv(&a->v, h, 1, 0), 3, flat);
-    /* w[b, i, j] = sum_c q[b, c, i] k[b, c, j] / sqrt(C); softmax over j. */
-    vqt_tensor *w = vqt_matmul(vqt_transpose(q, 1, 2), k);
-    vqc_dtype dt = vqt_dtype(x);
-    if (dt != VQC_DTYPE_F32) /* the softmax in float32 in a reduced-precision decoder */
-        w = vqt_to(w, vqt_device_of(x), VQC_DTYPE_F32);
-    w = vqt_softmax(vqt_binary_s(VQT_MUL, w, pow((double)s[1], -0.5)), 2);
-    if (dt != VQC_DTYPE_F32)
-        w = vqt_to(w, vqt_device_of(x), dt);
-    /* out[b, c, i] = sum_j v[b, c, j] w[b, i, j] */
-    vqt_tensor *o = vqt_matmul(v, vqt_transpose(w, 1, 2));
-    o = conv(&a->proj, vqt_reshape(o, 4, s), 1, 0);
+    vqt_tensor *o; /* [N, C, S] */
+    if (c->fused_attention) {
+        /* one head of width C: the same scale 1/sqrt(C), and no [S, S] scores kept */
+        o = vqt_transpose(vqc_attention(tokens(q), tokens(k), tokens(v), 1, NULL, true), 1, 2);
+    } else {
+        /* w[b, i, j] = sum_c q[b, c, i] k[b, c, j] / sqrt(C); softmax over j. */
+        vqt_tensor *w = vqt_matmul(vqt_transpose(q, 1, 2), k);
+        vqc_dtype dt = vqt_dtype(x);
+        if (dt != VQC_DTYPE_F32) /* the softmax in float32 in a reduced-precision decoder */
+            w = vqt_to(w, vqt_device_of(x), VQC_DTYPE_F32);
+        w = vqt_softmax(vqt_binary_s(VQT_MUL, w, pow((double)s[1], -0.5)), 2);
+        if (dt != VQC_DTYPE_F32)
+            w = vqt_to(w, vqt_device_of(x), dt);
+        /* out[b, c, i] = sum_j v[b, c, j] w[b, i, j] */
+        o = vqt_matmul(v, vqt_transpose(w, 1, 2));
+    }
+    o = vqt_reshape(o, 4, s);
+    if (c->fused_attention && !vqt_is_channels_last(x)) /* the fused output is channels last */
+        o = vqt_contiguous(o);
+    o = conv(&a->proj, o, 1, 0);
     return vqt_binary(VQT_ADD, x, o);
 }
 
 static vqt_tensor *mid(const coder_t *c, vqt_tensor *h)
 {
     h = resblock(&c->mid1, h);
-    h = attn(&c->mid_attn, h);
+    h = attn(c, &c->mid_attn, h);
     return resblock(&c->mid2, h);
 }
 
@@ -404,13 +369,13 @@ static vqt_tensor *tail(const coder_t *c, const vqt_tensor *h)
     return conv(&c->conv_out, norm_silu(&c->norm_out, h), 1, 1);
 }
 
-static vqt_tensor *level_blocks(const level_t *lv, const vqt_tensor *x)
+static vqt_tensor *level_blocks(const coder_t *c, const level_t *lv, const vqt_tensor *x)
 {
     vqt_tensor *h = (vqt_tensor *)x; /* not modified: every op makes a new handle */
     for (int b = 0; b < lv->nblocks; b++) {
         h = resblock(&lv->blocks[b], h);
         if (lv->attns)
-            h = attn(&lv->attns[b], h);
+            h = attn(c, &lv->attns[b], h);
     }
     return h;
 }
@@ -421,7 +386,7 @@ static vqt_tensor *run_encoder(const vqc_vqgan *m, const vqt_tensor *x)
     vqt_tensor *h = conv(&c->conv_in, x, 1, 1);
     static const int64_t pad[4] = {0, 1, 0, 1};
     for (int i = 0; i < m->info.num_levels; i++) {
-        h = level_blocks(&c->levels[i], h);
+        h = level_blocks(c, &c->levels[i], h);
         if (c->levels[i].resample.w)
             h = conv(&c->levels[i].resample, vqt_pad(h, 4, pad, VQT_PAD_CONSTANT, 0.0), 2, 0);
     }
@@ -440,11 +405,11 @@ static vqt_tensor *decoder_segment(void *arg, const vqt_tensor *h)
     switch (sg->kind) {
     case SEG_HEAD: return conv(&c->conv_in, conv(&m->post_quant_conv, h, 1, 0), 1, 1);
     case SEG_MID1: return resblock(&c->mid1, h);
-    case SEG_MID_ATTN: return attn(&c->mid_attn, h);
+    case SEG_MID_ATTN: return attn(c, &c->mid_attn, h);
     case SEG_MID2: return resblock(&c->mid2, h);
     case SEG_BLOCK:
         out = resblock(&lv->blocks[sg->block], h);
-        return lv->attns ? attn(&lv->attns[sg->block], out) : out;
+        return lv->attns ? attn(c, &lv->attns[sg->block], out) : out;
     case SEG_UP:
         if (vqt_shape(h, s) != 4)
             return NULL;
@@ -525,136 +490,6 @@ vqt_tensor *vqc_vqgan_encode(const vqc_vqgan *m, const vqt_tensor *x)
     if (check_input(m, x, m->info.in_channels, m->info.downsample, "encode"))
         return NULL;
     return scoped(run_encode, m, x, "encode");
-}
-
-void vqc_vqgan_set_low_memory(vqc_vqgan *m, bool on)
-{
-    if (m)
-        m->low_memory = on;
-}
-
-bool vqc_vqgan_low_memory(const vqc_vqgan *m)
-{
-    return m && m->low_memory;
-}
-
-/* How convert_decoder changes each decoder weight: to a type, or 4-D ones to a layout. */
-typedef struct {
-    vqc_dtype dt;      /* VQC_DTYPE_F32.. when converting the type */
-    int channels_last; /* -1: keep the layout; 0: NCHW; 1: channels last */
-} conversion;
-
-/* Replaces the handle *slot (one of m->handles) by its conversion. */
-static int convert_weight(vqc_vqgan *m, vqt_tensor **slot, conversion how)
-{
-    if (!*slot)
-        return 0;
-    vqt_tensor *t;
-    if (how.channels_last < 0)
-        t = vqt_to(*slot, m->dev, how.dt);
-    else if (vqt_ndim(*slot) != 4)
-        return 0;
-    else
-        t = how.channels_last ? vqt_channels_last(*slot) : vqt_contiguous(*slot);
-    t = vqt_persist(t);
-    if (!t)
-        return vqc_torch_fail("decoder weights to %s", how.channels_last < 0
-                                                           ? vqc_dtype_name(how.dt)
-                                                           : "another memory layout");
-    for (int i = 0; i < m->nhandles; i++)
-        if (m->handles[i] == *slot)
-            m->handles[i] = t;
-    vqt_free(*slot);
-    *slot = t;
-    return 0;
-}
-
-static int convert_conv(vqc_vqgan *m, conv_t *c, conversion how)
-{
-    int rc = convert_weight(m, &c->w, how);
-    return rc ? rc : convert_weight(m, &c->b, how);
-}
-
-static int convert_resblock(vqc_vqgan *m, resblock_t *r, conversion how)
-{
-    conv_t *all[5] = {&r->norm1, &r->conv1, &r->norm2, &r->conv2, &r->shortcut};
-    int rc = 0;
-    for (int i = 0; i < 5 && !rc; i++)
-        rc = convert_conv(m, all[i], how);
-    return rc;
-}
-
-static int convert_attn(vqc_vqgan *m, attn_t *a, conversion how)
-{
-    conv_t *all[5] = {&a->norm, &a->q, &a->k, &a->v, &a->proj};
-    int rc = 0;
-    for (int i = 0; i < 5 && !rc; i++)
-        rc = convert_conv(m, all[i], how);
-    return rc;
-}
-
-/* Every weight of post_quant_conv and the decoder. A failure part-way leaves a mixed decoder:
- * callers free the model on error. */
-static int convert_decoder(vqc_vqgan *m, conversion how)
-{
-    coder_t *c = &m->dec;
-    bool grad = vqt_set_grad_enabled(false);
-    int rc = convert_conv(m, &m->post_quant_conv, how);
-    conv_t *outer[3] = {&c->conv_in, &c->norm_out, &c->conv_out};
-    for (int i = 0; i < 3 && !rc; i++)
-        rc = convert_conv(m, outer[i], how);
-    rc = rc ? rc : convert_resblock(m, &c->mid1, how);
-    rc = rc ? rc : convert_attn(m, &c->mid_attn, how);
-    rc = rc ? rc : convert_resblock(m, &c->mid2, how);
-    for (int i = 0; i < m->info.num_levels && !rc; i++) {
-        level_t *lv = &c->levels[i];
-        for (int b = 0; b < lv->nblocks && !rc; b++) {
-            rc = convert_resblock(m, &lv->blocks[b], how);
-            if (!rc && lv->attns)
-                rc = convert_attn(m, &lv->attns[b], how);
-        }
-        rc = rc ? rc : convert_conv(m, &lv->resample, how);
-    }
-    vqt_set_grad_enabled(grad);
-    return rc;
-}
-
-int vqc_vqgan_set_decoder_dtype(vqc_vqgan *m, vqc_dtype dt)
-{
-    if (dt != VQC_DTYPE_F32 && dt != VQC_DTYPE_BF16 && dt != VQC_DTYPE_F16)
-        return vqc_error_set(VQC_ERR_USAGE,
-                             "decoder type %s: expected float32, bfloat16 or "
-                             "float16",
-                             vqc_dtype_name(dt));
-    if (dt == m->dec_dtype)
-        return 0;
-    if (m->dec_dtype != VQC_DTYPE_F32)
-        return vqc_error_set(VQC_ERR_USAGE, "the decoder is already in %s",
-                             vqc_dtype_name(m->dec_dtype));
-    int rc = convert_decoder(m, (conversion){dt, -1});
-    if (!rc)
-        m->dec_dtype = dt;
-    return rc;
-}
-
-int vqc_vqgan_set_decoder_channels_last(vqc_vqgan *m, bool on)
-{
-    if (on == m->dec_channels_last)
-        return 0;
-    int rc = convert_decoder(m, (conversion){m->dec_dtype, on});
-    if (!rc)
-        m->dec_channels_last = on;
-    return rc;
-}
-
-bool vqc_vqgan_decoder_channels_last(const vqc_vqgan *m)
-{
-    return m && m->dec_channels_last;
-}
-
-vqc_dtype vqc_vqgan_decoder_dtype(const vqc_vqgan *m)
-{
-    return m->dec_dtype;
 }
 
 vqt_tensor *vqc_vqgan_decode(const vqc_vqgan *m, const vqt_tensor *z_q)
