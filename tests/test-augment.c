@@ -26,15 +26,6 @@ static vqt_tensor *wave_batch(int n, int s, vqt_device dev)
     return t;
 }
 
-static double max_abs_diff(const vqt_tensor *a, const vqt_tensor *b)
-{
-    vqt_tensor *d =
-        vqt_reduce(VQT_AMAX, vqt_unary(VQT_ABS, vqt_binary(VQT_SUB, a, b)), 0, NULL, false);
-    double v = vqt_item(d);
-    vqt_free(d);
-    return v;
-}
-
 /* n copies of one 3x3 matrix as [n, 3, 3]. */
 static vqt_tensor *homs(const double m[9], int n)
 {

@@ -4,8 +4,8 @@
 #include <stdbool.h>
 
 #include "io/safetensors.h"
-#include "models/clip.h"
 #include "models/attention.h"
+#include "models/clip.h"
 #include "models/clip_internal.h"
 #include "models/weights.h"
 #include "testhelp.h"

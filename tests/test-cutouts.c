@@ -27,16 +27,6 @@ static vqt_tensor *wave_image(int h, int w, double scale, double offset, float *
     return t;
 }
 
-static double max_abs_diff(const vqt_tensor *a, const vqt_tensor *b)
-{
-    vqt_tensor *d = vqt_unary(VQT_ABS, vqt_binary(VQT_SUB, a, b));
-    vqt_tensor *m = vqt_reduce(VQT_AMAX, d, 0, NULL, false);
-    double v = vqt_item(m);
-    vqt_free(d);
-    vqt_free(m);
-    return v;
-}
-
 static void test_method_parse(void)
 {
     vqc_cut_method m = VQC_CUT_ORIGINAL;

@@ -33,6 +33,18 @@ static inline float *host_copy(const vqt_tensor *t, int64_t *n)
     return b;
 }
 
+/* max |a - b| over all elements (a and b of one shape, on one device), as a double. */
+static inline double max_abs_diff(const vqt_tensor *a, const vqt_tensor *b)
+{
+    ASSERT(a && b);
+    ASSERT_EQ(vqt_numel(a), vqt_numel(b));
+    vqt_scope_begin();
+    double v = vqt_item(
+        vqt_reduce(VQT_AMAX, vqt_unary(VQT_ABS, vqt_binary(VQT_SUB, a, b)), 0, NULL, false));
+    vqt_scope_end();
+    return v;
+}
+
 /* Fails unless `got` and `want` (any devices) have the same shape and
  * |got - want| <= atol + rtol * |want| everywhere; prints the largest difference under `name`. */
 static inline void assert_close(const vqt_tensor *got, const vqt_tensor *want, const char *name,
