@@ -25,12 +25,13 @@
 #              sizes; then, time allowing: a --profile run (stage times, profile.txt, and
 #              against the card's measured matrix rate and bandwidth: bench_stages.py), CLIP
 #              and the decoder without their recorded CUDA graphs (VQCLIP_CUDA_GRAPH=0), CLIP's
-#              and the decoder's attention unfused (VQCLIP_SDPA=0), the decoder
+#              attention unfused (VQCLIP_SDPA=0), the decoder
 #              channels last (VQCLIP_CHANNELS_LAST=1, with a profile), the GroupNorm
 #              implementations (VQCLIP_GROUPNORM), 1024, --precision mixed and exact, two
 #              --deterministic runs compared byte for byte, a frame every step written off
 #              the loop's thread and in place (VQCLIP_ASYNC_WRITES=0),
-#              2048 --low-memory and 2048, 1024 and 512 --low-memory -> bench.log, bench.md
+#              2048 --low-memory and 2048, 1024 and 512 --low-memory, the decoder's attention
+#              fused at 512 too (VQCLIP_SDPA=all)                 -> bench.log, bench.md
 #   cpu-tests  ctest -LE gpu: the CPU unit + parity suite (no skips); skipped with
 #              GPU_CHECK_CPU_TESTS=0 (CI runs it anyway)               -> tests.log
 # It ends with the benchmark table and one PASS/FAIL line per stage; exit 0 only if all passed.
@@ -611,8 +612,7 @@ run_bench() {
     if [ "$(left)" -gt 50 ]; then
       VQCLIP_CUDA_GRAPH=0 STEPS=30 bench_config "${s}-nograph" "$s" || ok=1
     fi
-    # CLIP's and the decoder's attention as the references' operators, not one fused kernel
-    # each (attention.c, vqgan.c)
+    # CLIP's attention as the reference's operators, not one fused kernel (attention.c)
     if [ "$(left)" -gt 50 ]; then
       VQCLIP_SDPA=0 STEPS=30 bench_config "${s}-nosdpa" "$s" || ok=1
     fi
@@ -661,6 +661,11 @@ run_bench() {
     fi
     if [ "$(left)" -gt 40 ]; then
       STEPS=30 bench_config "${s}-lowmem" "$s" --low-memory || ok=1
+    fi
+    # The decoder's attention fused at this size too, below its default threshold (vqgan.h):
+    # whether the threshold may come down
+    if [ "$(left)" -gt 50 ]; then
+      VQCLIP_SDPA=all STEPS=30 bench_config "${s}-sdpa-all" "$s" || ok=1
     fi
   fi
   t=$(($(date +%s) - t))

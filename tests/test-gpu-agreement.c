@@ -296,7 +296,7 @@ static void check_vqgan(const char *name, vqt_device dev)
     assert_close(decode_grad(mg, zq_ref), g_plain, "gradient, channels last", 1e-3, 1e-3);
     /* Fused attention (the fast precision's): its check must let it on, in both layouts, and
      * the results stay within the bounds of CUDA against the CPU. */
-    ASSERT(vqc_vqgan_set_fused_attention(mg, true));
+    ASSERT(vqc_vqgan_set_fused_attention(mg, true, 0));
     assert_close_ref(vqc_vqgan_decode(mg, zq_ref), ref, "decoded", 1e-4, 1e-4);
     assert_close(decode_grad(mg, zq_ref), g_plain, "gradient, fused, channels last", 1e-3, 1e-3);
     ASSERT_OK(vqc_vqgan_set_decoder_channels_last(mg, false));

@@ -7,6 +7,9 @@
  *   fast-gn-composed, fast-gn-reduce  fast with the NCHW decoder's GroupNorm COMPOSED or REDUCE
  *            (VQCLIP_GROUPNORM; the CUDA default is SAVED), so that one device call decides
  *            whether gpu-check's faster GroupNorm rows may become the default
+ *   fast-attn-all  fast with the decoder's attention fused at every size (VQCLIP_SDPA=all; by
+ *            default only from VQC_VQGAN_FUSED_ATTENTION_CELLS, above 512x512's): the fused
+ *            kernel's numbers in the bfloat16 decoder, which large pictures use
  * each configured by vqc_gen_apply_precision(), as the CLI configures them (so the developers'
  * switches VQCLIP_SDPA and VQCLIP_CHANNELS_LAST apply here too),
  * and each reduced precision must give, against exact,
@@ -47,9 +50,19 @@ static int env_int(const char *name, int fallback)
     return v && *v ? atoi(v) : fallback;
 }
 
+typedef struct {
+    const char *name;
+    vqc_precision prec;
+    bool channels_last;
+    vqt_gn_impl gn;        /* VQT_GN_AUTO: as vqt_init left it */
+    bool decoder_sdpa_all; /* the decoder's attention fused at every size */
+} variant_t;
+
 /* Runs the loop with the models loaded in one precision. */
-static outcome_t run(const setup_t *s, vqc_precision prec, bool channels_last, const char *name)
+static outcome_t run(const setup_t *s, const variant_t *v)
 {
+    vqc_precision prec = v->prec;
+    const char *name = v->name;
     vqc_vqgan *vq;
     vqc_clip *clip;
     vqc_tokenizer *tok;
@@ -59,19 +72,22 @@ static outcome_t run(const setup_t *s, vqc_precision prec, bool channels_last, c
     ASSERT_OK(vqc_gen_apply_precision(prec, false, s->dev, vq, &clip, 1));
     if (prec == VQC_PRECISION_EXACT) { /* the reference, whatever the switches say */
         vqc_clip_set_fused_attention(clip, false);
-        vqc_vqgan_set_fused_attention(vq, false);
+        vqc_vqgan_set_fused_attention(vq, false, 0);
         ASSERT_OK(vqc_vqgan_set_decoder_channels_last(vq, false));
     }
-    if (channels_last)
+    if (v->channels_last)
         ASSERT_OK(vqc_vqgan_set_decoder_channels_last(vq, true));
+    if (v->decoder_sdpa_all)
+        ASSERT(vqc_vqgan_set_fused_attention(vq, true, 0));
     /* fast on CUDA asks for fused attention: its own check turning it off (warned with the
      * reason) would leave the bar applied to the wrong configuration */
     if (prec == VQC_PRECISION_FAST && s->dev.type == VQT_DEVICE_CUDA && !getenv("VQCLIP_SDPA"))
-        ASSERT(vqc_clip_fused_attention(clip) && vqc_vqgan_fused_attention(vq));
+        ASSERT(vqc_clip_fused_attention(clip) && vqc_vqgan_fused_attention_from(vq) >= 0);
+    int64_t from = vqc_vqgan_fused_attention_from(vq), cells = (int64_t)s->size * s->size / 256;
     fprintf(stderr, "  %-7s decoder %s%s%s, CLIP %s%s\n", name,
             vqc_dtype_name(vqc_vqgan_decoder_dtype(vq)),
             vqc_vqgan_decoder_channels_last(vq) ? " channels last" : "",
-            vqc_vqgan_fused_attention(vq) ? " fused attention" : "",
+            from >= 0 && cells >= from ? " fused attention" : "",
             clip_prec == VQC_CLIP_FP16 && s->dev.type == VQT_DEVICE_CUDA ? "float16" : "float32",
             vqc_clip_fused_attention(clip) ? ", fused attention" : "");
     ASSERT_OK(vqc_tokenizer_load(s->bpe, &tok));
@@ -157,23 +173,20 @@ int main(void)
     vqt_set_tf32(false);
     /* The GroupNorm variants last: they set the implementation for every thread, and after
      * them it is AUTO again (VQCLIP_GROUPNORM would be forgotten). */
-    static const struct {
-        const char *name;
-        vqc_precision prec;
-        bool channels_last;
-        vqt_gn_impl gn; /* VQT_GN_AUTO: as vqt_init left it */
-    } variants[] = {
-        {"mixed", VQC_PRECISION_MIXED, false, VQT_GN_AUTO},
-        {"fast", VQC_PRECISION_FAST, false, VQT_GN_AUTO},
-        {"fast-cl", VQC_PRECISION_FAST, true, VQT_GN_AUTO},
-        {"fast-gn-composed", VQC_PRECISION_FAST, false, VQT_GN_COMPOSED},
-        {"fast-gn-reduce", VQC_PRECISION_FAST, false, VQT_GN_REDUCE},
+    static const variant_t variants[] = {
+        {"mixed", VQC_PRECISION_MIXED, false, VQT_GN_AUTO, false},
+        {"fast", VQC_PRECISION_FAST, false, VQT_GN_AUTO, false},
+        {"fast-cl", VQC_PRECISION_FAST, true, VQT_GN_AUTO, false},
+        {"fast-attn-all", VQC_PRECISION_FAST, false, VQT_GN_AUTO, true},
+        {"fast-gn-composed", VQC_PRECISION_FAST, false, VQT_GN_COMPOSED, false},
+        {"fast-gn-reduce", VQC_PRECISION_FAST, false, VQT_GN_REDUCE, false},
     };
-    outcome_t exact = run(&s, VQC_PRECISION_EXACT, false, "exact");
+    static const variant_t reference = {"exact", VQC_PRECISION_EXACT, false, VQT_GN_AUTO, false};
+    outcome_t exact = run(&s, &reference);
     for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
         if (variants[i].gn != VQT_GN_AUTO)
             vqt_set_group_norm_impl(variants[i].gn);
-        outcome_t o = run(&s, variants[i].prec, variants[i].channels_last, variants[i].name);
+        outcome_t o = run(&s, &variants[i]);
         if (variants[i].gn != VQT_GN_AUTO)
             vqt_set_group_norm_impl(VQT_GN_AUTO);
         if (!dry || variants[i].prec != VQC_PRECISION_MIXED) /* the CPU has no float16 CLIP */

@@ -50,10 +50,10 @@ int main(void)
 {
     vqc_vqgan_info vi = imagenet_f16();
     vqc_clip_info ci = vit_b32();
-    vqc_memplan_step st = {&vi, &ci, 32, 0, false, 4, 4, 0, 0, 0, {NULL}, false, false},
-                     st8 = {&vi, &ci, 8, 0, false, 4, 4, 0, 0, 0, {NULL}, false, false};
-    vqc_memplan_step low = {&vi, &ci, 32, 0, true, 4, 4, 0, 0, 0, {NULL}, false, false},
-                     st1 = {&vi, &ci, 1, 0, false, 4, 4, 0, 0, 0, {NULL}, false, false};
+    vqc_memplan_step st = {&vi, &ci, 32, 0, false, 4, 4, 0, 0, 0, {NULL}, false, -1},
+                     st8 = {&vi, &ci, 8, 0, false, 4, 4, 0, 0, 0, {NULL}, false, -1};
+    vqc_memplan_step low = {&vi, &ci, 32, 0, true, 4, 4, 0, 0, 0, {NULL}, false, -1},
+                     st1 = {&vi, &ci, 1, 0, false, 4, 4, 0, 0, 0, {NULL}, false, -1};
     int64_t s256 = vqc_memplan_step_bytes(&st, 256, 256);
     int64_t s512 = vqc_memplan_step_bytes(&st, 512, 512);
     int64_t s512c8 = vqc_memplan_step_bytes(&st8, 512, 512);
@@ -89,15 +89,16 @@ int main(void)
     ASSERT(vqc_memplan_step_bytes(&cpu_low, 1024, 1024) <
            vqc_memplan_step_bytes(&cpu_st, 1024, 1024));
 
-    /* Fused decoder attention keeps no S x S scores on CUDA: at 2048x2048 (S = 128 * 128
-     * latent cells; four attention blocks in the f16 decoder, the middle one and three at the
-     * lowest level) the bfloat16 estimate drops by at least one such matrix per block (with
-     * low memory, where a full-resolution ResnetBlock is the largest segment, it may not drop);
-     * the CPU's estimate stays (libtorch's CPU operator composes them). */
+    /* Fused decoder attention keeps no S x S scores on CUDA: at 2048x2048 (S = 128 * 128 cells,
+     * over the fast precision's threshold; four attention blocks in the f16 decoder, the middle
+     * one and three at the lowest level) the bfloat16 estimate drops by at least one such matrix
+     * per block (with low memory, where a full-resolution ResnetBlock is the largest segment, it
+     * may not drop); the CPU's estimate stays (libtorch's CPU operator composes them). */
     vqc_memplan_step bf = st, bf_low = low;
     bf.decoder_bytes = bf_low.decoder_bytes = 2;
     vqc_memplan_step bf_fused = bf, bf_low_fused = bf_low, cpu_fused = cpu_st;
-    bf_fused.fused_attention = bf_low_fused.fused_attention = cpu_fused.fused_attention = true;
+    bf_fused.fused_attention_from = bf_low_fused.fused_attention_from =
+        cpu_fused.fused_attention_from = VQC_VQGAN_FUSED_ATTENTION_CELLS;
     double cells = 128.0 * 128.0;
     int64_t gain =
         vqc_memplan_step_bytes(&bf, 2048, 2048) - vqc_memplan_step_bytes(&bf_fused, 2048, 2048);
@@ -108,6 +109,10 @@ int main(void)
     ASSERT(gain >= (int64_t)(4 * cells * cells * 2) && gain_low >= 0);
     ASSERT_EQ(vqc_memplan_step_bytes(&cpu_fused, 2048, 2048),
               vqc_memplan_step_bytes(&cpu_st, 2048, 2048));
+    /* below the fused threshold (512x512: 1024 cells) the blocks keep their scores */
+    ASSERT_EQ(vqc_memplan_step_bytes(&bf_fused, 512, 512), vqc_memplan_step_bytes(&bf, 512, 512));
+    bf_fused.fused_attention_from = 0; /* every block fused */
+    ASSERT(vqc_memplan_step_bytes(&bf_fused, 512, 512) < vqc_memplan_step_bytes(&bf, 512, 512));
 
     /* several CLIP models: each adds its tower over its own cutouts at its own resolution,
      * whatever comes before it: (B32 + L14) - B32 == (L14 + L14) - L14, and the bigger input
@@ -118,7 +123,7 @@ int main(void)
     l14.vision_width = 1024;
     l14.vision_layers = 24;
     l14.vision_heads = 16;
-    vqc_memplan_step only_l14 = {&vi, &l14, 32, 0, false, 4, 4, 0, 0, 0, {NULL}, false, false};
+    vqc_memplan_step only_l14 = {&vi, &l14, 32, 0, false, 4, 4, 0, 0, 0, {NULL}, false, -1};
     vqc_memplan_step b32_l14 = st, l14_l14 = only_l14;
     b32_l14.n_more_clips = l14_l14.n_more_clips = 1;
     b32_l14.more_clips[0] = l14_l14.more_clips[0] = &l14;

@@ -224,9 +224,10 @@ static void check_channels_last(const char *name)
 /* Fused attention (vqc_vqgan_set_fused_attention; on the CPU libtorch's composed operator behind
  * vqt_sdpa): on after its check, the image and gradient within float32 rounding of the
  * reference's, in both layouts; in bfloat16 within that type's rounding of the bfloat16
- * reference; low-memory decoding exact against it; turned off, the reference's results bit for
- * bit again. On tiny_vq (attention at one resolution), tiny_transformer (two) and tiny_gumbel
- * (only the middle block's, which every taming decoder has). */
+ * reference; low-memory decoding exact against it; turned off, or on only from more cells than
+ * these decoders attend over, the reference's results bit for bit again. On tiny_vq (attention at
+ * one resolution), tiny_transformer (two) and tiny_gumbel (only the middle block's, which every
+ * taming decoder has). */
 static void check_fused_attention(const char *name)
 {
     decode_case dc = open_case(name, "fused attention", 13);
@@ -234,9 +235,9 @@ static void check_fused_attention(const char *name)
     const vqt_tensor *z = dc.z, *w = dc.w;
     vqt_tensor *g, *gf, *gcl, *glow, *goff, *gbf, *gbff;
     vqt_tensor *y = decode_with_grad(m, z, w, &g);
-    ASSERT(!vqc_vqgan_fused_attention(m));
-    ASSERT(vqc_vqgan_set_fused_attention(m, true));
-    ASSERT(vqc_vqgan_fused_attention(m));
+    ASSERT_EQ(vqc_vqgan_fused_attention_from(m), -1);
+    ASSERT(vqc_vqgan_set_fused_attention(m, true, 0));
+    ASSERT_EQ(vqc_vqgan_fused_attention_from(m), 0);
     vqt_tensor *yf = decode_with_grad(m, z, w, &gf);
     double ey = rel_err(yf, y), eg = rel_err(gf, g);
     fprintf(stderr, "  float32: image relative error %.3g, gradient %.3g\n", ey, eg);
@@ -252,14 +253,22 @@ static void check_fused_attention(const char *name)
     vqc_vqgan_set_low_memory(m, false);
     assert_close(ylow, yf, "fused low-memory decode", 0, 0);
     assert_close(glow, gf, "fused low-memory gradient", 0, 0);
-    ASSERT(!vqc_vqgan_set_fused_attention(m, false));
+    ASSERT(!vqc_vqgan_set_fused_attention(m, false, 0));
+    ASSERT_EQ(vqc_vqgan_fused_attention_from(m), -1);
     vqt_tensor *yoff = decode_with_grad(m, z, w, &goff);
     assert_close(yoff, y, "unfused again", 0, 0);
     assert_close(goff, g, "unfused gradient again", 0, 0);
+    /* on, from more cells than any block here attends over: every block stays unfused */
+    ASSERT(vqc_vqgan_set_fused_attention(m, true, VQC_VQGAN_FUSED_ATTENTION_CELLS));
+    ASSERT_EQ(vqc_vqgan_fused_attention_from(m), VQC_VQGAN_FUSED_ATTENTION_CELLS);
+    vqt_tensor *gbig, *ybig = decode_with_grad(m, z, w, &gbig);
+    assert_close(ybig, y, "fused from 8192 cells", 0, 0);
+    assert_close(gbig, g, "fused from 8192 cells, gradient", 0, 0);
+    ASSERT(!vqc_vqgan_set_fused_attention(m, false, 0));
     /* bfloat16: the check runs in the decoder's type at the time of the call */
     ASSERT_OK(vqc_vqgan_set_decoder_dtype(m, VQC_DTYPE_BF16));
     vqt_tensor *ybf = decode_with_grad(m, z, w, &gbf);
-    ASSERT(vqc_vqgan_set_fused_attention(m, true));
+    ASSERT(vqc_vqgan_set_fused_attention(m, true, 0));
     vqt_tensor *ybff = decode_with_grad(m, z, w, &gbff);
     ey = rel_err(ybff, ybf);
     double cg = cosine(gbff, gbf);

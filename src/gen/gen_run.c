@@ -216,7 +216,7 @@ int vqc_gen_setup(gen_run *r)
         .cut_size = r->lp.cut.cut_size,
         .low_memory = c->low_memory,
         .decoder_bytes = vqc_vqgan_decoder_dtype(c->vq) == VQC_DTYPE_F32 ? 4 : 2,
-        .fused_attention = vqc_vqgan_fused_attention(c->vq),
+        .fused_attention_from = vqc_vqgan_fused_attention_from(c->vq),
         .clip_bytes = c->clip_bytes,
         .on_cpu = c->dev.type == VQT_DEVICE_CPU,
     };

@@ -238,18 +238,19 @@ int vqc_gen_apply_precision(vqc_precision prec, bool deterministic, vqt_device d
     const char *layout = getenv("VQCLIP_CHANNELS_LAST");
     if (!rc && layout && !strcmp(layout, "1"))
         rc = vqc_vqgan_set_decoder_channels_last(vq, true);
-    /* Fused attention, CLIP's and the decoder's, in the fast precision on CUDA, where libtorch
-     * 2.x has kernels for it; not with --deterministic (the fused backward passes add with
-     * atomics). VQCLIP_SDPA=0|1 is a developer's switch for gpu-check's comparison rows
-     * (docs/gpu.md). */
+    /* Fused attention, CLIP's and the decoder's over many cells, in the fast precision on CUDA,
+     * where libtorch 2.x has kernels for it; not with --deterministic (the fused backward passes
+     * add with atomics). VQCLIP_SDPA=0|1|all is a developer's switch for gpu-check's comparison
+     * rows (docs/gpu.md): none, as in the fast precision, or also the decoder's at every size. */
     const char *sdpa = getenv("VQCLIP_SDPA");
     bool fused = sdpa && *sdpa
-                     ? !strcmp(sdpa, "1")
+                     ? strcmp(sdpa, "0") != 0
                      : prec == VQC_PRECISION_FAST && dev.type == VQT_DEVICE_CUDA && !deterministic;
+    int64_t cells = sdpa && !strcmp(sdpa, "all") ? 0 : VQC_VQGAN_FUSED_ATTENTION_CELLS;
     for (int k = 0; !rc && k < n_clips; k++)
         vqc_clip_set_fused_attention(clips[k], fused);
     if (!rc) /* after the type: the check runs in the decoder's */
-        vqc_vqgan_set_fused_attention(vq, fused);
+        vqc_vqgan_set_fused_attention(vq, fused, cells);
     return rc;
 }
 

@@ -42,10 +42,17 @@ typedef struct {
 static const keep_model cpu_keeps = {0.0, 0.0, 2.0, 1.0, 0.0, 1.0, 0.0, 3.0, 12.0, 1.0, true};
 static const keep_model cuda_keeps = {1.0, 1.0, 4.0, 2.0, 2.0, 2.0, 2.0, 3.0, 17.0, 2.0, false};
 
-/* Attention keeps q, k, v and its output at the block's resolution, and S x S matrices. */
-static double attn_elems(const keep_model *km, double c, double s)
+/* Whether an attention block over s cells runs fused (fused_from: vqc_memplan_step's). */
+static bool fused_at(int64_t fused_from, double s)
 {
-    return 4.0 * c * s + km->attn_scores * s * s;
+    return fused_from >= 0 && s >= (double)fused_from;
+}
+
+/* Attention keeps q, k, v and its output at the block's resolution, and S x S matrices unless
+ * it runs fused (then one float per cell, nothing next to those). */
+static double attn_elems(const keep_model *km, double c, double s, int64_t fused_from)
+{
+    return 4.0 * c * s + (fused_at(fused_from, s) ? 0.0 : km->attn_scores * s * s);
 }
 
 /* Running count of a decoder's activations by segment, as vqgan.c checkpoints them (the head
@@ -68,29 +75,24 @@ static void add_segment(seg_count *n, double input, double kept)
  * inputs), and what its backward pass adds to that (*backward: the gradients in flight, and with
  * low_memory the largest segment's activations, recomputed one at a time). */
 static void decoder_elems(const keep_model *km, const vqc_vqgan_info *vi, double hl, double wl,
-                          bool low_memory, bool fused, double *kept, double *backward)
+                          bool low_memory, int64_t fused_from, double *kept, double *backward)
 {
-    /* fused attention keeps q, k, v, its output and one float per token, no S x S scores */
-    keep_model no_scores = *km;
-    if (fused) {
-        no_scores.attn_scores = 0.0;
-        km = &no_scores;
-    }
     int L = vi->num_levels > 0 ? vi->num_levels : 1;
     double s = hl * wl, top = (double)vi->ch * vi->ch_mult[L - 1], z = vi->z_channels * s;
     seg_count n = {0, 0, 0};
     add_segment(&n, z, km->head * top * s); /* z -> conv_in */
     add_segment(&n, top * s, km->resblock * top * s);
-    add_segment(&n, top * s, attn_elems(km, top, s));
+    add_segment(&n, top * s, attn_elems(km, top, s, fused_from));
     add_segment(&n, top * s, km->resblock * top * s);
-    double largest = top * s, scores = s * s, c_in = top;
+    double largest = top * s, scores = fused_at(fused_from, s) ? 0.0 : s * s, c_in = top;
     for (int i = L - 1; i >= 0; i--) {
         double c = (double)vi->ch * vi->ch_mult[i];
         for (int b = 0; b <= vi->num_res_blocks; b++) {
             double k = km->resblock * c * s;
             if (vi->dec_attn[i]) {
-                k += attn_elems(km, c, s);
-                scores = s * s > scores ? s * s : scores;
+                k += attn_elems(km, c, s, fused_from);
+                if (!fused_at(fused_from, s))
+                    scores = s * s > scores ? s * s : scores;
             }
             add_segment(&n, c_in * s, k);
             c_in = c;
@@ -104,7 +106,6 @@ static void decoder_elems(const keep_model *km, const vqc_vqgan_info *vi, double
     add_segment(&n, c_in * s, km->tail * c_in * s + km->out * vi->out_ch * s);
     /* the gradients of the largest activation in flight at once, and through an attention
      * block those of its scores and softmax */
-    scores = fused ? 0.0 : scores;
     double transient = km->transient * largest > 2 * scores ? km->transient * largest : 2 * scores;
     *kept = low_memory ? n.inputs : km->z * z + n.total;
     *backward = (low_memory ? n.biggest : 0.0) + transient;
@@ -142,7 +143,7 @@ int64_t vqc_memplan_step_bytes(const vqc_memplan_step *st, int w, int h)
     double clip_b = st->clip_bytes > 0 ? st->clip_bytes : 4;
     double kept, backward;
     decoder_elems(km, vi, (double)h / f, (double)w / f, st->low_memory,
-                  st->fused_attention && !st->on_cpu, &kept, &backward);
+                  st->on_cpu ? -1 : st->fused_attention_from, &kept, &backward);
     /* the decoded image, its augmentation inputs and outputs and their gradients, and what the
      * shaping losses keep */
     double images = 4.0 * 3.0 * px * 6 + 4.0 * (3.0 * cutn * r * r * st->shape_cut_tensors +

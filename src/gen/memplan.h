@@ -35,7 +35,9 @@ typedef struct {
     int n_more_clips;
     const vqc_clip_info *more_clips[VQC_MAX_CLIPS - 1];
     bool on_cpu; /* the step runs on the CPU, whose autograd's keeps were measured (memplan.c) */
-    bool fused_attention; /* the decoder's attention keeps no scores (on CUDA; vqgan.h) */
+    /* the decoder's attention over at least this many cells keeps no scores (-1: none; on CUDA,
+     * vqc_vqgan_fused_attention_from) */
+    int64_t fused_attention_from;
 } vqc_memplan_step;
 
 /* Estimated bytes one step needs beyond the loaded models, for a w x h image (multiples of the

@@ -202,6 +202,7 @@ static int load_from(const vqc_tensor_map *map, vqc_weight_file *file, const cha
         return vqc_error_set(VQC_ERR_NOMEM, "out of memory");
     m->dev = dev;
     m->dec_dtype = VQC_DTYPE_F32;
+    m->enc.fused_from = m->dec.fused_from = -1;
     const char *prefix = NULL;
     int rc = vqc_vqgan_arch_infer(map, &m->info, &prefix);
     if (!rc && yaml)
@@ -335,7 +336,8 @@ static vqt_tensor *attn(const coder_t *c, const attn_t *a, const vqt_tensor *x)
     vqt_tensor *k = vqt_reshape(conv(&a->k, h, 1, 0), 3, flat);
     vqt_tensor *v = vqt_reshape(conv(&a->v, h, 1, 0), 3, flat);
     vqt_tensor *o; /* [N, C, S] */
-    if (c->fused_attention) {
+    bool fused = c->fused_from >= 0 && s[2] * s[3] >= c->fused_from;
+    if (fused) {
         /* one head of width C: the same scale 1/sqrt(C), and no [S, S] scores kept */
         o = vqt_transpose(vqc_attention(tokens(q), tokens(k), tokens(v), 1, NULL, true), 1, 2);
     } else {
@@ -351,7 +353,7 @@ static vqt_tensor *attn(const coder_t *c, const attn_t *a, const vqt_tensor *x)
         o = vqt_matmul(v, vqt_transpose(w, 1, 2));
     }
     o = vqt_reshape(o, 4, s);
-    if (c->fused_attention && !vqt_is_channels_last(x)) /* the fused output is channels last */
+    if (fused && !vqt_is_channels_last(x)) /* the fused output is channels last */
         o = vqt_contiguous(o);
     o = conv(&a->proj, o, 1, 0);
     return vqt_binary(VQT_ADD, x, o);

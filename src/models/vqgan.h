@@ -97,16 +97,22 @@ vqc_dtype vqc_vqgan_decoder_dtype(const vqc_vqgan *m);
  * freed). */
 int vqc_vqgan_set_decoder_channels_last(vqc_vqgan *m, bool on);
 bool vqc_vqgan_decoder_channels_last(const vqc_vqgan *m);
-/* Runs the decoder's attention blocks as one fused operator each (vqt_sdpa, one head of the
- * block's width: on CUDA with libtorch 2.x a memory-efficient kernel that never stores the
- * [S, S] scores of S latent cells) instead of the reference's matmul, float32 softmax and
- * matmul. Off after loading: the values agree within rounding, not bit for bit. Turning it on
- * first checks the fused operator at each attention width, in the decoder's type at the time
- * of the call (vqc_attention_check, 256 tokens, forward and backward); when it fails or
- * disagrees it stays off, with one warning that says why. Returns whether it is on. The
- * encoder keeps the reference's attention. */
-bool vqc_vqgan_set_fused_attention(vqc_vqgan *m, bool on);
-bool vqc_vqgan_fused_attention(const vqc_vqgan *m);
+/* Runs the decoder's attention blocks over at least min_cells latent cells (0: every block) as
+ * one fused operator each (vqt_sdpa, one head of the block's width: on CUDA with libtorch 2.x a
+ * memory-efficient kernel that never stores the [S, S] scores of S cells) instead of the
+ * reference's matmul, float32 softmax and matmul. Off after loading: the values agree within
+ * rounding, not bit for bit. Turning it on first checks the fused operator at each attention
+ * width, in the decoder's type at the time of the call (vqc_attention_check, 256 cells,
+ * forward and backward); when it fails or disagrees it stays off, with one warning that says
+ * why. Returns whether it is on. The encoder keeps the reference's attention. */
+bool vqc_vqgan_set_fused_attention(vqc_vqgan *m, bool on, int64_t min_cells);
+/* The fewest cells an attention block of the decoder runs fused over; -1 when it is off. */
+int64_t vqc_vqgan_fused_attention_from(const vqc_vqgan *m);
+/* Where the fast precision fuses the decoder's attention: from 8192 cells (pictures from about
+ * 1448x1448 at f16). The kernel that takes the decoder's width runs one thread block per few
+ * dozen query cells of its single head, so over fewer cells it leaves most of a large GPU idle,
+ * and the scores it would save are small there (docs/gpu.md). */
+#define VQC_VQGAN_FUSED_ATTENTION_CELLS 8192
 /* Codebook entries for int64 indices [N, h, w] as z [N, embed_dim, h, w]. */
 vqt_tensor *vqc_vqgan_embed(const vqc_vqgan *m, const vqt_tensor *indices);
 

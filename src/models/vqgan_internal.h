@@ -32,7 +32,7 @@ typedef struct {
     level_t levels[VQC_VQGAN_MAX_LEVELS];
     resblock_t mid1, mid2;
     attn_t mid_attn;
-    bool fused_attention; /* attention as one vqt_sdpa (vqc_vqgan_set_fused_attention) */
+    int64_t fused_from; /* attention over this many cells or more as one vqt_sdpa; -1: none */
 } coder_t;
 
 struct vqc_vqgan {

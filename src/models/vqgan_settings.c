@@ -150,7 +150,7 @@ static int attention_widths(const vqc_vqgan *m, int64_t widths[VQC_VQGAN_MAX_LEV
     return n;
 }
 
-bool vqc_vqgan_set_fused_attention(vqc_vqgan *m, bool on)
+bool vqc_vqgan_set_fused_attention(vqc_vqgan *m, bool on, int64_t min_cells)
 {
     if (!m)
         return false;
@@ -163,7 +163,7 @@ bool vqc_vqgan_set_fused_attention(vqc_vqgan *m, bool on)
     for (int i = 0; i < n && ok; i++)
         ok = vqc_attention_check(m->dev, m->dec_dtype, 1, widths[i], 256, 256, NULL, why,
                                  sizeof why);
-    m->dec.fused_attention = ok;
+    m->dec.fused_from = ok ? (min_cells > 0 ? min_cells : 0) : -1;
     if (on && !ok)
         vqc_log(VQC_LOG_WARN,
                 "the VQGAN decoder's attention runs unfused (more memory for large pictures): "
@@ -172,9 +172,9 @@ bool vqc_vqgan_set_fused_attention(vqc_vqgan *m, bool on)
     return ok;
 }
 
-bool vqc_vqgan_fused_attention(const vqc_vqgan *m)
+int64_t vqc_vqgan_fused_attention_from(const vqc_vqgan *m)
 {
-    return m && m->dec.fused_attention;
+    return m ? m->dec.fused_from : -1;
 }
 
 vqc_dtype vqc_vqgan_decoder_dtype(const vqc_vqgan *m)
