@@ -119,6 +119,22 @@ static void check_low_memory(const char *name)
     close_case(&dc);
 }
 
+/* Low-memory decoding (checkpointed segments) of m as it is set up gives y and g bit for bit;
+ * m is left without low memory. */
+static void low_memory_matches(vqc_vqgan *m, const vqt_tensor *z, const vqt_tensor *w,
+                               const vqt_tensor *y, const vqt_tensor *g, const char *what)
+{
+    vqt_tensor *glow;
+    vqc_vqgan_set_low_memory(m, true);
+    vqt_tensor *ylow = decode_with_grad(m, z, w, &glow);
+    vqc_vqgan_set_low_memory(m, false);
+    char name[96];
+    snprintf(name, sizeof name, "%s low-memory decode", what);
+    assert_close(ylow, y, name, 0, 0);
+    snprintf(name, sizeof name, "%s low-memory gradient", what);
+    assert_close(glow, g, name, 0, 0);
+}
+
 /* sum(a * b) / (|a| |b|) over all elements, in float64. */
 static double cosine(const vqt_tensor *a, const vqt_tensor *b)
 {
@@ -151,7 +167,7 @@ static void check_reduced_decoder(const char *name)
     decode_case dc = open_case(name, "bfloat16 decoder", 11);
     vqc_vqgan *m = dc.m;
     const vqt_tensor *z = dc.z, *w = dc.w;
-    vqt_tensor *g32, *gbf, *glow;
+    vqt_tensor *g32, *gbf;
     vqt_tensor *y32 = decode_with_grad(m, z, w, &g32);
     ASSERT_OK(vqc_vqgan_set_decoder_dtype(m, VQC_DTYPE_BF16));
     ASSERT_EQ(vqc_vqgan_decoder_dtype(m), VQC_DTYPE_BF16);
@@ -162,10 +178,7 @@ static void check_reduced_decoder(const char *name)
     fprintf(stderr, "  image relative error %.3g, gradient cosine %.6f\n", ey, cg);
     ASSERT(ey < 6e-2); /* about 3.5e-2 on the tiny fixtures: 8-bit mantissas over ~20 layers */
     ASSERT(cg > 0.995);
-    vqc_vqgan_set_low_memory(m, true);
-    vqt_tensor *ylow = decode_with_grad(m, z, w, &glow);
-    assert_close(ylow, ybf, "bfloat16 low-memory decode", 0, 0);
-    assert_close(glow, gbf, "bfloat16 low-memory gradient", 0, 0);
+    low_memory_matches(m, z, w, ybf, gbf, "bfloat16");
     /* One-way, and only float types. */
     ASSERT_EQ(vqc_vqgan_set_decoder_dtype(m, VQC_DTYPE_F32), VQC_ERR_USAGE);
     ASSERT_EQ(vqc_vqgan_set_decoder_dtype(m, VQC_DTYPE_I64), VQC_ERR_USAGE);
@@ -184,7 +197,7 @@ static void check_channels_last(const char *name)
     decode_case dc = open_case(name, "channels-last decoder", 12);
     vqc_vqgan *m = dc.m;
     const vqt_tensor *z = dc.z, *w = dc.w;
-    vqt_tensor *g, *gcl, *gnat, *glow, *goff, *gbf, *gbfcl;
+    vqt_tensor *g, *gcl, *gnat, *goff, *gbf, *gbfcl;
     vqt_tensor *y = decode_with_grad(m, z, w, &g);
     ASSERT_OK(vqc_vqgan_set_decoder_channels_last(m, true));
     ASSERT(vqc_vqgan_decoder_channels_last(m));
@@ -199,11 +212,7 @@ static void check_channels_last(const char *name)
     ey = rel_err(ynat, y), eg = rel_err(gnat, g);
     fprintf(stderr, "  float32, libtorch's GroupNorm: image %.3g, gradient %.3g\n", ey, eg);
     ASSERT(ey < 1e-5 && eg < 1e-5);
-    vqc_vqgan_set_low_memory(m, true);
-    vqt_tensor *ylow = decode_with_grad(m, z, w, &glow);
-    vqc_vqgan_set_low_memory(m, false);
-    assert_close(ylow, ycl, "channels-last low-memory decode", 0, 0);
-    assert_close(glow, gcl, "channels-last low-memory gradient", 0, 0);
+    low_memory_matches(m, z, w, ycl, gcl, "channels-last");
     ASSERT_OK(vqc_vqgan_set_decoder_channels_last(m, false));
     vqt_tensor *yoff = decode_with_grad(m, z, w, &goff);
     assert_close(yoff, y, "NCHW again", 0, 0);
@@ -233,7 +242,7 @@ static void check_fused_attention(const char *name)
     decode_case dc = open_case(name, "fused attention", 13);
     vqc_vqgan *m = dc.m;
     const vqt_tensor *z = dc.z, *w = dc.w;
-    vqt_tensor *g, *gf, *gcl, *glow, *goff, *gbf, *gbff;
+    vqt_tensor *g, *gf, *gcl, *goff, *gbf, *gbff;
     vqt_tensor *y = decode_with_grad(m, z, w, &g);
     ASSERT_EQ(vqc_vqgan_fused_attention_from(m), -1);
     ASSERT(vqc_vqgan_set_fused_attention(m, true, 0));
@@ -248,11 +257,7 @@ static void check_fused_attention(const char *name)
     ey = rel_err(ycl, y), eg = rel_err(gcl, g);
     fprintf(stderr, "  float32 channels last: image %.3g, gradient %.3g\n", ey, eg);
     ASSERT(ey < 1e-5 && eg < 1e-5);
-    vqc_vqgan_set_low_memory(m, true);
-    vqt_tensor *ylow = decode_with_grad(m, z, w, &glow);
-    vqc_vqgan_set_low_memory(m, false);
-    assert_close(ylow, yf, "fused low-memory decode", 0, 0);
-    assert_close(glow, gf, "fused low-memory gradient", 0, 0);
+    low_memory_matches(m, z, w, yf, gf, "fused");
     ASSERT(!vqc_vqgan_set_fused_attention(m, false, 0));
     ASSERT_EQ(vqc_vqgan_fused_attention_from(m), -1);
     vqt_tensor *yoff = decode_with_grad(m, z, w, &goff);
