@@ -234,7 +234,8 @@ static void check_channels_last(const char *name)
  * vqt_sdpa): on after its check, the image and gradient within float32 rounding of the
  * reference's, in both layouts; in bfloat16 within that type's rounding of the bfloat16
  * reference; low-memory decoding exact against it; turned off, or on only from more cells than
- * these decoders attend over, the reference's results bit for bit again. On tiny_vq (attention at
+ * these decoders attend over, the reference's results bit for bit again; on from fewer, its
+ * check deferred to the first decode, the fused results again. On tiny_vq (attention at
  * one resolution), tiny_transformer (two) and tiny_gumbel (only the middle block's, which every
  * taming decoder has). */
 static void check_fused_attention(const char *name)
@@ -269,6 +270,13 @@ static void check_fused_attention(const char *name)
     vqt_tensor *gbig, *ybig = decode_with_grad(m, z, w, &gbig);
     assert_close(ybig, y, "fused from 8192 cells", 0, 0);
     assert_close(gbig, g, "fused from 8192 cells, gradient", 0, 0);
+    /* from one cell: the check waits for the first decode, which then runs every block fused */
+    ASSERT(vqc_vqgan_set_fused_attention(m, true, 1));
+    ASSERT_EQ(vqc_vqgan_fused_attention_from(m), 1);
+    vqt_tensor *g1, *y1 = decode_with_grad(m, z, w, &g1);
+    ASSERT_EQ(vqc_vqgan_fused_attention_from(m), 1);
+    assert_close(y1, yf, "fused after the first decode's check", 0, 0);
+    assert_close(g1, gf, "fused after the first decode's check, gradient", 0, 0);
     ASSERT(!vqc_vqgan_set_fused_attention(m, false, 0));
     /* bfloat16: the check runs in the decoder's type at the time of the call */
     ASSERT_OK(vqc_vqgan_set_decoder_dtype(m, VQC_DTYPE_BF16));

@@ -202,7 +202,7 @@ static int load_from(const vqc_tensor_map *map, vqc_weight_file *file, const cha
         return vqc_error_set(VQC_ERR_NOMEM, "out of memory");
     m->dev = dev;
     m->dec_dtype = VQC_DTYPE_F32;
-    m->enc.fused_from = m->dec.fused_from = -1;
+    m->enc.fused_from = m->dec.fused_from = m->fused_pending = -1;
     const char *prefix = NULL;
     int rc = vqc_vqgan_arch_infer(map, &m->info, &prefix);
     if (!rc && yaml)
@@ -498,6 +498,8 @@ vqt_tensor *vqc_vqgan_decode(const vqc_vqgan *m, const vqt_tensor *z_q)
 {
     if (check_input(m, z_q, m->info.embed_dim, 1, "decode"))
         return NULL;
+    if (m->fused_pending >= 0) /* the model's settings, not its weights: a one-time check */
+        vqgan_fused_check_due((vqc_vqgan *)m, vqt_size(z_q, 2), vqt_size(z_q, 3));
     return scoped(run_decode, m, z_q, "decode");
 }
 

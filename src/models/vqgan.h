@@ -101,12 +101,16 @@ bool vqc_vqgan_decoder_channels_last(const vqc_vqgan *m);
  * one fused operator each (vqt_sdpa, one head of the block's width: on CUDA with libtorch 2.x a
  * memory-efficient kernel that never stores the [S, S] scores of S cells) instead of the
  * reference's matmul, float32 softmax and matmul. Off after loading: the values agree within
- * rounding, not bit for bit. Turning it on first checks the fused operator at each attention
- * width, in the decoder's type at the time of the call (vqc_attention_check, 256 cells,
- * forward and backward); when it fails or disagrees it stays off, with one warning that says
- * why. Returns whether it is on. The encoder keeps the reference's attention. */
+ * rounding, not bit for bit. Before the fused operator is first used it is checked at each
+ * attention width, in the decoder's type (vqc_attention_check, 256 cells, forward and
+ * backward): now with min_cells 0, else at the first decode with a block over min_cells cells
+ * or more, so that smaller pictures never pay for it. When it fails or disagrees the decoder
+ * keeps the reference's operators, with one warning that says why. Returns whether it is on
+ * (with min_cells > 0: asked for, the check still to come). The encoder keeps the reference's
+ * attention. */
 bool vqc_vqgan_set_fused_attention(vqc_vqgan *m, bool on, int64_t min_cells);
-/* The fewest cells an attention block of the decoder runs fused over; -1 when it is off. */
+/* The fewest cells an attention block of the decoder runs fused over (or will, once its check
+ * has passed); -1 when it is off. */
 int64_t vqc_vqgan_fused_attention_from(const vqc_vqgan *m);
 /* Where the fast precision fuses the decoder's attention: from 8192 cells (pictures from about
  * 1448x1448 at f16). The kernel that takes the decoder's width runs one thread block per few

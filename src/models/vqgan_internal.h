@@ -49,6 +49,9 @@ struct vqc_vqgan {
     bool dec_channels_last; /* ... and their layout (vqc_vqgan_set_decoder_channels_last) */
     int nsegs;
     struct segment *segs; /* post_quant_conv + decoder as segments, in order (set at load) */
+    /* fused attention asked for from this many cells, its check not yet run (-1: none): it runs
+     * at the first decode that would use it (vqgan_fused_check_due) */
+    int64_t fused_pending;
 };
 
 /* One unit of the decoder: checkpointed on its own in low-memory mode. */
@@ -58,5 +61,10 @@ struct segment {
     seg_kind kind;
     int level, block; /* SEG_BLOCK: a ResnetBlock (with its attention); SEG_UP: upsampling */
 };
+
+/* Runs a pending fused-attention check (vqc_vqgan_set_fused_attention) when decoding a latent
+ * of h x w cells would use the fused path: before the decode, outside any recorded graph (the
+ * first call of a recorded decoder runs plainly). */
+void vqgan_fused_check_due(vqc_vqgan *m, int64_t h, int64_t w);
 
 #endif

@@ -150,21 +150,21 @@ static int attention_widths(const vqc_vqgan *m, int64_t widths[VQC_VQGAN_MAX_LEV
     return n;
 }
 
-bool vqc_vqgan_set_fused_attention(vqc_vqgan *m, bool on, int64_t min_cells)
+/* Checks the fused operator at each attention width (256 cells, the attention of a 256x256
+ * picture at f16: the kernels are picked by the width and the type, and the check stays a few
+ * milliseconds), then fuses from min_cells, or warns and leaves the reference's operators. */
+static bool check_fused(vqc_vqgan *m, int64_t min_cells)
 {
-    if (!m)
-        return false;
     char why[512] = "";
     int64_t widths[VQC_VQGAN_MAX_LEVELS + 1];
     int n = attention_widths(m, widths);
-    bool ok = on;
-    /* 256 tokens, the attention of a 256x256 picture at f16: the kernels are picked by the
-     * width and the type, and the check stays a few milliseconds */
+    bool ok = true;
     for (int i = 0; i < n && ok; i++)
         ok = vqc_attention_check(m->dev, m->dec_dtype, 1, widths[i], 256, 256, NULL, why,
                                  sizeof why);
-    m->dec.fused_from = ok ? (min_cells > 0 ? min_cells : 0) : -1;
-    if (on && !ok)
+    m->dec.fused_from = ok ? min_cells : -1;
+    m->fused_pending = -1;
+    if (!ok)
         vqc_log(VQC_LOG_WARN,
                 "the VQGAN decoder's attention runs unfused (more memory for large pictures): "
                 "the fused kernel %s",
@@ -172,9 +172,38 @@ bool vqc_vqgan_set_fused_attention(vqc_vqgan *m, bool on, int64_t min_cells)
     return ok;
 }
 
+bool vqc_vqgan_set_fused_attention(vqc_vqgan *m, bool on, int64_t min_cells)
+{
+    if (!m)
+        return false;
+    m->dec.fused_from = m->fused_pending = -1;
+    if (!on)
+        return false;
+    if (min_cells <= 0)
+        return check_fused(m, 0);
+    /* the check waits for a decode that would use the fused path: pictures below the
+     * threshold, most of them, then never pay for it at start-up */
+    m->fused_pending = min_cells;
+    return true;
+}
+
+void vqgan_fused_check_due(vqc_vqgan *m, int64_t h, int64_t w)
+{
+    /* the most cells an attention block attends over: the latent's at the lowest level, four
+     * times as many for each upsampling above it */
+    int64_t cells = 0, s = h * w;
+    for (int i = m->info.num_levels - 1; i >= 0; i--, s *= 4)
+        if (m->info.dec_attn[i] || i == m->info.num_levels - 1) /* the middle block's too */
+            cells = s > cells ? s : cells;
+    if (cells >= m->fused_pending)
+        check_fused(m, m->fused_pending);
+}
+
 int64_t vqc_vqgan_fused_attention_from(const vqc_vqgan *m)
 {
-    return m ? m->dec.fused_from : -1;
+    if (!m)
+        return -1;
+    return m->fused_pending >= 0 ? m->fused_pending : m->dec.fused_from;
 }
 
 vqc_dtype vqc_vqgan_decoder_dtype(const vqc_vqgan *m)
