@@ -21,7 +21,8 @@
  * 512x512, cutn 32, the default augmentations. Without a CUDA device it exits 77 (skipped);
  * VQCLIP_GPU_TEST_ON_CPU=1 (ctest's test-gpu-precision-on-cpu, with or without a device) runs
  * the same comparison on the CPU with the tiny fixture models at 64x64 (bfloat16 decoder through
- * libtorch's CPU kernels; CLIP stays float32 there), to check this test's own logic. Environment:
+ * libtorch's CPU kernels, with CUDA's GroupNorm choices: SAVED for the NCHW decoder; CLIP stays
+ * float32 there), to check this test's own logic. Environment:
  * VQCLIP_GPU_INDEX (0), VQCLIP_PRECISION_SIZE, VQCLIP_PRECISION_STEPS. */
 #include <math.h>
 #include <stdlib.h>
@@ -182,18 +183,26 @@ int main(void)
         {"fast-gn-reduce", VQC_PRECISION_FAST, false, VQT_GN_REDUCE, false},
     };
     static const variant_t reference = {"exact", VQC_PRECISION_EXACT, false, VQT_GN_AUTO, false};
+    /* The dry run takes CUDA's GroupNorm for the NCHW decoder (AUTO picks NATIVE on the CPU) */
+    if (dry)
+        vqt_set_group_norm_impl(VQT_GN_SAVED);
     outcome_t exact = run(&s, &reference);
     for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
-        if (variants[i].gn != VQT_GN_AUTO)
-            vqt_set_group_norm_impl(variants[i].gn);
+        vqt_gn_impl gn = variants[i].gn;
+        if (dry && gn == VQT_GN_AUTO)
+            gn = variants[i].channels_last ? VQT_GN_COMPOSED : VQT_GN_SAVED;
+        if (gn != VQT_GN_AUTO)
+            vqt_set_group_norm_impl(gn);
         outcome_t o = run(&s, &variants[i]);
-        if (variants[i].gn != VQT_GN_AUTO)
-            vqt_set_group_norm_impl(VQT_GN_AUTO);
+        if (gn != VQT_GN_AUTO)
+            vqt_set_group_norm_impl(dry ? VQT_GN_SAVED : VQT_GN_AUTO);
         if (!dry || variants[i].prec != VQC_PRECISION_MIXED) /* the CPU has no float16 CLIP */
             compare(&o, &exact, variants[i].name);
         vqt_free(o.grad0);
     }
     vqt_free(exact.grad0);
+    if (dry)
+        vqt_set_group_norm_impl(VQT_GN_AUTO);
     fprintf(stderr, "test-gpu-precision: ok%s\n", dry ? " (dry run on the CPU)" : "");
     return 0;
 }
