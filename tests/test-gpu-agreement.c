@@ -695,9 +695,11 @@ int main(void)
         TEST_SKIP("no CUDA device (libtorch %s)", vqt_version());
     const char *idx = getenv("VQCLIP_GPU_INDEX"); /* which card to test; default 0 */
     vqt_device dev = {VQT_DEVICE_CUDA, idx ? atoi(idx) : 0};
-    if (dry)
+    if (dry) {
         dev = cpu;
-    else
+        /* CUDA's GroupNorm for the NCHW decoder (AUTO picks NATIVE on the CPU): its path too */
+        vqt_set_group_norm_impl(VQT_GN_SAVED);
+    } else
         ASSERT(dev.index >= 0 && dev.index < count);
     fprintf(stderr, "libtorch %s, %d CUDA device(s), testing %s:%d, NVIDIA_TF32_OVERRIDE=%s\n",
             vqt_version(), count, dry ? "cpu (dry run)" : "cuda", dev.index,
