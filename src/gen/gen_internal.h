@@ -68,7 +68,7 @@ int vqc_gen_loop_params(const vqc_context *c, const vqc_generate_params *g, vqc_
 /* Applies the settings of precision `prec` (resolved: not AUTO) to freshly loaded models on
  * dev, as vqc_load() does, so that a test of a precision runs what the CLI runs: FAST's
  * bfloat16 decoder, CLIP's and the decoder's fused attention with FAST on CUDA unless
- * `deterministic`, and the developers' switches VQCLIP_CHANNELS_LAST=1 and VQCLIP_SDPA=0|1
+ * `deterministic`, and the developers' switches VQCLIP_CHANNELS_LAST=1 and VQCLIP_SDPA=0|1|all
  * (docs/gpu.md). CLIP's own type is chosen when it is loaded. Returns 0 or a negative code. */
 int vqc_gen_apply_precision(vqc_precision prec, bool deterministic, vqt_device dev, vqc_vqgan *vq,
                             vqc_clip *const *clips, int n_clips);
