@@ -25,7 +25,8 @@
  * exit status 3), an impossible allocation fails with a message instead of aborting, peak
  * memory statistics, and a smoke run of the production loop path on CUDA (float16 CLIP, every
  * augmentation, both cutout methods, noise and image prompts, noise init), once in the fast
- * precision as the CLI sets it up (bfloat16 decoder, fused attention) and once in mixed.
+ * precision as the CLI sets it up (bfloat16 decoder, fused attention) and once in mixed, every
+ * step replaying the codebook search's, the decoder's and CLIP's recorded graphs.
  *
  * Environment: VQCLIP_GPU_INDEX=N tests cuda:N (default 0); VQCLIP_GPU_TEST_ON_CPU=1 runs the
  * checks that need no GPU on the CPU, with or without a device (see main). The reduced precisions
@@ -648,6 +649,10 @@ static void smoke_loop(vqt_device dev, vqc_cut_method method, vqc_precision prec
     p.cut.method = method;
     ASSERT_OK(vqc_augment_list_parse("Re Cr Af Ro Pe Hf Et Ts Ji Sh Gn Er", &p.cut.augments));
     p.cut.cut_noise = 0.1;
+    bool emulate = dev.type != VQT_DEVICE_CUDA;   /* the dry run: the graphs' rules on the CPU */
+    vqt_graphs_mode mode = vqt_get_graphs_mode(); /* VQCLIP_CUDA_GRAPH's, as vqt_init read it */
+    if (emulate)
+        vqt_set_graphs_mode(VQT_GRAPHS_EMULATE);
     vqc_loop *L;
     ASSERT_OK(vqc_loop_create(&p, vq, clip, &L));
     ASSERT_OK(vqc_loop_add_text_prompt(L, tok, "a red circle", 1.0, -INFINITY));
@@ -671,6 +676,15 @@ static void smoke_loop(vqt_device dev, vqc_cut_method method, vqc_precision prec
     vqt_free(top);
     fprintf(stderr, "  10 steps, last losses %.4f %.4f %.4f %.4f\n", losses[0], losses[1],
             losses[2], losses[3]);
+    /* On CUDA every step replays the codebook search's, the decoder's and CLIP's recorded
+     * graphs: a recording that failed (logged as a warning) would leave the loop on plain
+     * launches, which the figures would then measure without saying so. */
+    long long replays, eager;
+    vqc_loop_graph_counts(L, &replays, &eager);
+    fprintf(stderr, "  recorded graphs: %lld replays, %lld plain calls\n", replays, eager);
+    if (emulate || (mode == VQT_GRAPHS_AUTO && vqt_cuda_graphs_built()))
+        ASSERT(replays == 30 && eager == 0);
+    vqt_set_graphs_mode(mode);
     vqt_free(img);
     vqt_free(first);
     vqc_image_free(&im);

@@ -482,8 +482,8 @@ static void report_profile(const gen_run *r, double wall, long long handles)
     long long replays, eager;
     vqc_loop_graph_counts(r->loop, &replays, &eager);
     vqc_log(VQC_LOG_INFO,
-            "profile: decoder and CLIP image encoder: %lld calls replayed recorded graphs, %lld "
-            "ran eagerly",
+            "profile: codebook search, decoder and CLIP image encoder: %lld calls replayed "
+            "recorded graphs, %lld ran eagerly",
             replays, eager);
 }
 

@@ -452,7 +452,7 @@ static int new_epoch(vqc_loop *L)
  * CLIP model's cutouts. */
 static vqt_tensor *total_loss(vqc_loop *L, vqt_tensor **terms, vqt_tensor **shares)
 {
-    vqt_tensor *zq = vqc_vqgan_nearest(L->vq, L->z, NULL);
+    vqt_tensor *zq = vqc_loop_quantise(L, L->z);
     vqc_loop_mark(L, PROF_QUANTISE);
     vqt_tensor *y = zq ? vqc_loop_decode(L, zq) : NULL;
     vqt_tensor *img = vqt_clamp_with_grad(vqt_affine(y, 0.5, 0.5), 0.0, 1.0);

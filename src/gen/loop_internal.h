@@ -41,8 +41,10 @@ struct vqc_loop {
     bool have_share;                 /* clip_share holds a step's values */
     vqt_graphed *dec_graph; /* the decoder as recorded CUDA graphs (made at the first step) */
     bool dec_graph_noted;   /* the reason it runs without them has been logged */
-    vqt_profile *prof;      /* borrowed; NULL: no profiling */
-    int prof_steps;         /* steps profiled so far (the first ones are warm-up) */
+    vqt_graphed *q_graph;   /* the codebook search likewise */
+    bool q_graph_noted;
+    vqt_profile *prof; /* borrowed; NULL: no profiling */
+    int prof_steps;    /* steps profiled so far (the first ones are warm-up) */
 };
 
 /* The stages' indices in vqc_loop_profile_stages. */
@@ -75,11 +77,17 @@ vqt_tensor *vqc_loop_fit_image(const vqc_loop *L, const vqc_image *img);
  * Returns 0, or -1 with the error recorded. */
 int vqc_loop_encode_cutouts(vqc_loop *L, vqt_tensor *img, vqt_tensor **fn, vqt_tensor **cuts0);
 
+/* z's nearest codebook entries with z's gradient (vqc_vqgan_nearest), from their recorded graphs
+ * where they can replay: the step's first stage, which the host would otherwise issue operator by
+ * operator while the device waits for it. */
+vqt_tensor *vqc_loop_quantise(vqc_loop *L, const vqt_tensor *z);
+
 /* The decoder's image of z_q, from its recorded graphs where they can replay (vqt_graphed_call;
  * not in low-memory mode, whose checkpointed segments rerun in the backward pass). */
 vqt_tensor *vqc_loop_decode(vqc_loop *L, const vqt_tensor *zq);
 
-/* Frees the models' and the decoder's recorded graphs (when no step's autograd graph is left). */
+/* Frees the models', the codebook search's and the decoder's recorded graphs (when no step's
+ * autograd graph is left). */
 void vqc_loop_free_graphs(vqc_loop *L);
 
 /* Prompt i's loss (scope-owned): the sum over the models of weight_k * loss_k, from the

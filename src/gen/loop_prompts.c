@@ -271,6 +271,16 @@ static vqt_tensor *graphed(const vqc_loop *L, vqt_graphed **g, bool *noted, vqt_
     return y;
 }
 
+static vqt_tensor *quantise_body(void *arg, const vqt_tensor *z)
+{
+    return vqc_vqgan_nearest(((const vqc_loop *)arg)->vq, z, NULL);
+}
+
+vqt_tensor *vqc_loop_quantise(vqc_loop *L, const vqt_tensor *z)
+{
+    return graphed(L, &L->q_graph, &L->q_graph_noted, quantise_body, L, z, "the codebook search");
+}
+
 static vqt_tensor *decode_body(void *arg, const vqt_tensor *zq)
 {
     return vqc_vqgan_decode(((const vqc_loop *)arg)->vq, zq);
@@ -286,6 +296,10 @@ vqt_tensor *vqc_loop_decode(vqc_loop *L, const vqt_tensor *zq)
 void vqc_loop_graph_counts(const vqc_loop *L, long long *replays, long long *eager)
 {
     vqt_graphed_counts(L->dec_graph, replays, eager);
+    long long qr, qe;
+    vqt_graphed_counts(L->q_graph, &qr, &qe);
+    *replays += qr;
+    *eager += qe;
     for (int k = 0; k < L->nclips; k++) {
         long long r, e;
         vqt_graphed_counts(L->clips[k].graph, &r, &e);
@@ -298,6 +312,8 @@ void vqc_loop_free_graphs(vqc_loop *L)
 {
     vqt_graphed_free(L->dec_graph);
     L->dec_graph = NULL;
+    vqt_graphed_free(L->q_graph);
+    L->q_graph = NULL;
     for (int k = 0; k < L->nclips; k++) {
         vqt_graphed_free(L->clips[k].graph);
         L->clips[k].graph = NULL;
