@@ -79,7 +79,8 @@ int vqc_loop_encode_cutouts(vqc_loop *L, vqt_tensor *img, vqt_tensor **fn, vqt_t
 
 /* z's nearest codebook entries with z's gradient (vqc_vqgan_nearest), from their recorded graphs
  * where they can replay: the step's first stage, which the host would otherwise issue operator by
- * operator while the device waits for it. */
+ * operator while the device waits for it. Up to a latent of 1024 cells with 16384 entries
+ * (512x512 at f16); larger ones run plainly. */
 vqt_tensor *vqc_loop_quantise(vqc_loop *L, const vqt_tensor *z);
 
 /* The decoder's image of z_q, from its recorded graphs where they can replay (vqt_graphed_call;

@@ -278,6 +278,12 @@ static vqt_tensor *quantise_body(void *arg, const vqt_tensor *z)
 
 vqt_tensor *vqc_loop_quantise(vqc_loop *L, const vqt_tensor *z)
 {
+    /* Recorded only while its distances (cells x codebook entries, float32) stay within 64 MiB,
+     * as at 512x512 with 16384 entries: a recording's pool keeps its largest transient for the
+     * whole run, and at larger sizes the host's launches are a sliver of the step. */
+    int64_t cells = vqt_size(z, 2) * vqt_size(z, 3);
+    if (cells * vqc_vqgan_get_info(L->vq)->n_embed > ((int64_t)1 << 24))
+        return vqc_vqgan_nearest(L->vq, z, NULL);
     return graphed(L, &L->q_graph, &L->q_graph_noted, quantise_body, L, z, "the codebook search");
 }
 
