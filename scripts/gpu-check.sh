@@ -784,6 +784,16 @@ done
   for i in "${!STAGES[@]}"; do
     printf '%-10s %-7s %s\n' "${STAGES[$i]}" "${RESULTS[$i]}" "${NOTES[$i]}"
   done
+  # The fail-safes (fused attention's checks, the recorded graphs) fall back with a warning and
+  # the run goes on: the figures would then measure the slower path without saying so here.
+  fallbacks=$(cat "$LOGS/tests.log" "$LOGS/bench.log" 2>/dev/null |
+    grep -E "runs unfused|runs without CUDA graphs" | sort | uniq -c | head -8)
+  if [ -n "$fallbacks" ]; then
+    echo "fallbacks (count, warning):"
+    echo "$fallbacks"
+  else
+    echo "fallbacks: none (fused attention and recorded graphs as asked)"
+  fi
   if [ "$status" -eq 0 ]; then echo "RESULT: PASS"; else echo "RESULT: FAIL"; fi
 } | tee "$LOGS/summary.txt"
 exit "$status"
