@@ -84,7 +84,8 @@ static outcome_t run(const setup_t *s, const variant_t *v)
      * reason) would leave the bar applied to the wrong configuration */
     if (prec == VQC_PRECISION_FAST && s->dev.type == VQT_DEVICE_CUDA && !getenv("VQCLIP_SDPA"))
         ASSERT(vqc_clip_fused_attention(clip) && vqc_vqgan_fused_attention_from(vq) >= 0);
-    int64_t from = vqc_vqgan_fused_attention_from(vq), cells = (int64_t)s->size * s->size / 256;
+    int64_t f = vqc_vqgan_get_info(vq)->downsample, from = vqc_vqgan_fused_attention_from(vq);
+    int64_t cells = (s->size / f) * (s->size / f); /* the latent: the f16 decoder attends there */
     fprintf(stderr, "  %-7s decoder %s%s%s, CLIP %s%s\n", name,
             vqc_dtype_name(vqc_vqgan_decoder_dtype(vq)),
             vqc_vqgan_decoder_channels_last(vq) ? " channels last" : "",
