@@ -243,10 +243,11 @@ int vqc_gen_apply_precision(vqc_precision prec, bool deterministic, vqt_device d
      * add with atomics). VQCLIP_SDPA=0|1|all is a developer's switch for gpu-check's comparison
      * rows (docs/gpu.md): none, as in the fast precision, or also the decoder's at every size. */
     const char *sdpa = getenv("VQCLIP_SDPA");
+    bool all = sdpa && !strcmp(sdpa, "all");
     bool fused = sdpa && *sdpa
-                     ? strcmp(sdpa, "0") != 0
+                     ? !strcmp(sdpa, "1") || all
                      : prec == VQC_PRECISION_FAST && dev.type == VQT_DEVICE_CUDA && !deterministic;
-    int64_t cells = sdpa && !strcmp(sdpa, "all") ? 0 : VQC_VQGAN_FUSED_ATTENTION_CELLS;
+    int64_t cells = all ? 0 : VQC_VQGAN_FUSED_ATTENTION_CELLS;
     for (int k = 0; !rc && k < n_clips; k++)
         vqc_clip_set_fused_attention(clips[k], fused);
     if (!rc) /* after the type: the check runs in the decoder's */

@@ -299,19 +299,22 @@ vqt_tensor *vqc_loop_decode(vqc_loop *L, const vqt_tensor *zq)
     return graphed(L, &L->dec_graph, &L->dec_graph_noted, decode_body, L, zq, "the decoder");
 }
 
+/* g's counts added to *replays and *eager. */
+static void add_counts(const vqt_graphed *g, long long *replays, long long *eager)
+{
+    long long r, e;
+    vqt_graphed_counts(g, &r, &e);
+    *replays += r;
+    *eager += e;
+}
+
 void vqc_loop_graph_counts(const vqc_loop *L, long long *replays, long long *eager)
 {
-    vqt_graphed_counts(L->dec_graph, replays, eager);
-    long long qr, qe;
-    vqt_graphed_counts(L->q_graph, &qr, &qe);
-    *replays += qr;
-    *eager += qe;
-    for (int k = 0; k < L->nclips; k++) {
-        long long r, e;
-        vqt_graphed_counts(L->clips[k].graph, &r, &e);
-        *replays += r;
-        *eager += e;
-    }
+    *replays = *eager = 0;
+    add_counts(L->q_graph, replays, eager);
+    add_counts(L->dec_graph, replays, eager);
+    for (int k = 0; k < L->nclips; k++)
+        add_counts(L->clips[k].graph, replays, eager);
 }
 
 void vqc_loop_free_graphs(vqc_loop *L)

@@ -1,5 +1,4 @@
 /* CLIP: the residual attention transformer shared by both towers, and the text encoder. */
-#include <stdio.h>
 #include <stdlib.h>
 
 #include "models/attention.h"

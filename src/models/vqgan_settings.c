@@ -55,22 +55,25 @@ static int convert_conv(vqc_vqgan *m, conv_t *c, conversion how)
     return rc ? rc : convert_weight(m, &c->b, how);
 }
 
+/* all[0..n-1] in order, up to the first failure. */
+static int convert_convs(vqc_vqgan *m, conv_t *const *all, int n, conversion how)
+{
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++)
+        rc = convert_conv(m, all[i], how);
+    return rc;
+}
+
 static int convert_resblock(vqc_vqgan *m, resblock_t *r, conversion how)
 {
     conv_t *all[5] = {&r->norm1, &r->conv1, &r->norm2, &r->conv2, &r->shortcut};
-    int rc = 0;
-    for (int i = 0; i < 5 && !rc; i++)
-        rc = convert_conv(m, all[i], how);
-    return rc;
+    return convert_convs(m, all, 5, how);
 }
 
 static int convert_attn(vqc_vqgan *m, attn_t *a, conversion how)
 {
     conv_t *all[5] = {&a->norm, &a->q, &a->k, &a->v, &a->proj};
-    int rc = 0;
-    for (int i = 0; i < 5 && !rc; i++)
-        rc = convert_conv(m, all[i], how);
-    return rc;
+    return convert_convs(m, all, 5, how);
 }
 
 /* Every weight of post_quant_conv and the decoder. A failure part-way leaves a mixed decoder:
@@ -79,10 +82,8 @@ static int convert_decoder(vqc_vqgan *m, conversion how)
 {
     coder_t *c = &m->dec;
     bool grad = vqt_set_grad_enabled(false);
-    int rc = convert_conv(m, &m->post_quant_conv, how);
-    conv_t *outer[3] = {&c->conv_in, &c->norm_out, &c->conv_out};
-    for (int i = 0; i < 3 && !rc; i++)
-        rc = convert_conv(m, outer[i], how);
+    conv_t *outer[4] = {&m->post_quant_conv, &c->conv_in, &c->norm_out, &c->conv_out};
+    int rc = convert_convs(m, outer, 4, how);
     rc = rc ? rc : convert_resblock(m, &c->mid1, how);
     rc = rc ? rc : convert_attn(m, &c->mid_attn, how);
     rc = rc ? rc : convert_resblock(m, &c->mid2, how);
