@@ -164,7 +164,9 @@ typedef struct vqc_context vqc_context;
 
 /* How a CUDA device computes (the CPU always computes in float32, as exact). */
 typedef enum {
-    VQC_PRECISION_AUTO = 0, /* the device's default: fast on CUDA, exact on the CPU */
+    VQC_PRECISION_AUTO = 0, /* the device's default: exact on the CPU; fast on CUDA, but mixed
+                             * on a GPU older than Ampere (compute capability below 8.0), which
+                             * has no bfloat16 convolutions */
     VQC_PRECISION_EXACT,    /* float32 everywhere, TF32 off: the reference path */
     VQC_PRECISION_MIXED,    /* CLIP in float16, the VQGAN in float32 (TF32 off) */
     VQC_PRECISION_FAST,     /* CLIP in float16, the VQGAN decoder in bfloat16; z, the codebook

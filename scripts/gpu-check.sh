@@ -347,6 +347,9 @@ st_gpu_tests() {
     for t in test-gpu-agreement test-gpu-precision; do
       grep -q "$t .*Passed" "$WORK/ctest-gpu.out" || return 1
     done
+    # The default precision by the card's compute capability (a unit test: CI runs its CPU part)
+    echo "==== test-precision on the device"
+    "$BUILD/test-precision" || return 1
   else
     # Here the tests must skip (exit 77) under ctest, then pass on the CPU when asked to.
     for t in test-gpu-agreement test-gpu-precision; do

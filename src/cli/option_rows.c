@@ -276,8 +276,8 @@ const cli_option cli_options[] = {
      "fp16 (the CUDA default) or fp32", 0, R_NEVER, NULL},
     {"--precision", NULL, T_CHOICE, CP(precision), 0, 0, p_precision, n_precision, NULL, S_DEVICE,
      "P",
-     "on CUDA: fast (the default: CLIP in fp16, the decoder in bf16), mixed (CLIP in fp16) or "
-     "exact (float32 everywhere, no TF32)",
+     "on CUDA: fast (CLIP in fp16, the decoder in bf16: the default from Ampere GPUs on), "
+     "mixed (CLIP in fp16: the default on older GPUs) or exact (float32 everywhere, no TF32)",
      0, R_NEVER, NULL},
     {"-d --deterministic", NULL, T_FLAG, CP(deterministic), NONE, S_DEVICE, NULL,
      "on CUDA, deterministic kernels and the atomic-adding gradients taken on the CPU, so a "

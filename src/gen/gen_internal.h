@@ -65,6 +65,16 @@ typedef struct gen_run {
 /* Loop parameters for a generation (size picked and rounded, names parsed). */
 int vqc_gen_loop_params(const vqc_context *c, const vqc_generate_params *g, vqc_loop_params *lp);
 
+/* The lowest major compute capability whose GPUs cuDNN gives bfloat16 convolutions (Ampere's,
+ * 8.0): below it libtorch runs them through its generic kernels (im2col and a matrix product
+ * per picture), so the fast precision's bfloat16 decoder is no default there. */
+#define VQC_BF16_CONV_CC_MAJOR 8
+
+/* The precision a context computes in: exact on the CPU whatever was asked; on CUDA what was
+ * asked, and for AUTO fast, or mixed on a GPU of compute capability major below
+ * VQC_BF16_CONV_CC_MAJOR (cc_major: vqt_cuda_capability's; negative when unknown, then fast). */
+vqc_precision vqc_gen_resolve_precision(vqc_precision requested, bool cuda, int cc_major);
+
 /* Applies the settings of precision `prec` (resolved: not AUTO) to freshly loaded models on
  * dev, as vqc_load() does, so that a test of a precision runs what the CLI runs: FAST's
  * bfloat16 decoder, CLIP's and the decoder's fused attention with FAST on CUDA unless

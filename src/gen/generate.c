@@ -200,12 +200,28 @@ int vqc_init(const vqc_context_params *p, vqc_context **out)
         return rc;
     }
     bool cuda = c->dev.type == VQT_DEVICE_CUDA;
-    vqc_precision precision = p->precision;
-    if (!cuda && precision != VQC_PRECISION_AUTO && precision != VQC_PRECISION_EXACT)
+    if (!cuda && p->precision != VQC_PRECISION_AUTO && p->precision != VQC_PRECISION_EXACT)
         vqc_log(VQC_LOG_WARN, "the precision setting applies to CUDA devices only: the CPU "
                               "computes in float32");
-    if (precision == VQC_PRECISION_AUTO || !cuda)
-        precision = cuda ? VQC_PRECISION_FAST : VQC_PRECISION_EXACT;
+    int cc_major = -1, cc_minor = 0;
+    if (cuda)
+        vqt_cuda_capability(c->dev, &cc_major, &cc_minor);
+    vqc_precision precision = vqc_gen_resolve_precision(p->precision, cuda, cc_major);
+    if (cuda && cc_major >= 0 && cc_major < VQC_BF16_CONV_CC_MAJOR) {
+        char dev[32];
+        vqt_device_str(c->dev, dev, sizeof dev);
+        if (p->precision == VQC_PRECISION_AUTO)
+            vqc_log(VQC_LOG_INFO,
+                    "%s (compute capability %d.%d) has no bfloat16 convolutions: precision "
+                    "mixed (the VQGAN in float32, CLIP in float16)",
+                    dev, cc_major, cc_minor);
+        else if (precision == VQC_PRECISION_FAST)
+            vqc_log(VQC_LOG_WARN,
+                    "%s (compute capability %d.%d) has no bfloat16 convolutions: the fast "
+                    "precision's decoder runs on libtorch's generic kernels there and may be "
+                    "slower than the mixed precision",
+                    dev, cc_major, cc_minor);
+    }
     c->precision = precision;
     c->clip_bytes = precision != VQC_PRECISION_EXACT && !p->clip_fp32 && cuda ? 2 : 4;
     c->low_memory = p->low_memory;
@@ -228,6 +244,16 @@ static void unload(vqc_context *c)
     vqc_vqgan_free(c->vq);
     c->tok = NULL;
     c->vq = NULL;
+}
+
+vqc_precision vqc_gen_resolve_precision(vqc_precision requested, bool cuda, int cc_major)
+{
+    if (!cuda)
+        return VQC_PRECISION_EXACT;
+    if (requested != VQC_PRECISION_AUTO)
+        return requested;
+    return cc_major >= 0 && cc_major < VQC_BF16_CONV_CC_MAJOR ? VQC_PRECISION_MIXED
+                                                              : VQC_PRECISION_FAST;
 }
 
 int vqc_gen_apply_precision(vqc_precision prec, bool deterministic, vqt_device dev, vqc_vqgan *vq,
@@ -278,9 +304,11 @@ int vqc_load(vqc_context *c)
     vqt_device_str(c->dev, dev, sizeof dev);
     bool cpu = c->dev.type == VQT_DEVICE_CPU;
     const char *wait = getenv("OMP_WAIT_POLICY"); /* said: it decides speed on a busy machine */
-    vqc_log(VQC_LOG_INFO, "models loaded on %s (%s%d %sthreads%s%s): %s, %s", dev,
-            !c->p.device && cpu ? "no CUDA device found; " : "", c->n_threads, cpu ? "" : "host ",
-            wait ? ", OpenMP wait policy " : "", wait ? wait : "", c->vqgan_path, c->clip_spec);
+    vqc_log(VQC_LOG_INFO, "models loaded on %s (%s%s%s%s%d %sthreads%s%s): %s, %s", dev,
+            !c->p.device && cpu ? "no CUDA device found; " : "", cpu ? "" : "precision ",
+            cpu ? "" : vqc_precision_name(c->precision), cpu ? "" : ", ", c->n_threads,
+            cpu ? "" : "host ", wait ? ", OpenMP wait policy " : "", wait ? wait : "",
+            c->vqgan_path, c->clip_spec);
     return 0;
 }
 

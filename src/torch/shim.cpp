@@ -359,6 +359,22 @@ int64_t vqt_cuda_free_bytes(vqt_device dev)
     return -1;
 }
 
+int vqt_cuda_capability(vqt_device dev, int *major, int *minor)
+{
+#if defined(VQT_HAVE_CUDA_ALLOC) && defined(VQT_WITH_CUDART)
+    int ma = 0, mi = 0;
+    if (dev.type == VQT_DEVICE_CUDA &&
+        cudaDeviceGetAttribute(&ma, cudaDevAttrComputeCapabilityMajor, dev.index) == cudaSuccess &&
+        cudaDeviceGetAttribute(&mi, cudaDevAttrComputeCapabilityMinor, dev.index) == cudaSuccess) {
+        *major = ma;
+        *minor = mi;
+        return 0;
+    }
+#endif
+    (void)dev, (void)major, (void)minor;
+    return -1;
+}
+
 void vqt_set_deterministic(bool enabled)
 {
     try {
