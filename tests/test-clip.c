@@ -429,9 +429,30 @@ static void test_grad(const char *rel)
     vqc_clip_free(m);
 }
 
-/* Fused attention (vqc_clip_set_fused_attention: vqt_sdpa for the four operators): the
- * reference's features within ATOL, and the input gradient of sum(features^2) within rounding
- * of the composed operators'. */
+/* Fused attention (vqc_clip_set_fused_attention: vqt_sdpa for the four operators, in the image
+ * tower): the reference's features within ATOL, the text features bit for bit those of the
+ * reference's operators (the text tower is never fused), and the input gradient of
+ * sum(features^2) within rounding of the composed operators'. */
+/* m's text features are the same with fused attention on and off, bit for bit. */
+static void text_unfused(vqc_clip *m, const char *ref_path)
+{
+    vqc_tensor_map *ref;
+    ASSERT_OK(vqc_tmap_open(ref_path, &ref));
+    int n;
+    int64_t *tok = ref_tokens(ref, &n);
+    bool was = vqc_clip_fused_attention(m);
+    vqt_scope_begin();
+    vqt_tensor *on = vqc_clip_encode_text(m, tok, n);
+    vqc_clip_set_fused_attention(m, false);
+    vqt_tensor *off = vqc_clip_encode_text(m, tok, n);
+    ASSERT(on && off);
+    ASSERT(max_abs_diff(on, off) == 0);
+    vqt_scope_end();
+    vqc_clip_set_fused_attention(m, was);
+    free(tok);
+    vqc_tmap_free(ref);
+}
+
 static void test_fused(const char *name)
 {
     char rel[64], ref[64];
@@ -451,6 +472,7 @@ static void test_fused(const char *name)
     char label[80];
     snprintf(label, sizeof label, "%s fused", name);
     check_features(m, fixture_path(ref), label);
+    text_unfused(m, fixture_path(ref));
 
     int64_t n;
     vqt_scope_begin();

@@ -742,16 +742,12 @@ double vqc_clip_logit_scale(const vqc_clip *m)
     return m->logit_scale;
 }
 
-/* Checks the fused path at each of the model's attention shapes (vqc_attention_check):
- * the text tower with its causal mask, then the ViT's tokens or the ResNet's attention pool (the
- * mean token over all of them), their counts and widths those of the position embeddings. */
+/* Checks the fused path at the image tower's attention shape (vqc_attention_check): the
+ * ViT's tokens or the ResNet's attention pool (the mean token over all of them), their counts
+ * and widths those of the position embeddings. */
 static bool fused_attention_works(const vqc_clip *m, char *why, size_t n)
 {
     const vqc_clip_info *in = &m->info;
-    int64_t lt = in->context_length;
-    if (!vqc_attention_check(m->dev, m->cdt, in->transformer_heads, in->transformer_width, lt, lt,
-                             m->causal_mask, why, n))
-        return false;
     const vqt_tensor *pos = in->is_vit ? m->vpos_emb : m->ap_pos; /* [tokens, width] */
     int64_t tokens = vqt_size(pos, 0);
     return vqc_attention_check(m->dev, m->cdt, in->vision_heads, vqt_size(pos, 1),

@@ -77,13 +77,16 @@ vqt_device vqc_clip_device(const vqc_clip *m);
 /* The learned log temperature `logit_scale` (not exponentiated). */
 double vqc_clip_logit_scale(const vqc_clip *m);
 
-/* Whether attention runs as one fused operator (vqt_sdpa: on CUDA with libtorch 2.x a flash or
- * memory-efficient kernel) instead of the reference's four. Off after loading: the fused
- * operator agrees within rounding, not bit for bit, so it is for the fast precision only.
- * Turning it on first runs both paths at each of the model's attention shapes, forward and
- * backward, on fixed inputs (vqc_attention_check, a few milliseconds); when the fused
- * one fails or disagrees it stays off, with one warning that says why. Returns whether it is
- * on. */
+/* Whether the image tower's attention runs as one fused operator (vqt_sdpa: on CUDA with
+ * libtorch 2.x a flash or memory-efficient kernel) instead of the reference's four. Off after
+ * loading: the fused operator agrees within rounding, not bit for bit, so it is for the fast
+ * precision only. The text tower always keeps the reference's operators: it runs once per
+ * prompt without a gradient, where fusing saves nothing, and its causal mask would otherwise
+ * be one more shape to check at start-up and one more way for a kernel's refusal to turn the
+ * image tower's fusing off. Turning it on first runs both paths at the image tower's attention
+ * shape, forward and backward, on fixed inputs (vqc_attention_check, a few milliseconds); when
+ * the fused one fails or disagrees it stays off, with one warning that says why. Returns
+ * whether it is on. */
 bool vqc_clip_set_fused_attention(vqc_clip *m, bool on);
 bool vqc_clip_fused_attention(const vqc_clip *m);
 

@@ -108,7 +108,7 @@ static vqt_tensor *text_forward(const vqc_clip *m, const int64_t *tokens, int n,
     rows_emb = vqt_to(rows_emb, m->dev, m->cdt);
     vqt_tensor *emb = vqt_reshape(rows_emb, 3, (int64_t[]){n, L, w});
     vqt_tensor *x = vqt_binary(VQT_ADD, emb, as_type(m->pos_emb, m->cdt, emb));
-    x = clip_transformer_forward(&m->text, x, m->causal_mask, m->fused_attention);
+    x = clip_transformer_forward(&m->text, x, m->causal_mask, false); /* clip.h: never fused */
     x = clip_layer_norm(x, m->lnf_w, m->lnf_b);
     vqt_tensor *rows_idx = vqt_to(
         vqt_from_data(eot, VQC_DTYPE_I64, 1, &nn, NULL, cpu, VQC_DTYPE_I64), m->dev, VQC_DTYPE_I64);
