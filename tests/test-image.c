@@ -210,6 +210,51 @@ static void test_jpeg_precheck(void)
     expect_undefined_table(e, n, "ac-moved.jpg");
 }
 
+/* n bytes written to name must be refused by both loaders with `code` and `words`. */
+static void expect_refused(const unsigned char *d, size_t n, const char *name, int code,
+                           const char *words)
+{
+    ASSERT_EQ(vqc_jpeg_unsafe(d, n), code);
+    write_file(name, d, n);
+    vqc_image img;
+    vqc_raw_image raw;
+    ASSERT_EQ(vqc_image_load(tpath(name), &img), VQC_ERR_FORMAT);
+    ASSERT(strstr(vqc_error_get(), words) != NULL && !strchr(vqc_error_get(), '\n'));
+    ASSERT_EQ(vqc_raw_image_load(tpath(name), &raw), VQC_ERR_FORMAT);
+    fprintf(stderr, "  %s: %s\n", name, vqc_error_get());
+}
+
+/* JPEGs cut short, wherever the cut falls, and one with no scan, are refused whatever the
+ * system's stb makes of them; bytes after the end-of-image marker (as cameras append) are not
+ * a fault. */
+static void test_jpeg_truncated(void)
+{
+    static unsigned char d[1 << 16], e[1 << 16];
+    size_t n = saved_bytes("whole.jpg", d, sizeof d);
+    ASSERT(d[n - 2] == 0xFF && d[n - 1] == 0xD9);
+    unsigned char *sos = memmem(d, n, "\xFF\xDA", 2);
+    ASSERT(sos != NULL);
+    size_t at_sos = (size_t)(sos - d);
+    const size_t cuts[] = {4, at_sos / 2, at_sos, at_sos + 8, (at_sos + n) / 2, n - 2, n - 1};
+    for (size_t k = 0; k < sizeof cuts / sizeof cuts[0]; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "cut-%zu.jpg", cuts[k]);
+        expect_refused(d, cuts[k], name, 3, "truncated JPEG");
+    }
+    /* SOI, the tables and the frame, then the end-of-image marker: no scan */
+    memcpy(e, d, at_sos);
+    e[at_sos] = 0xFF;
+    e[at_sos + 1] = 0xD9;
+    expect_refused(e, at_sos + 2, "no-scan.jpg", 4, "no scan");
+    memcpy(e, d, n);
+    memcpy(e + n, "trailing bytes after EOI", 24);
+    ASSERT_EQ(vqc_jpeg_unsafe(e, n + 24), 0);
+    write_file("trailing.jpg", e, n + 24);
+    vqc_image img;
+    ASSERT_OK(vqc_image_load(tpath("trailing.jpg"), &img));
+    vqc_image_free(&img);
+}
+
 /* A PNG whose IDAT declares 1 GiB is refused as truncated; one cut right after IEND's type (no
  * CRC, which stb does not read) still loads. */
 static void test_png_precheck(void)
@@ -239,6 +284,7 @@ int main(void)
     test_names();
     test_png_and_jpeg();
     test_jpeg_precheck();
+    test_jpeg_truncated();
     test_png_precheck();
     fprintf(stderr, "test-image: ok\n");
     return 0;

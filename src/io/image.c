@@ -105,13 +105,22 @@ static int walk_sos(const jpeg_walk *w, const unsigned char *d, size_t n, size_t
  * segments, junk skipped byte by byte to the next marker, entropy-coded data after SOS skipped
  * to the next real marker) and reports either, and a scan whose quantisation table is undefined
  * (its pixels would come from uninitialised memory), before stb sees the file. A progressive
- * frame also dequantises, at its end, every component with its table. */
+ * frame also dequantises, at its end, every component with its table.
+ *
+ * It also reports a JPEG (one that starts with SOI, as stb requires) whose data ends before its
+ * end-of-image marker, or that has no scan at all. What stb makes of those depends on its
+ * version: 2.27 refuses a file cut inside its tables, but Debian 13's (2024) reads zeros past
+ * the end and returns a picture with no image data in it, and both return a partly grey picture
+ * for a file cut inside its scan, as a partial download is. A user would start from a picture
+ * that is not theirs without a word; the peers' PIL refuses such files ("image file is
+ * truncated"). */
 int vqc_jpeg_unsafe(const unsigned char *d, size_t n)
 {
     if (n < 2 || d[0] != 0xFF) /* stb decodes as JPEG only what starts with a marker */
         return 0;
     jpeg_walk w = {0};
     size_t i = 0;
+    bool soi = d[1] == 0xD8, scan = false, eoi = false;
     while (i + 1 < n) {
         if (d[i] != 0xFF || d[i + 1] == 0xFF || d[i + 1] == 0x00) {
             i++; /* junk or fill byte: look for the next marker */
@@ -121,7 +130,11 @@ int vqc_jpeg_unsafe(const unsigned char *d, size_t n)
         i += 2;
         if (m == 0xD8 || m == 0x01 || (m >= 0xD0 && m <= 0xD7))
             continue; /* markers without a length */
-        if (m == 0xD9 || i + 2 > n)
+        if (m == 0xD9) {
+            eoi = true;
+            break;
+        }
+        if (i + 2 > n)
             break;
         size_t len = (size_t)d[i] << 8 | d[i + 1];
         int bad = 0;
@@ -135,6 +148,7 @@ int vqc_jpeg_unsafe(const unsigned char *d, size_t n)
             bad = walk_sos(&w, d, n, i + 2);
         if (bad)
             return bad;
+        scan = scan || m == 0xDA;
         i += len < 2 ? 2 : len;
         if (m == 0xDA) /* entropy-coded data: FF 00 and RSTn belong to it */
             while (i + 1 < n && !(d[i] == 0xFF && d[i + 1] != 0x00 && d[i + 1] != 0xFF &&
@@ -144,7 +158,9 @@ int vqc_jpeg_unsafe(const unsigned char *d, size_t n)
     for (int c = 0; w.progressive && c < w.ncomp; c++)
         if (!w.quant[w.tq[c]])
             return 2;
-    return 0;
+    if (soi && !eoi)
+        return 3;
+    return soi && !scan ? 4 : 0;
 }
 
 /* Whether the bytes are a PNG with a chunk whose data runs past the end of the file. stb_image
@@ -210,11 +226,14 @@ static int check_bytes(const unsigned char *file, size_t len, const char *name)
     int w, h, c;
     if (len > INT_MAX)
         return vqc_error_set(VQC_ERR_FORMAT, "%s: image file over 2 GiB", name);
+    static const char *const jpeg_faults[] = {
+        "", "corrupt JPEG (a Huffman table of over 256 codes)",
+        "corrupt JPEG (a scan uses a table that no segment defines)",
+        "truncated JPEG (the data ends before its end-of-image marker)",
+        "corrupt JPEG (no scan: it holds no image data)"};
     int jpeg = vqc_jpeg_unsafe(file, len);
     if (jpeg)
-        return vqc_error_set(VQC_ERR_FORMAT, "%s: corrupt JPEG (%s)", name,
-                             jpeg == 1 ? "a Huffman table of over 256 codes"
-                                       : "a scan uses a table that no segment defines");
+        return vqc_error_set(VQC_ERR_FORMAT, "%s: %s", name, jpeg_faults[jpeg]);
     if (png_chunk_overruns(file, len))
         return vqc_error_set(VQC_ERR_FORMAT, "%s: truncated PNG (a chunk runs past the end)", name);
     if (!stbi_info_from_memory(file, (int)len, &w, &h, &c))

@@ -34,11 +34,13 @@ int vqc_image_decode(const unsigned char *file, size_t len, const char *name, vq
  * http only when allow_http), decoded as vqc_image_load does. */
 int vqc_image_open(const char *src, bool allow_http, vqc_image *out);
 
-/* Whether the bytes are a JPEG (they start with a marker) that Debian 12's stb_image 2.27 would
- * mishandle: 1 when a Huffman table declares more than 256 codes (stb writes past its table), 2
- * when a scan uses a Huffman or quantisation table that no segment defined (stb reads
- * uninitialised memory); 0 otherwise. vqc_image_load and vqc_raw_image_load refuse such files
- * before stb sees them. Exposed for the fuzz target. */
+/* Whether the bytes are a JPEG (they start with a marker) that stb_image would mishandle or
+ * half-read: 1 when a Huffman table declares more than 256 codes (Debian 12's stb 2.27 writes
+ * past its table), 2 when a scan uses a Huffman or quantisation table that no segment defined
+ * (stb reads uninitialised memory), 3 when a JPEG (starting with SOI) ends before its
+ * end-of-image marker (truncated: stb fills the rest with zeros or grey), 4 when it has no scan;
+ * 0 otherwise. vqc_image_load and vqc_raw_image_load refuse such files before stb sees them.
+ * Exposed for the fuzz target. */
 int vqc_jpeg_unsafe(const unsigned char *d, size_t n);
 
 /* Releases the pixels; the struct may be reused. */
