@@ -553,7 +553,8 @@ typedef struct vqc_cpu_info {
     double quota;    /* its cgroup's CPU quota in CPUs; 0 when there is none */
     int usable;      /* min(affinity, quota rounded up): the default thread count */
     int others_busy; /* threads of other processes running now (the lowest of a few samples
-                      * about a millisecond apart) */
+                      * about a millisecond apart), or at least `usable` for each other vqclip
+                      * process alive, whatever it does that millisecond */
     double load1;    /* the one-minute load average; -1 when unknown */
     bool contended;  /* other work takes a quarter or more of the usable CPUs (others_busy
                       * counts the whole system: its share on this process's CPUs is taken as

@@ -103,6 +103,49 @@ static void test_cli_restart(void)
     ASSERT_EQ(system(cmd), 0);
 }
 
+/* Another vqclip process counts as a busy neighbour whatever it is doing at the moment of the
+ * samples: here one that only sleeps (sleep(1) run under the name vqclip, through a link). */
+static void test_sibling_run(void)
+{
+    char dir[4096], link[4200];
+    snprintf(dir, sizeof dir, "%s", test_tmpdir("contention-sibling"));
+    snprintf(link, sizeof link, "%s/vqclip", dir);
+    unlink(link);
+    const char *sleeper = access("/bin/sleep", X_OK) == 0 ? "/bin/sleep" : "/usr/bin/sleep";
+    ASSERT_EQ(symlink(sleeper, link), 0);
+    pid_t p = fork();
+    ASSERT(p >= 0);
+    if (p == 0) {
+        execl(link, "vqclip", "30", (char *)NULL);
+        _exit(127);
+    }
+    usleep(100000); /* let it exec */
+    vqc_cpu_info ci;
+    vqc_cpu_info_read(&ci);
+    kill(p, SIGKILL);
+    waitpid(p, NULL, 0);
+    fprintf(stderr, "  a sleeping sibling: others %d of usable %d\n", ci.others_busy, ci.usable);
+    ASSERT(ci.others_busy >= ci.usable);
+    ASSERT(ci.contended);
+}
+
+/* Two runs started together, as a script's `&` or xargs -P start them: both restart passive.
+ * Until 2026-12-07 each sampled the other while both slept between samples; both kept
+ * spinning, and the demo's pair took 23 times as long as a lone run (docs/benchmarks.md). */
+static void test_cli_pair(void)
+{
+    char models[8192], cmd[20000];
+    cli_setup("test-contention-pair", models, sizeof models);
+    const char *args = "-p 'a red square' -s 32 -i 2 --cutn 4 --seed 11";
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && { %s %s %s -o a.png 2>a.err & %s %s %s -o b.png 2>b.err & wait; }",
+             cli_tmp, cli_bin, models, args, cli_bin, models, args);
+    ASSERT_EQ(system(cmd), 0);
+    const char *a = cli_slurp("a.err");
+    ASSERT(strstr(a, "OpenMP wait policy PASSIVE"));
+    ASSERT(strstr(cli_slurp("b.err"), "OpenMP wait policy PASSIVE"));
+}
+
 /* doctor names the contention it sees, in its table and its JSON. */
 static void test_doctor(void)
 {
@@ -122,6 +165,8 @@ int main(void)
     unsetenv("GOMP_SPINCOUNT");
     TEST_PART(test_cpu_info());
     TEST_PART(test_cli_restart());
+    TEST_PART(test_sibling_run());
+    TEST_PART(test_cli_pair());
     TEST_PART(test_doctor());
     fprintf(stderr, "test-contention: ok\n");
     return 0;
