@@ -13,7 +13,8 @@
 # tables as a picture, which 2.27 refused; src/io/image.c).
 #
 # The chroot (debootstrap, minbase, with the build's packages) is made once into the cache and
-# reused; the working tree as it is (uncommitted changes included) is copied into it with its
+# reused (while a run is in progress the host's /dev and the fixtures are mounted inside it: do
+# not delete the cache then; the script unmounts them when it ends, or at its next start); the working tree as it is (uncommitted changes included) is copied into it with its
 # timestamps, so that its build folder rebuilds only what changed. ../shared/fixtures (or
 # $VQCLIP_FIXTURES) is mounted read-only. Left out: test-install (it checks the host's man page
 # tools), test-slurm (a Slurm cluster) and test-download (a local HTTP server and curl's
@@ -40,9 +41,23 @@ SKIP='^test-(install|slurm|download)$'
 JOBS=${VQCLIP_TORCH2_JOBS:-1}
 
 say() { echo "run-torch2: $*" >&2; }
+
+# What is mounted under the chroot, deepest first: /dev and the fixtures are bind mounts of the
+# host's own, so nothing may remove the chroot's files while they are there.
+mounted_under() { awk -v r="$1/" 'index($2, r) == 1 {print $2}' /proc/mounts | sort -r; }
+unmount_all() {
+  local m
+  for m in $(mounted_under "$R"); do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
+  if [ -n "$(mounted_under "$R")" ]; then
+    say "cannot unmount what is mounted under $R: $(mounted_under "$R" | tr '\n' ' ')"
+    return 1
+  fi
+}
 [ "$(id -u)" = 0 ] || { say "needs root (debootstrap, chroot, mount)"; exit 2; }
 [ -d "$FIX" ] || { say "no fixtures at $FIX (set VQCLIP_FIXTURES)"; exit 2; }
 mkdir -p "$CACHE"
+# Mounts left by a run that was killed (no trap runs on SIGKILL) go first.
+unmount_all || exit 2
 
 if [ ! -f "$R/.vqclip-ready" ]; then
   scripts/apt-ensure.sh debootstrap
@@ -56,21 +71,14 @@ if [ ! -f "$R/.vqclip-ready" ]; then
   touch "$R/.vqclip-ready"
 fi
 
-mounts=()
-cleanup() {
-  for ((k = ${#mounts[@]} - 1; k >= 0; k--)); do umount "${mounts[$k]}" 2>/dev/null || true; done
-}
-trap cleanup EXIT
+trap unmount_all EXIT
 bind() { # SOURCE TARGET [OPTIONS]
   mkdir -p "$2"
-  if ! mountpoint -q "$2"; then
-    mount --bind "$1" "$2" && mounts+=("$2") || { say "cannot mount $2"; exit 2; }
-    [ -z "${3:-}" ] || mount -o "remount,bind,$3" "$2"
-  fi
+  mount --bind "$1" "$2" || { say "cannot mount $2"; exit 2; }
+  [ -z "${3:-}" ] || mount -o "remount,bind,$3" "$2" || { say "cannot remount $2 $3"; exit 2; }
 }
 mkdir -p "$R/proc"
-mountpoint -q "$R/proc" || { mount -t proc proc "$R/proc" && mounts+=("$R/proc"); } ||
-  { say "cannot mount $R/proc"; exit 2; }
+mount -t proc proc "$R/proc" || { say "cannot mount $R/proc"; exit 2; }
 bind /dev "$R/dev"
 bind "$FIX" "$R/fixtures" ro
 
