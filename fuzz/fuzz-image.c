@@ -4,7 +4,7 @@
  * vqclip links Debian's prebuilt stb_image, which carries no coverage instrumentation; this
  * target compiles the same stb_image.h (from libstb-dev) into itself, and its definitions take
  * precedence over the shared library's, so the fuzzer sees into the decoders. (stb 2.27's
- * faults on malformed JPEGs, vqc_jpeg_unsafe, are caught by vqc_image_load's own check before
+ * faults on malformed files, vqc_image_unsafe, are caught by vqc_image_load's own check before
  * stb runs; the size pre-check below calls stb directly, so such inputs go only through
  * vqc_image_load.) */
 /* stb 2.27 shifts its JPEG bit buffer by more than 31 when a corrupt bitstream drives its bit
@@ -36,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int w, h, c;
     if (size > (size_t)INT32_MAX)
         return 0;
-    if (vqc_jpeg_unsafe(data, size)) { /* refused before stb sees it (stb 2.27's faults) */
+    if (vqc_image_unsafe(data, size)) { /* refused before stb sees it (stb 2.27's faults) */
         vqc_image img;
         const char *path = fuzz_write_file("image", data, size);
         FUZZ_CHECK(vqc_image_load(path, &img) == VQC_ERR_FORMAT);

@@ -255,6 +255,32 @@ static void test_jpeg_truncated(void)
     vqc_image_free(&img);
 }
 
+/* Binary PNM: a small P6 and a P5 with a comment load; a header number that would overflow
+ * stb 2.27's int parser (a long run of digits, in any of the three numbers) is refused first. */
+static void test_pnm_precheck(void)
+{
+    static const unsigned char p6[] = "P6\n2 1\n255\n\xff\x00\x00\x00\x00\xff";
+    write_file("ok.ppm", p6, sizeof p6 - 1);
+    vqc_image img;
+    ASSERT_OK(vqc_image_load(tpath("ok.ppm"), &img));
+    ASSERT(img.w == 2 && img.h == 1 && img.rgb[0] == 1.0f && img.rgb[5] == 1.0f);
+    vqc_image_free(&img);
+    static const unsigned char p5[] = "P5 # a comment\n1 1 255 \x80";
+    write_file("ok.pgm", p5, sizeof p5 - 1);
+    ASSERT_OK(vqc_image_load(tpath("ok.pgm"), &img));
+    vqc_image_free(&img);
+    static const char *const bad[] = {"P66666666666\x00\x02", "P6 1 1 99999999999 \xff",
+                                      "P5\n#c\n4 2147483648 255\n"};
+    for (int k = 0; k < 3; k++) {
+        size_t n = strlen(bad[k]);
+        ASSERT(vqc_image_unsafe((const unsigned char *)bad[k], n) != NULL);
+        write_file("bad.ppm", (const unsigned char *)bad[k], n);
+        ASSERT_EQ(vqc_image_load(tpath("bad.ppm"), &img), VQC_ERR_FORMAT);
+        ASSERT(strstr(vqc_error_get(), "corrupt PNM") != NULL);
+    }
+    fprintf(stderr, "  %s\n", vqc_error_get());
+}
+
 /* A PNG whose IDAT declares 1 GiB is refused as truncated; one cut right after IEND's type (no
  * CRC, which stb does not read) still loads. */
 static void test_png_precheck(void)
@@ -285,6 +311,7 @@ int main(void)
     test_png_and_jpeg();
     test_jpeg_precheck();
     test_jpeg_truncated();
+    test_pnm_precheck();
     test_png_precheck();
     fprintf(stderr, "test-image: ok\n");
     return 0;

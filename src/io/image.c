@@ -183,6 +183,52 @@ static bool png_chunk_overruns(const unsigned char *d, size_t n)
     return false;
 }
 
+/* Whether the bytes are a binary PNM (P5 or P6, the kinds stb reads) whose header holds a
+ * number over 10^8. stb 2.27 parses the width, the height and the largest value into an int
+ * digit by digit with no bound, so a long run of digits overflows it (undefined behaviour;
+ * fuzz-image, 2026-12-07: "P66666666666..."); upstream checks since 2.29. No side over
+ * VQC_IMAGE_MAX_SIDE or largest value over 65535 is valid anyway. The walk skips whitespace and
+ * '#' comments as stb does, and reads each number up to the end of the file, where stb stops
+ * one digit short: it refuses at least what would overflow. */
+static bool pnm_number_overflows(const unsigned char *d, size_t n)
+{
+    if (n < 2 || d[0] != 'P' || (d[1] != '5' && d[1] != '6'))
+        return false;
+    size_t i = 2;
+    for (int k = 0; k < 3; k++) { /* width, height, largest value */
+        for (;;) {
+            while (i < n && (d[i] == ' ' || (d[i] >= '\t' && d[i] <= '\r')))
+                i++;
+            if (i >= n || d[i] != '#')
+                break;
+            while (i < n && d[i] != '\n' && d[i] != '\r')
+                i++;
+        }
+        long long v = 0;
+        for (; i < n && d[i] >= '0' && d[i] <= '9'; i++)
+            if ((v = v * 10 + (d[i] - '0')) > 100000000)
+                return true;
+    }
+    return false;
+}
+
+const char *vqc_image_unsafe(const unsigned char *d, size_t n)
+{
+    static const char *const jpeg_faults[] = {
+        NULL, "corrupt JPEG (a Huffman table of over 256 codes)",
+        "corrupt JPEG (a scan uses a table that no segment defines)",
+        "truncated JPEG (the data ends before its end-of-image marker)",
+        "corrupt JPEG (no scan: it holds no image data)"};
+    int jpeg = vqc_jpeg_unsafe(d, n);
+    if (jpeg)
+        return jpeg_faults[jpeg];
+    if (png_chunk_overruns(d, n))
+        return "truncated PNG (a chunk runs past the end)";
+    if (pnm_number_overflows(d, n))
+        return "corrupt PNM (a header number out of range)";
+    return NULL;
+}
+
 /* The whole file, malloc'ed, or NULL with an error recorded. Images over 1 GiB are refused. */
 static unsigned char *read_image_file(const char *path, size_t *len)
 {
@@ -226,16 +272,9 @@ static int check_bytes(const unsigned char *file, size_t len, const char *name)
     int w, h, c;
     if (len > INT_MAX)
         return vqc_error_set(VQC_ERR_FORMAT, "%s: image file over 2 GiB", name);
-    static const char *const jpeg_faults[] = {
-        "", "corrupt JPEG (a Huffman table of over 256 codes)",
-        "corrupt JPEG (a scan uses a table that no segment defines)",
-        "truncated JPEG (the data ends before its end-of-image marker)",
-        "corrupt JPEG (no scan: it holds no image data)"};
-    int jpeg = vqc_jpeg_unsafe(file, len);
-    if (jpeg)
-        return vqc_error_set(VQC_ERR_FORMAT, "%s: %s", name, jpeg_faults[jpeg]);
-    if (png_chunk_overruns(file, len))
-        return vqc_error_set(VQC_ERR_FORMAT, "%s: truncated PNG (a chunk runs past the end)", name);
+    const char *fault = vqc_image_unsafe(file, len);
+    if (fault)
+        return vqc_error_set(VQC_ERR_FORMAT, "%s: %s", name, fault);
     if (!stbi_info_from_memory(file, (int)len, &w, &h, &c))
         return vqc_error_set(VQC_ERR_FORMAT, "%s: not a readable image (%s)", name,
                              stbi_failure_reason());

@@ -43,6 +43,13 @@ int vqc_image_open(const char *src, bool allow_http, vqc_image *out);
  * Exposed for the fuzz target. */
 int vqc_jpeg_unsafe(const unsigned char *d, size_t n);
 
+/* Every check vqc_image_load and vqc_raw_image_load make before stb sees the bytes: the JPEG
+ * faults above, a PNG chunk that runs past the end of the file (stb would allocate its declared
+ * size first), a PNM header number that would overflow stb's parser. The fault, as the loaders
+ * word it ("truncated JPEG (...)"), or NULL. Exposed for the fuzz target, which calls stb
+ * itself only on bytes that pass. */
+const char *vqc_image_unsafe(const unsigned char *d, size_t n);
+
 /* Releases the pixels; the struct may be reused. */
 void vqc_image_free(vqc_image *img);
 
