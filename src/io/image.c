@@ -186,7 +186,7 @@ static bool png_chunk_overruns(const unsigned char *d, size_t n)
 /* Whether the bytes are a binary PNM (P5 or P6, the kinds stb reads) whose header holds a
  * number over 10^8. stb 2.27 parses the width, the height and the largest value into an int
  * digit by digit with no bound, so a long run of digits overflows it (undefined behaviour;
- * fuzz-image, 2026-12-07: "P66666666666..."); upstream checks since 2.29. No side over
+ * fuzz-image, 2026-12-07: "P66666666666..."); stb 2.30, Debian 13's, checks it. No side over
  * VQC_IMAGE_MAX_SIDE or largest value over 65535 is valid anyway. The walk skips whitespace and
  * '#' comments as stb does, and reads each number up to the end of the file, where stb stops
  * one digit short: it refuses at least what would overflow. */
