@@ -7,15 +7,6 @@
 #include "testhelp.h"
 #include "torch/shim.h"
 
-static char log_text[4096];
-
-static void on_log(vqc_log_level level, const char *msg, void *user)
-{
-    (void)level, (void)user;
-    size_t n = strlen(log_text);
-    snprintf(log_text + n, sizeof log_text - n, "%s\n", msg);
-}
-
 static void test_resolution(void)
 {
     static const vqc_precision all[] = {VQC_PRECISION_AUTO, VQC_PRECISION_EXACT,
@@ -46,12 +37,12 @@ static void test_init_cpu(void)
     static const vqc_precision asked[] = {VQC_PRECISION_AUTO, VQC_PRECISION_FAST};
     for (int i = 0; i < 2; i++) {
         cp.precision = asked[i];
-        log_text[0] = 0;
+        test_log_clear();
         vqc_context *c = NULL;
         ASSERT_OK(vqc_init(&cp, &c));
         ASSERT_EQ(c->precision, VQC_PRECISION_EXACT);
-        ASSERT_EQ(strstr(log_text, "applies to CUDA devices only") != NULL, i == 1);
-        ASSERT(!strstr(log_text, "compute capability"));
+        ASSERT_EQ(strstr(test_log(), "applies to CUDA devices only") != NULL, i == 1);
+        ASSERT(!strstr(test_log(), "compute capability"));
         vqc_free(c);
     }
 }
@@ -74,24 +65,24 @@ static void test_init_cuda(void)
     }
     vqc_context_params cp = vqc_context_default_params();
     cp.device = "cuda:0";
-    log_text[0] = 0;
+    test_log_clear();
     vqc_context *c = NULL;
     ASSERT_OK(vqc_init(&cp, &c));
     bool old = major >= 0 && major < 8;
     ASSERT_EQ(c->precision, old ? VQC_PRECISION_MIXED : VQC_PRECISION_FAST);
-    ASSERT_EQ(strstr(log_text, "no bfloat16 convolutions") != NULL, old);
+    ASSERT_EQ(strstr(test_log(), "no bfloat16 convolutions") != NULL, old);
     vqc_free(c);
     cp.precision = VQC_PRECISION_FAST; /* asked for: kept, with a warning on an old GPU */
-    log_text[0] = 0;
+    test_log_clear();
     ASSERT_OK(vqc_init(&cp, &c));
     ASSERT_EQ(c->precision, VQC_PRECISION_FAST);
-    ASSERT_EQ(strstr(log_text, "may be slower than the mixed precision") != NULL, old);
+    ASSERT_EQ(strstr(test_log(), "may be slower than the mixed precision") != NULL, old);
     vqc_free(c);
 }
 
 int main(void)
 {
-    vqc_log_set(on_log, NULL, VQC_LOG_DEBUG);
+    vqc_log_set(test_log_sink, NULL, VQC_LOG_DEBUG);
     TEST_PART(test_resolution());
     TEST_PART(test_init_cpu());
     TEST_PART(test_init_cuda());

@@ -19,22 +19,8 @@
 static const vqt_device cpu = {VQT_DEVICE_CPU, 0};
 static const char *tmp;      /* this test's scratch folder */
 static char empty_dir[4200]; /* a models folder with nothing in it */
-static char log_text[8192];  /* what the library logged since log_clear() */
 
 /* ---- helpers ------------------------------------------------------------------------------ */
-
-static void log_sink(vqc_log_level level, const char *text, void *user)
-{
-    (void)level;
-    (void)user;
-    size_t n = strlen(log_text);
-    snprintf(log_text + n, sizeof log_text - n, "%s\n", text);
-}
-
-static void log_clear(void)
-{
-    log_text[0] = 0;
-}
 
 static int count(const char *hay, const char *needle)
 {
@@ -327,10 +313,10 @@ static void test_reconstruct(void)
     p = vqc_reconstruct_default_params();
     p.input = in;
     p.output = out;
-    log_clear();
+    test_log_clear();
     ASSERT_OK(vqc_reconstruct(&p));
     expect_png(out, &want);
-    ASSERT_EQ(count(log_text, "demo"), 0);
+    ASSERT_EQ(count(test_log(), "demo"), 0);
     vqc_image_free(&want);
 
     /* ... or the demo set's VQGAN, with one notice, when no default is found. */
@@ -339,9 +325,9 @@ static void test_reconstruct(void)
     if (vqc_demo_dir(demo, sizeof demo) == 0) {
         char demo_vq[4100];
         snprintf(demo_vq, sizeof demo_vq, "%s/vqgan_demo.ckpt", demo);
-        log_clear();
+        test_log_clear();
         ASSERT_OK(vqc_reconstruct(&p));
-        ASSERT_EQ(count(log_text, "demo VQGAN"), 1);
+        ASSERT_EQ(count(test_log(), "demo VQGAN"), 1);
         reference_round_trip(demo_vq, in, &want);
         expect_png(out, &want);
         vqc_image_free(&want);
@@ -428,21 +414,21 @@ static void test_tokenizer(void)
     snprintf(dir, sizeof dir, "%s", bpe);
     *strrchr(dir, '/') = 0;
     models_in(dir);
-    log_clear();
+    test_log_clear();
     ASSERT_OK(vqc_tokenizer_open(NULL, &t));
     ASSERT_OK(vqc_tokenize(t, "a painting of a fox", VQC_TOKENIZER_CONTEXT, ids, NULL));
     for (int i = 0; i < 8; i++)
         ASSERT_EQ(ids[i], fox[i]);
-    ASSERT_EQ(count(log_text, "demo"), 0);
+    ASSERT_EQ(count(test_log(), "demo"), 0);
     vqc_tokenizer_free(t);
 
     /* ... else the demo set's, with a notice. */
     char demo[4000];
     models_in(empty_dir);
     if (vqc_demo_dir(demo, sizeof demo) == 0) {
-        log_clear();
+        test_log_clear();
         ASSERT_OK(vqc_tokenizer_open(NULL, &t));
-        ASSERT_EQ(count(log_text, "demo models' vocabulary"), 1);
+        ASSERT_EQ(count(test_log(), "demo models' vocabulary"), 1);
         ASSERT_OK(vqc_tokenize(t, "a red circle", VQC_TOKENIZER_CONTEXT, ids, NULL));
         ASSERT_EQ(ids[0], 594); /* the demo vocabulary's start token */
         vqc_tokenizer_free(t);
@@ -567,9 +553,9 @@ static void test_score_demo(void)
     p.texts = texts;
     p.n_texts = 2;
     float s[4];
-    log_clear();
+    test_log_clear();
     ASSERT_OK(vqc_score(&p, s)); /* no CLIP named: the demo CLIP, with its vocabulary */
-    ASSERT_EQ(count(log_text, "demo CLIP"), 1);
+    ASSERT_EQ(count(test_log(), "demo CLIP"), 1);
     printf("demo CLIP: red circle %.3f / %.3f, green square %.3f / %.3f\n", s[0], s[1], s[3], s[2]);
     ASSERT(s[0] > s[1]);
     ASSERT(s[3] > s[2]);
@@ -621,7 +607,7 @@ int main(void)
     snprintf(empty_dir, sizeof empty_dir, "%s/empty", tmp);
     mkdir(empty_dir, 0755);
     models_in(empty_dir);
-    vqc_log_set(log_sink, NULL, VQC_LOG_INFO);
+    vqc_log_set(test_log_sink, NULL, VQC_LOG_INFO);
     test_describe_vqgan();
     test_describe_clip();
     test_describe_names();

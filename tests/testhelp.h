@@ -45,6 +45,28 @@ static inline double test_elapsed(void)
 #define UNDER_ASAN 0
 #endif
 
+/* What the library logged since test_log_clear(), one message a line, while test_log_sink is
+ * its sink (vqc_log_set(test_log_sink, NULL, LEVEL)); what does not fit is dropped. */
+#define TEST_LOG_BYTES 8192
+static inline char *test_log(void)
+{
+    static char text[TEST_LOG_BYTES];
+    return text;
+}
+
+static inline void test_log_clear(void)
+{
+    test_log()[0] = 0;
+}
+
+static inline void test_log_sink(vqc_log_level level, const char *msg, void *user)
+{
+    (void)level, (void)user;
+    char *text = test_log();
+    size_t n = strlen(text);
+    snprintf(text + n, TEST_LOG_BYTES - n, "%s\n", msg);
+}
+
 #define TEST_FAIL(...)                                  \
     do {                                                \
         fprintf(stderr, "%s:%d: ", __FILE__, __LINE__); \

@@ -89,6 +89,18 @@ static int procs_running(void)
     return n;
 }
 
+/* The state letter of a /proc .../stat line ("PID (comm) S ...", where comm may hold ')'
+ * itself), with comm's start and length; 0 for a line of another shape. */
+static char stat_state(const char *line, const char **comm, size_t *comm_len)
+{
+    const char *l = strchr(line, '('), *r = strrchr(line, ')');
+    if (!l || !r || r < l || r[1] != ' ')
+        return 0;
+    *comm = l + 1;
+    *comm_len = (size_t)(r - l - 1);
+    return r[2];
+}
+
 /* This process's threads that are running now (state R in /proc/self/task/N/stat). */
 static int own_running(void)
 {
@@ -102,11 +114,9 @@ static int own_running(void)
         if (e->d_name[0] == '.')
             continue;
         snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
-        /* "TID (comm) S ...": the state follows the last ')' (comm may hold one) */
-        if (read_line(path, buf, sizeof buf)) {
-            const char *p = strrchr(buf, ')');
-            n += p && p[1] == ' ' && p[2] == 'R';
-        }
+        const char *comm;
+        size_t len;
+        n += read_line(path, buf, sizeof buf) && stat_state(buf, &comm, &len) == 'R';
     }
     closedir(d);
     return n > 0 ? n : 1;
@@ -131,13 +141,10 @@ static int other_runs(void)
         if (*end || pid <= 0 || pid == self)
             continue;
         snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-        if (!read_line(path, buf, sizeof buf))
-            continue;
-        /* "PID (comm) S ...": comm may hold ')' itself */
-        const char *l = strchr(buf, '('), *r = strrchr(buf, ')');
-        if (l && r && r - l - 1 == 6 && !strncmp(l + 1, "vqclip", 6) && r[1] == ' ' &&
-            !strchr("ZXTt", r[2]))
-            n++;
+        const char *comm;
+        size_t len;
+        char state = read_line(path, buf, sizeof buf) ? stat_state(buf, &comm, &len) : 0;
+        n += state && !strchr("ZXTt", state) && len == 6 && !strncmp(comm, "vqclip", 6);
     }
     closedir(d);
     return n;

@@ -168,6 +168,13 @@ static int find_models(vqc_context *c)
     return 0;
 }
 
+/* Whether a GPU of this major compute capability (negative: not known) is known to lack
+ * cuDNN's bfloat16 convolutions. */
+static bool lacks_bf16_convs(int cc_major)
+{
+    return cc_major >= 0 && cc_major < VQC_BF16_CONV_CC_MAJOR;
+}
+
 int vqc_init(const vqc_context_params *p, vqc_context **out)
 {
     *out = NULL;
@@ -207,7 +214,7 @@ int vqc_init(const vqc_context_params *p, vqc_context **out)
     if (cuda)
         vqt_cuda_capability(c->dev, &cc_major, &cc_minor);
     vqc_precision precision = vqc_gen_resolve_precision(p->precision, cuda, cc_major);
-    if (cuda && cc_major >= 0 && cc_major < VQC_BF16_CONV_CC_MAJOR) {
+    if (cuda && lacks_bf16_convs(cc_major)) {
         char dev[32];
         vqt_device_str(c->dev, dev, sizeof dev);
         if (p->precision == VQC_PRECISION_AUTO)
@@ -252,8 +259,7 @@ vqc_precision vqc_gen_resolve_precision(vqc_precision requested, bool cuda, int 
         return VQC_PRECISION_EXACT;
     if (requested != VQC_PRECISION_AUTO)
         return requested;
-    return cc_major >= 0 && cc_major < VQC_BF16_CONV_CC_MAJOR ? VQC_PRECISION_MIXED
-                                                              : VQC_PRECISION_FAST;
+    return lacks_bf16_convs(cc_major) ? VQC_PRECISION_MIXED : VQC_PRECISION_FAST;
 }
 
 int vqc_gen_apply_precision(vqc_precision prec, bool deterministic, vqt_device dev, vqc_vqgan *vq,
@@ -304,9 +310,11 @@ int vqc_load(vqc_context *c)
     vqt_device_str(c->dev, dev, sizeof dev);
     bool cpu = c->dev.type == VQT_DEVICE_CPU;
     const char *wait = getenv("OMP_WAIT_POLICY"); /* said: it decides speed on a busy machine */
-    vqc_log(VQC_LOG_INFO, "models loaded on %s (%s%s%s%s%d %sthreads%s%s): %s, %s", dev,
-            !c->p.device && cpu ? "no CUDA device found; " : "", cpu ? "" : "precision ",
-            cpu ? "" : vqc_precision_name(c->precision), cpu ? "" : ", ", c->n_threads,
+    char prec_text[40] = ""; /* the CPU always computes in float32: said only on a GPU */
+    if (!cpu)
+        snprintf(prec_text, sizeof prec_text, "precision %s, ", vqc_precision_name(c->precision));
+    vqc_log(VQC_LOG_INFO, "models loaded on %s (%s%s%d %sthreads%s%s): %s, %s", dev,
+            !c->p.device && cpu ? "no CUDA device found; " : "", prec_text, c->n_threads,
             cpu ? "" : "host ", wait ? ", OpenMP wait policy " : "", wait ? wait : "",
             c->vqgan_path, c->clip_spec);
     return 0;
