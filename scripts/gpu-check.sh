@@ -23,7 +23,8 @@
 #   bench      vqclip at 256x256 and 512x512, cutn 32: steps/s, start-up, peak device memory
 #              and the memory planner's estimate; the peer (scripts/peer_baseline.py) at both
 #              sizes; then, time allowing: a --profile run (stage times, profile.txt, and
-#              against the card's measured matrix rate and bandwidth: bench_stages.py), CLIP
+#              against the card's measured matrix rate and bandwidth: bench_stages.py), one
+#              with its kernel and host-operator tables (VQCLIP_PROFILE_KERNELS), CLIP
 #              and the decoder without their recorded CUDA graphs (VQCLIP_CUDA_GRAPH=0), CLIP's
 #              attention unfused (VQCLIP_SDPA=0), the decoder
 #              channels last (VQCLIP_CHANNELS_LAST=1, with a profile), the GroupNorm
@@ -94,6 +95,7 @@ mkdir -p "$WORK" "$LOGS" "$BUILD"
 : >"$LOGS/tests.log"
 : >"$LOGS/bench.log"
 : >"$LOGS/bench.md"
+: >"$LOGS/profile.txt"
 
 if [ -n "${VQCLIP_FIXTURES:-}" ]; then
   FIX=$VQCLIP_FIXTURES
@@ -611,6 +613,11 @@ run_bench() {
     if [ "$(left)" -gt 60 ] && [ -s "$LOGS/profile.txt" ]; then
       stage_table "$s" || echo "stage table: failed (see above)" >>"$LOGS/bench.log"
     fi
+    # Why the stages take what they take: the kernels and host operators of the default step
+    # (VQCLIP_PROFILE_KERNELS, libtorch's profiler: shim_kernels.cpp), into profile.txt only
+    if [ "$(left)" -gt 50 ]; then
+      VQCLIP_PROFILE_KERNELS=25 profile_config "${s}-kernels" "$s" || ok=1
+    fi
     # The recorded CUDA graphs (the default) against plain launches (shim_graph.cpp)
     if [ "$(left)" -gt 50 ]; then
       VQCLIP_CUDA_GRAPH=0 STEPS=30 bench_config "${s}-nograph" "$s" || ok=1
@@ -761,8 +768,11 @@ fi
   if [ -s "$LOGS/profile.txt" ]; then
     echo
     echo '```'
-    cat "$LOGS/profile.txt"
+    grep -v "profile: kernels: " "$LOGS/profile.txt"
     echo '```'
+    if grep -q "profile: kernels: " "$LOGS/profile.txt"; then
+      echo "(the kernel tables of the ${SIZES##* }-kernels run: profile.txt)"
+    fi
   fi
 } >"$LOGS/bench.md"
 

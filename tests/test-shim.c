@@ -262,6 +262,66 @@ static void test_profile_ops(void)
     vqt_profile_free(p);
 }
 
+/* The operator tables (vqt_profile_want_kernels): recorded from the end of the first counted
+ * step, per recorded step, each operator's own time and calls; one recording profile at a
+ * time, released when it is freed, even while it records. */
+static void test_profile_kernels(void)
+{
+    const float a[4] = {1, 2, 3, 4};
+    int64_t two[2] = {2, 2};
+    vqt_tensor *m = vqt_from_data(a, VQC_DTYPE_F32, 2, two, NULL, cpu, VQC_DTYPE_F32);
+    vqt_profile *p = vqt_profile_new(cpu, 1), *q = vqt_profile_new(cpu, 1);
+    ASSERT(p && q);
+    ASSERT_OK(vqt_profile_want_kernels(p));
+    ASSERT_OK(vqt_profile_want_kernels(p));
+    ASSERT_EQ(vqt_profile_want_kernels(q), -1);
+    ASSERT(strstr(vqt_last_error(), "another profile") != NULL);
+    for (int step = 0; step < 4; step++) {
+        ASSERT_OK(vqt_profile_begin(p));
+        vqt_tensor *y = vqt_matmul(m, m);
+        for (int i = 0; i < 3; i++)
+            y = vqt_binary(VQT_ADD, y, m);
+        ASSERT_OK(vqt_profile_mark(p, 0));
+        /* step 0 is a warm-up; the recording starts when step 1, the first counted, ends */
+        ASSERT_OK(vqt_profile_end(p, step > 0));
+    }
+    char *text = NULL;
+    ASSERT_EQ(vqt_profile_kernels(p, 50, &text), 2);
+    ASSERT(text != NULL);
+    fprintf(stderr, "%s", text);
+    ASSERT(strstr(text, "device: no kernels recorded") != NULL); /* the CPU */
+    ASSERT(strstr(text, "host: ") != NULL);
+    ASSERT(strstr(text, "       3.0  aten::add\n") != NULL); /* three per step */
+    ASSERT(strstr(text, "       1.0  aten::mm\n") != NULL ||
+           strstr(text, "       1.0  aten::matmul\n") != NULL);
+    free(text);
+    text = (char *)1;
+    ASSERT_EQ(vqt_profile_kernels(p, 50, &text), 0); /* over: nothing more */
+    ASSERT(text == NULL);
+    ASSERT_EQ(vqt_profile_want_kernels(q), -1); /* p still owns the recording */
+    vqt_profile_free(p);
+    /* freed while recording: the next profile records afresh */
+    ASSERT_OK(vqt_profile_want_kernels(q));
+    for (int step = 0; step < 2; step++) {
+        ASSERT_OK(vqt_profile_begin(q));
+        vqt_binary(VQT_ADD, m, m);
+        ASSERT_OK(vqt_profile_end(q, true));
+    }
+    vqt_profile_free(q);
+    vqt_profile *r = vqt_profile_new(cpu, 1);
+    ASSERT_OK(vqt_profile_want_kernels(r));
+    for (int step = 0; step < 3; step++) {
+        ASSERT_OK(vqt_profile_begin(r));
+        vqt_binary(VQT_MUL, m, m);
+        ASSERT_OK(vqt_profile_end(r, true));
+    }
+    ASSERT_EQ(vqt_profile_kernels(r, 50, &text), 2);
+    ASSERT(strstr(text, "       1.0  aten::mul\n") != NULL);
+    ASSERT(strstr(text, "aten::add") == NULL); /* q's recording is not in it */
+    free(text);
+    vqt_profile_free(r);
+}
+
 /* On the CPU (vqt_init's counting allocator) the profile gives each stage the memory held at
  * its end and the highest within it, above the step's start, and keeps the run's peak across
  * the resets it makes at every mark. */
@@ -401,6 +461,7 @@ int main(void)
     test_layouts();
     test_profile_ops();
     test_profile_memory();
+    test_profile_kernels();
     test_oom_kind();
     test_oom_in_checkpoint();
     test_host_grad();

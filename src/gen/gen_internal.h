@@ -52,6 +52,7 @@ typedef struct gen_run {
     char *params_text;  /* owned when generated */
     char *settings;     /* the canonical settings a state file is checked against */
     vqt_profile *prof;  /* g->profile: the steps' stage times */
+    int kernel_rows;    /* with prof: rows of its operator tables (VQCLIP_PROFILE_KERNELS) */
     vqc_writer *writer; /* the pictures' writer, while the steps run (writer.h) */
     int64_t base_bytes; /* allocated on the device when the run began, models loaded */
     double *stop_hist;  /* stop_window: the last (up to) 2 * stop_window total losses, oldest

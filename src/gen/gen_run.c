@@ -442,6 +442,46 @@ bool vqc_gen_plateau(gen_run *r, int step, double loss)
     return true;
 }
 
+/* The rows of the operator tables that VQCLIP_PROFILE_KERNELS asks --profile for (0: none). A
+ * developer's switch, as gpu-check.sh uses it: a value that is not a count is said and
+ * ignored. */
+static int kernel_rows(void)
+{
+    const char *v = getenv("VQCLIP_PROFILE_KERNELS");
+    if (!v || !*v)
+        return 0;
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (*end || errno || n < 1 || n > 1000) {
+        vqc_log(VQC_LOG_WARN, "VQCLIP_PROFILE_KERNELS='%s' is not a row count (1-1000): ignored",
+                v);
+        return 0;
+    }
+    return (int)n;
+}
+
+/* Logs the operator tables, one "profile: kernels: " line each (vqt_profile_kernels). */
+static void report_kernels(const gen_run *r)
+{
+    char *text = NULL;
+    int steps = vqt_profile_kernels(r->prof, r->kernel_rows, &text);
+    if (steps < 0) {
+        vqc_log(VQC_LOG_WARN, "profile: no operator tables: %s", vqt_last_error());
+        return;
+    }
+    if (!text)
+        return;
+    vqc_log(VQC_LOG_INFO, "profile: kernels: operators of %d steps (libtorch's profiler), per step",
+            steps);
+    for (const char *line = text; *line;) {
+        size_t n = strcspn(line, "\n");
+        vqc_log(VQC_LOG_INFO, "profile: kernels: %.*s", (int)n, line);
+        line += n + (line[n] != 0);
+    }
+    free(text);
+}
+
 /* Logs the profile: per stage, the device and host milliseconds of an average step. */
 static void report_profile(const gen_run *r, double wall, long long handles)
 {
@@ -485,6 +525,7 @@ static void report_profile(const gen_run *r, double wall, long long handles)
             "profile: codebook search, decoder and CLIP image encoder: %lld calls replayed "
             "recorded graphs, %lld ran eagerly",
             replays, eager);
+    report_kernels(r);
 }
 
 int vqc_gen_optimise(gen_run *r)
@@ -504,6 +545,9 @@ int vqc_gen_optimise(gen_run *r)
         r->prof = vqt_profile_new(r->ctx->dev, VQC_LOOP_PROFILE_STAGES);
         if (!r->prof)
             return vqc_torch_fail("profile");
+        r->kernel_rows = kernel_rows();
+        if (r->kernel_rows > 0 && vqt_profile_want_kernels(r->prof) != 0)
+            vqc_log(VQC_LOG_WARN, "profile: no operator tables: %s", vqt_last_error());
         vqc_loop_set_profile(r->loop, r->prof);
     }
     int rc = run_steps(r, start, n, se);

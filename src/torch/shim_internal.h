@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <stdexcept>
+#include <string>
 
 #include "torch/shim.h"
 
@@ -65,6 +66,14 @@ enum class HostGradOp {
 };
 at::Tensor host_grad_op(HostGradOp op, const at::Tensor &x, const at::Tensor &aux,
                         std::vector<int64_t> p);
+
+// libtorch's operator profiler (shim_kernels.cpp), one recording per process: kernels_start
+// records every operator the host runs from now on and, on CUDA, every kernel, copy and set the
+// device runs; kernels_stop ends it and returns the tables (the `top` largest rows each, per
+// step over `steps` steps); kernels_abort ends it, if on, discarding what it recorded.
+void kernels_start(vqt_device dev);
+std::string kernels_stop(int steps, int top);
+void kernels_abort() noexcept;
 
 // Handles made so far by wrap(), on every thread (vqt_handles_made).
 extern std::atomic<long long> handles_made;

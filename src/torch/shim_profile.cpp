@@ -12,6 +12,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "torch/shim_internal.h"
@@ -27,6 +29,10 @@ constexpr int max_marks = 64; // marks per step; later ones are dropped (and cou
 // make many: a small batched matmul selects each matrix). On a GPU each costs host time, which
 // is what limits a step that the device finishes first.
 std::atomic<long long> ops_dispatched{0};
+
+// The profile that may record operators (vqt_profile_want_kernels): libtorch's profiler is one
+// per process.
+std::atomic<vqt_profile *> kernels_owner{nullptr};
 thread_local int op_depth = 0;
 
 std::unique_ptr<at::ObserverContext> op_enter(const at::RecordFunction &)
@@ -56,6 +62,10 @@ struct vqt_profile {
     long long run_peak = 0;
     at::CallbackHandle counter = 0;
     int steps = 0, dropped = 0;
+    // The operator profiler (vqt_profile_want_kernels): asked for, recording, and the counted
+    // steps it has recorded whole.
+    bool kernels_wanted = false, kernels_on = false;
+    int kernel_steps = 0;
     // The step in flight: mark i ends stage stage[i]; mark 0 is the step's start.
     int n = 0;
     int stage[max_marks + 1];
@@ -140,6 +150,10 @@ void vqt_profile_free(vqt_profile *p)
 {
     if (!p)
         return;
+    if (p->kernels_on)
+        vqt_detail::kernels_abort();
+    vqt_profile *self = p;
+    kernels_owner.compare_exchange_strong(self, nullptr);
     if (p->counter)
         at::removeCallback(p->counter);
 #ifdef VQT_PROFILE_EVENTS
@@ -222,6 +236,14 @@ int vqt_profile_end(vqt_profile *p, bool count)
         if (count)
             p->steps++;
         p->n = 0;
+        // The recording starts once a counted step is over: the first steps record the CUDA
+        // graphs and set libraries up, which a table per step would mix in.
+        if (count && p->kernels_on)
+            p->kernel_steps++;
+        if (count && p->kernels_wanted && !p->kernels_on) {
+            vqt_detail::kernels_start(p->dev);
+            p->kernels_on = true;
+        }
         return 0;
     })
 }
@@ -267,6 +289,36 @@ bool vqt_profile_uses_events(const vqt_profile *p)
     (void)p;
     return false;
 #endif
+}
+
+int vqt_profile_want_kernels(vqt_profile *p)
+{
+    GUARD(-1, {
+        vqt_profile *none = nullptr;
+        if (!kernels_owner.compare_exchange_strong(none, p) && none != p)
+            throw std::runtime_error("another profile records operators already");
+        p->kernels_wanted = true;
+        return 0;
+    })
+}
+
+int vqt_profile_kernels(vqt_profile *p, int top, char **text)
+{
+    GUARD(-1, {
+        *text = nullptr;
+        if (!p->kernels_on)
+            return 0;
+        p->kernels_on = false;
+        int steps = p->kernel_steps;
+        std::string t = vqt_detail::kernels_stop(steps, top > 0 ? top : 1);
+        if (steps <= 0)
+            return 0;
+        *text = (char *)std::malloc(t.size() + 1);
+        if (!*text)
+            throw std::bad_alloc();
+        std::memcpy(*text, t.c_str(), t.size() + 1);
+        return steps;
+    })
 }
 
 long long vqt_handles_made(void)
