@@ -2,6 +2,7 @@
  * buffers, the autograd node and the rules for when a call replays run on the CPU, and must give
  * the plain call's value and input gradient bit for bit; the rules send every call that cannot
  * replay safely to the plain path. On a CPU-only build AUTO never records, and says why. */
+#include <math.h>
 #include <string.h>
 
 #include "testhelp.h"
@@ -9,20 +10,48 @@
 
 static const vqt_device cpu = {VQT_DEVICE_CPU, 0};
 static int body_calls, body_fails;
+static vqt_tensor *weights; /* M [4, 3], made before any recording, as a model's are */
 
-/* tanh(x * 1.5) @ M with M [4, 3] made inside, as a model's weights would be: deterministic. */
+/* What body also does inside (test_host_calls): nothing, or a call that a CUDA graph cannot
+ * record. */
+static enum { CLEAN, FROM_DATA, ITEM, TO_HOST, FIRST_ONLY } body_extra;
+static int extra_calls; /* the body's calls since body_extra was set */
+
+static void make_weights(void)
+{
+    float mv[12];
+    for (int i = 0; i < 12; i++)
+        mv[i] = (float)(i % 5) * 0.25f - 0.5f;
+    int64_t ms[2] = {4, 3};
+    weights = vqt_persist(vqt_from_data(mv, VQC_DTYPE_F32, 2, ms, NULL, cpu, VQC_DTYPE_F32));
+}
+
+/* tanh(x * 1.5) @ M: deterministic. */
 static vqt_tensor *body(void *arg, const vqt_tensor *x)
 {
     (void)arg;
     body_calls++;
     if (body_fails)
         return vqt_full(1, (int64_t[]){-1}, 0.0, VQC_DTYPE_F32, cpu); /* fails: bad shape */
-    float mv[12];
-    for (int i = 0; i < 12; i++)
-        mv[i] = (float)(i % 5) * 0.25f - 0.5f;
-    int64_t ms[2] = {4, 3};
-    vqt_tensor *m = vqt_from_data(mv, VQC_DTYPE_F32, 2, ms, NULL, cpu, VQC_DTYPE_F32);
-    return vqt_matmul(vqt_unary(VQT_TANH, vqt_binary_s(VQT_MUL, x, 1.5)), m);
+    vqt_tensor *y = vqt_matmul(vqt_unary(VQT_TANH, vqt_binary_s(VQT_MUL, x, 1.5)), weights);
+    float one = 1.0f, back[8];
+    switch (body_extra) {
+    case CLEAN: break;
+    case FROM_DATA: /* a constant made from host memory on every call */
+        y = vqt_binary(VQT_MUL, y,
+                       vqt_from_data(&one, VQC_DTYPE_F32, 0, NULL, NULL, cpu, VQC_DTYPE_F32));
+        break;
+    case ITEM: /* a value read back, as a data-dependent branch would */
+        ASSERT(isfinite(vqt_item(vqt_reduce(VQT_SUM, y, 0, NULL, false))));
+        break;
+    case TO_HOST: ASSERT(vqt_to_host(x, back, VQC_DTYPE_F32, 8) > 0); break;
+    case FIRST_ONLY: /* a one-time check at the first call, as the decoder's attention's */
+        if (extra_calls == 0)
+            ASSERT(isfinite(vqt_item(vqt_reduce(VQT_SUM, y, 0, NULL, false))));
+        break;
+    }
+    extra_calls++;
+    return y;
 }
 
 static vqt_tensor *input(int rows, float shift)
@@ -151,6 +180,61 @@ static void test_modes(void)
     }
 }
 
+/* A function that copies host data in, reads a value back or copies out cannot be recorded:
+ * a replay would copy from the host buffer as it is then, or capture fails at the wait. The
+ * emulation finds it as a device would, before any device call: the recording fails, saying
+ * which call, and every call runs plainly with the plain values. The first, eager pass may do
+ * so once (set-up), as on a device. */
+static void test_host_calls(void)
+{
+    vqt_set_graphs_mode(VQT_GRAPHS_EMULATE);
+    static const struct {
+        int kind;
+        const char *why;
+    } cases[] = {
+        {FROM_DATA, "vqt_from_data"}, {ITEM, "aten::item, which waits"}, {TO_HOST, "vqt_to_host"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        body_extra = CLEAN;
+        vqt_tensor *x = input(2, 0.2f), *yr, *gr;
+        reference(x, &yr, &gr);
+        body_extra = cases[i].kind;
+        vqt_graphed *g = vqt_graphed_new(body, NULL);
+        for (int call = 0; call < 2; call++) {
+            vqt_tensor *xc = input(2, 0.2f);
+            vqt_tensor *y = vqt_graphed_call(g, xc);
+            ASSERT(y != NULL);
+            assert_same(y, yr, 6);
+            ASSERT_OK(vqt_backward(loss_of(y)));
+            assert_same(vqt_grad(xc), gr, 8);
+        }
+        counts(g, 0, 2);
+        const char *why = vqt_graphed_why(g);
+        fprintf(stderr, "host call %s: %s\n", cases[i].why, why ? why : "(none)");
+        ASSERT(why && strstr(why, cases[i].why) && strstr(why, "cannot record"));
+        vqt_graphed_free(g);
+    }
+    /* once, at the first (eager) pass, is set-up, as on a device */
+    body_extra = FIRST_ONLY;
+    extra_calls = 0;
+    vqt_graphed *once = vqt_graphed_new(body, NULL);
+    for (int call = 0; call < 2; call++) {
+        vqt_tensor *xc = input(2, 0.2f);
+        ASSERT_OK(vqt_backward(loss_of(vqt_graphed_call(once, xc))));
+    }
+    counts(once, 2, 0);
+    ASSERT(vqt_graphed_why(once) == NULL);
+    vqt_graphed_free(once);
+    body_extra = CLEAN;
+    /* outside a recorded function's pass the same calls are the caller's business */
+    vqt_tensor *x = input(2, 0.2f);
+    ASSERT(vqt_to_host(x, (float[8]){0}, VQC_DTYPE_F32, 8) == 8);
+    vqt_graphed *g = vqt_graphed_new(body, NULL);
+    vqt_tensor *y = vqt_graphed_call(g, x);
+    ASSERT_OK(vqt_backward(loss_of(y)));
+    counts(g, 1, 0);
+    vqt_graphed_free(g);
+}
+
 /* The function's failure is the call's, with its message, when recording and after. */
 static void test_failures(void)
 {
@@ -175,11 +259,13 @@ static void test_failures(void)
 int main(void)
 {
     vqt_init(0);
+    make_weights();
     vqt_scope_begin();
     test_replays_match();
     test_pending_and_shapes();
     test_modes();
     test_failures();
+    test_host_calls();
     vqt_scope_end();
     vqt_set_graphs_mode(VQT_GRAPHS_AUTO);
     fprintf(stderr, "test-graph: ok\n");

@@ -123,6 +123,8 @@ constexpr size_t async_upload_max = (size_t)1 << 20;
 // waiting (the caching host allocator keeps its pinned block until the copy has run).
 at::Tensor upload(const at::Tensor &x, at::Device d, at::ScalarType st)
 {
+    if (!d.is_cpu() && x.device().is_cpu())
+        note_host_call("copies from host memory (vqt_to)");
     if (d.is_cuda() && x.device().is_cpu() && !x.requires_grad() &&
         (size_t)x.numel() * c10::elementSize(st) <= async_upload_max)
         return x.to(st).contiguous().pin_memory().to(d, st, /*non_blocking=*/true);
@@ -465,6 +467,7 @@ vqt_tensor *vqt_from_data(const void *data, vqc_dtype src, int ndim, const int64
                           const int64_t *strides, vqt_device dev, vqc_dtype dst)
 {
     TENSOR_OP(([&] {
+        note_host_call("makes a tensor of host memory (vqt_from_data)");
         auto opts = at::TensorOptions().dtype(to_scalar(src));
         at::Tensor view =
             strides ? at::from_blob((void *)data, dims(ndim, shape), dims(ndim, strides), opts)
@@ -489,6 +492,7 @@ vqt_tensor *vqt_from_blob(const void *data, vqc_dtype dt, int ndim, const int64_
             release(ctx);
         return nullptr;
     }
+    note_host_call("views host memory (vqt_from_blob)");
     TENSOR_OP(vqt_memory::view_blob(data, to_scalar(dt), dims(ndim, shape),
                                     strides ? dims(ndim, strides) : at::IntArrayRef(), release,
                                     ctx))
@@ -524,6 +528,7 @@ vqt_tensor *vqt_arange(int64_t n, vqc_dtype dt, vqt_device dev)
 int64_t vqt_to_host(const vqt_tensor *t, void *dst, vqc_dtype dt, int64_t max_elems)
 {
     GUARD(-1, {
+        note_host_call("copies to host memory (vqt_to_host)");
         at::Tensor h = T(t).detach().to(at::kCPU, to_scalar(dt)).contiguous();
         if (h.numel() > max_elems)
             throw std::runtime_error("destination buffer too small for tensor");
@@ -534,7 +539,7 @@ int64_t vqt_to_host(const vqt_tensor *t, void *dst, vqc_dtype dt, int64_t max_el
 
 double vqt_item(const vqt_tensor *t)
 {
-    GUARD(NAN, return T(t).item<double>();)
+    GUARD(NAN, return T(t).item<double>();) // aten::item: PassWatch sees it
 }
 
 int vqt_ndim(const vqt_tensor *t)

@@ -11,6 +11,7 @@
 // the rules for when a call replays, also runs on the CPU in the EMULATE mode, where tests check
 // it against plain calls.
 
+#include <ATen/record_function.h>
 #include <torch/torch.h>
 #if defined(VQT_WITH_CUDA_GRAPHS)
 #include <ATen/cuda/CUDAGraph.h>
@@ -48,7 +49,77 @@ void check_close(const at::Tensor &got, const at::Tensor &want, const char *what
         throw std::runtime_error(msg);
     }
 }
+// The pass of a recorded function running on this thread (PassWatch), and the first call in it
+// that a CUDA graph cannot record (note_host_call).
+thread_local bool in_pass = false;
+thread_local const char *host_call = nullptr;
+
+// ATen operators that wait for the device to learn a value or a size: capture fails at them.
+// Watched by name, so that the CPU's emulation finds them before a device call does.
+const char *const waiting_ops[] = {"aten::item",       "aten::_local_scalar_dense",
+                                   "aten::nonzero",    "aten::masked_select",
+                                   "aten::unique_dim", "aten::unique_consecutive",
+                                   "aten::_unique",    "aten::_unique2",
+                                   "aten::is_nonzero", "aten::equal",
+                                   "aten::_pin_memory"};
+
+std::unique_ptr<at::ObserverContext> watch_op(const at::RecordFunction &fn)
+{
+    for (const char *op : waiting_ops)
+        if (!std::strcmp(fn.name(), op)) {
+            note_host_call(op);
+            break;
+        }
+    return nullptr;
+}
+
+// Watches one pass of the function on this thread, when `on` (the backward pass's nodes that
+// libtorch runs on its own threads, on CUDA, are not watched: there capture itself fails at a
+// wait) and, through check(), fails it when it called what a graph cannot record.
+class PassWatch
+{
+  public:
+    explicit PassWatch(bool on) : was_in(in_pass), was_noted(host_call)
+    {
+        in_pass = on;
+        host_call = nullptr;
+        if (on)
+            handle = at::addThreadLocalCallback(
+                at::RecordFunctionCallback(watch_op).scopes({at::RecordScope::FUNCTION}));
+    }
+    ~PassWatch()
+    {
+        if (handle)
+            at::removeCallback(handle);
+        in_pass = was_in;
+        host_call = was_noted;
+    }
+    PassWatch(const PassWatch &) = delete;
+    PassWatch &operator=(const PassWatch &) = delete;
+    void check() const
+    {
+        if (!host_call)
+            return;
+        if (!std::strncmp(host_call, "aten::", 6)) // waiting_ops
+            throw std::runtime_error(std::string("the function calls ") + host_call +
+                                     ", which waits for the device: a CUDA graph cannot "
+                                     "record it");
+        throw std::runtime_error(std::string("the function ") + host_call +
+                                 ", which a CUDA graph cannot record");
+    }
+
+  private:
+    bool was_in;
+    const char *was_noted;
+    at::CallbackHandle handle = 0;
+};
 } // namespace
+
+void vqt_detail::note_host_call(const char *what)
+{
+    if (in_pass && !host_call)
+        host_call = what;
+}
 
 struct vqt_graphed {
     vqt_segment_fn fn;
@@ -70,29 +141,36 @@ struct vqt_graphed {
         return run_segment(fn, arg, x);
     }
 
-    // fn on the static input, recording: what the forward graph captures.
-    void forward_pass()
+    // fn on the static input, recording: what the forward graph captures. A pass that stands
+    // for a capture (`captured`: the captures, and the emulation's) is watched for what a graph
+    // cannot record (PassWatch); the eager ones before may set things up once (the decoder's
+    // fused attention check reads values back at its first decode).
+    void forward_pass(bool captured)
     {
         at::AutoGradMode on(true);
+        PassWatch watch(captured);
         out = run_segment(fn, arg, in);
+        watch.check();
     }
 
     // The input gradient for the static output gradient, through the last forward_pass's graph,
     // which it releases: what the backward graph captures.
-    void backward_pass()
+    void backward_pass(bool captured)
     {
+        PassWatch watch(captured);
         auto g = torch::autograd::grad({out}, {in}, {gout}, /*retain_graph=*/false,
                                        /*create_graph=*/false, /*allow_unused=*/true);
         gin = g[0].defined() ? g[0] : at::zeros_like(in);
+        watch.check();
     }
 
     // The first eager pass on the caller's stream: the buffers' shapes, and a warm-up.
     void first_pass(const at::Tensor &x)
     {
         in = x.detach().clone().requires_grad_(true);
-        forward_pass();
+        forward_pass(false);
         gout = at::ones_like(out);
-        backward_pass();
+        backward_pass(false);
     }
 
     bool pending() const
@@ -157,15 +235,15 @@ struct vqt_graphed {
         c10::cuda::CUDAStream side = c10::cuda::getStreamFromPool(false, dev);
         {
             c10::cuda::CUDAStreamGuard guard(side);
-            forward_pass();
-            backward_pass();
+            forward_pass(false);
+            backward_pass(false);
             out = gin = at::Tensor();
             side.synchronize();
             c10::cuda::CUDACachingAllocator::emptyCache();
             fwd = std::make_unique<at::cuda::CUDAGraph>();
             bwd = std::make_unique<at::cuda::CUDAGraph>();
-            capture(*fwd, nullptr, [this] { forward_pass(); });
-            capture(*bwd, fwd.get(), [this] { backward_pass(); });
+            capture(*fwd, nullptr, [this] { forward_pass(true); });
+            capture(*bwd, fwd.get(), [this] { backward_pass(true); });
             out = out.detach();
             side.synchronize();
         }
@@ -179,8 +257,10 @@ struct vqt_graphed {
     void record(const at::Tensor &x, vqt_graphs_mode mode)
     {
         try {
-            if (mode == VQT_GRAPHS_EMULATE) {
+            if (mode == VQT_GRAPHS_EMULATE) { // the eager pass, then one for the captures
                 first_pass(x);
+                forward_pass(true);
+                backward_pass(true);
                 out = gin = at::Tensor();
             } else if (!x.is_cuda()) {
                 fail("the input is not on a CUDA device");
@@ -213,7 +293,7 @@ struct vqt_graphed {
             return out.clone();
         }
 #endif
-        forward_pass();
+        forward_pass(true);
         return out.detach().clone();
     }
 
@@ -229,7 +309,7 @@ struct vqt_graphed {
             return gin.clone();
         }
 #endif
-        backward_pass();
+        backward_pass(true);
         return gin.clone();
     }
 

@@ -67,6 +67,14 @@ enum class HostGradOp {
 at::Tensor host_grad_op(HostGradOp op, const at::Tensor &x, const at::Tensor &aux,
                         std::vector<int64_t> p);
 
+// What a CUDA graph cannot record, noted while a recorded function's pass runs on this thread
+// (shim_graph.cpp): a copy from host memory (a replay would copy from that host buffer as it
+// is then, long reused) or a wait for a value on the device (capture fails). The shim's
+// entry points for host data call this (`what`: "copies from host memory (vqt_to)"); the
+// recording fails with it and the function runs
+// plainly, in the CPU's emulation too, where tests see it. Nothing outside such a pass.
+void note_host_call(const char *what);
+
 // libtorch's operator profiler (shim_kernels.cpp), one recording per process: kernels_start
 // records every operator the host runs from now on and, on CUDA, every kernel, copy and set the
 // device runs; kernels_stop ends it and returns the tables (the `top` largest rows each, per
