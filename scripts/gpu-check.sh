@@ -549,13 +549,14 @@ wait_models() {
   MODELS_OK=0
 }
 
-# One --profile run of 30 steps: the stage table from its log goes to $LOGS/profile.txt.
+# One --profile run of $PROFILE_STEPS steps (default 30): the stage table from its log goes to
+# $LOGS/profile.txt.
 profile_config() { # LABEL SIZE [extra vqclip args...]
-  local label=$1 size=$2 lim
+  local label=$1 size=$2 lim steps=${PROFILE_STEPS:-30}
   shift 2
   lim=$(run_limit "$label" 20) || return 1
-  gen_run "$label" "$size" 30 "$lim" --profile "$@" || return 1
-  { echo "== $label: ${size}x${size}, cutn $CUTN, 30 steps $*"
+  gen_run "$label" "$size" "$steps" "$lim" --profile "$@" || return 1
+  { echo "== $label: ${size}x${size}, cutn $CUTN, $steps steps $*"
     sed -n "/^==== $label:/,\$p" "$LOGS/bench.log" | grep "^vqclip: profile"; } >>"$LOGS/profile.txt"
 }
 
@@ -616,7 +617,7 @@ run_bench() {
     # Why the stages take what they take: the kernels and host operators of the default step
     # (VQCLIP_PROFILE_KERNELS, libtorch's profiler: shim_kernels.cpp), into profile.txt only
     if [ "$(left)" -gt 50 ]; then
-      VQCLIP_PROFILE_KERNELS=25 profile_config "${s}-kernels" "$s" || ok=1
+      PROFILE_STEPS=12 VQCLIP_PROFILE_KERNELS=25 profile_config "${s}-kernels" "$s" || ok=1
     fi
     # The recorded CUDA graphs (the default) against plain launches (shim_graph.cpp)
     if [ "$(left)" -gt 50 ]; then
