@@ -482,12 +482,14 @@ bool vqt_profile_uses_events(const vqt_profile *p);
  * and on CUDA every kernel, copy and set the device runs, from the end of the first counted
  * step to vqt_profile_kernels: the stage times say which stage is slow, these tables why. The
  * recording costs host time per operator, so the stage times of such a run are not a plain
- * run's. One profile per process may record. Returns 0, or -1 when another is recording. */
+ * run's. One profile per process may record. Returns 0, or -1 when another is recording. A
+ * recording that cannot start leaves the steps alone: vqt_profile_kernels says why. */
 int vqt_profile_want_kernels(vqt_profile *p);
 /* Ends the recording and returns the tables as text lines (malloc'd, for free()), per counted
  * step: the device's kernels, copies and sets by time (with how long the device was busy), then
  * the host's operators by their own time (without the operators they called), each with the
- * `top` largest rows and the rest in one. NULL with *text untouched... */
+ * `top` largest rows and the rest in one. Returns the steps they cover (0, with *text NULL:
+ * nothing was recorded), or -1 (also when the recording could not start). */
 int vqt_profile_kernels(vqt_profile *p, int top, char **text);
 /* Tensor handles made so far by vqt functions, on every thread: a count of the operators the
  * C side has asked libtorch for (each one or more kernel launches on a GPU). */

@@ -41,7 +41,7 @@ template <class E> uint64_t duration_ns(const E &e, long)
 }
 
 // A kernel's name without its parameter list and return type (CUDA kernels come as C++
-// signatures), at most 110 characters: the template arguments that name the types stay.
+// signatures), at most 140 characters: the template arguments that name the types stay.
 std::string short_name(std::string s)
 {
     if (!s.empty() && s.back() == ')') {
@@ -57,8 +57,8 @@ std::string short_name(std::string s)
     }
     if (s.compare(0, 5, "void ") == 0)
         s.erase(0, 5);
-    if (s.size() > 110)
-        s = s.substr(0, 107) + "...";
+    if (s.size() > 140)
+        s = s.substr(0, 137) + "...";
     return s;
 }
 

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "torch/shim_internal.h"
@@ -29,11 +30,11 @@ constexpr int max_marks = 64; // marks per step; later ones are dropped (and cou
 // make many: a small batched matmul selects each matrix). On a GPU each costs host time, which
 // is what limits a step that the device finishes first.
 std::atomic<long long> ops_dispatched{0};
+thread_local int op_depth = 0;
 
 // The profile that may record operators (vqt_profile_want_kernels): libtorch's profiler is one
 // per process.
 std::atomic<vqt_profile *> kernels_owner{nullptr};
-thread_local int op_depth = 0;
 
 std::unique_ptr<at::ObserverContext> op_enter(const at::RecordFunction &)
 {
@@ -66,6 +67,7 @@ struct vqt_profile {
     // steps it has recorded whole.
     bool kernels_wanted = false, kernels_on = false;
     int kernel_steps = 0;
+    std::string kernels_error; // why the recording could not start (the run goes on without)
     // The step in flight: mark i ends stage stage[i]; mark 0 is the step's start.
     int n = 0;
     int stage[max_marks + 1];
@@ -241,8 +243,14 @@ int vqt_profile_end(vqt_profile *p, bool count)
         if (count && p->kernels_on)
             p->kernel_steps++;
         if (count && p->kernels_wanted && !p->kernels_on) {
-            vqt_detail::kernels_start(p->dev);
-            p->kernels_on = true;
+            p->kernels_wanted = false; // one recording per profile
+            try {
+                vqt_detail::kernels_start(p->dev);
+                p->kernels_on = true;
+            } catch (const std::exception &e) {
+                p->kernels_error = e.what(); // the tables' loss, not the step's
+                p->kernels_error.resize(std::min<size_t>(p->kernels_error.size(), 300));
+            }
         }
         return 0;
     })
@@ -306,6 +314,8 @@ int vqt_profile_kernels(vqt_profile *p, int top, char **text)
 {
     GUARD(-1, {
         *text = nullptr;
+        if (!p->kernels_error.empty())
+            throw std::runtime_error("the operator profiler did not start: " + p->kernels_error);
         if (!p->kernels_on)
             return 0;
         p->kernels_on = false;
