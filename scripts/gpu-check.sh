@@ -22,17 +22,10 @@
 #              must pass, not skip                                  -> tests.log
 #   bench      vqclip at 256x256 and 512x512, cutn 32: steps/s, start-up, peak device memory
 #              and the memory planner's estimate; the peer (scripts/peer_baseline.py) at both
-#              sizes; then, time allowing: a --profile run (stage times, profile.txt, and
-#              against the card's measured matrix rate and bandwidth: bench_stages.py), one
-#              with its kernel and host-operator tables (VQCLIP_PROFILE_KERNELS), CLIP
-#              and the decoder without their recorded CUDA graphs (VQCLIP_CUDA_GRAPH=0), CLIP's
-#              attention unfused (VQCLIP_SDPA=0), the decoder
-#              channels last (VQCLIP_CHANNELS_LAST=1, with a profile), the GroupNorm
-#              implementations (VQCLIP_GROUPNORM), 1024, --precision mixed and exact, two
-#              --deterministic runs compared byte for byte, a frame every step written off
-#              the loop's thread and in place (VQCLIP_ASYNC_WRITES=0),
-#              2048 --low-memory and 2048, 1024 and 512 --low-memory, the decoder's attention
-#              fused at 512 too (VQCLIP_SDPA=all)                 -> bench.log, bench.md
+#              sizes; then, time allowing, the rows in run_bench's order (docs/gpu.md lists
+#              them): profiles with their stage, kernel and hardware tables (profile.txt),
+#              each fast path off in turn, 1024, the other precisions, --deterministic twice,
+#              frames, 2048                                        -> bench.log, bench.md
 #   cpu-tests  ctest -LE gpu: the CPU unit + parity suite (no skips); skipped with
 #              GPU_CHECK_CPU_TESTS=0 (CI runs it anyway)               -> tests.log
 # It ends with the benchmark table and one PASS/FAIL line per stage; exit 0 only if all passed.
@@ -56,7 +49,7 @@ while [ $# -gt 0 ]; do
     --cpu-dry-run) MODE=dry; shift ;;
     --budget) BUDGET="$2"; shift 2 ;;
     --steps) STEPS="$2"; shift 2 ;;
-    -h|--help) sed -n '2,41p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
     *) echo "gpu-check: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
