@@ -503,6 +503,59 @@ static void check_graphed_clip(const char *name, vqt_device dev, bool dry)
     vqc_tmap_free(ref);
 }
 
+/* A function that uploads a small constant at every call (through pinned memory on CUDA,
+ * without waiting) must not be recorded: a captured copy would read that pinned block as it is
+ * at each replay. Nor one that reads a value back. Both run plainly, with the plain values,
+ * each call's own constant included. */
+struct host_call_body {
+    vqt_device dev;
+    float k;
+    bool read_back;
+};
+
+static vqt_tensor *host_call_body(void *arg, const vqt_tensor *x)
+{
+    struct host_call_body *b = arg;
+    if (b->read_back && !isfinite(vqt_item(vqt_reduce(VQT_SUM, x, 0, NULL, false))))
+        return NULL;
+    vqt_tensor *k = vqt_from_data(&b->k, VQC_DTYPE_F32, 0, NULL, NULL, b->dev, VQC_DTYPE_F32);
+    return vqt_binary(VQT_MUL, vqt_unary(VQT_TANH, x), k);
+}
+
+static void check_graphed_host_calls(vqt_device dev, bool dry)
+{
+    vqt_set_graphs_mode(dry ? VQT_GRAPHS_EMULATE : VQT_GRAPHS_AUTO);
+    for (int read_back = 0; read_back < 2; read_back++) {
+        struct host_call_body b = {dev, 1.0f, read_back == 1};
+        vqt_graphed *g = vqt_graphed_new(host_call_body, &b);
+        vqt_scope_begin();
+        for (int round = 0; round < 3; round++) {
+            b.k = 1.0f + (float)round;
+            int64_t shape[2] = {4, 8};
+            vqt_tensor *x = vqt_binary_s(
+                VQT_MUL, vqt_to(vqt_arange(32, VQC_DTYPE_F32, cpu), dev, VQC_DTYPE_F32), 0.05);
+            x = vqt_reshape(x, 2, shape);
+            ASSERT_OK(vqt_set_requires_grad(x, true));
+            vqt_tensor *y = vqt_graphed_call(g, x);
+            ASSERT(y != NULL);
+            ASSERT_OK(vqt_backward(vqt_reduce(VQT_SUM, y, 0, NULL, false)));
+            vqt_tensor *want = vqt_binary_s(VQT_MUL, vqt_unary(VQT_TANH, vqt_detach(x)), b.k);
+            assert_close(y, want, "host call: output", 0, 1e-6);
+        }
+        const char *why = vqt_graphed_why(g);
+        fprintf(stderr, "  %s: not recorded: %s\n", read_back ? "read back" : "upload",
+                why ? why : "(recorded!)");
+        ASSERT(why != NULL);
+        ASSERT(read_back || strstr(why, "vqt_from_data"));
+        long long replays, eager;
+        vqt_graphed_counts(g, &replays, &eager);
+        ASSERT_EQ(replays, 0);
+        vqt_scope_end();
+        vqt_graphed_free(g);
+    }
+    vqt_set_graphs_mode(VQT_GRAPHS_AUTO);
+}
+
 /* ---- several CLIP models ------------------------------------------------------------------ */
 
 /* One step of a two-model loop on dev (-m ViT:1.5,RN:0.5; the ResNet in float32, the ViT in
@@ -736,6 +789,7 @@ int main(void)
     check_clip("tiny_rn", dev);
     check_graphed_clip("tiny_vit", dev, dry);
     check_graphed_clip("tiny_rn", dev, dry);
+    check_graphed_host_calls(dev, dry);
     check_multiclip(dev);
     check_loop_fixture(dev);
     smoke_loop(dev, VQC_CUT_POOLING, VQC_PRECISION_FAST);
