@@ -5,6 +5,7 @@
 #include <torch/csrc/autograd/profiler_kineto.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <cstdio>
 #include <map>
@@ -21,6 +22,10 @@ namespace kp = torch::autograd::profiler;
 namespace ki = torch::profiler::impl;
 
 bool active = false; // one profiler per process: libtorch keeps its state globally
+
+// Kineto's activity types (libkineto::ActivityType, the same first values from libtorch 1.13
+// to 2.x) of the annotations, which cover operators or kernels and would count them twice.
+constexpr uint8_t user_annotation = 1, gpu_user_annotation = 2;
 
 // libtorch 2.x gives event times in nanoseconds (startNs), 1.13 in microseconds (startUs).
 template <class E> auto start_ns(const E &e, int) -> decltype(e.startNs())
@@ -60,6 +65,16 @@ std::string short_name(std::string s)
     if (s.size() > 140)
         s = s.substr(0, 137) + "...";
     return s;
+}
+
+// A CUDA runtime or driver call (cudaLaunchKernel, cudaGraphLaunch, cuLaunchKernel,
+// cudaStreamSynchronize ...): Kineto records these on the host apart from the operators that
+// made them (under another thread id), so they are tabled on their own, their time being
+// within the operators' own.
+bool runtime_call(const std::string &n)
+{
+    return n.compare(0, 4, "cuda") == 0 ||
+           (n.size() > 2 && n[0] == 'c' && n[1] == 'u' && std::isupper((unsigned char)n[2]));
 }
 
 struct Row {
@@ -197,16 +212,24 @@ std::string kernels_stop(int steps, int top)
     steps = steps > 0 ? steps : 1;
     std::map<std::string, Row> dev_rows;
     std::vector<Span> dev_spans;
+    std::map<std::string, Row> runtime_rows;
     std::map<uint64_t, std::vector<Span>> host;
     for (const kp::KinetoEvent &e : res->events()) {
         uint64_t t0 = start_ns(e, 0), d = duration_ns(e, 0);
+        std::string name = e.name();
+        if (e.activityType() == user_annotation || e.activityType() == gpu_user_annotation)
+            continue; // spans of a caller's naming around operators or kernels: not work
         if (e.deviceType() != c10::DeviceType::CPU) {
-            Row &r = dev_rows[e.name()];
+            Row &r = dev_rows[name];
             r.ns += (double)d;
             r.calls++;
             dev_spans.push_back({t0, t0 + d, std::string()});
+        } else if (runtime_call(name)) {
+            Row &r = runtime_rows[name];
+            r.ns += (double)d;
+            r.calls++;
         } else if (!e.isAsync()) {
-            host[e.startThreadId()].push_back({t0, t0 + d, e.name()});
+            host[e.startThreadId()].push_back({t0, t0 + d, name});
         }
     }
     std::string out;
@@ -239,6 +262,17 @@ std::string kernels_stop(int steps, int top)
                   sum * 1e-6 / steps, host.size());
     out += line;
     append_table(out, rows, sum, steps, top);
+    if (!runtime_rows.empty()) {
+        double rt = 0;
+        for (const auto &r : runtime_rows)
+            rt += r.second.ns;
+        std::snprintf(line, sizeof line,
+                      "host: %.3f ms per step in CUDA runtime and driver calls (within the "
+                      "operators' times above: launches, copies, waits)\n",
+                      rt * 1e-6 / steps);
+        out += line;
+        append_table(out, runtime_rows, rt, steps, top);
+    }
     return out;
 }
 
