@@ -68,9 +68,10 @@ std::string short_name(std::string s)
 }
 
 // A CUDA runtime or driver call (cudaLaunchKernel, cudaGraphLaunch, cuLaunchKernel,
-// cudaStreamSynchronize ...): Kineto records these on the host apart from the operators that
-// made them (under another thread id), so they are tabled on their own, their time being
-// within the operators' own.
+// cudaStreamSynchronize ...), which Kineto records from CUPTI apart from the operators, and
+// links to the operator that made it only where a correlation id says so (libtorch versions
+// differ in which thread they then give it). They are tabled on their own, outside the
+// operators' nesting: their time lies within the operators' own.
 bool runtime_call(const std::string &n)
 {
     return n.compare(0, 4, "cuda") == 0 ||
