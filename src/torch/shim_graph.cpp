@@ -49,6 +49,7 @@ void check_close(const at::Tensor &got, const at::Tensor &want, const char *what
         throw std::runtime_error(msg);
     }
 }
+
 // The pass of a recorded function running on this thread (PassWatch), and the first call in it
 // that a CUDA graph cannot record (note_host_call).
 thread_local bool in_pass = false;
@@ -60,8 +61,7 @@ const char *const waiting_ops[] = {"aten::item",       "aten::_local_scalar_dens
                                    "aten::nonzero",    "aten::masked_select",
                                    "aten::unique_dim", "aten::unique_consecutive",
                                    "aten::_unique",    "aten::_unique2",
-                                   "aten::is_nonzero", "aten::equal",
-                                   "aten::_pin_memory"};
+                                   "aten::is_nonzero", "aten::equal"};
 
 std::unique_ptr<at::ObserverContext> watch_op(const at::RecordFunction &fn)
 {
