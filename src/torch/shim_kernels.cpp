@@ -120,6 +120,19 @@ void append_table(std::string &out, const std::map<std::string, Row> &rows, doub
     }
 }
 
+// `rows` under a heading that gives their total per step: before + the milliseconds + after.
+void append_section(std::string &out, const std::string &before, const std::string &after,
+                    const std::map<std::string, Row> &rows, int steps, int top)
+{
+    double sum = 0;
+    for (const auto &r : rows)
+        sum += r.second.ns;
+    char ms[32];
+    std::snprintf(ms, sizeof ms, "%.3f", sum * 1e-6 / steps);
+    out += before + ms + after + "\n";
+    append_table(out, rows, sum, steps, top);
+}
+
 // The time covered by at least one of the spans (sorted by start): kernels of several streams
 // may overlap, and the device is busy while any runs.
 double covered_ns(const std::vector<Span> &s)
@@ -253,27 +266,16 @@ std::string kernels_stop(int steps, int top)
         out += line;
         append_table(out, dev_rows, sum, steps, top);
     }
-    std::map<std::string, Row> rows = self_times(host);
-    double sum = 0;
-    for (const auto &r : rows)
-        sum += r.second.ns;
-    std::snprintf(line, sizeof line,
-                  "host: %.3f ms per step inside operators (each one's own time, without the "
-                  "operators it called), %zu threads\n",
-                  sum * 1e-6 / steps, host.size());
-    out += line;
-    append_table(out, rows, sum, steps, top);
-    if (!runtime_rows.empty()) {
-        double rt = 0;
-        for (const auto &r : runtime_rows)
-            rt += r.second.ns;
-        std::snprintf(line, sizeof line,
-                      "host: %.3f ms per step in CUDA runtime and driver calls (within the "
-                      "operators' times above: launches, copies, waits)\n",
-                      rt * 1e-6 / steps);
-        out += line;
-        append_table(out, runtime_rows, rt, steps, top);
-    }
+    append_section(out, "host: ",
+                   " ms per step inside operators (each one's own time, without the operators "
+                   "it called), " +
+                       std::to_string(host.size()) + " threads",
+                   self_times(host), steps, top);
+    if (!runtime_rows.empty())
+        append_section(out, "host: ",
+                       " ms per step in CUDA runtime and driver calls (within the operators' "
+                       "times above: launches, copies, waits)",
+                       runtime_rows, steps, top);
     return out;
 }
 
