@@ -801,6 +801,9 @@ done
   else
     echo "fallbacks: none (fused attention and recorded graphs as asked)"
   fi
+  # How busy the device was in the kernel-table run (host-bound when far below the span)
+  grep -h "profile: kernels: device:" "$LOGS/profile.txt" 2>/dev/null | head -1 |
+    sed 's/^vqclip: profile: kernels: /kernel table: /'
   if [ "$status" -eq 0 ]; then echo "RESULT: PASS"; else echo "RESULT: FAIL"; fi
 } | tee "$LOGS/summary.txt"
 exit "$status"
