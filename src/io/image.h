@@ -40,7 +40,8 @@ int vqc_image_open(const char *src, bool allow_http, vqc_image *out);
  * (stb reads uninitialised memory), 3 when a JPEG (starting with SOI) ends before its
  * end-of-image marker (truncated: stb fills the rest with zeros or grey), 4 when it has no scan;
  * 0 otherwise. vqc_image_load and vqc_raw_image_load refuse such files before stb sees them.
- * Exposed for the fuzz target. */
+ * Exposed for test-image, which checks each code; callers want vqc_image_unsafe, which makes
+ * this check and the others. */
 int vqc_jpeg_unsafe(const unsigned char *d, size_t n);
 
 /* Every check vqc_image_load and vqc_raw_image_load make before stb sees the bytes: the JPEG
