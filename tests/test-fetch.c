@@ -1,8 +1,9 @@
 /* Input images by URL (io/fetch.c, vqc_image_open): against a small HTTP server this test runs
  * on 127.0.0.1 (forked, one process per connection): an image fetched and decoded, and a
  * one-line error for each failure (HTTP status, too big, too slow, not an image, refused
- * connection, plain http not allowed, TLS to a plain server); the command line refuses http
- * without --allow-http and fetches before the models load. */
+ * connection, plain http not allowed, TLS to a plain server, a limit in the environment that is
+ * not one); the command line refuses http without --allow-http and fetches before the models
+ * load. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -174,6 +175,30 @@ static void test_fetch(void)
     ASSERT(vqc_now() - t0 < 5); /* the 1.5 s limit, not the server's 6 s */
 }
 
+/* A limit in the environment that is not one fails every URL, before any transfer, and names
+ * the variable; a path is not affected. */
+static void test_bad_limits(void)
+{
+    const char *bad_timeout[] = {"abc", "0", "-1", "nan", "inf", "10s"};
+    for (size_t i = 0; i < sizeof bad_timeout / sizeof bad_timeout[0]; i++) {
+        setenv("VQCLIP_FETCH_TIMEOUT", bad_timeout[i], 1);
+        ASSERT_EQ(vqc_fetch_check(url("https", "/ok.png"), false), VQC_ERR_USAGE);
+        ASSERT(strstr(vqc_error_get(), "VQCLIP_FETCH_TIMEOUT"));
+        expect_fail(url("http", "/ok.png"), true, VQC_ERR_USAGE, "expected seconds above 0");
+        ASSERT_OK(vqc_fetch_check("ok.png", false));
+    }
+    setenv("VQCLIP_FETCH_TIMEOUT", "1.5", 1);
+    const char *bad_max[] = {"1G", "0", "-5", "99999999999999999999", " "};
+    for (size_t i = 0; i < sizeof bad_max / sizeof bad_max[0]; i++) {
+        setenv("VQCLIP_FETCH_MAX_BYTES", bad_max[i], 1);
+        expect_fail(url("http", "/ok.png"), true, VQC_ERR_USAGE, "VQCLIP_FETCH_MAX_BYTES");
+    }
+    setenv("VQCLIP_FETCH_MAX_BYTES", "100000", 1);
+    vqc_image img;
+    ASSERT_OK(vqc_image_open(url("http", "/ok.png"), true, &img));
+    vqc_image_free(&img);
+}
+
 /* The command line: http refused without --allow-http, and a URL fetched (and failing) before
  * the models load (the models named here do not exist). */
 static void test_cli(void)
@@ -225,6 +250,7 @@ int main(void)
     setenv("VQCLIP_FETCH_MAX_BYTES", "100000", 1);
     start_server();
     test_fetch();
+    test_bad_limits();
     test_cli();
     stop_server();
     free(png);

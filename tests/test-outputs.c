@@ -1,8 +1,8 @@
 /* What a run writes, as a user names it: the format from the file name (.png, .jpg/.jpeg,
  * anything else refused before the models load), --skip-existing reading a JPEG's step, -o
  * placeholders and missing folders in a single run, the regeneration command written into
- * the image, which must repeat the picture byte for byte on the CPU, and writing off the
- * loop's thread, which must change nothing. */
+ * the image, which must repeat the picture byte for byte on the CPU, writing off the loop's
+ * thread, which must change nothing, and developer switches set to values they do not know. */
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -171,6 +171,36 @@ static void test_async_writes(void)
         TEST_FAIL("the files written differ");
 }
 
+/* Developer switches set to a value they do not know (misspelt, or another spelling of on) are
+ * each said once and count as unset: the same picture as without them. */
+static void test_unknown_switches(void)
+{
+    char args[4096];
+    snprintf(args, sizeof args, "%s %s --seed 9 -o", models, fast);
+    cli_expect_ok(cli_run("%s plain.png -p 'a red fox'", args), "without switches");
+    cli_env = "VQCLIP_SDPA=yes VQCLIP_GROUPNORM=compose VQCLIP_ASYNC_WRITES=on "
+              "VQCLIP_CHANNELS_LAST=true VQCLIP_CUDA_GRAPH=off";
+    const char *err =
+        cli_expect_ok(cli_run("%s switched.png -p 'a red fox'", args), "with unknown switches");
+    cli_env = "";
+    static const char *const said[] = {
+        "VQCLIP_SDPA='yes' is not one of 0, 1, all: ignored",
+        "VQCLIP_GROUPNORM='compose' is not one of native, saved, reduce, composed: ignored",
+        "VQCLIP_ASYNC_WRITES='on' is not one of 0, 1: ignored",
+        "VQCLIP_CHANNELS_LAST='true' is not one of 0, 1: ignored",
+        "VQCLIP_CUDA_GRAPH='off' is not one of 0, 1, emulate: ignored",
+    };
+    for (size_t i = 0; i < sizeof said / sizeof said[0]; i++) {
+        const char *at = strstr(err, said[i]);
+        if (!at || strstr(at + 1, said[i]))
+            TEST_FAIL("expected the warning '%s' once; stderr: %s", said[i], err);
+    }
+    char cmd[9000];
+    snprintf(cmd, sizeof cmd, "cmp -s '%s' '%s'", tpath("plain.png"), tpath("switched.png"));
+    if (system(cmd) != 0)
+        TEST_FAIL("unknown switch values changed the picture");
+}
+
 int main(void)
 {
     cli_setup("outputs", models, sizeof models);
@@ -178,6 +208,7 @@ int main(void)
     test_single_template();
     test_regeneration();
     test_async_writes();
+    test_unknown_switches();
     fprintf(stderr, "test-outputs: ok\n");
     return 0;
 }

@@ -1,6 +1,7 @@
 /* The helpers of src/util that exist once: the string buffer (appends, JSON string literals, a
- * failure that sticks) and the atomic file write (pieces, the mode a new file gets, write-through
- * of devices, failures that leave the old file and no temporary file behind). */
+ * failure that sticks), the atomic file write (pieces, the mode a new file gets, write-through
+ * of devices, failures that leave the old file and no temporary file behind) and the developer
+ * switches (a value not listed is warned about once and counts as unset). */
 #include <dirent.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -9,6 +10,7 @@
 
 #include "testhelp.h"
 #include "util/atomic_file.h"
+#include "util/env.h"
 #include "util/error.h"
 #include "util/strbuf.h"
 
@@ -207,6 +209,57 @@ static void test_atomic_failures(void)
     rmdir(sub);
 }
 
+/* The warnings the log sink was given, and the last one's text. */
+static int warnings;
+static char last_warning[512];
+
+static void count_warnings(vqc_log_level level, const char *text, void *user)
+{
+    (void)user;
+    if (level == VQC_LOG_WARN) {
+        warnings++;
+        snprintf(last_warning, sizeof last_warning, "%s", text);
+    }
+}
+
+static void test_env_switches(void)
+{
+    static const char *const values[] = {"0", "1", "all", NULL};
+    vqc_log_set(count_warnings, NULL, VQC_LOG_DEBUG);
+    unsetenv("VQCLIP_TEST_SWITCH");
+    ASSERT_EQ(vqc_env_choice("VQCLIP_TEST_SWITCH", values), -1);
+    setenv("VQCLIP_TEST_SWITCH", "", 1);
+    ASSERT_EQ(vqc_env_choice("VQCLIP_TEST_SWITCH", values), -1);
+    setenv("VQCLIP_TEST_SWITCH", "all", 1);
+    ASSERT_EQ(vqc_env_choice("VQCLIP_TEST_SWITCH", values), 2);
+    setenv("VQCLIP_TEST_SWITCH", "0", 1);
+    ASSERT_EQ(vqc_env_choice("VQCLIP_TEST_SWITCH", values), 0);
+    ASSERT_EQ(warnings, 0);
+    /* a misspelt value: the default, said once with the valid values, not again */
+    setenv("VQCLIP_TEST_SWITCH", "All", 1);
+    ASSERT_EQ(vqc_env_choice("VQCLIP_TEST_SWITCH", values), -1);
+    ASSERT_EQ(warnings, 1);
+    ASSERT(strstr(last_warning, "VQCLIP_TEST_SWITCH='All' is not one of 0, 1, all: ignored"));
+    ASSERT_EQ(vqc_env_choice("VQCLIP_TEST_SWITCH", values), -1);
+    ASSERT_EQ(warnings, 1);
+    /* counts: in range, out of range, not a number, trailing text */
+    setenv("VQCLIP_TEST_COUNT", "25", 1);
+    ASSERT_EQ(vqc_env_count("VQCLIP_TEST_COUNT", 1, 1000, 0), 25);
+    ASSERT_EQ(warnings, 1);
+    const char *bad[] = {"0", "1001", "x", "25rows", "99999999999999999999"};
+    static char names[5][64]; /* kept for the process, as the contract asks */
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(names[i], sizeof names[i], "VQCLIP_TEST_COUNT_%zu", i);
+        setenv(names[i], bad[i], 1);
+        ASSERT_EQ(vqc_env_count(names[i], 1, 1000, 7), 7);
+        ASSERT_EQ(warnings, 2 + (int)i);
+        ASSERT(strstr(last_warning, "is not a whole number from 1 to 1000: ignored"));
+    }
+    unsetenv("VQCLIP_TEST_COUNT");
+    ASSERT_EQ(vqc_env_count("VQCLIP_TEST_COUNT", 1, 1000, 3), 3);
+    vqc_log_set(NULL, NULL, VQC_LOG_INFO);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "%s", test_tmpdir("util"));
@@ -219,6 +272,7 @@ int main(void)
     test_atomic_write();
     test_atomic_device();
     test_atomic_failures();
+    test_env_switches();
     fprintf(stderr, "test-util: ok\n");
     return 0;
 }

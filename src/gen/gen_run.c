@@ -11,6 +11,7 @@
 #include "gen/schedule.h"
 #include "gen/memplan.h"
 #include "io/fetch.h"
+#include "util/env.h"
 #include "util/error.h"
 #include "util/torch_error.h"
 
@@ -442,23 +443,11 @@ bool vqc_gen_plateau(gen_run *r, int step, double loss)
     return true;
 }
 
-/* The rows of the operator tables that VQCLIP_PROFILE_KERNELS asks --profile for (0: none). A
- * developer's switch, as gpu-check.sh uses it: a value that is not a count is said and
- * ignored. */
+/* The rows of the operator tables that VQCLIP_PROFILE_KERNELS asks --profile for (0: none), a
+ * developer's switch, as gpu-check.sh uses it. */
 static int kernel_rows(void)
 {
-    const char *v = getenv("VQCLIP_PROFILE_KERNELS");
-    if (!v || !*v)
-        return 0;
-    char *end;
-    errno = 0;
-    long n = strtol(v, &end, 10);
-    if (*end || errno || n < 1 || n > 1000) {
-        vqc_log(VQC_LOG_WARN, "VQCLIP_PROFILE_KERNELS='%s' is not a row count (1-1000): ignored",
-                v);
-        return 0;
-    }
-    return (int)n;
+    return (int)vqc_env_count("VQCLIP_PROFILE_KERNELS", 1, 1000, 0);
 }
 
 /* Logs the operator tables, one "profile: kernels: " line each (vqt_profile_kernels). */

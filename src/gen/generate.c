@@ -17,6 +17,7 @@
 #include "gen/tools.h"
 #include "io/image.h"
 #include "io/image_text.h"
+#include "util/env.h"
 #include "util/error.h"
 
 const char *vqc_last_error(void)
@@ -267,17 +268,18 @@ int vqc_gen_apply_precision(vqc_precision prec, bool deterministic, vqt_device d
 {
     int rc = prec == VQC_PRECISION_FAST ? vqc_vqgan_set_decoder_dtype(vq, VQC_DTYPE_BF16) : 0;
     /* A developer's switch until the GPU figures decide the default (docs/gpu.md). */
-    const char *layout = getenv("VQCLIP_CHANNELS_LAST");
-    if (!rc && layout && !strcmp(layout, "1"))
+    static const char *const off_on[] = {"0", "1", NULL};
+    static const char *const sdpa_values[] = {"0", "1", "all", NULL};
+    if (!rc && vqc_env_choice("VQCLIP_CHANNELS_LAST", off_on) == 1)
         rc = vqc_vqgan_set_decoder_channels_last(vq, true);
     /* Fused attention, CLIP's and the decoder's over many cells, in the fast precision on CUDA,
      * where libtorch 2.x has kernels for it; not with --deterministic (the fused backward passes
      * add with atomics). VQCLIP_SDPA=0|1|all is a developer's switch for gpu-check's comparison
      * rows (docs/gpu.md): none, as in the fast precision, or also the decoder's at every size. */
-    const char *sdpa = getenv("VQCLIP_SDPA");
-    bool all = sdpa && !strcmp(sdpa, "all");
-    bool fused = sdpa && *sdpa
-                     ? !strcmp(sdpa, "1") || all
+    int sdpa = vqc_env_choice("VQCLIP_SDPA", sdpa_values);
+    bool all = sdpa == 2;
+    bool fused = sdpa >= 0
+                     ? sdpa >= 1
                      : prec == VQC_PRECISION_FAST && dev.type == VQT_DEVICE_CUDA && !deterministic;
     int64_t cells = all ? 0 : VQC_VQGAN_FUSED_ATTENTION_CELLS;
     for (int k = 0; !rc && k < n_clips; k++)

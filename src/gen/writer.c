@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "gen/cpu_share.h"
+#include "util/env.h"
 #include "util/error.h"
 
 #define MAX_WAITING 2 /* images waiting beyond those being encoded */
@@ -132,12 +133,9 @@ static int writer_threads(void)
 
 bool vqc_writer_async_default(bool cuda)
 {
-    const char *v = getenv("VQCLIP_ASYNC_WRITES");
-    if (v && !strcmp(v, "0"))
-        return false;
-    if (v && !strcmp(v, "1"))
-        return true;
-    return cuda;
+    static const char *const off_on[] = {"0", "1", NULL};
+    int v = vqc_env_choice("VQCLIP_ASYNC_WRITES", off_on);
+    return v >= 0 ? v == 1 : cuda;
 }
 
 vqc_writer *vqc_writer_new(int threads)

@@ -12,6 +12,10 @@ bool vqc_is_url(const char *s)
     return !strncasecmp(s, "https://", 8) || !strncasecmp(s, "http://", 7);
 }
 
+#ifdef VQCLIP_HAVE_CURL
+static int limits(double *timeout, long long *max);
+#endif
+
 int vqc_fetch_check(const char *src, bool allow_http)
 {
     if (!vqc_is_url(src))
@@ -26,7 +30,9 @@ int vqc_fetch_check(const char *src, bool allow_http)
     if (strncasecmp(src, "https://", 8) && !allow_http)
         return vqc_error_set(VQC_ERR_USAGE,
                              "%s: plain http is refused (https only, unless http is allowed)", src);
-    return 0;
+    double timeout;
+    long long max;
+    return limits(&timeout, &max);
 #endif
 }
 
@@ -47,22 +53,32 @@ int vqc_fetch(const char *url, bool allow_http, unsigned char **data, size_t *le
 #include <math.h>
 #include <pthread.h>
 
-/* The limits: the defaults, or the environment's when valid. */
-static double timeout_s(void)
+/* The limits: the defaults, or the environment's. A value that is not a limit is an error, not
+ * the default in silence: a user who set it wants it. */
+static int limits(double *timeout, long long *max)
 {
-    const char *v = getenv("VQCLIP_FETCH_TIMEOUT");
+    *timeout = VQC_FETCH_TIMEOUT_S;
+    *max = VQC_FETCH_MAX_BYTES;
+    const char *t = getenv("VQCLIP_FETCH_TIMEOUT"), *m = getenv("VQCLIP_FETCH_MAX_BYTES");
     char *end;
-    double t = v && *v ? strtod(v, &end) : 0;
-    return v && *v && !*end && isfinite(t) && t > 0 ? t : VQC_FETCH_TIMEOUT_S;
-}
-
-static long long max_bytes(void)
-{
-    const char *v = getenv("VQCLIP_FETCH_MAX_BYTES");
-    char *end;
-    errno = 0;
-    long long n = v && *v ? strtoll(v, &end, 10) : 0;
-    return v && *v && !*end && !errno && n > 0 ? n : VQC_FETCH_MAX_BYTES;
+    if (t && *t) {
+        double v = strtod(t, &end);
+        if (*end || !isfinite(v) || !(v > 0) || v > 1e6)
+            return vqc_error_set(VQC_ERR_USAGE,
+                                 "VQCLIP_FETCH_TIMEOUT '%.64s': expected seconds above 0", t);
+        *timeout = v;
+    }
+    if (m && *m) {
+        errno = 0;
+        long long v = strtoll(m, &end, 10);
+        if (*end || errno || v < 1)
+            return vqc_error_set(VQC_ERR_USAGE,
+                                 "VQCLIP_FETCH_MAX_BYTES '%.64s': expected a number of bytes "
+                                 "above 0",
+                                 m);
+        *max = v;
+    }
+    return 0;
 }
 
 typedef struct {
@@ -160,13 +176,16 @@ int vqc_fetch(const char *url, bool allow_http, unsigned char **data, size_t *le
     int bad = vqc_fetch_check(url, allow_http);
     if (bad)
         return bad;
+    double t;
+    long long max;
+    if ((bad = limits(&t, &max)) != 0)
+        return bad;
     pthread_once(&curl_once, init_curl);
     CURL *c = curl_init_rc == CURLE_OK ? curl_easy_init() : NULL;
     if (!c)
         return vqc_error_set(VQC_ERR_NOMEM, "%s: libcurl did not start", url);
     char err[CURL_ERROR_SIZE] = "";
-    sink s = {.max = max_bytes()};
-    double t = timeout_s();
+    sink s = {.max = max};
     set_options(c, url, allow_http, &s, err, t);
     CURLcode rc = curl_easy_perform(c);
     long status = 0;

@@ -26,6 +26,7 @@
 #include "torch/shim_internal.h"
 #include "torch/cpu_memory.h"
 #include "torch/lean_ops.h"
+#include "util/env.h"
 
 namespace vqt_detail
 {
@@ -148,31 +149,20 @@ int vqt_init(int nthreads)
             at::set_num_threads(nthreads);
         static std::once_flag malloc_tuned;
         std::call_once(malloc_tuned, vqt_memory::tune_malloc);
-        static std::once_flag gn_read;
-        std::call_once(gn_read, [] {
-            const char *v = std::getenv("VQCLIP_GROUPNORM");
-            if (!v)
-                return;
-            if (!std::strcmp(v, "native"))
-                vqt_set_group_norm_impl(VQT_GN_NATIVE);
-            else if (!std::strcmp(v, "saved"))
-                vqt_set_group_norm_impl(VQT_GN_SAVED);
-            else if (!std::strcmp(v, "reduce"))
-                vqt_set_group_norm_impl(VQT_GN_REDUCE);
-            else if (!std::strcmp(v, "composed"))
-                vqt_set_group_norm_impl(VQT_GN_COMPOSED);
-        });
-        static std::once_flag graphs_read;
-        std::call_once(graphs_read, [] {
-            const char *v = std::getenv("VQCLIP_CUDA_GRAPH");
-            if (!v)
-                return;
-            if (!std::strcmp(v, "0"))
-                vqt_set_graphs_mode(VQT_GRAPHS_OFF);
-            else if (!std::strcmp(v, "1"))
-                vqt_set_graphs_mode(VQT_GRAPHS_AUTO);
-            else if (!std::strcmp(v, "emulate"))
-                vqt_set_graphs_mode(VQT_GRAPHS_EMULATE);
+        // Developer switches for comparisons (docs/gpu.md); a value not listed is warned about.
+        static std::once_flag switches_read;
+        std::call_once(switches_read, [] {
+            static const char *const gn[] = {"native", "saved", "reduce", "composed", nullptr};
+            static const vqt_gn_impl gn_impl[] = {VQT_GN_NATIVE, VQT_GN_SAVED, VQT_GN_REDUCE,
+                                                  VQT_GN_COMPOSED};
+            int i = vqc_env_choice("VQCLIP_GROUPNORM", gn);
+            if (i >= 0)
+                vqt_set_group_norm_impl(gn_impl[i]);
+            static const char *const graphs[] = {"0", "1", "emulate", nullptr};
+            static const vqt_graphs_mode graphs_mode[] = {VQT_GRAPHS_OFF, VQT_GRAPHS_AUTO,
+                                                          VQT_GRAPHS_EMULATE};
+            if ((i = vqc_env_choice("VQCLIP_CUDA_GRAPH", graphs)) >= 0)
+                vqt_set_graphs_mode(graphs_mode[i]);
         });
         return at::get_num_threads();
     })

@@ -315,7 +315,8 @@ typedef enum {
     VQT_GN_COMPOSED
 } vqt_gn_impl;
 /* Sets it for every thread. vqt_init() also reads VQCLIP_GROUPNORM=native|saved|reduce|composed
- * from the environment (a developer's switch for benchmarks). */
+ * from the environment (a developer's switch for benchmarks; another value is warned about and
+ * ignored, util/env.h). */
 void vqt_set_group_norm_impl(vqt_gn_impl impl);
 /* silu(group_norm(x, groups, w, b, eps)) as one operator (see Memory above). */
 vqt_tensor *vqt_group_norm_silu(const vqt_tensor *x, int groups, const vqt_tensor *w,
