@@ -103,6 +103,24 @@ static void test_shards(void)
     ASSERT_EQ(cli_run("--batch six.txt %s -i 1 -o 'k/{index}.png' --shard-count 3", models), 0);
     ASSERT_EQ(count_png("k"), 2);
     ASSERT_EQ(cli_run("--batch six.txt %s -i 1 -o 'k/{index}.png'", models), 1); /* no count */
+    /* A scheduler's variable that does not parse is an error naming it, not "no shard": every
+     * task would run the whole batch. Nothing is written. */
+    static const struct {
+        const char *env, *named;
+    } bad[] = {
+        {"SLURM_ARRAY_TASK_ID=five SLURM_ARRAY_TASK_COUNT=3", "SLURM_ARRAY_TASK_ID='five'"},
+        {"SLURM_ARRAY_TASK_ID=5 SLURM_ARRAY_TASK_COUNT=3x", "SLURM_ARRAY_TASK_COUNT='3x'"},
+        {"SLURM_ARRAY_TASK_ID=5 SLURM_ARRAY_TASK_COUNT=3 SLURM_ARRAY_TASK_MIN=-1",
+         "SLURM_ARRAY_TASK_MIN='-1'"},
+        {"JOB_COMPLETION_INDEX=one", "JOB_COMPLETION_INDEX='one'"},
+        {"JOB_COMPLETION_INDEX=1 VQCLIP_SHARD_COUNT=three", "VQCLIP_SHARD_COUNT='three'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cli_env = bad[i].env;
+        cli_expect_error(cli_run("--batch six.txt %s -i 1 -o 'bad/{index}.png'", models), 1,
+                         bad[i].named);
+    }
+    ASSERT_EQ(count_png("bad"), 0);
     cli_env = "";
     ASSERT_EQ(cli_run("--batch six.txt %s --shard 3/3", models), 1);
 }

@@ -121,15 +121,19 @@ int cli_make_parent_dirs(const char *path)
 
 /* ---- sharding -------------------------------------------------------------------------- */
 
+/* The environment variable `name` as a whole number into *out: 0; 1 when it is unset or empty;
+ * VQC_ERR_USAGE, naming it, when it is set to anything else (a scheduler's variable that does
+ * not parse must not make every task run the whole batch). */
 static int env_int(const char *name, int *out)
 {
     const char *v = getenv(name);
     char *end;
     if (!v || !*v)
-        return -1;
+        return 1;
+    errno = 0;
     long x = strtol(v, &end, 10);
-    if (*end || x < 0 || x > 100000000)
-        return -1;
+    if (*end || errno || x < 0 || x > 100000000)
+        return vqc_set_error(VQC_ERR_USAGE, "%s='%.64s': expected a whole number from 0", name, v);
     *out = (int)x;
     return 0;
 }
@@ -145,16 +149,23 @@ static int pick_shard(const gen_opts *o, int *index, int *count)
         *count = o->shard_count;
         return 0;
     }
-    int id, n, min = 0;
-    if (env_int("SLURM_ARRAY_TASK_ID", &id) == 0 && env_int("SLURM_ARRAY_TASK_COUNT", &n) == 0) {
-        env_int("SLURM_ARRAY_TASK_MIN", &min);
+    int id, n, min = 0, rc, rc_n;
+    if ((rc = env_int("SLURM_ARRAY_TASK_ID", &id)) < 0 ||
+        (rc_n = env_int("SLURM_ARRAY_TASK_COUNT", &n)) < 0)
+        return VQC_ERR_USAGE;
+    if (rc == 0 && rc_n == 0) {
+        if (env_int("SLURM_ARRAY_TASK_MIN", &min) < 0)
+            return VQC_ERR_USAGE;
         *index = id - min;
         *count = n;
-    } else if (env_int("JOB_COMPLETION_INDEX", &id) == 0) {
+    } else if ((rc = env_int("JOB_COMPLETION_INDEX", &id)) <= 0) {
+        if (rc < 0)
+            return VQC_ERR_USAGE;
         n = o->shard_count_opt;
-        if (!n && env_int("VQCLIP_SHARD_COUNT", &n) != 0)
-            return vqc_set_error(VQC_ERR_USAGE, "JOB_COMPLETION_INDEX is set: give the number "
-                                                "of shards with --shard-count N");
+        if (!n && (rc = env_int("VQCLIP_SHARD_COUNT", &n)) != 0)
+            return rc < 0 ? VQC_ERR_USAGE
+                          : vqc_set_error(VQC_ERR_USAGE, "JOB_COMPLETION_INDEX is set: give the "
+                                                         "number of shards with --shard-count N");
         *index = id;
         *count = n;
     }
