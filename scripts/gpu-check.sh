@@ -792,14 +792,16 @@ done
     printf '%-10s %-7s %s\n' "${STAGES[$i]}" "${RESULTS[$i]}" "${NOTES[$i]}"
   done
   # The fail-safes (fused attention's checks, the recorded graphs) fall back with a warning and
-  # the run goes on: the figures would then measure the slower path without saying so here.
+  # the run goes on: the figures would then measure the slower path without saying so here. So
+  # does a developer switch whose value it does not know: that row measures the default.
   fallbacks=$(cat "$LOGS/tests.log" "$LOGS/bench.log" 2>/dev/null |
-    grep -E "runs unfused|runs without CUDA graphs" | sort | uniq -c | head -8)
+    grep -E "runs unfused|runs without CUDA graphs|is not one of .*: ignored|is not a whole number from" |
+    sort | uniq -c | head -8)
   if [ -n "$fallbacks" ]; then
     echo "fallbacks (count, warning):"
     echo "$fallbacks"
   else
-    echo "fallbacks: none (fused attention and recorded graphs as asked)"
+    echo "fallbacks: none (fused attention, recorded graphs and switches as asked)"
   fi
   # How busy the device was in the kernel-table run (host-bound when far below the span)
   grep -h "profile: kernels: device:" "$LOGS/profile.txt" 2>/dev/null | head -1 |
