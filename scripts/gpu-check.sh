@@ -803,6 +803,12 @@ done
   else
     echo "fallbacks: none (fused attention, recorded graphs and switches as asked)"
   fi
+  # Operators without a deterministic version that --deterministic left on the device (libtorch
+  # names them in warn-only mode): what keeps two runs' pictures from being identical.
+  nondet=$(cat "$LOGS/tests.log" "$LOGS/bench.log" 2>/dev/null |
+    sed -n 's/.*libtorch: \([A-Za-z0-9_]*\) does not have a deterministic implementation.*/\1/p' |
+    sort -u | tr '\n' ' ')
+  if [ -n "$nondet" ]; then echo "nondeterministic operators left: $nondet"; fi
   # How busy the device was in the kernel-table run (host-bound when far below the span)
   grep -h "profile: kernels: device:" "$LOGS/profile.txt" 2>/dev/null | head -1 |
     sed 's/^vqclip: profile: kernels: /kernel table: /'

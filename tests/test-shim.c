@@ -1,12 +1,13 @@
 /* The libtorch shim: handles, scopes, errors and their kind (allocation failure or not, also
- * through a checkpointed segment and the bridge to vqc errors), autograd helpers, host copies,
- * the step profile's stages and operator counts. */
+ * through a checkpointed segment and the bridge to vqc errors), libtorch's warnings as log lines,
+ * autograd helpers, host copies, the step profile's stages and operator counts. */
 #include <math.h>
 
 #include "testhelp.h"
 #include "testprofile.h"
 #include "testref.h"
 #include "torch/shim.h"
+#include "util/error.h"
 #include "util/torch_error.h"
 
 /* The allocation failures below ask the CPU allocator for more than any machine has; under
@@ -45,6 +46,34 @@ static void test_errors(void)
         ASSERT(vqt_device_parse("cuda:0", &d) < 0);
     vqt_free(x);
     vqt_free(y);
+}
+
+static int libtorch_warnings;
+static char libtorch_warning[2048];
+
+static void catch_warnings(vqc_log_level level, const char *text, void *user)
+{
+    (void)user;
+    if (level == VQC_LOG_WARN && !strncmp(text, "libtorch: ", 10)) {
+        libtorch_warnings++;
+        snprintf(libtorch_warning, sizeof libtorch_warning, "%s", text);
+    }
+}
+
+/* A libtorch warning (TORCH_WARN: here reading the gradient of a tensor that is not a leaf)
+ * reaches vqclip's log as one "libtorch: " line, once however often it is raised. */
+static void test_warnings(void)
+{
+    vqc_log_set(catch_warnings, NULL, VQC_LOG_DEBUG);
+    int64_t n = 3;
+    vqt_tensor *x = vqt_full(1, &n, 1.0, VQC_DTYPE_F32, cpu);
+    ASSERT_OK(vqt_set_requires_grad(x, true));
+    vqt_tensor *y = vqt_binary_s(VQT_MUL, x, 2.0);
+    for (int i = 0; i < 3; i++)
+        ASSERT(vqt_grad(y) == NULL);
+    ASSERT_EQ(libtorch_warnings, 1);
+    ASSERT(strstr(libtorch_warning, "not a leaf") && !strchr(libtorch_warning, '\n'));
+    vqc_log_set(NULL, NULL, VQC_LOG_INFO);
 }
 
 /* 2^46 float32 elements, 256 TiB: beyond any machine, and beyond a 47-bit address space. */
@@ -452,6 +481,7 @@ int main(void)
     fprintf(stderr, "libtorch %s, %d threads\n", vqt_version(), n);
     vqt_scope_begin();
     test_errors();
+    test_warnings();
     vqt_scope_end();
     test_scopes();
     test_persist();

@@ -20,6 +20,8 @@
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -27,6 +29,9 @@
 #include "torch/cpu_memory.h"
 #include "torch/lean_ops.h"
 #include "util/env.h"
+extern "C" {
+#include "util/error.h"
+}
 
 namespace vqt_detail
 {
@@ -132,6 +137,65 @@ at::Tensor upload(const at::Tensor &x, at::Device d, at::ScalarType st)
     return x.to(d, st);
 }
 
+// libtorch's own warnings (TORCH_WARN: a fused kernel declined, an operator without a
+// deterministic version under vqt_set_deterministic) as vqclip's log lines, "libtorch: ..."
+// on one line, each distinct message once per process (an operator warns at every call).
+// c10's default prints them in its own format, lines that break the log's "vqclip: " rule.
+class LogWarnings : public c10::WarningHandler
+{
+  public:
+#if TORCH_VERSION_MAJOR >= 2
+    void process(const c10::Warning &w) override
+    {
+        note(w.msg());
+    }
+#else
+    void process(const c10::SourceLocation &, const std::string &msg, const bool) override
+    {
+        note(msg);
+    }
+#endif
+
+  private:
+    std::mutex lock_;
+    std::set<std::string> said_;
+    void note(const std::string &msg)
+    {
+        {
+            std::lock_guard<std::mutex> g(lock_);
+            if (said_.size() >= 64 || !said_.insert(msg).second)
+                return;
+        }
+        vqc_log(VQC_LOG_WARN, "libtorch: %s", msg.c_str());
+    }
+};
+
+LogWarnings log_warnings;
+
+// libtorch 2.1 and later also fill new tensors' memory (the at::empty operator) with NaN while
+// deterministic algorithms are on, to expose reads of memory never written: one more kernel
+// for each such tensor, in a step that is bound by launching kernels. Turned off; 1.13 has no
+// such fill and no switch.
+template <class C>
+auto keep_new_memory_unfilled(C &c, int)
+    -> decltype(c.setDeterministicFillUninitializedMemory(false))
+{
+    c.setDeterministicFillUninitializedMemory(false);
+}
+template <class C> void keep_new_memory_unfilled(C &, long) {}
+
+// The handler is per thread in c10: installed on each thread that enters vqt_init (the ones
+// that load models and run steps; the autograd engine hands its workers' warnings back to the
+// thread that ran the backward pass).
+void install_warning_handler()
+{
+#if TORCH_VERSION_MAJOR >= 2
+    c10::WarningUtils::set_warning_handler(&log_warnings);
+#else
+    c10::Warning::set_warning_handler(&log_warnings);
+#endif
+}
+
 } // namespace
 
 extern "C" {
@@ -149,6 +213,7 @@ int vqt_init(int nthreads)
             at::set_num_threads(nthreads);
         static std::once_flag malloc_tuned;
         std::call_once(malloc_tuned, vqt_memory::tune_malloc);
+        install_warning_handler();
         // Developer switches for comparisons (docs/gpu.md); a value not listed is warned about.
         static std::once_flag switches_read;
         std::call_once(switches_read, [] {
@@ -372,8 +437,13 @@ void vqt_set_deterministic(bool enabled)
     try {
         if (enabled && !getenv("CUBLAS_WORKSPACE_CONFIG"))
             setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", 0); // read when cuBLAS starts
-        at::globalContext().setDeterministicCuDNN(enabled);
-        at::globalContext().setBenchmarkCuDNN(false);
+        at::Context &c = at::globalContext();
+        c.setDeterministicCuDNN(enabled);
+        c.setBenchmarkCuDNN(false);
+        // Warnings only: the operators it would refuse have their gradients from the host
+        // instead (below), and one that does not is named in a warning rather than failing.
+        c.setDeterministicAlgorithms(enabled, /*warn_only=*/true);
+        keep_new_memory_unfilled(c, 0);
         vqt_set_host_grad(enabled ? VQT_HOSTGRAD_CUDA : VQT_HOSTGRAD_OFF);
     } catch (...) {
     }

@@ -49,7 +49,9 @@ typedef struct vqt_device {
  * (up to one huge page). OMP_WAIT_POLICY=PASSIVE in the environment helps more on a machine
  * shared with other work (libgomp's idle workers otherwise spin after every parallel region
  * and take the core from the thread the team waits for; docs/gpu.md has the figures), but it
- * is read before any of vqclip's code runs, so it cannot be set from here. */
+ * is read before any of vqclip's code runs, so it cannot be set from here. On the calling
+ * thread, libtorch's own warnings (TORCH_WARN) then go to vqc_log as one "libtorch: ..." line
+ * each, every distinct message once per process, instead of c10's stderr lines. */
 int vqt_init(int nthreads);
 
 /* The current thread's last error message; never NULL. */
@@ -114,7 +116,11 @@ void vqt_set_tf32(bool enabled);
  * bicubic interpolation and reflection / replication padding on CUDA add with atomics and have
  * no deterministic version in libtorch (asking libtorch for deterministic algorithms everywhere
  * makes the first backward pass fail), so true also selects VQT_HOSTGRAD_CUDA for them (below)
- * and false VQT_HOSTGRAD_OFF. cuDNN autotuning (benchmark mode) stays off
+ * and false VQT_HOSTGRAD_OFF. true also asks libtorch for deterministic algorithms in
+ * warn-only mode: operators that have a deterministic version take it, and one that has none
+ * and is not taken over by the host is named in a "libtorch: ..." warning (vqt_init) instead
+ * of failing the run; the NaN fill of new memory that libtorch 2.1+ adds in that mode is
+ * turned off (a kernel per new tensor). cuDNN autotuning (benchmark mode) stays off
  * either way: its candidate algorithms' workspaces make a large transient peak, it slows the
  * first steps and its steady rate varies from run to run (docs/gpu.md). Call before the first
  * CUDA operation. No effect on the CPU (always deterministic). */
