@@ -21,7 +21,19 @@
  * failure, with a one-line message from vqc_last_error() (thread-local); log lines go to the
  * sink set with vqc_log_set(). Strings passed in are borrowed for the duration of the call;
  * strings returned are static or owned by the object they came from, unless said otherwise.
- * Nothing here prints to stdout. Link with `pkg-config --libs vqclip`. */
+ * Nothing here prints to stdout. Link with `pkg-config --libs vqclip`.
+ *
+ * Threads: any function may be called from any thread. The ones that compute (vqc_load,
+ * vqc_generate, vqc_free, vqc_reconstruct, vqc_score, vqc_system_check, vqc_upscaler_load,
+ * vqc_upscale_pixels, vqc_upscale_file, vqc_upscaler_free) run one at a time in a process: a
+ * call waits until another thread's has returned. libtorch keeps its CPU thread count, its
+ * cuDNN and TF32 switches, its random generators and the recording of CUDA graphs for the whole
+ * process, so generations at once would draw each other's random numbers and could break each
+ * other's graph recording. Each context's own settings (n_threads, deterministic, the
+ * precision) are put in place whenever it loads or generates, so contexts that differ can take
+ * turns. The lock is recursive: a callback may call these functions, but must not wait for
+ * another thread that does. Work in parallel runs in separate processes, one per GPU (as the
+ * command line's --shard does). */
 #ifndef VQCLIP_H
 #define VQCLIP_H
 

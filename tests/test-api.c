@@ -3,11 +3,13 @@
  * choice both ways, checks parameters without a model, sees the lazy model loading fail where it
  * should, and generates from the fixture models ($VQCLIP_FIXTURES, else the configured
  * $VQCLIP_FIXTURES_DEFAULT: vqgan/tiny_vq.ckpt, clip/tiny_vit.pt) on the CPU: callbacks,
- * log sink, PNG metadata, abort, and the same seed giving the same bytes twice. */
+ * log sink, PNG metadata, abort, the same seed giving the same bytes twice, and contexts used
+ * from several threads at once. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <ctype.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -533,6 +535,84 @@ static void test_abort(vqc_context *ctx)
     CHECK(strstr(log_text, "interrupted"));
 }
 
+/* ---- threads ------------------------------------------------------------------------------ */
+
+typedef struct thread_job {
+    vqc_context *ctx;
+    char out[4200];
+    int rc;
+} thread_job;
+
+static void *thread_generate(void *arg)
+{
+    thread_job *j = arg;
+    vqc_generate_params g = vqc_generate_default_params();
+    g.prompts = "a red square";
+    g.width = g.height = 128;
+    g.iterations = 3;
+    g.save_every = 0;
+    g.cutn = 4;
+    g.seed = 11;
+    g.output = j->out;
+    j->rc = vqc_generate(j->ctx, &g, NULL);
+    return NULL;
+}
+
+static bool same_file(const char *a, const char *b)
+{
+    unsigned char *da, *db;
+    size_t na, nb;
+    check_png(a, &da, &na);
+    check_png(b, &db, &nb);
+    bool same = na == nb && memcmp(da, db, na) == 0;
+    free(da);
+    free(db);
+    return same;
+}
+
+/* Two contexts that differ in a setting libtorch keeps for the whole process (the CPU thread
+ * count, on which the tiny model's 128x128 picture depends), the second made after the first:
+ * each generation keeps its own context's setting. Then four generations at once from four
+ * threads, the two contexts in turn: each gives the picture its context gives alone (they run
+ * one at a time; before, they drew from the same random generator). */
+static void test_threads(vqc_context_params cp)
+{
+    vqc_context *ctx[2];
+    thread_job alone[2], job[4];
+    for (int k = 0; k < 2; k++) {
+        cp.n_threads = k + 1;
+        CHECK_OK(vqc_init(&cp, &ctx[k]));
+    }
+    for (int k = 0; k < 2; k++) {
+        alone[k].ctx = ctx[k];
+        snprintf(alone[k].out, sizeof alone[k].out, "%s", tmp_path(k ? "two.png" : "one.png"));
+        thread_generate(&alone[k]);
+        CHECK_OK(alone[k].rc);
+    }
+    if (same_file(alone[0].out, alone[1].out))
+        FAIL("one and two CPU threads gave the same picture: the first context ran with the "
+             "second's thread count");
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        job[i].ctx = ctx[i % 2];
+        char name[32];
+        snprintf(name, sizeof name, "thread%d.png", i);
+        snprintf(job[i].out, sizeof job[i].out, "%s", tmp_path(name));
+        CHECK_EQ(pthread_create(&t[i], NULL, thread_generate, &job[i]), 0);
+    }
+    for (int i = 0; i < 4; i++)
+        CHECK_EQ(pthread_join(t[i], NULL), 0);
+    for (int i = 0; i < 4; i++) {
+        if (job[i].rc != 0)
+            FAIL("thread %d: generation failed (%d)", i, job[i].rc);
+        if (!same_file(job[i].out, alone[i % 2].out))
+            FAIL("thread %d's picture %s is not its context's picture alone, %s", i, job[i].out,
+                 alone[i % 2].out);
+    }
+    vqc_free(ctx[0]);
+    vqc_free(ctx[1]);
+}
+
 int main(void)
 {
     find_fixtures();
@@ -559,6 +639,7 @@ int main(void)
     test_memory_estimate(ctx);
     test_abort(ctx);
     vqc_free(ctx);
+    test_threads(cp);
 
     vqc_log_set(NULL, NULL, VQC_LOG_INFO);
     printf("api: ok\n");

@@ -17,6 +17,7 @@
 #include "gen/tools.h"
 #include "io/image.h"
 #include "io/image_text.h"
+#include "util/compute_lock.h"
 #include "util/env.h"
 #include "util/error.h"
 
@@ -185,7 +186,9 @@ int vqc_init(const vqc_context_params *p, vqc_context **out)
     if (!c)
         return vqc_error_set(VQC_ERR_NOMEM, "out of memory");
     c->p = *p;
-    c->n_threads = vqc_cpu_init_threads(p->n_threads);
+    /* set in libtorch when the context computes (apply_process_settings), not here: another
+     * context may be computing now */
+    c->n_threads = p->n_threads > 0 ? p->n_threads : vqc_cpu_default_threads();
     bool ok = dup_opt(p->vqgan, &c->names[0]) && dup_opt(p->vqgan_config, &c->names[1]) &&
               dup_opt(p->clip, &c->names[2]) && dup_opt(p->bpe, &c->names[3]) &&
               dup_opt(p->device, &c->names[4]);
@@ -233,10 +236,6 @@ int vqc_init(const vqc_context_params *p, vqc_context **out)
     c->precision = precision;
     c->clip_bytes = precision != VQC_PRECISION_EXACT && !p->clip_fp32 && cuda ? 2 : 4;
     c->low_memory = p->low_memory;
-    if (cuda) {
-        vqt_set_tf32(false); /* libtorch would allow it in cuDNN's convolutions */
-        vqt_set_deterministic(p->deterministic);
-    }
     *out = c;
     return 0;
 }
@@ -289,8 +288,21 @@ int vqc_gen_apply_precision(vqc_precision prec, bool deterministic, vqt_device d
     return rc;
 }
 
-int vqc_load(vqc_context *c)
+/* The settings libtorch keeps for the whole process, as this context asked for them: the CPU
+ * thread count (a seed gives its picture at one thread count) and, on CUDA, TF32 and
+ * deterministic algorithms. Another context may have set its own since this one was made. */
+static void apply_process_settings(const vqc_context *c)
 {
+    vqt_init(c->n_threads);
+    if (c->dev.type == VQT_DEVICE_CUDA) {
+        vqt_set_tf32(false); /* libtorch would allow it in cuDNN's convolutions */
+        vqt_set_deterministic(c->p.deterministic);
+    }
+}
+
+static int load_locked(vqc_context *c)
+{
+    apply_process_settings(c);
     if (c->vq)
         return 0;
     vqc_clip_precision prec = c->clip_bytes == 2 ? VQC_CLIP_FP16 : VQC_CLIP_FP32;
@@ -322,11 +334,21 @@ int vqc_load(vqc_context *c)
     return 0;
 }
 
+int vqc_load(vqc_context *c)
+{
+    vqc_compute_begin();
+    int rc = load_locked(c);
+    vqc_compute_end();
+    return rc;
+}
+
 void vqc_free(vqc_context *c)
 {
     if (!c)
         return;
+    vqc_compute_begin();
     unload(c);
+    vqc_compute_end();
     for (size_t i = 0; i < sizeof c->names / sizeof c->names[0]; i++)
         free(c->names[i]);
     free(c);
@@ -519,8 +541,9 @@ static void fill_advice(const gen_run *r, vqc_generate_result *res)
     res->advice.kept = r->oom && out && access(out, F_OK) == 0 ? r->ctx->kept : NULL;
 }
 
-int vqc_generate(vqc_context *c, const vqc_generate_params *g, vqc_generate_result *res)
+static int generate_locked(vqc_context *c, const vqc_generate_params *g, vqc_generate_result *res)
 {
+    apply_process_settings(c);
     gen_run r;
     memset(&r, 0, sizeof r);
     r.ctx = c;
@@ -557,5 +580,13 @@ int vqc_generate(vqc_context *c, const vqc_generate_params *g, vqc_generate_resu
         res->plateaued = r.plateaued;
     }
     vqc_gen_run_free(&r);
+    return rc;
+}
+
+int vqc_generate(vqc_context *c, const vqc_generate_params *g, vqc_generate_result *res)
+{
+    vqc_compute_begin();
+    int rc = generate_locked(c, g, res);
+    vqc_compute_end();
     return rc;
 }

@@ -4,6 +4,7 @@
 
 #include "torch/shim.h"
 #include "gen/cpu_share.h"
+#include "util/compute_lock.h"
 #include "util/clock.h"
 #include "util/error.h"
 
@@ -73,7 +74,7 @@ static double matmul_gflops(int n)
     return result;
 }
 
-int vqc_system_check(int n_threads, bool bench, vqc_system_info *out)
+static int system_check_locked(int n_threads, bool bench, vqc_system_info *out)
 {
     if (!out || n_threads < 0)
         return vqc_error_set(VQC_ERR_USAGE, "vqc_system_check: bad arguments");
@@ -93,4 +94,12 @@ int vqc_system_check(int n_threads, bool bench, vqc_system_info *out)
         snprintf(out->matmul_error, sizeof out->matmul_error, "%s", vqt_last_error());
     }
     return 0;
+}
+
+int vqc_system_check(int n_threads, bool bench, vqc_system_info *out)
+{
+    vqc_compute_begin();
+    int rc = system_check_locked(n_threads, bench, out);
+    vqc_compute_end();
+    return rc;
 }

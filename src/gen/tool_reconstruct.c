@@ -4,6 +4,7 @@
 #include "gen/tools.h"
 #include "io/image.h"
 #include "models/vqgan.h"
+#include "util/compute_lock.h"
 #include "util/error.h"
 #include "util/torch_error.h"
 
@@ -62,7 +63,7 @@ static int round_trip(const vqc_vqgan *m, const vqc_image *img, bool resize, vqt
 
 /* The order of the checks is the command line's: a bad device, output or input fails before
  * the model is read. */
-int vqc_reconstruct(const vqc_reconstruct_params *p)
+static int reconstruct_locked(const vqc_reconstruct_params *p)
 {
     if (!p || !p->input || !p->output)
         return vqc_error_set(VQC_ERR_USAGE, "reconstruct needs an input and an output image");
@@ -82,5 +83,13 @@ int vqc_reconstruct(const vqc_reconstruct_params *p)
     vqc_image_free(&img);
     vqc_image_free(&out);
     vqc_vqgan_free(m);
+    return rc;
+}
+
+int vqc_reconstruct(const vqc_reconstruct_params *p)
+{
+    vqc_compute_begin();
+    int rc = reconstruct_locked(p);
+    vqc_compute_end();
     return rc;
 }

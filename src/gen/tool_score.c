@@ -8,6 +8,7 @@
 #include "io/image.h"
 #include "models/clip.h"
 #include "models/tokenizer.h"
+#include "util/compute_lock.h"
 #include "util/error.h"
 #include "util/torch_error.h"
 
@@ -118,7 +119,7 @@ static int check_params(const vqc_score_params *p, const float *scores)
 /* The texts are encoded once; the images one at a time, each handed to the callback before the
  * next is read, so that a caller sees results as they come and keeps them when a later image
  * fails. */
-int vqc_score(const vqc_score_params *p, float *scores)
+static int score_locked(const vqc_score_params *p, float *scores)
 {
     int rc = check_params(p, scores);
     if (rc)
@@ -145,5 +146,13 @@ int vqc_score(const vqc_score_params *p, float *scores)
     vqt_free(tf);
     vqc_clip_free(m);
     free(row);
+    return rc;
+}
+
+int vqc_score(const vqc_score_params *p, float *scores)
+{
+    vqc_compute_begin();
+    int rc = score_locked(p, scores);
+    vqc_compute_end();
     return rc;
 }

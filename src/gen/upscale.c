@@ -19,6 +19,7 @@
 #include "gen/tools.h"
 #include "io/image.h"
 #include "models/esrgan.h"
+#include "util/compute_lock.h"
 #include "util/error.h"
 #include "util/torch_error.h"
 #include "vqclip.h"
@@ -78,7 +79,7 @@ static int mod_scale(int scale)
     return scale == 2 ? 2 : scale == 1 ? 4 : 0;
 }
 
-int vqc_upscaler_load(const vqc_upscale_params *p, vqc_upscaler **out)
+static int upscaler_load_locked(const vqc_upscale_params *p, vqc_upscaler **out)
 {
     *out = NULL;
     if (!p || !p->model || !*p->model)
@@ -113,17 +114,32 @@ int vqc_upscaler_load(const vqc_upscale_params *p, vqc_upscaler **out)
     return 0;
 }
 
+int vqc_upscaler_load(const vqc_upscale_params *p, vqc_upscaler **out)
+{
+    vqc_compute_begin();
+    int rc = upscaler_load_locked(p, out);
+    vqc_compute_end();
+    return rc;
+}
+
 int vqc_upscaler_scale(const vqc_upscaler *u)
 {
     return vqc_esrgan_get_info(u->net)->scale;
 }
 
-void vqc_upscaler_free(vqc_upscaler *u)
+static void upscaler_free_locked(vqc_upscaler *u)
 {
     if (!u)
         return;
     vqc_esrgan_free(u->net);
     free(u);
+}
+
+void vqc_upscaler_free(vqc_upscaler *u)
+{
+    vqc_compute_begin();
+    upscaler_free_locked(u);
+    vqc_compute_end();
 }
 
 /* ---- the network over a padded picture, tile by tile ---------------------------------------- */
@@ -327,7 +343,7 @@ static int upscale_native(vqc_upscaler *u, const vqc_pixels *in, vqc_raw_image *
     return rc;
 }
 
-int vqc_upscale_pixels(vqc_upscaler *u, const vqc_pixels *in, vqc_pixels *out)
+static int upscale_pixels_locked(vqc_upscaler *u, const vqc_pixels *in, vqc_pixels *out)
 {
     memset(out, 0, sizeof *out);
     int rc = check_pixels(in);
@@ -349,6 +365,14 @@ int vqc_upscale_pixels(vqc_upscaler *u, const vqc_pixels *in, vqc_pixels *out)
     return 0;
 }
 
+int vqc_upscale_pixels(vqc_upscaler *u, const vqc_pixels *in, vqc_pixels *out)
+{
+    vqc_compute_begin();
+    int rc = upscale_pixels_locked(u, in, out);
+    vqc_compute_end();
+    return rc;
+}
+
 static bool same_file(const char *a, const char *b)
 {
     struct stat sa, sb;
@@ -356,7 +380,7 @@ static bool same_file(const char *a, const char *b)
            sa.st_ino == sb.st_ino;
 }
 
-int vqc_upscale_file(vqc_upscaler *u, const char *input, const char *output)
+static int upscale_file_locked(vqc_upscaler *u, const char *input, const char *output)
 {
     if (!u || !input || !output)
         return vqc_error_set(VQC_ERR_USAGE, "upscale needs an input and an output image");
@@ -374,5 +398,13 @@ int vqc_upscale_file(vqc_upscaler *u, const char *input, const char *output)
     rc = rc ? rc : vqc_raw_image_save_png(output, &res, meta);
     vqc_raw_image_free(&img);
     free(out.data);
+    return rc;
+}
+
+int vqc_upscale_file(vqc_upscaler *u, const char *input, const char *output)
+{
+    vqc_compute_begin();
+    int rc = upscale_file_locked(u, input, output);
+    vqc_compute_end();
     return rc;
 }
