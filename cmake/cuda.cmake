@@ -12,7 +12,8 @@
 #     libtorch reports no CUDA device. That is every link of libtorch: the programs that link
 #     vqclip_core, and libvqclip.so.
 #   - compiles the recorded CUDA graphs of src/torch/shim_graph.cpp in when they build here
-#     (vqclip_check_cuda_graphs, below).
+#     (vqclip_check_cuda_graphs, below), and the operator and kernel tables of
+#     src/torch/shim_kernels.cpp likewise (vqclip_check_kernel_tables).
 # With Debian's CPU-only libtorch it does nothing. VQCLIP_CUDA is set ON or OFF for the rest of
 # the build and printed. Also: C++20 for vqclip_obj where the libtorch headers demand it.
 
@@ -22,10 +23,35 @@ if(DEFINED Torch_VERSION AND Torch_VERSION VERSION_GREATER_EQUAL 2.14)
   set_property(TARGET vqclip_obj PROPERTY CXX_STANDARD 20)
 endif()
 
-# CUDA graphs (src/torch/shim_graph.cpp, vqt_graphed): that file is compiled here once against
-# the libtorch found, with VQT_WITH_CUDA_GRAPHS, before the build uses it. A libtorch whose graph
-# API differs then gives a build without graphs, which says so (CLIP runs eagerly, with a
-# warning at run time), instead of a failed build: the lent GPU machine's time is short.
+# Compiles one shim file alone against the libtorch found, with `defs`, before the build uses
+# it; `ok` says whether it compiled. On failure `errors` holds the compiler's first error lines.
+# Used for the files whose libtorch API changes between versions: a CUDA libtorch's version is
+# the machine's (the lent GPU machine's PyTorch), and a file that does not compile there must
+# cost its feature, with a warning, not the build: that machine's time is short.
+function(vqclip_try_shim_file ok errors file defs)
+  get_target_property(std vqclip_obj CXX_STANDARD)
+  set(CMAKE_TRY_COMPILE_TARGET_TYPE STATIC_LIBRARY)
+  string(MAKE_C_IDENTIFIER "${file}" dir)
+  try_compile(res ${CMAKE_BINARY_DIR}/shim-check/${dir}
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/${file}
+    CMAKE_FLAGS "-DINCLUDE_DIRECTORIES=${CMAKE_CURRENT_SOURCE_DIR}/src;${CMAKE_CURRENT_SOURCE_DIR}/include;${VQCLIP_CUDART_INCLUDE}"
+    COMPILE_DEFINITIONS ${defs}
+    LINK_LIBRARIES ${TORCH_LIBRARIES}
+    CXX_STANDARD ${std}
+    OUTPUT_VARIABLE out)
+  string(REGEX MATCHALL "[^\n]*error[^\n]*" errs "${out}")
+  list(LENGTH errs n)
+  if(n GREATER 8)
+    list(SUBLIST errs 0 8 errs)
+  endif()
+  string(REPLACE ";" "\n" errs "${errs}")
+  set(${ok} ${res} PARENT_SCOPE)
+  set(${errors} "${errs}" PARENT_SCOPE)
+endfunction()
+
+# CUDA graphs (src/torch/shim_graph.cpp, vqt_graphed): compiled with VQT_WITH_CUDA_GRAPHS first.
+# A libtorch whose graph API differs gives a build without graphs, which says so (CLIP runs
+# eagerly, with a warning at run time), instead of a failed build.
 function(vqclip_check_cuda_graphs)
   find_path(VQCLIP_ATEN_GRAPH_INCLUDE ATen/cuda/CUDAGraph.h HINTS ${TORCH_INCLUDE_DIRS}
             NO_DEFAULT_PATH)
@@ -33,24 +59,33 @@ function(vqclip_check_cuda_graphs)
     message(STATUS "vqclip: no ATen/cuda/CUDAGraph.h: built without CUDA graphs")
     return()
   endif()
-  get_target_property(std vqclip_obj CXX_STANDARD)
-  set(CMAKE_TRY_COMPILE_TARGET_TYPE STATIC_LIBRARY)
-  try_compile(VQCLIP_CUDA_GRAPHS_OK ${CMAKE_BINARY_DIR}/cuda-graph-check
-    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/src/torch/shim_graph.cpp
-    CMAKE_FLAGS "-DINCLUDE_DIRECTORIES=${CMAKE_CURRENT_SOURCE_DIR}/src;${CMAKE_CURRENT_SOURCE_DIR}/include;${VQCLIP_CUDART_INCLUDE}"
-    COMPILE_DEFINITIONS -DVQT_WITH_CUDA_GRAPHS -DVQT_WITH_CUDA_HEADERS
-    LINK_LIBRARIES ${TORCH_LIBRARIES}
-    CXX_STANDARD ${std}
-    OUTPUT_VARIABLE out)
-  if(VQCLIP_CUDA_GRAPHS_OK)
+  vqclip_try_shim_file(ok errs src/torch/shim_graph.cpp
+                       "-DVQT_WITH_CUDA_GRAPHS;-DVQT_WITH_CUDA_HEADERS")
+  if(ok)
     target_compile_definitions(vqclip_obj PRIVATE VQT_WITH_CUDA_GRAPHS)
     message(STATUS "vqclip: CUDA graphs: on (CLIP's image encoder replays recorded graphs)")
   else()
-    string(REGEX MATCHALL "[^\n]*error[^\n]*" errs "${out}")
-    list(SUBLIST errs 0 8 errs)
-    string(REPLACE ";" "\n" errs "${errs}")
+    message(STATUS "vqclip: CUDA graphs: off (src/torch/shim_graph.cpp does not compile here)")
     message(WARNING "vqclip: src/torch/shim_graph.cpp does not compile with this libtorch's CUDA "
                     "graphs; built without them. First errors:\n${errs}")
+  endif()
+endfunction()
+
+# The operator and kernel tables (src/torch/shim_kernels.cpp, VQCLIP_PROFILE_KERNELS) use
+# libtorch's profiler (Kineto) API, which changes between versions more than any other this
+# project uses. Where that file does not compile, the build takes its stub (VQT_NO_KERNEL_TABLES):
+# `--profile` then gives the stage table alone, and a run that asks for the tables logs why.
+function(vqclip_check_kernel_tables)
+  vqclip_try_shim_file(ok errs src/torch/shim_kernels.cpp "")
+  if(ok)
+    message(STATUS "vqclip: operator and kernel tables (VQCLIP_PROFILE_KERNELS): on")
+  else()
+    target_compile_definitions(vqclip_obj PRIVATE VQT_NO_KERNEL_TABLES)
+    message(STATUS "vqclip: operator and kernel tables (VQCLIP_PROFILE_KERNELS): off "
+                   "(src/torch/shim_kernels.cpp does not compile here)")
+    message(WARNING "vqclip: src/torch/shim_kernels.cpp does not compile with this libtorch's "
+                    "profiler API; built without the operator and kernel tables. First "
+                    "errors:\n${errs}")
   endif()
 endfunction()
 
@@ -69,6 +104,7 @@ if(NOT VQCLIP_CUDA)
   message(STATUS "vqclip: libtorch without CUDA: CPU build")
   return()
 endif()
+vqclip_check_kernel_tables()
 
 # The headers shim.cpp needs for the allocator statistics: c10's (beside libtorch's) and the
 # CUDA runtime's (from the toolkit that find_package(Torch) located, or the usual places).
