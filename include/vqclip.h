@@ -584,6 +584,33 @@ VQC_API void vqc_cpu_info_read(vqc_cpu_info *out);
  * VQC_ERR_RUNTIME. */
 VQC_API int vqc_system_check(int n_threads, bool bench, vqc_system_info *out);
 
+/* One CUDA device as libtorch numbers it: "cuda:N" (vqc_context_params.device) is CUDA's own
+ * order, fastest first unless CUDA_DEVICE_ORDER says otherwise, which need not be nvidia-smi's. */
+typedef struct vqc_cuda_device_info {
+    char name[128];          /* "NVIDIA H100 80GB HBM3"; "" when unknown */
+    int cc_major, cc_minor;  /* compute capability; -1 when unknown (a build without the CUDA
+                              * runtime's headers) */
+    int64_t free_bytes;      /* what this process can still allocate on it; -1 when unknown */
+    vqc_precision precision; /* what VQC_PRECISION_AUTO computes in on it (MIXED below compute
+                              * capability 8.0, whose GPUs have no bfloat16 convolutions) */
+    bool compute_ok;         /* an elementwise kernel of libtorch's, a matrix product (cuBLAS)
+                              * and a convolution (cuDNN) in each element type that precision
+                              * uses (float32, float16, and bfloat16 for FAST) gave exact results
+                              * on it */
+    char compute_error[256]; /* why not, libtorch's message: "no kernel image is available" when
+                              * the libtorch build was made without this GPU's architecture */
+} vqc_cuda_device_info;
+/* Checks CUDA device `index` (0 to the vqc_system_info.n_cuda_devices - 1) and fills *out: a
+ * few small exact computations on it, each read back (a second or so, the first use of a GPU
+ * included). Returns 0 (the outcome in *out, compute_ok included), or VQC_ERR_USAGE (with a
+ * message) for an index that names no device libtorch can use, a CPU-only build included. */
+VQC_API int vqc_cuda_device_check(int index, vqc_cuda_device_info *out);
+
+/* Whether this build replays recorded CUDA graphs for the codebook search, the decoder and
+ * CLIP's image encoder (docs/gpu.md); false for a libtorch without CUDA or whose graph API did
+ * not compile here (such a build runs every step's operators one by one: slower on a GPU). */
+VQC_API bool vqc_cuda_graphs_built(void);
+
 /* ---- upscaling: Real-ESRGAN ------------------------------------------------------------------ */
 /* The released Real-ESRGAN networks (RRDBNet: RealESRGAN_x4plus, RealESRGAN_x4plus_anime_6B,
  * RealESRGAN_x2plus; SRVGGNetCompact: realesr-general-x4v3, realesr-animevideov3) read from

@@ -330,6 +330,11 @@ st_build() {
 
 st_gpu_tests() {
   export NVIDIA_TF32_OVERRIDE=0 VQCLIP_GPU_INDEX=$GPU VQCLIP_BENCH_MODELS=$WORK/models
+  # What a user's `vqclip doctor` says of this machine: each CUDA device's precision and its
+  # exact products (vqc_cuda_device_check); the summary repeats its device lines. Its exit
+  # status is test-gpu-agreement's to judge (check_device_info), not this line's.
+  echo "==== vqclip doctor --no-bench"
+  "$BUILD/vqclip" doctor --no-bench || echo "doctor: exit status $?"
   # -V: the tests' own figures (differences, cosines, losses) go to the log even when they pass
   ctest --test-dir "$BUILD" -L gpu -V --timeout 240 | tee "$WORK/ctest-gpu.out"
   local rc=${PIPESTATUS[0]} t
@@ -813,6 +818,9 @@ done
     sed -n 's/.*libtorch: \([A-Za-z0-9_]*\) does not have a deterministic implementation.*/\1/p' |
     sort -u | tr '\n' ' ')
   if [ -n "$nondet" ]; then echo "nondeterministic operators left: $nondet"; fi
+  # The doctor's CUDA device lines (from the gpu-tests stage)
+  sed -n '/^==== vqclip doctor/,/^vqclip can\|^vqclip cannot/p' "$LOGS/tests.log" 2>/dev/null |
+    grep -E "cuda:[0-9]+: |CUDA graphs: |cannot run" | sed 's/^ *\(devices\)\? */doctor: /'
   # How busy the device was in the kernel-table run (host-bound when far below the span)
   grep -h "profile: kernels: device:" "$LOGS/profile.txt" 2>/dev/null | head -1 |
     sed 's/^vqclip: profile: kernels: /kernel table: /'

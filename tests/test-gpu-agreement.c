@@ -22,11 +22,12 @@
  *   cuda vs cpu                                                float16 ViT: losses 2e-2,
  *                                                              dL/dz cosine >= 0.99
  * Also: `--device cuda:N` with N out of range is a clear error (vqt_device_parse and the CLI,
- * exit status 3), an impossible allocation fails with a message instead of aborting, peak
- * memory statistics, and a smoke run of the production loop path on CUDA (float16 CLIP, every
- * augmentation, both cutout methods, noise and image prompts, noise init), once in the fast
- * precision as the CLI sets it up (bfloat16 decoder, fused attention) and once in mixed, every
- * step replaying the codebook search's, the decoder's and CLIP's recorded graphs.
+ * exit status 3), vqc_cuda_device_check (doctor's rows) on the device, an impossible allocation
+ * fails with a message instead of aborting, peak memory statistics, and a smoke run of the
+ * production loop path on CUDA (float16 CLIP, every augmentation, both cutout methods, noise and
+ * image prompts, noise init), once in the fast precision as the CLI sets it up (bfloat16 decoder,
+ * fused attention) and once in mixed, every step replaying the codebook search's, the decoder's and
+ * CLIP's recorded graphs.
  *
  * Environment: VQCLIP_GPU_INDEX=N tests cuda:N (default 0); VQCLIP_GPU_TEST_ON_CPU=1 runs the
  * checks that need no GPU on the CPU, with or without a device (see main). The reduced precisions
@@ -220,6 +221,28 @@ static void check_device_option(int count)
     fprintf(stderr, "  vqclip --device %s: exit %d, %s", name, WEXITSTATUS(st), line);
     ASSERT(strncmp(line, "vqclip: error:", 14) == 0 && strstr(line, name) != NULL);
     ASSERT_EQ(WEXITSTATUS(st), 3); /* README: 3 = runtime or device failure */
+}
+
+/* vqc_cuda_device_check (the doctor's rows) on the device under test: its name, capability
+ * and free memory known in a CUDA build with the runtime's headers, the default precision
+ * following the capability, exact small products in that precision's element types; one past
+ * the last device refused. */
+static void check_device_info(vqt_device dev, int count)
+{
+    vqc_cuda_device_info d;
+    ASSERT_OK(vqc_cuda_device_check(dev.index, &d));
+    fprintf(stderr,
+            "device check: cuda:%d %s, compute capability %d.%d, %.1f GiB free, "
+            "precision %s, computes: %s%s; CUDA graphs built: %s\n",
+            dev.index, d.name, d.cc_major, d.cc_minor, (double)d.free_bytes / (1 << 30),
+            vqc_precision_name(d.precision), d.compute_ok ? "ok" : "FAILS ",
+            d.compute_ok ? "" : d.compute_error, vqc_cuda_graphs_built() ? "yes" : "no");
+    ASSERT(d.compute_ok);
+    ASSERT(d.name[0] != 0 && d.cc_major >= 3 && d.free_bytes > 0);
+    ASSERT_EQ(d.precision, d.cc_major >= 8 ? VQC_PRECISION_FAST : VQC_PRECISION_MIXED);
+    ASSERT_EQ(vqc_cuda_device_check(count, &d), VQC_ERR_USAGE);
+    fprintf(stderr, "  cuda:%d: %s\n", count, vqc_last_error());
+    ASSERT(strstr(vqc_last_error(), "no CUDA device") != NULL);
 }
 
 /* ---- VQGAN -------------------------------------------------------------------------------- */
@@ -780,6 +803,7 @@ int main(void)
         check_peak(dev);
         check_oom(dev);
         check_device_option(count);
+        check_device_info(dev, count);
     }
     check_vqgan("tiny_vq", dev);
     check_vqgan("tiny_vq_legacy", dev);

@@ -180,6 +180,9 @@ static void test_programs_and_docs(void)
               0);
     ASSERT(strstr(out_text("out.txt"), "\"libtorch\":") &&
            strstr(out_text("out.txt"), "\"matmul_ok\":true"));
+    /* its CUDA devices, checked one by one (none here), and whether graphs are built */
+    ASSERT(strstr(out_text("out.txt"), "\"checked\":[") &&
+           strstr(out_text("out.txt"), "\"graphs_built\":"));
     /* The installed download script finds its URL table without VQCLIP_URLS. */
     ASSERT_EQ(
         sh("env -u VQCLIP_URLS \"%s/bin/vqclip-download-models\" --list --dir \"%s\"", prefix, tmp),

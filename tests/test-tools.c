@@ -2,12 +2,13 @@
  * inspectors and the fixtures' known architectures, vqc_reconstruct against the same round trip
  * done here with the model functions, the tokenizer against OpenAI's clip.tokenize, vqc_score
  * against CLIP features computed here (and, with the demo CLIP, the matching caption winning),
- * the error codes and one-line messages, and vqc_system_check. */
+ * the error codes and one-line messages, vqc_system_check and vqc_cuda_device_check. */
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gen/tools.h"
 #include "io/image.h"
 #include "io/tensor_map.h"
 #include "models/clip.h"
@@ -600,6 +601,31 @@ static void test_system_check(void)
     expect_error(vqc_system_check(-1, false, &si), VQC_ERR_USAGE, NULL);
 }
 
+/* vqc_cuda_device_check's exact computations, on the CPU here (test-gpu-agreement runs them on a
+ * GPU): float32 and bfloat16 must pass; float16 must pass or fail with a message naming it
+ * (libtorch 1.13's CPU has no float16 matrix product or convolution, 2.x's has). Then the public
+ * function's refusals: no device, a negative index, no result. */
+static void test_cuda_device_check(void)
+{
+    char msg[256];
+    if (vqc_device_compute_check(cpu, VQC_DTYPE_F32, msg, sizeof msg) != 0 ||
+        vqc_device_compute_check(cpu, VQC_DTYPE_BF16, msg, sizeof msg) != 0)
+        TEST_FAIL("on the CPU: %s", msg);
+    if (vqc_device_compute_check(cpu, VQC_DTYPE_F16, msg, sizeof msg) != 0) {
+        printf("float16 on the CPU: %s\n", msg);
+        ASSERT(strncmp(msg, "float16: ", 9) == 0 && !strchr(msg, '\n'));
+    }
+    vqc_system_info si;
+    ASSERT_OK(vqc_system_check(1, false, &si));
+    vqc_cuda_device_info d;
+    expect_error(vqc_cuda_device_check(si.n_cuda_devices, &d), VQC_ERR_USAGE, "no CUDA device");
+    printf("%s\n", vqc_last_error());
+    expect_error(vqc_cuda_device_check(-1, &d), VQC_ERR_USAGE, "no CUDA device -1");
+    expect_error(vqc_cuda_device_check(0, NULL), VQC_ERR_USAGE, NULL);
+    if (si.n_cuda_devices == 0)
+        ASSERT(d.cc_major == -1 && d.free_bytes == -1 && !d.compute_ok && !d.name[0]);
+}
+
 int main(void)
 {
     fixture_path("vqgan/tiny_vq.ckpt"); /* skips without the fixtures */
@@ -619,6 +645,7 @@ int main(void)
     test_score_demo();
     test_score_errors();
     test_system_check();
+    test_cuda_device_check();
     vqc_log_set(NULL, NULL, VQC_LOG_INFO);
     printf("ok\n");
     return 0;

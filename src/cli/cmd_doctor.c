@@ -30,6 +30,7 @@ typedef struct {
     cJSON *root;        /* the JSON report */
     cJSON *warns;       /* root.warnings */
     int matmul_ok;      /* libtorch computed a correct product */
+    int cuda0_fails;    /* cuda:0, the default device, does not compute correctly */
     vqc_system_info si; /* threads, CUDA devices and the correctness check */
 } report;
 
@@ -347,6 +348,69 @@ static int list_nvml_gpus(report *r, cJSON *gpus, char *driver, size_t dlen)
     return (int)count;
 }
 
+/* Each device libtorch can use, under the name --device gives it: what it is, the precision a
+ * run takes on it, and whether it computes (vqc_cuda_device_check). A libtorch built without a
+ * GPU's architecture loads, lists the GPU and fails at its first kernel: the Python tools'
+ * users meet that at the first step of a run, doctor meets it here. cuda:0, the default
+ * device, failing makes vqclip unable to run here; another one failing is a warning. */
+static void check_cuda_devices(report *r, cJSON *c, int ndev)
+{
+    cJSON *devs = cJSON_AddArrayToObject(c, "checked");
+    for (int i = 0; i < ndev; i++) {
+        vqc_cuda_device_info d;
+        if (vqc_cuda_device_check(i, &d) != 0) {
+            warn(r, "cuda:%d: %s", i, vqc_last_error());
+            continue;
+        }
+        char cc[32] = "compute capability unknown", fr[32];
+        if (d.cc_major >= 0)
+            snprintf(cc, sizeof cc, "compute capability %d.%d", d.cc_major, d.cc_minor);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "index", i);
+        add_str_or_null(o, "name", *d.name ? d.name : NULL);
+        if (d.cc_major >= 0) {
+            snprintf(fr, sizeof fr, "%d.%d", d.cc_major, d.cc_minor);
+            cJSON_AddStringToObject(o, "compute_capability", fr);
+        } else {
+            cJSON_AddNullToObject(o, "compute_capability");
+        }
+        if (d.free_bytes >= 0)
+            cJSON_AddNumberToObject(o, "free_bytes", (double)d.free_bytes);
+        else
+            cJSON_AddNullToObject(o, "free_bytes");
+        cJSON_AddStringToObject(o, "precision", vqc_precision_name(d.precision));
+        cJSON_AddBoolToObject(o, "compute_ok", d.compute_ok);
+        add_str_or_null(o, "compute_error", d.compute_ok ? NULL : d.compute_error);
+        cJSON_AddItemToArray(devs, o);
+        row(r, i == 0 ? "devices" : "", "cuda:%d: %s, %s, %s free; precision %s; %s", i,
+            *d.name ? d.name : "(name unknown)", cc,
+            d.free_bytes >= 0 ? fmt_bytes((double)d.free_bytes, fr, sizeof fr) : "?",
+            vqc_precision_name(d.precision), d.compute_ok ? "computes correctly" : "FAILS");
+        if (!d.compute_ok) {
+            warn(r, "cuda:%d does not compute correctly: %s", i, d.compute_error);
+            if (strstr(d.compute_error, "no kernel image") && d.cc_major >= 0)
+                warn(r,
+                     "cuda:%d: this libtorch was built without kernels for %s; install a "
+                     "PyTorch whose CUDA build lists sm_%d%d (torch.cuda.get_arch_list())",
+                     i, cc, d.cc_major, d.cc_minor);
+            if (i == 0)
+                r->cuda0_fails = 1;
+        }
+    }
+    bool graphs = vqc_cuda_graphs_built();
+    cJSON_AddBoolToObject(c, "graphs_built", graphs);
+    if (ndev > 0) {
+        row(r, "", "CUDA graphs: %s",
+            graphs ? "on (the decoder, CLIP and the codebook search replay "
+                     "recorded graphs)"
+                   : "off in this build");
+        if (!graphs)
+            warn(r, "this build has no CUDA graphs (its libtorch's graph API did not compile: "
+                    "cmake said why); every step's operators are launched one by one, slower on "
+                    "a GPU");
+    }
+}
+
 static void check_gpus(report *r)
 {
     cJSON *c = cJSON_AddObjectToObject(r->root, "cuda");
@@ -368,6 +432,7 @@ static void check_gpus(report *r)
              "CPU-only): vqclip runs on the CPU; build against a CUDA libtorch (README, "
              "'Building by hand')",
              ngpu, ngpu == 1 ? " is" : "s are");
+    check_cuda_devices(r, c, ndev);
 }
 
 /* The download script as installed (cmake/install.cmake); scripts/download-models.sh in a
@@ -506,14 +571,16 @@ static void usage(FILE *f)
     fprintf(f, "usage: vqclip doctor [--json] [--threads N] [--no-bench]\n\n"
                "Checks what this machine gives vqclip: the libtorch version, the BLAS library\n"
                "doing CPU matrix products (a warning for the slow reference BLAS) and its speed\n"
-               "on a 1024x1024 product, the CPU threads, the CUDA devices with free memory, and\n"
-               "the model files in each models folder.\n\n"
+               "on a 1024x1024 product, the CPU threads, the GPUs with free memory, each CUDA\n"
+               "device by its --device name with the precision a run takes there and a check\n"
+               "that it computes correctly, and the model files in each models folder.\n\n"
                "  --json        one JSON object on stdout instead of the text report\n"
                "  --threads N   CPU threads to measure with (default: all cores)\n"
                "  --no-bench    skip the speed measurement (a small product still checks\n"
                "                that libtorch computes correctly)\n\n"
                "Exit status: 0 vqclip can run here (warnings included), 1 bad usage,\n"
-               "3 libtorch cannot compute a correct matrix product.\n");
+               "3 libtorch cannot compute a correct matrix product (on the CPU, or on cuda:0,\n"
+               "the default device when there is a GPU).\n");
 }
 
 /* Parses the options into *json, *threads, *bench. Returns -1 to exit 0 (help), 0 to go on,
@@ -566,7 +633,7 @@ int cmd_doctor(int argc, char **argv)
     int rc = parse_args(argc, argv, &json, &threads, &bench);
     if (rc)
         return rc < 0 ? 0 : rc;
-    report r = {json, NULL, NULL, 0, {0}};
+    report r = {json, NULL, NULL, 0, 0, {0}};
     if (vqc_system_check(threads, false, &r.si) != 0) {
         cli_print_error(NULL);
         return 3;
@@ -581,7 +648,8 @@ int cmd_doctor(int argc, char **argv)
     check_blas(&r, threads, bench);
     check_gpus(&r);
     check_models(&r);
-    cJSON_AddBoolToObject(r.root, "ok", r.matmul_ok);
+    int ok = r.matmul_ok && !r.cuda0_fails;
+    cJSON_AddBoolToObject(r.root, "ok", ok);
     if (json) {
         char *s = cJSON_PrintUnformatted(r.root);
         printf("%s\n", s ? s : "{}");
@@ -589,10 +657,10 @@ int cmd_doctor(int argc, char **argv)
     } else {
         const cJSON *w;
         cJSON_ArrayForEach(w, r.warns) printf("warning: %s\n", w->valuestring);
-        printf("%s\n", !r.matmul_ok                      ? "vqclip cannot run here (see above)"
+        printf("%s\n", !ok                               ? "vqclip cannot run here (see above)"
                        : cJSON_GetArraySize(r.warns) > 0 ? "vqclip can run here, with warnings"
                                                          : "vqclip can run here");
     }
     cJSON_Delete(r.root);
-    return r.matmul_ok ? 0 : 3;
+    return ok ? 0 : 3;
 }

@@ -1,9 +1,13 @@
-/* vqc_system_check: whether libtorch computes correctly on this machine's CPU, and how fast. */
+/* vqc_system_check: whether libtorch computes correctly on this machine's CPU, and how fast;
+ * vqc_cuda_device_check: the same question for one CUDA device, in the element types its
+ * default precision computes in. */
 #include <stdio.h>
 #include <string.h>
 
 #include "torch/shim.h"
 #include "gen/cpu_share.h"
+#include "gen/gen_internal.h"
+#include "gen/tools.h"
 #include "util/compute_lock.h"
 #include "util/clock.h"
 #include "util/error.h"
@@ -102,4 +106,134 @@ int vqc_system_check(int n_threads, bool bench, vqc_system_info *out)
     int rc = system_check_locked(n_threads, bench, out);
     vqc_compute_end();
     return rc;
+}
+
+/* ---- one CUDA device ------------------------------------------------------------------------ */
+
+/* Checks a result read back from dev against the C one; 0, or -1 with the first difference. */
+static int same_values(const float *got, const double *want, int n, const char *type,
+                       const char *what, char *msg, size_t len)
+{
+    for (int i = 0; i < n; i++)
+        if (got[i] != (float)want[i]) {
+            snprintf(msg, len, "%s: %s is wrong at element %d: %g, not %g", type, what, i, got[i],
+                     want[i]);
+            return -1;
+        }
+    return 0;
+}
+
+/* On dev in element type dt: a 64x64 product of small whole numbers, doubled by an elementwise
+ * kernel of libtorch's own first (a libtorch built without this GPU's architecture fails there:
+ * cuBLAS and cuDNN bring kernels for every architecture, libtorch's kernels only those it was
+ * built for), and a 3x3 convolution (cuDNN's, as the decoder's), each read back and compared
+ * with the C result. Entries in -1..1 and -2..2 keep every sum within 256, which bfloat16 holds
+ * exactly, so any difference is an error, not rounding. */
+int vqc_device_compute_check(vqt_device dev, vqc_dtype dt, char *msg, size_t len)
+{
+    enum { N = 64, C = 4, S = 8 };
+    static float a[N * N], b[N * N], got[N * N], x[C * S * S], w[C * C * 9];
+    static double want[N * N];
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++) {
+            a[i * N + j] = (float)((i * 7 + j * 3) % 3 - 1);
+            b[i * N + j] = (float)((i * 5 + j) % 5 - 2);
+        }
+    for (int i = 0; i < C * S * S; i++)
+        x[i] = (float)(i * 7 % 3 - 1);
+    for (int i = 0; i < C * C * 9; i++)
+        w[i] = (float)(i * 5 % 3 - 1);
+    const char *type = dt == VQC_DTYPE_BF16  ? "bfloat16"
+                       : dt == VQC_DTYPE_F16 ? "float16"
+                                             : "float32";
+    int64_t shape[2] = {N, N}, xs[4] = {1, C, S, S}, ws[4] = {C, C, 3, 3};
+    vqt_scope_begin();
+    vqt_tensor *ta = vqt_from_data(a, VQC_DTYPE_F32, 2, shape, NULL, dev, dt);
+    vqt_tensor *tb = vqt_from_data(b, VQC_DTYPE_F32, 2, shape, NULL, dev, dt);
+    vqt_tensor *t2 = ta ? vqt_affine(ta, 2.0, 0.0) : NULL;
+    vqt_tensor *tc = t2 && tb ? vqt_matmul(t2, tb) : NULL;
+    int64_t n_prod = tc ? vqt_to_host(tc, got, VQC_DTYPE_F32, N * N) : -1;
+    int rc = 0;
+    if (n_prod != N * N) {
+        snprintf(msg, len, "%s: %s", type, vqt_last_error());
+        rc = -1;
+    } else {
+        for (int i = 0; i < N; i++)
+            for (int j = 0; j < N; j++) {
+                want[i * N + j] = 0;
+                for (int k = 0; k < N; k++)
+                    want[i * N + j] += 2.0 * a[i * N + k] * b[k * N + j];
+            }
+        rc = same_values(got, want, N * N, type, "a 64x64 matrix product", msg, len);
+    }
+    vqt_tensor *tx = rc ? NULL : vqt_from_data(x, VQC_DTYPE_F32, 4, xs, NULL, dev, dt);
+    vqt_tensor *tw = rc ? NULL : vqt_from_data(w, VQC_DTYPE_F32, 4, ws, NULL, dev, dt);
+    vqt_tensor *ty = tx && tw ? vqt_conv2d(tx, tw, NULL, 1, 1, 1, 1, 1) : NULL;
+    if (!rc && (!ty || vqt_to_host(ty, got, VQC_DTYPE_F32, C * S * S) != C * S * S)) {
+        snprintf(msg, len, "%s: %s", type, vqt_last_error());
+        rc = -1;
+    } else if (!rc) {
+        for (int o = 0; o < C; o++)
+            for (int y = 0; y < S; y++)
+                for (int xx = 0; xx < S; xx++) {
+                    double sum = 0;
+                    for (int i = 0; i < C; i++)
+                        for (int ky = 0; ky < 3; ky++)
+                            for (int kx = 0; kx < 3; kx++) {
+                                int yy = y + ky - 1, xi = xx + kx - 1;
+                                if (yy >= 0 && yy < S && xi >= 0 && xi < S)
+                                    sum += (double)x[(i * S + yy) * S + xi] *
+                                           w[((o * C + i) * 3 + ky) * 3 + kx];
+                            }
+                    want[(o * S + y) * S + xx] = sum;
+                }
+        rc = same_values(got, want, C * S * S, type, "a 3x3 convolution", msg, len);
+    }
+    vqt_scope_end();
+    return rc;
+}
+
+static int cuda_device_check_locked(int index, vqc_cuda_device_info *out)
+{
+    if (!out)
+        return vqc_error_set(VQC_ERR_USAGE, "vqc_cuda_device_check: no result to fill");
+    memset(out, 0, sizeof *out);
+    out->cc_major = out->cc_minor = -1;
+    out->free_bytes = -1;
+    int n = vqt_cuda_device_count();
+    if (index < 0 || index >= n)
+        return n > 0 ? vqc_error_set(VQC_ERR_USAGE,
+                                     "no CUDA device %d: libtorch sees %d (cuda:0 to cuda:%d)",
+                                     index, n, n - 1)
+                     : vqc_error_set(VQC_ERR_USAGE,
+                                     "no CUDA device %d: libtorch sees none (a CPU-only libtorch, "
+                                     "no GPU, or CUDA_VISIBLE_DEVICES hides them)",
+                                     index);
+    vqt_device dev = {VQT_DEVICE_CUDA, index};
+    vqt_cuda_name(dev, out->name, sizeof out->name);
+    vqt_cuda_capability(dev, &out->cc_major, &out->cc_minor);
+    out->precision = vqc_gen_resolve_precision(VQC_PRECISION_AUTO, true, out->cc_major);
+    /* the element types that precision computes in (gen_internal.h): float32 for z, the codebook
+     * search and the losses, float16 for CLIP, bfloat16 for FAST's decoder */
+    vqc_dtype types[3] = {VQC_DTYPE_F32, VQC_DTYPE_F16, VQC_DTYPE_BF16};
+    int ntypes = out->precision == VQC_PRECISION_FAST ? 3 : 2;
+    out->compute_ok = true;
+    for (int i = 0; i < ntypes && out->compute_ok; i++)
+        out->compute_ok = vqc_device_compute_check(dev, types[i], out->compute_error,
+                                                   sizeof out->compute_error) == 0;
+    out->free_bytes = vqt_cuda_free_bytes(dev);
+    return 0;
+}
+
+int vqc_cuda_device_check(int index, vqc_cuda_device_info *out)
+{
+    vqc_compute_begin();
+    int rc = cuda_device_check_locked(index, out);
+    vqc_compute_end();
+    return rc;
+}
+
+bool vqc_cuda_graphs_built(void)
+{
+    return vqt_cuda_graphs_built();
 }

@@ -432,6 +432,23 @@ int vqt_cuda_capability(vqt_device dev, int *major, int *minor)
     return -1;
 }
 
+int vqt_cuda_name(vqt_device dev, char *buf, size_t len)
+{
+    if (len > 0)
+        buf[0] = 0;
+#if defined(VQT_HAVE_CUDA_ALLOC) && defined(VQT_WITH_CUDART)
+    cudaDeviceProp prop;
+    if (dev.type == VQT_DEVICE_CUDA && len > 0 &&
+        cudaGetDeviceProperties(&prop, dev.index) == cudaSuccess) {
+        std::snprintf(buf, len, "%s", prop.name);
+        return 0;
+    }
+    (void)cudaGetLastError(); // an index past the last device: not a later launch's error
+#endif
+    (void)dev;
+    return -1;
+}
+
 void vqt_set_deterministic(bool enabled)
 {
     try {

@@ -107,6 +107,9 @@ int64_t vqt_cuda_free_bytes(vqt_device dev);
 /* A CUDA device's compute capability (9.0 for an H100) into *major and *minor; returns 0, or -1
  * leaving them alone on the CPU or when unknown (a build without the CUDA runtime's headers). */
 int vqt_cuda_capability(vqt_device dev, int *major, int *minor);
+/* A CUDA device's name as the CUDA runtime gives it ("NVIDIA H100 80GB HBM3") into buf (len
+ * bytes); returns 0, or -1 with buf empty on the CPU or when unknown (as vqt_cuda_capability). */
+int vqt_cuda_name(vqt_device dev, char *buf, size_t len);
 /* Allows (true) or forbids TF32 tensor-core math in float32 matrix products and convolutions
  * on CUDA (libtorch's default allows it for convolutions only). No effect on the CPU. */
 void vqt_set_tf32(bool enabled);
