@@ -209,7 +209,12 @@ typedef struct vqc_context_params {
     int n_threads;            /* CPU threads; 0: the usable CPUs (vqc_cpu_info) */
     vqc_precision precision;  /* VQC_PRECISION_AUTO */
     bool clip_fp32;           /* on CUDA, run CLIP in float32 whatever the precision */
-    bool deterministic;       /* on CUDA, deterministic cuDNN algorithms */
+    bool deterministic;       /* on CUDA, the same picture from a seed bit for bit: cuDNN's
+                               * and libtorch's deterministic algorithms, the atomic-adding
+                               * gradients taken on the CPU, and cuBLAS's fixed workspace, which
+                               * needs the first CUDA context of the process to be deterministic
+                               * or CUBLAS_WORKSPACE_CONFIG=:4096:8 in the environment (else a
+                               * warning says so) */
     bool low_memory; /* recompute the VQGAN decoder's activations in the backward pass instead
                       * of keeping them: the same images for much less memory per step at large
                       * sizes, and about one more decoder forward pass per step */

@@ -76,6 +76,37 @@ static void test_warnings(void)
     vqc_log_set(NULL, NULL, VQC_LOG_INFO);
 }
 
+static int late_warnings;
+
+static void catch_late(vqc_log_level level, const char *text, void *user)
+{
+    (void)user;
+    if (level == VQC_LOG_WARN && strstr(text, "CUBLAS_WORKSPACE_CONFIG=:4096:8") &&
+        !strchr(text, '\n'))
+        late_warnings++;
+}
+
+/* vqt_set_deterministic sets cuBLAS's workspace configuration for the process when the
+ * environment has none, and a deterministic context after one that computed without it is
+ * warned, once, that it comes too late for cuBLAS. */
+static void test_deterministic_late(void)
+{
+    vqc_log_set(catch_late, NULL, VQC_LOG_DEBUG);
+    unsetenv("CUBLAS_WORKSPACE_CONFIG");
+    vqt_set_deterministic(true); /* the first context: in time */
+    ASSERT_STR_EQ(getenv("CUBLAS_WORKSPACE_CONFIG"), ":4096:8");
+    ASSERT_EQ(late_warnings, 0);
+    unsetenv("CUBLAS_WORKSPACE_CONFIG"); /* as in a process whose first context was not */
+    vqt_set_deterministic(false);
+    ASSERT(getenv("CUBLAS_WORKSPACE_CONFIG") == NULL);
+    vqt_set_deterministic(true);
+    vqt_set_deterministic(true);
+    ASSERT_EQ(late_warnings, 1);
+    ASSERT_STR_EQ(getenv("CUBLAS_WORKSPACE_CONFIG"), ":4096:8");
+    vqt_set_deterministic(false);
+    vqc_log_set(NULL, NULL, VQC_LOG_INFO);
+}
+
 /* 2^46 float32 elements, 256 TiB: beyond any machine, and beyond a 47-bit address space. */
 static const int64_t absurd = (int64_t)1 << 46;
 
@@ -482,6 +513,7 @@ int main(void)
     vqt_scope_begin();
     test_errors();
     test_warnings();
+    test_deterministic_late();
     vqt_scope_end();
     test_scopes();
     test_persist();

@@ -17,6 +17,7 @@
 #include <cmath>
 #include <cstdarg>
 #include <cstdlib>
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
@@ -449,11 +450,31 @@ int vqt_cuda_name(vqt_device dev, char *buf, size_t len)
     return -1;
 }
 
+// Whether a CUDA context has set these switches, and so computed since or is about to, with
+// cuBLAS started by then: vqt_set_deterministic is called by each one before it computes.
+static std::atomic<bool> cuda_settings_applied{false};
+
 void vqt_set_deterministic(bool enabled)
 {
     try {
-        if (enabled && !getenv("CUBLAS_WORKSPACE_CONFIG"))
-            setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", 0); // read when cuBLAS starts
+        // cuBLAS reads CUBLAS_WORKSPACE_CONFIG when libtorch first starts it. Set here for the
+        // first context, it holds for the whole process; a deterministic context after one that
+        // computed without it comes too late for cuBLAS, and is told so once, rather than
+        // giving pictures that differ from run to run without a word.
+        if (enabled && !getenv("CUBLAS_WORKSPACE_CONFIG")) {
+            if (cuda_settings_applied.load()) {
+                static std::once_flag told;
+                std::call_once(told, [] {
+                    vqc_log(VQC_LOG_WARN,
+                            "deterministic after a CUDA computation without it in this process: "
+                            "cuBLAS started without CUBLAS_WORKSPACE_CONFIG, so its matrix "
+                            "products may differ from run to run (set "
+                            "CUBLAS_WORKSPACE_CONFIG=:4096:8 in the environment)");
+                });
+            }
+            setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", 0);
+        }
+        cuda_settings_applied.store(true);
         at::Context &c = at::globalContext();
         c.setDeterministicCuDNN(enabled);
         c.setBenchmarkCuDNN(false);

@@ -125,8 +125,10 @@ void vqt_set_tf32(bool enabled);
  * of failing the run; the NaN fill of new memory that libtorch 2.1+ adds in that mode is
  * turned off (a kernel per new tensor). cuDNN autotuning (benchmark mode) stays off
  * either way: its candidate algorithms' workspaces make a large transient peak, it slows the
- * first steps and its steady rate varies from run to run (docs/gpu.md). Call before the first
- * CUDA operation. No effect on the CPU (always deterministic). */
+ * first steps and its steady rate varies from run to run (docs/gpu.md). Call before each CUDA
+ * context computes (a CPU one need not: the CPU is always deterministic): the cuBLAS workspace
+ * setting, CUBLAS_WORKSPACE_CONFIG unless the environment has one, holds only from cuBLAS's
+ * start, so true after a call with false logs one warning saying so. */
 void vqt_set_deterministic(bool enabled);
 /* Where the input gradients of those operators (vqt_grid_sample, vqt_adaptive_*_pool2d,
  * vqt_interpolate's bilinear, bicubic and area modes, vqt_pad's reflect and replicate modes)
