@@ -600,8 +600,8 @@ typedef struct vqc_cuda_device_info {
                               * capability 8.0, whose GPUs have no bfloat16 convolutions) */
     bool compute_ok;         /* an elementwise kernel of libtorch's, a matrix product (cuBLAS)
                               * and a convolution (cuDNN) in each element type that precision
-                              * uses (float32, float16, and bfloat16 for FAST) gave exact results
-                              * on it */
+                              * uses (float32, float16, and bfloat16 for FAST) gave the right
+                              * results on it (small whole numbers, to 1%) */
     char compute_error[256]; /* why not, libtorch's message: "no kernel image is available" when
                               * the libtorch build was made without this GPU's architecture */
 } vqc_cuda_device_info;

@@ -23,7 +23,7 @@ int vqc_tool_device(const char *name, vqt_device *out);
  * with the lookup's message. */
 int vqc_tool_model(vqc_model_kind kind, const char *name, char *path, size_t len);
 
-/* Whether dev computes in element type dt exactly: one of libtorch's elementwise kernels, a
+/* Whether dev computes in element type dt right (to 1%): one of libtorch's elementwise kernels, a
  * 64x64 matrix product and a 3x3 convolution of small whole numbers (vqc_cuda_device_check's
  * test, on any device). Returns 0, or -1 with the reason, the type named first ("bfloat16:
  * ..."), in msg. */
