@@ -606,8 +606,8 @@ typedef struct vqc_cuda_device_info {
                               * the libtorch build was made without this GPU's architecture */
 } vqc_cuda_device_info;
 /* Checks CUDA device `index` (0 to the vqc_system_info.n_cuda_devices - 1) and fills *out: a
- * few small exact computations on it, each read back (a second or so, the first use of a GPU
- * included). Returns 0 (the outcome in *out, compute_ok included), or VQC_ERR_USAGE (with a
+ * few small computations of whole numbers on it, each read back (a second or so, the first use of a
+ * GPU included). Returns 0 (the outcome in *out, compute_ok included), or VQC_ERR_USAGE (with a
  * message) for an index that names no device libtorch can use, a CPU-only build included. */
 VQC_API int vqc_cuda_device_check(int index, vqc_cuda_device_info *out);
 

@@ -331,7 +331,7 @@ st_build() {
 st_gpu_tests() {
   export NVIDIA_TF32_OVERRIDE=0 VQCLIP_GPU_INDEX=$GPU VQCLIP_BENCH_MODELS=$WORK/models
   # What a user's `vqclip doctor` says of this machine: each CUDA device's precision and its
-  # exact products (vqc_cuda_device_check); the summary repeats its device lines. Its exit
+  # small computations (vqc_cuda_device_check); the summary repeats its device lines. Its exit
   # status is test-gpu-agreement's to judge (check_device_info), not this line's.
   echo "==== vqclip doctor --no-bench"
   "$BUILD/vqclip" doctor --no-bench || echo "doctor: exit status $?"

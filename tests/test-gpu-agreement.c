@@ -225,7 +225,7 @@ static void check_device_option(int count)
 
 /* vqc_cuda_device_check (the doctor's rows) on the device under test: its name, capability
  * and free memory known in a CUDA build with the runtime's headers, the default precision
- * following the capability, exact small products in that precision's element types; one past
+ * following the capability, small computations right in that precision's element types; one past
  * the last device refused. */
 static void check_device_info(vqt_device dev, int count)
 {

@@ -14,10 +14,10 @@
 #endif
 
 #include <cerrno>
+#include <atomic>
 #include <cmath>
 #include <cstdarg>
 #include <cstdlib>
-#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
