@@ -119,7 +119,7 @@ _vqclip_value() {
         *:--saturation | *:--symmetry | *:--symmetry_weight | *:--symmetry-ud | *:--palette | \
         *:--palette-weight | *:--palette_weight | *:--lr-step-every | *:--lr-step-factor | \
         *:--lr-floor | *:--stop-window | *:--stop-fraction | *:--ema | *:--upscale | *:--upscale-tile | \
-        *:--video-style-blend | *:--init-blend)
+        *:--video-style-blend | *:--init-blend | *:--max-memory)
         COMPREPLY=() ;; # free-form values
     *) return 1 ;;
     esac
@@ -152,7 +152,8 @@ _vqclip() {
             --vqgan-config --clip --bpe --init-image --init-noise --init-weight
             --init-weight-mode --mse-decay-every --mse-epochs --learning-rate --optimiser
             --cut-method --cutn --cut-pow --cut-noise --augments --device --clip-precision --precision
-            --threads --deterministic --low-memory --profile --allow-http --help --version
+            --threads --deterministic --low-memory --no-auto-low-memory --max-memory --profile
+            --allow-http --help --version
             --list-options
             --image_prompts --noise_prompt_seeds --noise_prompt_weights --change_prompt_every
             --save_every --vqgan_checkpoint --vqgan_config --clip_model --init_image

@@ -215,11 +215,28 @@ typedef struct vqc_context_params {
                                * needs the first CUDA context of the process to be deterministic
                                * or CUBLAS_WORKSPACE_CONFIG=:4096:8 in the environment (else a
                                * warning says so) */
-    bool low_memory; /* recompute the VQGAN decoder's activations in the backward pass instead
-                      * of keeping them: the same images for much less memory per step at large
-                      * sizes, and about one more decoder forward pass per step */
+    bool low_memory;      /* recompute the VQGAN decoder's activations in the backward pass instead
+                           * of keeping them: the same images for much less memory per step at large
+                           * sizes, and about one more decoder forward pass per step */
+    bool auto_low_memory; /* true by default: with low_memory off, a run whose step would not fit
+                           * the memory available (the device's free memory, within
+                           * memory_limit) but would with low_memory runs with it, and says so
+                           * (vqc_generate_result.low_memory); a step that fails to allocate all
+                           * the same is taken again with low_memory, once, from the same random
+                           * state. false: such a run fails with VQC_ERR_NOMEM */
+    long long memory_limit; /* bytes the tensors on this context's device may hold, the models'
+                             * included; 0 (the default): what the device has. Each run plans
+                             * within it and holds the device's allocator to it from its start:
+                             * an allocation beyond it fails as out of memory (then see
+                             * auto_low_memory). Process-wide for that device, as PyTorch's
+                             * set_per_process_memory_fraction: the last run's limit holds (0
+                             * lifts an earlier one), for the tools' calls too. On
+                             * CUDA what libtorch's caching allocator reserves (the CUDA context,
+                             * about 0.5 GiB, is outside it); on the CPU what libtorch allocates
+                             * (the weights are mapped from their files and not counted) */
 } vqc_context_params;
 
+/* Every field 0 / NULL / false, but auto_low_memory true. */
 VQC_API vqc_context_params vqc_context_default_params(void);
 
 /* Checks the parameters and picks the device (a CUDA device that is not there is
@@ -416,6 +433,8 @@ typedef struct vqc_generate_result {
     vqc_memory_advice advice; /* with VQC_ERR_NOMEM */
     bool plateaued;           /* stopped before `iterations` because the loss stopped improving
                                * (stop_window); steps says when */
+    bool low_memory;          /* the run ended computing with low_memory: asked for, or taken
+                               * because the size did not fit without (auto_low_memory) */
 } vqc_generate_result;
 
 /* Runs one generation and writes params->output (and snapshots, frames, state). In order: checks

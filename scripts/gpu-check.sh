@@ -17,9 +17,9 @@
 #              into $WORK/models, in the background from the start  -> models.log
 #   configure  cmake against torch.utils.cmake_prefix_path and .carry -> build.log
 #   build      all targets                                          -> build.log
-#   gpu-tests  ctest -L gpu, once the models are written: test-gpu-agreement (fixtures) and
-#              test-gpu-precision (fast and mixed against exact on the full-size models); both
-#              must pass, not skip                                  -> tests.log
+#   gpu-tests  ctest -L gpu, once the models are written: test-gpu-agreement (fixtures),
+#              test-gpu-precision (fast and mixed against exact on the full-size models) and
+#              test-gpu-memory (a memory limit); all must pass, not skip -> tests.log
 #   bench      vqclip at 256x256 and 512x512, cutn 32: steps/s, start-up, peak device memory
 #              and the memory planner's estimate; the peer (scripts/peer_baseline.py) at both
 #              sizes; then, time allowing, the rows in run_bench's order (docs/gpu.md lists
@@ -344,7 +344,7 @@ st_gpu_tests() {
       echo "a gpu test was skipped: libtorch sees no CUDA device (libtorch_cuda not loaded?)"
       return 1
     fi
-    for t in test-gpu-agreement test-gpu-precision; do
+    for t in test-gpu-agreement test-gpu-precision test-gpu-memory; do
       grep -q "$t .*Passed" "$WORK/ctest-gpu.out" || return 1
     done
     # The default precision by the card's compute capability (a unit test: CI runs its CPU part)
@@ -352,7 +352,7 @@ st_gpu_tests() {
     "$BUILD/test-precision" || return 1
   else
     # Here the tests must skip (exit 77) under ctest, then pass on the CPU when asked to.
-    for t in test-gpu-agreement test-gpu-precision; do
+    for t in test-gpu-agreement test-gpu-precision test-gpu-memory; do
       grep -q "$t .*Skipped" "$WORK/ctest-gpu.out" || return 1
       echo "==== $t with VQCLIP_GPU_TEST_ON_CPU=1"
       VQCLIP_GPU_TEST_ON_CPU=1 VQCLIP_BIN="$ROOT/$BUILD/vqclip" VQCLIP_TMP="$WORK/testtmp" \
@@ -466,6 +466,9 @@ alloc = f"{alloc / 2**20:.0f}" if isinstance(alloc, (int, float)) and alloc > 0 
 # The planner's peak: the models on the device when the run began plus its step estimate.
 plan = b.get("base_device_bytes", 0) + b.get("planned_step_bytes", 0)
 plan = f"{plan / 2**20:.0f}" if plan > 0 else "n/a"
+# A run that took low memory itself (the size did not fit without: auto_low_memory) says so.
+if b.get("low_memory") and "lowmem" not in label:
+    label += " (low memory chosen)"
 print(f"| {label} | {size}x{size} | {cutn} | {b['steps']} | {steady:.2f} | {overall:.2f} | "
       f"{startup:.1f} | {smi} | {alloc} | {plan} |")
 EOF

@@ -467,15 +467,26 @@ static void test_numbers(void)
     static const struct {
         const char *args, *mention;
     } cases[] = {
-        {"-s 32 32 --cutn 2 -i -5", "--iterations"},  {"-s 0 --cutn 2 -i 2", "--size"},
-        {"-s 32 0 --cutn 2 -i 2", "--size"},          {"-s -32 --cutn 2 -i 2", NULL},
-        {"-s 32 32 --cutn 0 -i 2", "--cutn"},         {"-s 32 32 --cutn 2 -i 2 -lr nan", "nan"},
-        {"-s 32 32 --cutn 2 -i 2 --seed -3", "seed"}, {"-s 32 32 --cutn 2 -i 2 --seed 1x", "1x"},
-        {"-s 32 32 --cutn 2 -i two", "two"},          {"-s 32 32 --cutn 2 -i 2 -se -1", "-1"},
+        {"-s 32 32 --cutn 2 -i -5", "--iterations"},
+        {"-s 0 --cutn 2 -i 2", "--size"},
+        {"-s 32 0 --cutn 2 -i 2", "--size"},
+        {"-s -32 --cutn 2 -i 2", NULL},
+        {"-s 32 32 --cutn 0 -i 2", "--cutn"},
+        {"-s 32 32 --cutn 2 -i 2 -lr nan", "nan"},
+        {"-s 32 32 --cutn 2 -i 2 --seed -3", "seed"},
+        {"-s 32 32 --cutn 2 -i 2 --seed 1x", "1x"},
+        {"-s 32 32 --cutn 2 -i two", "two"},
+        {"-s 32 32 --cutn 2 -i 2 -se -1", "-1"},
+        {"-s 32 32 --cutn 2 -i 2 --max-memory 0", "--max-memory"},
+        {"-s 32 32 --cutn 2 -i 2 --max-memory 2GB", "2GB"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
         fails(1, cases[i].mention, cases[i].args, "%s %s -q -p cat -o '%s'", models, cases[i].args,
               out);
+    /* A memory limit below what one step needs, even with low memory: refused before the
+     * first step, naming the limit (exit 3) */
+    fails(3, "within the memory limit", "--max-memory 0.001",
+          "%s -s 32 32 --cutn 2 -i 2 --max-memory 0.001 -q -p cat -o '%s'", models, out);
     /* Absurd sizes are refused while parsing, before anything is allocated. */
     double t0 = now();
     expect_error("-s 100000 100000",

@@ -50,10 +50,10 @@ int main(void)
 {
     vqc_vqgan_info vi = imagenet_f16();
     vqc_clip_info ci = vit_b32();
-    vqc_memplan_step st = {&vi, &ci, 32, 0, false, 4, 4, 0, 0, 0, {NULL}, false, -1},
-                     st8 = {&vi, &ci, 8, 0, false, 4, 4, 0, 0, 0, {NULL}, false, -1};
-    vqc_memplan_step low = {&vi, &ci, 32, 0, true, 4, 4, 0, 0, 0, {NULL}, false, -1},
-                     st1 = {&vi, &ci, 1, 0, false, 4, 4, 0, 0, 0, {NULL}, false, -1};
+    vqc_memplan_step st = {&vi, &ci, 32, 0, false, 4, 4, 0, 0, 0, {NULL}, false, -1, false, 0},
+                     st8 = {&vi, &ci, 8, 0, false, 4, 4, 0, 0, 0, {NULL}, false, -1, false, 0};
+    vqc_memplan_step low = {&vi, &ci, 32, 0, true, 4, 4, 0, 0, 0, {NULL}, false, -1, false, 0},
+                     st1 = {&vi, &ci, 1, 0, false, 4, 4, 0, 0, 0, {NULL}, false, -1, false, 0};
     int64_t s256 = vqc_memplan_step_bytes(&st, 256, 256);
     int64_t s512 = vqc_memplan_step_bytes(&st, 512, 512);
     int64_t s512c8 = vqc_memplan_step_bytes(&st8, 512, 512);
@@ -123,7 +123,8 @@ int main(void)
     l14.vision_width = 1024;
     l14.vision_layers = 24;
     l14.vision_heads = 16;
-    vqc_memplan_step only_l14 = {&vi, &l14, 32, 0, false, 4, 4, 0, 0, 0, {NULL}, false, -1};
+    vqc_memplan_step only_l14 = {&vi, &l14, 32,     0,     false, 4,     4, 0,
+                                 0,   0,    {NULL}, false, -1,    false, 0};
     vqc_memplan_step b32_l14 = st, l14_l14 = only_l14;
     b32_l14.n_more_clips = l14_l14.n_more_clips = 1;
     b32_l14.more_clips[0] = l14_l14.more_clips[0] = &l14;

@@ -54,13 +54,13 @@ static void summary(const gen_opts *o, const vqc_generate_result *res, int rc, i
     printf("{\"event\":\"done\",\"status\":\"%s\",\"path\":%s,\"seed\":%llu,\"steps\":%d,"
            "\"width\":%d,\"height\":%d,\"loss\":%.6f,\"startup_seconds\":%.3f,"
            "\"seconds\":%.3f,\"peak_device_bytes\":%lld,\"base_device_bytes\":%lld,"
-           "\"planned_step_bytes\":%lld",
+           "\"planned_step_bytes\":%lld,\"low_memory\":%s",
            rc == 0                     ? "ok"
            : rc == VQC_ERR_INTERRUPTED ? "interrupted"
                                        : "failed",
            q ? q : "\"\"", (unsigned long long)o->gp.seed, res->steps, res->width, res->height,
            res->loss, res->setup_seconds, res->seconds, res->peak_device_bytes,
-           res->base_device_bytes, res->planned_step_bytes);
+           res->base_device_bytes, res->planned_step_bytes, res->low_memory ? "true" : "false");
     if (res->plateaued) /* why it ended before the iterations asked for */
         printf(",\"stopped\":\"plateau\"");
     if (rc && rc != VQC_ERR_INTERRUPTED) {

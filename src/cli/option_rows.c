@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* A row leaves its trailing fields (words) zero unless it needs them. */
@@ -78,6 +79,7 @@ static int sp_nps(gen_target *t, const char *v);
 static int sp_npw(gen_target *t, const char *v);
 static int sp_shard(gen_target *t, const char *v);
 static int sp_clip_precision(gen_target *t, const char *v);
+static int sp_max_memory(gen_target *t, const char *v);
 static int sp_width(gen_target *t, const char *v);
 static int sp_height(gen_target *t, const char *v);
 
@@ -285,7 +287,16 @@ const cli_option cli_options[] = {
      0, R_NEVER, NULL},
     {"--low-memory", NULL, T_FLAG, CP(low_memory), NONE, S_DEVICE, NULL,
      "recompute the decoder's activations in the backward pass: the same pictures for much "
-     "less memory at large sizes, about a third slower per step",
+     "less memory at large sizes, about a third slower per step (without it, turned on by "
+     "itself, with a notice, for a size that would not fit otherwise)",
+     0, R_NEVER, NULL},
+    {"--no-auto-low-memory", NULL, T_FLAG, CLI(no_auto_low_memory), NONE, S_DEVICE, NULL,
+     "fail with the memory advice when a size does not fit, instead of turning --low-memory "
+     "on by itself",
+     0, R_NEVER, NULL},
+    {"--max-memory", NULL, SPECIAL(sp_max_memory), S_DEVICE, "GIB",
+     "hold the tensors on the device to GIB gibibytes, the models' included: each run plans "
+     "within it and an allocation beyond it fails (so jobs can share a GPU)",
      0, R_NEVER, NULL},
     {"--profile", NULL, T_FLAG, GP(profile), NONE, S_DEVICE, NULL,
      "log where a step's time and memory go, stage by stage", 0, R_NEVER, NULL},
@@ -392,6 +403,17 @@ static int sp_clip_precision(gen_target *t, const char *v)
     if (strcmp(v, "fp16") && strcmp(v, "fp32"))
         return cli_option_bad(t, v, "expected fp16 or fp32");
     t->o->cp.clip_fp32 = strcmp(v, "fp32") == 0;
+    return 0;
+}
+
+static int sp_max_memory(gen_target *t, const char *v)
+{
+    char *end;
+    double gib = strtod(v, &end);
+    /* up to an exbibyte: a limit the long long of bytes holds */
+    if (!t->o || end == v || *end || !(gib >= 0.001 && gib <= 1024.0 * 1024 * 1024))
+        return cli_option_bad(t, v, "expected a number of GiB, at least 0.001");
+    t->o->cp.memory_limit = (long long)(gib * 1024 * 1024 * 1024);
     return 0;
 }
 

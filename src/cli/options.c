@@ -484,6 +484,7 @@ int gen_opts_parse(int argc, char **argv, gen_opts *o)
     }
     o->output_given = row_given(o, &o->gp.output);
     o->precision_given = row_given(o, &o->cp.precision);
+    o->cp.auto_low_memory = !o->no_auto_low_memory;
     plain_original(&o->gp, o->cut_method_text, row_given(o, &o->gp.augments),
                    row_given(o, &o->gp.cut_noise));
     warn_unused(o);

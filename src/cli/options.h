@@ -47,6 +47,7 @@ typedef struct gen_opts {
     vqc_saved_run *saved;         /* --resume: the state's settings, under the ones given */
     const char *video_style;      /* -vsd DIR|VIDEO: video style transfer (video_style.c) */
     double video_style_blend;     /* --video-style-blend W: the previous frame's share of z */
+    bool no_auto_low_memory;      /* --no-auto-low-memory: cp.auto_low_memory off */
 } gen_opts;
 
 /* The defaults: the library's parameters, then the command line's own. */

@@ -61,6 +61,7 @@ typedef struct gen_run {
     bool plateaued;     /* the run stopped because the loss stopped improving */
     bool refused;       /* the planner refused the size before the first step */
     bool oom;           /* the run failed to allocate */
+    bool auto_low;      /* the run turned low memory on itself (auto_low_memory) */
 } gen_run;
 
 /* Loop parameters for a generation (size picked and rounded, names parsed). */

@@ -17,6 +17,8 @@
 
 void vqc_gen_run_free(gen_run *r)
 {
+    if (r->auto_low && r->ctx->vq) /* the context's own setting for its next run */
+        vqc_vqgan_set_low_memory(r->ctx->vq, r->ctx->low_memory);
     vqc_writer_free(r->writer); /* only after an early return: the steps free it */
     vqc_loop_free(r->loop);
     vqc_story_free(r->story, r->n_story);
@@ -198,6 +200,47 @@ static int alloc_losses(gen_run *r)
     return r->losses ? 0 : vqc_error_set(VQC_ERR_NOMEM, "out of memory");
 }
 
+static double gib(int64_t b)
+{
+    return (double)b / (1024.0 * 1024.0 * 1024.0);
+}
+
+/* Holds the device's allocator to the context's memory limit (none: lifts an earlier run's). */
+static int apply_memory_limit(const vqc_context *c)
+{
+    if (vqt_set_memory_limit(c->dev, c->p.memory_limit) == 0 || c->p.memory_limit == 0)
+        return 0;
+    char where[32];
+    vqt_device_str(c->dev, where, sizeof where);
+    return vqc_error_set(VQC_ERR_RUNTIME, "cannot hold %s to a memory limit: %s", where,
+                         vqt_last_error());
+}
+
+/* A step that the planner finds too large (rc, VQC_ERR_NOMEM): with auto_low_memory, and when it
+ * fits with low memory, the run computes with low memory instead (said once); rc otherwise,
+ * with the planner's first message. */
+static int fit_with_low_memory(gen_run *r, int rc)
+{
+    vqc_context *c = r->ctx;
+    vqc_memplan_step low = r->plan;
+    low.low_memory = true;
+    if (rc != VQC_ERR_NOMEM || r->plan.low_memory || !c->p.auto_low_memory)
+        return rc;
+    char why[512];
+    snprintf(why, sizeof why, "%s", vqc_error_get());
+    if (vqc_memplan_check(&low, c->dev, r->lp.width, r->lp.height) != 0)
+        return vqc_error_set(VQC_ERR_NOMEM, "%s", why);
+    vqc_error_set(0, "%s", "");
+    vqc_log(VQC_LOG_INFO,
+            "%s: computing with low memory instead (the decoder's activations recomputed in the "
+            "backward pass: about %.1f GiB, and slower)",
+            why, gib(vqc_memplan_step_bytes(&low, r->lp.width, r->lp.height)));
+    r->plan = low;
+    r->auto_low = true;
+    vqc_vqgan_set_low_memory(c->vq, true);
+    return 0;
+}
+
 int vqc_gen_setup(gen_run *r)
 {
     vqc_context *c = r->ctx;
@@ -205,6 +248,7 @@ int vqc_gen_setup(gen_run *r)
     rc = rc ? rc : check_outputs(r->g);
     rc = rc ? rc : read_inputs(r);
     rc = rc ? rc : vqc_load(c);
+    rc = rc ? rc : apply_memory_limit(c);
     if (rc)
         return rc;
     vqt_reset_peak(c->dev);
@@ -220,12 +264,15 @@ int vqc_gen_setup(gen_run *r)
         .fused_attention_from = vqc_vqgan_fused_attention_from(c->vq),
         .clip_bytes = c->clip_bytes,
         .on_cpu = c->dev.type == VQT_DEVICE_CPU,
+        .limited = c->p.memory_limit > 0,
+        .limit_left = c->p.memory_limit - r->base_bytes,
     };
     vqc_shape_losses_memory(&r->lp.shape, &r->plan.shape_cut_tensors, &r->plan.shape_img_tensors);
     r->plan.n_more_clips = c->n_clips - 1;
     for (int k = 1; k < c->n_clips; k++)
         r->plan.more_clips[k - 1] = vqc_clip_get_info(c->clips[k]);
-    if (!rc && (rc = vqc_memplan_check(&r->plan, c->dev, r->lp.width, r->lp.height)))
+    if (!rc && (rc = vqc_memplan_check(&r->plan, c->dev, r->lp.width, r->lp.height)) &&
+        (rc = fit_with_low_memory(r, rc)))
         r->refused = true;
     rc = rc ? rc : vqc_loop_create(&r->lp, c->vq, c->clips[0], &r->loop);
     for (int k = 1; !rc && k < c->n_clips; k++)
@@ -357,12 +404,57 @@ static int zoom(gen_run *r, int step)
     return rc;
 }
 
+/* The random generators a step draws from (the CPU's, and the device's), for taking it again:
+ * *cpu and *dev get new handles, or NULL where they are not needed. */
+static const vqt_device host = {VQT_DEVICE_CPU, 0};
+
+static void save_rng(const gen_run *r, vqt_tensor **cpu, vqt_tensor **dev)
+{
+    *cpu = vqt_rng_get_state(host);
+    *dev = r->ctx->dev.type == VQT_DEVICE_CPU ? NULL : vqt_rng_get_state(r->ctx->dev);
+}
+
+/* The loop's step i. With auto_low_memory, a step that fails to allocate before it changed
+ * anything is taken again with low memory, from the random state it began with, so that the run
+ * goes on as a low-memory run would have (said once; low memory then stays on for the run). */
+static int loop_step(gen_run *r)
+{
+    vqc_context *c = r->ctx;
+    bool may_retry = c->p.auto_low_memory && !vqc_vqgan_low_memory(c->vq);
+    vqt_tensor *rng_cpu = NULL, *rng_dev = NULL;
+    if (may_retry)
+        save_rng(r, &rng_cpu, &rng_dev);
+    int rc = vqc_loop_step(r->loop, r->losses);
+    bool oom = rc == VQC_ERR_NOMEM || vqc_error_code() == VQC_ERR_NOMEM;
+    if (rc && oom && may_retry && rng_cpu && (rng_dev || c->dev.type == VQT_DEVICE_CPU) &&
+        vqc_loop_step_untouched(r->loop)) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", vqc_error_get());
+        vqc_loop_prepare_retry(r->loop);
+        vqc_vqgan_set_low_memory(c->vq, true);
+        r->plan.low_memory = true;
+        r->auto_low = true;
+        vqc_log(VQC_LOG_WARN,
+                "%s: out of memory at %dx%d; taking the step again with low memory (the "
+                "decoder's activations recomputed in the backward pass, slower) for the rest of "
+                "the run",
+                why, r->lp.width, r->lp.height);
+        rc = vqt_rng_set_state(host, rng_cpu) != 0 ||
+                     (rng_dev && vqt_rng_set_state(c->dev, rng_dev) != 0)
+                 ? vqc_torch_fail("random state")
+                 : vqc_loop_step(r->loop, r->losses);
+    }
+    vqt_free(rng_cpu);
+    vqt_free(rng_dev);
+    return rc;
+}
+
 static int one_step(gen_run *r, int i)
 {
     int rc = 0;
     if (phrase_for(r, i) != r->phrase && (rc = set_phrase(r, phrase_for(r, i))))
         return rc;
-    if ((rc = vqc_loop_step(r->loop, r->losses)))
+    if ((rc = loop_step(r)))
         return rc;
     float share[VQC_MAX_CLIPS];
     int n_share = r->g->clip_losses ? vqc_loop_clip_losses(r->loop, share) : 0;

@@ -77,6 +77,7 @@ vqc_context_params vqc_context_default_params(void)
 {
     vqc_context_params p;
     memset(&p, 0, sizeof p);
+    p.auto_low_memory = true;
     return p;
 }
 
@@ -180,7 +181,7 @@ static bool lacks_bf16_convs(int cc_major)
 int vqc_init(const vqc_context_params *p, vqc_context **out)
 {
     *out = NULL;
-    if ((unsigned)p->precision >= VQC_PRECISION_COUNT || p->n_threads < 0)
+    if ((unsigned)p->precision >= VQC_PRECISION_COUNT || p->n_threads < 0 || p->memory_limit < 0)
         return vqc_error_set(VQC_ERR_USAGE, "context parameters out of range");
     vqc_context *c = calloc(1, sizeof *c);
     if (!c)
@@ -578,6 +579,7 @@ static int generate_locked(vqc_context *c, const vqc_generate_params *g, vqc_gen
         if (rc == VQC_ERR_NOMEM && r.lp.width > 0 && r.plan.vi)
             fill_advice(&r, res);
         res->plateaued = r.plateaued;
+        res->low_memory = c->vq && vqc_vqgan_low_memory(c->vq);
     }
     vqc_gen_run_free(&r);
     return rc;

@@ -568,6 +568,7 @@ int vqc_loop_step(vqc_loop *L, float *losses)
     if (!terms)
         return vqc_error_set(VQC_ERR_NOMEM, "out of memory");
     vqc_error_set(0, "%s", "");
+    L->touched = false;
     if (L->prof)
         vqt_profile_begin(L->prof);
     vqt_scope_begin();
@@ -594,6 +595,7 @@ int vqc_loop_step(vqc_loop *L, float *losses)
     bool queued = !rc && ok && !epoch_end;
     int64_t steps_before = vqc_optim_steps(L->opt);
     double accum_before = L->ema_accum;
+    L->touched = queued;
     if (queued) {
         rc = update_z(L, ok);
         vqc_loop_mark(L, PROF_OPTIM);
@@ -611,6 +613,7 @@ int vqc_loop_step(vqc_loop *L, float *losses)
     vqt_scope_end();
     free(terms);
     if (!queued) {
+        L->touched = L->touched || !rc;
         if (epoch_end && L->p.init_weight != 0)
             rc = rc ? rc : reanchor(L);
         rc = rc ? rc : update_z(L, NULL);
@@ -623,4 +626,15 @@ int vqc_loop_step(vqc_loop *L, float *losses)
     if (!rc)
         L->step++;
     return rc;
+}
+
+bool vqc_loop_step_untouched(const vqc_loop *L)
+{
+    return !L->touched;
+}
+
+void vqc_loop_prepare_retry(vqc_loop *L)
+{
+    vqt_grad_clear(L->z);
+    vqc_loop_free_graphs(L);
 }

@@ -130,6 +130,15 @@ int vqc_loop_set_z(vqc_loop *L, const vqt_tensor *z);
  * moving average as they were; without, nothing is read back and the update is not checked. */
 int vqc_loop_step(vqc_loop *L, float *losses);
 
+/* After a vqc_loop_step that failed: whether it failed before it changed z, the optimiser or the
+ * moving average, so that the same step may be taken again (vqc_loop_prepare_retry). */
+bool vqc_loop_step_untouched(const vqc_loop *L);
+
+/* Readies the loop to take a step that failed untouched again: clears z's gradient, in case the
+ * backward pass got that far, and frees the recorded CUDA graphs with the memory their pools
+ * hold (they are recorded again where they still apply: not the decoder's in low-memory mode). */
+void vqc_loop_prepare_retry(vqc_loop *L);
+
 /* With several CLIP models, each model's part of the last step's loss (its weight times its
  * prompt losses summed), read with its losses: writes vqc_loop_clip_count() values into out and
  * returns that count; 0 (nothing written) with one model, or before a step asked for losses. */

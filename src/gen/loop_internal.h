@@ -35,6 +35,7 @@ struct vqc_loop {
     prompt_t *prompts;
     int nprompts;
     int step;
+    bool touched;      /* the current or last step has begun to change z and its states */
     double mse_weight; /* stepped mode: the current weight */
     int mse_rounds;
     float clip_share[VQC_MAX_CLIPS]; /* several models: each one's part of the last loss */

@@ -197,6 +197,15 @@ int64_t vqc_memplan_available(vqt_device dev)
     return avail;
 }
 
+int64_t vqc_memplan_step_available(const vqc_memplan_step *st, vqt_device dev)
+{
+    int64_t avail = vqc_memplan_available(dev);
+    if (!st->limited)
+        return avail;
+    int64_t left = st->limit_left > 0 ? st->limit_left : 0;
+    return avail < 0 || left < avail ? left : avail;
+}
+
 void vqc_memplan_fit(const vqc_memplan_step *st, int w, int h, int64_t bytes, int *fit_w,
                      int *fit_h)
 {
@@ -232,7 +241,7 @@ void vqc_memplan_advise(const vqc_memplan_step *st, vqt_device dev, int w, int h
                         vqc_memplan_advice *out)
 {
     memset(out, 0, sizeof *out);
-    int64_t avail = vqc_memplan_available(dev);
+    int64_t avail = vqc_memplan_step_available(st, dev);
     /* what failed did not fit, whatever the estimate says: advise at most 3/4 of it */
     int64_t failed_at = vqc_memplan_step_bytes(st, w, h) / 4 * 3;
     if (failed && avail > failed_at)
@@ -251,15 +260,18 @@ void vqc_memplan_advise(const vqc_memplan_step *st, vqt_device dev, int w, int h
 int vqc_memplan_check(const vqc_memplan_step *st, vqt_device dev, int w, int h)
 {
     int64_t need = vqc_memplan_step_bytes(st, w, h);
-    int64_t avail = vqc_memplan_available(dev);
+    int64_t avail = vqc_memplan_step_available(st, dev);
     if (avail < 0 || need <= avail)
         return 0;
     char where[32];
     vqt_device_str(dev, where, sizeof where);
+    int64_t free_b = vqc_memplan_available(dev);
+    bool by_limit = st->limited && (free_b < 0 || avail < free_b);
     return vqc_error_set(VQC_ERR_NOMEM,
                          "size %dx%d needs about %.1f GiB for one step but %.1f GiB is "
-                         "available on %s",
-                         w, h, gib(need), gib(avail), where);
+                         "available on %s%s",
+                         w, h, gib(need), gib(avail), where,
+                         by_limit ? " within the memory limit" : "");
 }
 
 int vqc_memplan_oom_error(vqt_device dev, int w, int h)

@@ -38,6 +38,10 @@ typedef struct {
     /* the decoder's attention over at least this many cells keeps no scores (-1: none; on CUDA,
      * vqc_vqgan_fused_attention_from) */
     int64_t fused_attention_from;
+    /* A memory limit (vqc_context_params.memory_limit): what it leaves the step, the limit less
+     * what the device held when the run began; the device's free memory counts only below it */
+    bool limited;
+    int64_t limit_left;
 } vqc_memplan_step;
 
 /* Estimated bytes one step needs beyond the loaded models, for a w x h image (multiples of the
@@ -61,14 +65,19 @@ typedef struct {
     bool low_memory;           /* the size asked for would fit with low_memory */
 } vqc_memplan_advice;
 
-/* Advice for a w x h step on dev with what dev has now, keeping a fifth in reserve; when
+/* What the step may use on dev: vqc_memplan_available(), within the limit when st has one; -1
+ * when unknown. */
+int64_t vqc_memplan_step_available(const vqc_memplan_step *st, vqt_device dev);
+
+/* Advice for a w x h step on dev with what dev has now (within the limit), keeping a fifth in
+ * reserve; when
  * `failed` (an allocation failed at that size), with at most 3/4 of what the step needed. */
 void vqc_memplan_advise(const vqc_memplan_step *st, vqt_device dev, int w, int h, bool failed,
                         vqc_memplan_advice *out);
 
 /* Refuses (VQC_ERR_NOMEM, with a message naming the size, the estimate and what is available
- * on dev; vqc_memplan_advise() says what would fit) when the estimate exceeds what dev has; 0
- * otherwise, or when the available memory is unknown. */
+ * on dev, and the limit when that is what binds; vqc_memplan_advise() says what would fit) when
+ * the estimate exceeds what the step may use; 0 otherwise, or when that is unknown. */
 int vqc_memplan_check(const vqc_memplan_step *st, vqt_device dev, int w, int h);
 
 /* Re-records the current error, an allocation failure at w x h on dev, as VQC_ERR_NOMEM

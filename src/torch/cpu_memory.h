@@ -10,9 +10,12 @@
 #include <atomic>
 #include <climits>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
+
+#include "torch/shim_internal.h"
 
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -43,6 +46,7 @@ inline at::Tensor view_blob(const void *data, at::ScalarType st, at::IntArrayRef
 // its size beside its start, so that freeing needs no lookup.
 struct HeapCount {
     std::atomic<int64_t> current{0}, peak{0};
+    std::atomic<int64_t> limit{0}; // vqt_set_memory_limit's (0: none)
 };
 inline HeapCount &heap_count()
 {
@@ -66,7 +70,8 @@ inline void heap_free(void *p)
 // fits the next request of the same size exactly; the block's start and the tensor's size are
 // stored just before the aligned address (data and context stay the same pointer, as
 // libtorch's raw_allocate, used by oneDNN, requires). When malloc fails it throws std::bad_alloc,
-// which the shim records as an allocation failure (vqt_last_error_oom).
+// and a request beyond vqt_set_memory_limit's limit an oom_error: the shim records either as an
+// allocation failure (vqt_last_error_oom).
 //
 // libtorch changed at::Allocator's interface in 2.x: allocate() lost its const and copy_data()
 // became pure virtual. Both forms of allocate() are declared here, without `override`, so that
@@ -79,14 +84,26 @@ struct HeapAllocator final : public at::Allocator {
         if (n == 0)
             return {nullptr, nullptr, &heap_free, at::Device(at::kCPU)};
         const size_t head = sizeof(void *) + sizeof(size_t);
+        // Counted first, so that two threads cannot both pass the limit with one block each.
+        HeapCount &c = heap_count();
+        int64_t now = c.current.fetch_add((int64_t)n, std::memory_order_relaxed) + (int64_t)n;
+        int64_t limit = c.limit.load(std::memory_order_relaxed);
+        if (limit > 0 && now > limit) {
+            c.current.fetch_sub((int64_t)n, std::memory_order_relaxed);
+            char msg[160];
+            std::snprintf(msg, sizeof msg,
+                          "CPU: %.1f MiB more would exceed the memory limit of %.1f MiB",
+                          (double)n / 1048576.0, (double)limit / 1048576.0);
+            throw vqt_detail::oom_error(msg);
+        }
         void *raw = malloc(n + kAlign + head);
-        if (!raw)
+        if (!raw) {
+            c.current.fetch_sub((int64_t)n, std::memory_order_relaxed);
             throw std::bad_alloc();
+        }
         uintptr_t p = ((uintptr_t)raw + head + kAlign - 1) & ~(uintptr_t)(kAlign - 1);
         ((void **)p)[-1] = raw;
         ((size_t *)p)[-2] = n;
-        HeapCount &c = heap_count();
-        int64_t now = c.current.fetch_add((int64_t)n, std::memory_order_relaxed) + (int64_t)n;
         int64_t top = c.peak.load(std::memory_order_relaxed);
         while (now > top && !c.peak.compare_exchange_weak(top, now, std::memory_order_relaxed))
             ;

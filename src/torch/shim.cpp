@@ -392,18 +392,68 @@ void vqt_reset_peak(vqt_device dev)
 #endif
 }
 
+#if defined(VQT_HAVE_CUDA_ALLOC) && defined(VQT_WITH_CUDART)
+// The driver's free and total memory of a CUDA device; false when unknown.
+static bool cuda_mem_info(vqt_device dev, size_t *free_b, size_t *total_b)
+{
+    int prev = -1;
+    if (cudaGetDevice(&prev) != cudaSuccess || cudaSetDevice(dev.index) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return false;
+    }
+    cudaError_t e = cudaMemGetInfo(free_b, total_b);
+    cudaSetDevice(prev);
+    if (e != cudaSuccess)
+        (void)cudaGetLastError();
+    return e == cudaSuccess;
+}
+#endif
+
+int vqt_set_memory_limit(vqt_device dev, int64_t bytes)
+{
+    if (bytes < 0) {
+        set_error("vqt_set_memory_limit: a negative limit");
+        return -1;
+    }
+#ifdef __GLIBC__
+    if (dev.type == VQT_DEVICE_CPU) {
+        vqt_memory::heap_count().limit.store(bytes, std::memory_order_relaxed);
+        return 0;
+    }
+#endif
+#if defined(VQT_HAVE_CUDA_ALLOC) && defined(VQT_WITH_CUDART)
+    if (dev.type == VQT_DEVICE_CUDA) {
+        // A process that never asked for a limit leaves the allocator as libtorch set it up.
+        static std::atomic<bool> ever_limited{false};
+        if (bytes == 0 && !ever_limited.load())
+            return 0;
+        ever_limited.store(true);
+        size_t free_b = 0, total_b = 0;
+        if (!cuda_mem_info(dev, &free_b, &total_b) || total_b == 0) {
+            set_errorf("cannot read the memory of cuda:%d", dev.index);
+            return -1;
+        }
+        double share = bytes == 0 || (uint64_t)bytes >= total_b ? 1.0 : (double)bytes / total_b;
+        GUARD(-1, {
+            c10::cuda::CUDACachingAllocator::setMemoryFraction(share, (c10::DeviceIndex)dev.index);
+            return 0;
+        })
+    }
+#endif
+    set_error(dev.type == VQT_DEVICE_CPU
+                  ? "this build cannot count the CPU's memory (it needs glibc)"
+                  : "this build cannot limit a CUDA device's memory (built without the CUDA "
+                    "runtime's headers)");
+    return -1;
+}
+
 int64_t vqt_cuda_free_bytes(vqt_device dev)
 {
 #if defined(VQT_HAVE_CUDA_ALLOC) && defined(VQT_WITH_CUDART)
     if (dev.type == VQT_DEVICE_CUDA) {
         try {
             size_t free_b = 0, total_b = 0;
-            int prev = -1;
-            if (cudaGetDevice(&prev) != cudaSuccess || cudaSetDevice(dev.index) != cudaSuccess)
-                return -1;
-            cudaError_t e = cudaMemGetInfo(&free_b, &total_b);
-            cudaSetDevice(prev);
-            if (e != cudaSuccess)
+            if (!cuda_mem_info(dev, &free_b, &total_b))
                 return -1;
             const auto st = c10::cuda::CUDACachingAllocator::getDeviceStats(dev.index);
             int64_t cached = st.reserved_bytes[0].current - st.allocated_bytes[0].current;

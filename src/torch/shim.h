@@ -100,6 +100,15 @@ int64_t vqt_peak_bytes(vqt_device dev);
 void vqt_reset_peak(vqt_device dev);
 /* Bytes that tensors hold on `dev` now, counted as vqt_peak_bytes counts them. */
 int64_t vqt_allocated_bytes(vqt_device dev);
+/* Holds the tensors on `dev` to `bytes` (0: no limit) from now on: an allocation beyond it fails
+ * as out of memory (vqt_last_error_oom). Process-wide, per device, as PyTorch's
+ * set_per_process_memory_fraction. On CUDA the caching allocator's memory (what it has reserved,
+ * used or not; the CUDA context itself is outside it) is held to that share of the device's
+ * memory, and frees its unused blocks before it refuses; on the CPU the counting allocator's
+ * tensors (vqt_allocated_bytes: what libtorch allocates, not the views of mapped files) are held
+ * to it, a refused request allocating nothing. Returns 0, or -1 with the error (a negative
+ * limit, a build that cannot count the device's memory). */
+int vqt_set_memory_limit(vqt_device dev, int64_t bytes);
 /* Bytes a CUDA device can still give this process: the driver's free memory plus what
  * libtorch's caching allocator holds unused. -1 on the CPU or when unknown (a build without
  * the CUDA headers). */

@@ -1,0 +1,131 @@
+/* A memory limit on a CUDA device (ctest label "gpu"; exits 77, skipped, when libtorch sees no
+ * CUDA device; scripts/gpu-check.sh runs it): vqt_set_memory_limit holds the caching allocator
+ * to its share of the card (an allocation beyond it fails as out of memory, one within it does
+ * not, and 0 lifts it), and a run whose plain step the planner finds too large for the context's
+ * memory_limit computes with low memory instead and finishes (vqc_context_params.memory_limit,
+ * auto_low_memory). test-memory checks the same on the CPU, bit for bit, and a step that fails
+ * part-way; VQCLIP_GPU_TEST_ON_CPU=1 runs this test's logic on the CPU (ctest's
+ * test-gpu-memory-on-cpu). VQCLIP_GPU_INDEX=N tests cuda:N. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testhelp.h"
+#include "torch/shim.h"
+#include "vqclip.h"
+
+/* An allocation beyond the limit fails as out of memory, one within it succeeds, and the device
+ * is whole again once the limit is lifted. */
+static void check_allocations(vqt_device dev)
+{
+    fprintf(stderr, "memory limit: allocations\n");
+    vqt_synchronize(dev);
+    int64_t held = vqt_allocated_bytes(dev), big = 64 << 20, small = 4 << 20; /* float32s */
+    ASSERT_EQ(vqt_set_memory_limit(dev, held + ((int64_t)64 << 20)), 0);
+    vqt_tensor *t = vqt_full(1, &big, 1.0, VQC_DTYPE_F32, dev); /* 256 MiB */
+    ASSERT(t == NULL);
+    fprintf(stderr, "  256 MiB beyond a limit 64 MiB above the %.1f MiB held: %s\n",
+            held / 1048576.0, vqt_last_error());
+    ASSERT(vqt_last_error_oom());
+    t = vqt_full(1, &small, 2.0, VQC_DTYPE_F32, dev); /* 16 MiB */
+    ASSERT(t != NULL);
+    vqt_free(t);
+    ASSERT_EQ(vqt_set_memory_limit(dev, 0), 0);
+    t = vqt_full(1, &big, 3.0, VQC_DTYPE_F32, dev);
+    ASSERT(t != NULL);
+    vqt_free(t);
+    ASSERT(vqt_set_memory_limit(dev, -1) != 0);
+}
+
+static vqc_context *context(const char *device, bool low_memory, long long limit)
+{
+    static char vq[4096], clip[4096], bpe[4096]; /* fixture_path's buffer is reused */
+    snprintf(vq, sizeof vq, "%s", fixture_path("vqgan/tiny_vq.ckpt"));
+    snprintf(clip, sizeof clip, "%s", fixture_path("clip/tiny_vit.pt"));
+    snprintf(bpe, sizeof bpe, "%s", fixture_path("clip/bpe_simple_vocab_16e6.txt.gz"));
+    vqc_context_params cp = vqc_context_default_params();
+    cp.vqgan = vq;
+    cp.clip = clip;
+    cp.bpe = bpe;
+    cp.device = device;
+    cp.low_memory = low_memory;
+    cp.memory_limit = limit;
+    vqc_context *c = NULL;
+    ASSERT_OK(vqc_init(&cp, &c));
+    return c;
+}
+
+static void generate(vqc_context *c, const char *name, vqc_generate_result *res)
+{
+    char out[4200];
+    snprintf(out, sizeof out, "%s/%s", test_tmpdir("test-gpu-memory"), name);
+    vqc_generate_params g = vqc_generate_default_params();
+    g.prompts = "a red square";
+    g.width = g.height = 256;
+    g.iterations = 3;
+    g.save_every = 0;
+    g.cutn = 4;
+    g.seed = 7;
+    g.output = out;
+    test_log_clear();
+    ASSERT_OK(vqc_generate(c, &g, res));
+    ASSERT_EQ(res->steps, 3);
+}
+
+/* The planner's plain and low-memory steps at 256x256, then a limit between them: the run
+ * computes with low memory, says so, and finishes within the limit. */
+static void check_auto_low_memory(const char *device)
+{
+    fprintf(stderr, "memory limit: low memory chosen before the first step\n");
+    vqc_generate_result plain, low, res;
+    vqc_context *c = context(device, false, 0);
+    generate(c, "plain.png", &plain);
+    ASSERT(!plain.low_memory);
+    vqc_free(c);
+    c = context(device, true, 0);
+    generate(c, "low.png", &low);
+    ASSERT(low.low_memory);
+    vqc_free(c);
+    long long limit =
+        plain.base_device_bytes + (plain.planned_step_bytes + low.planned_step_bytes) / 2;
+    fprintf(stderr,
+            "  held %.1f MiB; step planned %.1f MiB (peak %.1f), low memory %.1f (peak %.1f); "
+            "limit %.1f MiB\n",
+            plain.base_device_bytes / 1048576.0, plain.planned_step_bytes / 1048576.0,
+            plain.peak_device_bytes / 1048576.0, low.planned_step_bytes / 1048576.0,
+            low.peak_device_bytes / 1048576.0, limit / 1048576.0);
+    ASSERT(low.planned_step_bytes < plain.planned_step_bytes * 0.85);
+    c = context(device, false, limit);
+    generate(c, "auto.png", &res);
+    ASSERT(res.low_memory);
+    ASSERT(strstr(test_log(), "computing with low memory instead"));
+    fprintf(stderr, "  with the limit: peak %.1f MiB, low memory chosen\n",
+            res.peak_device_bytes / 1048576.0);
+    ASSERT(res.peak_device_bytes <= limit);
+    vqc_free(c);
+}
+
+int main(void)
+{
+    vqt_init(0);
+    int count = vqt_cuda_device_count();
+    const char *on_cpu = getenv("VQCLIP_GPU_TEST_ON_CPU");
+    bool dry = on_cpu && strcmp(on_cpu, "1") == 0;
+    if (count == 0 && !dry)
+        TEST_SKIP("no CUDA device (libtorch %s)", vqt_version());
+    const char *idx = getenv("VQCLIP_GPU_INDEX");
+    vqt_device dev = {VQT_DEVICE_CUDA, idx ? atoi(idx) : 0};
+    char device[32] = "cpu";
+    if (dry)
+        dev = (vqt_device){VQT_DEVICE_CPU, 0};
+    else {
+        ASSERT(dev.index >= 0 && dev.index < count);
+        snprintf(device, sizeof device, "cuda:%d", dev.index);
+    }
+    vqc_log_set(test_log_sink, NULL, VQC_LOG_INFO);
+    fprintf(stderr, "libtorch %s, testing %s%s\n", vqt_version(), device, dry ? " (dry run)" : "");
+    check_allocations(dev);
+    check_auto_low_memory(device);
+    fprintf(stderr, "test-gpu-memory: ok%s\n", dry ? " (dry run on the CPU)" : "");
+    return 0;
+}

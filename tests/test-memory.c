@@ -1,0 +1,192 @@
+/* A memory limit and low memory chosen by the run itself (vqc_context_params.memory_limit and
+ * auto_low_memory), on the CPU with the fixture models, whose step is measured here first with
+ * and without low memory: a size the planner finds too large for the limit runs with low memory
+ * (or is refused, without auto_low_memory), and a step that fails to allocate part-way is taken
+ * again with low memory from the same random state. On the CPU low memory gives the same
+ * picture bit for bit, so both give the plain run's PNG. */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testhelp.h"
+#include "torch/shim.h"
+#include "vqclip.h"
+
+static const vqt_device cpu = {VQT_DEVICE_CPU, 0};
+
+/* The progress callback's job: at step `at`, hold the CPU's tensors to `limit` bytes. */
+typedef struct {
+    int at;
+    int64_t limit;
+    int last;
+} squeeze;
+
+static void on_step(int step, int total, const float *losses, int n, void *user)
+{
+    (void)total, (void)losses, (void)n;
+    squeeze *s = user;
+    s->last = step;
+    if (step == s->at)
+        ASSERT_EQ(vqt_set_memory_limit(cpu, s->limit), 0);
+}
+
+static vqc_context *context(bool low_memory, bool auto_low, long long limit)
+{
+    vqc_context_params cp = vqc_context_default_params();
+    ASSERT(cp.auto_low_memory);                  /* the default */
+    static char vq[4096], clip[4096], bpe[4096]; /* fixture_path's buffer is reused */
+    snprintf(vq, sizeof vq, "%s", fixture_path("vqgan/tiny_vq.ckpt"));
+    snprintf(clip, sizeof clip, "%s", fixture_path("clip/tiny_vit.pt"));
+    snprintf(bpe, sizeof bpe, "%s", fixture_path("clip/bpe_simple_vocab_16e6.txt.gz"));
+    cp.vqgan = vq;
+    cp.clip = clip;
+    cp.bpe = bpe;
+    cp.device = "cpu";
+    cp.n_threads = 1;
+    cp.low_memory = low_memory;
+    cp.auto_low_memory = auto_low;
+    cp.memory_limit = limit;
+    vqc_context *c = NULL;
+    ASSERT_OK(vqc_init(&cp, &c));
+    return c;
+}
+
+/* One 128x128 run of 4 steps into dir/name; returns its status, with *res and the PNG's bytes. */
+static int run(vqc_context *c, const char *name, squeeze *s, vqc_generate_result *res, char **png,
+               size_t *n)
+{
+    char out[4200];
+    snprintf(out, sizeof out, "%s/%s", test_tmpdir("test-memory"), name);
+    unlink(out);
+    vqc_generate_params g = vqc_generate_default_params();
+    g.prompts = "a red square";
+    g.width = g.height = 128;
+    g.iterations = 4;
+    g.save_every = 0;
+    g.cutn = 4;
+    g.seed = 7;
+    g.output = out;
+    g.progress = s ? on_step : NULL;
+    g.user = s;
+    test_log_clear();
+    int rc = vqc_generate(c, &g, res);
+    *png = rc == 0 ? read_file(out, n) : NULL;
+    if (rc)
+        ASSERT(access(out, F_OK) != 0); /* nothing written: the refusal comes first */
+    return rc;
+}
+
+static void same_png(const char *a, size_t na, const char *b, size_t nb, const char *what)
+{
+    if (na != nb || memcmp(a, b, na) != 0)
+        TEST_FAIL("%s: the picture differs from the plain run's", what);
+}
+
+int main(void)
+{
+    vqc_log_set(test_log_sink, NULL, VQC_LOG_INFO);
+    vqc_generate_result plain, low, res;
+    char *png_plain, *png_low, *png;
+    size_t n_plain, n_low, n;
+
+    /* the step measured: plainly, then with low memory asked for */
+    vqc_context *c = context(false, true, 0);
+    ASSERT_OK(run(c, "plain.png", NULL, &plain, &png_plain, &n_plain));
+    ASSERT(!plain.low_memory);
+    vqc_free(c);
+    c = context(true, true, 0);
+    ASSERT_OK(run(c, "low.png", NULL, &low, &png_low, &n_low));
+    ASSERT(low.low_memory);
+    vqc_free(c);
+    same_png(png_low, n_low, png_plain, n_plain, "--low-memory");
+    fprintf(stderr, "128x128: step planned %.1f MiB, peak %.1f MiB; low memory %.1f, %.1f\n",
+            plain.planned_step_bytes / 1048576.0, plain.peak_device_bytes / 1048576.0,
+            low.planned_step_bytes / 1048576.0, low.peak_device_bytes / 1048576.0);
+    /* the limits below fall between the two, with room on both sides */
+    ASSERT(low.planned_step_bytes < plain.planned_step_bytes * 0.85);
+    ASSERT(low.peak_device_bytes < plain.peak_device_bytes * 0.85);
+
+    /* A limit the plain step does not fit and the low-memory one does: chosen before the first
+     * step, said once, and the same picture. */
+    long long between =
+        plain.base_device_bytes + (plain.planned_step_bytes + low.planned_step_bytes) / 2;
+    c = context(false, true, between);
+    ASSERT_OK(run(c, "auto.png", NULL, &res, &png, &n));
+    ASSERT(res.low_memory);
+    ASSERT_EQ(res.planned_step_bytes, low.planned_step_bytes);
+    ASSERT(res.peak_device_bytes <= between);
+    ASSERT(strstr(test_log(), "within the memory limit: computing with low memory instead"));
+    same_png(png, n, png_plain, n_plain, "low memory chosen before the first step");
+    free(png);
+    vqc_free(c);
+
+    /* ... refused instead without auto_low_memory, naming the limit */
+    c = context(false, false, between);
+    ASSERT_EQ(run(c, "refused.png", NULL, &res, &png, &n), VQC_ERR_NOMEM);
+    ASSERT(strstr(vqc_last_error(), "size 128x128 needs about"));
+    ASSERT(strstr(vqc_last_error(), "within the memory limit"));
+    ASSERT(res.advice.known && !res.low_memory);
+    vqc_free(c);
+
+    /* ... and a limit below even the low-memory step */
+    c = context(false, true, plain.base_device_bytes + low.planned_step_bytes / 2);
+    ASSERT_EQ(run(c, "small.png", NULL, &res, &png, &n), VQC_ERR_NOMEM);
+    ASSERT(strstr(vqc_last_error(), "within the memory limit"));
+    vqc_free(c);
+
+    /* A limit that comes after the plan (another process took the memory, say: here the
+     * progress callback sets it after step 2): step 3 fails to allocate part-way and is taken
+     * again with low memory, from the random state it began with. The limit is between the two
+     * runs' peaks, which count from 0 here (the contexts before are freed). */
+    squeeze s = {2, (plain.peak_device_bytes + low.peak_device_bytes) / 2, 0};
+    c = context(false, true, 0);
+    ASSERT_OK(run(c, "retried.png", &s, &res, &png, &n));
+    ASSERT_EQ(s.last, 4);
+    ASSERT_EQ(res.steps, 4);
+    ASSERT(res.low_memory);
+    ASSERT(strstr(test_log(), "step 3: "));
+    ASSERT(strstr(test_log(), "taking the step again with low memory"));
+    same_png(png, n, png_plain, n_plain, "step 3 taken again with low memory");
+    free(png);
+
+    /* ... failing later in the step, after its cutouts drew their random numbers: just below
+     * the plain step's peak, the decoder's forward pass fits (the failure names another part) */
+    squeeze late = {
+        2, plain.peak_device_bytes - (plain.peak_device_bytes - low.peak_device_bytes) / 8, 0};
+    ASSERT_OK(run(c, "retried-late.png", &late, &res, &png, &n));
+    fprintf(stderr, "%s", test_log());
+    ASSERT(res.low_memory);
+    ASSERT(strstr(test_log(), "taking the step again with low memory"));
+    ASSERT(!strstr(test_log(), "step 3: VQGAN decode"));
+    same_png(png, n, png_plain, n_plain, "step 3 taken again with low memory, late");
+    free(png);
+
+    /* The next run of the same context plans without the limit (none: the last one is
+     * lifted) and goes back to the context's own setting. */
+    ASSERT_OK(run(c, "after.png", NULL, &res, &png, &n));
+    ASSERT(!res.low_memory);
+    same_png(png, n, png_plain, n_plain, "the run after");
+    free(png);
+    vqc_free(c);
+
+    /* Without auto_low_memory the failed step ends the run as before. */
+    c = context(false, false, 0);
+    ASSERT_EQ(run(c, "failed.png", &s, &res, &png, &n), VQC_ERR_NOMEM);
+    ASSERT(strstr(vqc_last_error(), "out of memory on cpu at 128x128"));
+    ASSERT_EQ(res.steps, 2);
+    ASSERT(!res.low_memory);
+    vqc_free(c);
+
+    /* the limit lifted for what follows; a negative one is bad usage */
+    ASSERT_EQ(vqt_set_memory_limit(cpu, 0), 0);
+    ASSERT(vqt_set_memory_limit(cpu, -1) != 0);
+    vqc_context_params cp = vqc_context_default_params();
+    cp.device = "cpu";
+    cp.memory_limit = -1;
+    ASSERT_EQ(vqc_init(&cp, &c), VQC_ERR_USAGE);
+
+    free(png_plain);
+    free(png_low);
+    fprintf(stderr, "test-memory: OK\n");
+    return 0;
+}
