@@ -5,11 +5,14 @@
 #   scripts/gpu-carry.sh [--fixtures DIR | --no-fixtures | --gpu-fixtures-only] [--download]
 #
 # Layout (relocatable: the .pc files find their prefix through ${pcfiledir}):
-#   .carry/include/   stb/*.h, cjson/cJSON.h, utf8proc.h, zlib.h, zconf.h
+#   .carry/include/   stb/stb_image.h and stb_image_write.h, cjson/cJSON.h, utf8proc.h, zlib.h,
+#                     zconf.h
 #   .carry/lib/       libstb.so(.0), libcjson.so(.1), libutf8proc.so(.2), pkgconfig/*.pc
 #   .carry/pkgconf/   pkgconf and libpkgconf.so.3, used only where the machine has no
 #                     pkg-config (bin/pkg-config there is a wrapper)
-#   .carry/fixtures/  the reference fixtures (../shared does not travel to the device)
+#   .carry/fixtures/  the reference fixtures (../shared does not travel to the device); with
+#                     --gpu-fixtures-only those the GPU tests read, files over 1 MiB as .xz
+#                     (gpu-check.sh unpacks them)
 #   .carry/MANIFEST   package versions, file list and sizes
 # zlib's library is NOT carried: gpu-check.sh links the machine's own libz.so.1 (a Debian 12
 # libz beside Ubuntu's could shadow a newer one that other libraries need).
@@ -85,7 +88,8 @@ mkdir -p "$DEST/include/stb" "$DEST/include/cjson" "$DEST/lib/pkgconfig" "$DEST/
 # ---- headers -----------------------------------------------------------------------------
 
 stb_h=$(pkgfind libstb-dev '/include/stb/stb_image\.h$')
-cp -L "$(dirname "$stb_h")"/*.h "$DEST/include/stb/"
+# the two the build includes (the others are 1.4 MiB the 64 MiB limit needs)
+cp -L "$stb_h" "$(dirname "$stb_h")/stb_image_write.h" "$DEST/include/stb/"
 cp -L "$(pkgfind libcjson-dev '/include/cjson/cJSON\.h$')" "$DEST/include/cjson/"
 cp -L "$(pkgfind libutf8proc-dev '/include/utf8proc\.h$')" "$DEST/include/"
 cp -L "$(pkgfind zlib1g-dev '/include/zlib\.h$')" "$DEST/include/"
@@ -132,22 +136,32 @@ chmod +x "$DEST/pkgconf/bin/pkg-config" "$DEST/pkgconf/bin/pkgconf"
 
 # ---- fixtures ----------------------------------------------------------------------------
 
+# What the GPU tests read (test-gpu-agreement: every fixture model kind; test-gpu-esrgan: esrgan/;
+# test-gpu-precision and test-gpu-memory: tiny_vq, tiny_vit and the vocabulary).
 GPU_FIXTURES=(clip/bpe_simple_vocab_16e6.txt.gz clip/tiny_vit.pt clip/tiny_vit_ref.safetensors
               clip/tiny_rn.pt clip/tiny_rn_ref.safetensors vqgan/tiny_vq.ckpt vqgan/tiny_vq.yaml
               vqgan/tiny_vq_ref.safetensors vqgan/tiny_gumbel.ckpt vqgan/tiny_gumbel.yaml
-              vqgan/tiny_gumbel_ref.safetensors loop/loop_pooling.safetensors)
+              vqgan/tiny_gumbel_ref.safetensors vqgan/tiny_vq_legacy.ckpt
+              vqgan/tiny_vq_legacy.yaml vqgan/tiny_vq_legacy_ref.safetensors
+              vqgan/tiny_transformer.ckpt vqgan/tiny_transformer.yaml
+              vqgan/tiny_transformer_ref.safetensors loop/loop_pooling.safetensors)
 if [ "$FIXMODE" != none ]; then
   [ -d "$FIXTURES" ] || { echo "gpu-carry: no fixtures at $FIXTURES (--fixtures DIR)" >&2; exit 1; }
   if [ "$FIXMODE" = all ]; then
     mkdir -p "$DEST/fixtures"
     cp -rL "$FIXTURES"/. "$DEST/fixtures/"
   else
-    for f in "${GPU_FIXTURES[@]}"; do
+    for f in "${GPU_FIXTURES[@]}" $(cd "$FIXTURES" && echo esrgan/*); do
       mkdir -p "$DEST/fixtures/$(dirname "$f")"
       cp -L "$FIXTURES/$f" "$DEST/fixtures/$f"
     done
   fi
   chmod -R u+w "$DEST/fixtures"
+  if [ "$FIXMODE" = gpu ]; then
+    # The checkpoints travel xz-compressed (about a tenth smaller: 5 MiB that the 64 MiB limit
+    # needs); gpu-check.sh unpacks them into its work folder before anything reads them.
+    find "$DEST/fixtures" -type f -size +1M ! -name '*.xz' ! -name '*.gz' -exec xz -6 -f {} +
+  fi
 fi
 
 # ---- manifest and the size of what travels -----------------------------------------------

@@ -98,8 +98,31 @@ else
   FIX=$(cd .. && pwd)/shared/fixtures
 fi
 FIX=$(cd "$FIX" 2>/dev/null && pwd || echo "$FIX")
+
+# gpu-carry.sh --gpu-fixtures-only carries the large fixtures xz-compressed: they are unpacked
+# into a copy under $WORK (xz, or Python's lzma where the machine has no xz), so that .carry
+# stays as it travels. Said in env.log; a failure fails the env stage.
+UNPACK_FAILED=""
+if [ -d "$FIX" ] && [ -n "$(find "$FIX" -name '*.xz' -print -quit 2>/dev/null)" ]; then
+  mkdir -p "$WORK/fixtures"
+  cp -a "$FIX/." "$WORK/fixtures/"
+  FIX=$WORK/fixtures
+  while IFS= read -r f; do
+    if [ ! -s "${f%.xz}" ]; then
+      echo "unpacking ${f#"$FIX"/}" >>"$LOGS/env.log"
+      if command -v xz >/dev/null; then
+        xz -dc "$f" >"${f%.xz}.part"
+      else
+        python3 -c 'import lzma, shutil, sys
+with lzma.open(sys.argv[1]) as i, open(sys.argv[2], "wb") as o:
+    shutil.copyfileobj(i, o)' "$f" "${f%.xz}.part"
+      fi && mv "${f%.xz}.part" "${f%.xz}" || UNPACK_FAILED="cannot unpack $f"
+    fi
+    rm -f "$f"
+  done < <(find "$FIX" -name '*.xz')
+fi
 export VQCLIP_FIXTURES=$FIX PYTHONUNBUFFERED=1
-export ROOT MODE MOCK BUILD WORK LOGS CARRY JOBS FIX GPU DEVICE
+export ROOT MODE MOCK BUILD WORK LOGS CARRY JOBS FIX GPU DEVICE UNPACK_FAILED
 
 if [ "$MOCK" = 1 ]; then
   mkdir -p "$WORK/mockbin"
@@ -221,6 +244,7 @@ EOF
   done
   [ -f "$CARRY/MANIFEST" ] && head -12 "$CARRY/MANIFEST"
   [ -d "$FIX" ] || { echo "no fixtures at $FIX: run scripts/gpu-carry.sh here first"; return 1; }
+  [ -z "$UNPACK_FAILED" ] || { echo "$UNPACK_FAILED"; return 1; }
 }
 
 st_configure() {

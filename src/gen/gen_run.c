@@ -404,17 +404,17 @@ static int zoom(gen_run *r, int step)
     return rc;
 }
 
-/* The random generators a step draws from (the CPU's, and the device's), for taking it again:
- * *cpu and *dev get new handles, or NULL where they are not needed. */
 static const vqt_device host = {VQT_DEVICE_CPU, 0};
 
+/* The random generators a step draws from (the CPU's, and the device's), for taking it again:
+ * *cpu and *dev get new handles, or NULL where they are not needed. */
 static void save_rng(const gen_run *r, vqt_tensor **cpu, vqt_tensor **dev)
 {
     *cpu = vqt_rng_get_state(host);
     *dev = r->ctx->dev.type == VQT_DEVICE_CPU ? NULL : vqt_rng_get_state(r->ctx->dev);
 }
 
-/* The loop's step i. With auto_low_memory, a step that fails to allocate before it changed
+/* The loop's next step. With auto_low_memory, a step that fails to allocate before it changed
  * anything is taken again with low memory, from the random state it began with, so that the run
  * goes on as a low-memory run would have (said once; low memory then stays on for the run). */
 static int loop_step(gen_run *r)
