@@ -38,6 +38,7 @@
 
 #include "gen/gen_internal.h"
 #include "gen/loop.h"
+#include "testgpu.h"
 #include "testloop.h"
 #include "testprofile.h"
 #include "testref.h"
@@ -776,22 +777,12 @@ int main(void)
     setenv("NVIDIA_TF32_OVERRIDE", "0", 0); /* before cuBLAS / cuDNN start */
     vqt_init(0);
     int count = vqt_cuda_device_count();
-    /* VQCLIP_GPU_TEST_ON_CPU=1 runs the checks that need no CUDA device with "cuda" = the CPU,
-     * to validate this test's own logic without a device (ctest's test-gpu-agreement-on-cpu,
-     * in every CPU run of the suite; gpu-check.sh --cpu-dry-run). The agreement it shows there
-     * is trivially exact. */
-    const char *on_cpu = getenv("VQCLIP_GPU_TEST_ON_CPU");
-    bool dry = on_cpu && strcmp(on_cpu, "1") == 0;
-    if (count == 0 && !dry)
-        TEST_SKIP("no CUDA device (libtorch %s)", vqt_version());
-    const char *idx = getenv("VQCLIP_GPU_INDEX"); /* which card to test; default 0 */
-    vqt_device dev = {VQT_DEVICE_CUDA, idx ? atoi(idx) : 0};
-    if (dry) {
-        dev = cpu;
-        /* CUDA's GroupNorm for the NCHW decoder (AUTO picks NATIVE on the CPU): its path too */
+    /* The dry run checks what needs no CUDA device with "cuda" = the CPU (testgpu.h; also
+     * gpu-check.sh --cpu-dry-run): the agreement it shows there is trivially exact. */
+    bool dry;
+    vqt_device dev = gpu_test_device(&dry);
+    if (dry) /* CUDA's GroupNorm for the NCHW decoder (AUTO picks NATIVE on the CPU): its path */
         vqt_set_group_norm_impl(VQT_GN_SAVED);
-    } else
-        ASSERT(dev.index >= 0 && dev.index < count);
     fprintf(stderr, "libtorch %s, %d CUDA device(s), testing %s:%d, NVIDIA_TF32_OVERRIDE=%s\n",
             vqt_version(), count, dry ? "cpu (dry run)" : "cuda", dev.index,
             getenv("NVIDIA_TF32_OVERRIDE"));

@@ -12,7 +12,7 @@
 #include <cjson/cJSON.h>
 
 #include "io/image.h"
-#include "testhelp.h"
+#include "testgpu.h"
 #include "vqclip.h"
 
 static char device[32] = "cpu";
@@ -76,12 +76,10 @@ static int run_diff(const char *model, const char *ref, const cJSON *run, bool f
 
 int main(void)
 {
-    const char *on_cpu = getenv("VQCLIP_GPU_TEST_ON_CPU"), *index = getenv("VQCLIP_GPU_INDEX");
-    bool dry = on_cpu && strcmp(on_cpu, "1") == 0;
-    if (vqt_cuda_device_count() == 0 && !dry)
-        TEST_SKIP("no CUDA device (libtorch %s)", vqt_version());
+    bool dry;
+    vqt_device dev = gpu_test_device(&dry);
     if (!dry)
-        snprintf(device, sizeof device, "cuda:%d", index && *index ? atoi(index) : 0);
+        snprintf(device, sizeof device, "cuda:%d", dev.index);
     vqt_set_tf32(false);
     char *text = slurp(esr("cases.json"));
     cJSON *root = cJSON_Parse(text);

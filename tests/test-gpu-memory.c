@@ -10,8 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "testhelp.h"
-#include "torch/shim.h"
+#include "testgpu.h"
 #include "vqclip.h"
 
 /* An allocation beyond the limit fails as out of memory, one within it succeeds, and the device
@@ -108,20 +107,11 @@ static void check_auto_low_memory(const char *device)
 int main(void)
 {
     vqt_init(0);
-    int count = vqt_cuda_device_count();
-    const char *on_cpu = getenv("VQCLIP_GPU_TEST_ON_CPU");
-    bool dry = on_cpu && strcmp(on_cpu, "1") == 0;
-    if (count == 0 && !dry)
-        TEST_SKIP("no CUDA device (libtorch %s)", vqt_version());
-    const char *idx = getenv("VQCLIP_GPU_INDEX");
-    vqt_device dev = {VQT_DEVICE_CUDA, idx ? atoi(idx) : 0};
+    bool dry;
+    vqt_device dev = gpu_test_device(&dry);
     char device[32] = "cpu";
-    if (dry)
-        dev = (vqt_device){VQT_DEVICE_CPU, 0};
-    else {
-        ASSERT(dev.index >= 0 && dev.index < count);
+    if (!dry)
         snprintf(device, sizeof device, "cuda:%d", dev.index);
-    }
     vqc_log_set(test_log_sink, NULL, VQC_LOG_INFO);
     fprintf(stderr, "libtorch %s, testing %s%s\n", vqt_version(), device, dry ? " (dry run)" : "");
     check_allocations(dev);

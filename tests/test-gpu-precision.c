@@ -30,7 +30,7 @@
 
 #include "gen/gen_internal.h"
 #include "gen/loop.h"
-#include "testhelp.h"
+#include "testgpu.h"
 
 static const vqt_device cpu = {VQT_DEVICE_CPU, 0};
 
@@ -146,13 +146,11 @@ int main(void)
 {
     setenv("NVIDIA_TF32_OVERRIDE", "0", 0); /* exact means no TF32: before cuBLAS / cuDNN start */
     vqt_init(0);
-    const char *on_cpu = getenv("VQCLIP_GPU_TEST_ON_CPU");
-    bool dry = on_cpu && strcmp(on_cpu, "1") == 0;
-    if (vqt_cuda_device_count() == 0 && !dry)
-        TEST_SKIP("no CUDA device (libtorch %s)", vqt_version());
+    bool dry;
+    vqt_device dev = gpu_test_device(&dry);
     static char vq[4096], cl[4096], bpe[4096];
     snprintf(bpe, sizeof bpe, "%s", fixture_path("clip/bpe_simple_vocab_16e6.txt.gz"));
-    setup_t s = {vq, cl, bpe, {VQT_DEVICE_CUDA, env_int("VQCLIP_GPU_INDEX", 0)}, 512, 50, 32};
+    setup_t s = {vq, cl, bpe, dev, 512, 50, 32};
     if (dry) {
         snprintf(vq, sizeof vq, "%s", fixture_path("vqgan/tiny_vq.ckpt"));
         snprintf(cl, sizeof cl, "%s", fixture_path("clip/tiny_vit.pt"));
