@@ -153,6 +153,20 @@ int main(void)
     int64_t avail = vqc_memplan_available(cpu);
     ASSERT(avail > 0);
     ASSERT_OK(vqc_memplan_check(&st1, cpu, 256, 256));
+    /* a memory limit: what it leaves, below the free memory; none left (the models hold more
+     * than the limit) is 0 available; a limit above the free memory leaves the free memory */
+    vqc_memplan_step lim = st1;
+    lim.limited = true;
+    lim.limit_left = (int64_t)1 << 20;
+    ASSERT_EQ(vqc_memplan_step_available(&lim, cpu), (int64_t)1 << 20);
+    ASSERT_EQ(vqc_memplan_check(&lim, cpu, 256, 256), VQC_ERR_NOMEM);
+    ASSERT(strstr(vqc_error_get(), "within the memory limit"));
+    lim.limit_left = -5;
+    ASSERT_EQ(vqc_memplan_step_available(&lim, cpu), 0);
+    lim.limit_left = INT64_MAX;
+    int64_t free_b = vqc_memplan_step_available(&lim, cpu); /* MemAvailable: it moves */
+    ASSERT(free_b > 0 && free_b < INT64_MAX);
+    ASSERT_OK(vqc_memplan_check(&lim, cpu, 256, 256));
     struct rlimit old, rl;
     ASSERT_EQ(getrlimit(RLIMIT_AS, &old), 0);
     rl = old;
