@@ -2,10 +2,10 @@
  * CUDA device; scripts/gpu-check.sh runs it): vqt_set_memory_limit holds the caching allocator
  * to its share of the card (an allocation beyond it fails as out of memory, one within it does
  * not, and 0 lifts it), and a run whose plain step the planner finds too large for the context's
- * memory_limit computes with low memory instead and finishes (vqc_context_params.memory_limit,
- * auto_low_memory). test-memory checks the same on the CPU, bit for bit, and a step that fails
- * part-way; VQCLIP_GPU_TEST_ON_CPU=1 runs this test's logic on the CPU (ctest's
- * test-gpu-memory-on-cpu). VQCLIP_GPU_INDEX=N tests cuda:N. */
+ * memory_limit computes with low memory instead and finishes, as does one whose step fails
+ * part-way under a limit set between steps (vqc_context_params.memory_limit, auto_low_memory).
+ * test-memory checks the same on the CPU, bit for bit; VQCLIP_GPU_TEST_ON_CPU=1 runs this test's
+ * logic on the CPU (ctest's test-gpu-memory-on-cpu). VQCLIP_GPU_INDEX=N tests cuda:N. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,26 +54,58 @@ static vqc_context *context(const char *device, bool low_memory, long long limit
     return c;
 }
 
-static void generate(vqc_context *c, const char *name, vqc_generate_result *res)
+/* The progress callback's job: after step `at`, hold the device to `limit` bytes and give the
+ * allocator's unused blocks back, so that the next step needs new ones. */
+typedef struct {
+    vqt_device dev;
+    int at;
+    int64_t limit;
+} squeeze;
+
+static void on_step(int step, int total, const float *losses, int n, void *user)
+{
+    (void)total, (void)losses, (void)n;
+    squeeze *s = user;
+    if (step != s->at)
+        return;
+    ASSERT_EQ(vqt_set_memory_limit(s->dev, s->limit), 0);
+    vqt_empty_cache(s->dev);
+}
+
+/* The runs' size: 512x512 on a device, where the tensors are large next to the caching
+ * allocator's rounding (blocks of 1 to 10 MiB share 20 MiB segments) and the plain and
+ * low-memory steps hundreds of MiB apart; 256x256 in the dry run, for the suite's time. */
+static int side = 512;
+
+static void generate_squeezed(vqc_context *c, const char *name, squeeze *s,
+                              vqc_generate_result *res)
 {
     char out[4200];
     snprintf(out, sizeof out, "%s/%s", test_tmpdir("test-gpu-memory"), name);
     vqc_generate_params g = vqc_generate_default_params();
     g.prompts = "a red square";
-    g.width = g.height = 256;
+    g.width = g.height = side;
     g.iterations = 3;
     g.save_every = 0;
     g.cutn = 4;
     g.seed = 7;
     g.output = out;
+    g.progress = s ? on_step : NULL;
+    g.user = s;
     test_log_clear();
     ASSERT_OK(vqc_generate(c, &g, res));
     ASSERT_EQ(res->steps, 3);
 }
 
-/* The planner's plain and low-memory steps at 256x256, then a limit between them: the run
- * computes with low memory, says so, and finishes within the limit. */
-static void check_auto_low_memory(const char *device)
+static void generate(vqc_context *c, const char *name, vqc_generate_result *res)
+{
+    generate_squeezed(c, name, NULL, res);
+}
+
+/* The planner's plain and low-memory steps at side x side, then a limit between them: the run
+ * computes with low memory, says so, and finishes within the limit; then a limit that comes
+ * between steps. */
+static void check_auto_low_memory(vqt_device dev, const char *device)
 {
     fprintf(stderr, "memory limit: low memory chosen before the first step\n");
     vqc_generate_result plain, low, res;
@@ -102,6 +134,23 @@ static void check_auto_low_memory(const char *device)
             res.peak_device_bytes / 1048576.0);
     ASSERT(res.peak_device_bytes <= limit);
     vqc_free(c);
+
+    /* A limit a quarter of the way from the low-memory run's peak to the plain one's, from
+     * step 2 on: step 3 fails to allocate part-way (on CUDA the recorded graphs' pools hold
+     * their memory, and the rest is given back) and is taken again with low memory, which fits
+     * (its graphs recorded again, as at its own first step); the run finishes. The plain peak
+     * includes the first step's recording, so the limit stays well below a later step's. */
+    fprintf(stderr, "memory limit: a step that fails part-way, taken again with low memory\n");
+    squeeze sq = {dev, 2,
+                  low.peak_device_bytes + (plain.peak_device_bytes - low.peak_device_bytes) / 4};
+    c = context(device, false, 0);
+    generate_squeezed(c, "retried.png", &sq, &res);
+    ASSERT_EQ(vqt_set_memory_limit(dev, 0), 0);
+    const char *warning = strstr(test_log(), "taking the step again with low memory");
+    fprintf(stderr, "  limit %.1f MiB from step 2: %s\n", sq.limit / 1048576.0,
+            warning ? "step 3 taken again with low memory" : "no step failed");
+    ASSERT(warning && res.low_memory);
+    vqc_free(c);
 }
 
 int main(void)
@@ -112,10 +161,12 @@ int main(void)
     char device[32] = "cpu";
     if (!dry)
         snprintf(device, sizeof device, "cuda:%d", dev.index);
+    else
+        side = 256;
     vqc_log_set(test_log_sink, NULL, VQC_LOG_INFO);
     fprintf(stderr, "libtorch %s, testing %s%s\n", vqt_version(), device, dry ? " (dry run)" : "");
     check_allocations(dev);
-    check_auto_low_memory(device);
+    check_auto_low_memory(dev, device);
     fprintf(stderr, "test-gpu-memory: ok%s\n", dry ? " (dry run on the CPU)" : "");
     return 0;
 }

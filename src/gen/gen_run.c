@@ -431,6 +431,7 @@ static int loop_step(gen_run *r)
         char why[512];
         snprintf(why, sizeof why, "%s", vqc_error_get());
         vqc_loop_prepare_retry(r->loop);
+        vqt_empty_cache(c->dev); /* the graphs' pools, for the driver (another process?) too */
         vqc_vqgan_set_low_memory(c->vq, true);
         r->plan.low_memory = true;
         r->auto_low = true;

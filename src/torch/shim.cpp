@@ -447,6 +447,19 @@ int vqt_set_memory_limit(vqt_device dev, int64_t bytes)
     return -1;
 }
 
+void vqt_empty_cache(vqt_device dev)
+{
+#ifdef VQT_HAVE_CUDA_ALLOC
+    if (dev.type == VQT_DEVICE_CUDA) {
+        try {
+            c10::cuda::CUDACachingAllocator::emptyCache();
+        } catch (...) {
+        }
+    }
+#endif
+    (void)dev;
+}
+
 int64_t vqt_cuda_free_bytes(vqt_device dev)
 {
 #if defined(VQT_HAVE_CUDA_ALLOC) && defined(VQT_WITH_CUDART)

@@ -109,6 +109,9 @@ int64_t vqt_allocated_bytes(vqt_device dev);
  * to it, a refused request allocating nothing. Returns 0, or -1 with the error (a negative
  * limit, a build that cannot count the device's memory). */
 int vqt_set_memory_limit(vqt_device dev, int64_t bytes);
+/* Gives the memory that libtorch's CUDA caching allocator holds unused back to the driver
+ * (waiting for the device); a no-op on the CPU. */
+void vqt_empty_cache(vqt_device dev);
 /* Bytes a CUDA device can still give this process: the driver's free memory plus what
  * libtorch's caching allocator holds unused. -1 on the CPU or when unknown (a build without
  * the CUDA headers). */
