@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "testgpu.h"
+#include "testmemory.h"
 #include "vqclip.h"
 
 /* An allocation beyond the limit fails as out of memory, one within it succeeds, and the device
@@ -36,64 +37,16 @@ static void check_allocations(vqt_device dev)
     ASSERT(vqt_set_memory_limit(dev, -1) != 0);
 }
 
-static vqc_context *context(const char *device, bool low_memory, long long limit)
-{
-    static char vq[4096], clip[4096], bpe[4096]; /* fixture_path's buffer is reused */
-    snprintf(vq, sizeof vq, "%s", fixture_path("vqgan/tiny_vq.ckpt"));
-    snprintf(clip, sizeof clip, "%s", fixture_path("clip/tiny_vit.pt"));
-    snprintf(bpe, sizeof bpe, "%s", fixture_path("clip/bpe_simple_vocab_16e6.txt.gz"));
-    vqc_context_params cp = vqc_context_default_params();
-    cp.vqgan = vq;
-    cp.clip = clip;
-    cp.bpe = bpe;
-    cp.device = device;
-    cp.low_memory = low_memory;
-    cp.memory_limit = limit;
-    vqc_context *c = NULL;
-    ASSERT_OK(vqc_init(&cp, &c));
-    return c;
-}
-
-/* The progress callback's job: after step `at`, hold the device to `limit` bytes and give the
- * allocator's unused blocks back, so that the next step needs new ones. */
-typedef struct {
-    vqt_device dev;
-    int at;
-    int64_t limit;
-} squeeze;
-
-static void on_step(int step, int total, const float *losses, int n, void *user)
-{
-    (void)total, (void)losses, (void)n;
-    squeeze *s = user;
-    if (step != s->at)
-        return;
-    ASSERT_EQ(vqt_set_memory_limit(s->dev, s->limit), 0);
-    vqt_empty_cache(s->dev);
-}
-
 /* The runs' size: 512x512 on a device, where the tensors are large next to the caching
  * allocator's rounding (blocks of 1 to 10 MiB share 20 MiB segments) and the plain and
  * low-memory steps hundreds of MiB apart; 256x256 in the dry run, for the suite's time. */
 static int side = 512;
 
+/* One side x side run of 3 steps (memory_run), squeezed by s when given, which finishes. */
 static void generate_squeezed(vqc_context *c, const char *name, squeeze *s,
                               vqc_generate_result *res)
 {
-    char out[4200];
-    snprintf(out, sizeof out, "%s/%s", test_tmpdir("test-gpu-memory"), name);
-    vqc_generate_params g = vqc_generate_default_params();
-    g.prompts = "a red square";
-    g.width = g.height = side;
-    g.iterations = 3;
-    g.save_every = 0;
-    g.cutn = 4;
-    g.seed = 7;
-    g.output = out;
-    g.progress = s ? on_step : NULL;
-    g.user = s;
-    test_log_clear();
-    ASSERT_OK(vqc_generate(c, &g, res));
+    ASSERT_OK(memory_run(c, "test-gpu-memory", name, side, 3, s, res, NULL, NULL));
     ASSERT_EQ(res->steps, 3);
 }
 
@@ -109,11 +62,11 @@ static void check_auto_low_memory(vqt_device dev, const char *device)
 {
     fprintf(stderr, "memory limit: low memory chosen before the first step\n");
     vqc_generate_result plain, low, res;
-    vqc_context *c = context(device, false, 0);
+    vqc_context *c = memory_context(device, false, true, 0);
     generate(c, "plain.png", &plain);
     ASSERT(!plain.low_memory);
     vqc_free(c);
-    c = context(device, true, 0);
+    c = memory_context(device, true, true, 0);
     generate(c, "low.png", &low);
     ASSERT(low.low_memory);
     vqc_free(c);
@@ -126,7 +79,7 @@ static void check_auto_low_memory(vqt_device dev, const char *device)
             plain.peak_device_bytes / 1048576.0, low.planned_step_bytes / 1048576.0,
             low.peak_device_bytes / 1048576.0, limit / 1048576.0);
     ASSERT(low.planned_step_bytes < plain.planned_step_bytes * 0.85);
-    c = context(device, false, limit);
+    c = memory_context(device, false, true, limit);
     generate(c, "auto.png", &res);
     ASSERT(res.low_memory);
     ASSERT(strstr(test_log(), "computing with low memory instead"));
@@ -142,8 +95,8 @@ static void check_auto_low_memory(vqt_device dev, const char *device)
      * includes the first step's recording, so the limit stays well below a later step's. */
     fprintf(stderr, "memory limit: a step that fails part-way, taken again with low memory\n");
     squeeze sq = {dev, 2,
-                  low.peak_device_bytes + (plain.peak_device_bytes - low.peak_device_bytes) / 4};
-    c = context(device, false, 0);
+                  low.peak_device_bytes + (plain.peak_device_bytes - low.peak_device_bytes) / 4, 0};
+    c = memory_context(device, false, true, 0);
     generate_squeezed(c, "retried.png", &sq, &res);
     ASSERT_EQ(vqt_set_memory_limit(dev, 0), 0);
     const char *warning = strstr(test_log(), "taking the step again with low memory");

@@ -6,74 +6,21 @@
  * picture bit for bit, so both give the plain run's PNG. */
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "testhelp.h"
-#include "torch/shim.h"
-#include "vqclip.h"
+#include "testmemory.h"
 
 static const vqt_device cpu = {VQT_DEVICE_CPU, 0};
 
-/* The progress callback's job: at step `at`, hold the CPU's tensors to `limit` bytes. */
-typedef struct {
-    int at;
-    int64_t limit;
-    int last;
-} squeeze;
-
-static void on_step(int step, int total, const float *losses, int n, void *user)
+/* One 128x128 run of 4 steps (memory_run). */
+static int run(vqc_context *c, const char *name, squeeze *s, vqc_generate_result *res, char **png,
+               size_t *n)
 {
-    (void)total, (void)losses, (void)n;
-    squeeze *s = user;
-    s->last = step;
-    if (step == s->at)
-        ASSERT_EQ(vqt_set_memory_limit(cpu, s->limit), 0);
+    return memory_run(c, "test-memory", name, 128, 4, s, res, png, n);
 }
 
 static vqc_context *context(bool low_memory, bool auto_low, long long limit)
 {
-    vqc_context_params cp = vqc_context_default_params();
-    ASSERT(cp.auto_low_memory);                  /* the default */
-    static char vq[4096], clip[4096], bpe[4096]; /* fixture_path's buffer is reused */
-    snprintf(vq, sizeof vq, "%s", fixture_path("vqgan/tiny_vq.ckpt"));
-    snprintf(clip, sizeof clip, "%s", fixture_path("clip/tiny_vit.pt"));
-    snprintf(bpe, sizeof bpe, "%s", fixture_path("clip/bpe_simple_vocab_16e6.txt.gz"));
-    cp.vqgan = vq;
-    cp.clip = clip;
-    cp.bpe = bpe;
-    cp.device = "cpu";
-    cp.n_threads = 1;
-    cp.low_memory = low_memory;
-    cp.auto_low_memory = auto_low;
-    cp.memory_limit = limit;
-    vqc_context *c = NULL;
-    ASSERT_OK(vqc_init(&cp, &c));
-    return c;
-}
-
-/* One 128x128 run of 4 steps into dir/name; returns its status, with *res and the PNG's bytes. */
-static int run(vqc_context *c, const char *name, squeeze *s, vqc_generate_result *res, char **png,
-               size_t *n)
-{
-    char out[4200];
-    snprintf(out, sizeof out, "%s/%s", test_tmpdir("test-memory"), name);
-    unlink(out);
-    vqc_generate_params g = vqc_generate_default_params();
-    g.prompts = "a red square";
-    g.width = g.height = 128;
-    g.iterations = 4;
-    g.save_every = 0;
-    g.cutn = 4;
-    g.seed = 7;
-    g.output = out;
-    g.progress = s ? on_step : NULL;
-    g.user = s;
-    test_log_clear();
-    int rc = vqc_generate(c, &g, res);
-    *png = rc == 0 ? read_file(out, n) : NULL;
-    if (rc)
-        ASSERT(access(out, F_OK) != 0); /* nothing written: the refusal comes first */
-    return rc;
+    return memory_context("cpu", low_memory, auto_low, limit);
 }
 
 static void same_png(const char *a, size_t na, const char *b, size_t nb, const char *what)
@@ -138,7 +85,7 @@ int main(void)
      * progress callback sets it after step 2): step 3 fails to allocate part-way and is taken
      * again with low memory, from the random state it began with. The limit is between the two
      * runs' peaks, which count from 0 here (the contexts before are freed). */
-    squeeze s = {2, (plain.peak_device_bytes + low.peak_device_bytes) / 2, 0};
+    squeeze s = {cpu, 2, (plain.peak_device_bytes + low.peak_device_bytes) / 2, 0};
     c = context(false, true, 0);
     ASSERT_OK(run(c, "retried.png", &s, &res, &png, &n));
     ASSERT_EQ(s.last, 4);
@@ -152,7 +99,7 @@ int main(void)
     /* ... failing later in the step, after its cutouts drew their random numbers: just below
      * the plain step's peak, the decoder's forward pass fits (the failure names another part) */
     squeeze late = {
-        2, plain.peak_device_bytes - (plain.peak_device_bytes - low.peak_device_bytes) / 8, 0};
+        cpu, 2, plain.peak_device_bytes - (plain.peak_device_bytes - low.peak_device_bytes) / 8, 0};
     ASSERT_OK(run(c, "retried-late.png", &late, &res, &png, &n));
     fprintf(stderr, "%s", test_log());
     ASSERT(res.low_memory);
