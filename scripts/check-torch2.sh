@@ -39,7 +39,7 @@ if [ ! -f "$INC/torch/csrc/api/include/torch/version.h" ]; then
   dpkg-deb -x "$CACHE"/deb/libtorch-dev_*.deb "$CACHE/root"
 fi
 version=$(printf '#include <torch/version.h>\nTORCH_VERSION_MAJOR.TORCH_VERSION_MINOR\n' |
-          c++ -E -P -isystem "$INC/torch/csrc/api/include" -x c++ - | tail -n 1 | tr -d ' ')
+          c++ -E -P -isystem "$INC/torch/csrc/api/include" -isystem "$INC" -x c++ - | tail -n 1 | tr -d ' ')
 case $version in
   2.*|[3-9].*) ;;
   *) echo "check-torch2: $INC holds libtorch '$version', not 2.x" >&2; exit 2 ;;
@@ -49,7 +49,12 @@ mkdir -p "$CACHE/extra/c10/cuda/impl"
 printf '#pragma once\n#define C10_CUDA_BUILD_SHARED_LIBS\n' \
   >"$CACHE/extra/c10/cuda/impl/cuda_cmake_macros.h"
 
-flags=(-std=gnu++17 -fsyntax-only -D_GLIBCXX_USE_CXX11_ABI=1 -D_GNU_SOURCE -Iinclude -Isrc
+# C++17, as the build; libtorch 2.14 and later refuse it, and the build takes C++20 for them
+# (cmake/cuda.cmake).
+std=gnu++17
+major=${version%%.*} minor=${version#*.}
+if [ "$major" -gt 2 ] || { [ "$major" = 2 ] && [ "$minor" -ge 14 ]; }; then std=gnu++20; fi
+flags=(-std=$std -fsyntax-only -D_GLIBCXX_USE_CXX11_ABI=1 -D_GNU_SOURCE -Iinclude -Isrc
        -isystem "$CACHE/extra" -isystem "$INC/torch/csrc/api/include" -isystem "$INC")
 what="CPU paths only"
 for d in ${CUDA_HOME:+"$CUDA_HOME/include"} /usr/local/cuda/include; do
@@ -59,7 +64,7 @@ for d in ${CUDA_HOME:+"$CUDA_HOME/include"} /usr/local/cuda/include; do
     break
   fi
 done
-echo "check-torch2: libtorch $version headers, $what" >&2
+echo "check-torch2: libtorch $version headers, $what, $std" >&2
 
 logs=$CACHE/logs
 rm -rf "$logs"

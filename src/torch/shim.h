@@ -394,7 +394,7 @@ vqt_tensor *vqt_pixel_unshuffle(const vqt_tensor *t, int r);
 
 /* ---- autograd -------------------------------------------------------------------------- */
 
-int vqt_set_requires_grad(vqt_tensor *t, bool requires);
+int vqt_set_requires_grad(vqt_tensor *t, bool on);
 bool vqt_requires_grad(const vqt_tensor *t);
 /* Back-propagates from a one-element tensor. Returns 0 or -1. */
 int vqt_backward(const vqt_tensor *loss);

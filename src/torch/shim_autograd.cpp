@@ -104,11 +104,11 @@ extern "C" {
 
 /* ---- autograd ---- */
 
-int vqt_set_requires_grad(vqt_tensor *t, bool requires)
+int vqt_set_requires_grad(vqt_tensor *t, bool on)
 {
     GUARD(-1, {
         T(t);
-        t->t.set_requires_grad(requires);
+        t->t.set_requires_grad(on);
         return 0;
     })
 }

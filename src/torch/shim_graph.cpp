@@ -27,6 +27,8 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <type_traits>
+#include <utility>
 
 #include "torch/shim_internal.h"
 
@@ -113,6 +115,33 @@ class PassWatch
     const char *was_noted;
     at::CallbackHandle handle = 0;
 };
+
+// An autograd node held weakly: libtorch hands grad_fn() out as a std::shared_ptr before 2.14
+// and as a c10::intrusive_ptr from 2.14 on.
+using node_ptr = std::decay_t<decltype(std::declval<const at::Tensor &>().grad_fn())>;
+template <class P> struct weak_node;
+template <class N> struct weak_node<std::shared_ptr<N>> {
+    std::weak_ptr<N> p;
+    void set(const std::shared_ptr<N> &n)
+    {
+        p = n;
+    }
+    bool expired() const
+    {
+        return p.expired();
+    }
+};
+template <class N, class Null> struct weak_node<c10::intrusive_ptr<N, Null>> {
+    c10::weak_intrusive_ptr<N, Null> p{c10::intrusive_ptr<N, Null>()};
+    void set(const c10::intrusive_ptr<N, Null> &n)
+    {
+        p = c10::weak_intrusive_ptr<N, Null>(n);
+    }
+    bool expired() const
+    {
+        return p.expired();
+    }
+};
 } // namespace
 
 void vqt_detail::note_host_call(const char *what)
@@ -129,8 +158,8 @@ struct vqt_graphed {
     std::string why;
     at::Tensor in, out, gout, gin; // the static buffers (out, gin: the pool's, when recorded)
     long long replays = 0, eagers = 0;
-    bool bwd_done = true;                         // the last replay's backward pass has run
-    std::weak_ptr<torch::autograd::Node> last_fn; // the last replay's node (expired: dropped)
+    bool bwd_done = true;        // the last replay's backward pass has run
+    weak_node<node_ptr> last_fn; // the last replay's node (expired: dropped)
 #if defined(VQT_WITH_CUDA_GRAPHS)
     std::unique_ptr<at::cuda::CUDAGraph> fwd, bwd;
 #endif
@@ -353,7 +382,7 @@ at::Tensor vqt_graphed::call(const at::Tensor &x)
         return eager(x);
     at::Tensor y = GraphedFn::apply(x, (int64_t)(intptr_t)this);
     bwd_done = false;
-    last_fn = y.grad_fn();
+    last_fn.set(y.grad_fn());
     replays++;
     return y;
 }
