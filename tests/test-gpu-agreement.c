@@ -224,6 +224,34 @@ static void check_device_option(int count)
     ASSERT_EQ(WEXITSTATUS(st), 3); /* README: 3 = runtime or device failure */
 }
 
+/* CUDA_MODULE_LOADING as the process started, from /proc/self/environ (which setenv leaves
+ * alone): NULL when it was not set. */
+static char *initial_module_loading(void)
+{
+    static char buf[1 << 16];
+    FILE *f = fopen("/proc/self/environ", "rb");
+    ASSERT(f != NULL);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    static const char key[] = "CUDA_MODULE_LOADING=";
+    for (size_t i = 0; i < n; i += strlen(buf + i) + 1)
+        if (strncmp(buf + i, key, sizeof key - 1) == 0)
+            return buf + i + sizeof key - 1;
+    return NULL;
+}
+
+/* The CUDA build asks for lazy kernel loading before CUDA starts, as PyTorch's Python does, and
+ * keeps a value the environment gave. */
+static void check_module_loading(void)
+{
+    const char *was = initial_module_loading(), *now = getenv("CUDA_MODULE_LOADING");
+    fprintf(stderr, "  CUDA_MODULE_LOADING: %s at start, %s now\n", was ? was : "unset",
+            now ? now : "unset");
+    ASSERT(now != NULL);
+    ASSERT_STR_EQ(now, was ? was : "LAZY");
+}
+
 /* vqc_cuda_device_check (the doctor's rows) on the device under test: its name, capability
  * and free memory known in a CUDA build with the runtime's headers, the default precision
  * following the capability, small computations right in that precision's element types; one past
@@ -791,6 +819,7 @@ int main(void)
     check_random(dev);
     check_host_grad(dev, dry);
     if (!dry) {
+        check_module_loading();
         check_peak(dev);
         check_oom(dev);
         check_device_option(count);

@@ -37,6 +37,15 @@ extern "C" {
 namespace vqt_detail
 {
 
+#ifdef VQT_WITH_CUDA_HEADERS
+// CUDA runtimes before 12.2 (PyTorch's cu118 and cu121 builds) load every kernel of every module
+// when they start unless CUDA_MODULE_LOADING is LAZY: libtorch_cuda's, cuDNN's and cuBLAS's, for
+// seconds of start-up and device memory taken by kernels a run never launches. PyTorch's Python
+// sets it before its first CUDA call; libtorch's C++ does not. Set at load, before anything can
+// start CUDA, unless the environment chose.
+[[maybe_unused]] static const int lazy_cuda_modules = setenv("CUDA_MODULE_LOADING", "LAZY", 0);
+#endif
+
 thread_local char err_buf[1024];
 thread_local bool err_oom;
 
