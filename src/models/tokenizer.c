@@ -9,13 +9,12 @@
 #include "models/tokenizer.h"
 
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
-#include <zlib.h>
 
+#include "io/gzfile.h"
 #include "models/tokenizer_text.h"
 #include "util/error.h"
 
@@ -168,9 +167,10 @@ static int32_t smap_get(const str_map *m, const char *s, size_t n)
 
 /* Whether the text loaded so far holds the header and all merges the reference reads (the rest of
  * OpenAI's file, 2.7 of its 3.2 MB, is never used, so it is not decompressed). A vocab.json is
- * always read whole. */
-static int have_all_merges(const vqc_strbuf *b, size_t *lines, size_t from)
+ * always read whole. A vqc_gzfile_stop_fn; `user` counts the lines seen. */
+static int have_all_merges(void *user, const vqc_strbuf *b, size_t from)
 {
+    size_t *lines = user;
     if (b->p[strspn(b->p, " \t\r\n")] == '{')
         return 0;
     for (const char *p = b->p + from; (p = memchr(p, '\n', b->n - (size_t)(p - b->p))); p++)
@@ -179,38 +179,12 @@ static int have_all_merges(const vqc_strbuf *b, size_t *lines, size_t from)
     return 0;
 }
 
-/* Reads a file, gunzipping it when it is gzip data (zlib reads other files as they are); with
- * `merges_only`, stops once have_all_merges() says so. */
+/* Reads a file, gunzipping it when it is gzip data; with `merges_only`, stops once
+ * have_all_merges() says so. */
 static int read_file(const char *path, int merges_only, vqc_strbuf *out)
 {
-    errno = 0;
-    gzFile f = gzopen(path, "rb");
-    if (!f)
-        return vqc_error_set(VQC_ERR_IO, "cannot open %s: %s", path,
-                             errno ? strerror(errno) : "out of memory");
-    char buf[1 << 16];
     size_t lines = 0;
-    int got, rc = vqc_strbuf_put(out, "", 0);
-    while (!rc && (got = gzread(f, buf, sizeof buf)) > 0) {
-        size_t from = out->n;
-        rc = from + (size_t)got > MAX_FILE_BYTES
-                 ? vqc_error_set(VQC_ERR_FORMAT, "%s: larger than %u MiB", path,
-                                 MAX_FILE_BYTES >> 20)
-                 : vqc_strbuf_put(out, buf, (size_t)got);
-        if (!rc && merges_only && have_all_merges(out, &lines, from))
-            break;
-    }
-    int zerr = Z_OK;
-    const char *msg = gzerror(f, &zerr);
-    size_t plen = strlen(path);
-    if (strncmp(msg, path, plen) == 0 && strncmp(msg + plen, ": ", 2) == 0)
-        msg += plen + 2; /* zlib's message starts with the path */
-    if (!rc && zerr == Z_ERRNO)
-        rc = vqc_error_set(VQC_ERR_IO, "cannot read %s: %s", path, strerror(errno));
-    else if (!rc && zerr != Z_OK)
-        rc = vqc_error_set(VQC_ERR_FORMAT, "%s: corrupt gzip data (%s)", path, msg);
-    gzclose(f);
-    return rc;
+    return vqc_gzfile_read(path, MAX_FILE_BYTES, merges_only ? have_all_merges : NULL, &lines, out);
 }
 
 /* "<folder of path>/merges.txt" in `out`. */
