@@ -5,10 +5,11 @@
  *     if (vqc_gzfile_read(path, 64u << 20, NULL, NULL, &text) == 0) { ... text.p, text.n ... }
  *     vqc_strbuf_free(&text);
  *
- * zlib's gzread is not used: from zlib 1.3.2 (Debian 13 and later) it reads a gzip member that
+ * zlib's gzread is not used: zlib 1.3.2 as Debian unstable ships it reads a gzip member that
  * ends early, or whose first block is not deflate data, as a plain end of file, without an error,
- * where 1.2 reported "unexpected end of file" or the bad block. Here inflate runs on the bytes
- * itself and a member that did not reach its end (its check sum included) is an error. */
+ * where Debian 12's 1.2.13 reports "unexpected end of file" or the bad block. Here inflate runs
+ * on the bytes itself, and a member that did not reach its end (its check sum included) is an
+ * error with any zlib. */
 #ifndef VQC_IO_GZFILE_H
 #define VQC_IO_GZFILE_H
 
