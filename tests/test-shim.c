@@ -505,6 +505,59 @@ static void test_sdpa(void)
     }
 }
 
+/* A float32 tensor of small whole numbers (exact in any order of addition). */
+static vqt_tensor *whole(int64_t n0, int64_t n1, int64_t n2, int64_t n3, int seed)
+{
+    int64_t shape[4] = {n0, n1, n2, n3}, n = n0 * n1 * n2 * n3;
+    float *v = malloc(sizeof *v * (size_t)n);
+    ASSERT(v != NULL);
+    for (int64_t i = 0; i < n; i++)
+        v[i] = (float)((i * seed) % 7 - 3);
+    vqt_tensor *t = vqt_from_data(v, VQC_DTYPE_F32, 4, shape, NULL, cpu, VQC_DTYPE_F32);
+    free(v);
+    return t;
+}
+
+/* t with `pad` zero channels appended along dimension `dim`. */
+static vqt_tensor *zero_padded(vqt_tensor *t, int dim, int64_t pad)
+{
+    int64_t s[4];
+    ASSERT_EQ(vqt_shape(t, s), 4);
+    s[dim] = pad;
+    vqt_tensor *parts[2] = {t, vqt_binary_s(VQT_MUL, whole(s[0], s[1], s[2], s[3], 1), 0.0)};
+    return vqt_cat(parts, 2, dim);
+}
+
+/* The input gradient of a convolution to 3 channels from 128 (the VQGAN decoder's last) equals the
+ * one through the same weights padded with zero output channels to 16 (a whole block of oneDNN's
+ * AVX-512 kernels), exactly, on whole numbers. Debian 13's libtorch 2.6 on AVX-512 CPUs got the
+ * first wrong until vqt_cpu_conv_check turned its oneDNN convolutions off (vqt_init). */
+static void test_cpu_conv_check(void)
+{
+    const char *why = "unset";
+    int rc = vqt_cpu_conv_check(&why);
+    fprintf(stderr, "CPU convolutions: %s%s\n",
+            rc == 0  ? "right"
+            : rc > 0 ? "wrong with oneDNN, which is now off: "
+                     : "wrong: ",
+            why ? why : "");
+    ASSERT(rc >= 0 && (rc == 0) == (why == NULL));
+    vqt_scope_begin();
+    vqt_tensor *w = whole(3, 128, 3, 3, 3), *g = whole(1, 3, 12, 12, 2), *gx[2];
+    for (int k = 0; k < 2; k++) {
+        vqt_tensor *x = whole(1, 128, 12, 12, 5);
+        ASSERT_OK(vqt_set_requires_grad(x, true));
+        vqt_tensor *y = vqt_conv2d(x, k ? zero_padded(w, 0, 13) : w, NULL, 1, 1, 1, 1, 1);
+        vqt_tensor *gy = k ? zero_padded(g, 1, 13) : g;
+        ASSERT_OK(vqt_backward(vqt_reduce(VQT_SUM, vqt_binary(VQT_MUL, y, gy), 0, NULL, false)));
+        gx[k] = vqt_grad(x);
+    }
+    double d = max_abs_diff(gx[0], gx[1]);
+    fprintf(stderr, "  3 channels against 16: max |diff| %g\n", d);
+    ASSERT(d == 0);
+    vqt_scope_end();
+}
+
 int main(void)
 {
     int n = vqt_init(0);
@@ -528,6 +581,7 @@ int main(void)
     test_oom_in_checkpoint();
     test_host_grad();
     test_sdpa();
+    test_cpu_conv_check();
     vqt_scope_end();
     fprintf(stderr, "test-shim: ok\n");
     return 0;

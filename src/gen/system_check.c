@@ -149,6 +149,7 @@ static int system_check_locked(int n_threads, bool bench, vqc_system_info *out)
     if (out->n_threads < 1)
         return vqc_error_set(VQC_ERR_RUNTIME, "libtorch did not start: %s", vqt_last_error());
     out->n_cuda_devices = vqt_cuda_device_count();
+    vqt_cpu_conv_check(NULL); /* warns where libtorch's own convolutions are taken instead */
     /* exactly: a broken libtorch or BLAS fails here */
     vqt_device cpu = {VQT_DEVICE_CPU, 0};
     out->matmul_ok =
@@ -180,6 +181,8 @@ int vqc_system_check(int n_threads, bool bench, vqc_system_info *out)
  * does not work is off by far more (or NaN). */
 int vqc_device_compute_check(vqt_device dev, vqc_dtype dt, char *msg, size_t len)
 {
+    if (dev.type == VQT_DEVICE_CPU) /* as vqclip computes there */
+        vqt_cpu_conv_check(NULL);
     return product_check(dev, dt, 1e-2, msg, len) || conv_check(dev, dt, 1e-2, msg, len) ? -1 : 0;
 }
 

@@ -449,6 +449,16 @@ vqt_graphs_mode vqt_get_graphs_mode(void);
 /* Whether this build can record CUDA graphs (a CUDA libtorch with ATen/cuda/CUDAGraph.h). */
 bool vqt_cuda_graphs_built(void);
 
+/* Checks once per process that libtorch's CPU convolutions give right values
+ * and input gradients in float32 and bfloat16, against float64 on small whole numbers at a few
+ * channel counts. Where they do not (Debian 13's libtorch 2.6 on AVX-512 CPUs), turns libtorch's
+ * oneDNN (mkldnn) convolutions off for the process, checks again and warns once. Returns 0 (right),
+ * 1 (wrong with oneDNN, right without: now without), or -1 (wrong either way, or the check could
+ * not run). *why (may be NULL) gets what was wrong, or NULL; it lives as long as the process.
+ * Called where a model is loaded onto the CPU, and by the system checks, before any convolution
+ * there, so that a run on a GPU does not pay for it (docs/gpu.md). */
+int vqt_cpu_conv_check(const char **why);
+
 /* A recorder of fn(arg, x); arg must stay valid while the object lives. NULL on failure. */
 vqt_graphed *vqt_graphed_new(vqt_segment_fn fn, void *arg);
 /* fn(arg, x), replayed when it can be (above). Returns a new handle, or NULL on failure (fn's
