@@ -28,7 +28,6 @@ namespace
 {
 
 std::string why_bad; // what the check found wrong; empty when all was right
-bool fell_back = false;
 
 // Relative error of a float32 (or bfloat16) convolution's output and input gradient against
 // float64, for small whole numbers in x, w and the output gradient, which every type holds
@@ -101,7 +100,6 @@ int vqt_cpu_conv_check(const char **why)
                 return;
             at::globalContext().setUserEnabledMkldnn(false);
             std::string again = first_wrong();
-            fell_back = true;
             rc = again.empty() ? 1 : -1;
             vqc_log(VQC_LOG_WARN,
                     again.empty()
