@@ -531,7 +531,7 @@ static vqt_tensor *zero_padded(vqt_tensor *t, int dim, int64_t pad)
 /* The input gradient of a convolution to 3 channels from 128 (the VQGAN decoder's last) equals the
  * one through the same weights padded with zero output channels to 16 (a whole block of oneDNN's
  * AVX-512 kernels), exactly, on whole numbers. Debian 13's libtorch 2.6 on AVX-512 CPUs got the
- * first wrong until vqt_cpu_conv_check turned its oneDNN convolutions off (vqt_init). */
+ * first wrong until vqt_cpu_conv_check (first called here) turned its oneDNN convolutions off. */
 static void test_cpu_conv_check(void)
 {
     const char *why = "unset";
