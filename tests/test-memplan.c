@@ -50,10 +50,14 @@ int main(void)
 {
     vqc_vqgan_info vi = imagenet_f16();
     vqc_clip_info ci = vit_b32();
-    vqc_memplan_step st = {&vi, &ci, 32, 0, false, 4, 4, 0, 0, 0, {NULL}, false, -1, false, 0},
-                     st8 = {&vi, &ci, 8, 0, false, 4, 4, 0, 0, 0, {NULL}, false, -1, false, 0};
-    vqc_memplan_step low = {&vi, &ci, 32, 0, true, 4, 4, 0, 0, 0, {NULL}, false, -1, false, 0},
-                     st1 = {&vi, &ci, 1, 0, false, 4, 4, 0, 0, 0, {NULL}, false, -1, false, 0};
+    vqc_memplan_step st = {&vi, &ci, 32,     0,     false, 4,     4, 0,
+                           0,   0,   {NULL}, false, -1,    false, 0, false},
+                     st8 = {&vi, &ci, 8,      0,     false, 4,     4, 0,
+                            0,   0,   {NULL}, false, -1,    false, 0, false};
+    vqc_memplan_step low = {&vi, &ci, 32,     0,     true, 4,     4, 0,
+                            0,   0,   {NULL}, false, -1,   false, 0, false},
+                     st1 = {&vi, &ci, 1,      0,     false, 4,     4, 0,
+                            0,   0,   {NULL}, false, -1,    false, 0, false};
     int64_t s256 = vqc_memplan_step_bytes(&st, 256, 256);
     int64_t s512 = vqc_memplan_step_bytes(&st, 512, 512);
     int64_t s512c8 = vqc_memplan_step_bytes(&st8, 512, 512);
@@ -88,6 +92,34 @@ int main(void)
     ASSERT(vqc_memplan_step_bytes(&cpu_st8, 512, 512) < c512);
     ASSERT(vqc_memplan_step_bytes(&cpu_low, 1024, 1024) <
            vqc_memplan_step_bytes(&cpu_st, 1024, 1024));
+
+    /* With libtorch's own CPU convolutions each 3x3 convolution unfolds its input (9 x its
+     * channels x its positions) while it runs: with few cutouts, the decoder's forward pass
+     * becomes the step's peak from 256x256 on, well above oneDNN's step (as measured,
+     * docs/benchmarks.md); never below it, with low memory too; a CUDA step ignores the flag. */
+    vqc_memplan_step one = st1, one_low = low, own, own_low, cuda_own = st;
+    one.on_cpu = one_low.on_cpu = true;
+    one_low.cutn = 1;
+    own = one;
+    own_low = one_low;
+    own.own_convs = own_low.own_convs = cuda_own.own_convs = true;
+    fprintf(stderr,
+            "CPU, one cutout, at 256 with libtorch's own convolutions: %.1f MiB (oneDNN "
+            "%.1f)\n",
+            vqc_memplan_step_bytes(&own, 256, 256) / 1048576.0,
+            vqc_memplan_step_bytes(&one, 256, 256) / 1048576.0);
+    ASSERT(vqc_memplan_step_bytes(&own, 256, 256) >
+           vqc_memplan_step_bytes(&one, 256, 256) / 10 * 14);
+    ASSERT(vqc_memplan_step_bytes(&own_low, 256, 256) >
+           vqc_memplan_step_bytes(&one_low, 256, 256) / 10 * 14);
+    for (int side = 64; side <= 1024; side *= 2) {
+        ASSERT(vqc_memplan_step_bytes(&own, side, side) >=
+               vqc_memplan_step_bytes(&one, side, side));
+        ASSERT(vqc_memplan_step_bytes(&own_low, side, side) >=
+               vqc_memplan_step_bytes(&one_low, side, side));
+        ASSERT_EQ(vqc_memplan_step_bytes(&cuda_own, side, side),
+                  vqc_memplan_step_bytes(&st, side, side));
+    }
 
     /* Fused decoder attention keeps no S x S scores on CUDA: at 2048x2048 (S = 128 * 128 cells,
      * over the fast precision's threshold; four attention blocks in the f16 decoder, the middle
@@ -124,7 +156,7 @@ int main(void)
     l14.vision_layers = 24;
     l14.vision_heads = 16;
     vqc_memplan_step only_l14 = {&vi, &l14, 32,     0,     false, 4,     4, 0,
-                                 0,   0,    {NULL}, false, -1,    false, 0};
+                                 0,   0,    {NULL}, false, -1,    false, 0, false};
     vqc_memplan_step b32_l14 = st, l14_l14 = only_l14;
     b32_l14.n_more_clips = l14_l14.n_more_clips = 1;
     b32_l14.more_clips[0] = l14_l14.more_clips[0] = &l14;

@@ -264,6 +264,7 @@ int vqc_gen_setup(gen_run *r)
         .fused_attention_from = vqc_vqgan_fused_attention_from(c->vq),
         .clip_bytes = c->clip_bytes,
         .on_cpu = c->dev.type == VQT_DEVICE_CPU,
+        .own_convs = c->dev.type == VQT_DEVICE_CPU && vqt_cpu_conv_check(NULL) == 1,
         .limited = c->p.memory_limit > 0,
         .limit_left = c->p.memory_limit - r->base_bytes,
     };

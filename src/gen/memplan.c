@@ -58,16 +58,49 @@ static double attn_elems(const keep_model *km, double c, double s, int64_t fused
 /* Running count of a decoder's activations by segment, as vqgan.c checkpoints them (the head
  * convolutions, each middle block, each ResnetBlock with its attention, each upsampling, the
  * tail): `total` all segments' activations (their inputs among them), `inputs` the segments'
- * inputs, `biggest` the largest segment's activations. */
+ * inputs, `biggest` the largest segment's activations.
+ *
+ * With libtorch's own CPU convolutions (vqc_memplan_step.own_convs) each 3x3 convolution also
+ * unfolds its input into a matrix of 9 x its input channels x its output positions while it
+ * runs (im2col, allocated and counted; their backward pass's like buffer is not allocated
+ * through libtorch's allocator). That matrix, not the activations kept, makes the step's peak at
+ * small pictures: `fwd` is the largest moment of the forward pass, the activations kept before
+ * a segment and the segment's convolution moment; `rec` the largest moment of low memory's
+ * recomputation, when the backward pass has come back to a segment: the inputs kept up to it
+ * (those after it are gone), its convolution moment and its output's gradient. */
 typedef struct {
     double total, inputs, biggest;
+    double fwd, rec;
 } seg_count;
 
-static void add_segment(seg_count *n, double input, double kept)
+/* conv_moment: what a segment holds while its largest 3x3 convolution runs with libtorch's own
+ * convolutions (elements, none without them). */
+static void add_segment(seg_count *n, double input, double kept, double conv_moment, double out)
 {
+    double before = n->total, inputs_before = n->inputs;
     n->inputs += input;
     n->total += kept;
     n->biggest = kept > n->biggest ? kept : n->biggest;
+    if (conv_moment > 0) {
+        n->fwd = before + conv_moment > n->fwd ? before + conv_moment : n->fwd;
+        double r = inputs_before + conv_moment + out;
+        n->rec = r > n->rec ? r : n->rec;
+    }
+}
+
+/* A 3x3 convolution from cin to cout channels at s positions (stride 1) with libtorch's own
+ * kernels: its input, the unfolded matrix, its output, and `held` beside them. */
+static double own_conv(double held, double cin, double cout, double s)
+{
+    return held + cin * s + 9.0 * cin * s + cout * s;
+}
+
+/* A ResnetBlock from cin to c channels at s: its first convolution holds the block's input
+ * beside the normalised one, its second also the first's output. */
+static double own_resblock(double cin, double c, double s)
+{
+    double a = own_conv(cin * s, cin, c, s), b = own_conv(cin * s + c * s, c, c, s);
+    return a > b ? a : b;
 }
 
 /* The VQGAN decoder at a latent of hl x wl cells, with the gradient to its input: what it keeps
@@ -75,15 +108,17 @@ static void add_segment(seg_count *n, double input, double kept)
  * inputs), and what its backward pass adds to that (*backward: the gradients in flight, and with
  * low_memory the largest segment's activations, recomputed one at a time). */
 static void decoder_elems(const keep_model *km, const vqc_vqgan_info *vi, double hl, double wl,
-                          bool low_memory, int64_t fused_from, double *kept, double *backward)
+                          bool low_memory, int64_t fused_from, bool own, double *kept,
+                          double *backward, double *forward, double *recompute)
 {
     int L = vi->num_levels > 0 ? vi->num_levels : 1;
-    double s = hl * wl, top = (double)vi->ch * vi->ch_mult[L - 1], z = vi->z_channels * s;
-    seg_count n = {0, 0, 0};
-    add_segment(&n, z, km->head * top * s); /* z -> conv_in */
-    add_segment(&n, top * s, km->resblock * top * s);
-    add_segment(&n, top * s, attn_elems(km, top, s, fused_from));
-    add_segment(&n, top * s, km->resblock * top * s);
+    double s = hl * wl, top = (double)vi->ch * vi->ch_mult[L - 1], zc = vi->z_channels, z = zc * s;
+    double on = own ? 1.0 : 0.0; /* the convolution moments count only then */
+    seg_count n = {0, 0, 0, 0, 0};
+    add_segment(&n, z, km->head * top * s, on * own_conv(z, zc, top, s), top * s); /* conv_in */
+    add_segment(&n, top * s, km->resblock * top * s, on * own_resblock(top, top, s), top * s);
+    add_segment(&n, top * s, attn_elems(km, top, s, fused_from), 0, 0);
+    add_segment(&n, top * s, km->resblock * top * s, on * own_resblock(top, top, s), top * s);
     double largest = top * s, scores = fused_at(fused_from, s) ? 0.0 : s * s, c_in = top;
     for (int i = L - 1; i >= 0; i--) {
         double c = (double)vi->ch * vi->ch_mult[i];
@@ -94,24 +129,33 @@ static void decoder_elems(const keep_model *km, const vqc_vqgan_info *vi, double
                 if (!fused_at(fused_from, s))
                     scores = s * s > scores ? s * s : scores;
             }
-            add_segment(&n, c_in * s, k);
+            add_segment(&n, c_in * s, k, on * own_resblock(c_in, c, s), c * s);
             c_in = c;
         }
-        if (i > 0) {
-            add_segment(&n, c * s, km->upsample * c * s * 4); /* nearest upsampling, its conv */
+        if (i > 0) { /* nearest upsampling, its convolution at the larger size */
+            add_segment(&n, c * s, km->upsample * c * s * 4, on * own_conv(c * s, c, c, s * 4),
+                        c * s * 4);
             s *= 4;
         }
         largest = c * s > largest ? c * s : largest;
     }
-    add_segment(&n, c_in * s, km->tail * c_in * s + km->out * vi->out_ch * s);
+    add_segment(&n, c_in * s, km->tail * c_in * s + km->out * vi->out_ch * s,
+                on * own_conv(c_in * s, c_in, vi->out_ch, s), vi->out_ch * s);
     /* the gradients of the largest activation in flight at once, and through an attention
      * block those of its scores and softmax */
     double transient = km->transient * largest > 2 * scores ? km->transient * largest : 2 * scores;
     *kept = low_memory ? n.inputs : km->z * z + n.total;
     *backward = (low_memory ? n.biggest : 0.0) + transient;
+    /* with low memory the forward pass keeps only the inputs: the recomputation's moment is the
+     * larger */
+    *forward = low_memory ? 0.0 : n.fwd;
+    *recompute = low_memory ? n.rec : 0.0;
 }
 
-/* The CLIP image tower over cutn cutouts of side r, with the gradient to its input. */
+/* The CLIP image tower over cutn cutouts of side r, with the gradient to its input. With
+ * libtorch's own CPU convolutions nothing changes: the ViT's patch convolution unfolds no more
+ * than its input, and a ResNet's stem unfolds its input while little else of the tower exists
+ * (measured on tiny_rn: no larger peak). */
 static double clip_elems(const keep_model *km, const vqc_clip_info *ci, int cutn, int r)
 {
     double img = 3.0 * r * r;
@@ -141,9 +185,11 @@ int64_t vqc_memplan_step_bytes(const vqc_memplan_step *st, int w, int h)
     double px = (double)w * h;
     double dec_b = st->decoder_bytes > 0 ? st->decoder_bytes : 4;
     double clip_b = st->clip_bytes > 0 ? st->clip_bytes : 4;
-    double kept, backward;
+    bool own = st->on_cpu && st->own_convs;
+    double kept, backward, forward, recompute;
     decoder_elems(km, vi, (double)h / f, (double)w / f, st->low_memory,
-                  st->on_cpu ? -1 : st->fused_attention_from, &kept, &backward);
+                  st->on_cpu ? -1 : st->fused_attention_from, own, &kept, &backward, &forward,
+                  &recompute);
     /* the decoded image, its augmentation inputs and outputs and their gradients, and what the
      * shaping losses keep */
     double images = 4.0 * 3.0 * px * 6 + 4.0 * (3.0 * cutn * r * r * st->shape_cut_tensors +
@@ -157,6 +203,10 @@ int64_t vqc_memplan_step_bytes(const vqc_memplan_step *st, int w, int h)
     double base = dec_b * kept + images, bytes = base + clips + dec_b * backward;
     if (km->phases)
         bytes = clips > dec_b * backward ? base + clips : base + dec_b * backward;
+    /* with libtorch's own convolutions: the decoder's forward pass, before the pictures and
+     * CLIP's activations exist, or its recomputation with low memory */
+    bytes = dec_b * forward > bytes ? dec_b * forward : bytes;
+    bytes = images + dec_b * recompute > bytes ? images + dec_b * recompute : bytes;
     return bytes > 9.0e18 ? INT64_MAX : (int64_t)bytes;
 }
 

@@ -42,6 +42,9 @@ typedef struct {
      * what the device held when the run began; the device's free memory counts only below it */
     bool limited;
     int64_t limit_left;
+    /* On the CPU: libtorch's own convolutions, not oneDNN's (vqt_cpu_conv_check returned 1),
+     * whose unfolded inputs make the peak at small pictures */
+    bool own_convs;
 } vqc_memplan_step;
 
 /* Estimated bytes one step needs beyond the loaded models, for a w x h image (multiples of the

@@ -456,7 +456,9 @@ bool vqt_cuda_graphs_built(void);
  * 1 (wrong with oneDNN, right without: now without), or -1 (wrong either way, or the check could
  * not run). *why (may be NULL) gets what was wrong, or NULL; it lives as long as the process.
  * Called where a model is loaded onto the CPU, and by the system checks, before any convolution
- * there, so that a run on a GPU does not pay for it (docs/gpu.md). */
+ * there, so that a run on a GPU does not pay for it (docs/gpu.md). VQCLIP_ONEDNN=0 in the
+ * environment takes libtorch's own convolutions without checking (returns 1, *why names it): the
+ * tests hold that path to account on any machine. */
 int vqt_cpu_conv_check(const char **why);
 
 /* A recorder of fn(arg, x); arg must stay valid while the object lives. NULL on failure. */

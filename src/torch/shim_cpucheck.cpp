@@ -21,6 +21,7 @@
 
 #include "torch/shim_internal.h"
 extern "C" {
+#include "util/env.h"
 #include "util/error.h"
 }
 
@@ -28,6 +29,8 @@ namespace
 {
 
 std::string why_bad; // what the check found wrong; empty when all was right
+std::once_flag once; // the check, once per process
+int rc = 0;          // its outcome (vqt_cpu_conv_check)
 
 // Relative error of a float32 (or bfloat16) convolution's output and input gradient against
 // float64, for small whole numbers in x, w and the output gradient, which every type holds
@@ -90,9 +93,15 @@ extern "C" {
 
 int vqt_cpu_conv_check(const char **why)
 {
-    static std::once_flag once;
-    static int rc = 0;
     std::call_once(once, [] {
+        static const char *const off[] = {"0", "1", nullptr};
+        if (vqc_env_choice("VQCLIP_ONEDNN", off) == 0) {
+            // asked for: no check, no warning, the same path a failed check takes
+            why_bad = "VQCLIP_ONEDNN=0";
+            at::globalContext().setUserEnabledMkldnn(false);
+            rc = 1;
+            return;
+        }
         try {
             at::AutoGradMode on(true);
             why_bad = first_wrong();
