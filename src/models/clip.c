@@ -601,8 +601,6 @@ static int load_from(const vqc_tensor_map *map, vqc_weight_file *file, vqt_devic
                      vqc_clip_precision prec, vqc_clip **out)
 {
     *out = NULL;
-    if (dev.type == VQT_DEVICE_CPU) /* before the model's first convolution there */
-        vqt_cpu_conv_check(NULL);
     clip_loader ld;
     int rc = ld_detect(&ld, map);
     ld.file = file;

@@ -192,8 +192,6 @@ static int load_srvgg(vqc_esrgan *m, const vqc_tensor_map *map)
 int vqc_esrgan_load_map(const vqc_tensor_map *map, vqt_device dev, vqc_dtype dt, vqc_esrgan **out)
 {
     *out = NULL;
-    if (dev.type == VQT_DEVICE_CPU) /* before the model's first convolution there */
-        vqt_cpu_conv_check(NULL);
     vqc_esrgan *m = calloc(1, sizeof *m);
     if (!m)
         return vqc_error_set(VQC_ERR_NOMEM, "out of memory");

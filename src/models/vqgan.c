@@ -197,8 +197,6 @@ static int load_from(const vqc_tensor_map *map, vqc_weight_file *file, const cha
                      vqt_device dev, vqc_vqgan **out)
 {
     *out = NULL;
-    if (dev.type == VQT_DEVICE_CPU) /* before the model's first convolution there */
-        vqt_cpu_conv_check(NULL);
     vqc_vqgan *m = calloc(1, sizeof *m);
     if (!m)
         return vqc_error_set(VQC_ERR_NOMEM, "out of memory");

@@ -69,9 +69,19 @@ static const vqc_tensor_info *checked_info(const vqc_tensor_map *map, const char
     return ti;
 }
 
+/* Every model's weights come through vqc_weight or vqc_weight_view, before the model computes
+ * anything: on the CPU the first of them checks libtorch's convolutions there (once per process,
+ * vqt_cpu_conv_check), so that no model runs a wrong one and a run on a GPU does not pay. */
+static void check_cpu_convs(vqt_device dev)
+{
+    if (dev.type == VQT_DEVICE_CPU)
+        vqt_cpu_conv_check(NULL);
+}
+
 vqt_tensor *vqc_weight(const vqc_tensor_map *map, const char *prefix, const char *name,
                        vqt_device dev, vqc_dtype dt, int ndim, const int64_t *shape)
 {
+    check_cpu_convs(dev);
     const vqc_tensor_info *ti = checked_info(map, prefix, name, ndim, shape);
     if (!ti)
         return NULL;
@@ -126,6 +136,7 @@ static void release_view(void *ctx)
 vqt_tensor *vqc_weight_view(vqc_weight_file *f, const char *prefix, const char *name,
                             vqt_device dev, vqc_dtype dt, int ndim, const int64_t *shape)
 {
+    check_cpu_convs(dev);
     const vqc_tensor_info *ti = checked_info(f->map, prefix, name, ndim, shape);
     if (!ti)
         return NULL;

@@ -455,11 +455,13 @@ bool vqt_cuda_graphs_built(void);
  * oneDNN (mkldnn) convolutions off for the process, checks again and warns once. Returns 0 (right),
  * 1 (wrong with oneDNN, right without: now without), or -1 (wrong either way, or the check could
  * not run). *why (may be NULL) gets what was wrong, or NULL; it lives as long as the process.
- * Called where a model is loaded onto the CPU, and by the system checks, before any convolution
- * there, so that a run on a GPU does not pay for it (docs/gpu.md). VQCLIP_ONEDNN=0 in the
- * environment takes libtorch's own convolutions without checking (returns 1, *why names it): the
- * tests hold that path to account on any machine. */
+ * Called where a model's weights are placed on the CPU (src/models/weights.c), and by the system
+ * checks, before any convolution there, so that a run on a GPU does not pay for it (docs/gpu.md).
+ * VQCLIP_ONEDNN=0 in the environment takes libtorch's own convolutions without checking (returns 1,
+ * *why names it): the tests hold that path to account on any machine. */
 int vqt_cpu_conv_check(const char **why);
+/* vqt_cpu_conv_check's outcome without running it: -2 while it has not run in this process. */
+int vqt_cpu_conv_state(void);
 
 /* A recorder of fn(arg, x); arg must stay valid while the object lives. NULL on failure. */
 vqt_graphed *vqt_graphed_new(vqt_segment_fn fn, void *arg);

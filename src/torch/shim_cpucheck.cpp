@@ -13,6 +13,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <mutex>
@@ -28,9 +29,10 @@ extern "C" {
 namespace
 {
 
-std::string why_bad; // what the check found wrong; empty when all was right
-std::once_flag once; // the check, once per process
-int rc = 0;          // its outcome (vqt_cpu_conv_check)
+std::string why_bad;        // what the check found wrong; empty when all was right
+std::once_flag once;        // the check, once per process
+int rc = 0;                 // its outcome (vqt_cpu_conv_check)
+std::atomic<int> state{-2}; // rc once the check has run (vqt_cpu_conv_state)
 
 // Relative error of a float32 (or bfloat16) convolution's output and input gradient against
 // float64, for small whole numbers in x, w and the output gradient, which every type holds
@@ -122,9 +124,15 @@ int vqt_cpu_conv_check(const char **why)
             rc = -1;
         }
     });
+    state.store(rc);
     if (why)
         *why = why_bad.empty() ? nullptr : why_bad.c_str();
     return rc;
+}
+
+int vqt_cpu_conv_state(void)
+{
+    return state.load();
 }
 
 } // extern "C"
