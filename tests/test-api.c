@@ -611,6 +611,8 @@ static void test_threads(vqc_context_params cp)
 {
     vqc_context *ctx[2];
     thread_job alone[2], job[4];
+    if (!torch_threads()) /* looked up here, before the threads call it */
+        FAIL("libtorch's at::get_num_threads is not found in this process");
     for (int k = 0; k < 2; k++) {
         cp.n_threads = k + 1;
         CHECK_OK(vqc_init(&cp, &ctx[k]));
@@ -621,8 +623,6 @@ static void test_threads(vqc_context_params cp)
         thread_generate(&alone[k]);
         CHECK_OK(alone[k].rc);
     }
-    if (!torch_threads())
-        FAIL("libtorch's at::get_num_threads is not found in this process");
     for (int k = 0; k < 2; k++)
         if (alone[k].threads != k + 1)
             FAIL("the context of %d CPU threads ran with %d", k + 1, alone[k].threads);
