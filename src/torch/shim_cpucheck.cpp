@@ -29,10 +29,9 @@ extern "C" {
 namespace
 {
 
-std::string why_bad;        // what the check found wrong; empty when all was right
-std::once_flag once;        // the check, once per process
-int rc = 0;                 // its outcome (vqt_cpu_conv_check)
-std::atomic<int> state{-2}; // rc once the check has run (vqt_cpu_conv_state)
+std::string why_bad;     // what the check found wrong; empty when all was right
+std::once_flag once;     // the check, once per process
+std::atomic<int> rc{-2}; // its outcome (vqt_cpu_conv_check); -2 until it has run
 
 // Relative error of a float32 (or bfloat16) convolution's output and input gradient against
 // float64, for small whole numbers in x, w and the output gradient, which every type holds
@@ -107,8 +106,10 @@ int vqt_cpu_conv_check(const char **why)
         try {
             at::AutoGradMode on(true);
             why_bad = first_wrong();
-            if (why_bad.empty())
+            if (why_bad.empty()) {
+                rc = 0;
                 return;
+            }
             at::globalContext().setUserEnabledMkldnn(false);
             std::string again = first_wrong();
             rc = again.empty() ? 1 : -1;
@@ -124,7 +125,6 @@ int vqt_cpu_conv_check(const char **why)
             rc = -1;
         }
     });
-    state.store(rc);
     if (why)
         *why = why_bad.empty() ? nullptr : why_bad.c_str();
     return rc;
@@ -132,7 +132,7 @@ int vqt_cpu_conv_check(const char **why)
 
 int vqt_cpu_conv_state(void)
 {
-    return state.load();
+    return rc;
 }
 
 } // extern "C"
