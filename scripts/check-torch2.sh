@@ -3,6 +3,9 @@
 # its CUDA code paths on where CUDA's headers are here.
 #
 #   scripts/check-torch2.sh
+#   scripts/check-torch2.sh --cuda-only   the same, or nothing (exit 0) where no CUDA headers are
+#                                         found: CI's way, whose Debian 13 build
+#                                         (scripts/run-torch2.sh) compiles the CPU paths anyway
 #
 # Why: this machine builds against Debian 12's libtorch 1.13, and the lent GPU machines build
 # against a PyTorch 2.x install, which no machine without a GPU session sees. A shim that does
@@ -20,6 +23,20 @@
 # ~/.cache/vqclip-torch2). Exit 0: every file compiled; 1: a file did not; 2: no headers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+CUDA_ONLY=0
+case "${1:-}" in
+  "") ;;
+  --cuda-only) CUDA_ONLY=1 ;;
+  *) echo "usage: scripts/check-torch2.sh [--cuda-only]" >&2; exit 2 ;;
+esac
+CUDA_INC=""
+for d in ${CUDA_HOME:+"$CUDA_HOME/include"} /usr/local/cuda/include; do
+  if [ -f "$d/cuda_runtime_api.h" ]; then CUDA_INC=$d; break; fi
+done
+if [ "$CUDA_ONLY" = 1 ] && [ -z "$CUDA_INC" ]; then
+  echo "check-torch2: no CUDA headers here; the CPU paths are left to the Debian 13 build" >&2
+  exit 0
+fi
 SUITE=${VQCLIP_TORCH2_SUITE:-trixie}
 CACHE=${VQCLIP_TORCH2_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vqclip-torch2}
 INC=$CACHE/root/usr/include
@@ -57,13 +74,10 @@ if [ "$major" -gt 2 ] || { [ "$major" = 2 ] && [ "$minor" -ge 14 ]; }; then std=
 flags=(-std=$std -fsyntax-only -D_GLIBCXX_USE_CXX11_ABI=1 -D_GNU_SOURCE -Iinclude -Isrc
        -isystem "$CACHE/extra" -isystem "$INC/torch/csrc/api/include" -isystem "$INC")
 what="CPU paths only"
-for d in ${CUDA_HOME:+"$CUDA_HOME/include"} /usr/local/cuda/include; do
-  if [ -f "$d/cuda_runtime_api.h" ]; then
-    flags+=(-DVQT_WITH_CUDA_HEADERS -DVQT_WITH_CUDART -DVQT_WITH_CUDA_GRAPHS -isystem "$d")
-    what="CUDA paths on, CUDA headers from $d"
-    break
-  fi
-done
+if [ -n "$CUDA_INC" ]; then
+  flags+=(-DVQT_WITH_CUDA_HEADERS -DVQT_WITH_CUDART -DVQT_WITH_CUDA_GRAPHS -isystem "$CUDA_INC")
+  what="CUDA paths on, CUDA headers from $CUDA_INC"
+fi
 echo "check-torch2: libtorch $version headers, $what, $std" >&2
 
 logs=$CACHE/logs
