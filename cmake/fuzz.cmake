@@ -34,6 +34,9 @@ get_target_property(VQCLIP_FUZZ_LIBS vqclip_obj LINK_LIBRARIES)
 target_link_libraries(vqclip_fuzzcore PUBLIC ${VQCLIP_FUZZ_LIBS})
 target_compile_options(vqclip_fuzzcore PRIVATE
   $<$<COMPILE_LANGUAGE:C>:-fsanitize=fuzzer-no-link ${VQCLIP_FUZZ_SAN} ${VQCLIP_WARN}>)
+if(VQCLIP_PCH)
+  target_precompile_headers(vqclip_fuzzcore PRIVATE ${VQCLIP_SHIM_PCH})
+endif()
 
 enable_testing()
 add_custom_target(vqclip_fuzz)

@@ -268,7 +268,10 @@ st_configure() {
     rm -rf "$BUILD/CMakeFiles"
   fi
   rm -f "$BUILD/CMakeCache.txt"
-  args=(-S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_PREFIX_PATH=$prefix")
+  # Without the precompiled header: on 16 cores the shim's files build at once instead of
+  # waiting for it.
+  args=(-S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_PREFIX_PATH=$prefix"
+        -DVQCLIP_PCH=OFF)
   [ -n "$gen" ] && args+=(-G "$gen")
   export PKG_CONFIG_PATH="$CARRY/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
   if [ "$MODE" = dry ]; then
