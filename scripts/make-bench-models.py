@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes full-size random-weight models in the released container formats, for benchmarks.
 
-  scripts/make-bench-models.py OUTDIR [--vqgan] [--clip] [--esrgan]
+  scripts/make-bench-models.py OUTDIR [--vqgan] [--clip] [--clip-rn] [--esrgan]
 
 - OUTDIR/vqgan_f16_16384_random.ckpt (+ .yaml): a PyTorch-Lightning-style checkpoint with the
   vqgan_imagenet_f16_16384 architecture (ch 128, ch_mult 1,1,2,2,4, 2 res blocks, attention
@@ -9,6 +9,8 @@
   Adam optimizer states, as the released file has (~0.9 GB).
 - OUTDIR/ViT-B-32_random.pt: a TorchScript archive whose state_dict has OpenAI's ViT-B/32 names,
   shapes and dtypes (float16 conv/linear weights, float32 others).
+- with --clip-rn (not written by default): OUTDIR/RN50_random.pt, the same for OpenAI's RN50
+  (a ModifiedResNet of width 64, blocks 3,4,6,3, at 224 pixels; BatchNorms in float32).
 - with --esrgan (not written by default): OUTDIR/RealESRGAN_x4plus_random.pth ({"params_ema": RRDBNet x4, 64
   features, 23 blocks}) and OUTDIR/realesr-general-x4v3_random.pth ({"params": SRVGGNetCompact,
   64 features, 32 convs, PReLU}), the released Real-ESRGAN files' layouts.
@@ -158,44 +160,105 @@ class TensorTree(torch.nn.Module):
         return x
 
 
-def clip_vit_state_dict(width=768, layers=12, patch=32, res=224, embed=512, tw=512, tl=12,
-                        vocab=49408, ctx=77, gen=None):
-    half = torch.float16
-    sd = {}
+def _randn(gen):
     def r(*s, dt=torch.float32, scale=0.02):
         return (torch.randn(*s, generator=gen) * scale).to(dt)
-    def block(p, w):
-        sd[p + ".attn.in_proj_weight"] = r(3 * w, w, dt=half)
-        sd[p + ".attn.in_proj_bias"] = r(3 * w, dt=half)
-        sd[p + ".attn.out_proj.weight"] = r(w, w, dt=half)
-        sd[p + ".attn.out_proj.bias"] = r(w, dt=half)
-        for ln in ("ln_1", "ln_2"):
-            sd[f"{p}.{ln}.weight"] = torch.ones(w)
-            sd[f"{p}.{ln}.bias"] = torch.zeros(w)
-        sd[p + ".mlp.c_fc.weight"] = r(4 * w, w, dt=half)
-        sd[p + ".mlp.c_fc.bias"] = r(4 * w, dt=half)
-        sd[p + ".mlp.c_proj.weight"] = r(w, 4 * w, dt=half)
-        sd[p + ".mlp.c_proj.bias"] = r(w, dt=half)
-    grid = res // patch
+    return r
+
+
+def clip_text_head(sd, r, embed=512, tw=512, ctx=77):
+    """The text tower's parts that OpenAI's files draw first (the order keeps the files the
+    same as before for a seed), and logit_scale."""
     sd["positional_embedding"] = r(ctx, tw, scale=0.01)
-    sd["text_projection"] = r(tw, embed, dt=half, scale=tw ** -0.5)
+    sd["text_projection"] = r(tw, embed, dt=torch.float16, scale=tw ** -0.5)
     sd["logit_scale"] = torch.tensor(4.6052)
+
+
+def clip_text_tail(sd, r, tw=512, tl=12, vocab=49408, ctx=77):
+    """The rest of the text tower and the scalars that OpenAI's files carry."""
+    sd["ln_final.weight"] = torch.ones(tw)
+    sd["ln_final.bias"] = torch.zeros(tw)
+    for i in range(tl):
+        transformer_block(sd, f"transformer.resblocks.{i}", tw, r)
+    sd["token_embedding.weight"] = r(vocab, tw, dt=torch.float16)
+    sd["context_length"] = torch.tensor(ctx)
+    sd["vocab_size"] = torch.tensor(vocab)
+
+
+def transformer_block(sd, p, w, r):
+    half = torch.float16
+    sd[p + ".attn.in_proj_weight"] = r(3 * w, w, dt=half)
+    sd[p + ".attn.in_proj_bias"] = r(3 * w, dt=half)
+    sd[p + ".attn.out_proj.weight"] = r(w, w, dt=half)
+    sd[p + ".attn.out_proj.bias"] = r(w, dt=half)
+    for ln in ("ln_1", "ln_2"):
+        sd[f"{p}.{ln}.weight"] = torch.ones(w)
+        sd[f"{p}.{ln}.bias"] = torch.zeros(w)
+    sd[p + ".mlp.c_fc.weight"] = r(4 * w, w, dt=half)
+    sd[p + ".mlp.c_fc.bias"] = r(4 * w, dt=half)
+    sd[p + ".mlp.c_proj.weight"] = r(w, 4 * w, dt=half)
+    sd[p + ".mlp.c_proj.bias"] = r(w, dt=half)
+
+
+def clip_vit_state_dict(width=768, layers=12, patch=32, res=224, embed=512, gen=None):
+    half, r = torch.float16, _randn(gen)
+    sd = {}
+    grid = res // patch
+    clip_text_head(sd, r, embed=embed)
     sd["visual.class_embedding"] = r(width, scale=width ** -0.5)
     sd["visual.positional_embedding"] = r(grid * grid + 1, width, scale=width ** -0.5)
     sd["visual.proj"] = r(width, embed, dt=half, scale=width ** -0.5)
     sd["visual.conv1.weight"] = r(width, 3, patch, patch, dt=half)
-    for ln in ("visual.ln_pre", "visual.ln_post", "ln_final"):
-        w = tw if ln == "ln_final" else width
-        sd[ln + ".weight"] = torch.ones(w)
-        sd[ln + ".bias"] = torch.zeros(w)
+    for ln in ("visual.ln_pre", "visual.ln_post"):
+        sd[ln + ".weight"] = torch.ones(width)
+        sd[ln + ".bias"] = torch.zeros(width)
     for i in range(layers):
-        block(f"visual.transformer.resblocks.{i}", width)
-    for i in range(tl):
-        block(f"transformer.resblocks.{i}", tw)
-    sd["token_embedding.weight"] = r(vocab, tw, dt=half)
+        transformer_block(sd, f"visual.transformer.resblocks.{i}", width, r)
+    clip_text_tail(sd, r)
     sd["input_resolution"] = torch.tensor(res)
-    sd["context_length"] = torch.tensor(ctx)
-    sd["vocab_size"] = torch.tensor(vocab)
+    return sd
+
+
+def clip_rn_state_dict(width=64, blocks=(3, 4, 6, 3), res=224, embed=1024, gen=None):
+    """OpenAI's ModifiedResNet: a three-convolution stem, Bottleneck blocks with average pooling
+    for their strides, and attention pooling (heads = width * 32 / 64)."""
+    half, r = torch.float16, _randn(gen)
+    sd = {}
+    clip_text_head(sd, r, embed=embed)
+    def bn(p, c):
+        sd[p + ".weight"] = 1 + r(c)
+        sd[p + ".bias"] = r(c)
+        sd[p + ".running_mean"] = r(c)
+        sd[p + ".running_var"] = 1 + r(c).abs()
+        sd[p + ".num_batches_tracked"] = torch.tensor(0)
+    def conv(p, cout, cin, k):
+        sd[p + ".weight"] = r(cout, cin, k, k, dt=half, scale=(cin * k * k) ** -0.5)
+    stem = ((3, width // 2), (width // 2, width // 2), (width // 2, width))
+    for i, (cin, cout) in enumerate(stem):
+        conv(f"visual.conv{i + 1}", cout, cin, 3)
+        bn(f"visual.bn{i + 1}", cout)
+    inplanes = width
+    for l, n in enumerate(blocks):
+        planes = width << l
+        for j in range(n):
+            p = f"visual.layer{l + 1}.{j}"
+            conv(p + ".conv1", planes, inplanes, 1)
+            bn(p + ".bn1", planes)
+            conv(p + ".conv2", planes, planes, 3)
+            bn(p + ".bn2", planes)
+            conv(p + ".conv3", planes * 4, planes, 1)
+            bn(p + ".bn3", planes * 4)
+            if j == 0 and (l > 0 or inplanes != planes * 4):
+                conv(p + ".downsample.0", planes * 4, inplanes, 1)
+                bn(p + ".downsample.1", planes * 4)
+            inplanes = planes * 4
+    c, grid = width * 32, res // 32
+    sd["visual.attnpool.positional_embedding"] = r(grid * grid + 1, c, scale=c ** -0.5)
+    for proj, cout in (("q_proj", c), ("k_proj", c), ("v_proj", c), ("c_proj", embed)):
+        sd[f"visual.attnpool.{proj}.weight"] = r(cout, c, dt=half)
+        sd[f"visual.attnpool.{proj}.bias"] = r(cout, dt=half)
+    clip_text_tail(sd, r)
+    sd["input_resolution"] = torch.tensor(res)
     return sd
 
 
@@ -203,6 +266,14 @@ def write_clip(outdir):
     gen = torch.Generator().manual_seed(1)
     tree = TensorTree(clip_vit_state_dict(gen=gen))
     path = os.path.join(outdir, "ViT-B-32_random.pt")
+    torch.jit.save(torch.jit.script(tree), path)
+    print(path, os.path.getsize(path))
+
+
+def write_clip_rn(outdir):
+    gen = torch.Generator().manual_seed(3)
+    tree = TensorTree(clip_rn_state_dict(gen=gen))
+    path = os.path.join(outdir, "RN50_random.pt")
     torch.jit.save(torch.jit.script(tree), path)
     print(path, os.path.getsize(path))
 
@@ -255,15 +326,19 @@ def main():
     ap.add_argument("outdir")
     ap.add_argument("--vqgan", action="store_true")
     ap.add_argument("--clip", action="store_true")
+    ap.add_argument("--clip-rn", action="store_true",
+                    help="also (or only) OpenAI's RN50 layout")
     ap.add_argument("--esrgan", action="store_true",
                     help="also (or only) the Real-ESRGAN x4plus and general-x4v3 layouts")
     a = ap.parse_args()
     os.makedirs(a.outdir, exist_ok=True)
-    both = not a.vqgan and not a.clip and not a.esrgan
+    both = not a.vqgan and not a.clip and not a.clip_rn and not a.esrgan
     if a.vqgan or both:
         write_vqgan(a.outdir)
     if a.clip or both:
         write_clip(a.outdir)
+    if a.clip_rn:
+        write_clip_rn(a.outdir)
     if a.esrgan:
         write_esrgan(a.outdir)
 
