@@ -12,7 +12,10 @@
  *
  * On the CPU they are what a step keeps there, as measured by vqt_peak_bytes (the counting CPU
  * allocator) on the full-size f16-16384 VQGAN and ViT-B/32 at 64 to 512 pixels, 1 to 64
- * cutouts, with and without low memory (docs/benchmarks.md). The shim's convolutions keep no
+ * cutouts, with and without low memory (docs/benchmarks.md); a ResNet tower is counted from its
+ * blocks (rn_tower). Each cutout keeps five pictures of its size through the CLIP pass (--profile:
+ * the cutouts and the augmentations' inputs and outputs), and the augmentations hold thirteen at
+ * their largest moment. The shim's convolutions keep no
  * input when their weight needs no gradient, and GroupNorm+SiLU keeps only its input
  * (lean_ops.h), so a ResnetBlock keeps its input and its first convolution's output. The peak
  * is the larger of two moments: the CLIP pass (the decoder's activations and CLIP's) and the
@@ -36,11 +39,15 @@ typedef struct {
     double transient;   /* gradients the backward pass holds at once, times the largest */
     double clip_layer;  /* per CLIP ViT layer, times its width and tokens */
     double clip_scores; /* per CLIP ViT layer, times heads and tokens squared */
+    double clip_images; /* per cutout through the CLIP pass, times its picture's size */
+    double cut_images;  /* per cutout at the augmentations' largest moment, the same */
     bool phases;        /* the peak is the larger moment (CPU), not the sum (CUDA) */
 } keep_model;
 
-static const keep_model cpu_keeps = {0.0, 0.0, 2.0, 1.0, 0.0, 1.0, 0.0, 3.0, 12.0, 1.0, true};
-static const keep_model cuda_keeps = {1.0, 1.0, 4.0, 2.0, 2.0, 2.0, 2.0, 3.0, 17.0, 2.0, false};
+static const keep_model cpu_keeps = {0.0, 0.0,  2.0, 1.0, 0.0,  1.0, 0.0,
+                                     3.0, 11.0, 1.0, 5.0, 13.0, true};
+static const keep_model cuda_keeps = {1.0, 1.0,  4.0, 2.0, 2.0, 2.0,  2.0,
+                                      3.0, 17.0, 2.0, 2.0, 0.0, false};
 
 /* Whether an attention block over s cells runs fused (fused_from: vqc_memplan_step's). */
 static bool fused_at(int64_t fused_from, double s)
@@ -152,13 +159,46 @@ static void decoder_elems(const keep_model *km, const vqc_vqgan_info *vi, double
     *recompute = low_memory ? n.rec : 0.0;
 }
 
-/* The CLIP image tower over cutn cutouts of side r, with the gradient to its input. With
- * libtorch's own CPU convolutions nothing changes: the ViT's patch convolution unfolds no more
- * than its input, and a ResNet's stem unfolds its input while little else of the tower exists
- * (measured on tiny_rn: no larger peak). */
+/* ModifiedResNet's image tower over one cutout of side r, with the gradient to its input: the
+ * largest moment of its forward pass, counted as clip_vision.c runs it on the shim's operators.
+ * A convolution keeps nothing (its weight needs no gradient), a BatchNorm its input, a ReLU its
+ * result, an average pooling its input. The stem's three convolutions, BatchNorms and ReLUs live
+ * until the tower ends; a bottleneck's outputs that nothing keeps (its BatchNorms', its poolings',
+ * the sum) live until the block ends. The stem's pooled map is kept by nothing. With libtorch's
+ * own CPU convolutions nothing changes: the stem unfolds its input while little else of the
+ * tower exists (measured on tiny_rn: no larger peak). */
+static double rn_tower(const vqc_clip_info *ci, int r)
+{
+    double w = ci->vision_width, s = (double)(r / 2) * (r / 2);
+    double pooled = w * s / 4, held = 6.0 * w * s + pooled, peak = held, c_in = w;
+    s /= 4;
+    for (int l = 0; l < 4; l++) {
+        double p = w * (1 << l);
+        int blocks = ci->vision_rn_layers[l] > 0 ? ci->vision_rn_layers[l] : 1;
+        for (int j = 0; j < blocks; j++) {
+            bool stride = j == 0 && l > 0, down = stride || c_in != 4 * p;
+            double so = stride ? s / 4 : s; /* the block's output positions */
+            /* conv1 and conv2 with their ReLUs at the input's positions; conv3, the
+             * downsampling branch and the output at the output's */
+            double kept = 4 * p * s + (down ? 12 : 8) * p * so;
+            double passing =
+                2 * p * s + (stride ? p * so + c_in * so : 0) + (down ? 12 : 8) * p * so;
+            peak = held + kept + passing > peak ? held + kept + passing : peak;
+            held += kept - (l == 0 && j == 0 ? pooled : 0);
+            s = so;
+            c_in = 4 * p;
+        }
+    }
+    /* attention pooling: about five maps of the last block's cells and their mean */
+    held += 5.0 * c_in * (s + 1);
+    return held > peak ? held : peak;
+}
+
+/* The CLIP image tower over cutn cutouts of side r, with the gradient to its input, and the
+ * cutouts themselves. */
 static double clip_elems(const keep_model *km, const vqc_clip_info *ci, int cutn, int r)
 {
-    double img = 3.0 * r * r;
+    double img = 3.0 * r * r, tower;
     if (ci->is_vit) {
         int p = ci->vision_patch_size > 0 ? ci->vision_patch_size : 32;
         double t = (double)(r / p) * (r / p) + 1, w = ci->vision_width;
@@ -166,12 +206,12 @@ static double clip_elems(const keep_model *km, const vqc_clip_info *ci, int cutn
         /* per layer: the LayerNorms' inputs, q, k, v, the MLP's activations, and the softmax
          * of every head */
         double layer = km->clip_layer * w * t + km->clip_scores * heads * t * t;
-        return cutn * (img * 2 + ci->vision_layers * layer);
+        tower = ci->vision_layers * layer;
+    } else {
+        tower = rn_tower(ci, r);
     }
-    /* ResNet: about 24 stem-width feature maps at a quarter of the input resolution per block
-     * stage; coarse, the ResNet towers are small next to the decoder. */
-    double w = ci->vision_width, q = (double)r * r / 16;
-    return cutn * (img * 2 + 24.0 * w * q * (ci->vision_layers > 0 ? ci->vision_layers : 1) / 4);
+    double pass = km->clip_images * img + tower, cutting = km->cut_images * img;
+    return cutn * (pass > cutting ? pass : cutting);
 }
 
 int64_t vqc_memplan_step_bytes(const vqc_memplan_step *st, int w, int h)
