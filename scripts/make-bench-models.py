@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes full-size random-weight models in the released container formats, for benchmarks.
 
-  scripts/make-bench-models.py OUTDIR [--vqgan] [--clip] [--clip-rn] [--esrgan]
+  scripts/make-bench-models.py OUTDIR [--vqgan] [--clip] [--clip-rn] [--clip-l14] [--esrgan]
 
 - OUTDIR/vqgan_f16_16384_random.ckpt (+ .yaml): a PyTorch-Lightning-style checkpoint with the
   vqgan_imagenet_f16_16384 architecture (ch 128, ch_mult 1,1,2,2,4, 2 res blocks, attention
@@ -11,6 +11,9 @@
   shapes and dtypes (float16 conv/linear weights, float32 others).
 - with --clip-rn (not written by default): OUTDIR/RN50_random.pt, the same for OpenAI's RN50
   (a ModifiedResNet of width 64, blocks 3,4,6,3, at 224 pixels; BatchNorms in float32).
+- with --clip-l14 (not written by default): OUTDIR/ViT-L-14_random.pt, the image tower of
+  OpenAI's ViT-L/14 (width 1024, 24 layers, 14-pixel patches, 224 pixels, embedding 768) with
+  ViT-B/32's text tower (the benchmarks measure the image tower).
 - with --esrgan (not written by default): OUTDIR/RealESRGAN_x4plus_random.pth ({"params_ema": RRDBNet x4, 64
   features, 23 blocks}) and OUTDIR/realesr-general-x4v3_random.pth ({"params": SRVGGNetCompact,
   64 features, 32 convs, PReLU}), the released Real-ESRGAN files' layouts.
@@ -278,6 +281,14 @@ def write_clip_rn(outdir):
     print(path, os.path.getsize(path))
 
 
+def write_clip_l14(outdir):
+    gen = torch.Generator().manual_seed(4)
+    sd = clip_vit_state_dict(width=1024, layers=24, patch=14, res=224, embed=768, gen=gen)
+    path = os.path.join(outdir, "ViT-L-14_random.pt")
+    torch.jit.save(torch.jit.script(TensorTree(sd)), path)
+    print(path, os.path.getsize(path))
+
+
 def rrdbnet_state_dict(nf=64, nb=23, gc=32, gen=None):
     """BasicSR's RRDBNet x4 names and shapes (RealESRGAN_x4plus: 64 features, 23 blocks)."""
     sd = {}
@@ -328,17 +339,21 @@ def main():
     ap.add_argument("--clip", action="store_true")
     ap.add_argument("--clip-rn", action="store_true",
                     help="also (or only) OpenAI's RN50 layout")
+    ap.add_argument("--clip-l14", action="store_true",
+                    help="also (or only) OpenAI's ViT-L/14 image tower")
     ap.add_argument("--esrgan", action="store_true",
                     help="also (or only) the Real-ESRGAN x4plus and general-x4v3 layouts")
     a = ap.parse_args()
     os.makedirs(a.outdir, exist_ok=True)
-    both = not a.vqgan and not a.clip and not a.clip_rn and not a.esrgan
+    both = not a.vqgan and not a.clip and not a.clip_rn and not a.clip_l14 and not a.esrgan
     if a.vqgan or both:
         write_vqgan(a.outdir)
     if a.clip or both:
         write_clip(a.outdir)
     if a.clip_rn:
         write_clip_rn(a.outdir)
+    if a.clip_l14:
+        write_clip_l14(a.outdir)
     if a.esrgan:
         write_esrgan(a.outdir)
 
