@@ -39,14 +39,14 @@ static void within_plan(const vqc_generate_result *r, const char *what)
                   r->planned_step_bytes / 1048576.0, step / 1048576.0, ratio);
 }
 
-/* One step of tiny_rn, the ResNet CLIP fixture, at 128x128 with 32 cutouts: there its tower,
- * not the decoder, makes most of the step's peak. */
-static void resnet_step(bool low_memory, vqc_generate_result *res)
+/* One step of the fixture CLIP `clip` with tiny_vq at side x side with 32 cutouts, where the
+ * CLIP tower, not the decoder, makes most of the step's peak. */
+static void clip_step(const char *clip_name, int side, bool low_memory, vqc_generate_result *res)
 {
     vqc_context_params cp = vqc_context_default_params();
     static char vq[4096], clip[4096], bpe[4096];
     snprintf(vq, sizeof vq, "%s", fixture_path("vqgan/tiny_vq.ckpt"));
-    snprintf(clip, sizeof clip, "%s", fixture_path("clip/tiny_rn.pt"));
+    snprintf(clip, sizeof clip, "%s", fixture_path(clip_name));
     snprintf(bpe, sizeof bpe, "%s", fixture_path("clip/bpe_simple_vocab_16e6.txt.gz"));
     cp.vqgan = vq;
     cp.clip = clip;
@@ -58,10 +58,10 @@ static void resnet_step(bool low_memory, vqc_generate_result *res)
     vqc_context *c = NULL;
     ASSERT_OK(vqc_init(&cp, &c));
     char out[4200];
-    snprintf(out, sizeof out, "%s/resnet.png", test_tmpdir("test-memory"));
+    snprintf(out, sizeof out, "%s/clip-step.png", test_tmpdir("test-memory"));
     vqc_generate_params g = vqc_generate_default_params();
     g.prompts = "a red square";
-    g.width = g.height = 128;
+    g.width = g.height = side;
     g.iterations = 1;
     g.save_every = 0;
     g.cutn = 32;
@@ -69,8 +69,8 @@ static void resnet_step(bool low_memory, vqc_generate_result *res)
     g.output = out;
     ASSERT_OK(vqc_generate(c, &g, res));
     ASSERT_EQ(res->low_memory, low_memory);
-    fprintf(stderr, "tiny_rn 128x128, 32 cutouts%s: step planned %.1f MiB, measured %.1f MiB\n",
-            low_memory ? ", low memory" : "", res->planned_step_bytes / 1048576.0,
+    fprintf(stderr, "%s %dx%d, 32 cutouts%s: step planned %.1f MiB, measured %.1f MiB\n", clip_name,
+            side, side, low_memory ? ", low memory" : "", res->planned_step_bytes / 1048576.0,
             (res->peak_device_bytes - res->base_device_bytes) / 1048576.0);
     vqc_free(c);
 }
@@ -190,11 +190,14 @@ int main(void)
     ASSERT(!res.low_memory);
     vqc_free(c);
 
-    /* The planner's count of a ResNet image tower, within 15% too. */
-    resnet_step(false, &res);
-    within_plan(&res, "tiny_rn's step");
-    resnet_step(true, &res);
-    within_plan(&res, "tiny_rn's low-memory step");
+    /* The planner's count of the CLIP towers, within 15% too where they make the peak: a
+     * ResNet's and a ViT's (each cutout 64 and 32 pixels) */
+    for (int low_memory = 0; low_memory < 2; low_memory++) {
+        clip_step("clip/tiny_rn.pt", 128, low_memory, &res);
+        within_plan(&res, low_memory ? "tiny_rn's low-memory step" : "tiny_rn's step");
+        clip_step("clip/tiny_vit.pt", 64, low_memory, &res);
+        within_plan(&res, low_memory ? "tiny_vit's low-memory step" : "tiny_vit's step");
+    }
 
     /* the limit lifted for what follows; a negative one is bad usage */
     ASSERT_EQ(vqt_set_memory_limit(cpu, 0), 0);

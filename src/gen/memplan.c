@@ -12,12 +12,14 @@
  *
  * On the CPU they are what a step keeps there, as measured by vqt_peak_bytes (the counting CPU
  * allocator) on the full-size f16-16384 VQGAN and ViT-B/32 at 64 to 512 pixels, 1 to 64
- * cutouts, with and without low memory (docs/benchmarks.md); a ResNet tower is counted from its
- * blocks (rn_tower). Each cutout keeps five pictures of its size through the CLIP pass (--profile:
- * the cutouts and the augmentations' inputs and outputs), and the augmentations hold thirteen at
- * their largest moment. The shim's convolutions keep no
- * input when their weight needs no gradient, and GroupNorm+SiLU keeps only its input
- * (lean_ops.h), so a ResnetBlock keeps its input and its first convolution's output. The peak
+ * cutouts, with and without low memory (docs/benchmarks.md). The CLIP towers are counted from
+ * their structure: a ViT layer keeps 9 widths per token and each head's softmax, and 24 widths
+ * per token lie outside the layers at the tower's peak (read off the counting allocator layer by
+ * layer on ViT-B/32 and ViT-L/14); a ResNet's blocks as rn_tower says. Each cutout keeps five
+ * pictures of its size through the CLIP pass (--profile: the cutouts and the augmentations' inputs
+ * and outputs), and the augmentations hold thirteen at their largest moment. The shim's
+ * convolutions keep no input when their weight needs no gradient, and GroupNorm+SiLU keeps only its
+ * input (lean_ops.h), so a ResnetBlock keeps its input and its first convolution's output. The peak
  * is the larger of two moments: the CLIP pass (the decoder's activations and CLIP's) and the
  * decoder's backward pass (its activations and about three gradients of its largest one).
  *
@@ -39,15 +41,16 @@ typedef struct {
     double transient;   /* gradients the backward pass holds at once, times the largest */
     double clip_layer;  /* per CLIP ViT layer, times its width and tokens */
     double clip_scores; /* per CLIP ViT layer, times heads and tokens squared */
+    double clip_around; /* per CLIP ViT, outside what its layers keep, times width and tokens */
     double clip_images; /* per cutout through the CLIP pass, times its picture's size */
     double cut_images;  /* per cutout at the augmentations' largest moment, the same */
     bool phases;        /* the peak is the larger moment (CPU), not the sum (CUDA) */
 } keep_model;
 
-static const keep_model cpu_keeps = {0.0, 0.0,  2.0, 1.0, 0.0,  1.0, 0.0,
-                                     3.0, 11.0, 1.0, 5.0, 13.0, true};
-static const keep_model cuda_keeps = {1.0, 1.0,  4.0, 2.0, 2.0, 2.0,  2.0,
-                                      3.0, 17.0, 2.0, 2.0, 0.0, false};
+static const keep_model cpu_keeps = {0.0, 0.0, 2.0, 1.0,  0.0, 1.0,  0.0,
+                                     3.0, 9.0, 1.0, 24.0, 5.0, 13.0, true};
+static const keep_model cuda_keeps = {1.0, 1.0,  4.0, 2.0, 2.0, 2.0, 2.0,
+                                      3.0, 17.0, 2.0, 0.0, 2.0, 0.0, false};
 
 /* Whether an attention block over s cells runs fused (fused_from: vqc_memplan_step's). */
 static bool fused_at(int64_t fused_from, double s)
@@ -204,9 +207,10 @@ static double clip_elems(const keep_model *km, const vqc_clip_info *ci, int cutn
         double t = (double)(r / p) * (r / p) + 1, w = ci->vision_width;
         double heads = ci->vision_heads > 0 ? ci->vision_heads : 1;
         /* per layer: the LayerNorms' inputs, q, k, v, the MLP's activations, and the softmax
-         * of every head */
+         * of every head; around them, the patches' embedding and ln_pre's input, and what the
+         * last layer passes on its way (the MLP's, and QuickGELU's inner tensors) */
         double layer = km->clip_layer * w * t + km->clip_scores * heads * t * t;
-        tower = ci->vision_layers * layer;
+        tower = ci->vision_layers * layer + km->clip_around * w * t;
     } else {
         tower = rn_tower(ci, r);
     }
