@@ -265,28 +265,26 @@ def clip_rn_state_dict(width=64, blocks=(3, 4, 6, 3), res=224, embed=1024, gen=N
     return sd
 
 
-def write_clip(outdir):
-    gen = torch.Generator().manual_seed(1)
-    tree = TensorTree(clip_vit_state_dict(gen=gen))
-    path = os.path.join(outdir, "ViT-B-32_random.pt")
-    torch.jit.save(torch.jit.script(tree), path)
+def save_clip(outdir, name, sd):
+    """A TorchScript archive of sd's tensors under their names, as OpenAI's .pt files are."""
+    path = os.path.join(outdir, name)
+    torch.jit.save(torch.jit.script(TensorTree(sd)), path)
     print(path, os.path.getsize(path))
+
+
+def write_clip(outdir):
+    save_clip(outdir, "ViT-B-32_random.pt",
+              clip_vit_state_dict(gen=torch.Generator().manual_seed(1)))
 
 
 def write_clip_rn(outdir):
-    gen = torch.Generator().manual_seed(3)
-    tree = TensorTree(clip_rn_state_dict(gen=gen))
-    path = os.path.join(outdir, "RN50_random.pt")
-    torch.jit.save(torch.jit.script(tree), path)
-    print(path, os.path.getsize(path))
+    save_clip(outdir, "RN50_random.pt", clip_rn_state_dict(gen=torch.Generator().manual_seed(3)))
 
 
 def write_clip_l14(outdir):
-    gen = torch.Generator().manual_seed(4)
-    sd = clip_vit_state_dict(width=1024, layers=24, patch=14, res=224, embed=768, gen=gen)
-    path = os.path.join(outdir, "ViT-L-14_random.pt")
-    torch.jit.save(torch.jit.script(TensorTree(sd)), path)
-    print(path, os.path.getsize(path))
+    save_clip(outdir, "ViT-L-14_random.pt",
+              clip_vit_state_dict(width=1024, layers=24, patch=14, res=224, embed=768,
+                                  gen=torch.Generator().manual_seed(4)))
 
 
 def rrdbnet_state_dict(nf=64, nb=23, gc=32, gen=None):
