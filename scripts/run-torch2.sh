@@ -87,10 +87,20 @@ mount -t proc proc "$R/proc" || { say "cannot mount $R/proc"; exit 2; }
 bind /dev "$R/dev"
 bind "$FIX" "$R/fixtures" ro
 
-# The working tree as it is, with its timestamps (files deleted here go there too).
+# The working tree as it is, with its timestamps (files deleted here go there too). A file
+# whose content differs from the last copy's is stamped now: the chroot's build was made from
+# that copy, after the file's own time, and make would otherwise keep its stale objects.
 rm -rf "$R/src.new"
 mkdir -p "$R/src.new"
 git ls-files -co --exclude-standard -z | tar --null -T - -cf - | tar -xf - -C "$R/src.new"
+if [ -d "$R/src" ]; then
+  git ls-files -co --exclude-standard -z |
+    while IFS= read -r -d '' f; do
+      if [ -f "$R/src.new/$f" ] && ! cmp -s "$R/src.new/$f" "$R/src/$f"; then
+        touch "$R/src.new/$f"
+      fi
+    done
+fi
 rm -rf "$R/src"
 mv "$R/src.new" "$R/src"
 
