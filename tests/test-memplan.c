@@ -1,6 +1,7 @@
 /* Memory planning (src/gen/memplan.h): the step estimate grows with the size and the cutouts,
  * the fitted size fits and the next one up does not, refusals and out-of-memory errors name
  * the size and the advice. */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -41,6 +42,19 @@ static vqc_clip_info vit_b32(void)
     return ci;
 }
 
+/* A float32 step on CUDA with cutn cutouts at CLIP's resolution, one CLIP model, no limit. */
+static vqc_memplan_step step(const vqc_vqgan_info *vi, const vqc_clip_info *ci, int cutn,
+                             bool low_memory)
+{
+    return (vqc_memplan_step){.vi = vi,
+                              .ci = ci,
+                              .cutn = cutn,
+                              .low_memory = low_memory,
+                              .decoder_bytes = 4,
+                              .clip_bytes = 4,
+                              .fused_attention_from = -1};
+}
+
 static double gib(int64_t b)
 {
     return (double)b / (1 << 30);
@@ -50,14 +64,8 @@ int main(void)
 {
     vqc_vqgan_info vi = imagenet_f16();
     vqc_clip_info ci = vit_b32();
-    vqc_memplan_step st = {&vi, &ci, 32,     0,     false, 4,     4, 0,
-                           0,   0,   {NULL}, false, -1,    false, 0, false},
-                     st8 = {&vi, &ci, 8,      0,     false, 4,     4, 0,
-                            0,   0,   {NULL}, false, -1,    false, 0, false};
-    vqc_memplan_step low = {&vi, &ci, 32,     0,     true, 4,     4, 0,
-                            0,   0,   {NULL}, false, -1,   false, 0, false},
-                     st1 = {&vi, &ci, 1,      0,     false, 4,     4, 0,
-                            0,   0,   {NULL}, false, -1,    false, 0, false};
+    vqc_memplan_step st = step(&vi, &ci, 32, false), st8 = step(&vi, &ci, 8, false);
+    vqc_memplan_step low = step(&vi, &ci, 32, true), st1 = step(&vi, &ci, 1, false);
     int64_t s256 = vqc_memplan_step_bytes(&st, 256, 256);
     int64_t s512 = vqc_memplan_step_bytes(&st, 512, 512);
     int64_t s512c8 = vqc_memplan_step_bytes(&st8, 512, 512);
@@ -155,8 +163,7 @@ int main(void)
     l14.vision_width = 1024;
     l14.vision_layers = 24;
     l14.vision_heads = 16;
-    vqc_memplan_step only_l14 = {&vi, &l14, 32,     0,     false, 4,     4, 0,
-                                 0,   0,    {NULL}, false, -1,    false, 0, false};
+    vqc_memplan_step only_l14 = step(&vi, &l14, 32, false);
     vqc_memplan_step b32_l14 = st, l14_l14 = only_l14;
     b32_l14.n_more_clips = l14_l14.n_more_clips = 1;
     b32_l14.more_clips[0] = l14_l14.more_clips[0] = &l14;
@@ -167,6 +174,22 @@ int main(void)
             gib(s512));
     ASSERT(m1 > s512 && m1 - s512 > sl14 - s512);
     ASSERT(llabs((long long)((m1 - s512) - (m2 - sl14))) <= 2);
+
+    /* Fused CLIP attention keeps no softmax: per layer and cutout each head's T x T scores
+     * (two of them in CUDA's count) give way to one float per token and one width per token
+     * (T = 577 at 336 pixels with 14-pixel patches), on the CPU (one softmax) as on CUDA */
+    double t = 577, per_layer = 16 * t;
+    for (int on_cpu = 0; on_cpu < 2; on_cpu++) {
+        vqc_memplan_step plain = only_l14, fused = only_l14;
+        plain.on_cpu = fused.on_cpu = on_cpu;
+        fused.clip_fused = true;
+        double drop = (double)(vqc_memplan_step_bytes(&plain, 512, 512) -
+                               vqc_memplan_step_bytes(&fused, 512, 512));
+        double expect = 32.0 * 24 * 4 * (per_layer * ((on_cpu ? 1 : 2) * t - 1) - 1024 * t);
+        fprintf(stderr, "fused CLIP attention, ViT-L/14@336 at 512 (%s): %.2f GiB less\n",
+                on_cpu ? "CPU" : "CUDA", drop / (1 << 30));
+        ASSERT(fabs(drop - expect) <= 8);
+    }
 
     /* fit: the answer fits, one latent cell more does not; the aspect ratio is kept */
     int fw, fh;

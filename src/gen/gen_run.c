@@ -262,6 +262,7 @@ int vqc_gen_setup(gen_run *r)
         .low_memory = c->low_memory,
         .decoder_bytes = vqc_vqgan_decoder_dtype(c->vq) == VQC_DTYPE_F32 ? 4 : 2,
         .fused_attention_from = vqc_vqgan_fused_attention_from(c->vq),
+        .clip_fused = vqc_clip_fused_attention(c->clips[0]),
         .clip_bytes = c->clip_bytes,
         .on_cpu = c->dev.type == VQT_DEVICE_CPU,
         .own_convs = c->dev.type == VQT_DEVICE_CPU && vqt_cpu_conv_check(NULL) == 1,

@@ -198,8 +198,10 @@ static double rn_tower(const vqc_clip_info *ci, int r)
 }
 
 /* The CLIP image tower over cutn cutouts of side r, with the gradient to its input, and the
- * cutouts themselves. */
-static double clip_elems(const keep_model *km, const vqc_clip_info *ci, int cutn, int r)
+ * cutouts themselves. With fused attention (vqt_sdpa) a ViT layer keeps no softmax: one float
+ * per head and token instead (the log-sum-exp its backward pass starts from), and one width per
+ * token more (measured on libtorch 2.6's CPU kernel: the fused operator's output). */
+static double clip_elems(const keep_model *km, const vqc_clip_info *ci, int cutn, int r, bool fused)
 {
     double img = 3.0 * r * r, tower;
     if (ci->is_vit) {
@@ -209,7 +211,8 @@ static double clip_elems(const keep_model *km, const vqc_clip_info *ci, int cutn
         /* per layer: the LayerNorms' inputs, q, k, v, the MLP's activations, and the softmax
          * of every head; around them, the patches' embedding and ln_pre's input, and what the
          * last layer passes on its way (the MLP's, and QuickGELU's inner tensors) */
-        double layer = km->clip_layer * w * t + km->clip_scores * heads * t * t;
+        double layer =
+            km->clip_layer * w * t + (fused ? w * t + heads * t : km->clip_scores * heads * t * t);
         tower = ci->vision_layers * layer + km->clip_around * w * t;
     } else {
         tower = rn_tower(ci, r);
@@ -238,11 +241,11 @@ int64_t vqc_memplan_step_bytes(const vqc_memplan_step *st, int w, int h)
      * shaping losses keep */
     double images = 4.0 * 3.0 * px * 6 + 4.0 * (3.0 * cutn * r * r * st->shape_cut_tensors +
                                                 3.0 * px * st->shape_img_tensors);
-    double clips = clip_b * clip_elems(km, ci, cutn, r);
+    double clips = clip_b * clip_elems(km, ci, cutn, r, st->clip_fused);
     for (int k = 0; k < st->n_more_clips; k++) {
         const vqc_clip_info *mk = st->more_clips[k];
         int rk = cut_size > 0 ? cut_size : mk->image_resolution;
-        clips += clip_b * clip_elems(km, mk, cutn, rk);
+        clips += clip_b * clip_elems(km, mk, cutn, rk, st->clip_fused);
     }
     double base = dec_b * kept + images, bytes = base + clips + dec_b * backward;
     if (km->phases)

@@ -45,6 +45,9 @@ typedef struct {
     /* On the CPU: libtorch's own convolutions, not oneDNN's (vqt_cpu_conv_check returned 1),
      * whose unfolded inputs make the peak at small pictures */
     bool own_convs;
+    /* the CLIP image towers' attention runs fused and keeps no scores (vqc_clip_fused_attention:
+     * every CLIP model of a context is set alike) */
+    bool clip_fused;
 } vqc_memplan_step;
 
 /* Estimated bytes one step needs beyond the loaded models, for a w x h image (multiples of the
