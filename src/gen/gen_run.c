@@ -262,7 +262,6 @@ int vqc_gen_setup(gen_run *r)
         .low_memory = c->low_memory,
         .decoder_bytes = vqc_vqgan_decoder_dtype(c->vq) == VQC_DTYPE_F32 ? 4 : 2,
         .fused_attention_from = vqc_vqgan_fused_attention_from(c->vq),
-        .clip_fused = vqc_clip_fused_attention(c->clips[0]),
         .clip_bytes = c->clip_bytes,
         .on_cpu = c->dev.type == VQT_DEVICE_CPU,
         .own_convs = c->dev.type == VQT_DEVICE_CPU && vqt_cpu_conv_check(NULL) == 1,
@@ -273,6 +272,9 @@ int vqc_gen_setup(gen_run *r)
     r->plan.n_more_clips = c->n_clips - 1;
     for (int k = 1; k < c->n_clips; k++)
         r->plan.more_clips[k - 1] = vqc_clip_get_info(c->clips[k]);
+    r->plan.clip_fused = true;
+    for (int k = 0; k < c->n_clips; k++)
+        r->plan.clip_fused = r->plan.clip_fused && vqc_clip_fused_attention(c->clips[k]);
     if (!rc && (rc = vqc_memplan_check(&r->plan, c->dev, r->lp.width, r->lp.height)) &&
         (rc = fit_with_low_memory(r, rc)))
         r->refused = true;

@@ -45,8 +45,9 @@ typedef struct {
     /* On the CPU: libtorch's own convolutions, not oneDNN's (vqt_cpu_conv_check returned 1),
      * whose unfolded inputs make the peak at small pictures */
     bool own_convs;
-    /* the CLIP image towers' attention runs fused and keeps no scores (vqc_clip_fused_attention:
-     * every CLIP model of a context is set alike) */
+    /* every CLIP image tower's attention runs fused and keeps no scores
+     * (vqc_clip_fused_attention); where one model's check kept it off, all are counted unfused,
+     * the larger estimate */
     bool clip_fused;
 } vqc_memplan_step;
 
