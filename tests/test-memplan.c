@@ -176,8 +176,8 @@ int main(void)
     ASSERT(llabs((long long)((m1 - s512) - (m2 - sl14))) <= 2);
 
     /* Fused CLIP attention keeps no softmax: per layer and cutout each head's T x T scores
-     * (two of them in CUDA's count) give way to one float per token and one width per token
-     * (T = 577 at 336 pixels with 14-pixel patches), on the CPU (one softmax) as on CUDA */
+     * (two of them in CUDA's count) give way to one float per head and token, and one width
+     * per token (T = 577 at 336 pixels with 14-pixel patches), on the CPU as on CUDA */
     double t = 577, per_layer = 16 * t;
     for (int on_cpu = 0; on_cpu < 2; on_cpu++) {
         vqc_memplan_step plain = only_l14, fused = only_l14;
