@@ -43,11 +43,12 @@ static void check_allocations(vqt_device dev)
  * CPU has no such rounding, and test-memory finds the two steps apart there at that size). */
 static int side = 512;
 
-/* One side x side run of 3 steps (memory_run), squeezed by s when given, which finishes. */
+/* One side x side run of 3 steps with 4 cutouts (memory_run), squeezed by s when given, which
+ * finishes. */
 static void generate_squeezed(vqc_context *c, const char *name, squeeze *s,
                               vqc_generate_result *res)
 {
-    ASSERT_OK(memory_run(c, "test-gpu-memory", name, side, 3, s, res, NULL, NULL));
+    ASSERT_OK(memory_run(c, "test-gpu-memory", name, side, 3, 4, s, res, NULL, NULL));
     ASSERT_EQ(res->steps, 3);
 }
 

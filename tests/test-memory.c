@@ -13,11 +13,11 @@
 
 static const vqt_device cpu = {VQT_DEVICE_CPU, 0};
 
-/* One 128x128 run of 4 steps (memory_run). */
+/* One 128x128 run of 4 steps with 4 cutouts (memory_run). */
 static int run(vqc_context *c, const char *name, squeeze *s, vqc_generate_result *res, char **png,
                size_t *n)
 {
-    return memory_run(c, "test-memory", name, 128, 4, s, res, png, n);
+    return memory_run(c, "test-memory", name, 128, 4, 4, s, res, png, n);
 }
 
 static vqc_context *context(bool low_memory, bool auto_low, long long limit)
@@ -44,31 +44,8 @@ static void within_plan(const vqc_generate_result *r, const char *what)
  * CLIP tower, not the decoder, makes most of the step's peak. */
 static void clip_step(const char *clip_name, bool low_memory, vqc_generate_result *res)
 {
-    vqc_context_params cp = vqc_context_default_params();
-    static char vq[4096], clip[4096], bpe[4096];
-    snprintf(vq, sizeof vq, "%s", fixture_path("vqgan/tiny_vq.ckpt"));
-    snprintf(clip, sizeof clip, "%s", fixture_path(clip_name));
-    snprintf(bpe, sizeof bpe, "%s", fixture_path("clip/bpe_simple_vocab_16e6.txt.gz"));
-    cp.vqgan = vq;
-    cp.clip = clip;
-    cp.bpe = bpe;
-    cp.device = "cpu";
-    cp.n_threads = 1;
-    cp.low_memory = low_memory;
-    cp.auto_low_memory = false;
-    vqc_context *c = NULL;
-    ASSERT_OK(vqc_init(&cp, &c));
-    char out[4200];
-    snprintf(out, sizeof out, "%s/clip-step.png", test_tmpdir("test-memory"));
-    vqc_generate_params g = vqc_generate_default_params();
-    g.prompts = "a red square";
-    g.width = g.height = 64;
-    g.iterations = 1;
-    g.save_every = 0;
-    g.cutn = 32;
-    g.seed = 7;
-    g.output = out;
-    ASSERT_OK(vqc_generate(c, &g, res));
+    vqc_context *c = memory_context_clip("cpu", clip_name, low_memory, false, 0);
+    ASSERT_OK(memory_run(c, "test-memory", "clip-step.png", 64, 1, 32, NULL, res, NULL, NULL));
     ASSERT_EQ(res->low_memory, low_memory);
     fprintf(stderr, "%s 64x64, 32 cutouts%s: step planned %.1f MiB, measured %.1f MiB\n", clip_name,
             low_memory ? ", low memory" : "", res->planned_step_bytes / 1048576.0,

@@ -1,5 +1,6 @@
 /* What test-memory and test-gpu-memory share: contexts of the fixture models (tiny_vq,
- * tiny_vit) with a memory limit, and runs whose progress callback sets a limit between steps. */
+ * tiny_vit or another CLIP fixture) with a memory limit, and runs whose progress callback sets a
+ * limit between steps. */
 #ifndef VQC_TESTMEMORY_H
 #define VQC_TESTMEMORY_H
 
@@ -32,16 +33,16 @@ static inline void squeeze_on_step(int step, int total, const float *losses, int
     vqt_empty_cache(s->dev);
 }
 
-/* A context of the fixture models on `device` (one CPU thread on the CPU) with these memory
- * settings. */
-static inline vqc_context *memory_context(const char *device, bool low_memory, bool auto_low,
-                                          long long limit)
+/* A context of tiny_vq and the CLIP fixture `clip_fixture` on `device` (one CPU thread on the
+ * CPU) with these memory settings. */
+static inline vqc_context *memory_context_clip(const char *device, const char *clip_fixture,
+                                               bool low_memory, bool auto_low, long long limit)
 {
     vqc_context_params cp = vqc_context_default_params();
     ASSERT(cp.auto_low_memory);                  /* the default */
     static char vq[4096], clip[4096], bpe[4096]; /* fixture_path's buffer is reused */
     snprintf(vq, sizeof vq, "%s", fixture_path("vqgan/tiny_vq.ckpt"));
-    snprintf(clip, sizeof clip, "%s", fixture_path("clip/tiny_vit.pt"));
+    snprintf(clip, sizeof clip, "%s", fixture_path(clip_fixture));
     snprintf(bpe, sizeof bpe, "%s", fixture_path("clip/bpe_simple_vocab_16e6.txt.gz"));
     cp.vqgan = vq;
     cp.clip = clip;
@@ -56,11 +57,19 @@ static inline vqc_context *memory_context(const char *device, bool low_memory, b
     return c;
 }
 
-/* One side x side run of `steps` steps (cutn 4, seed 7) into $VQCLIP_TMP/test/name, squeezed
- * by s when given; returns its status, with *res, and the PNG's bytes in *png when png is given.
- * A run that fails has written nothing. */
+/* ... with tiny_vit, the CLIP fixture both memory tests run */
+static inline vqc_context *memory_context(const char *device, bool low_memory, bool auto_low,
+                                          long long limit)
+{
+    return memory_context_clip(device, "clip/tiny_vit.pt", low_memory, auto_low, limit);
+}
+
+/* One side x side run of `steps` steps with cutn cutouts (seed 7) into $VQCLIP_TMP/test/name,
+ * squeezed by s when given; returns its status, with *res, and the PNG's bytes in *png when png
+ * is given. A run that fails has written nothing. */
 static inline int memory_run(vqc_context *c, const char *test, const char *name, int side,
-                             int steps, squeeze *s, vqc_generate_result *res, char **png, size_t *n)
+                             int steps, int cutn, squeeze *s, vqc_generate_result *res, char **png,
+                             size_t *n)
 {
     char out[4200];
     snprintf(out, sizeof out, "%s/%s", test_tmpdir(test), name);
@@ -70,7 +79,7 @@ static inline int memory_run(vqc_context *c, const char *test, const char *name,
     g.width = g.height = side;
     g.iterations = steps;
     g.save_every = 0;
-    g.cutn = 4;
+    g.cutn = cutn;
     g.seed = 7;
     g.output = out;
     g.progress = s ? squeeze_on_step : NULL;
