@@ -47,10 +47,27 @@ typedef struct {
     bool phases;        /* the peak is the larger moment (CPU), not the sum (CUDA) */
 } keep_model;
 
-static const keep_model cpu_keeps = {0.0, 0.0, 2.0, 1.0,  0.0, 1.0,  0.0,
-                                     3.0, 9.0, 1.0, 24.0, 5.0, 13.0, true};
-static const keep_model cuda_keeps = {1.0, 1.0,  4.0, 2.0, 2.0, 2.0, 2.0,
-                                      3.0, 17.0, 2.0, 0.0, 2.0, 0.0, false};
+static const keep_model cpu_keeps = {.resblock = 2.0,
+                                     .attn_scores = 1.0,
+                                     .tail = 1.0,
+                                     .transient = 3.0,
+                                     .clip_layer = 9.0,
+                                     .clip_scores = 1.0,
+                                     .clip_around = 24.0,
+                                     .clip_images = 5.0,
+                                     .cut_images = 13.0,
+                                     .phases = true};
+static const keep_model cuda_keeps = {.z = 1.0,
+                                      .head = 1.0,
+                                      .resblock = 4.0,
+                                      .attn_scores = 2.0,
+                                      .upsample = 2.0,
+                                      .tail = 2.0,
+                                      .out = 2.0,
+                                      .transient = 3.0,
+                                      .clip_layer = 17.0,
+                                      .clip_scores = 2.0,
+                                      .clip_images = 2.0};
 
 /* Whether an attention block over s cells runs fused (fused_from: vqc_memplan_step's). */
 static bool fused_at(int64_t fused_from, double s)
